@@ -1,0 +1,3 @@
+// Package backup will hold backup and restore jobs with generations, a
+// catalog and verification.
+package backup
