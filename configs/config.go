@@ -1,0 +1,679 @@
+package configs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a whole unyo node configuration. Every top-level field is a
+// section (see the section interface); Hash and Source describe where it was
+// loaded from and are not part of the YAML.
+type Config struct {
+	Node     NodeConfig     `yaml:"node" json:"node"`
+	HTTP     HTTPConfig     `yaml:"http" json:"http"`
+	NATS     NATSConfig     `yaml:"nats" json:"nats"`
+	Ledger   LedgerConfig   `yaml:"ledger" json:"ledger"`
+	Pipeline PipelineConfig `yaml:"pipeline" json:"pipeline"`
+	Log      LogConfig      `yaml:"log" json:"log"`
+
+	// Hash is the hex SHA-256 of the bytes the config was parsed from
+	// (of no bytes for Default).
+	Hash string `yaml:"-" json:"-"`
+	// Source is the file name the config was loaded from ("" for Default).
+	Source string `yaml:"-" json:"-"`
+}
+
+// NodeConfig identifies this node and where it keeps its state.
+type NodeConfig struct {
+	// Name of the node; defaults to the host name, lower-cased.
+	Name string `yaml:"name" json:"name"`
+	// DataDir holds the node's state; relative paths are resolved against
+	// the config file's directory.
+	DataDir string `yaml:"data_dir" json:"data_dir"`
+	// Site is an optional site label, e.g. "tokyo-1".
+	Site string `yaml:"site" json:"site"`
+}
+
+// HTTPConfig is the console, API and /metrics listener.
+type HTTPConfig struct {
+	Listen       string        `yaml:"listen" json:"listen"`
+	ReadTimeout  time.Duration `yaml:"read_timeout" json:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout" json:"write_timeout"`
+	// ExternalURL is the absolute URL used in links (notifications, the
+	// console); defaults to http://<listen>.
+	ExternalURL string `yaml:"external_url" json:"external_url"`
+}
+
+// NATSConfig is the message bus: an external NATS (URL set) or the
+// in-process embedded server (URL empty).
+type NATSConfig struct {
+	// URL is a comma-separated list of nats:// (or tls://) server URLs;
+	// empty runs the embedded server.
+	URL      string             `yaml:"url" json:"url"`
+	Embedded NATSEmbeddedConfig `yaml:"embedded" json:"embedded"`
+	Stream   NATSStreamConfig   `yaml:"stream" json:"stream"`
+}
+
+// NATSEmbeddedConfig configures the in-process NATS server; ignored when
+// nats.url is set.
+type NATSEmbeddedConfig struct {
+	// Listen is empty for an in-process-only server, else host:port.
+	Listen     string `yaml:"listen" json:"listen"`
+	StoreDir   string `yaml:"store_dir" json:"store_dir"`
+	SyncAlways bool   `yaml:"sync_always" json:"sync_always"`
+}
+
+// NATSStreamConfig configures the JetStream stream that carries events.
+type NATSStreamConfig struct {
+	Replicas        int           `yaml:"replicas" json:"replicas"`
+	MaxAge          time.Duration `yaml:"max_age" json:"max_age"`
+	DuplicateWindow time.Duration `yaml:"duplicate_window" json:"duplicate_window"`
+}
+
+// LedgerConfig selects and configures the fault ledger store.
+type LedgerConfig struct {
+	Driver   string               `yaml:"driver" json:"driver"`
+	SQLite   LedgerSQLiteConfig   `yaml:"sqlite" json:"sqlite"`
+	Postgres LedgerPostgresConfig `yaml:"postgres" json:"postgres"`
+}
+
+// Ledger drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// LedgerSQLiteConfig configures the embedded SQL store.
+type LedgerSQLiteConfig struct {
+	Path string `yaml:"path" json:"path"`
+}
+
+// LedgerPostgresConfig configures the PostgreSQL store.
+type LedgerPostgresConfig struct {
+	// URL is a postgres:// or postgresql:// connection URL; it may hold a
+	// password, so it is a Secret.
+	URL      Secret `yaml:"url" json:"url"`
+	MaxConns int    `yaml:"max_conns" json:"max_conns"`
+}
+
+// PipelineConfig tunes the event → ledger pipeline.
+type PipelineConfig struct {
+	BatchSize int           `yaml:"batch_size" json:"batch_size"`
+	AckWait   time.Duration `yaml:"ack_wait" json:"ack_wait"`
+	// RetryBackoff is the first wait when the ledger is down; it doubles
+	// up to MaxBackoff.
+	RetryBackoff time.Duration `yaml:"retry_backoff" json:"retry_backoff"`
+	MaxBackoff   time.Duration `yaml:"max_backoff" json:"max_backoff"`
+}
+
+// LogConfig configures the node's structured log.
+type LogConfig struct {
+	Level  string `yaml:"level" json:"level"`
+	Format string `yaml:"format" json:"format"`
+}
+
+// Secret is a string that never prints: String, GoString, MarshalYAML,
+// MarshalJSON and MarshalText give "<secret>" (or "" when it is empty). Use
+// string(s) where the value itself is needed.
+type Secret string
+
+const secretMask = "<secret>"
+
+func (s Secret) mask() string {
+	if s == "" {
+		return ""
+	}
+	return secretMask
+}
+
+// String returns "<secret>", or "" for an empty secret.
+func (s Secret) String() string { return s.mask() }
+
+// GoString keeps %#v from printing the secret.
+func (s Secret) GoString() string { return strconv.Quote(s.mask()) }
+
+// MarshalYAML returns "<secret>", or "" for an empty secret.
+func (s Secret) MarshalYAML() (any, error) { return s.mask(), nil }
+
+// MarshalJSON returns "<secret>", or "" for an empty secret.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.mask()) }
+
+// MarshalText returns "<secret>", or "" for an empty secret.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.mask()), nil }
+
+// String marshals the configuration back to YAML, secrets as "<secret>"
+// and durations as written ("72h", not "72h0m0s"). It loads back to the same
+// configuration, except for the secrets.
+func (c *Config) String() string {
+	var n yaml.Node
+	if err := n.Encode(c); err != nil {
+		return fmt.Sprintf("<config: %v>", err)
+	}
+	shortDurations(&n, reflect.ValueOf(c).Elem())
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return fmt.Sprintf("<config: %v>", err)
+	}
+	_ = enc.Close()
+	return b.String()
+}
+
+// shortDurations rewrites the duration scalars of n, the encoding of v,
+// with fmtDuration.
+func shortDurations(n *yaml.Node, v reflect.Value) {
+	switch {
+	case n == nil || !v.IsValid():
+	case v.Type() == durationType:
+		if n.Kind == yaml.ScalarNode {
+			n.Value = fmtDuration(time.Duration(v.Int()))
+		}
+	case v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface:
+		if !v.IsNil() {
+			shortDurations(n, v.Elem())
+		}
+	case v.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := fieldsOf(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if idx, ok := fields[n.Content[i].Value]; ok {
+				shortDurations(n.Content[i+1], v.FieldByIndex(idx))
+			}
+		}
+	case v.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i := 0; i < v.Len() && i < len(n.Content); i++ {
+			shortDurations(n.Content[i], v.Index(i))
+		}
+	case v.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if v.Type().Key().Kind() == reflect.String {
+				key := reflect.ValueOf(n.Content[i].Value).Convert(v.Type().Key())
+				shortDurations(n.Content[i+1], v.MapIndex(key))
+			}
+		}
+	}
+}
+
+// Default returns the configuration an empty file gives, with paths relative
+// to the working directory.
+func Default() *Config {
+	c := &Config{}
+	for _, s := range c.sections() {
+		s.sec.defaults()
+	}
+	for _, s := range c.sections() {
+		s.sec.resolve(c, ".")
+	}
+	return c
+}
+
+// section is one top-level block of the configuration.
+type section interface {
+	// defaults sets static defaults; it runs before decoding, so a value
+	// written in the file (even a zero) replaces them.
+	defaults()
+	// resolve fills defaults derived from other values (the data directory,
+	// the host name, the listen address) and resolves relative paths
+	// against dir, the config file's directory. Sections resolve in field
+	// order, so node (data_dir) comes first.
+	resolve(c *Config, dir string)
+	// validate reports problems; v's path is the section's key.
+	validate(c *Config, v validator)
+}
+
+type namedSection struct {
+	name string
+	sec  section
+}
+
+// sections lists the top-level sections in field order, named by their
+// yaml tags. Every yaml-tagged field of Config must implement section (a
+// test checks it).
+func (c *Config) sections() []namedSection {
+	rv := reflect.ValueOf(c).Elem()
+	rt := rv.Type()
+	var out []namedSection
+	for i := 0; i < rt.NumField(); i++ {
+		name := yamlName(rt.Field(i))
+		if name == "" {
+			continue
+		}
+		if s, ok := rv.Field(i).Addr().Interface().(section); ok {
+			out = append(out, namedSection{name, s})
+		}
+	}
+	return out
+}
+
+// validate runs every section's validation.
+func (c *Config) validate() []fieldErr {
+	var errs []fieldErr
+	for _, s := range c.sections() {
+		s.sec.validate(c, validator{path: s.name, errs: &errs})
+	}
+	return errs
+}
+
+// fieldErr is a validation problem at a field path. at, if set, is the path
+// whose line the error is reported at when path itself is not in the file
+// (a missing required key is reported where the key that requires it is).
+type fieldErr struct {
+	path, at, msg string
+}
+
+// validator collects fieldErrs under a path prefix.
+type validator struct {
+	path string
+	errs *[]fieldErr
+}
+
+func (v validator) sub(key string) validator {
+	return validator{path: v.path + "." + key, errs: v.errs}
+}
+
+func (v validator) field(key string) string { return v.path + "." + key }
+
+// errf reports a problem with the field key under v.
+func (v validator) errf(key, format string, args ...any) {
+	*v.errs = append(*v.errs, fieldErr{path: v.field(key), msg: fmt.Sprintf(format, args...)})
+}
+
+// errAt reports a problem with key, placed at the line of the field path at
+// when key is not in the file.
+func (v validator) errAt(key, at, format string, args ...any) {
+	*v.errs = append(*v.errs, fieldErr{path: v.field(key), at: at, msg: fmt.Sprintf(format, args...)})
+}
+
+// Static defaults, also quoted in docs/configuration.md.
+const (
+	defaultDataDir = "./data"
+	defaultListen  = "127.0.0.1:9780"
+)
+
+// --- node ---
+
+var nodeNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// hostname is os.Hostname, replaced in tests.
+var hostname = os.Hostname
+
+func (s *NodeConfig) defaults() {
+	s.DataDir = defaultDataDir
+}
+
+func (s *NodeConfig) resolve(_ *Config, dir string) {
+	if s.Name == "" {
+		s.Name = defaultNodeName()
+	}
+	s.DataDir = resolvePath(dir, s.DataDir)
+}
+
+// defaultNodeName turns the host name into a valid node name.
+func defaultNodeName() string {
+	h, err := hostname()
+	if err != nil {
+		h = ""
+	}
+	h = strings.ToLower(h)
+	var b strings.Builder
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	name := strings.TrimLeft(b.String(), "-_.")
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	if !nodeNameRE.MatchString(name) {
+		return "node"
+	}
+	return name
+}
+
+func (s *NodeConfig) validate(_ *Config, v validator) {
+	if !nodeNameRE.MatchString(s.Name) {
+		v.errf("name", "%s: want 1 to 63 of a-z, 0-9, '-', '_', '.', starting with a letter or digit", quote(s.Name))
+	}
+	if s.DataDir == "" {
+		v.errf("data_dir", "must not be empty")
+	}
+}
+
+// --- http ---
+
+func (s *HTTPConfig) defaults() {
+	s.Listen = defaultListen
+	s.ReadTimeout = 10 * time.Second
+	s.WriteTimeout = 30 * time.Second
+}
+
+func (s *HTTPConfig) resolve(*Config, string) {
+	if s.ExternalURL != "" {
+		return
+	}
+	if checkHostPort(s.Listen) != "" {
+		return // validate reports it
+	}
+	host, port, _ := net.SplitHostPort(s.Listen)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	s.ExternalURL = "http://" + net.JoinHostPort(host, port)
+}
+
+func (s *HTTPConfig) validate(_ *Config, v validator) {
+	if msg := checkHostPort(s.Listen); msg != "" {
+		v.errf("listen", "%s", msg)
+	}
+	positive(v, "read_timeout", s.ReadTimeout)
+	positive(v, "write_timeout", s.WriteTimeout)
+	if s.ExternalURL != "" {
+		u, err := url.Parse(s.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errf("external_url", "%s: want an absolute http:// or https:// URL", quote(s.ExternalURL))
+		}
+	}
+}
+
+// --- nats ---
+
+func (s *NATSConfig) defaults() {
+	s.Stream.Replicas = 1
+	s.Stream.MaxAge = 72 * time.Hour
+	s.Stream.DuplicateWindow = 10 * time.Minute
+}
+
+func (s *NATSConfig) resolve(c *Config, dir string) {
+	if s.Embedded.StoreDir == "" {
+		s.Embedded.StoreDir = filepath.Join(c.Node.DataDir, "jetstream")
+	} else {
+		s.Embedded.StoreDir = resolvePath(dir, s.Embedded.StoreDir)
+	}
+}
+
+func (s *NATSConfig) validate(c *Config, v validator) {
+	if s.URL != "" {
+		for _, u := range strings.Split(s.URL, ",") {
+			if msg := checkNATSURL(strings.TrimSpace(u)); msg != "" {
+				v.errf("url", "%s", msg)
+				break
+			}
+		}
+	}
+	ev := v.sub("embedded")
+	if s.Embedded.Listen != "" {
+		if msg := checkHostPort(s.Embedded.Listen); msg != "" {
+			ev.errf("listen", "%s", msg)
+		} else if sameAddr(s.Embedded.Listen, c.HTTP.Listen) {
+			ev.errf("listen", "%s: already used by http.listen", quote(s.Embedded.Listen))
+		}
+	}
+	if s.Embedded.StoreDir == "" {
+		ev.errf("store_dir", "must not be empty")
+	}
+	sv := v.sub("stream")
+	switch {
+	case s.Stream.Replicas < 1 || s.Stream.Replicas > 5:
+		sv.errf("replicas", "%d: want 1..5", s.Stream.Replicas)
+	case s.Stream.Replicas > 1 && s.URL == "":
+		sv.errf("replicas", "%d: the embedded NATS server is a single server, want 1 (or set nats.url to a cluster)", s.Stream.Replicas)
+	}
+	atLeast(sv, "max_age", s.Stream.MaxAge, time.Minute)
+	if atLeast(sv, "duplicate_window", s.Stream.DuplicateWindow, time.Second) &&
+		s.Stream.MaxAge >= time.Minute && s.Stream.DuplicateWindow > s.Stream.MaxAge {
+		sv.errf("duplicate_window", "%s: want at most nats.stream.max_age (%s)",
+			fmtDuration(s.Stream.DuplicateWindow), fmtDuration(s.Stream.MaxAge))
+	}
+}
+
+// IsEmbedded reports whether the node runs the in-process NATS server.
+func (s NATSConfig) IsEmbedded() bool { return s.URL == "" }
+
+// URLs returns the server URLs of nats.url, or nil for the embedded server.
+func (s NATSConfig) URLs() []string {
+	if s.URL == "" {
+		return nil
+	}
+	var out []string
+	for _, u := range strings.Split(s.URL, ",") {
+		out = append(out, strings.TrimSpace(u))
+	}
+	return out
+}
+
+func checkNATSURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
+		shown := raw
+		if err == nil {
+			shown = u.Redacted()
+		} else if strings.Contains(raw, "@") {
+			shown = "<url with credentials>"
+		}
+		return fmt.Sprintf("%s: want nats://host:port[,nats://host:port...]", quote(shown))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%s: port %s out of range 1..65535", quote(u.Redacted()), p)
+		}
+	}
+	return ""
+}
+
+// --- ledger ---
+
+func (s *LedgerConfig) defaults() {
+	s.Driver = DriverSQLite
+	s.Postgres.MaxConns = 8
+}
+
+func (s *LedgerConfig) resolve(c *Config, dir string) {
+	if s.SQLite.Path == "" {
+		s.SQLite.Path = filepath.Join(c.Node.DataDir, "ledger.db")
+	} else {
+		s.SQLite.Path = resolvePath(dir, s.SQLite.Path)
+	}
+}
+
+func (s *LedgerConfig) validate(_ *Config, v validator) {
+	switch s.Driver {
+	case DriverSQLite, DriverPostgres:
+	default:
+		v.errf("driver", "%s: want sqlite or postgres", quote(s.Driver))
+	}
+	pv := v.sub("postgres")
+	if s.Postgres.URL == "" {
+		if s.Driver == DriverPostgres {
+			pv.errAt("url", v.field("driver"), "required when ledger.driver is postgres")
+		}
+	} else if u, err := url.Parse(string(s.Postgres.URL)); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// Never quote the value: it may hold a password.
+		pv.errf("url", "not a postgres:// or postgresql:// URL")
+	}
+	if s.Postgres.MaxConns < 1 || s.Postgres.MaxConns > 256 {
+		pv.errf("max_conns", "%d: want 1..256", s.Postgres.MaxConns)
+	}
+	if s.Driver == DriverSQLite && s.SQLite.Path == "" {
+		v.sub("sqlite").errf("path", "must not be empty")
+	}
+}
+
+// --- pipeline ---
+
+func (s *PipelineConfig) defaults() {
+	s.BatchSize = 256
+	s.AckWait = 30 * time.Second
+	s.RetryBackoff = time.Second
+	s.MaxBackoff = 30 * time.Second
+}
+
+func (s *PipelineConfig) resolve(*Config, string) {}
+
+func (s *PipelineConfig) validate(_ *Config, v validator) {
+	if s.BatchSize < 1 || s.BatchSize > 10000 {
+		v.errf("batch_size", "%d: want 1..10000", s.BatchSize)
+	}
+	positive(v, "ack_wait", s.AckWait)
+	if positive(v, "retry_backoff", s.RetryBackoff) && positive(v, "max_backoff", s.MaxBackoff) &&
+		s.MaxBackoff < s.RetryBackoff {
+		v.errf("max_backoff", "%s: want at least pipeline.retry_backoff (%s)",
+			fmtDuration(s.MaxBackoff), fmtDuration(s.RetryBackoff))
+	}
+}
+
+// --- log ---
+
+func (s *LogConfig) defaults() {
+	s.Level = "info"
+	s.Format = "text"
+}
+
+func (s *LogConfig) resolve(*Config, string) {}
+
+// SlogLevel returns log.level as a slog.Level.
+func (s LogConfig) SlogLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s.Level)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func (s *LogConfig) validate(_ *Config, v validator) {
+	switch s.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.errf("level", "%s: want debug, info, warn or error", quote(s.Level))
+	}
+	switch s.Format {
+	case "text", "json":
+	default:
+		v.errf("format", "%s: want text or json", quote(s.Format))
+	}
+}
+
+// --- helpers ---
+
+// resolvePath makes a relative path relative to dir; "" stays "".
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// checkHostPort returns what is wrong with a host:port listen address, or "".
+// The host may be empty (all interfaces); the port may be 0 (any free port).
+func checkHostPort(s string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		var ae *net.AddrError
+		reason := "want host:port"
+		if errors.As(err, &ae) && ae.Err != "" {
+			reason = ae.Err + ", want host:port"
+		}
+		return fmt.Sprintf("%s: %s", quote(s), reason)
+	}
+	if port == "" || strings.Trim(port, "0123456789") != "" {
+		return fmt.Sprintf("%s: port %s is not a number", quote(s), quote(port))
+	}
+	if n, err := strconv.Atoi(port); err != nil || n > 65535 {
+		return fmt.Sprintf("%s: port %s out of range 0..65535", quote(s), port)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return fmt.Sprintf("%s: host %s is not an IP address or host name", quote(s), quote(host))
+	}
+	return ""
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameAddr reports whether two valid listen addresses collide: same port
+// (not 0) on the same host, or on a wildcard host.
+func sameAddr(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wild := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "" || ip != nil && ip.IsUnspecified()
+	}
+	return ha == hb || wild(ha) || wild(hb)
+}
+
+func positive(v validator, key string, d time.Duration) bool {
+	if d <= 0 {
+		v.errf(key, "%s: want more than 0", fmtDuration(d))
+		return false
+	}
+	return true
+}
+
+func atLeast(v validator, key string, d, min time.Duration) bool {
+	if d < min {
+		v.errf(key, "%s: want at least %s", fmtDuration(d), fmtDuration(min))
+		return false
+	}
+	return true
+}
+
+// fmtDuration prints a duration the way people write it: 72h, 1m, 1m30s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// quote quotes a user-given string for a message, cut to a readable length.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8RuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(s[:cut]) + "..."
+	}
+	return strconv.Quote(s)
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,518 @@
+package configs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func init() {
+	// A fixed host name keeps the derived node.name deterministic.
+	hostname = func() (string, error) { return "Test-Host.example", nil }
+}
+
+// TestLoadBadConfigs: each testdata/invalid-*.yaml gives exactly this error.
+func TestLoadBadConfigs(t *testing.T) {
+	tests := map[string]string{
+		"invalid-unknown-field.yaml":         `testdata/invalid-unknown-field.yaml:4: nats.urll: unknown field`,
+		"invalid-unknown-section.yaml":       `testdata/invalid-unknown-section.yaml:3: monitor: unknown field`,
+		"invalid-duration-type.yaml":         `testdata/invalid-duration-type.yaml:3: http.read_timeout: "abc" is not a duration`,
+		"invalid-duration-unitless.yaml":     `testdata/invalid-duration-unitless.yaml:2: pipeline.ack_wait: 30 is not a duration (write the unit, e.g. "30s")`,
+		"invalid-driver.yaml":                `testdata/invalid-driver.yaml:5: ledger.driver: "mysql": want sqlite or postgres`,
+		"invalid-postgres-no-url.yaml":       `testdata/invalid-postgres-no-url.yaml:2: ledger.postgres.url: required when ledger.driver is postgres`,
+		"invalid-postgres-url.yaml":          `testdata/invalid-postgres-url.yaml:4: ledger.postgres.url: not a postgres:// or postgresql:// URL`,
+		"invalid-postgres-max-conns.yaml":    `testdata/invalid-postgres-max-conns.yaml:3: ledger.postgres.max_conns: 0: want 1..256`,
+		"invalid-listen-no-port.yaml":        `testdata/invalid-listen-no-port.yaml:2: http.listen: "localhost": missing port in address, want host:port`,
+		"invalid-listen-port-range.yaml":     `testdata/invalid-listen-port-range.yaml:2: http.listen: "127.0.0.1:99999": port 99999 out of range 0..65535`,
+		"invalid-listen-port-name.yaml":      `testdata/invalid-listen-port-name.yaml:2: http.listen: "127.0.0.1:http": port "http" is not a number`,
+		"invalid-embedded-listen-clash.yaml": `testdata/invalid-embedded-listen-clash.yaml:5: nats.embedded.listen: "127.0.0.1:9780": already used by http.listen`,
+		"invalid-max-age.yaml":               `testdata/invalid-max-age.yaml:3: nats.stream.max_age: 30s: want at least 1m`,
+		"invalid-duplicate-window.yaml":      `testdata/invalid-duplicate-window.yaml:4: nats.stream.duplicate_window: 2h: want at most nats.stream.max_age (1h)`,
+		"invalid-replicas.yaml":              `testdata/invalid-replicas.yaml:4: nats.stream.replicas: 7: want 1..5`,
+		"invalid-replicas-embedded.yaml":     `testdata/invalid-replicas-embedded.yaml:3: nats.stream.replicas: 3: the embedded NATS server is a single server, want 1 (or set nats.url to a cluster)`,
+		"invalid-nats-url.yaml":              `testdata/invalid-nats-url.yaml:2: nats.url: "http://u:xxxxx@10.0.0.2:4222": want nats://host:port[,nats://host:port...]`,
+		"invalid-node-name.yaml":             `testdata/invalid-node-name.yaml:2: node.name: "Node_1!": want 1 to 63 of a-z, 0-9, '-', '_', '.', starting with a letter or digit`,
+		"invalid-data-dir-empty.yaml":        `testdata/invalid-data-dir-empty.yaml:2: node.data_dir: must not be empty`,
+		"invalid-syntax.yaml":                `testdata/invalid-syntax.yaml:3: mapping values are not allowed in this context`,
+		"invalid-tab.yaml":                   `testdata/invalid-tab.yaml:2: found character that cannot start any token`,
+		"invalid-duplicate-key.yaml":         `testdata/invalid-duplicate-key.yaml:4: log.level: duplicate key (first at line 2)`,
+		"invalid-not-mapping.yaml":           `testdata/invalid-not-mapping.yaml:1: want a mapping of sections at the top level, got a list`,
+		"invalid-section-scalar.yaml":        `testdata/invalid-section-scalar.yaml:1: http: want a mapping, got 9780`,
+		"invalid-string-list.yaml":           `testdata/invalid-string-list.yaml:2: node.site: want a string, got a list`,
+		"invalid-two-documents.yaml":         `testdata/invalid-two-documents.yaml:3: a second YAML document; want one`,
+		"invalid-bool.yaml":                  `testdata/invalid-bool.yaml:3: nats.embedded.sync_always: "yes" is not a boolean (want true or false)`,
+		"invalid-int-float.yaml":             `testdata/invalid-int-float.yaml:2: pipeline.batch_size: 1.5 is not an integer`,
+		"invalid-int-string.yaml":            `testdata/invalid-int-string.yaml:2: pipeline.batch_size: "many" is not an integer`,
+		"invalid-batch-size.yaml":            `testdata/invalid-batch-size.yaml:2: pipeline.batch_size: 0: want 1..10000`,
+		"invalid-external-url.yaml":          `testdata/invalid-external-url.yaml:2: http.external_url: "console.example.com": want an absolute http:// or https:// URL`,
+		"invalid-max-backoff.yaml":           `testdata/invalid-max-backoff.yaml:3: pipeline.max_backoff: 2s: want at least pipeline.retry_backoff (5s)`,
+		"invalid-zero-timeout.yaml":          `testdata/invalid-zero-timeout.yaml:2: http.write_timeout: 0s: want more than 0`,
+		"invalid-merge-self.yaml":            `testdata/invalid-merge-self.yaml:1: log: << merges a mapping into itself`,
+		"invalid-log-level.yaml": `testdata/invalid-log-level.yaml:2: log.level: "verbose": want debug, info, warn or error
+testdata/invalid-log-level.yaml:3: log.format: "logfmt": want text or json`,
+		// Every problem, decode and validation alike, one per line, by line.
+		"invalid-many.yaml": `testdata/invalid-many.yaml:4: http.listen: "nowhere": missing port in address, want host:port
+testdata/invalid-many.yaml:5: http.read_timeout: "soon" is not a duration
+testdata/invalid-many.yaml:7: nats.urll: unknown field
+testdata/invalid-many.yaml:9: ledger.postgres.url: required when ledger.driver is postgres
+testdata/invalid-many.yaml:11: log.level: "loud": want debug, info, warn or error`,
+	}
+
+	files, err := filepath.Glob("testdata/invalid-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, ok := tests[filepath.Base(f)]; !ok {
+			t.Errorf("%s has no expected error in the table", f)
+		}
+	}
+
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name)
+			c, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load(%s) = nil error, want\n%s\nconfig:\n%s", path, want, c)
+			}
+			if c != nil {
+				t.Errorf("Load returned a config with an error")
+			}
+			if got := err.Error(); got != want {
+				t.Fatalf("Load(%s) error\n got: %s\nwant: %s", path, got, want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("errors.As(*Error) failed for %T", err)
+			}
+			if ce.File != path || ce.Line <= 0 {
+				t.Errorf("first *Error = %+v, want File %q and a line", ce, path)
+			}
+			if n := len(Errors(err)); n != strings.Count(want, "\n")+1 {
+				t.Errorf("Errors() has %d errors, want one per line of the message", n)
+			}
+		})
+	}
+}
+
+func TestErrorFields(t *testing.T) {
+	_, err := Parse("dir/bad.yaml", []byte("node:\n  name: n1\nledger:\n  driver: mysql\n"))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want *Error", err)
+	}
+	want := Error{File: "dir/bad.yaml", Line: 4, Field: "ledger.driver", Msg: `"mysql": want sqlite or postgres`}
+	if *ce != want {
+		t.Errorf("got %+v, want %+v", *ce, want)
+	}
+	if got, want := ce.Error(), `dir/bad.yaml:4: ledger.driver: "mysql": want sqlite or postgres`; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if got, want := (&Error{Field: "x", Msg: "m"}).Error(), "<config>: x: m"; got != want {
+		t.Errorf("Error() with no file or line = %q, want %q", got, want)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/no-such-file.yaml")
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "testdata/no-such-file.yaml") {
+		t.Fatalf("err = %v, want a not-exist error naming the file", err)
+	}
+}
+
+func TestLoadGoodConfigs(t *testing.T) {
+	tests := []struct {
+		file  string
+		check func(t *testing.T, c *Config)
+	}{
+		{"testdata/valid-empty.yaml", func(t *testing.T, c *Config) {
+			want := Default()
+			want.Node.DataDir = "testdata/data"
+			want.NATS.Embedded.StoreDir = "testdata/data/jetstream"
+			want.Ledger.SQLite.Path = "testdata/data/ledger.db"
+			want.Hash, want.Source = c.Hash, c.Source
+			if !reflect.DeepEqual(c, want) {
+				t.Errorf("empty file\n got: %s\nwant: %s", c, want)
+			}
+		}},
+		{"testdata/valid-comments.yaml", nil},
+		{"testdata/valid-trailing-separator.yaml", func(t *testing.T, c *Config) {
+			if c.Log.Level != "debug" {
+				t.Errorf("log.level = %q, want debug", c.Log.Level)
+			}
+		}},
+		{"testdata/valid-null-sections.yaml", func(t *testing.T, c *Config) {
+			if c.HTTP.Listen != "127.0.0.1:9780" || c.Log.Level != "info" {
+				t.Errorf("null sections did not keep defaults: %s", c)
+			}
+		}},
+		{"testdata/valid-merge.yaml", func(t *testing.T, c *Config) {
+			if c.HTTP.ReadTimeout != 5*time.Second || c.Pipeline.AckWait != time.Minute || c.Pipeline.MaxBackoff != 2*time.Minute {
+				t.Errorf("merge keys: %s", c)
+			}
+		}},
+		{"testdata/valid-custom.yaml", func(t *testing.T, c *Config) {
+			checks := []struct{ got, want any }{
+				{c.Node.Name, "edge-01.tokyo"},
+				{c.Node.DataDir, "/var/lib/unyo"},
+				{c.Node.Site, "tokyo-1"},
+				{c.HTTP.ExternalURL, "http://localhost:8080"},
+				{c.NATS.URLs(), []string{"nats://10.0.0.1:4222", "tls://10.0.0.2:4222"}},
+				{c.NATS.IsEmbedded(), false},
+				{c.NATS.Stream.Replicas, 3},
+				{c.NATS.Embedded.StoreDir, "/var/lib/unyo/jetstream"},
+				{c.Ledger.SQLite.Path, "testdata/ledger/unyo.db"},
+				{c.Log.Format, "json"},
+				{c.Log.SlogLevel(), slog.LevelDebug},
+			}
+			for i, ck := range checks {
+				if !reflect.DeepEqual(ck.got, ck.want) {
+					t.Errorf("check %d: got %#v, want %#v", i, ck.got, ck.want)
+				}
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			c, err := Load(tt.file)
+			if err != nil {
+				t.Fatalf("Load(%s): %v", tt.file, err)
+			}
+			if c.Source != tt.file || len(c.Hash) != 64 {
+				t.Errorf("Source = %q, Hash = %q", c.Source, c.Hash)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestExamples(t *testing.T) {
+	c, err := Load("single-node.yaml")
+	if err != nil {
+		t.Fatalf("single-node.yaml: %v", err)
+	}
+	if !c.NATS.IsEmbedded() || c.Ledger.Driver != DriverSQLite {
+		t.Errorf("single-node.yaml is not on the embedded default: %s", c)
+	}
+	if c.Node.Name != "node1" || c.Node.DataDir != "data/node1" || c.Ledger.SQLite.Path != "data/node1/ledger.db" {
+		t.Errorf("single-node.yaml: unexpected node or paths: %s", c)
+	}
+
+	p, err := Load("postgres.yaml")
+	if err != nil {
+		t.Fatalf("postgres.yaml: %v", err)
+	}
+	if p.Ledger.Driver != DriverPostgres ||
+		string(p.Ledger.Postgres.URL) != "postgres://postgres@127.0.0.1:5432/unyo?sslmode=disable" {
+		t.Errorf("postgres.yaml: ledger = %+v", p.Ledger)
+	}
+}
+
+// TestExampleHasEveryKey keeps single-node.yaml a complete example: it must
+// write out every key of Config.
+func TestExampleHasEveryKey(t *testing.T) {
+	data, err := os.ReadFile("single-node.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := parseYAML("single-node.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &decoder{file: "single-node.yaml", lines: map[string]int{}}
+	c := &Config{}
+	d.decodeRoot(root, reflect.ValueOf(c).Elem())
+	for _, p := range keyPaths(reflect.TypeOf(Config{}), "") {
+		if _, ok := d.lines[p]; !ok {
+			t.Errorf("single-node.yaml does not show %s", p)
+		}
+	}
+}
+
+// TestReferenceHasEveryKey keeps docs/configuration.md in step with Config.
+func TestReferenceHasEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	paths := keyPaths(reflect.TypeOf(Config{}), "")
+	if len(paths) < 20 {
+		t.Fatalf("only %d key paths found; keyPaths is broken", len(paths))
+	}
+	for _, p := range paths {
+		if !strings.Contains(doc, "`"+p+"`") {
+			t.Errorf("docs/configuration.md does not document `%s`", p)
+		}
+	}
+}
+
+// keyPaths lists the key path of every field of t and its sections, nested
+// structs included (leaf keys and the sections holding them). Slices and
+// maps of structs add "[]" or ".<name>" to the path.
+func keyPaths(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := yamlName(f)
+		if name == "" {
+			continue
+		}
+		p := join(prefix, name)
+		out = append(out, p)
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}):
+			out = append(out, keyPaths(ft, p)...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, keyPaths(ft.Elem(), p+"[]")...)
+		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, keyPaths(ft.Elem(), p+".<name>")...)
+		}
+	}
+	return out
+}
+
+// TestEveryFieldIsASection: a top-level field that is not a section would be
+// neither defaulted nor validated.
+func TestEveryFieldIsASection(t *testing.T) {
+	c := &Config{}
+	var names []string
+	for _, s := range c.sections() {
+		names = append(names, s.name)
+	}
+	rt := reflect.TypeOf(*c)
+	var want []string
+	for i := 0; i < rt.NumField(); i++ {
+		if n := yamlName(rt.Field(i)); n != "" {
+			want = append(want, n)
+		}
+	}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("sections %v, yaml fields %v: every yaml field of Config must implement section", names, want)
+	}
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	c := Default()
+	if errs := c.validate(); len(errs) > 0 {
+		t.Fatalf("Default() does not validate: %v", errs)
+	}
+	if c.Node.Name != "test-host.example" {
+		t.Errorf("default node.name = %q, want the lower-cased host name", c.Node.Name)
+	}
+	if c.HTTP.ExternalURL != "http://127.0.0.1:9780" || c.Ledger.SQLite.Path != "data/ledger.db" {
+		t.Errorf("derived defaults: %s", c)
+	}
+	for _, want := range []string{" max_age: 72h\n", " duplicate_window: 10m\n", " read_timeout: 10s\n"} {
+		if !strings.Contains(c.String(), want) {
+			t.Errorf("String() lacks %q:\n%s", want, c)
+		}
+	}
+	// The printed default loads back to itself.
+	back, err := Parse("default.yaml", []byte(c.String()))
+	if err != nil {
+		t.Fatalf("Default().String() does not load: %v\n%s", err, c)
+	}
+	back.Hash, back.Source = "", ""
+	if !reflect.DeepEqual(back, c) {
+		t.Errorf("round trip\n got: %s\nwant: %s", back, c)
+	}
+}
+
+func TestDefaultNodeName(t *testing.T) {
+	defer func(h func() (string, error)) { hostname = h }(hostname)
+	for host, want := range map[string]string{
+		"web01":                  "web01",
+		"WEB01.Example.COM":      "web01.example.com",
+		"ホスト":                    "node",
+		"_x y":                   "x-y",
+		strings.Repeat("a", 100): strings.Repeat("a", 63),
+		"":                       "node",
+	} {
+		hostname = func() (string, error) { return host, nil }
+		if got := defaultNodeName(); got != want {
+			t.Errorf("host %q: node name %q, want %q", host, got, want)
+		}
+	}
+	hostname = func() (string, error) { return "", errors.New("no host name") }
+	if got := defaultNodeName(); got != "node" {
+		t.Errorf("no host name: %q, want node", got)
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	const pw = "hunter2"
+	c, err := Parse("s.yaml", []byte("ledger:\n  driver: postgres\n  postgres:\n    url: postgres://unyo:"+pw+"@db:5432/unyo\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(c.Ledger.Postgres.URL), pw) {
+		t.Fatalf("the secret itself was lost: %q", string(c.Ledger.Postgres.URL))
+	}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{
+		"String":    c.String(),
+		"json":      string(j),
+		"%v":        fmt.Sprintf("%v", c.Ledger),
+		"%+v":       fmt.Sprintf("%+v", c.Ledger),
+		"%#v":       fmt.Sprintf("%#v", c.Ledger),
+		"%s":        fmt.Sprintf("%s", c.Ledger.Postgres.URL),
+		"%q":        fmt.Sprintf("%q", c.Ledger.Postgres.URL),
+		"%x":        fmt.Sprintf("%x", c.Ledger.Postgres.URL),
+		"Secret.St": c.Ledger.Postgres.URL.String(),
+	}
+	for how, out := range outputs {
+		if strings.Contains(out, pw) {
+			t.Errorf("%s prints the secret: %s", how, out)
+		}
+	}
+	if !strings.Contains(c.String(), "url: <secret>") {
+		t.Errorf("String() does not show <secret>:\n%s", c)
+	}
+	if !strings.Contains(string(j), `"url":"\u003csecret\u003e"`) {
+		t.Errorf("JSON does not show <secret>: %s", j)
+	}
+	if got := Secret("").String(); got != "" {
+		t.Errorf("empty secret prints %q, want \"\"", got)
+	}
+
+	// Nor does a validation error quote it.
+	_, err = Parse("s.yaml", []byte("ledger:\n  postgres:\n    url: mysql://unyo:"+pw+"@db/unyo\n"))
+	if err == nil || strings.Contains(err.Error(), pw) {
+		t.Errorf("error %v quotes the secret", err)
+	}
+}
+
+func TestHash(t *testing.T) {
+	a, err := Parse("a.yaml", []byte("log:\n  level: info\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("a.yaml", []byte("log:\n  level: info # same\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256([]byte("log:\n  level: info\n")); a.Hash != hex.EncodeToString(sum[:]) {
+		t.Errorf("Hash = %q, want the hex SHA-256 of the bytes", a.Hash)
+	}
+	if a.Hash == b.Hash {
+		t.Errorf("different bytes, same hash %s", a.Hash)
+	}
+}
+
+// nested is a list of lists of any depth, to expand aliases through.
+type nested []nested
+
+func TestAliasBomb(t *testing.T) {
+	// The billion laughs: 10^9 nodes once aliases are expanded. The decoder
+	// stops at its budget and says so.
+	var b strings.Builder
+	b.WriteString("a0: &a0 [[], [], [], [], [], [], [], [], [], []]\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [", i, i)
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	defer func(n int) { maxNodes = n }(maxNodes)
+	maxNodes = 1 << 14
+	root, err := parseYAML("bomb.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		A9 nested `yaml:"a9"`
+	}
+	d := &decoder{file: "bomb.yaml", lines: map[string]int{}}
+	d.decode(root.Content[len(root.Content)-1], reflect.ValueOf(&v.A9).Elem(), "a9")
+	if len(d.errs) != 1 || !strings.Contains(d.errs[0].Error(), "document too large") {
+		t.Fatalf("errors = %v, want one saying the document is too large", d.errs)
+	}
+
+	// Through Parse, aliases into the fixed schema are harmless.
+	b.WriteString("node:\n  <<: *a9\n")
+	if _, err := Parse("bomb.yaml", []byte(b.String())); err == nil {
+		t.Fatal("no error")
+	}
+}
+
+// FuzzParse: Parse never panics; an error is lines of "file[:line]: ...";
+// a config it accepts prints back to YAML that loads to the same config.
+func FuzzParse(f *testing.F) {
+	for _, pattern := range []string{"testdata/*.yaml", "*.yaml"} {
+		files, _ := filepath.Glob(pattern)
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("node: &n {name: a}\nhttp: *n\n"))
+	f.Add([]byte("pipeline: {<<: [{ack_wait: 1s}, {batch_size: 3}]}\n"))
+	f.Add([]byte("nats: {url: 'nats://a:1, nats://b'}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if c != nil {
+				t.Fatal("config and error both returned")
+			}
+			msg := err.Error()
+			if msg == "" {
+				t.Fatal("empty error")
+			}
+			lines := strings.Split(msg, "\n")
+			if len(lines) != len(Errors(err)) {
+				t.Fatalf("%d lines for %d errors: %q", len(lines), len(Errors(err)), msg)
+			}
+			for _, l := range lines {
+				if !strings.HasPrefix(l, "fuzz.yaml") || len(l) <= len("fuzz.yaml: ") {
+					t.Fatalf("bad error line %q in %q", l, msg)
+				}
+			}
+			if !utf8.ValidString(msg) {
+				t.Fatalf("error is not UTF-8: %q", msg)
+			}
+			return
+		}
+		if c == nil {
+			t.Fatal("nil config and nil error")
+		}
+		if c.Ledger.Postgres.URL != "" {
+			return // printed as <secret>: does not load back
+		}
+		out := c.String()
+		back, err := Parse("fuzz.yaml", []byte(out))
+		if err != nil {
+			t.Fatalf("printed config does not load: %v\n%s", err, out)
+		}
+		back.Hash, c.Hash = "", ""
+		if !reflect.DeepEqual(back, c) {
+			t.Fatalf("round trip changed the config\nbefore: %s\nafter: %s", c, back)
+		}
+	})
+}
