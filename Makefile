@@ -1,0 +1,42 @@
+# unyo — see README.md. `make run` serves configs/single-node.yaml on the
+# embedded default; `make test` installs what the tests need and runs them.
+GO      ?= go
+BIN     := bin/unyo
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/unyo-ops/unyo/node.Version=$(VERSION)
+CONFIG  ?= configs/single-node.yaml
+FUZZTIME ?= 30s
+
+.PHONY: all build run test test-deps unit e2e lint fuzz bench tidy-check clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/unyo
+
+run: build
+	./$(BIN) serve --config $(CONFIG)
+
+test-deps:
+	./scripts/test-deps.sh
+
+# The whole suite with the race detector (unit, conformance, end-to-end).
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -timeout 12m ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./configs/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./alerting/ledger/... ./test/...
+
+tidy-check:
+	$(GO) mod tidy && git diff --exit-code go.mod go.sum
+
+clean:
+	rm -rf bin data

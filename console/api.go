@@ -1,0 +1,372 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/alerting/ledger"
+)
+
+// MaxBody is the largest request body the API reads.
+const MaxBody = 4 << 20
+
+// MaxEventsPerRequest caps POST /api/v1/events.
+const MaxEventsPerRequest = 10000
+
+// Publisher stores events on the bus.
+type Publisher interface {
+	PublishBatch(ctx context.Context, evs []incident.Event) error
+}
+
+// Check is a named readiness check.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Deps are what the API serves from.
+type Deps struct {
+	Store     ledger.Store
+	Publisher Publisher
+	// Ready checks run by /readyz; all must pass.
+	Ready []Check
+	// Gatherer for /metrics (default: none, /metrics is 404).
+	Gatherer prometheus.Gatherer
+	// AfterTransition is called after an operator action committed.
+	AfterTransition func()
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+// Handler returns the node's HTTP handler.
+func Handler(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	a := &api{Deps: d}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.readyz)
+	if d.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
+	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
+	for verb, kind := range map[string]incident.Kind{
+		"ack": incident.KindAcknowledged, "resolve": incident.KindResolved,
+		"close": incident.KindClosed, "comment": incident.KindComment,
+	} {
+		mux.HandleFunc("POST /api/v1/incidents/{id}/"+verb, a.transition(kind))
+	}
+	mux.HandleFunc("POST /api/v1/events", a.postEvents)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+type api struct{ Deps }
+
+// apiError is the body of every error response.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, field, msg string) {
+	writeJSON(w, code, apiError{Error: msg, Field: field})
+}
+
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	ok := true
+	for _, c := range a.Ready {
+		if err := c.Fn(ctx); err != nil {
+			out[c.Name] = err.Error()
+			ok = false
+		} else {
+			out[c.Name] = "ok"
+		}
+	}
+	code := http.StatusOK
+	if !ok {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{"ready": ok, "checks": out})
+}
+
+func (a *api) listIncidents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var f ledger.Filter
+	for _, v := range q["state"] {
+		for _, s := range strings.Split(v, ",") {
+			st := incident.State(strings.TrimSpace(s))
+			if st == "" {
+				continue
+			}
+			if !st.Valid() {
+				writeError(w, http.StatusBadRequest, "state", fmt.Sprintf("%q: want open, acknowledged, resolved or closed", s))
+				return
+			}
+			f.States = append(f.States, st)
+		}
+	}
+	f.Target = q.Get("target")
+	for _, p := range []struct {
+		name string
+		dst  *int64
+		max  int64
+	}{{"limit", nil, 10000}, {"before", &f.BeforeID, 1 << 62}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > p.max {
+			writeError(w, http.StatusBadRequest, p.name, fmt.Sprintf("%q: want a whole number from 1 to %d", v, p.max))
+			return
+		}
+		if p.dst != nil {
+			*p.dst = n
+		} else {
+			f.Limit = int(n)
+		}
+	}
+	incs, err := a.Store.Incidents(r.Context(), f)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if incs == nil {
+		incs = []incident.Incident{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": incs})
+}
+
+func (a *api) incidentID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, "id", fmt.Sprintf("%q is not an incident id", r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+// IncidentDetail is the body of GET /api/v1/incidents/{id}.
+type IncidentDetail struct {
+	Incident incident.Incident `json:"incident"`
+	Timeline []incident.Entry  `json:"timeline"`
+}
+
+func (a *api) getIncident(w http.ResponseWriter, r *http.Request) {
+	id, ok := a.incidentID(w, r)
+	if !ok {
+		return
+	}
+	inc, err := a.Store.Incident(r.Context(), id)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	tl, err := a.Store.Timeline(r.Context(), id)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, IncidentDetail{Incident: inc, Timeline: tl})
+}
+
+// ActionRequest is the body of the incident action endpoints.
+type ActionRequest struct {
+	By      string `json:"by"`
+	Comment string `json:"comment"`
+}
+
+// ActionResponse is what an incident action returns.
+type ActionResponse struct {
+	Incident incident.Incident `json:"incident"`
+	Entry    incident.Entry    `json:"entry"`
+}
+
+func (a *api) transition(kind incident.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := a.incidentID(w, r)
+		if !ok {
+			return
+		}
+		var req ActionRequest
+		if !decodeBody(w, r, &req) {
+			return
+		}
+		req.By = strings.TrimSpace(req.By)
+		switch {
+		case req.By == "":
+			writeError(w, http.StatusBadRequest, "by", "required: who is acting")
+			return
+		case len(req.By) > incident.MaxFieldLen:
+			writeError(w, http.StatusBadRequest, "by", fmt.Sprintf("longer than %d bytes", incident.MaxFieldLen))
+			return
+		case len(req.Comment) > incident.MaxMessageLen:
+			writeError(w, http.StatusBadRequest, "comment", fmt.Sprintf("longer than %d bytes", incident.MaxMessageLen))
+			return
+		case kind == incident.KindComment && strings.TrimSpace(req.Comment) == "":
+			writeError(w, http.StatusBadRequest, "comment", "required")
+			return
+		}
+		inc, entry, err := a.Store.Transition(r.Context(), id, incident.Action{
+			Kind: kind, By: req.By, Comment: req.Comment, At: a.Now().UTC()})
+		if err != nil {
+			a.storeError(w, err)
+			return
+		}
+		if a.AfterTransition != nil {
+			a.AfterTransition()
+		}
+		writeJSON(w, http.StatusOK, ActionResponse{Incident: inc, Entry: entry})
+	}
+}
+
+// EventsResponse is what POST /api/v1/events returns.
+type EventsResponse struct {
+	IDs []string `json:"ids"`
+}
+
+func (a *api) postEvents(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body: %v", err))
+		return
+	}
+	var evs []incident.Event
+	one := len(strings.TrimLeft(string(body), " \t\r\n")) > 0 && strings.TrimLeft(string(body), " \t\r\n")[0] != '['
+	if one {
+		var ev incident.Event
+		if !decodeStrict(w, body, &ev, "") {
+			return
+		}
+		evs = []incident.Event{ev}
+	} else if !decodeStrict(w, body, &evs, "") {
+		return
+	}
+	if len(evs) == 0 {
+		writeError(w, http.StatusBadRequest, "", "no events")
+		return
+	}
+	if len(evs) > MaxEventsPerRequest {
+		writeError(w, http.StatusBadRequest, "", fmt.Sprintf("%d events: at most %d per request", len(evs), MaxEventsPerRequest))
+		return
+	}
+	now := a.Now()
+	ids := make([]string, len(evs))
+	for i := range evs {
+		ev := &evs[i]
+		if ev.ID == "" {
+			ev.ID = incident.NewID()
+		}
+		ev.Normalize(now)
+		if err := ev.Validate(); err != nil {
+			field := ""
+			var fe *incident.FieldError
+			if errors.As(err, &fe) {
+				field = fe.Field
+				if !one {
+					field = fmt.Sprintf("[%d].%s", i, fe.Field)
+				}
+				err = errors.New(fe.Msg)
+			}
+			writeError(w, http.StatusBadRequest, field, err.Error())
+			return
+		}
+		ids[i] = ev.ID
+	}
+	if err := a.Publisher.PublishBatch(r.Context(), evs); err != nil {
+		a.Logger.Error("publish events", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "", "event bus: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, EventsResponse{IDs: ids})
+}
+
+func (a *api) storeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, incident.ErrNotFound):
+		writeError(w, http.StatusNotFound, "id", err.Error())
+	case errors.Is(err, incident.ErrInvalidTransition):
+		writeError(w, http.StatusConflict, "state", err.Error())
+	default:
+		a.Logger.Error("ledger", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "", "ledger: "+err.Error())
+	}
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body: %v", err))
+		return false
+	}
+	return decodeStrict(w, body, v, "")
+}
+
+// decodeStrict decodes JSON rejecting unknown fields and trailing data, and
+// answers 400 naming the field on error.
+func decodeStrict(w http.ResponseWriter, body []byte, v any, prefix string) bool {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON value")
+	}
+	if err == nil {
+		return true
+	}
+	field := ""
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		field = te.Field
+		err = fmt.Errorf("want %s, got JSON %s", te.Type, te.Value)
+	case errors.As(err, &se):
+		err = fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		err = errors.New("unknown field")
+	case errors.Is(err, io.EOF):
+		err = errors.New("empty body")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = errors.New("invalid JSON: unexpected end of input")
+	}
+	if prefix != "" && field != "" {
+		field = prefix + "." + field
+	}
+	writeError(w, http.StatusBadRequest, field, err.Error())
+	return false
+}
