@@ -915,58 +915,73 @@ func testConcurrentTransitions(t *testing.T, s ledger.Store) {
 func testConcurrentApply(t *testing.T, s ledger.Store) {
 	const (
 		workers = 6
-		batches = 15
+		rounds  = 12
 		size    = 8
-		key     = "core1/ping"
 	)
-	// Each worker sends its own events and, in every batch, two events that
-	// every worker sends too (a redelivery race): those count once.
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for b := range batches {
-				first := Event(fmt.Sprintf("shared-b%d-0", b), key, incident.Minor, 0)
-				last := Event(fmt.Sprintf("shared-b%d-1", b), key, incident.Minor, 0)
-				if w%2 == 1 {
-					first, last = last, first
+	// In every round all workers start together on a new dedup key, so they
+	// race to open its incident. Each sends its own events; in odd rounds
+	// every batch also carries two events that all workers send (a
+	// redelivery race): those count once.
+	for r := range rounds {
+		key := fmt.Sprintf("core%d/ping", r)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				var evs []incident.Event
+				for i := range size {
+					evs = append(evs, Event(fmt.Sprintf("r%d-w%d-%d", r, w, i), key, incident.Minor, time.Duration(i)*time.Millisecond))
 				}
-				evs := []incident.Event{first}
-				for i := range size - 2 {
-					evs = append(evs, Event(fmt.Sprintf("w%d-b%d-%d", w, b, i), key, incident.Minor, time.Duration(b*size+i)*time.Millisecond))
+				if r%2 == 1 {
+					a, b := Event(fmt.Sprintf("r%d-shared-0", r), key, incident.Minor, 0), Event(fmt.Sprintf("r%d-shared-1", r), key, incident.Minor, 0)
+					if w%2 == 1 {
+						a, b = b, a
+					}
+					evs = append(append([]incident.Event{a}, evs...), b)
 				}
-				evs = append(evs, last)
+				<-start
 				ch, err := s.ApplyEvents(ctx(t), evs)
 				if err != nil {
-					t.Errorf("worker %d batch %d: %v", w, b, err)
+					t.Errorf("round %d worker %d: %v", r, w, err)
 					return
 				}
 				for _, c := range ch {
 					if c.Kind != incident.ChangeOpened && c.Kind != incident.ChangeOccurrence && c.Kind != incident.ChangeDuplicate {
-						t.Errorf("worker %d batch %d: change %+v", w, b, c)
+						t.Errorf("round %d worker %d: change %+v", r, w, c)
 					}
 				}
-			}
-		})
+			})
+		}
+		close(start)
+		wg.Wait()
 	}
-	wg.Wait()
 	if t.Failed() {
 		return
 	}
-	const want = workers*batches*(size-2) + batches*2
 	active, err := s.Incidents(ctx(t), ledger.Filter{States: []incident.State{incident.Open, incident.Acknowledged}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(active) != 1 {
-		t.Fatalf("%d active incidents for one dedup key, want 1", len(active))
+	if len(active) != rounds {
+		t.Fatalf("%d active incidents for %d dedup keys, want one each", len(active), rounds)
 	}
-	if active[0].Count != want {
-		t.Errorf("count = %d, want %d", active[0].Count, want)
+	var total int64
+	for _, inc := range active {
+		var r int
+		fmt.Sscanf(inc.Target, "core%d", &r)
+		want := int64(workers * size)
+		if r%2 == 1 {
+			want += 2
+		}
+		if inc.Count != want {
+			t.Errorf("incident %s: count = %d, want %d", inc.DedupKey, inc.Count, want)
+		}
+		total += inc.Count
+		wantTimeline(t, s, inc.ID, incident.KindOpened)
 	}
-	if n, _ := s.EventCount(ctx(t)); n != want {
-		t.Errorf("EventCount = %d, want %d", n, want)
+	if n, _ := s.EventCount(ctx(t)); n != total {
+		t.Errorf("EventCount = %d, want %d", n, total)
 	}
-	wantTimeline(t, s, active[0].ID, incident.KindOpened)
 }
 
 func testClosed(t *testing.T, s ledger.Store) {

@@ -1,0 +1,197 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/unyo-ops/unyo/alerting/ledger"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// MigrationLockKey is the pg_advisory_lock key held while migrating.
+const MigrationLockKey int64 = 0x756e796f6c656467 // "unyoledg"
+
+// Store is a ledger.Store on PostgreSQL. Create it with Open.
+type Store struct {
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	closed atomic.Bool
+	once   sync.Once
+}
+
+var _ ledger.Store = (*Store)(nil)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock replaces time.Now, for opened_at and actions without a time.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// string; pgxpool settings such as pool_max_conns are honoured) and brings
+// its schema up to date.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres ledger: open: %w", err)
+	}
+	if err := migrate(ctx, cfg.ConnConfig.Copy(), o.now()); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres ledger: open: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres ledger: open: %w", err)
+	}
+	return &Store{pool: pool, now: o.now}, nil
+}
+
+// migration is one numbered schema step.
+type migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+func embeddedMigrations() ([]migration, error) { return loadMigrations(migrations, "migrations") }
+
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	names, err := fs.Glob(fsys, dir+"/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, n := range names { // sorted
+		base := path.Base(n)
+		num, name, ok := strings.Cut(strings.TrimSuffix(base, ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
+		}
+		if len(ms) > 0 && ms[len(ms)-1].Version >= v {
+			return nil, fmt.Errorf("migration %s: version %d not after %d", base, v, ms[len(ms)-1].Version)
+		}
+		b, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{Version: v, Name: name, SQL: string(b)})
+	}
+	return ms, nil
+}
+
+// migrate applies missing migrations on its own connection, holding the
+// migration advisory lock. Closing the connection releases the lock even if
+// the unlock is never sent (a cancelled context).
+func migrate(ctx context.Context, cfg *pgx.ConnConfig, now time.Time) (err error) {
+	ms, err := embeddedMigrations()
+	if err != nil {
+		return fmt.Errorf("postgres ledger: migrations: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("postgres ledger: open: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
+	wrap := func(err error) error { return fmt.Errorf("postgres ledger: migrate: %w", err) }
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", MigrationLockKey); err != nil {
+		return wrap(err)
+	}
+	defer func() {
+		if _, uerr := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", MigrationLockKey); uerr != nil && err == nil {
+			err = wrap(uerr)
+		}
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL
+	)`); err != nil {
+		return wrap(err)
+	}
+	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return wrap(err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return wrap(err)
+	}
+	done := make(map[int]bool)
+	for _, v := range versions {
+		done[int(v)] = true
+	}
+	for _, m := range ms {
+		if done[m.Version] {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", m.Version, m.Name, now.UTC())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres ledger: migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the pool. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		s.pool.Close()
+	})
+	return nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return ledger.ErrClosed
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.wrap("ping", err)
+	}
+	return nil
+}
+
+// wrap prefixes err, and reports ErrClosed for calls that raced Close.
+func (s *Store) wrap(op string, err error) error {
+	if s.closed.Load() && !errors.Is(err, ledger.ErrClosed) {
+		return fmt.Errorf("postgres ledger: %s: %w", op, ledger.ErrClosed)
+	}
+	return fmt.Errorf("postgres ledger: %s: %w", op, err)
+}
