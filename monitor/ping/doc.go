@@ -1,0 +1,58 @@
+// Package ping sends ICMP echo requests to many targets from one shared
+// socket.
+//
+// # Why not one pro-bing Pinger per target
+//
+// pro-bing (v0.9.1) opens a socket per Pinger.Run and picks the ICMP id with
+// rand.Intn(65535): with a few hundred concurrent pingers two of them share
+// an id (birthday bound: ~50 % at 300) and, on privileged raw sockets, every
+// raw socket is handed a copy of every echo reply — pro-bing attaches a BPF
+// id filter, but the kernel still runs N filters per reply and two pingers
+// with the same id read each other's replies (pro-bing then tells them apart
+// only by a UUID in the payload). Thousands of targets would mean thousands
+// of sockets, goroutines and per-packet UUIDs.
+//
+// This package instead opens ONE socket per address family for the whole
+// process and demultiplexes replies itself:
+//
+//   - unprivileged mode: a Linux ping socket (socket(AF_INET, SOCK_DGRAM,
+//     IPPROTO_ICMP), "udp4" in golang.org/x/net/icmp), allowed when the
+//     process's group is inside net.ipv4.ping_group_range. The kernel
+//     rewrites the ICMP id to the socket's local "port" and delivers only
+//     this socket's replies, so replies are keyed by sequence number alone
+//     (the id is checked against the local port).
+//   - privileged mode: a raw "ip4:icmp" socket (root or CAP_NET_RAW) with a
+//     process-unique id (pid mixed with an instance counter) and a BPF filter
+//     that passes only echo replies carrying that id. Replies are keyed by
+//     (id, seq).
+//   - auto (default) tries unprivileged first, then privileged.
+//
+// Each request carries a 16-byte payload: an 8-byte random token that the
+// reply must echo back (so a late reply to a reused sequence number is never
+// matched to the wrong probe) and the send time. The reply's source address
+// must be the probed address. Sequence numbers are allocated from a 16-bit
+// space skipping those in flight, so at most 65,535 probes can be in flight
+// per socket (10,000 targets × 3 packets at a 10 s interval keep about 3,000
+// in flight with a 1 s timeout).
+//
+// Spreading probes over the interval is the scheduler's job (it gives each
+// target a fixed offset in its interval); Ping sends the packets of one
+// check spaced by PacketInterval and waits Timeout after the last one.
+//
+// IPv6 uses the same scheme ("udp6" / "ip6:ipv6-icmp") when Options.IPv6 is
+// set.
+//
+// # Metrics
+//
+//	unyo_ping_packets_sent_total            counter  echo requests written
+//	unyo_ping_packets_received_total        counter  replies matched to a probe
+//	unyo_ping_packets_unmatched_total       counter  replies with no probe waiting (late, foreign, bad token)
+//	unyo_ping_send_errors_total             counter  sendto failures
+//	unyo_ping_in_flight                     gauge    probes waiting for a reply
+//
+// Samples the scheduler records per check (labels: target):
+//
+//	ping_rtt_min_seconds, ping_rtt_avg_seconds, ping_rtt_max_seconds,
+//	ping_jitter_seconds (mean absolute difference of consecutive RTTs),
+//	ping_loss_percent, ping_up (1 when at least one reply came back).
+package ping
