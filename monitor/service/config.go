@@ -1,0 +1,168 @@
+package service
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Check kinds.
+const (
+	TCP      = "tcp"
+	HTTP     = "http"
+	Postgres = "postgres"
+)
+
+// Config is one service check of a target.
+//
+//	services:
+//	  - type: tcp
+//	    port: 25                      # on the target's address
+//	  - type: http
+//	    name: www                     # check name (default http, tcp:25, ...)
+//	    url: https://www.example.jp/healthz   # default http://<address>/
+//	    expect_status: [200]          # default any 2xx or 3xx
+//	    body_regexp: '"status":"ok"'
+//	    tls_skip_verify: false
+//	  - type: postgres
+//	    dsn: postgres://monitor@db01:5432/postgres?sslmode=disable
+//	    query: SELECT 1               # default
+//	    interval: 30s                 # default 30s (all kinds)
+//	    timeout: 5s                   # default 5s
+//	    down_after: 2                 # default 2 consecutive failures
+type Config struct {
+	Name          string        `yaml:"name"`
+	Type          string        `yaml:"type"`
+	Port          int           `yaml:"port"`
+	Address       string        `yaml:"address"`
+	URL           string        `yaml:"url"`
+	ExpectStatus  []int         `yaml:"expect_status"`
+	BodyRegexp    string        `yaml:"body_regexp"`
+	TLSSkipVerify bool          `yaml:"tls_skip_verify"`
+	DSN           string        `yaml:"dsn"`
+	Query         string        `yaml:"query"`
+	Interval      time.Duration `yaml:"interval"`
+	Timeout       time.Duration `yaml:"timeout"`
+	DownAfter     int           `yaml:"down_after"`
+
+	body *regexp.Regexp
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.Name == "" {
+		c.Name = c.Type
+		if c.Type == TCP && c.Port != 0 {
+			c.Name = fmt.Sprintf("tcp:%d", c.Port)
+		}
+	}
+	if c.Interval == 0 {
+		c.Interval = 30 * time.Second
+	}
+	if c.Timeout == 0 {
+		c.Timeout = min(5*time.Second, c.Interval)
+	}
+	if c.DownAfter == 0 {
+		c.DownAfter = 2
+	}
+	if c.Type == Postgres && c.Query == "" {
+		c.Query = "SELECT 1"
+	}
+}
+
+// Validate checks the config after Defaults; errors name the field
+// relative to the check ("port: required for tcp checks without address").
+func (c *Config) Validate() error {
+	switch c.Type {
+	case TCP, HTTP, Postgres:
+	case "":
+		return fmt.Errorf("type: required (tcp, http or postgres)")
+	default:
+		return fmt.Errorf("type: %q: want tcp, http or postgres", c.Type)
+	}
+	switch {
+	case c.Interval < time.Second:
+		return fmt.Errorf("interval: %s: must be at least 1s", c.Interval)
+	case c.Timeout <= 0 || c.Timeout > c.Interval:
+		return fmt.Errorf("timeout: %s: want above 0 and at most interval %s", c.Timeout, c.Interval)
+	case c.DownAfter < 1 || c.DownAfter > 1000:
+		return fmt.Errorf("down_after: %d: want 1 to 1000 checks", c.DownAfter)
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("port: %d: want 1 to 65535", c.Port)
+	case strings.ContainsAny(c.Name, "/ \t\n"):
+		return fmt.Errorf("name: %q: must not contain '/' or spaces", c.Name)
+	}
+	switch c.Type {
+	case TCP:
+		if c.Port == 0 && c.Address == "" {
+			return fmt.Errorf("port: required for tcp checks without address")
+		}
+	case HTTP:
+		if c.URL != "" {
+			u, err := url.Parse(c.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("url: %q: want an absolute http:// or https:// URL", c.URL)
+			}
+		}
+		for i, s := range c.ExpectStatus {
+			if s < 100 || s > 599 {
+				return fmt.Errorf("expect_status[%d]: %d: not an HTTP status", i, s)
+			}
+		}
+	case Postgres:
+		if c.DSN == "" {
+			return fmt.Errorf("dsn: required for postgres checks")
+		}
+	}
+	if c.BodyRegexp != "" {
+		if c.Type != HTTP {
+			return fmt.Errorf("body_regexp: only for http checks")
+		}
+		re, err := regexp.Compile(c.BodyRegexp)
+		if err != nil {
+			return fmt.Errorf("body_regexp: %w", err)
+		}
+		c.body = re
+	}
+	return nil
+}
+
+// String prints the config with the DSN's password as <secret>.
+func (c Config) String() string {
+	return fmt.Sprintf("%s %s", c.Type, Redact(c.target()))
+}
+
+func (c Config) target() string {
+	switch c.Type {
+	case HTTP:
+		return c.URL
+	case Postgres:
+		return c.DSN
+	}
+	if c.Address != "" {
+		return c.Address
+	}
+	return fmt.Sprintf(":%d", c.Port)
+}
+
+// Redact replaces the password of a URL-form DSN with <secret>.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if i := strings.Index(dsn, "password="); i >= 0 {
+			end := strings.IndexAny(dsn[i:], " &")
+			if end < 0 {
+				return dsn[:i] + "password=<secret>"
+			}
+			return dsn[:i] + "password=<secret>" + dsn[i+end:]
+		}
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "<secret>")
+		return strings.Replace(u.String(), "%3Csecret%3E", "<secret>", 1)
+	}
+	return dsn
+}
