@@ -14,13 +14,19 @@ import (
 func (p *Pipeline) relayLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	lastErr := ""
 	for {
 		for ctx.Err() == nil {
 			n, err := p.relayOnce(ctx)
 			if err != nil {
-				p.log.Warn("outbox relay", "err", err)
+				// Once per distinct error: an outage retries every second.
+				if err.Error() != lastErr {
+					p.log.Warn("outbox relay", "err", err)
+					lastErr = err.Error()
+				}
 				break
 			}
+			lastErr = ""
 			if n == 0 {
 				break
 			}

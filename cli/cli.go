@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/unyo-ops/unyo/client"
+)
+
+// Env is what a command sees of the outside world.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// command is one subcommand; run gets the arguments after its name.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// errUsage marks an error whose message is already the usage text.
+var errUsage = errors.New("usage")
+
+// commands is the tree of subcommands, kept explicit.
+func commands() map[string]command {
+	return map[string]command{
+		"serve":    {"run a node", runServe},
+		"incident": {"list, show, ack, resolve, close, comment on incidents", runIncident},
+		"event":    {"send an event", runEvent},
+		"config":   {"check a configuration file", runConfig},
+		"version":  {"print the version", runVersion},
+	}
+}
+
+// Main runs the command line and returns the process exit code: 0 on
+// success, 1 on failure, 2 on bad usage.
+func Main(ctx context.Context, args []string, env *Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stderr, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "unyo: unknown command %q\n", args[0])
+		usage(env.Stderr, cmds)
+		return 2
+	}
+	if err := c.run(ctx, env, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(env.Stderr, strings.TrimSuffix(err.Error(), ": "+errUsage.Error()))
+			return 2
+		}
+		fmt.Fprintf(env.Stderr, "unyo %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "usage: unyo COMMAND [flags]\n\ncommands:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'unyo COMMAND -h' for a command's flags.")
+}
+
+// usagef returns a usage error.
+func usagef(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, errUsage)...)
+}
+
+// flags makes a FlagSet that writes to stderr and returns errors.
+func flags(env *Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("unyo "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+// parse parses flags allowing them before and after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%v: %w", err, errUsage)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// serverFlag adds --server to fs.
+func serverFlag(fs *flag.FlagSet, env *Env) *string {
+	def := env.Getenv("UNYO_SERVER")
+	if def == "" {
+		def = client.DefaultServer
+	}
+	return fs.String("server", def, "node API URL (env UNYO_SERVER)")
+}
+
+func newClient(server string) (*client.Client, error) {
+	c, err := client.New(server)
+	if err != nil {
+		return nil, fmt.Errorf("--server: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/unyo-ops/unyo/configs"
+	"github.com/unyo-ops/unyo/node"
+)
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "serve")
+	path := fs.String("config", "", "configuration file (default: built-in defaults)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unyo serve: unexpected argument %q", pos[0])
+	}
+	cfg := configs.Default()
+	if *path != "" {
+		if cfg, err = configs.Load(*path); err != nil {
+			return err
+		}
+	}
+	log, err := newLogger(env, cfg.Log)
+	if err != nil {
+		return err
+	}
+	opts, err := node.FromConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	n, err := node.New(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}
+
+func newLogger(env *Env, c configs.LogConfig) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	ho := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(env.Stderr, ho)), nil
+	}
+	return slog.New(slog.NewTextHandler(env.Stderr, ho)), nil
+}
+
+func runConfig(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || args[0] != "check" {
+		return usagef("usage: unyo config check FILE")
+	}
+	fs := flags(env, "config check")
+	show := fs.Bool("print", false, "print the effective configuration (secrets masked)")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: unyo config check FILE")
+	}
+	cfg, err := configs.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	if *show {
+		fmt.Fprint(env.Stdout, cfg.String())
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok (sha256 %s)\n", pos[0], cfg.Hash)
+	return nil
+}
+
+func runVersion(ctx context.Context, env *Env, args []string) error {
+	fmt.Fprintln(env.Stdout, "unyo", node.Version)
+	return nil
+}

@@ -1,0 +1,64 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/postgres"
+	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
+	"github.com/unyo-ops/unyo/alerting/pipeline"
+	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/configs"
+)
+
+// FromConfig turns a loaded configuration into node Options.
+func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
+	o := Options{
+		Name:         c.Node.Name,
+		HTTPListen:   c.HTTP.Listen,
+		ReadTimeout:  c.HTTP.ReadTimeout,
+		WriteTimeout: c.HTTP.WriteTimeout,
+		Logger:       log,
+		Bus: bus.Options{
+			URL:             c.NATS.URL,
+			Name:            c.Node.Name,
+			Listen:          c.NATS.Embedded.Listen,
+			StoreDir:        c.NATS.Embedded.StoreDir,
+			SyncAlways:      c.NATS.Embedded.SyncAlways,
+			Replicas:        c.NATS.Stream.Replicas,
+			MaxAge:          c.NATS.Stream.MaxAge,
+			DuplicateWindow: c.NATS.Stream.DuplicateWindow,
+		},
+		Pipeline: pipeline.Options{
+			BatchSize:    c.Pipeline.BatchSize,
+			AckWait:      c.Pipeline.AckWait,
+			RetryBackoff: c.Pipeline.RetryBackoff,
+			MaxBackoff:   c.Pipeline.MaxBackoff,
+		},
+		StoreName: c.Ledger.Driver,
+	}
+	switch c.Ledger.Driver {
+	case configs.DriverSQLite:
+		path := c.Ledger.SQLite.Path
+		o.OpenStore = func(ctx context.Context) (ledger.Store, error) { return sqlite.Open(ctx, path) }
+	case configs.DriverPostgres:
+		u, err := url.Parse(string(c.Ledger.Postgres.URL))
+		if err != nil {
+			return o, fmt.Errorf("ledger.postgres.url: %w", err)
+		}
+		q := u.Query()
+		if q.Get("pool_max_conns") == "" && c.Ledger.Postgres.MaxConns > 0 {
+			q.Set("pool_max_conns", strconv.Itoa(c.Ledger.Postgres.MaxConns))
+			u.RawQuery = q.Encode()
+		}
+		dsn := u.String()
+		o.OpenStore = func(ctx context.Context) (ledger.Store, error) { return postgres.Open(ctx, dsn) }
+	default:
+		return o, fmt.Errorf("ledger.driver: %q: want sqlite or postgres", c.Ledger.Driver)
+	}
+	return o, nil
+}

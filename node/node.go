@@ -1,0 +1,296 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/pipeline"
+	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/console"
+)
+
+// Version is the unyo version, set at build time with -ldflags.
+var Version = "dev"
+
+// Options configure a node. FromConfig builds them from a configs.Config.
+type Options struct {
+	Name string
+	// HTTPListen is host:port for the HTTP interface; port 0 picks one.
+	HTTPListen   string
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	Bus          bus.Options
+	// OpenStore opens the ledger store. It is retried with backoff until it
+	// succeeds or the node stops.
+	OpenStore func(ctx context.Context) (ledger.Store, error)
+	// StoreName names the store in logs and /readyz ("sqlite", "postgres").
+	StoreName string
+	Pipeline  pipeline.Options
+	Logger    *slog.Logger
+	// Registry collects the node's metrics (default: a new registry with the
+	// Go and process collectors).
+	Registry *prometheus.Registry
+}
+
+func (o *Options) defaults() {
+	if o.Name == "" {
+		o.Name = "unyo"
+	}
+	if o.HTTPListen == "" {
+		o.HTTPListen = "127.0.0.1:9780"
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 10 * time.Second
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if o.StoreName == "" {
+		o.StoreName = "ledger"
+	}
+	if o.Bus.Name == "" {
+		o.Bus.Name = o.Name
+	}
+	if o.Bus.Logger == nil {
+		o.Bus.Logger = o.Logger
+	}
+	if o.Pipeline.Logger == nil {
+		o.Pipeline.Logger = o.Logger
+	}
+	if o.Pipeline.Registerer == nil {
+		o.Pipeline.Registerer = o.Registry
+	}
+}
+
+func (o *Options) validate() error {
+	if o.OpenStore == nil {
+		return errors.New("node: no ledger store configured")
+	}
+	return nil
+}
+
+// Node is one running unyo node.
+type Node struct {
+	opts  Options
+	log   *slog.Logger
+	bus   *bus.Bus
+	store *lazyStore
+	pipe  *pipeline.Pipeline
+	ln    net.Listener
+	http  *http.Server
+
+	cancel   context.CancelFunc // stops background work (store opener)
+	bg       sync.WaitGroup
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	httpDone chan error
+}
+
+// New opens the bus and binds the HTTP port; on error it undoes what it did.
+func New(ctx context.Context, opts Options) (_ *Node, err error) {
+	opts.defaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{opts: opts, log: opts.Logger.With("node", opts.Name), store: &lazyStore{}}
+	defer func() {
+		if err != nil {
+			n.teardown(context.Background())
+		}
+	}()
+	start := time.Now()
+	n.bus, err = bus.Open(ctx, opts.Bus)
+	if err != nil {
+		return nil, err
+	}
+	n.pipe, err = pipeline.New(ctx, n.bus, n.store, opts.Pipeline)
+	if err != nil {
+		return nil, err
+	}
+	n.ln, err = net.Listen("tcp", opts.HTTPListen)
+	if err != nil {
+		return nil, fmt.Errorf("node: http listen: %w", err)
+	}
+	n.registerInfo(start)
+	n.http = &http.Server{
+		Handler: console.Handler(console.Deps{
+			Store:           n.store,
+			Publisher:       n.bus,
+			Gatherer:        opts.Registry,
+			AfterTransition: n.pipe.Nudge,
+			Logger:          n.log,
+			Ready: []console.Check{
+				{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
+				{Name: "ledger", Fn: n.store.Ping},
+				{Name: "pipeline", Fn: func(context.Context) error { return n.pipe.Ready() }},
+			},
+		}),
+		ReadTimeout:       opts.ReadTimeout,
+		ReadHeaderTimeout: opts.ReadTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	return n, nil
+}
+
+func (n *Node) registerInfo(start time.Time) {
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "unyo_node_info", Help: "Always 1; labels name the node and version.",
+	}, []string{"name", "version"})
+	info.WithLabelValues(n.opts.Name, Version).Set(1)
+	st := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "unyo_node_start_time_seconds", Help: "When the node started, in Unix seconds.",
+	})
+	st.Set(float64(start.UnixNano()) / 1e9)
+	n.opts.Registry.MustRegister(info, st)
+}
+
+// Addr is the bound HTTP address (host:port).
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// URL is the node's HTTP base URL.
+func (n *Node) URL() string { return "http://" + n.Addr() }
+
+// Bus returns the node's event bus.
+func (n *Node) Bus() *bus.Bus { return n.bus }
+
+// Store returns the ledger store (it answers an error until opened).
+func (n *Node) Store() ledger.Store { return n.store }
+
+// Start opens the store in the background, starts the pipeline and serves
+// HTTP. It is idempotent.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.started || n.stopped {
+		return nil
+	}
+	n.started = true
+	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.cancel = cancel
+	n.bg.Add(1)
+	go func() { defer n.bg.Done(); n.openStore(bgctx) }()
+	n.pipe.Start()
+	n.httpDone = make(chan error, 1)
+	go func() {
+		err := n.http.Serve(n.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		n.httpDone <- err
+	}()
+	n.log.Info("node started", "http", n.URL(), "store", n.opts.StoreName, "nats", n.bus.ClientURL())
+	return nil
+}
+
+// WaitStore blocks until the ledger store has opened or ctx ends.
+func (n *Node) WaitStore(ctx context.Context) error {
+	for {
+		if _, err := n.store.get(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			_, err := n.store.get()
+			return fmt.Errorf("node: ledger store: %w (%w)", ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) openStore(ctx context.Context) {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s, err := n.opts.OpenStore(octx)
+		cancel()
+		if err == nil {
+			n.store.set(s, nil)
+			n.log.Info("ledger store open", "store", n.opts.StoreName)
+			return
+		}
+		n.store.set(nil, err)
+		n.log.Error("ledger store unavailable; retrying", "store", n.opts.StoreName, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// Stop shuts the node down in reverse order of Start. It is idempotent.
+func (n *Node) Stop(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return nil
+	}
+	n.stopped = true
+	return n.teardown(ctx)
+}
+
+func (n *Node) teardown(ctx context.Context) error {
+	var errs []error
+	if n.http != nil {
+		if err := n.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("node: http shutdown: %w", err))
+		}
+		if n.httpDone != nil {
+			if err := <-n.httpDone; err != nil {
+				errs = append(errs, fmt.Errorf("node: http: %w", err))
+			}
+		}
+	} else if n.ln != nil {
+		n.ln.Close()
+	}
+	if n.pipe != nil {
+		n.pipe.Stop()
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.bg.Wait()
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("node: ledger close: %w", err))
+	}
+	if n.bus != nil {
+		n.bus.Close()
+	}
+	n.log.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+// Run starts the node, waits until ctx ends, then stops it within 30 s.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-n.httpDone:
+		n.httpDone <- err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(err, n.Stop(sctx))
+}
