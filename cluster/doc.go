@@ -1,0 +1,87 @@
+// Package cluster is unyo's Raft core: a hashicorp/raft node with
+// raft-wal as its log and stable store and file snapshots in the node's
+// data directory, the replicated state machine (FSM), membership with site
+// labels, and the assignment of monitoring targets to live members.
+//
+// It is a library; the node (package node) wires it in: it builds a Node
+// with New, calls Start and Stop, mounts the HTTP handlers in httpapi.go
+// and supplies a Forwarder so that requests made on a follower reach the
+// leader (hashicorp/raft does not forward). A single node started with
+// Bootstrap is a one-member cluster; others start empty and are added
+// with Join on any member.
+//
+// # Replicated state
+//
+// The FSM holds what must agree cluster-wide and survive a leader change:
+// the active configuration (version, hash and bytes), the members (id,
+// Raft address, site, API address, join time) and the target assignment
+// (target → site and owning member). Commands are a versioned JSON
+// envelope {v, type, at, payload} dispatched through a registry map (see
+// FSM for the rules and how to add types). High-rate data — samples,
+// probe results, events — never goes through Raft.
+//
+// # Timeouts
+//
+// The defaults are for nodes on one LAN or campus (round trips under
+// 10 ms) and aim at a new leader within 3 s of losing one and the dead
+// node's targets moved within 5 s:
+//
+//	HeartbeatTimeout   500ms  A follower that has not heard from the leader
+//	                          for a random 500ms–1s starts a pre-vote.
+//	                          Raft's default is 1s, tuned for WANs; 500ms
+//	                          is still 50× a LAN round trip, so a busy but
+//	                          healthy leader is not deposed.
+//	ElectionTimeout    500ms  A candidate's random 500ms–1s wait before
+//	                          retrying a split vote.
+//	LeaderLeaseTimeout 250ms  A leader that cannot reach a majority for this
+//	                          long steps down, so a leader cut off in a
+//	                          minority stops accepting writes within ~250ms.
+//	                          Must not exceed HeartbeatTimeout.
+//	CommitTimeout       50ms  Raft's default.
+//	TransportTimeout      2s  I/O deadline of one Raft RPC on TCP. Also how
+//	                          long a heartbeat to a black-holed peer can
+//	                          hang before it counts as failed.
+//	LivenessTimeout       2s  The leader treats a member whose heartbeats
+//	                          fail and that it has not heard from for this
+//	                          long as dead and moves its targets away.
+//	                          Four missed heartbeat timeouts' worth: long
+//	                          enough that one lost packet or a GC pause
+//	                          does not move targets.
+//	ReconcileInterval  250ms  How often the leader re-plans the assignment;
+//	                          it also re-plans at once on every membership,
+//	                          heartbeat or leadership change.
+//	StableAfter          10s  A member that comes back must stay up this
+//	                          long before targets move back to it ...
+//	MaxRebalance         16   ... and then at most this many per round, so
+//	                          a flapping member causes no thrash.
+//
+// Expected failover after the leader dies: the followers notice within
+// 0.5–1s, pre-vote and vote take one round trip plus, on a split vote,
+// another 0.5–1s: typically ~1s, bounded well under 3 s. The new leader
+// starts with every follower counted live as of its election and declares
+// the old leader dead LivenessTimeout later; its targets move in the next
+// reconcile round: typically ~3 s after the kill, under 5 s. When a
+// follower dies, its targets move LivenessTimeout (+ one round) after its
+// last heartbeat. The figures measured on loopback are in the package's
+// TestMeasure (set UNYO_CLUSTER_MEASURE=1).
+//
+// # Liveness
+//
+// Only the leader knows which members are live. hashicorp/raft reports a
+// failing follower through FailedHeartbeatObservation (carrying the last
+// successful contact) and a recovered one through
+// ResumedHeartbeatObservation; the leader counts a member live unless its
+// heartbeats are failing and the last contact is older than
+// LivenessTimeout. Status on the leader shows it per member.
+//
+// # Metrics
+//
+// Registered on Options.Registerer:
+//
+//	unyo_cluster_is_leader                 gauge     1 on the leader
+//	unyo_cluster_applies_total             counter   {type, result=ok|rejected|error} proposals from this node
+//	unyo_cluster_apply_duration_seconds    histogram {type} propose → applied
+//	unyo_cluster_members                   gauge     members in the replicated state
+//	unyo_cluster_reassignments_total       counter   targets placed or moved by this node as leader
+//	unyo_cluster_assigned_targets          gauge     targets assigned to this node
+package cluster
