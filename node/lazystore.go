@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -11,7 +10,7 @@ import (
 )
 
 // errNotOpen is returned by lazyStore before the store has opened.
-var errNotOpen = errors.New("ledger store not open yet")
+var errNotOpen = fmt.Errorf("%w: not open yet", ledger.ErrUnavailable)
 
 // lazyStore is a ledger.Store that answers errNotOpen (with the last open
 // error) until the real store is set.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -108,4 +109,50 @@ func BenchmarkServeStartup(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-ready")
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-idle-rss")
+}
+
+// BenchmarkEventLatency measures one event at a time from API publish to
+// ledger commit on an idle node (the incident is visible when
+// EventApplied answers true). Run:
+// go test -run '^$' -bench EventLatency -benchtime 200x ./test/
+func BenchmarkEventLatency(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "ledger.db")
+	n, err := node.New(ctx, node.Options{HTTPListen: "127.0.0.1:0", Bus: bus.Options{StoreDir: b.TempDir()},
+		OpenStore: func(ctx context.Context) (ledger.Store, error) { return sqlite.Open(ctx, path) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer n.Stop(ctx)
+	if err := n.WaitStore(ctx); err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		ev := incident.Event{ID: fmt.Sprintf("l%d", i), Source: "bench", Target: "h", Check: "c",
+			Severity: incident.Minor, Status: incident.Problem, Time: time.Now(), DedupKey: "h/c"}
+		start := time.Now()
+		if err := n.Bus().Publish(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ok, _, err := n.Store().EventApplied(ctx, ev.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ok {
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }

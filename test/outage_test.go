@@ -122,7 +122,7 @@ func TestLedgerDownAtStart(t *testing.T) {
 	sendN(t, c, "early", 40)
 	waitFor(t, "/readyz to report the ledger", func() bool {
 		err := c.Ready(ctx)
-		return err != nil && strings.Contains(err.Error(), "ledger store not open yet")
+		return err != nil && strings.Contains(err.Error(), "not open yet")
 	})
 	px.Up()
 	if err := n.WaitStore(ctx); err != nil {

@@ -12,6 +12,8 @@ import (
 var (
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("ledger store closed")
+	// ErrUnavailable: the store could not be reached or opened (yet).
+	ErrUnavailable = errors.New("ledger store unavailable")
 )
 
 // Filter selects incidents for Incidents. Zero values select everything.

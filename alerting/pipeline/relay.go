@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
@@ -20,7 +21,7 @@ func (p *Pipeline) relayLoop(ctx context.Context) {
 			n, err := p.relayOnce(ctx)
 			if err != nil {
 				// Once per distinct error: an outage retries every second.
-				if err.Error() != lastErr {
+				if err.Error() != lastErr && !errors.Is(err, ledger.ErrUnavailable) {
 					p.log.Warn("outbox relay", "err", err)
 					lastErr = err.Error()
 				}

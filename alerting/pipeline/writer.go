@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -154,24 +155,42 @@ func (p *Pipeline) Nudge() {
 
 func (p *Pipeline) writeLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		batch, err := p.cons.Fetch(p.opts.BatchSize, jetstream.FetchMaxWait(time.Second))
+		// Take what is there without waiting; when nothing is, block for the
+		// next single message so a lone event is applied at once rather than
+		// after a batch fills or a fetch expires.
+		msgs, err := p.fetch(func() (jetstream.MessageBatch, error) { return p.cons.FetchNoWait(p.opts.BatchSize) })
+		if err == nil && len(msgs) == 0 {
+			msgs, err = p.fetch(func() (jetstream.MessageBatch, error) {
+				return p.cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+			})
+		}
 		if err != nil {
-			p.log.Warn("fetch", "err", err)
-			sleep(ctx, p.opts.RetryBackoff)
+			if ctx.Err() == nil {
+				p.log.Warn("fetch", "err", err)
+				sleep(ctx, p.opts.RetryBackoff)
+			}
 			continue
 		}
-		var msgs []jetstream.Msg
-		for msg := range batch.Messages() {
-			msgs = append(msgs, msg)
+		if len(msgs) > 0 {
+			p.apply(ctx, msgs)
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-			p.log.Debug("fetch ended", "err", err)
-		}
-		if len(msgs) == 0 {
-			continue
-		}
-		p.apply(ctx, msgs)
 	}
+}
+
+// fetch runs one pull request and collects its messages.
+func (p *Pipeline) fetch(pull func() (jetstream.MessageBatch, error)) ([]jetstream.Msg, error) {
+	batch, err := pull()
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for msg := range batch.Messages() {
+		msgs = append(msgs, msg)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+		p.log.Debug("fetch ended", "err", err)
+	}
+	return msgs, nil
 }
 
 // apply writes one batch to the ledger, retrying until it commits or the
