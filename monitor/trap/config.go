@@ -1,0 +1,269 @@
+package trap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config of the trap receiver. Zero values take the defaults shown.
+//
+//	listen: ":162"
+//	communities: [public]        # v1/v2c communities accepted; empty: any
+//	users:                       # SNMPv3 USM users
+//	  - {name: unyo, auth_protocol: SHA, auth_passphrase: "...", priv_protocol: AES, priv_passphrase: "..."}
+//	targets: {10.0.0.1: core-sw-01}
+//	queue_size: 16384
+//	workers: 2
+//	read_buffer: 8388608
+//	publish_timeout: 10s
+//	unmatched: info              # or ignore
+//	disable_builtin_rules: false
+//	rules:
+//	  - name: ups-on-battery
+//	    oid: 1.3.6.1.4.1.318.0.5
+//	    severity: critical
+//	    dedup_key: '{{.Target}}/ups/battery'
+//	    message: '{{.Target}}: UPS on battery'
+type Config struct {
+	// Listen is the UDP host:port.
+	Listen string `yaml:"listen"`
+	// Communities accepted on v1 and v2c traps; empty accepts any.
+	Communities []Secret `yaml:"communities"`
+	// Users are the SNMPv3 USM users; with none, v3 traps are rejected.
+	Users []User `yaml:"users"`
+	// Targets maps agent (source) IP addresses to target names.
+	Targets map[string]string `yaml:"targets"`
+	// QueueSize bounds the packets waiting between the socket and the
+	// workers.
+	QueueSize int `yaml:"queue_size"`
+	// Workers decode, match and publish.
+	Workers int `yaml:"workers"`
+	// ReadBuffer is the socket receive buffer asked for, in bytes.
+	ReadBuffer int `yaml:"read_buffer"`
+	// PublishTimeout bounds one Sink.Publish call.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// Unmatched is what a trap no rule matches becomes: "info" (an info
+	// event, the default) or "ignore".
+	Unmatched string `yaml:"unmatched"`
+	// DisableBuiltinRules turns off the mappings of the standard traps
+	// (coldStart, warmStart, linkDown, linkUp, authenticationFailure,
+	// egpNeighborLoss). User rules are always tried first.
+	DisableBuiltinRules bool `yaml:"disable_builtin_rules"`
+	// Rules are tried in order; the first match decides.
+	Rules []Rule `yaml:"rules"`
+}
+
+// Secret is a string that prints as <secret>.
+type Secret string
+
+// String hides the value.
+func (Secret) String() string { return "<secret>" }
+
+// MarshalYAML hides the value.
+func (Secret) MarshalYAML() (any, error) { return "<secret>", nil }
+
+// User is an SNMPv3 USM user.
+type User struct {
+	Name string `yaml:"name"`
+	// AuthProtocol: MD5, SHA, SHA224, SHA256, SHA384, SHA512. Required:
+	// unauthenticated v3 traps are not accepted.
+	AuthProtocol   string `yaml:"auth_protocol"`
+	AuthPassphrase Secret `yaml:"auth_passphrase"`
+	// PrivProtocol: "" (authNoPriv), DES, AES, AES192, AES256, AES192C,
+	// AES256C. A user with privacy still accepts authNoPriv traps, as USM
+	// does.
+	PrivProtocol   string `yaml:"priv_protocol"`
+	PrivPassphrase Secret `yaml:"priv_passphrase"`
+}
+
+// Rule maps traps to events.
+type Rule struct {
+	// Name identifies the rule (metrics, logs); the event's check name
+	// unless Check is set. Required, unique.
+	Name string `yaml:"name"`
+	// OID is the trap OID (snmpTrapOID.0; for v1 traps the RFC 3584
+	// translation), numeric or a known name like IF-MIB::linkDown; a
+	// trailing ".*" matches the subtree. Empty matches every trap.
+	OID string `yaml:"oid"`
+	// Varbinds must all match.
+	Varbinds []VarbindMatch `yaml:"varbinds"`
+	// Action: incident (default) or ignore.
+	Action string `yaml:"action"`
+	// Severity: critical, major, minor, warning, info. Required for
+	// incident.
+	Severity string `yaml:"severity"`
+	// Status: problem (default) or ok.
+	Status string `yaml:"status"`
+	// Check is the event's check name; default the rule name.
+	Check string `yaml:"check"`
+	// DedupKey template; default "{{.Target}}/<name>".
+	DedupKey string `yaml:"dedup_key"`
+	// Message template; default a one-line description of the trap.
+	Message string            `yaml:"message"`
+	Runbook string            `yaml:"runbook"`
+	Labels  map[string]string `yaml:"labels"`
+}
+
+// VarbindMatch matches a varbind whose OID is OID or under it (so a column
+// like IF-MIB::ifOperStatus matches ifOperStatus.3), and whose value equals
+// Equals or matches Regex (one of them; neither: present with any value).
+type VarbindMatch struct {
+	OID    string `yaml:"oid"`
+	Equals string `yaml:"equals"`
+	Regex  string `yaml:"regex"`
+}
+
+// Defaults.
+const (
+	DefaultListen         = ":162"
+	DefaultQueueSize      = 16384
+	DefaultWorkers        = 2
+	DefaultReadBuffer     = 8 << 20
+	DefaultPublishTimeout = 10 * time.Second
+)
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	c := Config{}
+	c.setDefaults()
+	return c
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.ReadBuffer == 0 {
+		c.ReadBuffer = DefaultReadBuffer
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if c.Unmatched == "" {
+		c.Unmatched = "info"
+	}
+}
+
+// LoadConfig decodes YAML strictly over DefaultConfig and validates it.
+func LoadConfig(data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks the configuration; errors name the field path, with
+// list indexes (rules[2].varbinds[0].regex: ...).
+func (c *Config) Validate() error {
+	cc := *c
+	cc.setDefaults()
+	var errs []error
+	add := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+	}
+	if _, _, err := net.SplitHostPort(cc.Listen); err != nil {
+		add("listen", "%q: %v", cc.Listen, err)
+	}
+	for i, cm := range cc.Communities {
+		if cm == "" {
+			add(fmt.Sprintf("communities[%d]", i), "empty")
+		}
+	}
+	users := map[string]int{}
+	for i, u := range cc.Users {
+		p := fmt.Sprintf("users[%d]", i)
+		if u.Name == "" {
+			add(p+".name", "required")
+		} else if j, dup := users[u.Name]; dup {
+			add(p+".name", "%q already used by users[%d]", u.Name, j)
+		} else {
+			users[u.Name] = i
+		}
+		if _, err := authProtocol(u.AuthProtocol); err != nil {
+			add(p+".auth_protocol", "%v", err)
+		}
+		if len(u.AuthPassphrase) < 8 {
+			add(p+".auth_passphrase", "at least 8 characters (RFC 3414)")
+		}
+		if _, err := privProtocol(u.PrivProtocol); err != nil {
+			add(p+".priv_protocol", "%v", err)
+		}
+		if u.PrivProtocol != "" && len(u.PrivPassphrase) < 8 {
+			add(p+".priv_passphrase", "at least 8 characters (RFC 3414)")
+		}
+		if u.PrivProtocol == "" && u.PrivPassphrase != "" {
+			add(p+".priv_passphrase", "set without priv_protocol")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(cc.Targets)) {
+		if _, err := netip.ParseAddr(k); err != nil {
+			add("targets."+k, "not an IP address")
+		}
+		if cc.Targets[k] == "" {
+			add("targets."+k, "empty name")
+		}
+	}
+	if cc.QueueSize < 1 {
+		add("queue_size", "%d: must be at least 1", cc.QueueSize)
+	}
+	if cc.Workers < 1 || cc.Workers > 256 {
+		add("workers", "%d: want 1 to 256", cc.Workers)
+	}
+	if cc.ReadBuffer < 0 {
+		add("read_buffer", "%d: must not be negative", cc.ReadBuffer)
+	}
+	if cc.PublishTimeout < 0 {
+		add("publish_timeout", "%v: must not be negative", cc.PublishTimeout)
+	}
+	switch cc.Unmatched {
+	case "info", "ignore":
+	default:
+		add("unmatched", "%q: want info or ignore", cc.Unmatched)
+	}
+	names := map[string]int{}
+	for i := range cc.Rules {
+		r := &cc.Rules[i]
+		p := fmt.Sprintf("rules[%d]", i)
+		if r.Name == "" {
+			add(p+".name", "required")
+		} else if j, dup := names[r.Name]; dup {
+			add(p+".name", "%q already used by rules[%d]", r.Name, j)
+		} else {
+			names[r.Name] = i
+		}
+		if _, err := compileRule(r); err != nil {
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("%s.%w", p, e))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func upper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }

@@ -1,0 +1,319 @@
+package trap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/unyo-ops/unyo/monitor"
+)
+
+// Source is the event source of everything this package publishes.
+const Source = "snmp-trap"
+
+// ErrStarted is returned by Start on a receiver already started or stopped.
+var ErrStarted = errors.New("trap: receiver already started")
+
+type packet struct {
+	data     []byte
+	src      netip.AddrPort
+	received time.Time
+}
+
+// Receiver receives SNMP traps. New, then Start; Stop ends it.
+type Receiver struct {
+	cfg   Config
+	log   *slog.Logger
+	sink  monitor.Sink
+	rules *ruleSet
+	names map[netip.Addr]string
+	m     *metrics
+	queue chan packet
+	drain time.Duration // how long Stop lets workers finish the queue
+
+	mu      sync.Mutex
+	state   int // 0 new, 1 started, 2 stopped
+	conn    *net.UDPConn
+	done    chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	reader  sync.WaitGroup
+	workers sync.WaitGroup
+}
+
+// New builds a receiver; it opens no socket until Start. log nil discards
+// logs; reg nil registers no metrics.
+func New(cfg Config, sink monitor.Sink, log *slog.Logger, reg prometheus.Registerer) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("trap: config: %w", err)
+	}
+	if sink == nil {
+		return nil, errors.New("trap: sink is required")
+	}
+	cfg.setDefaults()
+	rs, err := newRuleSet(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("trap: config: %w", err)
+	}
+	if _, err := newDecoder(&cfg); err != nil {
+		return nil, fmt.Errorf("trap: config: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Receiver{
+		cfg:   cfg,
+		log:   log.With("component", "trap"),
+		sink:  sink,
+		rules: rs,
+		names: map[netip.Addr]string{},
+		queue: make(chan packet, cfg.QueueSize),
+		drain: drainTimeout,
+		done:  make(chan struct{}),
+	}
+	for k, v := range cfg.Targets {
+		r.names[netip.MustParseAddr(k).Unmap()] = v
+	}
+	r.m = newMetrics(reg, r)
+	return r, nil
+}
+
+// Start binds the UDP socket and starts the reader and the workers.
+// Cancelling ctx stops the receiver as Stop does.
+func (r *Receiver) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != 0 {
+		return ErrStarted
+	}
+	ua, err := net.ResolveUDPAddr("udp", r.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("trap: listen: %w", err)
+	}
+	if r.conn, err = net.ListenUDP("udp", ua); err != nil {
+		return fmt.Errorf("trap: listen: %w", err)
+	}
+	if err := setReadBuffer(r.conn, r.cfg.ReadBuffer); err != nil {
+		r.log.Warn("cannot set UDP receive buffer", "bytes", r.cfg.ReadBuffer, "err", err)
+	}
+	decs := make([]*decoder, r.cfg.Workers)
+	for i := range decs {
+		if decs[i], err = newDecoder(&r.cfg); err != nil {
+			r.conn.Close()
+			return fmt.Errorf("trap: %w", err)
+		}
+	}
+	r.state = 1
+	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, d := range decs {
+		r.workers.Add(1)
+		go r.work(d)
+	}
+	r.reader.Add(1)
+	go r.read()
+	context.AfterFunc(ctx, r.Stop)
+	r.log.Info("trap receiver started", "listen", r.conn.LocalAddr().String())
+	return nil
+}
+
+// Addr returns the bound UDP address, nil before Start.
+func (r *Receiver) Addr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conn == nil {
+		return nil
+	}
+	return r.conn.LocalAddr()
+}
+
+const drainTimeout = 5 * time.Second
+
+// Stop closes the socket, lets the workers finish the queue (at most 5 s,
+// then pending publishes are cancelled) and waits for them. Idempotent.
+func (r *Receiver) Stop() {
+	r.mu.Lock()
+	if r.state != 1 {
+		r.state = 2
+		r.mu.Unlock()
+		return
+	}
+	r.state = 2
+	close(r.done)
+	r.conn.Close()
+	r.mu.Unlock()
+	r.reader.Wait()
+	close(r.queue)
+	t := time.AfterFunc(r.drain, r.cancel)
+	r.workers.Wait()
+	t.Stop()
+	r.cancel()
+	r.log.Info("trap receiver stopped")
+}
+
+// read copies datagrams onto the queue; it never blocks on the queue.
+func (r *Receiver) read() {
+	defer r.reader.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, src, err := r.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			select {
+			case <-r.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			r.log.Debug("udp read", "err", err)
+			continue
+		}
+		r.m.packets.Inc()
+		p := packet{data: append([]byte(nil), buf[:n]...), src: src, received: time.Now()}
+		select {
+		case r.queue <- p:
+		default:
+			r.m.dropped.Inc()
+		}
+	}
+}
+
+func (r *Receiver) work(d *decoder) {
+	defer r.workers.Done()
+	for p := range r.queue {
+		r.handle(d, p)
+	}
+}
+
+func (r *Receiver) handle(d *decoder, p packet) {
+	src := p.src.Addr().Unmap()
+	t, err := d.decode(p.data, src)
+	if err != nil {
+		r.countError(p.data, err)
+		if r.log.Enabled(r.ctx, slog.LevelDebug) {
+			r.log.Debug("trap rejected", "agent", p.src.String(), "bytes", len(p.data), "err", err)
+		}
+		if errors.Is(err, errLibraryBug) {
+			r.log.Warn("trap decoder panicked; packet dropped", "agent", p.src.String(), "err", err)
+		}
+		return
+	}
+	r.m.decoded[versionIndex(t.Version)].Inc()
+	if t.Inform {
+		if b, err := informResponse(t); err == nil {
+			if _, err := r.conn.WriteToUDPAddrPort(b, p.src); err != nil {
+				r.log.Debug("inform response", "agent", p.src.String(), "err", err)
+			}
+		}
+	}
+	rule, matched := r.rules.match(t)
+	if rule == nil {
+		r.m.ignored.Inc()
+		return
+	}
+	if !matched {
+		r.m.unmatched.Inc()
+	}
+	ev := rule.event(t, r.target(src), p.received)
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout)
+	err = r.sink.Publish(ctx, ev)
+	cancel()
+	if err != nil {
+		r.m.publishErrors.Inc()
+		r.log.Warn("publish event", "id", ev.ID, "target", ev.Target, "check", ev.Check, "err", err)
+		return
+	}
+	r.m.published.Inc()
+}
+
+func (r *Receiver) countError(data []byte, err error) {
+	switch {
+	case errors.Is(err, ErrCommunity):
+		r.m.rejected["community"].Inc()
+	case errors.Is(err, ErrNoV3Users):
+		r.m.rejected["no_v3_users"].Inc()
+	case errors.Is(err, ErrV3Inform):
+		r.m.rejected["v3_inform"].Inc()
+	case errors.Is(err, ErrNotATrap):
+		r.m.rejected["pdu_type"].Inc()
+	default:
+		r.m.decodeErrors[versionIndex(peekVersion(data))].Inc()
+	}
+}
+
+// target names the agent: its entry in targets, else its address.
+func (r *Receiver) target(a netip.Addr) string {
+	if n, ok := r.names[a]; ok {
+		return n
+	}
+	return a.String()
+}
+
+// QueueLen returns the number of packets waiting for a worker.
+func (r *Receiver) QueueLen() int { return len(r.queue) }
+
+var versions = [...]string{"v1", "v2c", "v3", "unknown"}
+
+func versionIndex(v string) int {
+	for i, s := range versions {
+		if s == v {
+			return i
+		}
+	}
+	return 3
+}
+
+type metrics struct {
+	packets, dropped, ignored, unmatched, published, publishErrors prometheus.Counter
+	decoded, decodeErrors                                          [4]prometheus.Counter
+	rejected                                                       map[string]prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	m := &metrics{
+		packets:       c("unyo_trap_packets_received_total", "UDP packets read from the trap socket."),
+		dropped:       c("unyo_trap_dropped_total", "Packets dropped because the queue was full."),
+		ignored:       c("unyo_trap_ignored_total", "Traps an ignore rule dropped."),
+		unmatched:     c("unyo_trap_unmatched_total", "Traps no rule matched (kept as info events unless unmatched: ignore)."),
+		published:     c("unyo_trap_events_published_total", "Events handed to the sink."),
+		publishErrors: c("unyo_trap_publish_errors_total", "Events the sink refused or timed out on."),
+		rejected:      map[string]prometheus.Counter{},
+	}
+	decoded := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "unyo_trap_decoded_total", Help: "Traps and informs decoded, by SNMP version.",
+	}, []string{"version"})
+	decodeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "unyo_trap_decode_errors_total", Help: "Packets that failed to decode or authenticate, by the version in their header.",
+	}, []string{"version"})
+	for i, v := range versions {
+		m.decoded[i] = decoded.WithLabelValues(v)
+		m.decodeErrors[i] = decodeErrors.WithLabelValues(v)
+	}
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "unyo_trap_rejected_total", Help: "Well-formed packets refused, by reason.",
+	}, []string{"reason"})
+	for _, reason := range []string{"community", "no_v3_users", "v3_inform", "pdu_type"} {
+		m.rejected[reason] = rejected.WithLabelValues(reason)
+	}
+	queueLen := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "unyo_trap_queue_length", Help: "Packets waiting for a worker.",
+	}, func() float64 { return float64(len(r.queue)) })
+	queueCap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "unyo_trap_queue_capacity", Help: "Capacity of the packet queue (queue_size).",
+	}, func() float64 { return float64(cap(r.queue)) })
+	if reg != nil {
+		reg.MustRegister(m.packets, m.dropped, m.ignored, m.unmatched, m.published, m.publishErrors,
+			decoded, decodeErrors, rejected, queueLen, queueCap)
+	}
+	return m
+}
