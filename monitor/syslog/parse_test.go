@@ -132,3 +132,22 @@ func FuzzParse(f *testing.F) {
 		t.Fatal("framer did not finish a finite input")
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	p := NewParser(time.UTC)
+	recv := time.Now()
+	for name, line := range map[string]string{
+		"rfc3164": "<27>Mar  4 05:06:07 web01 kernel: blk_update_request: I/O error, dev sdc, sector 9876543 op 0x0:(READ)",
+		"rfc5424": "<165>1 2026-01-02T03:04:05.003Z web01.example.com evntslog 77 ID47 [exampleSDID@32473 iut=\"3\"] An application event log entry",
+	} {
+		data := []byte(line)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := p.Parse(data, recv); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

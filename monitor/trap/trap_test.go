@@ -464,3 +464,33 @@ func FuzzTrapDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode is the per-trap cost on a worker: decode, rule match,
+// event build (no socket, no sink).
+func BenchmarkDecode(b *testing.B) {
+	cfg := Config{Users: testUsers}
+	cfg.setDefaults()
+	d, _ := newDecoder(&cfg)
+	rs, _ := newRuleSet(&cfg)
+	src := netip.MustParseAddr("192.0.2.1")
+	for _, file := range []string{"v2c-linkdown.bin", "v1-linkdown.bin", "v3-authpriv-coldstart.bin", "v3-authnopriv-linkup.bin"} {
+		pkt, err := os.ReadFile(filepath.Join("testdata/packets", file))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(strings.TrimSuffix(file, ".bin"), func(b *testing.B) {
+			b.ReportAllocs()
+			now := time.Now()
+			for b.Loop() {
+				tr, err := d.decode(pkt, src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r, _ := rs.match(tr); r != nil {
+					_ = r.event(tr, "bench", now)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "traps/s")
+		})
+	}
+}
