@@ -1,0 +1,268 @@
+package target
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+)
+
+// Status of a check.
+type Status string
+
+// Statuses.
+const (
+	Unknown Status = "unknown" // no verdict yet
+	Up      Status = "up"
+	Down    Status = "down"
+)
+
+// Result is the outcome of one check run.
+type Result struct {
+	Time     time.Time          `json:"time"`
+	OK       bool               `json:"ok"`
+	Duration time.Duration      `json:"duration"`
+	Message  string             `json:"message,omitempty"` // why it failed, or a summary
+	Values   map[string]float64 `json:"values,omitempty"`  // e.g. rtt_avg_seconds, loss_percent
+}
+
+// History sizes of a State.
+type History struct {
+	Recent   int // last results of any kind (default 20)
+	Failures int // last failed results (default 50), kept independently
+}
+
+func (h *History) defaults() {
+	if h.Recent <= 0 {
+		h.Recent = 20
+	}
+	if h.Failures <= 0 {
+		h.Failures = 50
+	}
+}
+
+// StateOptions describe one (target, check).
+type StateOptions struct {
+	Target    string
+	Check     string
+	Source    string            // event source: ping, snmp, tcp, http, postgres, process
+	DownAfter int               // consecutive failures before down (default 1)
+	Severity  incident.Severity // of the problem event (default critical)
+	Runbook   string
+	Labels    map[string]string // copied into events
+	History   History
+	// InitialOK emits an ok event when the first verdict is up. A node
+	// that takes over a target from another cannot know whether an
+	// incident is open for it; the ok closes one that is (the ledger
+	// ignores an ok without an open incident).
+	InitialOK bool
+}
+
+// State tracks one (target, check). Safe for concurrent use.
+type State struct {
+	opts StateOptions
+
+	mu       sync.Mutex
+	status   Status
+	since    time.Time
+	fails    int
+	recent   ring
+	failures ring
+	newID    func() string
+}
+
+// NewState returns a State in status Unknown.
+func NewState(o StateOptions) *State {
+	if o.DownAfter < 1 {
+		o.DownAfter = 1
+	}
+	if o.Severity == "" {
+		o.Severity = incident.Critical
+	}
+	o.History.defaults()
+	return &State{opts: o, status: Unknown, recent: newRing(o.History.Recent), failures: newRing(o.History.Failures), newID: incident.NewID}
+}
+
+// SetDownAfter changes the failure count needed for down (config reload).
+func (s *State) SetDownAfter(n int) {
+	s.mu.Lock()
+	s.opts.DownAfter = max(n, 1)
+	s.mu.Unlock()
+}
+
+// SetLabels replaces the labels copied into events.
+func (s *State) SetLabels(l map[string]string) {
+	s.mu.Lock()
+	s.opts.Labels = maps.Clone(l)
+	s.mu.Unlock()
+}
+
+// Record adds a result and returns the event of the state change it
+// causes, or nil.
+func (s *State) Record(r Result) *incident.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recent.push(r)
+	if r.OK {
+		s.fails = 0
+		if s.status == Up {
+			return nil
+		}
+		prev := s.status
+		s.status, s.since = Up, r.Time
+		if prev == Down || s.opts.InitialOK {
+			msg := fmt.Sprintf("%s %s is up", s.opts.Target, s.opts.Check)
+			if r.Message != "" {
+				msg += ": " + r.Message
+			}
+			return s.event(incident.OK, incident.Info, msg, r.Time)
+		}
+		return nil
+	}
+	s.failures.push(r)
+	s.fails++
+	if s.status == Down || s.fails < s.opts.DownAfter {
+		return nil
+	}
+	s.status, s.since = Down, r.Time
+	msg := fmt.Sprintf("%s %s is down after %d failed checks: %s", s.opts.Target, s.opts.Check, s.fails, r.Message)
+	return s.event(incident.Problem, s.opts.Severity, msg, r.Time)
+}
+
+func (s *State) event(st incident.Status, sev incident.Severity, msg string, at time.Time) *incident.Event {
+	if len(msg) > incident.MaxMessageLen {
+		msg = msg[:incident.MaxMessageLen]
+	}
+	ev := &incident.Event{
+		ID: s.newID(), Source: s.opts.Source, Target: s.opts.Target, Check: s.opts.Check,
+		Severity: sev, Status: st, DedupKey: s.opts.Target + "/" + s.opts.Check,
+		Message: strings.ToValidUTF8(msg, "?"), Time: at, Runbook: s.opts.Runbook, Labels: maps.Clone(s.opts.Labels),
+	}
+	return ev
+}
+
+// Status returns the current status and since when.
+func (s *State) Status() (Status, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status, s.since
+}
+
+// Snapshot is what a console shows for one check.
+type Snapshot struct {
+	Target              string    `json:"target"`
+	Check               string    `json:"check"`
+	Status              Status    `json:"status"`
+	Since               time.Time `json:"since"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	DownAfter           int       `json:"down_after"`
+	Last                *Result   `json:"last,omitempty"`
+	LastFailure         *Result   `json:"last_failure,omitempty"` // why the last failed check failed
+	Recent              []Result  `json:"recent,omitempty"`       // oldest first
+	Failures            []Result  `json:"failures,omitempty"`     // oldest first
+}
+
+// Snapshot copies the state for display.
+func (s *State) Snapshot() Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := Snapshot{
+		Target: s.opts.Target, Check: s.opts.Check, Status: s.status, Since: s.since,
+		ConsecutiveFailures: s.fails, DownAfter: s.opts.DownAfter,
+		Recent: s.recent.list(), Failures: s.failures.list(),
+	}
+	if n := len(snap.Recent); n > 0 {
+		snap.Last = &snap.Recent[n-1]
+	}
+	if n := len(snap.Failures); n > 0 {
+		snap.LastFailure = &snap.Failures[n-1]
+	}
+	return snap
+}
+
+type ring struct {
+	buf  []Result
+	next int
+	full bool
+}
+
+func newRing(n int) ring { return ring{buf: make([]Result, n)} }
+
+func (r *ring) push(x Result) {
+	r.buf[r.next] = x
+	r.next++
+	if r.next == len(r.buf) {
+		r.next, r.full = 0, true
+	}
+}
+
+func (r *ring) list() []Result {
+	if !r.full {
+		return slices.Clone(r.buf[:r.next])
+	}
+	return append(slices.Clone(r.buf[r.next:]), r.buf[:r.next]...)
+}
+
+// Tracker holds the States of many checks, keyed "<target>/<check>".
+type Tracker struct {
+	mu     sync.RWMutex
+	states map[string]*State
+}
+
+// NewTracker returns an empty tracker.
+func NewTracker() *Tracker { return &Tracker{states: map[string]*State{}} }
+
+// Get returns the state of target/check, or nil.
+func (t *Tracker) Get(target, check string) *State {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.states[target+"/"+check]
+}
+
+// Ensure returns the state of o.Target/o.Check, creating it with o.
+func (t *Tracker) Ensure(o StateOptions) *State {
+	key := o.Target + "/" + o.Check
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.states[key]; s != nil {
+		return s
+	}
+	s := NewState(o)
+	t.states[key] = s
+	return s
+}
+
+// Delete forgets target/check.
+func (t *Tracker) Delete(target, check string) {
+	t.mu.Lock()
+	delete(t.states, target+"/"+check)
+	t.mu.Unlock()
+}
+
+// Snapshots lists every state (of one target when target is not empty),
+// sorted by target and check.
+func (t *Tracker) Snapshots(target string) []Snapshot {
+	t.mu.RLock()
+	list := make([]*State, 0, len(t.states))
+	for _, s := range t.states {
+		if target == "" || s.opts.Target == target {
+			list = append(list, s)
+		}
+	}
+	t.mu.RUnlock()
+	out := make([]Snapshot, len(list))
+	for i, s := range list {
+		out[i] = s.Snapshot()
+	}
+	slices.SortFunc(out, func(a, b Snapshot) int {
+		if c := strings.Compare(a.Target, b.Target); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Check, b.Check)
+	})
+	return out
+}
