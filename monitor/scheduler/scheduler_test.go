@@ -1,0 +1,304 @@
+package scheduler
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/monitor"
+	"github.com/unyo-ops/unyo/monitor/ping"
+	"github.com/unyo-ops/unyo/monitor/ping/pingtest"
+	"github.com/unyo-ops/unyo/monitor/service"
+	"github.com/unyo-ops/unyo/monitor/snmp"
+	"github.com/unyo-ops/unyo/monitor/snmp/snmptest"
+	"github.com/unyo-ops/unyo/monitor/target"
+	"github.com/unyo-ops/unyo/monitor/threshold"
+)
+
+// events collects published events.
+type events struct {
+	mu  sync.Mutex
+	evs []incident.Event
+	ch  chan incident.Event
+}
+
+func newEvents() *events { return &events{ch: make(chan incident.Event, 1000)} }
+
+func (e *events) sink() monitor.Sink {
+	return monitor.SinkFunc(func(_ context.Context, ev incident.Event) error {
+		e.mu.Lock()
+		e.evs = append(e.evs, ev)
+		e.mu.Unlock()
+		select {
+		case e.ch <- ev:
+		default:
+		}
+		return nil
+	})
+}
+
+// wait returns the first event matching check and status published
+// within d (events seen earlier count too, except those already returned).
+func (e *events) wait(t *testing.T, d time.Duration, check string, status incident.Status) incident.Event {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		e.mu.Lock()
+		for i, ev := range e.evs {
+			if ev.Check == check && ev.Status == status {
+				e.evs = append(e.evs[:i:i], e.evs[i+1:]...)
+				e.mu.Unlock()
+				return ev
+			}
+		}
+		e.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %s event for %s within %s", status, check, d)
+	return incident.Event{}
+}
+
+func start(t *testing.T, o Options) *Scheduler {
+	t.Helper()
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// A test host in a namespace goes down (link down) and comes back:
+// problem after down_after checks, ok on the first reply.
+func TestPingHostDownAndUp(t *testing.T) {
+	h := pingtest.NewHost(t)
+	evs := newEvents()
+	ring := NewRing(1000)
+	reg := prometheus.NewPedanticRegistry()
+	s := start(t, Options{Sink: evs.sink(), Samples: ring, Registerer: reg})
+	pc := ping.Config{Interval: time.Second, Packets: 2, PacketInterval: 100 * time.Millisecond, Timeout: 300 * time.Millisecond, DownAfter: 2}
+	if err := s.SetTargets([]target.Target{{Name: "nshost", Address: h.Addr.String(), Site: "dc1", Ping: &pc}}); err != nil {
+		t.Fatal(err)
+	}
+	evs.wait(t, 3*time.Second, "ping", incident.OK) // initial_ok
+	if smp, ok := ring.Last("nshost", "ping_rtt_avg_seconds"); !ok || smp.Value <= 0 {
+		t.Fatalf("no rtt sample: %+v", smp)
+	}
+	h.Down()
+	downAt := time.Now()
+	ev := evs.wait(t, 2*time.Second*2+2*time.Second, "ping", incident.Problem)
+	took := time.Since(downAt)
+	if ev.Severity != incident.Critical || ev.DedupKey != "nshost/ping" || ev.Labels["site"] != "dc1" || ev.Source != "ping" {
+		t.Errorf("problem event %+v", ev)
+	}
+	// interval × N + 1 s (+ the packet time of the check in progress).
+	if took > 2*time.Second+time.Second+500*time.Millisecond+time.Second {
+		t.Errorf("down detected after %v", took)
+	}
+	snap := s.Tracker().Snapshots("nshost")[0]
+	if snap.Status != target.Down || snap.LastFailure == nil || snap.LastFailure.Message == "" {
+		t.Errorf("snapshot %+v", snap)
+	}
+	t.Logf("down after %v: %s; last failure: %s", took, ev.Message, snap.LastFailure.Message)
+	h.Up()
+	ev = evs.wait(t, 5*time.Second, "ping", incident.OK)
+	if ev.DedupKey != "nshost/ping" {
+		t.Errorf("%+v", ev)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probs, err := promlint.NewWithMetricFamilies(mfs).Lint(); err != nil || len(probs) > 0 {
+		t.Errorf("promlint: %v %v", probs, err)
+	}
+}
+
+func f(v float64) *float64 { return &v }
+
+// SNMP v2c and v3 polling through the scheduler; disk (storage) used %
+// over a lowered threshold raises a threshold incident.
+func TestSNMPStorageThreshold(t *testing.T) {
+	a := snmptest.Start(t)
+	evs := newEvents()
+	ring := NewRing(10000)
+	s := start(t, Options{Sink: evs.sink(), Samples: ring})
+	v3 := &snmp.Config{Version: "v3", User: snmptest.User, AuthPassword: snmptest.AuthPass, PrivPassword: snmptest.PrivPass,
+		Port: a.Port, Interval: time.Second, Timeout: 900 * time.Millisecond}
+	v2 := &snmp.Config{Port: a.Port, Interval: time.Second, Timeout: 900 * time.Millisecond}
+	err := s.SetTargets([]target.Target{
+		{Name: "srv-v3", Address: a.Host, SNMP: v3, Tags: map[string]string{"role": "db"},
+			Processes: []snmp.Process{{Name: "snmpd"}, {Name: "no-such-daemon-unyo"}},
+			Thresholds: []threshold.Rule{{Name: "disk", Metric: "snmp_storage_used_percent", Labels: map[string]string{"descr": "Physical memory"},
+				Warning: f(0.5), Critical: f(1), For: 2}}},
+		{Name: "srv-v2", Address: a.Host, SNMP: v2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := evs.wait(t, 6*time.Second, "threshold:disk", incident.Problem)
+	if ev.Target != "srv-v3" || ev.Severity != incident.Critical || ev.Source != "threshold" || ev.Labels["descr"] != "Physical memory" {
+		t.Errorf("%+v", ev)
+	}
+	t.Log(ev.Message)
+	pev := evs.wait(t, 3*time.Second, "process:no-such-daemon-unyo", incident.Problem)
+	if pev.Source != "process" || pev.Severity != incident.Major {
+		t.Errorf("%+v", pev)
+	}
+	for _, tn := range []string{"srv-v3", "srv-v2"} {
+		for _, name := range []string{"snmp_up", "snmp_sys_uptime_seconds", "snmp_storage_used_percent", "snmp_load1", "snmp_memory_used_percent", "snmp_if_oper_up"} {
+			smp, ok := ring.Last(tn, name)
+			if !ok || (name == "snmp_up" && smp.Value != 1) {
+				t.Errorf("%s: sample %s: %+v %v", tn, name, smp, ok)
+			}
+		}
+	}
+	if _, ok := ring.Last("srv-v3", "snmp_process_count", "process", "snmpd"); !ok {
+		t.Error("no process count sample")
+	}
+	// Only srv-v3 carries the rule.
+	evs.mu.Lock()
+	defer evs.mu.Unlock()
+	for _, e := range evs.evs {
+		if e.Target == "srv-v2" && e.Source == "threshold" {
+			t.Errorf("srv-v2 got %+v", e)
+		}
+	}
+}
+
+// SetTargets again: unchanged checks keep their state, changed ones
+// restart, removed ones stop and are forgotten.
+func TestSetTargetsAgain(t *testing.T) {
+	var hits atomic.Int64
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if fail.Load() {
+			w.WriteHeader(500)
+		}
+	}))
+	defer srv.Close()
+	evs := newEvents()
+	ring := NewRing(1000)
+	s := start(t, Options{Sink: evs.sink(), Samples: ring})
+	web := func(name string) target.Target {
+		return target.Target{Name: name, Address: "127.0.0.1", Services: []service.Config{{Type: "http", URL: srv.URL, Interval: time.Second, DownAfter: 1}}}
+	}
+	if err := s.SetTargets([]target.Target{web("w1"), web("w2")}); err != nil {
+		t.Fatal(err)
+	}
+	evs.wait(t, 3*time.Second, "http", incident.OK)
+	time.Sleep(1500 * time.Millisecond)
+	if smp, ok := ring.Last("w1", "service_response_time_seconds", "check", "http"); !ok || smp.Value <= 0 {
+		t.Fatalf("no response time sample %+v", smp)
+	}
+	st1 := s.Tracker().Get("w1", "http")
+	if err := s.SetTargets([]target.Target{web("w1"), web("w3")}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Tracker().Get("w1", "http") != st1 {
+		t.Error("unchanged check lost its state")
+	}
+	if s.Tracker().Get("w2", "http") != nil {
+		t.Error("removed target still tracked")
+	}
+	fail.Store(true)
+	ev := evs.wait(t, 3*time.Second, "http", incident.Problem)
+	if ev.Source != "http" || ev.Message == "" {
+		t.Errorf("%+v", ev)
+	}
+	t.Log(ev.Message)
+	if err := s.SetTargets([]target.Target{{Name: "bad", Address: "127.0.0.1", Ping: &ping.Config{Interval: time.Millisecond}}}); err == nil || err.Error() != "targets[0].ping.interval: 1ms: must be at least 1s" {
+		t.Errorf("bad target: %v", err)
+	}
+}
+
+// A host behind a down parent gets an info problem, not a critical one.
+func TestParentDown(t *testing.T) {
+	parent := pingtest.NewHost(t)
+	child := pingtest.NewHost(t)
+	evs := newEvents()
+	s := start(t, Options{Sink: evs.sink()})
+	pc := ping.Config{Interval: time.Second, Packets: 1, Timeout: 200 * time.Millisecond, DownAfter: 1}
+	pc2 := pc
+	pc2.DownAfter = 3
+	if err := s.SetTargets([]target.Target{
+		{Name: "sw", Address: parent.Addr.String(), Ping: &pc},
+		{Name: "host", Address: child.Addr.String(), Parent: "sw", Ping: &pc2},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	evs.wait(t, 3*time.Second, "ping", incident.OK)
+	parent.Down()
+	child.Down()
+	deadline := time.After(8 * time.Second)
+	var got []incident.Event
+	for len(got) < 2 {
+		select {
+		case ev := <-evs.ch:
+			if ev.Status == incident.Problem {
+				got = append(got, ev)
+			}
+		case <-deadline:
+			t.Fatalf("problems: %+v", got)
+		}
+	}
+	for _, ev := range got {
+		switch ev.Target {
+		case "sw":
+			if ev.Severity != incident.Critical {
+				t.Errorf("parent %+v", ev)
+			}
+		case "host":
+			if ev.Severity != incident.Info || ev.Labels["parent_down"] != "sw" {
+				t.Errorf("child %+v", ev)
+			}
+		}
+	}
+}
+
+func TestSlots(t *testing.T) {
+	const n, interval = 10000, 10 * time.Second
+	buckets := make([]int, 10)
+	for i := 0; i < n; i++ {
+		off := offset("t"+string(rune(i))+"/ping", interval)
+		buckets[off/time.Second]++
+	}
+	for i, b := range buckets {
+		if b < n/10*8/10 || b > n/10*12/10 {
+			t.Errorf("second %d of the interval has %d of %d checks", i, b, n)
+		}
+	}
+	now := time.Date(2025, 1, 1, 0, 0, 7, 0, time.UTC)
+	if got := nextSlot(now, interval, 3*time.Second); !got.Equal(now.Add(6 * time.Second)) {
+		t.Errorf("nextSlot %v", got)
+	}
+	if got := nextSlot(now, interval, 8*time.Second); !got.Equal(now.Add(time.Second)) {
+		t.Errorf("nextSlot %v", got)
+	}
+}
+
+func TestRing(t *testing.T) {
+	r := NewRing(3)
+	for i := 0; i < 5; i++ {
+		r.Add(context.Background(), []Sample{{Target: "a", Name: "m", Value: float64(i)}})
+	}
+	all := r.All()
+	if len(all) != 3 || all[0].Value != 2 || all[2].Value != 4 {
+		t.Fatal(all)
+	}
+	if s, _ := r.Last("a", "m"); s.Value != 4 {
+		t.Fatal(s)
+	}
+}
