@@ -51,8 +51,33 @@ const (
 	KindComment      Kind = "comment"      // free text, no state change
 )
 
+// System timeline kinds: written by the platform (escalation, notifiers,
+// fault reports), never by an operator action, and never changing the state.
+const (
+	KindStep         Kind = "step"          // an escalation step ran (or was re-triggered)
+	KindNotified     Kind = "notified"      // a notification was delivered
+	KindNotifyFailed Kind = "notify-failed" // a notification attempt failed
+	KindSuppressed   Kind = "suppressed"    // not notified: maintenance, parent down, off window
+	KindFlapping     Kind = "flapping"      // the check changed state too often
+	KindReported     Kind = "reported"      // the fault report was written
+)
+
 // Kinds lists every timeline kind.
-var Kinds = []Kind{KindOpened, KindRecovered, KindRecurred, KindEscalated, KindAcknowledged, KindResolved, KindClosed, KindComment}
+var Kinds = []Kind{KindOpened, KindRecovered, KindRecurred, KindEscalated, KindAcknowledged, KindResolved, KindClosed, KindComment,
+	KindStep, KindNotified, KindNotifyFailed, KindSuppressed, KindFlapping, KindReported}
+
+// SystemKinds lists the kinds Note accepts (see ledger.EscalationStore).
+var SystemKinds = []Kind{KindStep, KindNotified, KindNotifyFailed, KindSuppressed, KindFlapping}
+
+// IsSystem reports whether k is one of SystemKinds.
+func (k Kind) IsSystem() bool {
+	for _, v := range SystemKinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
 
 // Incident is one fault in the ledger: every problem event with the same
 // dedup key while it is active adds an occurrence to it.

@@ -220,3 +220,10 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Error("Open with a bad URL succeeded")
 	}
 }
+
+func TestEscalationConformance(t *testing.T) {
+	ledgertest.RunEscalation(t, func(t *testing.T) ledger.Store {
+		s, _ := openTest(t)
+		return s
+	})
+}

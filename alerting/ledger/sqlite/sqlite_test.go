@@ -179,3 +179,7 @@ func TestConcurrentWritersNoBusy(t *testing.T) {
 		t.Errorf("EventCount = %d, %v", n, err)
 	}
 }
+
+func TestEscalationConformance(t *testing.T) {
+	ledgertest.RunEscalation(t, func(t *testing.T) ledger.Store { return openTest(t) })
+}
