@@ -184,26 +184,26 @@ func (s *State) Snapshot() Snapshot {
 	return snap
 }
 
+// ring keeps the last cap results; it grows on demand, so a check that
+// never fails costs nothing for its failure history.
 type ring struct {
 	buf  []Result
+	cap  int
 	next int
-	full bool
 }
 
-func newRing(n int) ring { return ring{buf: make([]Result, n)} }
+func newRing(n int) ring { return ring{cap: n} }
 
 func (r *ring) push(x Result) {
-	r.buf[r.next] = x
-	r.next++
-	if r.next == len(r.buf) {
-		r.next, r.full = 0, true
+	if len(r.buf) < r.cap {
+		r.buf = append(r.buf, x)
+		return
 	}
+	r.buf[r.next] = x
+	r.next = (r.next + 1) % r.cap
 }
 
 func (r *ring) list() []Result {
-	if !r.full {
-		return slices.Clone(r.buf[:r.next])
-	}
 	return append(slices.Clone(r.buf[r.next:]), r.buf[:r.next]...)
 }
 
