@@ -23,7 +23,7 @@ type fixture struct {
 	bus   *bus.Bus
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
@@ -61,7 +61,7 @@ func (f *fixture) do(t *testing.T, method, path, body string) (int, map[string]a
 	return resp.StatusCode, out
 }
 
-func (f *fixture) streamMsgs(t *testing.T) uint64 {
+func (f *fixture) streamMsgs(t testing.TB) uint64 {
 	t.Helper()
 	s, err := f.bus.JetStream().Stream(context.Background(), f.bus.EventsStream())
 	if err != nil {
