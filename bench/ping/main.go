@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/monitor"
@@ -179,4 +178,3 @@ func counter(reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
-var _ = dto.MetricType_COUNTER
