@@ -177,4 +177,3 @@ func counter(reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
-
