@@ -29,8 +29,15 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
+# One fuzz target per run (go test -fuzz takes one package at a time).
+FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzParse:./monitor/syslog/ \
+	FuzzTrapDecode:./monitor/trap/ FuzzPrefilter:./monitor/filter/
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./configs/
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t%%:*} $${t#*:}"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./alerting/ledger/... ./test/...
