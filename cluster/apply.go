@@ -216,3 +216,22 @@ func (n *Node) SetTargets(ctx context.Context, targets []Target) (Result, error)
 	}
 	return n.Apply(ctx, cmd)
 }
+
+// Barrier waits until every command committed before it has been applied
+// to this node's state. Leader only (a *NotLeaderError elsewhere). A new
+// leader calls it, for example, before reading state to schedule from.
+func (n *Node) Barrier(ctx context.Context) error {
+	r, err := n.running()
+	if err != nil {
+		return err
+	}
+	if r.State() != raft.Leader {
+		return n.notLeader()
+	}
+	ctx, cancel := n.withTimeout(ctx)
+	defer cancel()
+	if err := waitFuture(ctx, r.Barrier(n.opts.ApplyTimeout)); err != nil {
+		return n.leaderErr(fmt.Errorf("cluster: barrier: %w", err))
+	}
+	return nil
+}

@@ -92,7 +92,7 @@ func (n *Node) leaveLocal(ctx context.Context, nodeID string) (Result, error) {
 	if r.State() != raft.Leader {
 		return Result{}, n.notLeader()
 	}
-	if nodeID == n.opts.NodeID && n.voters() > 1 {
+	if nodeID == n.opts.NodeID && voters(r) > 1 {
 		// Hand leadership on; the caller's retry loop then forwards the
 		// leave to the new leader.
 		if err := waitFuture(ctx, r.LeadershipTransfer()); err != nil {

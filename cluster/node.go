@@ -39,7 +39,8 @@ type Node struct {
 	kick chan struct{} // wakes the reconcile loop
 
 	leaderCh chan bool     // public, latest value wins
-	done     chan struct{} // closed by Stop
+	done     chan struct{} // closed when Stop begins
+	stopDone chan struct{} // closed when Stop has finished
 
 	mu       sync.Mutex
 	started  bool
@@ -68,6 +69,7 @@ func New(opts Options) (_ *Node, err error) {
 		kick:     make(chan struct{}, 1),
 		leaderCh: make(chan bool, 1),
 		done:     make(chan struct{}),
+		stopDone: make(chan struct{}),
 	}
 	n.live = newLiveness(opts.NodeID, opts.LivenessTimeout, opts.StableAfter)
 
@@ -226,16 +228,21 @@ func (n *Node) Start() error {
 // first hands leadership on. Stop is idempotent.
 func (n *Node) Stop() error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.stopped {
+		n.mu.Unlock()
+		<-n.stopDone
 		return nil
 	}
 	n.stopped = true
 	close(n.done)
+	started, r := n.started, n.raft
+	n.mu.Unlock()
+	defer close(n.stopDone)
+
+	// Not under n.mu: the loops being waited for take it.
 	var errs []error
-	if n.started {
-		r := n.raft
-		if n.opts.TransferLeadershipOnStop && r.State() == raft.Leader && n.voters() > 1 {
+	if started {
+		if n.opts.TransferLeadershipOnStop && r.State() == raft.Leader && voters(r) > 1 {
 			if err := r.LeadershipTransfer().Error(); err != nil {
 				n.log.Warn("leadership transfer before stop failed", "err", err)
 			}
@@ -258,8 +265,8 @@ func (n *Node) Stop() error {
 	return errors.Join(errs...)
 }
 
-func (n *Node) voters() int {
-	f := n.raft.GetConfiguration()
+func voters(r *raft.Raft) int {
+	f := r.GetConfiguration()
 	if f.Error() != nil {
 		return 0
 	}
