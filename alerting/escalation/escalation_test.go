@@ -140,7 +140,7 @@ func baseConfig() escalation.Config {
 			{Name: "help-desk", Contacts: []string{"help"}, Calendar: "office"},
 		},
 		Policies: []escalation.Policy{{
-			Name:  "default",
+			Name: "default",
 			Steps: []escalation.Step{
 				{Roles: []string{"operator"}, Channels: []string{"mail"}, Wait: 5 * time.Minute},
 				{Roles: []string{"operations-se"}, Channels: []string{"mail", "webhook"}, Wait: 10 * time.Minute},
