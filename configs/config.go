@@ -28,6 +28,7 @@ type Config struct {
 	Ledger   LedgerConfig   `yaml:"ledger" json:"ledger"`
 	Pipeline PipelineConfig `yaml:"pipeline" json:"pipeline"`
 	Log      LogConfig      `yaml:"log" json:"log"`
+	Alerting AlertingConfig `yaml:"alerting" json:"alerting"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).
