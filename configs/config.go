@@ -29,6 +29,7 @@ type Config struct {
 	Pipeline PipelineConfig `yaml:"pipeline" json:"pipeline"`
 	Log      LogConfig      `yaml:"log" json:"log"`
 	Alerting AlertingConfig `yaml:"alerting" json:"alerting"`
+	Jobnets  JobnetsConfig  `yaml:"jobnets" json:"jobnets"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).

@@ -59,6 +59,19 @@ func TestLoadBadConfigs(t *testing.T) {
 		"invalid-max-backoff.yaml":           `testdata/invalid-max-backoff.yaml:3: pipeline.max_backoff: 2s: want at least pipeline.retry_backoff (5s)`,
 		"invalid-zero-timeout.yaml":          `testdata/invalid-zero-timeout.yaml:2: http.write_timeout: 0s: want more than 0`,
 		"invalid-merge-self.yaml":            `testdata/invalid-merge-self.yaml:1: log: << merges a mapping into itself`,
+		// jobnets (configs/jobnet.go)
+		"invalid-jobnet-cycle.yaml":        `testdata/invalid-jobnet-cycle.yaml:3: jobnets[0].jobs: cycle a → b → c → a`,
+		"invalid-jobnet-unknown-need.yaml": `testdata/invalid-jobnet-unknown-need.yaml:8: jobnets[0].jobs[1].needs[1]: "x": no such job in jobnet "nightly"`,
+		"invalid-jobnet-cron.yaml": `testdata/invalid-jobnet-cron.yaml:4: jobnets[0].schedules[0].cron: "61 * * * *": end of range (61) above maximum (59): 61
+testdata/invalid-jobnet-cron.yaml:6: jobnets[0].schedules[1].cron: "0 2 * *": expected exactly 5 fields, found 4: [0 2 * *]
+testdata/invalid-jobnet-cron.yaml:7: jobnets[0].schedules[1].time_zone: "Mars/Olympus": unknown time zone`,
+		"invalid-jobnet-fields.yaml": `testdata/invalid-jobnet-fields.yaml:3: jobnets[0].concurrency: "sometimes": want forbid, allow or replace
+testdata/invalid-jobnet-fields.yaml:4: jobnets[0].misfire.max: 0: want at least 1 with policy catch_up
+testdata/invalid-jobnet-fields.yaml:8: jobnets[0].jobs[0].end_codes.warning[0]: 2-5 overlaps 0-2
+testdata/invalid-jobnet-fields.yaml:9: jobnets[0].jobs[0].retry.on[0]: "x": want an end code N, a range N-M or N-
+testdata/invalid-jobnet-fields.yaml:10: jobnets[0].jobs[0].run_on: want at most one of node, agent and tag
+testdata/invalid-jobnet-fields.yaml:11: jobnets[0].jobs[1].name: "a": already the name of jobs[0]
+testdata/invalid-jobnet-fields.yaml:13: jobnets[0].jobs[1].jobnet: "nope": no such jobnet`,
 		"invalid-alerting-missing-role.yaml": `testdata/invalid-alerting-missing-role.yaml:17: alerting.policies[0].steps[1].roles[0]: "operations-se": no such role in alerting.roles`,
 		"invalid-alerting-mail-channel.yaml": `testdata/invalid-alerting-mail-channel.yaml:12: alerting.policies[0].steps[0].channels[0]: mail: set alerting.smtp.host to send mail`,
 		"invalid-alerting-contacts.yaml": `testdata/invalid-alerting-contacts.yaml:4: alerting.calendars[0].time_zone: "Asia/Tokio": unknown time zone

@@ -1,0 +1,686 @@
+package configs
+
+import (
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// JobnetsConfig is the job networks a node schedules (package jobnet): a
+// list of jobnets, each a DAG of jobs with its starts (schedules, triggers).
+// The leader of the cluster schedules them; every member loads the same
+// list from the replicated configuration.
+type JobnetsConfig []JobnetConfig
+
+// JobnetConfig is one job network.
+type JobnetConfig struct {
+	// Name is unique among jobnets; runs, history and the CLI use it.
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description" json:"description"`
+	// Calendar decides which days are business days for the schedules.
+	Calendar  JobnetCalendar   `yaml:"calendar" json:"calendar"`
+	Schedules []JobnetSchedule `yaml:"schedules" json:"schedules"`
+	Triggers  []JobnetTrigger  `yaml:"triggers" json:"triggers"`
+	Misfire   JobnetMisfire    `yaml:"misfire" json:"misfire"`
+	// Concurrency is what a start does while a run of the jobnet is live:
+	// forbid (the new start is skipped), allow (runs side by side),
+	// replace (the live run is killed). It applies to every kind of start.
+	Concurrency string `yaml:"concurrency" json:"concurrency"`
+	// Params are the parameters a run gets, with their defaults; an
+	// operator start may override them. ${name} in command, args, env and
+	// dir is replaced by the value.
+	Params map[string]string `yaml:"params" json:"params"`
+	// StartDelay raises a fault when a run has not started this long after
+	// its scheduled time (0: never).
+	StartDelay time.Duration `yaml:"start_delay" json:"start_delay"`
+	// EndDelay raises a fault when a run has not ended this long after it
+	// started (0: never).
+	EndDelay time.Duration `yaml:"end_delay" json:"end_delay"`
+	// Severity and Runbook are the defaults of the jobs' incidents.
+	Severity string      `yaml:"severity" json:"severity"`
+	Runbook  string      `yaml:"runbook" json:"runbook"`
+	Jobs     []JobConfig `yaml:"jobs" json:"jobs"`
+}
+
+// JobnetCalendar is an operating calendar.
+type JobnetCalendar struct {
+	// BusinessDays are the weekdays the site works (default mon–fri).
+	BusinessDays []string `yaml:"business_days" json:"business_days"`
+	// Holidays (YYYY-MM-DD) are not business days; a schedule falling on
+	// one follows its non_business rule.
+	Holidays []string `yaml:"holidays" json:"holidays"`
+	// Closed days (YYYY-MM-DD): nothing scheduled runs, not even a run
+	// shifted there.
+	Closed []string `yaml:"closed" json:"closed"`
+}
+
+// JobnetSchedule is a cron start.
+type JobnetSchedule struct {
+	// Cron is a five-field expression (minute hour day month weekday) or a
+	// descriptor such as @daily.
+	Cron string `yaml:"cron" json:"cron"`
+	// TimeZone the expression is read in (default UTC).
+	TimeZone string `yaml:"time_zone" json:"time_zone"`
+	// NonBusiness is what a firing on a day that is not a business day
+	// does: run, skip, next (shift to the next business day, same time) or
+	// previous. Default run.
+	NonBusiness string `yaml:"non_business" json:"non_business"`
+}
+
+// JobnetTrigger starts a run on an outside event: exactly one of file and
+// event.
+type JobnetTrigger struct {
+	File  JobnetFileTrigger  `yaml:"file" json:"file"`
+	Event JobnetEventTrigger `yaml:"event" json:"event"`
+}
+
+// JobnetFileTrigger watches files matching a glob.
+type JobnetFileTrigger struct {
+	Path string `yaml:"path" json:"path"`
+	// On lists created, deleted, changed (default created).
+	On []string `yaml:"on" json:"on"`
+	// Settle: a file fires only once its size and time have not changed
+	// for this long (the writer is done). Default 2s.
+	Settle time.Duration `yaml:"settle" json:"settle"`
+	// Poll is how often the glob is checked (default 1s).
+	Poll time.Duration `yaml:"poll" json:"poll"`
+}
+
+// JobnetEventTrigger starts a run when a message on a bus subject matches.
+type JobnetEventTrigger struct {
+	// Subject is a NATS subject, wildcards allowed (unyo.incident.>).
+	Subject string `yaml:"subject" json:"subject"`
+	// Match: every key (a top-level JSON field of the message, or
+	// labels.NAME) must equal the value; empty matches every message.
+	Match map[string]string `yaml:"match" json:"match"`
+}
+
+// JobnetMisfire is what happens to firings that fell due while no leader
+// was scheduling (longer ago than Grace).
+type JobnetMisfire struct {
+	// Policy: skip (none of them), once (the latest one), catch_up (the
+	// latest Max ones, oldest first). Default once.
+	Policy string `yaml:"policy" json:"policy"`
+	Max    int    `yaml:"max" json:"max"`
+	// Grace: a firing at most this late is not a misfire (default 1m).
+	Grace time.Duration `yaml:"grace" json:"grace"`
+}
+
+// JobConfig is one job of a jobnet.
+type JobConfig struct {
+	Name string `yaml:"name" json:"name"`
+	// Kind: command (default), jobnet (nested, runs Jobnet), cleanup,
+	// db-maintenance.
+	Kind    string            `yaml:"kind" json:"kind"`
+	Command string            `yaml:"command" json:"command"`
+	Args    []string          `yaml:"args" json:"args"`
+	Env     map[string]string `yaml:"env" json:"env"`
+	Dir     string            `yaml:"dir" json:"dir"`
+	// Jobnet names the jobnet a kind: jobnet job runs.
+	Jobnet string `yaml:"jobnet" json:"jobnet"`
+	// RunOn says where: at most one of node, agent, tag; none is the
+	// leader itself.
+	RunOn      JobRunOn      `yaml:"run_on" json:"run_on"`
+	Timeout    time.Duration `yaml:"timeout" json:"timeout"`
+	Retry      JobRetry      `yaml:"retry" json:"retry"`
+	EndCodes   JobEndCodes   `yaml:"end_codes" json:"end_codes"`
+	Needs      []string      `yaml:"needs" json:"needs"`
+	Precond    JobPrecond    `yaml:"precondition" json:"precondition"`
+	Hold       bool          `yaml:"hold" json:"hold"`
+	StartDelay time.Duration `yaml:"start_delay" json:"start_delay"`
+	EndDelay   time.Duration `yaml:"end_delay" json:"end_delay"`
+	Severity   string        `yaml:"severity" json:"severity"`
+	Runbook    string        `yaml:"runbook" json:"runbook"`
+	Cleanup    JobCleanup    `yaml:"cleanup" json:"cleanup"`
+	DBMaint    JobDBMaint    `yaml:"db_maintenance" json:"db_maintenance"`
+}
+
+// JobRunOn picks where a job runs.
+type JobRunOn struct {
+	Node  string `yaml:"node" json:"node"`
+	Agent string `yaml:"agent" json:"agent"`
+	Tag   string `yaml:"tag" json:"tag"`
+}
+
+// JobRetry re-runs a job that ended with one of the On codes.
+type JobRetry struct {
+	Count    int           `yaml:"count" json:"count"`
+	Interval time.Duration `yaml:"interval" json:"interval"`
+	// On lists end codes and ranges ("1", "3-5", "100-"); default: every
+	// code judged abnormal.
+	On []string `yaml:"on" json:"on"`
+}
+
+// JobEndCodes judges an exit code: normal, warning, else abnormal.
+type JobEndCodes struct {
+	Normal  []string `yaml:"normal" json:"normal"`
+	Warning []string `yaml:"warning" json:"warning"`
+}
+
+// JobPrecond is a file that must exist before the job starts.
+type JobPrecond struct {
+	File string `yaml:"file" json:"file"`
+	// Else: skip (the job), wait (until it exists or Timeout), fail.
+	Else    string        `yaml:"else" json:"else"`
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// JobCleanup is the built-in cleanup job.
+type JobCleanup struct {
+	Paths         []string `yaml:"paths" json:"paths"`
+	OlderThanDays int      `yaml:"older_than_days" json:"older_than_days"`
+}
+
+// JobDBMaint is the built-in db-maintenance job on the PostgreSQL ledger.
+type JobDBMaint struct {
+	// Operations: vacuum, analyze, reindex (default vacuum and analyze).
+	Operations []string `yaml:"operations" json:"operations"`
+	// Tables (default: every ledger table).
+	Tables []string `yaml:"tables" json:"tables"`
+}
+
+// Job kinds.
+const (
+	JobKindCommand       = "command"
+	JobKindJobnet        = "jobnet"
+	JobKindCleanup       = "cleanup"
+	JobKindDBMaintenance = "db-maintenance"
+)
+
+func (s *JobnetsConfig) defaults() {}
+
+func (s *JobnetsConfig) resolve(*Config, string) {
+	if len(*s) == 0 {
+		*s = nil // "jobnets: []" is the default, nil
+	}
+	// Empty lists and maps are nil, so the printed config loads back equal.
+	defer emptyToNil(reflect.ValueOf(s).Elem())
+	for i := range *s {
+		n := &(*s)[i]
+		if n.Concurrency == "" {
+			n.Concurrency = "forbid"
+		}
+		if n.Misfire.Policy == "" {
+			n.Misfire.Policy = "once"
+		}
+		if n.Misfire.Grace == 0 {
+			n.Misfire.Grace = time.Minute
+		}
+		if n.Severity == "" {
+			n.Severity = "major"
+		}
+		if len(n.Calendar.BusinessDays) == 0 {
+			n.Calendar.BusinessDays = []string{"mon", "tue", "wed", "thu", "fri"}
+		}
+		for j := range n.Schedules {
+			sc := &n.Schedules[j]
+			if sc.TimeZone == "" {
+				sc.TimeZone = "UTC"
+			}
+			if sc.NonBusiness == "" {
+				sc.NonBusiness = "run"
+			}
+		}
+		for j := range n.Triggers {
+			ft := &n.Triggers[j].File
+			if ft.Path != "" {
+				if len(ft.On) == 0 {
+					ft.On = []string{"created"}
+				}
+				if ft.Settle == 0 {
+					ft.Settle = 2 * time.Second
+				}
+				if ft.Poll == 0 {
+					ft.Poll = time.Second
+				}
+			}
+		}
+		for j := range n.Jobs {
+			jb := &n.Jobs[j]
+			if jb.Kind == "" {
+				jb.Kind = JobKindCommand
+				if jb.Jobnet != "" {
+					jb.Kind = JobKindJobnet
+				}
+			}
+			if len(jb.EndCodes.Normal) == 0 {
+				jb.EndCodes.Normal = []string{"0"}
+			}
+			if jb.Precond.File != "" && jb.Precond.Else == "" {
+				jb.Precond.Else = "wait"
+			}
+			if jb.Severity == "" {
+				jb.Severity = n.Severity
+			}
+			if jb.Runbook == "" {
+				jb.Runbook = n.Runbook
+			}
+			if jb.Kind == JobKindDBMaintenance && len(jb.DBMaint.Operations) == 0 {
+				jb.DBMaint.Operations = []string{"vacuum", "analyze"}
+			}
+		}
+	}
+}
+
+var (
+	jobnetNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	dateRE       = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+)
+
+// CronParser is the parser of jobnet schedules: five fields or a
+// descriptor (@daily, @every 5m).
+var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func (s *JobnetsConfig) validate(c *Config, v validator) {
+	nets := map[string]int{}
+	for i, n := range *s {
+		nv := validator{path: fmt.Sprintf("%s[%d]", v.path, i), errs: v.errs}
+		switch {
+		case n.Name == "":
+			nv.errf("name", "required")
+		case !jobnetNameRE.MatchString(n.Name):
+			nv.errf("name", "%s: want 1 to 63 of A-Z, a-z, 0-9, '-', '_', '.'", quote(n.Name))
+		default:
+			if first, dup := nets[n.Name]; dup {
+				nv.errf("name", "%s: already the name of jobnets[%d]", quote(n.Name), first)
+			} else {
+				nets[n.Name] = i
+			}
+		}
+	}
+	for i, n := range *s {
+		nv := validator{path: fmt.Sprintf("%s[%d]", v.path, i), errs: v.errs}
+		n.validate(nv, nets)
+	}
+	// Nested jobnets must not include themselves, directly or not.
+	graph := map[string][]string{}
+	var names []string
+	for _, n := range *s {
+		names = append(names, n.Name)
+		for _, j := range n.Jobs {
+			if j.Kind == JobKindJobnet && j.Jobnet != "" {
+				graph[n.Name] = append(graph[n.Name], j.Jobnet)
+			}
+		}
+	}
+	if cyc := FindCycle(names, graph); cyc != nil {
+		i := nets[cyc[0]]
+		validator{path: fmt.Sprintf("%s[%d]", v.path, i), errs: v.errs}.
+			errf("jobs", "nested jobnets form a cycle %s", strings.Join(cyc, " → "))
+	}
+}
+
+func (n JobnetConfig) validate(v validator, nets map[string]int) {
+	switch n.Concurrency {
+	case "forbid", "allow", "replace":
+	default:
+		v.errf("concurrency", "%s: want forbid, allow or replace", quote(n.Concurrency))
+	}
+	validSeverity(v, "severity", n.Severity)
+	nonNegative(v, "start_delay", n.StartDelay)
+	nonNegative(v, "end_delay", n.EndDelay)
+	cv := v.sub("calendar")
+	for j, d := range n.Calendar.BusinessDays {
+		if _, ok := Weekdays[d]; !ok {
+			cv.errf(fmt.Sprintf("business_days[%d]", j), "%s: want mon, tue, wed, thu, fri, sat or sun", quote(d))
+		}
+	}
+	for _, l := range []struct {
+		key  string
+		days []string
+	}{{"holidays", n.Calendar.Holidays}, {"closed", n.Calendar.Closed}} {
+		for j, d := range l.days {
+			if _, err := time.Parse(time.DateOnly, d); err != nil || !dateRE.MatchString(d) {
+				cv.errf(fmt.Sprintf("%s[%d]", l.key, j), "%s: want a date YYYY-MM-DD", quote(d))
+			}
+		}
+	}
+	for j, sc := range n.Schedules {
+		sv := v.sub(fmt.Sprintf("schedules[%d]", j))
+		tzOK := true
+		if _, err := time.LoadLocation(sc.TimeZone); err != nil {
+			sv.errf("time_zone", "%s: unknown time zone", quote(sc.TimeZone))
+			tzOK = false
+		}
+		switch {
+		case sc.Cron == "":
+			sv.errf("cron", "required")
+		case strings.HasPrefix(sc.Cron, "TZ=") || strings.HasPrefix(sc.Cron, "CRON_TZ="):
+			sv.errf("cron", "%s: write the time zone in time_zone", quote(sc.Cron))
+		default:
+			if _, err := CronParser.Parse(sc.Cron); err != nil {
+				sv.errf("cron", "%s: %v", quote(sc.Cron), err)
+			}
+		}
+		_ = tzOK
+		switch sc.NonBusiness {
+		case "run", "skip", "next", "previous":
+		default:
+			sv.errf("non_business", "%s: want run, skip, next or previous", quote(sc.NonBusiness))
+		}
+	}
+	for j, t := range n.Triggers {
+		tv := v.sub(fmt.Sprintf("triggers[%d]", j))
+		hasFile, hasEvent := t.File.Path != "", t.Event.Subject != ""
+		switch {
+		case hasFile && hasEvent:
+			tv.errf("event", "a trigger is either file or event, not both")
+		case !hasFile && !hasEvent:
+			tv.errf("file", "want file.path or event.subject")
+		case hasFile:
+			fv := tv.sub("file")
+			if _, err := filepath.Match(t.File.Path, ""); err != nil {
+				fv.errf("path", "%s: bad glob: %v", quote(t.File.Path), err)
+			} else if !filepath.IsAbs(t.File.Path) {
+				fv.errf("path", "%s: want an absolute path", quote(t.File.Path))
+			}
+			for k, on := range t.File.On {
+				switch on {
+				case "created", "deleted", "changed":
+				default:
+					fv.errf(fmt.Sprintf("on[%d]", k), "%s: want created, deleted or changed", quote(on))
+				}
+			}
+			nonNegative(fv, "settle", t.File.Settle)
+			positive(fv, "poll", t.File.Poll)
+		case hasEvent:
+			if strings.ContainsAny(t.Event.Subject, " \t") || strings.HasPrefix(t.Event.Subject, ".") ||
+				strings.HasSuffix(t.Event.Subject, ".") || strings.Contains(t.Event.Subject, "..") {
+				tv.sub("event").errf("subject", "%s: not a NATS subject", quote(t.Event.Subject))
+			}
+		}
+	}
+	mv := v.sub("misfire")
+	switch n.Misfire.Policy {
+	case "skip", "once":
+	case "catch_up":
+		if n.Misfire.Max < 1 {
+			mv.errAt("max", mv.field("policy"), "%d: want at least 1 with policy catch_up", n.Misfire.Max)
+		}
+	default:
+		mv.errf("policy", "%s: want skip, once or catch_up", quote(n.Misfire.Policy))
+	}
+	if n.Misfire.Max < 0 {
+		mv.errf("max", "%d: want 0 or more", n.Misfire.Max)
+	}
+	positive(mv, "grace", n.Misfire.Grace)
+
+	if len(n.Jobs) == 0 {
+		v.errf("jobs", "want at least one job")
+		return
+	}
+	jobs := map[string]int{}
+	for j, jb := range n.Jobs {
+		jv := v.sub(fmt.Sprintf("jobs[%d]", j))
+		switch {
+		case jb.Name == "":
+			jv.errf("name", "required")
+		case !jobnetNameRE.MatchString(jb.Name):
+			jv.errf("name", "%s: want 1 to 63 of A-Z, a-z, 0-9, '-', '_', '.'", quote(jb.Name))
+		default:
+			if first, dup := jobs[jb.Name]; dup {
+				jv.errf("name", "%s: already the name of jobs[%d]", quote(jb.Name), first)
+			} else {
+				jobs[jb.Name] = j
+			}
+		}
+	}
+	graph := map[string][]string{}
+	var order []string
+	for j, jb := range n.Jobs {
+		jv := v.sub(fmt.Sprintf("jobs[%d]", j))
+		jb.validate(jv, nets)
+		order = append(order, jb.Name)
+		for k, dep := range jb.Needs {
+			switch {
+			case dep == jb.Name:
+				jv.errf(fmt.Sprintf("needs[%d]", k), "%s: a job cannot need itself", quote(dep))
+			default:
+				if _, ok := jobs[dep]; !ok {
+					jv.errf(fmt.Sprintf("needs[%d]", k), "%s: no such job in jobnet %s", quote(dep), quote(n.Name))
+					continue
+				}
+				graph[jb.Name] = append(graph[jb.Name], dep)
+			}
+		}
+	}
+	if cyc := FindCycle(order, graph); cyc != nil {
+		v.errf("jobs", "cycle %s", strings.Join(cyc, " → "))
+	}
+}
+
+func (jb JobConfig) validate(v validator, nets map[string]int) {
+	switch jb.Kind {
+	case JobKindCommand:
+		if jb.Command == "" {
+			v.errf("command", "required for a command job")
+		}
+	case JobKindJobnet:
+		if _, ok := nets[jb.Jobnet]; !ok {
+			v.errAt("jobnet", v.field("kind"), "%s: no such jobnet", quote(jb.Jobnet))
+		}
+	case JobKindCleanup:
+		if len(jb.Cleanup.Paths) == 0 {
+			v.sub("cleanup").errAt("paths", v.field("kind"), "want at least one glob for a cleanup job")
+		}
+		for k, p := range jb.Cleanup.Paths {
+			if _, err := filepath.Match(p, ""); err != nil || !filepath.IsAbs(p) {
+				v.sub("cleanup").errf(fmt.Sprintf("paths[%d]", k), "%s: want an absolute glob", quote(p))
+			}
+		}
+		if jb.Cleanup.OlderThanDays < 1 {
+			v.sub("cleanup").errAt("older_than_days", v.field("kind"), "%d: want at least 1", jb.Cleanup.OlderThanDays)
+		}
+	case JobKindDBMaintenance:
+		for k, op := range jb.DBMaint.Operations {
+			switch op {
+			case "vacuum", "analyze", "reindex":
+			default:
+				v.sub("db_maintenance").errf(fmt.Sprintf("operations[%d]", k), "%s: want vacuum, analyze or reindex", quote(op))
+			}
+		}
+		for k, tb := range jb.DBMaint.Tables {
+			if !sqlIdentRE.MatchString(tb) {
+				v.sub("db_maintenance").errf(fmt.Sprintf("tables[%d]", k), "%s: not a table name", quote(tb))
+			}
+		}
+	default:
+		v.errf("kind", "%s: want command, jobnet, cleanup or db-maintenance", quote(jb.Kind))
+	}
+	if jb.Kind != JobKindCommand && jb.Command != "" {
+		v.errf("command", "only a command job has a command (kind is %s)", quote(jb.Kind))
+	}
+	set := 0
+	for _, s := range []string{jb.RunOn.Node, jb.RunOn.Agent, jb.RunOn.Tag} {
+		if s != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		v.errf("run_on", "want at most one of node, agent and tag")
+	}
+	nonNegative(v, "timeout", jb.Timeout)
+	nonNegative(v, "start_delay", jb.StartDelay)
+	nonNegative(v, "end_delay", jb.EndDelay)
+	rv := v.sub("retry")
+	if jb.Retry.Count < 0 || jb.Retry.Count > 100 {
+		rv.errf("count", "%d: want 0..100", jb.Retry.Count)
+	}
+	nonNegative(rv, "interval", jb.Retry.Interval)
+	for k, r := range jb.Retry.On {
+		if _, err := ParseCodeRange(r); err != nil {
+			rv.errf(fmt.Sprintf("on[%d]", k), "%v", err)
+		}
+	}
+	ev := v.sub("end_codes")
+	var ranges []CodeRange
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"normal", jb.EndCodes.Normal}, {"warning", jb.EndCodes.Warning}} {
+		for k, r := range l.list {
+			cr, err := ParseCodeRange(r)
+			if err != nil {
+				ev.errf(fmt.Sprintf("%s[%d]", l.key, k), "%v", err)
+				continue
+			}
+			for _, o := range ranges {
+				if cr.Overlaps(o) {
+					ev.errf(fmt.Sprintf("%s[%d]", l.key, k), "%s overlaps %s", cr, o)
+				}
+			}
+			ranges = append(ranges, cr)
+		}
+	}
+	pv := v.sub("precondition")
+	if jb.Precond.File != "" {
+		switch jb.Precond.Else {
+		case "skip", "wait", "fail":
+		default:
+			pv.errf("else", "%s: want skip, wait or fail", quote(jb.Precond.Else))
+		}
+		nonNegative(pv, "timeout", jb.Precond.Timeout)
+	}
+	validSeverity(v, "severity", jb.Severity)
+}
+
+var sqlIdentRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+func validSeverity(v validator, key, s string) {
+	switch s {
+	case "critical", "major", "minor", "warning", "info":
+	default:
+		v.errf(key, "%s: want critical, major, minor, warning or info", quote(s))
+	}
+}
+
+func nonNegative(v validator, key string, d time.Duration) {
+	if d < 0 {
+		v.errf(key, "%s: want 0 or more", fmtDuration(d))
+	}
+}
+
+// Weekdays maps the calendar's day names to time.Weekday.
+var Weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+// CodeRange is an inclusive range of exit codes; "3-" has no upper end.
+type CodeRange struct{ Lo, Hi int }
+
+// ParseCodeRange reads "N", "N-M", "N-" or "-M" (negative codes as
+// "-1" are a single code).
+func ParseCodeRange(s string) (CodeRange, error) {
+	bad := fmt.Errorf("%s: want an end code N, a range N-M or N-", quote(s))
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(s); err == nil {
+		return CodeRange{n, n}, nil
+	}
+	i := strings.LastIndex(s, "-")
+	if i <= 0 {
+		return CodeRange{}, bad
+	}
+	lo, err := strconv.Atoi(s[:i])
+	if err != nil {
+		return CodeRange{}, bad
+	}
+	if s[i+1:] == "" {
+		return CodeRange{lo, int(^uint32(0) >> 1)}, nil
+	}
+	hi, err := strconv.Atoi(s[i+1:])
+	if err != nil || hi < lo {
+		return CodeRange{}, bad
+	}
+	return CodeRange{lo, hi}, nil
+}
+
+// Contains reports whether code is in r.
+func (r CodeRange) Contains(code int) bool { return code >= r.Lo && code <= r.Hi }
+
+// Overlaps reports whether r and o share a code.
+func (r CodeRange) Overlaps(o CodeRange) bool { return r.Lo <= o.Hi && o.Lo <= r.Hi }
+
+func (r CodeRange) String() string {
+	switch {
+	case r.Lo == r.Hi:
+		return strconv.Itoa(r.Lo)
+	case r.Hi == int(^uint32(0)>>1):
+		return strconv.Itoa(r.Lo) + "-"
+	}
+	return strconv.Itoa(r.Lo) + "-" + strconv.Itoa(r.Hi)
+}
+
+// FindCycle returns a cycle of the directed graph (edges from a node to
+// what it needs) as the names along it, first name repeated at the end
+// (a → b → c → a), or nil. Nodes are visited in the given order so the
+// answer is deterministic.
+func FindCycle(nodes []string, edges map[string][]string) []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var found []string
+	var visit func(n string) bool
+	visit = func(n string) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, m := range edges[n] {
+			switch color[m] {
+			case grey:
+				i := slices.Index(stack, m)
+				found = append(slices.Clone(stack[i:]), m)
+				return true
+			case white:
+				if visit(m) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return false
+	}
+	for _, n := range nodes {
+		if color[n] == white && visit(n) {
+			// Report it in the direction of flow: a runs before b.
+			slices.Reverse(found)
+			return found
+		}
+	}
+	return nil
+}
+
+// emptyToNil sets every empty slice and map under v (addressable) to nil.
+func emptyToNil(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Slice:
+		if v.Len() == 0 {
+			v.SetZero()
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			emptyToNil(v.Index(i))
+		}
+	case reflect.Map:
+		if v.Len() == 0 {
+			v.SetZero()
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				emptyToNil(v.Field(i))
+			}
+		}
+	}
+}
