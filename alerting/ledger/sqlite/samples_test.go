@@ -1,0 +1,16 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/ledgertest"
+)
+
+func TestSampleConformance(t *testing.T) {
+	ledgertest.RunSamples(t, func(t *testing.T) ledger.Store { return openTest(t) })
+}
+
+func BenchmarkAddSamples(b *testing.B) {
+	ledgertest.BenchSamples(b, func(b *testing.B) ledger.Store { return openTest(b) })
+}
