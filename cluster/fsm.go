@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/unyo-ops/unyo/jobnet/runstate"
 )
 
 // FSM is the replicated state machine. Every member applies the same
@@ -58,6 +60,8 @@ type State struct {
 	Config  ActiveConfig          `json:"config"`
 	Members map[string]Member     `json:"members"`
 	Targets map[string]Assignment `json:"targets"`
+	// Jobnet is the job network's run state (cluster/jobnet_cmds.go).
+	Jobnet *runstate.State `json:"jobnet,omitempty"`
 }
 
 // ActiveConfig is the configuration every member runs.
@@ -107,6 +111,7 @@ var commandHandlers = map[string]commandHandler{
 	CmdMemberRemove: applyMemberRemove,
 	CmdTargetsSet:   applyTargetsSet,
 	CmdAssignUpdate: applyAssignUpdate,
+	CmdJobnetOp:     applyJobnetOp, // jobnet_cmds.go
 }
 
 // NewFSM returns an empty state machine.
@@ -231,7 +236,7 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 func (s *fsmSnapshot) Release() {}
 
 func (s State) clone() State {
-	return State{Config: s.Config, Members: maps.Clone(s.Members), Targets: maps.Clone(s.Targets)}
+	return State{Config: s.Config, Members: maps.Clone(s.Members), Targets: maps.Clone(s.Targets), Jobnet: s.Jobnet.Clone()}
 }
 
 // --- reads ---------------------------------------------------------------
