@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -130,26 +129,6 @@ func New(opts Options) (_ *Node, err error) {
 
 func (n *Node) closeWAL() error {
 	return errors.Join(n.wal.Close(), n.walMeta.Close())
-}
-
-func newTCPTransport(opts Options, log *slog.Logger) (raft.Transport, error) {
-	var adv net.Addr
-	if opts.AdvertiseAddr != "" {
-		a, err := net.ResolveTCPAddr("tcp", opts.AdvertiseAddr)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: AdvertiseAddr %q: %w", opts.AdvertiseAddr, err)
-		}
-		adv = a
-	}
-	t, err := raft.NewTCPTransportWithConfig(opts.BindAddr, adv, &raft.NetworkTransportConfig{
-		MaxPool: 3,
-		Timeout: opts.TransportTimeout,
-		Logger:  newHCLogger(log.With("component", "raft-transport"), "raft-transport"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: raft transport on %s: %w", opts.BindAddr, err)
-	}
-	return t, nil
 }
 
 func closeTransport(t raft.Transport) {

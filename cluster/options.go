@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -101,6 +102,14 @@ type Options struct {
 	// to another voter, so a planned stop costs no election timeout.
 	TransferLeadershipOnStop bool
 
+	// TLS, if set, secures the Raft TCP transport in both directions. It
+	// is used as the server config for accepted connections and the client
+	// config for dialled ones, so for mutual TLS give it Certificates,
+	// RootCAs, ClientCAs and ClientAuth: tls.RequireAndVerifyClientCert.
+	// Peers are dialled by IP:port, so node certificates need IP SANs (or
+	// set ServerName / VerifyConnection to check them another way).
+	TLS *tls.Config
+
 	// Transport replaces the TCP transport (tests use raft.InmemTransport).
 	// BindAddr and AdvertiseAddr are then ignored. The Node closes it on
 	// Stop.
@@ -163,6 +172,11 @@ func (o *Options) validate() error {
 			} else if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 				bad("AdvertiseAddr", "%q is an unspecified address; other nodes cannot dial it", o.AdvertiseAddr)
 			}
+		}
+	}
+	if o.TLS != nil && o.Transport == nil {
+		if len(o.TLS.Certificates) == 0 && o.TLS.GetCertificate == nil || o.TLS.RootCAs == nil && !o.TLS.InsecureSkipVerify {
+			bad("TLS", "%v", errTLSConfig)
 		}
 	}
 	pos := func(field string, d time.Duration) {
