@@ -36,6 +36,10 @@ func commands() map[string]command {
 		"event":    {"send an event", runEvent},
 		"config":   {"check a configuration file", runConfig},
 		"version":  {"print the version", runVersion},
+		// Alerting (cli/maintenance.go, cli/oncall.go, cli/ledger.go).
+		"maintenance": {"add, list, end maintenance windows", runMaintenance},
+		"oncall":      {"who each role reaches now", runOnCall},
+		"ledger":      {"export the fault ledger as CSV", runLedger},
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 const incidentUsage = `usage:
   unyo incident list [--state S[,S]] [--target T] [--limit N] [-o table|json]
   unyo incident show ID [-o table|json]
-  unyo incident ack|resolve|close|comment ID --by NAME [--comment TEXT]`
+  unyo incident ack|resolve|close|comment ID --by NAME [--comment TEXT]
+  unyo incident report ID [--cause TEXT --action TEXT --prevention TEXT --role ROLE --by NAME]`
 
 func runIncident(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -30,6 +31,8 @@ func runIncident(ctx context.Context, env *Env, args []string) error {
 		return incidentShow(ctx, env, args[1:])
 	case "ack", "resolve", "close", "comment":
 		return incidentAct(ctx, env, args[0], args[1:])
+	case "report":
+		return incidentReport(ctx, env, args[1:]) // cli/report.go
 	}
 	return usagef("unknown incident command %q\n%s", args[0], incidentUsage)
 }

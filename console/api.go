@@ -46,8 +46,11 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// AfterTransition is called after an operator action committed.
 	AfterTransition func()
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// Alerting serves the maintenance, on-call, report and export
+	// endpoints (console/alerting.go).
+	Alerting AlertingDeps
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Handler returns the node's HTTP handler.
@@ -76,6 +79,7 @@ func Handler(d Deps) http.Handler {
 		mux.HandleFunc("POST /api/v1/incidents/{id}/"+verb, a.transition(kind))
 	}
 	mux.HandleFunc("POST /api/v1/events", a.postEvents)
+	a.registerAlerting(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

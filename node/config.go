@@ -60,5 +60,10 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	default:
 		return o, fmt.Errorf("ledger.driver: %q: want sqlite or postgres", c.Ledger.Driver)
 	}
+	a, err := alertingOptions(c)
+	if err != nil {
+		return o, err
+	}
+	o.Alerting = a
 	return o, nil
 }

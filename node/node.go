@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/unyo-ops/unyo/alerting/escalation"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/bus"
@@ -36,7 +37,9 @@ type Options struct {
 	// StoreName names the store in logs and /readyz ("sqlite", "postgres").
 	StoreName string
 	Pipeline  pipeline.Options
-	Logger    *slog.Logger
+	// Alerting configures escalation and notifiers (see alerting.go).
+	Alerting AlertingOptions
+	Logger   *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
 	Registry *prometheus.Registry
@@ -93,6 +96,7 @@ type Node struct {
 	bus   *bus.Bus
 	store *lazyStore
 	pipe  *pipeline.Pipeline
+	esc   *escalation.Escalator // nil unless alerting is enabled
 	ln    net.Listener
 	http  *http.Server
 
@@ -125,6 +129,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err = n.newAlerting(ctx); err != nil {
+		return nil, err
+	}
 	n.ln, err = net.Listen("tcp", opts.HTTPListen)
 	if err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
@@ -136,6 +143,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			Publisher:       n.bus,
 			Gatherer:        opts.Registry,
 			AfterTransition: n.pipe.Nudge,
+			Alerting:        n.alertingDeps(),
 			Logger:          n.log,
 			Ready: []console.Check{
 				{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
@@ -189,6 +197,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.bg.Add(1)
 	go func() { defer n.bg.Done(); n.openStore(bgctx) }()
 	n.pipe.Start()
+	n.startAlerting()
 	n.httpDone = make(chan error, 1)
 	go func() {
 		err := n.http.Serve(n.ln)
@@ -262,6 +271,7 @@ func (n *Node) teardown(ctx context.Context) error {
 	} else if n.ln != nil {
 		n.ln.Close()
 	}
+	n.stopAlerting()
 	if n.pipe != nil {
 		n.pipe.Stop()
 	}

@@ -709,3 +709,35 @@ func TestConfigCrossReferences(t *testing.T) {
 		}
 	}
 }
+
+func TestExportCSV(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		h := newHarness(t, open, nil)
+		id := h.open("web01", "http")
+		h.at(0)
+		h.at(5 * time.Minute)
+		h.clock.Set(T0.Add(7 * time.Minute))
+		h.act(id, incident.KindAcknowledged, "yamada")
+		h.clock.Set(T0.Add(40 * time.Minute))
+		h.act(id, incident.KindResolved, "yamada")
+		if _, _, err := h.es.SetReport(t.Context(), ledger.Report{IncidentID: id, Cause: "PSU failed", Action: "replaced",
+			Prevention: "dual PSU", ReportedBy: "yamada", Role: "operator"}); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Set(T0.Add(2 * time.Hour))
+		h.open("db01", "ping") // outside the range
+		var b strings.Builder
+		n, err := escalation.ExportCSV(t.Context(), h.store, T0.Add(-time.Hour), T0.Add(time.Hour), &b)
+		if err != nil || n != 1 {
+			t.Fatalf("ExportCSV = %d, %v", n, err)
+		}
+		lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "id,target,check,severity,state,opened_at,acknowledged_at,resolved_at") {
+			t.Fatalf("csv:\n%s", b.String())
+		}
+		want := fmt.Sprintf("%d,web01,http,critical,resolved,2026-11-23T02:00:00Z,2026-11-23T02:07:00Z,2026-11-23T02:40:00Z,,420,2400,default,2,yamada,yamada,1,http failed on web01,PSU failed,replaced,dual PSU,yamada,operator", id)
+		if lines[1] != want {
+			t.Errorf("row\n got %s\nwant %s", lines[1], want)
+		}
+	})
+}

@@ -228,8 +228,10 @@ func (e *Escalator) Wake() {
 
 func (e *Escalator) consumeLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		batch, err := e.cons.Fetch(64, jetstream.FetchMaxWait(time.Second), jetstream.FetchContext(ctx))
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		batch, err := e.cons.Fetch(64, jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			if ctx.Err() == nil {
 				e.log.Warn("fetch transitions", "err", err)
 				sleep(ctx, time.Second)
@@ -255,6 +257,7 @@ func (e *Escalator) consumeLoop(ctx context.Context) {
 		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 			e.log.Debug("fetch batch", "err", err)
 		}
+		cancel()
 	}
 }
 
@@ -435,7 +438,7 @@ func (e *Escalator) stepLoop(ctx context.Context) {
 	tick := time.NewTicker(e.opts.PollInterval)
 	defer tick.Stop()
 	for {
-		if err := e.RunDue(ctx); err != nil && ctx.Err() == nil {
+		if err := e.RunDue(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrUnavailable) {
 			e.log.Warn("escalation steps", "err", err)
 		}
 		select {
@@ -727,7 +730,7 @@ func (e *Escalator) deliverLoop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		n, err := e.Deliver(ctx)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ledger.ErrUnavailable) {
 			e.log.Warn("deliver notifications", "err", err)
 		}
 		if n > 0 && err == nil {

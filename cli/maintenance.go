@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/unyo-ops/unyo/console"
+)
+
+const maintenanceUsage = `usage:
+  unyo maintenance add --name NAME (--target GLOB | --tag KEY=VALUE | --site SITE)
+                       [--start TIME] [--end TIME | --duration 4h] [--comment TEXT] [--by NAME]
+  unyo maintenance add --name NAME --site SITE --cron "0 1 1 * *" --duration 12h [--tz Asia/Tokyo]
+  unyo maintenance list [--all] [-o table|json]
+  unyo maintenance end ID [--by NAME]
+
+TIME is RFC 3339 (2026-12-01T01:00:00+09:00) or local "2006-01-02 15:04".
+During a window, faults in scope are recorded but not notified; one still
+open when the window ends is notified then.`
+
+func runMaintenance(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", maintenanceUsage)
+	}
+	switch args[0] {
+	case "add":
+		return maintenanceAdd(ctx, env, args[1:])
+	case "list", "ls":
+		return maintenanceList(ctx, env, args[1:])
+	case "end":
+		return maintenanceEnd(ctx, env, args[1:])
+	}
+	return usagef("unknown maintenance command %q\n%s", args[0], maintenanceUsage)
+}
+
+// parseTime accepts RFC 3339 or a local "2006-01-02 15:04".
+func parseTime(flag, s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return &t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02T15:04", time.DateOnly} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return &t, nil
+		}
+	}
+	return nil, usagef("--%s %q: want RFC 3339 or \"2006-01-02 15:04\"", flag, s)
+}
+
+func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "maintenance add")
+	server := serverFlag(fs, env)
+	name := fs.String("name", "", "what the window is for (required)")
+	target := fs.String("target", "", "targets in scope: a name or glob (web*)")
+	tag := fs.String("tag", "", "incidents with this label in scope: KEY=VALUE")
+	site := fs.String("site", "", "incidents of this site (label site) in scope")
+	start := fs.String("start", "", "start (default now)")
+	end := fs.String("end", "", "end of a one-off window")
+	dur := fs.String("duration", "", "length: of a one-off window (instead of --end), or of each recurrence")
+	cron := fs.String("cron", "", "recurring: cron expression of the starts (minute hour day month weekday)")
+	tz := fs.String("tz", "", "time zone of --cron (default UTC)")
+	comment := fs.String("comment", "", "comment")
+	by := fs.String("by", env.Getenv("USER"), "who adds it (default $USER)")
+	out := outputFlag(fs)
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q\n%s", pos[0], maintenanceUsage)
+	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
+	req := console.MaintenanceRequest{Name: *name, Duration: *dur, Cron: *cron, TimeZone: *tz, Comment: *comment, By: *by}
+	n := 0
+	for _, s := range []struct{ scope, v string }{{"target", *target}, {"tag", *tag}, {"site", *site}} {
+		if s.v != "" {
+			req.Scope, req.Match = s.scope, s.v
+			n++
+		}
+	}
+	if n != 1 {
+		return usagef("give exactly one of --target, --tag, --site\n%s", maintenanceUsage)
+	}
+	if *name == "" {
+		return usagef("--name: required")
+	}
+	var err error
+	if req.Start, err = parseTime("start", *start); err != nil {
+		return err
+	}
+	if req.End, err = parseTime("end", *end); err != nil {
+		return err
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	m, err := c.AddMaintenance(ctx, req)
+	if err != nil {
+		return err
+	}
+	if *out == "json" {
+		return printJSON(env.Stdout, m)
+	}
+	fmt.Fprintf(env.Stdout, "maintenance window %d added: %s\n", m.ID, describeWindow(m))
+	return nil
+}
+
+func describeWindow(m console.MaintenanceView) string {
+	scope := m.Scope + " " + m.Match
+	when := ""
+	if m.Cron != "" {
+		tz := m.TimeZone
+		if tz == "" {
+			tz = "UTC"
+		}
+		when = fmt.Sprintf("every %q (%s) for %s", m.Cron, tz, m.Duration)
+	} else if m.End != nil {
+		when = m.Start.Local().Format("2006-01-02 15:04") + " → " + m.End.Local().Format("2006-01-02 15:04")
+	}
+	s := fmt.Sprintf("%s: %s, %s", m.Name, scope, when)
+	switch {
+	case m.EndedAt != nil:
+		s += ", ended " + m.EndedAt.Local().Format("2006-01-02 15:04") + " by " + m.EndedBy
+	case m.Active:
+		s += ", in force until " + m.ActiveUntil.Local().Format("2006-01-02 15:04")
+	}
+	return s
+}
+
+func maintenanceList(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "maintenance list")
+	server := serverFlag(fs, env)
+	all := fs.Bool("all", false, "include windows that are over")
+	out := outputFlag(fs)
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q\n%s", pos[0], maintenanceUsage)
+	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	ms, err := c.Maintenances(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	var shown []console.MaintenanceView
+	for _, m := range ms {
+		over := m.EndedAt != nil || (m.Cron == "" && m.End != nil && !m.End.After(now))
+		if *all || !over {
+			shown = append(shown, m)
+		}
+	}
+	if *out == "json" {
+		if shown == nil {
+			shown = []console.MaintenanceView{}
+		}
+		return printJSON(env.Stdout, shown)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tWHEN\tSTATUS\tBY")
+	for _, m := range shown {
+		when := ""
+		if m.Cron != "" {
+			when = fmt.Sprintf("cron %q %s for %s", m.Cron, dash(m.TimeZone), m.Duration)
+		} else if m.End != nil {
+			when = m.Start.Local().Format("2006-01-02 15:04") + " → " + m.End.Local().Format("2006-01-02 15:04")
+		}
+		status := "scheduled"
+		switch {
+		case m.EndedAt != nil:
+			status = "ended"
+		case m.Active:
+			status = "in force until " + m.ActiveUntil.Local().Format("15:04")
+		case m.Cron == "" && m.End != nil && !m.End.After(now):
+			status = "over"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s %s\t%s\t%s\t%s\n", m.ID, m.Name, m.Scope, m.Match, when, status, m.CreatedBy)
+	}
+	return tw.Flush()
+}
+
+func maintenanceEnd(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "maintenance end")
+	server := serverFlag(fs, env)
+	by := fs.String("by", env.Getenv("USER"), "who ends it (default $USER)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: unyo maintenance end ID [--by NAME]")
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id < 1 {
+		return usagef("%q is not a maintenance window id", pos[0])
+	}
+	if strings.TrimSpace(*by) == "" {
+		return usagef("--by: required (who is acting)")
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	m, err := c.EndMaintenance(ctx, id, *by)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "maintenance window %d: %s\n", m.ID, describeWindow(m))
+	return nil
+}
