@@ -11,6 +11,11 @@
 //	POST /api/v1/incidents/{id}/close      same body
 //	POST /api/v1/incidents/{id}/comment    same body, comment required
 //	POST /api/v1/events                    one event object, or an array
+//	GET  /api/v1/maintenance               maintenance windows (see alerting.go)
+//	POST /api/v1/maintenance               add one; POST .../{id}/end ends it
+//	GET  /api/v1/oncall?at=T               who each role reaches
+//	GET  /api/v1/incidents/{id}/report     fault report; POST writes it
+//	GET  /api/v1/ledger/export?from=&to=   the fault ledger as CSV
 //
 // POST /api/v1/events returns 202 with {"ids": [...]} once the bus has
 // stored every event; the ledger applies them asynchronously. An event may
