@@ -30,6 +30,7 @@ type Config struct {
 	Log      LogConfig      `yaml:"log" json:"log"`
 	Alerting AlertingConfig `yaml:"alerting" json:"alerting"`
 	Jobnets  JobnetsConfig  `yaml:"jobnets" json:"jobnets"`
+	Monitor  MonitorConfig  `yaml:"monitor" json:"monitor"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).

@@ -26,7 +26,16 @@ func init() {
 func TestLoadBadConfigs(t *testing.T) {
 	tests := map[string]string{
 		"invalid-unknown-field.yaml":         `testdata/invalid-unknown-field.yaml:4: nats.urll: unknown field`,
-		"invalid-unknown-section.yaml":       `testdata/invalid-unknown-section.yaml:3: monitor: unknown field`,
+		"invalid-unknown-section.yaml":       `testdata/invalid-unknown-section.yaml:3: monitoring: unknown field`,
+		"invalid-monitor-ping-interval.yaml": `testdata/invalid-monitor-ping-interval.yaml:12: monitor.targets[2].ping.interval: 500ms: must be at least 1s`,
+		"invalid-monitor-parent.yaml":        `testdata/invalid-monitor-parent.yaml:8: monitor.targets[1].parent: "core-sw2": no such target`,
+		"invalid-monitor-filter-regex.yaml": `testdata/invalid-monitor-filter-regex.yaml:9: monitor.syslog.filters[3].regex: error parsing regexp: missing closing ): ` + "`link (down`" + `
+testdata/invalid-monitor-filter-regex.yaml:11: monitor.syslog.filters[4].severity: severity "loud": want one of critical, major, minor, warning, info`,
+		"invalid-monitor-refs.yaml": `testdata/invalid-monitor-refs.yaml:12: monitor.thresholds[0].target: "web02": no such target in monitor.targets
+testdata/invalid-monitor-refs.yaml:13: monitor.thresholds[1].tags: no target in monitor.targets has role=db`,
+		"invalid-monitor-thresholds.yaml": `testdata/invalid-monitor-thresholds.yaml:8: monitor.thresholds[1].critical: 80 must be above warning 90
+testdata/invalid-monitor-thresholds.yaml:9: monitor.traps.listen: required when traps.rules or traps.users are set (e.g. ":162")
+testdata/invalid-monitor-thresholds.yaml:14: monitor.samples.retention.raw: 30m: want 0 (keep forever) or at least 1h`,
 		"invalid-duration-type.yaml":         `testdata/invalid-duration-type.yaml:3: http.read_timeout: "abc" is not a duration`,
 		"invalid-duration-unitless.yaml":     `testdata/invalid-duration-unitless.yaml:2: pipeline.ack_wait: 30 is not a duration (write the unit, e.g. "30s")`,
 		"invalid-driver.yaml":                `testdata/invalid-driver.yaml:5: ledger.driver: "mysql": want sqlite or postgres`,
@@ -297,6 +306,9 @@ func keyPaths(t reflect.Type, prefix string) []string {
 		f := t.Field(i)
 		name := yamlName(f)
 		if name == "" {
+			if strings.Contains(f.Tag.Get("yaml"), ",inline") && f.Type.Kind() == reflect.Struct {
+				out = append(out, keyPaths(f.Type, prefix)...) // its keys are the parent's
+			}
 			continue
 		}
 		p := join(prefix, name)
@@ -531,7 +543,7 @@ func FuzzParse(f *testing.F) {
 		if c == nil {
 			t.Fatal("nil config and nil error")
 		}
-		if c.Ledger.Postgres.URL != "" {
+		if c.Ledger.Postgres.URL != "" || c.Monitor.hasSecrets() {
 			return // printed as <secret>: does not load back
 		}
 		out := c.String()
