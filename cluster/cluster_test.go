@@ -178,7 +178,12 @@ func TestMinorityPartition(t *testing.T) {
 	if newLeader == old {
 		t.Fatal("the cut-off node is still leader")
 	}
-	c.WaitFor("isolated node to step down", func() bool { return !isolated.IsLeader() })
+	c.WaitFor("isolated node to step down and know it is cut off", func() bool {
+		return !isolated.IsLeader() && !isolated.InQuorum()
+	})
+	if !c.Node(newLeader).InQuorum() {
+		t.Error("the majority's leader is not in quorum")
+	}
 	if _, err := isolated.SetConfig(ctxT(t, 2*time.Second), 7, []byte("minority")); err == nil {
 		t.Fatal("the minority applied a configuration")
 	} else if !errors.Is(err, cluster.ErrNotLeader) && !errors.Is(err, context.DeadlineExceeded) {
@@ -198,6 +203,7 @@ func TestMinorityPartition(t *testing.T) {
 
 	c.Heal()
 	c.WaitConverged()
+	c.WaitFor("healed node back in quorum", isolated.InQuorum)
 	if got := isolated.Config(); got.Version != 1 || string(got.Data) != "majority" {
 		t.Fatalf("healed node config = %d %q", got.Version, got.Data)
 	}

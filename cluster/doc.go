@@ -10,6 +10,30 @@
 // Bootstrap is a one-member cluster; others start empty and are added
 // with Join on any member.
 //
+// # Wiring it into the node
+//
+//	n, err := cluster.New(cluster.Options{
+//		NodeID: id, Site: site, BindAddr: ":7000", AdvertiseAddr: "10.0.0.1:7000",
+//		APIAddr: "10.0.0.1:8080", DataDir: filepath.Join(dataDir, "raft"),
+//		Bootstrap: firstNode, Logger: log, Registerer: reg,
+//		Forwarder: &cluster.HTTPForwarder{Client: apiClient, Scheme: "https"},
+//	})
+//	n.Start(); defer n.Stop()
+//
+//	mux.Handle("POST /v1/cluster/forward", n.ForwardHandler())   // followers → leader
+//	mux.Handle("POST /v1/cluster/join", n.JoinHandler())         // unyo cluster join
+//	mux.Handle("POST /v1/cluster/leave", n.LeaveHandler())       // unyo cluster leave
+//	mux.Handle("POST /v1/cluster/transfer-leadership", n.TransferHandler())
+//	mux.Handle("GET /v1/cluster/status", n.StatusHandler())      // unyo cluster status
+//
+// Then: follow WatchConfig to reload configuration applied anywhere; call
+// SetTargets with the configured targets after a reload (on any node;
+// it is forwarded); follow WatchAssignments to start and stop checks;
+// follow LeaderCh (or IsLeader) to run the jobnet scheduler on the leader
+// only; report InQuorum in /readyz. A new node starts with Bootstrap false
+// and an empty DataDir and posts JoinRequest{its id, Raft address, site,
+// API address} to any member's join endpoint.
+//
 // # Replicated state
 //
 // The FSM holds what must agree cluster-wide and survive a leader change:
@@ -62,8 +86,11 @@
 // the old leader dead LivenessTimeout later; its targets move in the next
 // reconcile round: typically ~3 s after the kill, under 5 s. When a
 // follower dies, its targets move LivenessTimeout (+ one round) after its
-// last heartbeat. The figures measured on loopback are in the package's
-// TestMeasure (set UNYO_CLUSTER_MEASURE=1).
+// last heartbeat. Measured with TestMeasure (3 nodes, loopback TCP, 20
+// leader kills, UNYO_CLUSTER_MEASURE=1): new leader median 1.0 s, max
+// 1.4 s; targets moved median 3.2 s, max 3.5 s (one run in ~70 took 5.5 s).
+// A peer that vanishes without a TCP reset (power loss, cable) is seen
+// when its heartbeat times out after TransportTimeout, so about as fast.
 //
 // # Liveness
 //
@@ -73,6 +100,14 @@
 // ResumedHeartbeatObservation; the leader counts a member live unless its
 // heartbeats are failing and the last contact is older than
 // LivenessTimeout. Status on the leader shows it per member.
+//
+// # Transport
+//
+// Raft runs over TCP (raft's NetworkTransport on this package's stream
+// layer, which closes every connection on Stop so a stopped node looks
+// like a dead one), optionally with mutual TLS (Options.TLS). Tests can
+// pass any raft.Transport (Options.Transport); package clustertest uses
+// raft.InmemTransport to cut links.
 //
 // # Metrics
 //

@@ -163,12 +163,14 @@ func (n *Node) transferLocal(ctx context.Context, to string) error {
 
 // Status is this node's view of the cluster, for `unyo cluster status`.
 type Status struct {
-	NodeID string     `json:"node_id"`
-	Site   string     `json:"site,omitempty"`
-	Addr   string     `json:"raft_addr"`
-	State  string     `json:"state"` // Leader, Follower, Candidate, Shutdown
-	Leader LeaderInfo `json:"leader"`
-	Term   uint64     `json:"term"`
+	NodeID string `json:"node_id"`
+	Site   string `json:"site,omitempty"`
+	Addr   string `json:"raft_addr"`
+	State  string `json:"state"` // Leader, Follower, Candidate, Shutdown
+	// InQuorum: see Node.InQuorum.
+	InQuorum bool       `json:"in_quorum"`
+	Leader   LeaderInfo `json:"leader"`
+	Term     uint64     `json:"term"`
 	// LastContact is when this follower last heard from the leader (zero
 	// on the leader, or never); LastContactMS is how long ago, -1 if never.
 	LastContact   time.Time      `json:"last_contact,omitzero"`
@@ -221,6 +223,7 @@ func (n *Node) Status() Status {
 	isLeader := false
 	if err == nil {
 		st.State = r.State().String()
+		st.InQuorum = n.InQuorum()
 		isLeader = r.State() == raft.Leader
 		st.Leader = n.Leader()
 		st.Term = r.CurrentTerm()

@@ -367,6 +367,27 @@ func (n *Node) IsLeader() bool {
 	return err == nil && r.State() == raft.Leader
 }
 
+// InQuorum reports whether this node is part of a working majority: it
+// is the leader, or a follower that heard from a leader within
+// LivenessTimeout. A node cut off in a minority turns false within about
+// that long; by then the majority's leader has moved its targets away, so
+// the node's monitor should stop raising incidents for its (stale)
+// assignment. Good for /readyz.
+func (n *Node) InQuorum() bool {
+	r, err := n.running()
+	if err != nil {
+		return false
+	}
+	switch r.State() {
+	case raft.Leader:
+		return true
+	case raft.Follower:
+		_, id := r.LeaderWithID()
+		return id != "" && time.Since(r.LastContact()) < n.opts.LivenessTimeout
+	}
+	return false
+}
+
 // LeaderCh delivers true when this node becomes leader and false when it
 // stops being leader. It has one slot and the latest value wins, so a slow
 // reader sees the current state, not every transition. Meant for one
