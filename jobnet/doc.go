@@ -1,3 +1,41 @@
-// Package jobnet will hold the job network: jobnet model, DAG, schedules and
-// calendars, triggers, the run state machine and executors (issue D).
+// Package jobnet is the job network (ジョブネット, as in JP1/AJS): jobnets
+// are DAGs of jobs started by cron schedules with calendars, by triggers
+// (a file created, deleted or changed; a message on the bus) or by an
+// operator, with end-code judgment, retries, timeouts, preconditions,
+// operator holds, nested jobnets and JP1's rerun modes.
+//
+// # Exactly once across leader changes
+//
+// Every node runs an Engine; only the one whose RunLog leads schedules,
+// dispatches and judges. Nothing is acted on before it is committed to
+// the RunLog: a schedule's firing is keyed (jobnet, scheduled time) and
+// committed (runstate.OpFire, refused at or before the jobnet's
+// watermark) before its jobs are dispatched; a job's start names the
+// next attempt and is committed before the executor gets it; an
+// executor's answer is committed with the attempt it is for, and a stale
+// one is refused. Retries wait in the state (Job.NextAt), so they
+// survive a leader change. The production RunLog is the cluster's Raft
+// log (ClusterLog, command cluster.CmdJobnetOp); FileLog is a single-node
+// log (an fsynced file of ops) for a node without a cluster.
+//
+// A new leader takes over with a Barrier, gives every running job a full
+// lease (LostAfter) to be heard of, and fires what fell due while there
+// was no leader according to each jobnet's misfire policy (skip, once,
+// catch_up to N).
+//
+// # Execution
+//
+// Local runs a command in its own process group (a timeout or a kill ends
+// the whole tree), keeps the last OutputCap bytes of output and reports
+// the exit code; built-in kinds are cleanup and db-maintenance. Remote
+// execution goes through JetStream work queues (agent.go): the engine
+// publishes a task with its attempt key as message id; an Agent (unyo
+// agent --name NAME --nats URL) takes it, acknowledges it when it starts
+// it (at most once), sends heartbeats while it runs and publishes the
+// result to a results stream, from which the leader — whichever node that
+// is by then — commits it and only then acknowledges it.
+//
+// An abnormal end, a lost job and a start or end delay raise an incident
+// through Options.Sink (severity and runbook per job); a rerun that ends
+// normally clears it. Every run goes to the ledger's RunHistoryStore.
 package jobnet

@@ -1,0 +1,918 @@
+package jobnet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/configs"
+	"github.com/unyo-ops/unyo/jobnet/runstate"
+)
+
+// Sink takes the incidents the engine raises (bus.Bus implements it).
+type Sink interface {
+	Publish(ctx context.Context, ev incident.Event) error
+}
+
+// Remote dispatches tasks to agents (Agents in agent.go implements it).
+type Remote interface {
+	// Dispatch hands t to the agent (or any agent with the tag) named by
+	// target ("agent:NAME", "tag:TAG", "node:NAME"). It returns once the
+	// task is stored for the agent; a repeated dispatch of the same
+	// attempt is stored once.
+	Dispatch(ctx context.Context, target string, t Task) error
+	// Kill asks the agent running the attempt to kill it.
+	Kill(ctx context.Context, target, key string) error
+}
+
+// Options configure an Engine.
+type Options struct {
+	// Node is this node's name: local jobs report it as where they ran,
+	// and run_on.node naming it runs locally.
+	Node string
+	Log  RunLog
+	Nets map[string]*Net
+	// Local runs jobs on this node (default &Local{Name: Node}).
+	Local Executor
+	// Remote runs jobs on agents; nil: jobs with run_on fail to start.
+	Remote Remote
+	// History keeps every run in the ledger (optional).
+	History ledger.RunHistoryStore
+	// Sink raises incidents (optional).
+	Sink   Sink
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Tick is how often the leader looks at schedules and runs (default
+	// 100ms); it also looks on every state change.
+	Tick time.Duration
+	// LostAfter: a running job whose executor has not been heard of for
+	// this long is lost (default 30s).
+	LostAfter time.Duration
+	// KeepEnded: an ended run stays in the replicated state this long
+	// before it is archived to the history (default 10m).
+	KeepEnded time.Duration
+}
+
+// Engine schedules jobnets and drives their runs. Every node runs one;
+// only the one whose RunLog says it leads schedules, dispatches and
+// judges. Operator actions may be made on any node (the RunLog forwards).
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	nets     map[string]*Net
+	leading  bool
+	starting map[string]bool               // run/job whose start is being proposed
+	local    map[string]context.CancelFunc // key → cancel of local attempts
+	seen     map[string]time.Time          // key → last sign of life
+	killSent map[string]time.Time
+	recorded map[string]bool // run@gen history written since it ended
+
+	results chan Result
+	wake    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// New returns an engine; Run drives it.
+func New(opts Options) (*Engine, error) {
+	if opts.Log == nil {
+		return nil, errors.New("jobnet: no run log")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Tick == 0 {
+		opts.Tick = 100 * time.Millisecond
+	}
+	if opts.LostAfter == 0 {
+		opts.LostAfter = 30 * time.Second
+	}
+	if opts.KeepEnded == 0 {
+		opts.KeepEnded = 10 * time.Minute
+	}
+	if opts.Local == nil {
+		opts.Local = &Local{Name: opts.Node}
+	}
+	if opts.Nets == nil {
+		opts.Nets = map[string]*Net{}
+	}
+	return &Engine{
+		opts: opts, log: opts.Logger.With("component", "jobnet"), nets: opts.Nets,
+		starting: map[string]bool{}, local: map[string]context.CancelFunc{}, seen: map[string]time.Time{},
+		killSent: map[string]time.Time{}, recorded: map[string]bool{},
+		results: make(chan Result, 1024), wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// SetNets replaces the jobnets (a configuration reload). Live runs keep
+// the jobs they were created with.
+func (e *Engine) SetNets(nets map[string]*Net) {
+	e.mu.Lock()
+	e.nets = nets
+	e.mu.Unlock()
+	e.poke()
+}
+
+// Nets returns the jobnets by name.
+func (e *Engine) Nets() map[string]*Net {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.nets)
+}
+
+func (e *Engine) net(name string) *Net {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.nets[name]
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drives the engine until ctx ends, then waits for the local jobs'
+// goroutines (their processes are killed by the cancelled context).
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTicker(e.opts.Tick)
+	defer t.Stop()
+	defer e.wg.Wait()
+	for {
+		changed := e.opts.Log.Changed()
+		e.Step(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-changed:
+		case <-e.wake:
+		case r := <-e.results:
+			e.handleResult(ctx, r)
+		}
+	}
+}
+
+// Step does one round: take over if this node just became leader, fire
+// what is due, start ready jobs, and look after running and ended runs.
+// Run calls it; tests with an injected clock call it directly.
+func (e *Engine) Step(ctx context.Context) {
+	for {
+		select {
+		case r := <-e.results:
+			e.handleResult(ctx, r)
+			continue
+		default:
+		}
+		break
+	}
+	if !e.opts.Log.Leader() {
+		e.mu.Lock()
+		e.leading = false
+		e.mu.Unlock()
+		return
+	}
+	now := e.opts.Now().UTC()
+	e.mu.Lock()
+	leading := e.leading
+	e.mu.Unlock()
+	if !leading {
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := e.opts.Log.Barrier(bctx)
+		cancel()
+		if err != nil {
+			e.log.Warn("barrier before scheduling", "err", err)
+			return
+		}
+		e.mu.Lock()
+		e.leading = true
+		// Every running job gets a full lease from the takeover.
+		e.opts.Log.View(func(st *runstate.State) {
+			for _, r := range st.Runs {
+				for name, j := range r.Jobs {
+					if j.State == runstate.Running {
+						e.seen[key(r.ID, name, j.Attempt)] = now
+					}
+				}
+			}
+		})
+		e.mu.Unlock()
+		e.log.Info("leading: scheduling jobnets")
+	}
+	e.schedule(ctx, now)
+	e.drive(ctx, now)
+}
+
+func key(run, job string, attempt int) string { return fmt.Sprintf("%s/%s/%d", run, job, attempt) }
+
+// --- scheduling ---
+
+// RunID is the id of a scheduled run: jobnet@time.
+func RunID(jobnet string, t time.Time) string {
+	return jobnet + "@" + t.UTC().Format("20060102T150405Z")
+}
+
+func (e *Engine) schedule(ctx context.Context, now time.Time) {
+	nets := e.Nets()
+	names := slices.Sorted(maps.Keys(nets))
+	for _, name := range names {
+		n := nets[name]
+		if len(n.Schedules) == 0 {
+			continue
+		}
+		var (
+			wm time.Time
+			ok bool
+		)
+		e.opts.Log.View(func(st *runstate.State) { wm, ok = st.Fired[name] })
+		if !ok {
+			// First time this jobnet is scheduled: from now on.
+			e.propose(ctx, runstate.Op{Kind: runstate.OpMark, Jobnet: name, Time: now})
+			continue
+		}
+		max := 1000
+		due := n.Due(wm, now, max)
+		if len(due) == 0 {
+			continue
+		}
+		var missed, onTime []time.Time
+		for _, t := range due {
+			if now.Sub(t) > n.Misfire.Grace {
+				missed = append(missed, t)
+			} else {
+				onTime = append(onTime, t)
+			}
+		}
+		var fire []time.Time
+		switch n.Misfire.Policy {
+		case "skip":
+		case "catch_up":
+			fire = missed[max0(len(missed)-n.Misfire.Max):]
+		default: // once
+			if len(missed) > 0 {
+				fire = missed[len(missed)-1:]
+			}
+		}
+		if len(missed) > len(fire) {
+			e.log.Warn("misfired schedule times passed over", "jobnet", name, "missed", len(missed), "fired", len(fire), "policy", n.Misfire.Policy)
+		}
+		fire = append(fire, onTime...)
+		for _, t := range fire {
+			if _, err := e.fire(ctx, n, RunID(name, t), t, "schedule", nil, "", "", true); err != nil {
+				e.log.Warn("fire", "jobnet", name, "time", t, "err", err)
+			}
+		}
+		e.propose(ctx, runstate.Op{Kind: runstate.OpMark, Jobnet: name, Time: due[len(due)-1]})
+	}
+}
+
+func max0(i int) int { return max(i, 0) }
+
+// ErrForbidden is returned by a start that the jobnet's concurrency
+// policy (forbid) refuses.
+var ErrForbidden = errors.New("jobnet: a run is live and concurrency is forbid")
+
+// fire creates a run after applying the concurrency policy. watermark
+// makes it a schedule firing keyed by (jobnet, t).
+func (e *Engine) fire(ctx context.Context, n *Net, id string, t time.Time, trigger string, params map[string]string, parent, by string, watermark bool) (string, error) {
+	if parent == "" {
+		var live []string
+		e.opts.Log.View(func(st *runstate.State) {
+			for _, r := range st.Runs {
+				if r.Jobnet == n.Name && r.Parent == "" && r.Live() {
+					live = append(live, r.ID)
+				}
+			}
+		})
+		if len(live) > 0 {
+			switch n.Concurrency {
+			case "forbid":
+				if watermark {
+					e.propose(ctx, runstate.Op{Kind: runstate.OpMark, Jobnet: n.Name, Time: t})
+				}
+				e.log.Info("start skipped: a run is live (concurrency forbid)", "jobnet", n.Name, "live", live, "trigger", trigger)
+				return "", fmt.Errorf("%w: %s", ErrForbidden, strings.Join(live, ", "))
+			case "replace":
+				for _, id := range live {
+					e.propose(ctx, runstate.Op{Kind: runstate.OpKill, Run: id, By: "replaced by " + id})
+				}
+			}
+		}
+	}
+	p := maps.Clone(n.Params)
+	if p == nil {
+		p = map[string]string{}
+	}
+	maps.Copy(p, params)
+	op := runstate.Op{Kind: runstate.OpFire, Jobnet: n.Name, By: by,
+		Fire: &runstate.Fire{ID: id, Scheduled: t, Trigger: trigger, Params: p, Parent: parent, Jobs: n.specs()}}
+	if watermark {
+		op.Time = t
+	}
+	err := e.opts.Log.Propose(ctx, op)
+	if errors.Is(err, runstate.ErrFired) || errors.Is(err, runstate.ErrExists) {
+		return id, nil // fired before (a retry, or another leader did)
+	}
+	if err != nil {
+		return "", err
+	}
+	e.log.Info("run fired", "run", id, "trigger", trigger)
+	return id, nil
+}
+
+// Start starts a run of jobnet now, as an operator (or a trigger) does:
+// params override the jobnet's. The concurrency policy applies.
+func (e *Engine) Start(ctx context.Context, jobnet string, params map[string]string, trigger, by string) (string, error) {
+	n := e.net(jobnet)
+	if n == nil {
+		return "", fmt.Errorf("%w: %q", ErrNoJobnet, jobnet)
+	}
+	for k := range params {
+		if _, ok := n.Params[k]; !ok {
+			return "", fmt.Errorf("param %q: jobnet %s has no such parameter", k, jobnet)
+		}
+	}
+	if trigger == "" {
+		trigger = "operator"
+	}
+	now := e.opts.Now().UTC()
+	id := fmt.Sprintf("%s@%s-%s", jobnet, now.Format("20060102T150405Z"), incident.NewID()[:8])
+	id, err := e.fire(ctx, n, id, now, trigger, params, "", by, false)
+	e.poke()
+	return id, err
+}
+
+// ErrNoJobnet: no jobnet of that name.
+var ErrNoJobnet = errors.New("jobnet: no such jobnet")
+
+// startTriggered fires a run for a trigger; id makes a repeat of the same
+// trigger (the same file version, the same message) fire once.
+func (e *Engine) startTriggered(ctx context.Context, n *Net, trigger, ident string) {
+	sum := sha256.Sum256([]byte(ident))
+	id := n.Name + "@" + trigger + "-" + hex.EncodeToString(sum[:6])
+	if _, err := e.fire(ctx, n, id, e.opts.Now().UTC(), trigger, map[string]string{"trigger": ident}, "", trigger, false); err != nil {
+		e.log.Info("trigger start", "jobnet", n.Name, "trigger", trigger, "err", err)
+	}
+	e.poke()
+}
+
+func (e *Engine) propose(ctx context.Context, op runstate.Op) error {
+	err := e.opts.Log.Propose(ctx, op)
+	if err != nil && ctx.Err() == nil {
+		e.log.Debug("propose", "op", op.Kind, "run", op.Run, "job", op.Job, "err", err)
+	}
+	return err
+}
+
+// --- driving runs ---
+
+type startReq struct {
+	run     *runstate.Run
+	job     string
+	attempt int
+}
+
+func (e *Engine) drive(ctx context.Context, now time.Time) {
+	var (
+		starts   []startReq
+		nested   []runstate.Op
+		lost     []runstate.Op
+		kills    []*runstate.Run
+		killJobs [][2]string
+		archive  []*runstate.Run
+		delays   []func()
+	)
+	e.mu.Lock()
+	e.opts.Log.View(func(st *runstate.State) {
+		for _, r := range st.SortedRuns() {
+			n := e.nets[r.Jobnet]
+			if !r.Live() {
+				if now.Sub(r.Ended) >= e.opts.KeepEnded && !e.parentRunning(st, r) {
+					archive = append(archive, r.Clone())
+				} else if !e.recorded[r.ID+"#"+fmt.Sprint(r.Gen)] {
+					e.recorded[r.ID+"#"+fmt.Sprint(r.Gen)] = true
+					rc := r.Clone()
+					delays = append(delays, func() { e.record(ctx, rc) })
+				}
+				continue
+			}
+			anyStarted := false
+			for _, name := range r.Order {
+				j := r.Jobs[name]
+				k := key(r.ID, name, j.Attempt)
+				if !j.Started.IsZero() || j.Attempt > 0 {
+					anyStarted = true
+				}
+				switch {
+				case j.State == runstate.Ready || j.State == runstate.Waiting && !j.NextAt.IsZero() && !now.Before(j.NextAt):
+					if !e.starting[r.ID+"/"+name] {
+						e.starting[r.ID+"/"+name] = true
+						starts = append(starts, startReq{r.Clone(), name, j.Attempt + 1})
+					}
+				case j.State == runstate.Running && j.Where == "nested":
+					child := st.Runs[childID(r.ID, name, j.Attempt)]
+					if child != nil && !child.Live() {
+						st2 := runstate.EndedAbnormal
+						switch child.Status {
+						case runstate.StatusNormal:
+							st2 = runstate.EndedNormal
+						case runstate.StatusWarning:
+							st2 = runstate.EndedWarning
+						case runstate.StatusKilled:
+							st2 = runstate.Killed
+						}
+						nested = append(nested, runstate.Op{Kind: runstate.OpEnd, Run: r.ID, Job: name, Attempt: j.Attempt, State: st2, Reason: "nested run " + child.ID + " " + child.Status})
+					} else if child != nil && j.Killing && child.Live() {
+						kills = append(kills, child)
+					}
+				case j.State == runstate.Running:
+					if _, ok := e.local[k]; ok {
+						e.seen[k] = now
+					}
+					if _, ok := e.seen[k]; !ok {
+						e.seen[k] = now
+					}
+					if now.Sub(e.seen[k]) > e.opts.LostAfter {
+						lost = append(lost, runstate.Op{Kind: runstate.OpLost, Run: r.ID, Job: name, Attempt: j.Attempt,
+							Reason: fmt.Sprintf("no sign of the executor at %s for %s", j.Where, e.opts.LostAfter)})
+					}
+					if j.Killing && now.Sub(e.killSent[k]) > 2*time.Second {
+						e.killSent[k] = now
+						killJobs = append(killJobs, [2]string{j.Where, k})
+					}
+				}
+				if n == nil {
+					continue
+				}
+				if jc := n.Job(name); jc != nil {
+					e.jobDelays(ctx, now, n, jc, r, name, j, &delays)
+				}
+			}
+			if n != nil {
+				if n.StartDelay > 0 && !anyStarted && now.Sub(r.Scheduled) > n.StartDelay && !slices.Contains(r.Flags, "start-delay") {
+					rid := r.ID
+					delays = append(delays, func() {
+						e.raiseOnce(ctx, n, nil, rid, "", "start-delay", fmt.Sprintf("run %s has not started %s after its scheduled time", rid, n.StartDelay))
+					})
+				}
+				if n.EndDelay > 0 && now.Sub(r.Created) > n.EndDelay && !slices.Contains(r.Flags, "end-delay") {
+					rid := r.ID
+					delays = append(delays, func() {
+						e.raiseOnce(ctx, n, nil, rid, "", "end-delay", fmt.Sprintf("run %s has not ended %s after it started", rid, n.EndDelay))
+					})
+				}
+			}
+		}
+	})
+	local := e.local
+	e.mu.Unlock()
+
+	for _, op := range nested {
+		e.propose(ctx, op)
+	}
+	for _, op := range lost {
+		if e.propose(ctx, op) == nil {
+			e.log.Warn("job lost", "run", op.Run, "job", op.Job, "attempt", op.Attempt)
+			e.afterEnd(ctx, op.Run, op.Job, runstate.Lost, op.Reason)
+		}
+	}
+	for _, c := range kills {
+		e.propose(ctx, runstate.Op{Kind: runstate.OpKill, Run: c.ID, By: "parent job killed"})
+	}
+	for _, kj := range killJobs {
+		e.mu.Lock()
+		cancel := local[kj[1]]
+		e.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		} else if e.opts.Remote != nil {
+			if err := e.opts.Remote.Kill(ctx, kj[0], kj[1]); err != nil {
+				e.log.Warn("kill", "job", kj[1], "err", err)
+			}
+		}
+	}
+	for _, f := range delays {
+		f()
+	}
+	for _, s := range starts {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer func() {
+				e.mu.Lock()
+				delete(e.starting, s.run.ID+"/"+s.job)
+				e.mu.Unlock()
+			}()
+			e.start(ctx, now, s)
+		}()
+	}
+	for _, r := range archive {
+		if e.record(ctx, r) {
+			e.propose(ctx, runstate.Op{Kind: runstate.OpArchive, Run: r.ID})
+			e.mu.Lock()
+			delete(e.recorded, r.ID+"#"+fmt.Sprint(r.Gen))
+			e.mu.Unlock()
+		}
+	}
+}
+
+// parentRunning: a nested run stays until its parent job has seen it end.
+func (e *Engine) parentRunning(st *runstate.State, r *runstate.Run) bool {
+	if r.Parent == "" {
+		return false
+	}
+	pid, job, _ := strings.Cut(r.Parent, "/")
+	p := st.Runs[pid]
+	return p != nil && p.Jobs[job] != nil && p.Jobs[job].State == runstate.Running
+}
+
+func childID(run, job string, attempt int) string { return fmt.Sprintf("%s/%s#%d", run, job, attempt) }
+
+func (e *Engine) jobDelays(ctx context.Context, now time.Time, n *Net, jc *Job, r *runstate.Run, name string, j *runstate.Job, delays *[]func()) {
+	rid := r.ID
+	if jc.StartDelay > 0 && (j.State == runstate.Waiting || j.State == runstate.Ready || j.State == runstate.Held) &&
+		j.Attempt == 0 && now.Sub(r.Created) > jc.StartDelay && !slices.Contains(j.Flags, "start-delay") {
+		*delays = append(*delays, func() {
+			e.raiseOnce(ctx, n, jc, rid, name, "start-delay", fmt.Sprintf("job %s of run %s has not started %s after the run did", name, rid, jc.StartDelay))
+		})
+	}
+	if jc.EndDelay > 0 && j.State == runstate.Running && now.Sub(j.Started) > jc.EndDelay && !slices.Contains(j.Flags, "end-delay") {
+		*delays = append(*delays, func() {
+			e.raiseOnce(ctx, n, jc, rid, name, "end-delay", fmt.Sprintf("job %s of run %s has run longer than %s", name, rid, jc.EndDelay))
+		})
+	}
+}
+
+// raiseOnce records the flag, then raises the incident: a new leader sees
+// the flag and does not raise it again.
+func (e *Engine) raiseOnce(ctx context.Context, n *Net, jc *Job, run, job, flag, msg string) {
+	if e.propose(ctx, runstate.Op{Kind: runstate.OpFlag, Run: run, Job: job, Flag: flag}) != nil {
+		return
+	}
+	e.raise(ctx, n, jc, run, job, flag, msg, incident.Problem)
+}
+
+// target of a job: "" (here), "node:N", "agent:A", "tag:T".
+func (e *Engine) target(jc *Job) string {
+	switch {
+	case jc.RunOn.Node != "" && jc.RunOn.Node != e.opts.Node:
+		return "node:" + jc.RunOn.Node
+	case jc.RunOn.Agent != "":
+		return "agent:" + jc.RunOn.Agent
+	case jc.RunOn.Tag != "":
+		return "tag:" + jc.RunOn.Tag
+	}
+	return ""
+}
+
+func (e *Engine) start(ctx context.Context, now time.Time, s startReq) {
+	n := e.net(s.run.Jobnet)
+	var jc *Job
+	if n != nil {
+		jc = n.Job(s.job)
+	}
+	if jc == nil {
+		e.propose(ctx, runstate.Op{Kind: runstate.OpSettle, Run: s.run.ID, Job: s.job, State: runstate.EndedAbnormal,
+			Reason: "job no longer in the configuration"})
+		return
+	}
+	params := s.run.Params
+	if p := expand(jc.Precond.File, params); p != "" && !fileExists(p) {
+		switch jc.Precond.Else {
+		case "skip":
+			e.propose(ctx, runstate.Op{Kind: runstate.OpSettle, Run: s.run.ID, Job: s.job, State: runstate.Skipped, Reason: "precondition: " + p + " does not exist"})
+			return
+		case "fail":
+			e.settleAbnormal(ctx, n, jc, s, "precondition: "+p+" does not exist")
+			return
+		default: // wait
+			if jc.Precond.Timeout > 0 && now.Sub(s.run.Created) > jc.Precond.Timeout {
+				e.settleAbnormal(ctx, n, jc, s, fmt.Sprintf("precondition: %s did not appear within %s", p, jc.Precond.Timeout))
+			}
+			return // looked at again next round
+		}
+	}
+	if jc.Kind == configs.JobKindJobnet {
+		child := e.net(jc.Jobnet)
+		if child == nil {
+			e.settleAbnormal(ctx, n, jc, s, "nested jobnet "+jc.Jobnet+" not configured")
+			return
+		}
+		if e.propose(ctx, runstate.Op{Kind: runstate.OpStart, Run: s.run.ID, Job: s.job, Attempt: s.attempt, Where: "nested"}) != nil {
+			return
+		}
+		if _, err := e.fire(ctx, child, childID(s.run.ID, s.job, s.attempt), now, "nested", params, s.run.ID+"/"+s.job, "", false); err != nil {
+			e.log.Warn("nested run", "run", s.run.ID, "job", s.job, "err", err)
+		}
+		return
+	}
+	target := e.target(jc)
+	where := e.opts.Node
+	if target != "" {
+		where = target
+	}
+	if err := e.propose(ctx, runstate.Op{Kind: runstate.OpStart, Run: s.run.ID, Job: s.job, Attempt: s.attempt, Where: where}); err != nil {
+		return // started by someone else, or not leader any more
+	}
+	t := Task{Run: s.run.ID, Jobnet: s.run.Jobnet, Job: s.job, Attempt: s.attempt, Kind: jc.Kind,
+		Command: expand(jc.Command, params), Dir: expand(jc.Dir, params), Timeout: jc.Timeout,
+		Cleanup: jc.Cleanup, DBMaint: jc.DBMaint}
+	for _, a := range jc.Args {
+		t.Args = append(t.Args, expand(a, params))
+	}
+	if len(jc.Env) > 0 {
+		t.Env = map[string]string{}
+		for k, v := range jc.Env {
+			t.Env[k] = expand(v, params)
+		}
+	}
+	if target == "" {
+		e.runLocal(ctx, t)
+		return
+	}
+	if e.opts.Remote == nil {
+		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "no agent transport for " + target, Ended: e.opts.Now()}
+		return
+	}
+	if err := e.opts.Remote.Dispatch(ctx, target, t); err != nil {
+		e.log.Warn("dispatch", "job", t.Key(), "target", target, "err", err)
+		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "dispatch to " + target + ": " + err.Error(), Ended: e.opts.Now()}
+	}
+}
+
+func (e *Engine) settleAbnormal(ctx context.Context, n *Net, jc *Job, s startReq, reason string) {
+	if e.propose(ctx, runstate.Op{Kind: runstate.OpSettle, Run: s.run.ID, Job: s.job, State: runstate.EndedAbnormal, Reason: reason}) == nil {
+		e.raise(ctx, n, jc, s.run.ID, s.job, "abnormal", reason, incident.Problem)
+	}
+}
+
+func (e *Engine) runLocal(ctx context.Context, t Task) {
+	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	k := t.Key()
+	e.mu.Lock()
+	e.local[k] = cancel
+	e.mu.Unlock()
+	stop := context.AfterFunc(ctx, cancel) // the node stops: kill local jobs
+	defer stop()
+	res := e.opts.Local.Execute(jctx, t)
+	e.mu.Lock()
+	delete(e.local, k)
+	e.mu.Unlock()
+	cancel()
+	if ctx.Err() != nil {
+		// The node is stopping; the job's result is reported so the record
+		// is complete when possible.
+		e.handleResult(context.WithoutCancel(ctx), res)
+		return
+	}
+	e.results <- res
+}
+
+// Report takes an executor's result (from an agent); it returns nil once
+// the result is committed or is stale (so the caller acknowledges it).
+func (e *Engine) Report(ctx context.Context, r Result) error { return e.handleResult(ctx, r) }
+
+// Heartbeat records signs of life of running attempts (keys run/job/attempt).
+func (e *Engine) Heartbeat(keys []string) {
+	now := e.opts.Now().UTC()
+	e.mu.Lock()
+	for _, k := range keys {
+		e.seen[k] = now
+	}
+	e.mu.Unlock()
+}
+
+func (e *Engine) handleResult(ctx context.Context, res Result) error {
+	var (
+		run   *runstate.Run
+		job   *runstate.Job
+		found bool
+	)
+	e.opts.Log.View(func(st *runstate.State) {
+		if r := st.Runs[res.Run]; r != nil {
+			if j := r.Jobs[res.Job]; j != nil && j.State == runstate.Running && j.Attempt == res.Attempt {
+				run, job, found = r.Clone(), j, true
+				jj := *j
+				job = &jj
+			}
+		}
+	})
+	if !found {
+		return nil // stale: already ended, or an old attempt
+	}
+	n := e.net(run.Jobnet)
+	var jc *Job
+	if n != nil {
+		jc = n.Job(res.Job)
+	}
+	st := runstate.EndedAbnormal
+	reason := res.Err
+	switch {
+	case res.Killed || job.Killing:
+		st = runstate.Killed
+	case res.Timeout:
+		reason = fmt.Sprintf("timed out after %s; process tree killed", jc.timeout())
+	case res.Err != "" && res.Code == -1:
+	case jc != nil:
+		st = jc.Judge(res.Code)
+	}
+	op := runstate.Op{Kind: runstate.OpEnd, Run: res.Run, Job: res.Job, Attempt: res.Attempt, State: st,
+		Code: &res.Code, Output: res.Output, Reason: reason}
+	if jc != nil && st != runstate.Killed && !res.Timeout && job.Tries <= jc.Retry.Count && jc.Retries(res.Code, st) ||
+		jc != nil && res.Timeout && job.Tries <= jc.Retry.Count && len(jc.retryOn) == 0 && jc.Retry.Count > 0 {
+		op.RetryAt = e.opts.Now().UTC().Add(jc.Retry.Interval)
+	}
+	if err := e.opts.Log.Propose(ctx, op); err != nil {
+		if errors.Is(err, runstate.ErrState) || errors.Is(err, runstate.ErrNoRun) {
+			return nil
+		}
+		e.log.Warn("job end not committed", "job", res.Key(), "err", err)
+		return err
+	}
+	e.mu.Lock()
+	delete(e.seen, res.Key())
+	delete(e.killSent, res.Key())
+	e.mu.Unlock()
+	if !op.RetryAt.IsZero() {
+		e.log.Info("job retry", "job", res.Key(), "code", res.Code, "at", op.RetryAt)
+	} else {
+		e.afterEnd(ctx, res.Run, res.Job, st, reason)
+	}
+	e.poke()
+	return nil
+}
+
+func (j *Job) timeout() time.Duration {
+	if j == nil {
+		return 0
+	}
+	return j.Timeout
+}
+
+// afterEnd raises or clears the job's incident and records the run.
+func (e *Engine) afterEnd(ctx context.Context, runID, job string, st runstate.JobState, reason string) {
+	var run *runstate.Run
+	e.opts.Log.View(func(s *runstate.State) {
+		if r := s.Runs[runID]; r != nil {
+			run = r.Clone()
+		}
+	})
+	if run == nil {
+		return
+	}
+	n := e.net(run.Jobnet)
+	if n != nil {
+		jc := n.Job(job)
+		switch st {
+		case runstate.EndedAbnormal, runstate.Lost:
+			msg := fmt.Sprintf("job %s of run %s %s", job, runID, st)
+			if c := run.Jobs[job].Code; c != nil && st == runstate.EndedAbnormal {
+				msg += fmt.Sprintf(" (end code %d)", *c)
+			}
+			if reason != "" {
+				msg += ": " + reason
+			}
+			e.raise(ctx, n, jc, runID, job, string(st), msg, incident.Problem)
+		case runstate.EndedNormal:
+			if run.Gen > 0 {
+				e.raise(ctx, n, jc, runID, job, "recovered", fmt.Sprintf("job %s of run %s ended normally", job, runID), incident.OK)
+			}
+		}
+	}
+	e.record(ctx, run)
+}
+
+// raise publishes an incident event for a job (or the run when jc is
+// nil): severity and runbook per job; dedup per jobnet and job, so a
+// rerun that ends normally clears it.
+func (e *Engine) raise(ctx context.Context, n *Net, jc *Job, run, job, what, msg string, status incident.Status) {
+	if e.opts.Sink == nil || n == nil {
+		return
+	}
+	sev, runbook, check := n.Severity, n.Runbook, "jobnet"
+	if jc != nil {
+		sev, runbook, check = jc.Severity, jc.Runbook, "job:"+jc.Name
+	}
+	s, err := incident.ParseSeverity(sev)
+	if err != nil {
+		s = incident.Major
+	}
+	sum := sha256.Sum256([]byte(run + "/" + job + "/" + what + "/" + string(status)))
+	ev := incident.Event{
+		ID: "jobnet-" + hex.EncodeToString(sum[:12]), Source: "jobnet", Target: n.Name, Check: check,
+		Severity: s, Status: status, DedupKey: "jobnet/" + n.Name + "/" + check, Message: msg,
+		Time: e.opts.Now().UTC(), Runbook: runbook,
+		Labels: map[string]string{"run": run, "jobnet": n.Name, "what": what},
+	}
+	if job != "" {
+		ev.Labels["job"] = job
+	}
+	if len(ev.Message) > incident.MaxMessageLen {
+		ev.Message = ev.Message[:incident.MaxMessageLen]
+	}
+	if err := e.opts.Sink.Publish(ctx, ev); err != nil {
+		e.log.Error("raise incident", "run", run, "job", job, "err", err)
+	}
+}
+
+// record writes the run to the history; true when written (or there is
+// no history store).
+func (e *Engine) record(ctx context.Context, r *runstate.Run) bool {
+	if e.opts.History == nil {
+		return true
+	}
+	if err := e.opts.History.RecordRun(ctx, ToRecord(r)); err != nil {
+		e.log.Warn("run history", "run", r.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// ToRecord turns a run into its history record.
+func ToRecord(r *runstate.Run) ledger.RunRecord {
+	rec := ledger.RunRecord{ID: r.ID, Jobnet: r.Jobnet, Scheduled: r.Scheduled, Trigger: r.Trigger, By: r.By,
+		Params: r.Params, Parent: r.Parent, Status: r.Status, Created: r.Created, Ended: r.Ended, Gen: r.Gen}
+	for _, name := range r.Order {
+		j := r.Jobs[name]
+		rec.Jobs = append(rec.Jobs, ledger.JobRecord{Run: r.ID, Job: name, Attempt: j.Attempt, State: string(j.State),
+			Code: j.Code, Where: j.Where, Started: j.Started, Ended: j.Ended, Output: j.Output, Reason: j.Reason})
+	}
+	return rec
+}
+
+// --- operator actions and reads ---
+
+// Action is an operator action on a run.
+type Action struct {
+	Verb string `json:"verb"` // hold, release, skip, kill, rerun
+	Job  string `json:"job,omitempty"`
+	Mode string `json:"from,omitempty"` // rerun: failed, after, all, warnings
+	By   string `json:"by,omitempty"`
+}
+
+// ErrBadAction: not an action this engine knows.
+var ErrBadAction = errors.New("jobnet: bad action")
+
+// Act applies an operator action to a live (not yet archived) run.
+func (e *Engine) Act(ctx context.Context, run string, a Action) error {
+	op := runstate.Op{Run: run, Job: a.Job, By: a.By}
+	switch a.Verb {
+	case "hold":
+		op.Kind = runstate.OpHold
+	case "release":
+		op.Kind = runstate.OpRelease
+	case "skip":
+		op.Kind = runstate.OpSkip
+	case "kill":
+		op.Kind = runstate.OpKill
+	case "rerun":
+		op.Kind, op.Mode = runstate.OpRerun, a.Mode
+		if op.Mode == "" {
+			op.Mode = runstate.RerunFailed
+		}
+	default:
+		return fmt.Errorf("%w: %q: want hold, release, skip, kill or rerun", ErrBadAction, a.Verb)
+	}
+	err := e.opts.Log.Propose(ctx, op)
+	e.poke()
+	return err
+}
+
+// Runs returns copies of the runs in the replicated state (live and
+// recently ended), oldest first.
+func (e *Engine) Runs() []*runstate.Run {
+	var out []*runstate.Run
+	e.opts.Log.View(func(st *runstate.State) {
+		for _, r := range st.SortedRuns() {
+			out = append(out, r.Clone())
+		}
+	})
+	return out
+}
+
+// Run returns a copy of one run in the replicated state.
+func (e *Engine) GetRun(id string) (*runstate.Run, bool) {
+	var out *runstate.Run
+	e.opts.Log.View(func(st *runstate.State) {
+		if r := st.Runs[id]; r != nil {
+			out = r.Clone()
+		}
+	})
+	return out, out != nil
+}
