@@ -16,16 +16,16 @@ import (
 
 // Task is one attempt of a job, as sent to an executor.
 type Task struct {
-	Run     string            `json:"run"`
-	Jobnet  string            `json:"jobnet"`
-	Job     string            `json:"job"`
-	Attempt int               `json:"attempt"`
-	Kind    string            `json:"kind"`
-	Command string            `json:"command,omitempty"`
-	Args    []string          `json:"args,omitempty"`
-	Env     map[string]string `json:"env,omitempty"`
-	Dir     string            `json:"dir,omitempty"`
-	Timeout time.Duration     `json:"timeout,omitempty"`
+	Run     string             `json:"run"`
+	Jobnet  string             `json:"jobnet"`
+	Job     string             `json:"job"`
+	Attempt int                `json:"attempt"`
+	Kind    string             `json:"kind"`
+	Command string             `json:"command,omitempty"`
+	Args    []string           `json:"args,omitempty"`
+	Env     map[string]string  `json:"env,omitempty"`
+	Dir     string             `json:"dir,omitempty"`
+	Timeout time.Duration      `json:"timeout,omitempty"`
 	Cleanup configs.JobCleanup `json:"cleanup,omitzero"`
 	DBMaint configs.JobDBMaint `json:"db_maintenance,omitzero"`
 }

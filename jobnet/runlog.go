@@ -48,7 +48,9 @@ type ClusterLog struct{ Node *cluster.Node }
 var _ RunLog = ClusterLog{}
 
 // Propose implements RunLog.
-func (c ClusterLog) Propose(ctx context.Context, op runstate.Op) error { return c.Node.ProposeJobnet(ctx, op) }
+func (c ClusterLog) Propose(ctx context.Context, op runstate.Op) error {
+	return c.Node.ProposeJobnet(ctx, op)
+}
 
 // View implements RunLog.
 func (c ClusterLog) View(fn func(*runstate.State)) { c.Node.JobnetView(fn) }
