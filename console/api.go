@@ -49,8 +49,11 @@ type Deps struct {
 	// Alerting serves the maintenance, on-call, report and export
 	// endpoints (console/alerting.go).
 	Alerting AlertingDeps
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Targets serves GET /api/v1/targets (console/targets.go); nil when
+	// the node runs no monitor.
+	Targets Targets
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Handler returns the node's HTTP handler.
@@ -80,6 +83,7 @@ func Handler(d Deps) http.Handler {
 	}
 	mux.HandleFunc("POST /api/v1/events", a.postEvents)
 	a.registerAlerting(mux)
+	a.registerTargets(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -65,5 +65,9 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 		return o, err
 	}
 	o.Alerting = a
+	o.Monitor = monitorOptions(c)
+	if o.Alerting.Parents == nil {
+		o.Alerting.Parents = parentsOf(c.Monitor.Targets)
+	}
 	return o, nil
 }

@@ -39,7 +39,9 @@ type Options struct {
 	Pipeline  pipeline.Options
 	// Alerting configures escalation and notifiers (see alerting.go).
 	Alerting AlertingOptions
-	Logger   *slog.Logger
+	// Monitor configures checks and receivers (see monitor.go).
+	Monitor MonitorOptions
+	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
 	Registry *prometheus.Registry
@@ -97,6 +99,7 @@ type Node struct {
 	store *lazyStore
 	pipe  *pipeline.Pipeline
 	esc   *escalation.Escalator // nil unless alerting is enabled
+	mon   *monitorPart          // nil unless the monitor is enabled
 	ln    net.Listener
 	http  *http.Server
 
@@ -132,6 +135,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.newAlerting(ctx); err != nil {
 		return nil, err
 	}
+	if err = n.newMonitor(ctx); err != nil {
+		return nil, err
+	}
 	n.ln, err = net.Listen("tcp", opts.HTTPListen)
 	if err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
@@ -144,6 +150,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			Gatherer:        opts.Registry,
 			AfterTransition: n.pipe.Nudge,
 			Alerting:        n.alertingDeps(),
+			Targets:         n.targetsView(),
 			Logger:          n.log,
 			Ready: []console.Check{
 				{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
@@ -198,6 +205,9 @@ func (n *Node) Start(ctx context.Context) error {
 	go func() { defer n.bg.Done(); n.openStore(bgctx) }()
 	n.pipe.Start()
 	n.startAlerting()
+	if err := n.startMonitor(bgctx); err != nil {
+		return err
+	}
 	n.httpDone = make(chan error, 1)
 	go func() {
 		err := n.http.Serve(n.ln)
@@ -271,6 +281,7 @@ func (n *Node) teardown(ctx context.Context) error {
 	} else if n.ln != nil {
 		n.ln.Close()
 	}
+	n.stopMonitor()
 	n.stopAlerting()
 	if n.pipe != nil {
 		n.pipe.Stop()

@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/monitor/target"
+)
+
+const targetUsage = `usage:
+  unyo target list [-o table|json]
+  unyo target show NAME [-o table|json]`
+
+func runTarget(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", targetUsage)
+	}
+	switch args[0] {
+	case "list", "ls":
+		return targetList(ctx, env, args[1:])
+	case "show":
+		return targetShow(ctx, env, args[1:])
+	}
+	return usagef("unknown target command %q\n%s", args[0], targetUsage)
+}
+
+func targetList(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "target list")
+	server := serverFlag(fs, env)
+	out := outputFlag(fs)
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q\n%s", pos[0], targetUsage)
+	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	ts, err := c.Targets(ctx)
+	if err != nil {
+		return err
+	}
+	if *out == "json" {
+		if ts == nil {
+			ts = []console.TargetSummary{}
+		}
+		return printJSON(env.Stdout, ts)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tCHECKS\tLAST CHECK\tLAST RTT")
+	now := time.Now()
+	for _, t := range ts {
+		var checks []string
+		for _, ch := range t.Checks {
+			checks = append(checks, ch.Check+"="+string(ch.Status))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Address, stateText(t.Status), strings.Join(checks, ","), ago(now, t.LastCheck), rtt(t.LastRTT))
+	}
+	return tw.Flush()
+}
+
+func targetShow(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "target show")
+	server := serverFlag(fs, env)
+	out := outputFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s", targetUsage)
+	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	d, err := c.Target(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *out == "json" {
+		return printJSON(env.Stdout, d)
+	}
+	now := time.Now()
+	w := env.Stdout
+	fmt.Fprintf(w, "target   %s (%s)\nstate    %s\n", d.Name, d.Address, stateText(d.Status))
+	if d.Parent != "" {
+		fmt.Fprintf(w, "parent   %s\n", d.Parent)
+	}
+	if d.Site != "" {
+		fmt.Fprintf(w, "site     %s\n", d.Site)
+	}
+	fmt.Fprintf(w, "checked  %s\nrtt      %s\n", ago(now, d.LastCheck), rtt(d.LastRTT))
+	for _, s := range d.Results {
+		fmt.Fprintf(w, "\n%s: %s since %s (%d/%d failures)\n", s.Check, stateText(s.Status), ago(now, timePtr(s.Since)), s.ConsecutiveFailures, s.DownAfter)
+		if s.LastFailure != nil {
+			fmt.Fprintf(w, "  last failure %s: %s\n", s.LastFailure.Time.Local().Format(time.DateTime), s.LastFailure.Message)
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  TIME\tRESULT\tTOOK\tMESSAGE")
+		recent := s.Recent
+		if len(recent) > 10 {
+			recent = recent[len(recent)-10:]
+		}
+		for _, r := range recent {
+			res := "ok"
+			if !r.OK {
+				res = "FAILED"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Time.Local().Format(time.TimeOnly), res, r.Duration.Round(time.Microsecond), r.Message)
+		}
+		tw.Flush()
+	}
+	if len(d.Thresholds) > 0 {
+		fmt.Fprintln(w, "\nthresholds not at ok:")
+		for _, t := range d.Thresholds {
+			fmt.Fprintf(w, "  %s %s %s\n", t.Rule, t.Labels, t.Level)
+		}
+	}
+	return nil
+}
+
+func stateText(s target.Status) string {
+	if s == target.Down {
+		return "DOWN"
+	}
+	return string(s)
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func ago(now time.Time, t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return now.Sub(*t).Round(time.Second).String() + " ago"
+}
+
+func rtt(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return time.Duration(*v * float64(time.Second)).Round(time.Microsecond).String()
+}
