@@ -1,0 +1,12 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/ledgertest"
+)
+
+func TestRunHistoryConformance(t *testing.T) {
+	ledgertest.RunRunHistory(t, func(t *testing.T) ledger.Store { return openTest(t) })
+}
