@@ -31,6 +31,7 @@ type Config struct {
 	Alerting AlertingConfig `yaml:"alerting" json:"alerting"`
 	Jobnets  JobnetsConfig  `yaml:"jobnets" json:"jobnets"`
 	Monitor  MonitorConfig  `yaml:"monitor" json:"monitor"`
+	Cluster  ClusterConfig  `yaml:"cluster" json:"cluster"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).

@@ -1,0 +1,64 @@
+package configs
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// ClusterConfig configures the node's Raft membership. `unyo serve` always
+// runs Raft: a node that joins nobody is a one-member cluster.
+type ClusterConfig struct {
+	// Bind is host:port for the Raft transport (port 0 picks one).
+	Bind string `yaml:"bind" json:"bind"`
+	// Advertise is the host:port other nodes dial; default: the bound
+	// address. Must not be 0.0.0.0.
+	Advertise string `yaml:"advertise" json:"advertise"`
+	// Join lists API URLs (http://host:port) of existing members; the node
+	// asks them, in turn, to add it. Empty: bootstrap a new cluster.
+	Join []string `yaml:"join" json:"join"`
+	// Bootstrap forms a new one-member cluster when the data directory has
+	// no Raft state yet; default true when join is empty.
+	Bootstrap *bool `yaml:"bootstrap" json:"bootstrap"`
+	// JoinTimeout bounds how long a starting node keeps trying to join.
+	JoinTimeout time.Duration `yaml:"join_timeout" json:"join_timeout"`
+}
+
+// Defaults, also quoted in docs/configuration.md.
+const defaultRaftBind = "127.0.0.1:9781"
+
+func (s *ClusterConfig) defaults() {
+	s.Bind = defaultRaftBind
+	s.JoinTimeout = 5 * time.Minute
+}
+
+func (s *ClusterConfig) resolve(*Config, string) {
+	if len(s.Join) == 0 {
+		s.Join = nil // `join: []` and no key are the same
+	}
+	if s.Bootstrap == nil {
+		b := len(s.Join) == 0
+		s.Bootstrap = &b
+	}
+}
+
+func (s *ClusterConfig) validate(c *Config, v validator) {
+	if msg := checkHostPort(s.Bind); msg != "" {
+		v.errf("bind", "%s", msg)
+	}
+	if s.Advertise != "" {
+		if msg := checkHostPort(s.Advertise); msg != "" {
+			v.errf("advertise", "%s", msg)
+		}
+	}
+	if s.Bind == c.HTTP.Listen {
+		v.errf("bind", "%s: same address as http.listen", quote(s.Bind))
+	}
+	for i, j := range s.Join {
+		u, err := url.Parse(j)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errf(fmt.Sprintf("join[%d]", i), "%s: want a member's API URL, http://host:port", quote(j))
+		}
+	}
+	positive(v, "join_timeout", s.JoinTimeout)
+}
