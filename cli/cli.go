@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"event":    {"send an event", runEvent},
 		"config":   {"check a configuration file", runConfig},
 		"version":  {"print the version", runVersion},
+		"agent":    {"run jobs on this server for the job network", runAgent},
 		// Alerting (cli/maintenance.go, cli/oncall.go, cli/ledger.go).
 		"maintenance": {"add, list, end maintenance windows", runMaintenance},
 		"oncall":      {"who each role reaches now", runOnCall},
