@@ -41,7 +41,8 @@ func commands() map[string]command {
 		"maintenance": {"add, list, end maintenance windows", runMaintenance},
 		"oncall":      {"who each role reaches now", runOnCall},
 		"ledger":      {"export the fault ledger as CSV", runLedger},
-		"target":      {"list monitored targets, show one's recent results", runTarget}, // cli/target.go
+		"target":      {"list monitored targets, show one's recent results", runTarget},          // cli/target.go
+		"cluster":     {"Raft membership: status, join, leave, transfer-leadership", runCluster}, // cli/cluster.go
 	}
 }
 

@@ -142,7 +142,8 @@ func (n *Node) alertingDeps() console.AlertingDeps {
 
 // startAlerting makes the escalator active: a single node is its own leader.
 func (n *Node) startAlerting() {
-	if n.esc != nil {
+	// In a cluster only the leader escalates (followLeadership in cluster.go).
+	if n.esc != nil && n.opts.Cluster.DataDir == "" {
 		n.esc.Start()
 	}
 }

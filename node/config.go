@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
@@ -66,8 +68,30 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	}
 	o.Alerting = a
 	o.Monitor = monitorOptions(c)
+	o.Cluster = ClusterOptions{
+		DataDir: filepath.Join(c.Node.DataDir, "raft"), Site: c.Node.Site,
+		Bind: c.Cluster.Bind, Advertise: c.Cluster.Advertise, APIAddr: apiAddr(c),
+		Bootstrap: c.Cluster.Bootstrap != nil && *c.Cluster.Bootstrap,
+		Join:      c.Cluster.Join, JoinTimeout: c.Cluster.JoinTimeout,
+	}
 	if o.Alerting.Parents == nil {
 		o.Alerting.Parents = parentsOf(c.Monitor.Targets)
 	}
 	return o, nil
+}
+
+// apiAddr is the host:port other nodes reach this node's API on: the host
+// of http.external_url when set, else http.listen unless it is a wildcard
+// (then "" and the bound address is used).
+func apiAddr(c *configs.Config) string {
+	if u, err := url.Parse(c.HTTP.ExternalURL); err == nil && u.Host != "" && c.HTTP.ExternalURL != "http://"+c.HTTP.Listen {
+		if u.Port() != "" {
+			return u.Host
+		}
+	}
+	host, port, err := net.SplitHostPort(c.HTTP.Listen)
+	if err != nil || host == "" || port == "0" || net.ParseIP(host).IsUnspecified() {
+		return ""
+	}
+	return c.HTTP.Listen
 }

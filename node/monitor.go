@@ -136,7 +136,7 @@ func (n *Node) newMonitor(ctx context.Context) (err error) {
 		sink = m.samples
 	}
 	m.sched, err = scheduler.New(scheduler.Options{
-		Config: o.Scheduler, Sink: n.bus, Samples: sink, Thresholds: o.Thresholds,
+		Config: o.Scheduler, Sink: n.checkSink(), Samples: sink, Thresholds: o.Thresholds,
 		Logger: log, Registerer: reg, Pinger: m.pinger,
 	})
 	if err != nil {
@@ -185,8 +185,11 @@ func (n *Node) startMonitor(ctx context.Context) error {
 	if err := m.sched.Start(ctx); err != nil {
 		return fmt.Errorf("node: monitor: %w", err)
 	}
-	if err := m.sched.SetTargets(m.targets); err != nil {
-		return fmt.Errorf("node: monitor: %w", err)
+	// In a cluster the assignment decides (followAssignments in cluster.go).
+	if n.opts.Cluster.DataDir == "" {
+		if err := m.sched.SetTargets(m.targets); err != nil {
+			return fmt.Errorf("node: monitor: %w", err)
+		}
 	}
 	m.log.Info("monitor started", "targets", len(m.targets), "thresholds", len(m.opts.Thresholds))
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/console"
 )
 
@@ -41,6 +42,8 @@ type Options struct {
 	Alerting AlertingOptions
 	// Monitor configures checks and receivers (see monitor.go).
 	Monitor MonitorOptions
+	// Cluster configures Raft (see cluster.go); empty DataDir: no Raft.
+	Cluster ClusterOptions
 	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
@@ -100,8 +103,10 @@ type Node struct {
 	pipe  *pipeline.Pipeline
 	esc   *escalation.Escalator // nil unless alerting is enabled
 	mon   *monitorPart          // nil unless the monitor is enabled
-	ln    net.Listener
-	http  *http.Server
+	raft  *cluster.Node         // nil without Raft
+	clusterCounters
+	ln   net.Listener
+	http *http.Server
 
 	cancel   context.CancelFunc // stops background work (store opener)
 	bg       sync.WaitGroup
@@ -142,9 +147,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
+	if err = n.newCluster(); err != nil {
+		return nil, err
+	}
 	n.registerInfo(start)
 	n.http = &http.Server{
-		Handler: console.Handler(console.Deps{
+		Handler: n.clusterHandler(console.Handler(console.Deps{
 			Store:           n.store,
 			Publisher:       n.bus,
 			Gatherer:        opts.Registry,
@@ -156,8 +164,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 				{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
 				{Name: "ledger", Fn: n.store.Ping},
 				{Name: "pipeline", Fn: func(context.Context) error { return n.pipe.Ready() }},
+				{Name: "cluster", Fn: n.clusterReady},
 			},
-		}),
+		})),
 		ReadTimeout:       opts.ReadTimeout,
 		ReadHeaderTimeout: opts.ReadTimeout,
 		WriteTimeout:      opts.WriteTimeout,
@@ -206,6 +215,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.pipe.Start()
 	n.startAlerting()
 	if err := n.startMonitor(bgctx); err != nil {
+		return err
+	}
+	if err := n.startCluster(bgctx); err != nil {
 		return err
 	}
 	n.httpDone = make(chan error, 1)
@@ -281,6 +293,7 @@ func (n *Node) teardown(ctx context.Context) error {
 	} else if n.ln != nil {
 		n.ln.Close()
 	}
+	n.stopCluster()
 	n.stopMonitor()
 	n.stopAlerting()
 	if n.pipe != nil {

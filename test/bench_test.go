@@ -93,7 +93,7 @@ func BenchmarkServeStartup(b *testing.B) {
 		dir := b.TempDir()
 		addr := testutil.FreePort(b)
 		cfg := filepath.Join(dir, "unyo.yaml")
-		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("node:\n  data_dir: %q\nhttp:\n  listen: %q\nlog:\n  level: warn\n", dir, addr)), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("node:\n  data_dir: %q\nhttp:\n  listen: %q\ncluster:\n  bind: 127.0.0.1:0\nlog:\n  level: warn\n", dir, addr)), 0o600); err != nil {
 			b.Fatal(err)
 		}
 		start := time.Now()

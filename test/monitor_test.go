@@ -58,6 +58,8 @@ func TestMonitorEndToEnd(t *testing.T) {
   data_dir: %q
 http:
   listen: %q
+cluster:
+  bind: 127.0.0.1:0
 log:
   level: debug
 monitor:

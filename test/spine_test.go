@@ -66,7 +66,7 @@ var stores = []store{
 func writeConfig(t *testing.T, dir, ledgerYAML string) (path, addr string) {
 	t.Helper()
 	addr = testutil.FreePort(t)
-	cfg := fmt.Sprintf("node:\n  name: e2e\n  data_dir: %q\nhttp:\n  listen: %q\nlog:\n  level: debug\n%s",
+	cfg := fmt.Sprintf("node:\n  name: e2e\n  data_dir: %q\nhttp:\n  listen: %q\ncluster:\n  bind: 127.0.0.1:0\nlog:\n  level: debug\n%s",
 		dir, addr, ledgerYAML)
 	path = filepath.Join(dir, "unyo.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -1,0 +1,311 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/cluster"
+	"github.com/unyo-ops/unyo/monitor"
+	"github.com/unyo-ops/unyo/monitor/target"
+)
+
+// ClusterOptions configure the node's Raft membership (package cluster).
+// `unyo serve` always sets DataDir, so it always runs Raft; an embedding
+// program or test that leaves DataDir empty runs without Raft and acts as
+// its own leader.
+type ClusterOptions struct {
+	DataDir   string
+	Site      string
+	Bind      string // Raft transport host:port
+	Advertise string // host:port other nodes dial (default: bound address)
+	// APIAddr is the host:port other nodes reach this node's HTTP API on
+	// (default: the bound HTTP address).
+	APIAddr   string
+	Bootstrap bool
+	// Join lists API URLs of members to ask to add this node.
+	Join        []string
+	JoinTimeout time.Duration
+	// Tune adjusts the Raft options (tests shorten timeouts).
+	Tune func(*cluster.Options)
+}
+
+// HTTP paths the cluster mounts on the node's listener.
+const (
+	clusterPrefix = "/v1/cluster/"
+	// SelfPath answers this node's JoinRequest, for `unyo cluster join`.
+	SelfPath = "/v1/cluster/self"
+)
+
+// newCluster creates the Raft node once the HTTP port is bound.
+func (n *Node) newCluster() error {
+	o := n.opts.Cluster
+	if o.DataDir == "" {
+		return nil
+	}
+	api := o.APIAddr
+	if api == "" {
+		api = n.Addr()
+	}
+	co := cluster.Options{
+		NodeID: n.opts.Name, Site: o.Site, BindAddr: o.Bind, AdvertiseAddr: o.Advertise,
+		APIAddr: api, DataDir: o.DataDir, Bootstrap: o.Bootstrap,
+		Logger: n.log.With("component", "cluster"), Registerer: n.opts.Registry,
+		Forwarder:                &cluster.HTTPForwarder{Client: &http.Client{Timeout: 15 * time.Second}},
+		TransferLeadershipOnStop: true,
+	}
+	if o.Tune != nil {
+		o.Tune(&co)
+	}
+	r, err := cluster.New(co)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.raft = r
+	return nil
+}
+
+// Cluster returns the node's Raft member, nil when it runs without Raft.
+func (n *Node) Cluster() *cluster.Node { return n.raft }
+
+// IsLeader reports whether this node leads the cluster (always true
+// without Raft).
+func (n *Node) IsLeader() bool { return n.raft == nil || n.raft.IsLeader() }
+
+// clusterHandler mounts the cluster endpoints in front of the console.
+func (n *Node) clusterHandler(next http.Handler) http.Handler {
+	if n.raft == nil {
+		return next
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST "+cluster.ForwardPath, n.raft.ForwardHandler())
+	mux.Handle("POST /v1/cluster/join", n.raft.JoinHandler())
+	mux.Handle("POST /v1/cluster/leave", n.raft.LeaveHandler())
+	mux.Handle("POST /v1/cluster/transfer-leadership", n.raft.TransferHandler())
+	mux.Handle("GET /v1/cluster/status", n.raft.StatusHandler())
+	mux.HandleFunc("GET "+SelfPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(n.joinRequest())
+	})
+	mux.Handle("/", next)
+	return mux
+}
+
+func (n *Node) joinRequest() cluster.JoinRequest {
+	api := n.opts.Cluster.APIAddr
+	if api == "" {
+		api = n.Addr()
+	}
+	return cluster.JoinRequest{NodeID: n.opts.Name, RaftAddr: n.raft.Addr(), Site: n.opts.Cluster.Site, APIAddr: api}
+}
+
+// startCluster starts Raft, the join loop and the followers of leadership
+// and target assignment.
+func (n *Node) startCluster(ctx context.Context) error {
+	if n.raft == nil {
+		return nil
+	}
+	if err := n.raft.Start(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if len(n.opts.Cluster.Join) > 0 {
+		n.bg.Add(1)
+		go func() { defer n.bg.Done(); n.joinLoop(ctx) }()
+	}
+	n.bg.Add(2)
+	go func() { defer n.bg.Done(); n.followLeadership(ctx) }()
+	go func() { defer n.bg.Done(); n.followAssignments(ctx) }()
+	return nil
+}
+
+func (n *Node) stopCluster() {
+	if n.raft != nil {
+		if err := n.raft.Stop(); err != nil {
+			n.log.Warn("raft stop", "err", err)
+		}
+	}
+}
+
+// joinLoop asks the configured members, in turn, to add this node until
+// one does or the join timeout passes.
+func (n *Node) joinLoop(ctx context.Context) {
+	o := n.opts.Cluster
+	timeout := o.JoinTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	body, _ := json.Marshal(n.joinRequest())
+	hc := &http.Client{Timeout: 10 * time.Second}
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		if slices.ContainsFunc(n.raft.Members(), func(m cluster.Member) bool { return m.ID == n.opts.Name }) && n.raft.InQuorum() {
+			n.log.Info("cluster member", "leader", n.raft.Leader().ID)
+			return
+		}
+		var errs []error
+		for _, u := range o.Join {
+			err := postJoin(ctx, hc, u, body)
+			if err == nil {
+				n.log.Info("joined the cluster", "via", u)
+				return
+			}
+			errs = append(errs, err)
+		}
+		n.log.Warn("cluster join failed; retrying", "retry_in", backoff, "err", errors.Join(errs...))
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		n.log.Error("cluster join gave up", "after", timeout)
+	}
+}
+
+// PostJoin asks the member at base (http://host:port) to add the node
+// described by body (a cluster.JoinRequest as JSON).
+func PostJoin(ctx context.Context, base string, req cluster.JoinRequest) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	return postJoin(ctx, &http.Client{Timeout: 30 * time.Second}, base, body)
+}
+
+func postJoin(ctx context.Context, hc *http.Client, base string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/v1/cluster/join", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("join via %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("join via %s: HTTP %d: %s", base, resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// followLeadership makes the leader (and only it) run escalation, and
+// publishes the configured targets into the replicated assignment when
+// this node becomes leader.
+func (n *Node) followLeadership(ctx context.Context) {
+	apply := func(leader bool) {
+		if n.esc != nil {
+			n.esc.SetActive(leader)
+		}
+		if leader {
+			n.publishTargets(ctx)
+		}
+		n.log.Info("leadership", "leader", leader)
+	}
+	apply(n.raft.IsLeader())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case l := <-n.raft.LeaderCh():
+			apply(l)
+		}
+	}
+}
+
+// publishTargets writes the configured targets into the replicated state;
+// the leader's reconcile loop assigns them to live members.
+func (n *Node) publishTargets(ctx context.Context) {
+	if n.mon == nil {
+		return
+	}
+	ts := make([]cluster.Target, 0, len(n.mon.targets))
+	for _, t := range n.mon.targets {
+		ts = append(ts, cluster.Target{Name: t.Name, Site: t.Site})
+	}
+	for attempt := 0; ctx.Err() == nil && attempt < 20; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := n.raft.SetTargets(actx, ts)
+		cancel()
+		if err == nil {
+			return
+		}
+		if !n.raft.IsLeader() {
+			return // the next leader publishes
+		}
+		n.log.Warn("publish targets", "err", err)
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// followAssignments runs the checks of exactly the targets assigned to
+// this node.
+func (n *Node) followAssignments(ctx context.Context) {
+	if n.mon == nil {
+		return
+	}
+	for names := range n.raft.WatchAssignments(ctx) {
+		mine := make(map[string]bool, len(names))
+		for _, name := range names {
+			mine[name] = true
+		}
+		var ts []target.Target
+		for _, t := range n.mon.targets {
+			if mine[t.Name] {
+				ts = append(ts, t)
+			}
+		}
+		if err := n.mon.sched.SetTargets(ts); err != nil {
+			n.log.Error("assigned targets", "err", err)
+			continue
+		}
+		n.assigned.Store(int64(len(ts)))
+		n.log.Info("checking assigned targets", "targets", len(ts), "of", len(n.mon.targets))
+	}
+}
+
+// checkSink is where the scheduler's events go: the bus, but only while
+// this node is in the cluster's quorum, so a node cut off in a minority
+// opens no incidents on its own (its targets move to the majority).
+func (n *Node) checkSink() monitor.Sink {
+	if n.opts.Cluster.DataDir == "" {
+		return n.bus
+	}
+	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
+		if n.raft != nil && !n.raft.InQuorum() {
+			n.quorumDrops.Add(1)
+			return errNoQuorum
+		}
+		return n.bus.Publish(ctx, ev)
+	})
+}
+
+// errNoQuorum: this node is not in the cluster's quorum.
+var errNoQuorum = errors.New("not in the cluster quorum: event withheld")
+
+// clusterReady is the /readyz check for Raft.
+func (n *Node) clusterReady(context.Context) error {
+	if n.raft == nil || n.raft.InQuorum() {
+		return nil
+	}
+	return fmt.Errorf("not in quorum (state %s, leader %q)", n.raft.Status().State, n.raft.Leader().ID)
+}
+
+// counters the cluster wiring keeps.
+type clusterCounters struct {
+	assigned    atomic.Int64
+	quorumDrops atomic.Int64
+}
