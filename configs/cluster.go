@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -51,7 +52,7 @@ func (s *ClusterConfig) validate(c *Config, v validator) {
 			v.errf("advertise", "%s", msg)
 		}
 	}
-	if s.Bind == c.HTTP.Listen {
+	if s.Bind == c.HTTP.Listen && !strings.HasSuffix(s.Bind, ":0") {
 		v.errf("bind", "%s: same address as http.listen", quote(s.Bind))
 	}
 	for i, j := range s.Join {

@@ -96,6 +96,7 @@ func (n *Node) clusterHandler(next http.Handler) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(n.joinRequest())
 	})
+	mux.HandleFunc("POST "+RecheckPath, n.recheckHandler)
 	mux.Handle("/", next)
 	return mux
 }
@@ -288,6 +289,12 @@ func (n *Node) checkSink() monitor.Sink {
 		if n.raft != nil && !n.raft.InQuorum() {
 			n.quorumDrops.Add(1)
 			return errNoQuorum
+		}
+		ev = n.confirm(ctx, ev)
+		if ev.Source == "ping" && ev.Check == "ping" && ev.Status == incident.OK && n.raft != nil {
+			if err := n.bus.Publish(ctx, n.pathOK(ev)); err != nil {
+				return err
+			}
 		}
 		return n.bus.Publish(ctx, ev)
 	})
