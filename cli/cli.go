@@ -43,6 +43,8 @@ func commands() map[string]command {
 		"ledger":      {"export the fault ledger as CSV", runLedger},
 		"target":      {"list monitored targets, show one's recent results", runTarget},          // cli/target.go
 		"cluster":     {"Raft membership: status, join, leave, transfer-leadership", runCluster}, // cli/cluster.go
+		"jobnet":      {"list and show jobnets, start a run", runJobnet},                         // cli/jobnet.go
+		"run":         {"list and show jobnet runs; hold, release, skip, kill, rerun", runRun},   // cli/run.go
 	}
 }
 

@@ -52,6 +52,7 @@ type Deps struct {
 	// Targets serves GET /api/v1/targets (console/targets.go); nil when
 	// the node runs no monitor.
 	Targets Targets
+	Jobnets Jobnets // console/jobnet.go; nil: no job network
 	Logger  *slog.Logger
 	Now     func() time.Time
 }
@@ -84,6 +85,7 @@ func Handler(d Deps) http.Handler {
 	mux.HandleFunc("POST /api/v1/events", a.postEvents)
 	a.registerAlerting(mux)
 	a.registerTargets(mux)
+	a.registerJobnets(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

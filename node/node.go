@@ -44,6 +44,7 @@ type Options struct {
 	Monitor MonitorOptions
 	// Cluster configures Raft (see cluster.go); empty DataDir: no Raft.
 	Cluster ClusterOptions
+	Jobnets JobnetOptions // see jobnet.go
 	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
@@ -105,6 +106,8 @@ type Node struct {
 	mon   *monitorPart          // nil unless the monitor is enabled
 	raft  *cluster.Node         // nil without Raft
 	clusterCounters
+	jobnets *jobnetPart // nil without jobnets (jobnet.go)
+
 	ln   net.Listener
 	http *http.Server
 
@@ -150,6 +153,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.newCluster(); err != nil {
 		return nil, err
 	}
+	if err = n.newJobnet(ctx); err != nil {
+		return nil, err
+	}
 	n.registerInfo(start)
 	n.http = &http.Server{
 		Handler: n.clusterHandler(console.Handler(console.Deps{
@@ -159,6 +165,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			AfterTransition: n.pipe.Nudge,
 			Alerting:        n.alertingDeps(),
 			Targets:         n.targetsView(),
+			Jobnets:         n.jobnetsView(),
 			Logger:          n.log,
 			Ready: []console.Check{
 				{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
@@ -218,6 +225,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	if err := n.startCluster(bgctx); err != nil {
+		return err
+	}
+	if err := n.startJobnet(bgctx); err != nil {
 		return err
 	}
 	n.httpDone = make(chan error, 1)
@@ -293,6 +303,7 @@ func (n *Node) teardown(ctx context.Context) error {
 	} else if n.ln != nil {
 		n.ln.Close()
 	}
+	n.stopJobnet()
 	n.stopCluster()
 	n.stopMonitor()
 	n.stopAlerting()

@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/unyo-ops/unyo/console"
+)
+
+const jobnetUsage = `usage:
+  unyo jobnet list [-o table|json]
+  unyo jobnet show NAME [-o table|json]
+  unyo jobnet run NAME [--param k=v]... [--by NAME]`
+
+func runJobnet(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", jobnetUsage)
+	}
+	switch args[0] {
+	case "list", "ls":
+		return jobnetList(ctx, env, args[1:])
+	case "show":
+		return jobnetShow(ctx, env, args[1:])
+	case "run", "start":
+		return jobnetRun(ctx, env, args[1:])
+	}
+	return usagef("unknown jobnet command %q\n%s", args[0], jobnetUsage)
+}
+
+func jobnetList(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "jobnet list")
+	server := serverFlag(fs, env)
+	out := outputFlag(fs)
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q\n%s", pos[0], jobnetUsage)
+	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	ns, err := c.Jobnets(ctx)
+	if err != nil {
+		return err
+	}
+	if *out == "json" {
+		if ns == nil {
+			ns = []console.JobnetSummary{}
+		}
+		return printJSON(env.Stdout, ns)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tJOBS\tSCHEDULES\tCONCURRENCY\tLIVE\tNEXT")
+	for _, n := range ns {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", n.Name, n.Jobs, dash(strings.Join(n.Schedules, "; ")), n.Concurrency, n.Live, timeOrDash(n.Next))
+	}
+	return tw.Flush()
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.DateTime)
+}
+
+func jobnetShow(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "jobnet show")
+	server := serverFlag(fs, env)
+	out := outputFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s", jobnetUsage)
+	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	d, err := c.Jobnet(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *out == "json" {
+		return printJSON(env.Stdout, d)
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "jobnet %s", d.Name)
+	if d.Description != "" {
+		fmt.Fprintf(w, " — %s", d.Description)
+	}
+	fmt.Fprintf(w, "\nconcurrency: %s   schedules: %s   triggers: %d   live runs: %d   next: %s\n",
+		d.Concurrency, dash(strings.Join(d.Schedules, "; ")), d.Triggers, d.Live, timeOrDash(d.Next))
+	if len(d.Params) > 0 {
+		var ps []string
+		for k, v := range d.Params {
+			ps = append(ps, k+"="+v)
+		}
+		fmt.Fprintf(w, "params: %s\n", strings.Join(ps, " "))
+	}
+	fmt.Fprintln(w, "\nDAG (each level needs only earlier ones):")
+	for i, lv := range d.Levels {
+		fmt.Fprintf(w, "  %d: %s\n", i+1, strings.Join(lv, "  "))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tNEEDS\tRUN ON\tKIND\tCOMMAND")
+	for _, j := range d.Jobs {
+		cmd := strings.TrimSpace(j.Command + " " + strings.Join(j.Args, " "))
+		if j.Jobnet != "" {
+			cmd = "jobnet " + j.Jobnet
+		}
+		if len(cmd) > 60 {
+			cmd = cmd[:57] + "..."
+		}
+		name := j.Name
+		if j.Hold {
+			name += " (hold)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, dash(strings.Join(j.Needs, ",")), dash(j.RunOn), dash(j.Kind), dash(cmd))
+	}
+	return tw.Flush()
+}
+
+// kvFlag collects repeated --param k=v.
+type kvFlag map[string]string
+
+func (f kvFlag) String() string { return "" }
+
+func (f kvFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q: want name=value", s)
+	}
+	f[k] = v
+	return nil
+}
+
+func jobnetRun(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "jobnet run")
+	server := serverFlag(fs, env)
+	params := kvFlag{}
+	fs.Var(params, "param", "a parameter of the run, name=value (repeatable)")
+	by := fs.String("by", env.Getenv("USER"), "who starts the run")
+	out := outputFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s", jobnetUsage)
+	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
+	c, err := newClient(*server)
+	if err != nil {
+		return err
+	}
+	id, err := c.StartRun(ctx, pos[0], params, *by)
+	if err != nil {
+		return err
+	}
+	if *out == "json" {
+		return printJSON(env.Stdout, console.StartResponse{Run: id})
+	}
+	fmt.Fprintln(env.Stdout, id)
+	return nil
+}

@@ -1,0 +1,378 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/configs"
+	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/jobnet"
+	"github.com/unyo-ops/unyo/jobnet/runstate"
+)
+
+// JobnetOptions configure the job network on the node (package jobnet).
+// The zero value (no jobnets) runs none.
+type JobnetOptions struct {
+	Jobnets configs.JobnetsConfig
+	// LogPath is the single-node run log, used when the node runs without
+	// Raft ("" keeps it in memory). With Raft the run state is in the
+	// cluster's log.
+	LogPath string
+	// Tick, LostAfter and KeepEnded tune the engine (jobnet.Options).
+	Tick, LostAfter, KeepEnded time.Duration
+}
+
+// jobnetOptions turns the jobnets section into JobnetOptions.
+func jobnetOptions(c *configs.Config) JobnetOptions {
+	return JobnetOptions{Jobnets: c.Jobnets, LogPath: filepath.Join(c.Node.DataDir, "jobnet", "runs.log")}
+}
+
+// jobnetPart is the running job network of a node: the engine (which
+// schedules only while this node leads), the agent transport, the
+// triggers, and the node's built-in agent that runs the jobs whose
+// run_on.node names this node when another node leads.
+type jobnetPart struct {
+	engine *jobnet.Engine
+	agents *jobnet.Agents
+	file   *jobnet.FileLog // nil with Raft
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// newJobnet compiles the jobnets and builds the engine on the run log:
+// the cluster's Raft log when the node runs Raft, else a file in the data
+// directory.
+func (n *Node) newJobnet(ctx context.Context) error {
+	o := n.opts.Jobnets
+	if len(o.Jobnets) == 0 {
+		return nil
+	}
+	nets, err := jobnet.Compile(o.Jobnets)
+	if err != nil {
+		return fmt.Errorf("node: jobnets: %w", err)
+	}
+	p := &jobnetPart{}
+	var log jobnet.RunLog
+	if n.raft != nil {
+		log = jobnet.ClusterLog{Node: n.raft}
+	} else {
+		if p.file, err = jobnet.OpenFileLog(o.LogPath, nil); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		log = p.file
+	}
+	lg := n.log.With("component", "jobnet")
+	p.agents, err = jobnet.NewAgents(ctx, n.bus.Conn(), lg)
+	if err != nil {
+		p.close()
+		return fmt.Errorf("node: jobnet agents: %w", err)
+	}
+	p.engine, err = jobnet.New(jobnet.Options{
+		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.bus,
+		Logger: n.log, Tick: o.Tick, LostAfter: o.LostAfter, KeepEnded: o.KeepEnded,
+	})
+	if err != nil {
+		p.close()
+		return fmt.Errorf("node: %w", err)
+	}
+	n.jobnets = p
+	return nil
+}
+
+func (p *jobnetPart) close() {
+	if p.file != nil {
+		_ = p.file.Close()
+	}
+}
+
+// startJobnet runs the engine, the agents' results and heartbeats, the
+// triggers and the node's built-in agent.
+func (n *Node) startJobnet(ctx context.Context) error {
+	p := n.jobnets
+	if p == nil {
+		return nil
+	}
+	ctx, p.cancel = context.WithCancel(ctx)
+	lg := n.log.With("component", "jobnet")
+	builtin := &jobnet.Agent{Name: n.opts.Name, Node: true, NC: n.bus.Conn(), Logger: lg}
+	for _, f := range []func() error{
+		func() error { return p.engine.Run(ctx) },
+		func() error { return p.agents.Serve(ctx, p.engine) },
+		func() error { return p.engine.RunTriggers(ctx, n.bus.Conn()) },
+		func() error { return builtin.Run(ctx) },
+	} {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			if err := f(); err != nil && ctx.Err() == nil {
+				lg.Error("jobnet stopped", "err", err)
+			}
+		}()
+	}
+	n.log.Info("job network started", "jobnets", len(p.engine.Nets()), "raft", n.raft != nil)
+	return nil
+}
+
+// stopJobnet stops what startJobnet started (local jobs are killed) and
+// closes the run log.
+func (n *Node) stopJobnet() {
+	p := n.jobnets
+	if p == nil {
+		return
+	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.wg.Wait()
+	p.close()
+}
+
+// jobnetsView is what the console serves; nil without jobnets.
+func (n *Node) jobnetsView() console.Jobnets {
+	if n.jobnets == nil {
+		return nil
+	}
+	return jobnetView{n.jobnets.engine, n.store}
+}
+
+// jobnetView implements console.Jobnets over the engine (live runs) and
+// the ledger's run history.
+type jobnetView struct {
+	e    *jobnet.Engine
+	hist ledger.RunHistoryStore
+}
+
+func (v jobnetView) summary(net *jobnet.Net, live map[string]int, now time.Time) console.JobnetSummary {
+	s := console.JobnetSummary{Name: net.Name, Description: net.Description, Triggers: len(net.Triggers),
+		Concurrency: net.Concurrency, Jobs: len(net.Jobs), Live: live[net.Name]}
+	var next time.Time
+	for _, sc := range net.Schedules {
+		s.Schedules = append(s.Schedules, sc.Expr)
+		if t := sc.Next(now); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if !next.IsZero() {
+		s.Next = &next
+	}
+	return s
+}
+
+func (v jobnetView) live() map[string]int {
+	out := map[string]int{}
+	for _, r := range v.e.Runs() {
+		if r.Live() && r.Parent == "" {
+			out[r.Jobnet]++
+		}
+	}
+	return out
+}
+
+// Jobnets implements console.Jobnets.
+func (v jobnetView) Jobnets() []console.JobnetSummary {
+	nets := v.e.Nets()
+	live := v.live()
+	now := time.Now()
+	var out []console.JobnetSummary
+	for _, name := range slices.Sorted(maps.Keys(nets)) {
+		out = append(out, v.summary(nets[name], live, now))
+	}
+	return out
+}
+
+// Jobnet implements console.Jobnets.
+func (v jobnetView) Jobnet(name string) (console.JobnetDetail, error) {
+	net := v.e.Nets()[name]
+	if net == nil {
+		return console.JobnetDetail{}, fmt.Errorf("%w %q", console.ErrNoJobnet, name)
+	}
+	d := console.JobnetDetail{JobnetSummary: v.summary(net, v.live(), time.Now()), Params: net.Params}
+	level := map[string]int{}
+	var depth func(string) int
+	depth = func(j string) int {
+		if l, ok := level[j]; ok {
+			return l
+		}
+		level[j] = 0 // cycles are rejected at load; this only guards
+		l := 0
+		if jc := net.Job(j); jc != nil {
+			for _, nd := range jc.Needs {
+				l = max(l, depth(nd)+1)
+			}
+		}
+		level[j] = l
+		return l
+	}
+	for _, jc := range net.Jobs {
+		node := console.JobNode{Name: jc.Name, Kind: jc.Kind, Command: jc.Command, Args: jc.Args, Jobnet: jc.Jobnet,
+			Needs: jc.Needs, Hold: jc.Hold, Timeout: jc.Timeout, Retries: jc.Retry.Count}
+		switch {
+		case jc.RunOn.Node != "":
+			node.RunOn = "node:" + jc.RunOn.Node
+		case jc.RunOn.Agent != "":
+			node.RunOn = "agent:" + jc.RunOn.Agent
+		case jc.RunOn.Tag != "":
+			node.RunOn = "tag:" + jc.RunOn.Tag
+		}
+		d.Jobs = append(d.Jobs, node)
+		l := depth(jc.Name)
+		for len(d.Levels) <= l {
+			d.Levels = append(d.Levels, nil)
+		}
+		d.Levels[l] = append(d.Levels[l], jc.Name)
+	}
+	return d, nil
+}
+
+// StartRun implements console.Jobnets.
+func (v jobnetView) StartRun(ctx context.Context, name string, params map[string]string, by string) (string, error) {
+	net := v.e.Nets()[name]
+	if net == nil {
+		return "", fmt.Errorf("%w %q", console.ErrNoJobnet, name)
+	}
+	for k := range params {
+		if _, ok := net.Params[k]; !ok {
+			return "", fmt.Errorf("%w: param %q: jobnet %s has no such parameter", console.ErrInvalid, k, name)
+		}
+	}
+	id, err := v.e.Start(ctx, name, params, "operator", by)
+	if err != nil {
+		return "", jobnetErr(err)
+	}
+	return id, nil
+}
+
+// Runs implements console.Jobnets: the replicated (live and recently
+// ended) runs, then the history, newest first.
+func (v jobnetView) Runs(ctx context.Context, f ledger.RunFilter) ([]ledger.RunRecord, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	seen := map[string]bool{}
+	var out []ledger.RunRecord
+	for _, r := range v.e.Runs() {
+		if f.Jobnet != "" && r.Jobnet != f.Jobnet {
+			continue
+		}
+		rec := jobnet.ToRecord(r)
+		rec.Jobs = nil
+		out = append(out, rec)
+		seen[r.ID] = true
+	}
+	hist, err := v.hist.Runs(ctx, ledger.RunFilter{Jobnet: f.Jobnet, Limit: limit})
+	if err != nil && len(out) == 0 {
+		return nil, err
+	}
+	for _, r := range hist {
+		if !seen[r.ID] {
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ledger.RunRecord) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return cmpString(b.ID, a.ID)
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Run implements console.Jobnets.
+func (v jobnetView) Run(ctx context.Context, id string) (ledger.RunRecord, error) {
+	if r, ok := v.e.GetRun(id); ok {
+		return jobnet.ToRecord(r), nil
+	}
+	rec, err := v.hist.RunDetail(ctx, id)
+	if errors.Is(err, incident.ErrNotFound) {
+		return rec, fmt.Errorf("%w %q", console.ErrNoRun, id)
+	}
+	return rec, err
+}
+
+// ActRun implements console.Jobnets.
+func (v jobnetView) ActRun(ctx context.Context, id string, a console.RunAction) error {
+	err := v.e.Act(ctx, id, jobnet.Action{Verb: a.Verb, Job: a.Job, Mode: a.From, By: a.By})
+	return jobnetErr(err)
+}
+
+// jobnetErr maps the engine's errors to the console's.
+func jobnetErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jobnet.ErrNoJobnet):
+		return fmt.Errorf("%w: %w", console.ErrNoJobnet, err)
+	case errors.Is(err, runstate.ErrNoRun):
+		return fmt.Errorf("%w: %w (not live: archived runs cannot be acted on)", console.ErrNoRun, err)
+	case errors.Is(err, runstate.ErrNoJob), errors.Is(err, runstate.ErrBadOp), errors.Is(err, jobnet.ErrBadAction):
+		return fmt.Errorf("%w: %w", console.ErrInvalid, err)
+	case errors.Is(err, runstate.ErrState), errors.Is(err, jobnet.ErrForbidden), errors.Is(err, runstate.ErrExists):
+		return fmt.Errorf("%w: %w", console.ErrConflict, err)
+	}
+	return err
+}
+
+// The lazy store keeps the run history once the real store is open.
+
+var _ ledger.RunHistoryStore = (*lazyStore)(nil)
+
+func (l *lazyStore) runs() (ledger.RunHistoryStore, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	rs, ok := s.(ledger.RunHistoryStore)
+	if !ok {
+		return nil, fmt.Errorf("%w: the %T store keeps no run history", ledger.ErrUnavailable, s)
+	}
+	return rs, nil
+}
+
+// RecordRun implements ledger.RunHistoryStore.
+func (l *lazyStore) RecordRun(ctx context.Context, r ledger.RunRecord) error {
+	s, err := l.runs()
+	if err != nil {
+		return err
+	}
+	return s.RecordRun(ctx, r)
+}
+
+// Runs implements ledger.RunHistoryStore.
+func (l *lazyStore) Runs(ctx context.Context, f ledger.RunFilter) ([]ledger.RunRecord, error) {
+	s, err := l.runs()
+	if err != nil {
+		return nil, err
+	}
+	return s.Runs(ctx, f)
+}
+
+// RunDetail implements ledger.RunHistoryStore.
+func (l *lazyStore) RunDetail(ctx context.Context, id string) (ledger.RunRecord, error) {
+	s, err := l.runs()
+	if err != nil {
+		return ledger.RunRecord{}, err
+	}
+	return s.RunDetail(ctx, id)
+}
