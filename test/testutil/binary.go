@@ -100,6 +100,15 @@ func (p *Process) Log() string {
 // waits until /readyz answers 200.
 func Serve(t testing.TB, cfgPath, addr string) *Process {
 	t.Helper()
+	p := Start(t, cfgPath, addr)
+	p.WaitReady(60 * time.Second)
+	return p
+}
+
+// Start starts `unyo serve --config cfg` without waiting for it to be
+// ready (members of a cluster become ready together).
+func Start(t testing.TB, cfgPath, addr string) *Process {
+	t.Helper()
 	p := &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}
 	p.cmd = exec.Command(Binary(t), "serve", "--config", cfgPath)
 	p.cmd.Stderr = lockedWriter{p}
@@ -111,11 +120,20 @@ func Serve(t testing.TB, cfgPath, addr string) *Process {
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
-			t.Logf("unyo serve log (pid %d):\n%s", p.cmd.Process.Pid, p.Log())
+			t.Logf("unyo serve log (pid %d, %s):\n%s", p.cmd.Process.Pid, cfgPath, p.Log())
 		}
 	})
-	p.WaitReady(60 * time.Second)
 	return p
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
 }
 
 // Pid is the process id.
