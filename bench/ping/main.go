@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,7 @@ func run() int {
 	packets := flag.Int("packets", 1, "echo requests per check")
 	mode := flag.String("mode", "auto", "socket mode: auto, unprivileged, privileged")
 	fping := flag.Bool("fping", true, "also run fping on the same targets")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured unyo period to this file")
 	flag.Parse()
 	if *n < 1 || *n > 60000 || *duration > 5*time.Minute {
 		fmt.Fprintln(os.Stderr, "bench/ping: -n 1..60000, -duration at most 5m")
@@ -79,6 +81,18 @@ func run() int {
 	// Let the first interval pass so every schedule is running, then measure.
 	time.Sleep(*interval)
 	sent0, recv0 := counter(reg, "unyo_ping_packets_sent_total"), counter(reg, "unyo_ping_packets_received_total")
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	ru0 := rusage(syscall.RUSAGE_SELF)
 	t0 := time.Now()
 	var peakHeap uint64
@@ -90,6 +104,9 @@ func run() int {
 	}
 	el := time.Since(t0)
 	ru1 := rusage(syscall.RUSAGE_SELF)
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	sent, recv := counter(reg, "unyo_ping_packets_sent_total")-sent0, counter(reg, "unyo_ping_packets_received_total")-recv0
 	cpu := cpuTime(ru1) - cpuTime(ru0)
 	var ms runtime.MemStats

@@ -35,6 +35,12 @@
 // per socket (10,000 targets × 3 packets at a 10 s interval keep about 3,000
 // in flight with a 1 s timeout).
 //
+// Checks are asynchronous inside (Start; Ping is Start and a wait): the
+// reader matches replies and finishes a check when its last reply is in,
+// and one clock goroutine sends the later packets of multi-packet checks
+// and expires timed-out checks, its wake-ups coalesced to 5 ms. No
+// goroutine, channel or timer is made per check.
+//
 // Spreading probes over the interval is the scheduler's job (it gives each
 // target a fixed offset in its interval); Ping sends the packets of one
 // check spaced by PacketInterval and waits Timeout after the last one.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -45,42 +46,71 @@ func (r Result) Loss() float64 {
 
 // Pinger owns the shared ICMP socket(s). It is safe for concurrent use by
 // any number of goroutines; create one per process.
+//
+// Checks are asynchronous inside: Start sends the first packet and returns;
+// the reader goroutine of each socket matches replies, and one clock
+// goroutine sends the later packets of multi-packet checks and expires
+// checks whose timeout passed. No goroutine, channel or timer is created per
+// check; Ping is Start plus a wait.
 type Pinger struct {
 	log     *slog.Logger
 	v4, v6  *sock
 	metrics *metrics
 	closed  atomic.Bool
 	wg      sync.WaitGroup
+
+	// mu guards the probe tables of both sockets, every check and the
+	// clock's heap.
+	mu     sync.Mutex
+	timers checkHeap
+	armed  int64 // when the clock goroutine will next wake (ns since epoch); noWake when idle
+	wake   chan struct{}
+	quit   chan struct{}
+	rng    *mrand.ChaCha8 // request tokens
 }
 
-// sock is one shared socket and its table of probes waiting for replies.
+// sock is one shared socket and its table of probes waiting for replies
+// (guarded by Pinger.mu).
 type sock struct {
 	pc         *icmp.PacketConn
 	privileged bool
 	v6         bool
 	id         uint16 // ICMP id on the wire: ours (raw) or the local port (ping socket)
 
-	mu      sync.Mutex
 	nextSeq uint16
 	pending map[uint16]*probe
 }
 
 // probe is one echo request waiting for its reply.
 type probe struct {
-	addr  netip.Addr
 	token [8]byte
-	sent  atomic.Int64 // nanoseconds since epoch (monotonic), set right before the write
+	sent  int64 // ns since epoch, set before the write
+	seq   uint16
 	idx   int
 	check *check
 }
 
-type reply struct {
-	idx int
-	rtt time.Duration
-}
-
+// check is one Start: n echo requests to one address.
 type check struct {
-	replies chan reply
+	s    *sock
+	addr netip.Addr
+	dst  net.Addr
+	cfg  Config
+	done func(Result, error)
+
+	n        int
+	sent     int // requests registered so far
+	received int
+	due      int64 // next action (send the next request, or expire), ns since epoch
+	hidx     int   // index in Pinger.timers, -1 when not queued
+	finished bool
+	err      error
+	probes   []probe
+	rtts     []time.Duration // -1: no reply (yet)
+
+	// Inline storage for checks of up to 3 packets (the default).
+	probe3 [3]probe
+	rtt3   [3]time.Duration
 }
 
 type metrics struct {
@@ -117,7 +147,12 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Pinger, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Pinger{log: log, metrics: newMetrics(reg)}
+	p := &Pinger{log: log, metrics: newMetrics(reg), armed: noWake, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	p.rng = mrand.NewChaCha8(seed)
 	var err error
 	if p.v4, err = openSock(opts.Mode, opts.Source, false); err != nil {
 		return nil, err
@@ -135,6 +170,8 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Pinger, er
 			log.Debug("ping socket open", "privileged", s.privileged, "ipv6", s.v6, "icmp_id", s.id)
 		}
 	}
+	p.wg.Add(1)
+	go p.clock()
 	return p, nil
 }
 
@@ -235,7 +272,7 @@ func installFilter(pc *icmp.PacketConn, id uint16, v6 bool) error {
 // Privileged reports whether the IPv4 socket is a raw socket.
 func (p *Pinger) Privileged() bool { return p.v4.privileged }
 
-// Close closes the sockets; Pings in progress return what they have.
+// Close closes the sockets; checks in progress end with what they have.
 func (p *Pinger) Close() error {
 	if p.closed.Swap(true) {
 		return nil
@@ -246,13 +283,36 @@ func (p *Pinger) Close() error {
 			errs = append(errs, s.pc.Close())
 		}
 	}
+	close(p.quit)
 	p.wg.Wait()
+	p.mu.Lock()
+	var fins []*check
+	for len(p.timers) > 0 {
+		c := p.timers[0]
+		p.finishLocked(c, nil)
+		fins = append(fins, c)
+	}
+	p.mu.Unlock()
+	for _, c := range fins {
+		p.deliver(c)
+	}
 	return errors.Join(errs...)
 }
 
 const payloadLen = 16
 
-// read is the demultiplexer: one goroutine per socket.
+// noWake is the clock's wake time when it has nothing to do.
+const noWake = math.MaxInt64
+
+// clockGrain coalesces the clock's wake-ups: timed actions (the next
+// packet of a check, a timeout) run up to this much late, so that a
+// thousand checks a second cost at most 1/clockGrain wake-ups.
+const clockGrain = int64(5 * time.Millisecond)
+
+func mono() int64 { return int64(time.Since(epoch)) }
+
+// read is the demultiplexer: one goroutine per socket. It matches replies
+// to probes and finishes a check when its last reply is in.
 func (p *Pinger) read(s *sock) {
 	defer p.wg.Done()
 	buf := make([]byte, 1500)
@@ -262,7 +322,7 @@ func (p *Pinger) read(s *sock) {
 	}
 	for {
 		n, from, err := s.pc.ReadFrom(buf)
-		now := time.Now()
+		now := mono()
 		if err != nil {
 			if p.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -280,20 +340,26 @@ func (p *Pinger) read(s *sock) {
 			continue
 		}
 		src := addrOf(from)
-		s.mu.Lock()
+		p.mu.Lock()
 		pr := s.pending[seq]
-		if pr == nil || pr.addr != src || [8]byte(buf[8:16]) != pr.token {
-			s.mu.Unlock()
+		if pr == nil || pr.check.addr != src || [8]byte(buf[8:16]) != pr.token {
+			p.mu.Unlock()
 			p.metrics.unmatched.Inc()
 			continue
 		}
 		delete(s.pending, seq)
-		s.mu.Unlock()
+		c := pr.check
+		c.rtts[pr.idx] = time.Duration(now - pr.sent)
+		c.received++
+		fin := c.received == c.n
+		if fin {
+			p.finishLocked(c, nil)
+		}
+		p.mu.Unlock()
 		p.metrics.inFlight.Dec()
 		p.metrics.received.Inc()
-		select {
-		case pr.check.replies <- reply{idx: pr.idx, rtt: time.Duration(now.Sub(epoch).Nanoseconds() - pr.sent.Load())}:
-		default: // cannot happen: the channel holds one reply per packet
+		if fin {
+			p.deliver(c)
 		}
 	}
 }
@@ -314,114 +380,300 @@ func addrOf(a net.Addr) netip.Addr {
 // and waits cfg.Timeout after the last one (or until every reply is in).
 // It returns early with what it has when ctx ends.
 func (p *Pinger) Ping(ctx context.Context, addr netip.Addr, cfg Config) (Result, error) {
+	type outcome struct {
+		r   Result
+		err error
+	}
+	ch := make(chan outcome, 1)
+	c, err := p.start(addr, cfg, func(r Result, err error) { ch <- outcome{r, err} })
+	if err != nil {
+		return Result{}, err
+	}
+	select {
+	case o := <-ch:
+		return o.r, o.err
+	case <-ctx.Done():
+		p.cancel(c, ctx.Err())
+		o := <-ch
+		return o.r, o.err
+	}
+}
+
+// Start begins one check of addr (as Ping does) and returns once the first
+// request is sent. done is called exactly once with the outcome, from one
+// of the Pinger's goroutines; it must return quickly and must not call
+// back into the Pinger. Start returns an error (and done is not called)
+// when the check cannot begin: closed pinger, address family not enabled,
+// every sequence number in flight.
+func (p *Pinger) Start(addr netip.Addr, cfg Config, done func(Result, error)) error {
+	_, err := p.start(addr, cfg, done)
+	return err
+}
+
+func (p *Pinger) start(addr netip.Addr, cfg Config, done func(Result, error)) (*check, error) {
 	if p.closed.Load() {
-		return Result{}, ErrClosed
+		return nil, ErrClosed
 	}
 	addr = addr.Unmap()
 	s := p.v4
 	if addr.Is6() {
 		s = p.v6
 		if s == nil {
-			return Result{}, fmt.Errorf("%w: %s", ErrFamily, addr)
+			return nil, fmt.Errorf("%w: %s", ErrFamily, addr)
 		}
 	}
 	n := max(cfg.Packets, 1)
-	c := &check{replies: make(chan reply, n)}
-	rtts := make([]time.Duration, n)
-	got := make([]bool, n)
-	seqs := make([]uint16, 0, n)
-	defer func() {
-		s.mu.Lock()
-		left := 0
-		for _, q := range seqs {
-			if pr := s.pending[q]; pr != nil && pr.check == c {
-				delete(s.pending, q)
-				left++
-			}
-		}
-		s.mu.Unlock()
-		p.metrics.inFlight.Sub(float64(left))
-	}()
-
-	var dst net.Addr
-	if s.privileged {
-		dst = &net.IPAddr{IP: addr.AsSlice()}
+	c := &check{s: s, addr: addr, cfg: cfg, done: done, n: n, hidx: -1}
+	if n <= len(c.probe3) {
+		c.probes, c.rtts = c.probe3[:n], c.rtt3[:n]
 	} else {
-		dst = &net.UDPAddr{IP: addr.AsSlice()}
+		c.probes, c.rtts = make([]probe, n), make([]time.Duration, n)
 	}
-	res := Result{}
-	received := 0
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	pkt := make([]byte, 8+payloadLen)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			timer.Reset(cfg.PacketInterval)
-		wait:
-			for {
-				select {
-				case r := <-c.replies:
-					rtts[r.idx], got[r.idx] = r.rtt, true
-					received++
-				case <-timer.C:
-					break wait
-				case <-ctx.Done():
-					return summarize(res.Sent, rtts, got), ctx.Err()
-				}
-			}
-		}
-		seq, pr, err := s.register(addr, c, i)
-		if err != nil {
-			return summarize(res.Sent, rtts, got), err
-		}
-		seqs = append(seqs, seq)
-		p.metrics.inFlight.Inc()
-		encode(pkt, s.v6, s.id, seq, pr.token)
-		pr.sent.Store(int64(time.Since(epoch)))
-		res.Sent++
-		if _, err := s.pc.WriteTo(pkt, dst); err != nil {
-			// EHOSTUNREACH, ENETUNREACH...: a lost packet, not a broken pinger.
-			p.metrics.sendErrors.Inc()
-			p.log.Debug("ping send", "addr", addr, "err", err)
-			continue
-		}
-		p.metrics.sent.Inc()
+	for i := range c.rtts {
+		c.rtts[i] = -1
 	}
-	timer.Reset(cfg.Timeout)
-	for received < n {
-		select {
-		case r := <-c.replies:
-			rtts[r.idx], got[r.idx] = r.rtt, true
-			received++
-		case <-timer.C:
-			return summarize(res.Sent, rtts, got), nil
-		case <-ctx.Done():
-			return summarize(res.Sent, rtts, got), ctx.Err()
-		}
+	if s.privileged {
+		c.dst = &net.IPAddr{IP: addr.AsSlice()}
+	} else {
+		c.dst = &net.UDPAddr{IP: addr.AsSlice()}
 	}
-	return summarize(res.Sent, rtts, got), nil
+	var pkt [8 + payloadLen]byte
+	p.mu.Lock()
+	if p.closed.Load() { // Close drains the checks under mu after setting closed
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if err := p.registerLocked(c, pkt[:]); err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	p.mu.Unlock()
+	p.write(c, pkt[:])
+	return c, nil
 }
 
-// register picks a free sequence number and records the probe under it.
-// The probe's send time is set by the caller right before the write; the
-// reader cannot see the probe before the request is on the wire.
-func (s *sock) register(addr netip.Addr, c *check, idx int) (uint16, *probe, error) {
-	pr := &probe{addr: addr, idx: idx, check: c}
-	pr.sent.Store(int64(time.Since(epoch)))
-	if _, err := rand.Read(pr.token[:]); err != nil {
-		return 0, nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// registerLocked gives the next request of c a free sequence number,
+// encodes it into pkt and queues c for its next timed action. The caller
+// writes pkt after unlocking: the reader cannot match a reply before the
+// request is on the wire, and the send time is set before.
+func (p *Pinger) registerLocked(c *check, pkt []byte) error {
+	s := c.s
+	pr := &c.probes[c.sent]
+	seq, ok := uint16(0), false
 	for range 1 << 16 {
 		s.nextSeq++
 		if _, busy := s.pending[s.nextSeq]; !busy {
-			s.pending[s.nextSeq] = pr
-			return s.nextSeq, pr, nil
+			seq, ok = s.nextSeq, true
+			break
 		}
 	}
-	return 0, nil, ErrTooManyInFlight
+	if !ok {
+		return ErrTooManyInFlight
+	}
+	binary.LittleEndian.PutUint64(pr.token[:], p.rng.Uint64())
+	pr.seq, pr.idx, pr.check = seq, c.sent, c
+	s.pending[seq] = pr
+	encode(pkt, s.v6, s.id, seq, pr.token)
+	pr.sent = mono()
+	c.sent++
+	if c.sent < c.n {
+		c.due = pr.sent + int64(c.cfg.PacketInterval)
+	} else {
+		c.due = pr.sent + int64(c.cfg.Timeout)
+	}
+	p.timers.set(c)
+	if c.due < p.armed {
+		p.armed = c.due
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (p *Pinger) write(c *check, pkt []byte) {
+	p.metrics.inFlight.Inc()
+	if _, err := c.s.pc.WriteTo(pkt, c.dst); err != nil {
+		// EHOSTUNREACH, ENETUNREACH...: a lost packet, not a broken pinger.
+		p.metrics.sendErrors.Inc()
+		p.log.Debug("ping send", "addr", c.addr, "err", err)
+		return
+	}
+	p.metrics.sent.Inc()
+}
+
+// finishLocked ends c: its requests still waiting are forgotten and it
+// leaves the clock's heap. deliver then calls done, unlocked.
+func (p *Pinger) finishLocked(c *check, err error) {
+	if c.finished {
+		return
+	}
+	c.finished, c.err = true, err
+	left := 0
+	for i := range c.sent {
+		pr := &c.probes[i]
+		if c.rtts[i] < 0 && c.s.pending[pr.seq] == pr {
+			delete(c.s.pending, pr.seq)
+			left++
+		}
+	}
+	if left > 0 {
+		p.metrics.inFlight.Sub(float64(left))
+	}
+	p.timers.remove(c)
+}
+
+func (p *Pinger) deliver(c *check) {
+	got := 0
+	for _, d := range c.rtts[:c.sent] {
+		if d >= 0 {
+			c.rtts[got] = d
+			got++
+		}
+	}
+	c.done(summarizeRTTs(c.sent, c.rtts[:got]), c.err)
+}
+
+// cancel ends c early (its context ended) with what it has.
+func (p *Pinger) cancel(c *check, err error) {
+	p.mu.Lock()
+	if c.finished {
+		p.mu.Unlock()
+		return
+	}
+	p.finishLocked(c, err)
+	p.mu.Unlock()
+	p.deliver(c)
+}
+
+// clock sends the later requests of multi-packet checks and expires
+// checks whose timeout passed. One goroutine per Pinger.
+func (p *Pinger) clock() {
+	defer p.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	type send struct {
+		c   *check
+		pkt [8 + payloadLen]byte
+	}
+	var sends []send
+	var fins []*check
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-p.wake:
+		case <-timer.C:
+		}
+		now := mono()
+		sends, fins = sends[:0], fins[:0]
+		p.mu.Lock()
+		for len(p.timers) > 0 && p.timers[0].due <= now {
+			c := p.timers[0]
+			if c.sent < c.n {
+				sends = append(sends, send{c: c})
+				if err := p.registerLocked(c, sends[len(sends)-1].pkt[:]); err != nil {
+					sends = sends[:len(sends)-1]
+					p.finishLocked(c, err)
+					fins = append(fins, c)
+				}
+				continue
+			}
+			p.finishLocked(c, nil)
+			fins = append(fins, c)
+		}
+		p.armed = noWake
+		if len(p.timers) > 0 {
+			// Round up to the grain so that nearby deadlines share a wake-up.
+			p.armed = (p.timers[0].due + clockGrain - 1) / clockGrain * clockGrain
+		}
+		armed := p.armed
+		p.mu.Unlock()
+		for i := range sends {
+			p.write(sends[i].c, sends[i].pkt[:])
+		}
+		for _, c := range fins {
+			p.deliver(c)
+		}
+		clear(sends)
+		clear(fins)
+		if armed != noWake {
+			timer.Reset(time.Duration(armed - mono()))
+		}
+	}
+}
+
+// checkHeap orders unfinished checks by their next timed action.
+type checkHeap []*check
+
+// set queues c or moves it to its new due time.
+func (h *checkHeap) set(c *check) {
+	if c.hidx < 0 {
+		c.hidx = len(*h)
+		*h = append(*h, c)
+		h.up(c.hidx)
+		return
+	}
+	if !h.down(c.hidx) {
+		h.up(c.hidx)
+	}
+}
+
+func (h *checkHeap) remove(c *check) {
+	i := c.hidx
+	if i < 0 {
+		return
+	}
+	old := *h
+	last := len(old) - 1
+	if i != last {
+		h.swap(i, last)
+	}
+	old[last] = nil
+	*h = old[:last]
+	c.hidx = -1
+	if i != last {
+		if !h.down(i) {
+			h.up(i)
+		}
+	}
+}
+
+func (h checkHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+
+func (h checkHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if h[i].due <= h[j].due {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+func (h checkHeap) down(i0 int) bool {
+	i := i0
+	n := len(h)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if j2 := j + 1; j2 < n && h[j2].due < h[j].due {
+			j = j2
+		}
+		if h[j].due >= h[i].due {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // encode writes an echo request. The checksum is left zero for ICMPv6 (the
@@ -457,34 +709,36 @@ func checksum(b []byte) uint16 {
 }
 
 func summarize(sent int, rtts []time.Duration, got []bool) Result {
-	r := Result{Sent: sent}
-	var sum time.Duration
-	var prev time.Duration
-	var jsum float64
+	var in []time.Duration
 	for i, ok := range got {
-		if !ok {
-			continue
+		if ok {
+			in = append(in, rtts[i])
 		}
-		d := rtts[i]
-		r.RTTs = append(r.RTTs, d)
-		if r.Received == 0 || d < r.Min {
-			r.Min = d
+	}
+	return summarizeRTTs(sent, in)
+}
+
+// summarizeRTTs computes a Result from the RTTs of the replies, in the
+// order the requests were sent; the Result keeps rtts.
+func summarizeRTTs(sent int, rtts []time.Duration) Result {
+	r := Result{Sent: sent, Received: len(rtts)}
+	if len(rtts) == 0 {
+		return r
+	}
+	r.RTTs = rtts
+	var sum time.Duration
+	var jsum float64
+	r.Min, r.Max = rtts[0], rtts[0]
+	for i, d := range rtts {
+		r.Min, r.Max = min(r.Min, d), max(r.Max, d)
+		if i > 0 {
+			jsum += math.Abs(float64(d - rtts[i-1]))
 		}
-		if d > r.Max {
-			r.Max = d
-		}
-		if r.Received > 0 {
-			jsum += math.Abs(float64(d - prev))
-		}
-		prev = d
 		sum += d
-		r.Received++
 	}
-	if r.Received > 0 {
-		r.Avg = sum / time.Duration(r.Received)
-	}
-	if r.Received > 1 {
-		r.Jitter = time.Duration(jsum / float64(r.Received-1))
+	r.Avg = sum / time.Duration(len(rtts))
+	if len(rtts) > 1 {
+		r.Jitter = time.Duration(jsum / float64(len(rtts)-1))
 	}
 	return r
 }

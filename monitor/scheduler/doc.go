@@ -6,7 +6,11 @@
 //	        └──► samples ──► SampleSink (ledger, later rollups)      │
 //	                    └──► threshold.Engine ───────────────────────┘
 //
-// Each (target, check) has one goroutine. Its runs are spread evenly over
+// Each SNMP and service check has one goroutine. Ping checks, the many
+// ones, share one: a heap of checks ordered by their next slot, woken at
+// most every 10 ms, starting the checks due through the Pinger's
+// asynchronous Start and handling finished ones in batches (one
+// SampleSink.Add per batch). Runs are spread evenly over
 // the interval: a check runs at the slots  k × interval + offset  where the
 // offset is a hash of "<target>/<check>" modulo the interval, so 10,000
 // targets at 10 s start about 1,000 checks a second rather than 10,000 at

@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"maps"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -40,6 +39,7 @@ type Scheduler struct {
 	pinger   *ping.Pinger
 	ownPing  bool
 	poller   *snmp.Poller
+	ping     *pingLoop // every ping check; started with the first one
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -53,6 +53,7 @@ type runner struct {
 	target   target.Target
 	service  *service.Config
 	interval time.Duration
+	ping     *pingState // ping checks run in the ping loop, not a goroutine
 }
 
 type metrics struct {
@@ -221,8 +222,12 @@ func (s *Scheduler) SetTargets(ts []target.Target) error {
 			delete(want, key)
 			continue
 		}
-		r.cancel()
-		<-r.done
+		if r.kind == "ping" {
+			s.removePing(r)
+		} else {
+			r.cancel()
+			<-r.done
+		}
 		delete(s.runners, key)
 		tn, check := r.target.Name, key[len(r.target.Name)+1:]
 		s.tracker.Delete(tn, check)
@@ -234,6 +239,16 @@ func (s *Scheduler) SetTargets(ts []target.Target) error {
 		}
 	}
 	for key, r := range want {
+		if r.kind == "ping" {
+			if s.ping == nil {
+				s.ping = s.newPingLoop()
+				s.wg.Add(1)
+				go s.runPings(s.ctx)
+			}
+			s.runners[key] = r
+			s.addPing(r)
+			continue
+		}
 		ctx, cancel := context.WithCancel(s.ctx)
 		r.cancel, r.done = cancel, make(chan struct{})
 		s.runners[key] = r
@@ -297,32 +312,6 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 	var res target.Result
 	var st *target.State
 	switch r.kind {
-	case "ping":
-		addr, _ := netip.ParseAddr(t.Address)
-		pr, err := s.pinger.Ping(ctx, addr, *t.Ping)
-		if ctx.Err() != nil {
-			return
-		}
-		res = target.Result{Time: start, Duration: time.Since(start), OK: pr.Received > 0 && pr.Loss() < t.Ping.MaxLoss,
-			Values: map[string]float64{"loss_percent": pr.Loss()}}
-		add("ping_up", b2f(pr.Received > 0), nil)
-		add("ping_loss_percent", pr.Loss(), nil)
-		if pr.Received > 0 {
-			res.Values["rtt_avg_seconds"] = pr.Avg.Seconds()
-			add("ping_rtt_min_seconds", pr.Min.Seconds(), nil)
-			add("ping_rtt_avg_seconds", pr.Avg.Seconds(), nil)
-			add("ping_rtt_max_seconds", pr.Max.Seconds(), nil)
-			add("ping_jitter_seconds", pr.Jitter.Seconds(), nil)
-		}
-		res.Message = fmt.Sprintf("%d/%d replies, %.0f%% loss", pr.Received, pr.Sent, pr.Loss())
-		if pr.Received > 0 {
-			res.Message += fmt.Sprintf(", rtt min/avg/max %s/%s/%s", pr.Min, pr.Avg, pr.Max)
-		}
-		if err != nil {
-			res.OK = false
-			res.Message += ": " + err.Error()
-		}
-		st = s.state(t, "ping", "ping", t.Ping.DownAfter, incident.Critical)
 	case "snmp":
 		pr := s.poller.Poll(ctx, snmp.Device{Target: t.Name, Address: t.Address, Config: t.SNMP, Processes: t.Processes})
 		if ctx.Err() != nil {
@@ -385,18 +374,6 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 	s.metrics.duration.WithLabelValues(r.kind).Observe(time.Since(start).Seconds())
 
 	if ev := st.Record(res); ev != nil {
-		if r.kind == "ping" && ev.Status == incident.Problem && t.Parent != "" {
-			if ps := s.tracker.Get(t.Parent, "ping"); ps != nil {
-				if status, _ := ps.Status(); status == target.Down {
-					ev.Severity = incident.Info
-					if ev.Labels == nil {
-						ev.Labels = map[string]string{}
-					}
-					ev.Labels["parent_down"] = t.Parent
-					ev.Message += " (behind " + t.Parent + ", which is down)"
-				}
-			}
-		}
 		events = append(events, *ev)
 	}
 	for _, x := range samples {

@@ -1,0 +1,365 @@
+package scheduler
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/monitor/ping"
+	"github.com/unyo-ops/unyo/monitor/target"
+	"github.com/unyo-ops/unyo/monitor/threshold"
+)
+
+// pingTick is the grain of the ping loop: checks whose slots fall in the
+// same tick start together, and finished checks are handled on the next
+// tick. Probes stay spread over the interval at this resolution.
+const pingTick = 10 * time.Millisecond
+
+// pingLoop runs every ping check of a Scheduler from one goroutine: a heap
+// of checks ordered by their next slot, started through the Pinger's
+// asynchronous Start, their outcomes handled in batches. Ten thousand
+// targets cost one goroutine, not ten thousand goroutines and timers.
+type pingLoop struct {
+	// procMu is held while outcomes are handled, so that SetTargets can
+	// wait for a removed check's last outcome to be done with.
+	procMu sync.Mutex
+
+	mu    sync.Mutex // guards the fields below and every runner's ping fields
+	heap  []*runner  // by next slot
+	armed time.Time  // when the loop will wake; zero when idle
+	outs  []pingOutcome
+	spare []pingOutcome
+	wake  chan struct{}
+
+	okCount, failedCount prometheus.Counter
+	duration             prometheus.Observer
+}
+
+// pingOutcome is a finished ping check waiting for the loop.
+type pingOutcome struct {
+	r   *runner
+	res ping.Result
+	err error
+	end time.Time
+}
+
+// pingState is the part of a runner that only ping checks use.
+type pingState struct {
+	addr    netip.Addr
+	off     time.Duration
+	next    time.Time // next slot
+	hidx    int       // in pingLoop.heap, -1 when not queued
+	running bool      // a check is in flight (its slot's successors are skipped)
+	stopped bool      // removed by SetTargets
+	started time.Time
+	st      *target.State // created on the first outcome
+	done    func(ping.Result, error)
+}
+
+func (s *Scheduler) newPingLoop() *pingLoop {
+	return &pingLoop{
+		wake:        make(chan struct{}, 1),
+		okCount:     s.metrics.checks.WithLabelValues("ping", "ok"),
+		failedCount: s.metrics.checks.WithLabelValues("ping", "failed"),
+		duration:    s.metrics.duration.WithLabelValues("ping"),
+	}
+}
+
+// addPing schedules r (a ping runner). Called with s.mu held.
+func (s *Scheduler) addPing(r *runner) {
+	pl := s.ping
+	addr, _ := netip.ParseAddr(r.target.Address)
+	r.ping = &pingState{addr: addr, off: offset(r.key, r.interval), hidx: -1}
+	r.ping.done = func(res ping.Result, err error) { pl.finished(r, res, err) }
+	r.ping.next = nextSlot(time.Now(), r.interval, r.ping.off)
+	pl.mu.Lock()
+	pl.push(r)
+	if pl.armed.IsZero() || r.ping.next.Before(pl.armed) {
+		pl.signal()
+	}
+	pl.mu.Unlock()
+}
+
+// removePing unschedules r and waits until the loop is not handling its
+// outcome. Called with s.mu held.
+func (s *Scheduler) removePing(r *runner) {
+	pl := s.ping
+	pl.mu.Lock()
+	r.ping.stopped = true
+	pl.remove(r)
+	pl.mu.Unlock()
+	pl.procMu.Lock()
+	// An empty critical section: wait for the batch in progress.
+	pl.procMu.Unlock()
+}
+
+func (pl *pingLoop) signal() {
+	select {
+	case pl.wake <- struct{}{}:
+	default:
+	}
+}
+
+// finished is the Pinger's done callback: queue the outcome for the loop
+// and wake it when it would otherwise sleep past the next tick.
+func (pl *pingLoop) finished(r *runner, res ping.Result, err error) {
+	now := time.Now()
+	pl.mu.Lock()
+	pl.outs = append(pl.outs, pingOutcome{r: r, res: res, err: err, end: now})
+	if len(pl.outs) == 1 && (pl.armed.IsZero() || pl.armed.Sub(now) > pingTick) {
+		pl.armed = now
+		pl.signal()
+	}
+	pl.mu.Unlock()
+}
+
+// runPings is the ping loop's goroutine.
+func (s *Scheduler) runPings(ctx context.Context) {
+	defer s.wg.Done()
+	pl := s.ping
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var due []*runner
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-pl.wake:
+		}
+		now := time.Now()
+		pl.procMu.Lock()
+		pl.mu.Lock()
+		outs := pl.outs
+		pl.outs, pl.spare = pl.spare, nil
+		due = due[:0]
+		for len(pl.heap) > 0 && !pl.heap[0].ping.next.After(now) {
+			r := pl.heap[0]
+			p := r.ping
+			p.next = nextSlot(now, r.interval, p.off)
+			pl.fix(0)
+			if p.running {
+				continue // the previous check overran: skip this slot
+			}
+			p.running, p.started = true, now
+			due = append(due, r)
+		}
+		// Skip the outcomes of removed checks; the rest are handled below.
+		n := 0
+		for _, o := range outs {
+			if !o.r.ping.stopped {
+				outs[n] = o
+				n++
+			}
+		}
+		clear(outs[n:])
+		outs = outs[:n]
+		pl.mu.Unlock()
+
+		s.handlePings(ctx, outs)
+		pl.procMu.Unlock()
+
+		for _, r := range due {
+			if err := s.pinger.Start(r.ping.addr, *r.target.Ping, r.ping.done); err != nil {
+				pl.finished(r, ping.Result{}, err)
+			}
+		}
+		clear(due)
+
+		clear(outs)
+		pl.mu.Lock()
+		pl.spare = outs[:0]
+		pl.armed = time.Time{}
+		if len(pl.heap) > 0 {
+			// Round up to the tick so that nearby slots share a wake-up.
+			pl.armed = pl.heap[0].ping.next.Add(pingTick - 1).Truncate(pingTick)
+		}
+		if len(pl.outs) > 0 {
+			if t := time.Now().Add(pingTick); pl.armed.IsZero() || t.Before(pl.armed) {
+				pl.armed = t
+			}
+		}
+		armed := pl.armed
+		pl.mu.Unlock()
+		if !armed.IsZero() {
+			timer.Reset(time.Until(armed))
+		}
+	}
+}
+
+// handlePings turns finished ping checks into states, samples and events.
+func (s *Scheduler) handlePings(ctx context.Context, outs []pingOutcome) {
+	if len(outs) == 0 {
+		return
+	}
+	pl := s.ping
+	samples := make([]Sample, 0, 6*len(outs))
+	type targetEvent struct {
+		t  *target.Target
+		ev incident.Event
+	}
+	var events []targetEvent
+	var msg []byte
+	for i := range outs {
+		o := &outs[i]
+		r, p := o.r, o.r.ping
+		t := r.target
+		start, pr := p.started, o.res
+		loss := pr.Loss()
+		res := target.Result{Time: start, Duration: o.end.Sub(start), OK: pr.Received > 0 && loss < t.Ping.MaxLoss,
+			Values: map[string]float64{"loss_percent": loss}}
+		first := len(samples)
+		add := func(name string, v float64) {
+			samples = append(samples, Sample{Target: t.Name, Name: name, Value: v, Time: start})
+		}
+		add("ping_up", b2f(pr.Received > 0))
+		add("ping_loss_percent", loss)
+		msg = strconv.AppendInt(msg[:0], int64(pr.Received), 10)
+		msg = append(msg, '/')
+		msg = strconv.AppendInt(msg, int64(pr.Sent), 10)
+		msg = append(msg, " replies, "...)
+		msg = strconv.AppendFloat(msg, loss, 'f', 0, 64)
+		msg = append(msg, "% loss"...)
+		if pr.Received > 0 {
+			res.Values["rtt_avg_seconds"] = pr.Avg.Seconds()
+			add("ping_rtt_min_seconds", pr.Min.Seconds())
+			add("ping_rtt_avg_seconds", pr.Avg.Seconds())
+			add("ping_rtt_max_seconds", pr.Max.Seconds())
+			add("ping_jitter_seconds", pr.Jitter.Seconds())
+			msg = append(msg, ", rtt min/avg/max "...)
+			msg = appendMs(msg, pr.Min)
+			msg = append(msg, '/')
+			msg = appendMs(msg, pr.Avg)
+			msg = append(msg, '/')
+			msg = appendMs(msg, pr.Max)
+			msg = append(msg, " ms"...)
+		}
+		if o.err != nil {
+			res.OK = false
+			msg = append(msg, ": "...)
+			msg = append(msg, o.err.Error()...)
+		}
+		res.Message = string(msg)
+		if res.OK {
+			pl.okCount.Inc()
+		} else {
+			pl.failedCount.Inc()
+		}
+		pl.duration.Observe(res.Duration.Seconds())
+		if p.st == nil {
+			p.st = s.state(t, "ping", "ping", t.Ping.DownAfter, incident.Critical)
+		}
+		if ev := p.st.Record(res); ev != nil {
+			if ev.Status == incident.Problem && t.Parent != "" {
+				if ps := s.tracker.Get(t.Parent, "ping"); ps != nil {
+					if status, _ := ps.Status(); status == target.Down {
+						ev.Severity = incident.Info
+						if ev.Labels == nil {
+							ev.Labels = map[string]string{}
+						}
+						ev.Labels["parent_down"] = t.Parent
+						ev.Message += " (behind " + t.Parent + ", which is down)"
+					}
+				}
+			}
+			events = append(events, targetEvent{&r.target, *ev})
+		}
+		for _, x := range samples[first:] {
+			for _, ev := range s.engine.Observe(threshold.Input{Target: t.Name, Tags: t.Tags, Metric: x.Name, Value: x.Value, Time: x.Time}) {
+				events = append(events, targetEvent{&r.target, ev})
+			}
+		}
+	}
+	if s.opts.Samples != nil && len(samples) > 0 {
+		if err := s.opts.Samples.Add(ctx, samples); err != nil {
+			s.metrics.sampleErrors.Inc()
+			s.log.Warn("storing samples", "check", "ping", "err", err)
+		}
+	}
+	for _, e := range events {
+		s.publish(ctx, *e.t, e.ev)
+	}
+	pl.mu.Lock()
+	for i := range outs {
+		outs[i].r.ping.running = false
+	}
+	pl.mu.Unlock()
+}
+
+// appendMs appends d in milliseconds with three decimals.
+func appendMs(b []byte, d time.Duration) []byte {
+	return strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 3, 64)
+}
+
+// The heap of ping runners, ordered by next slot.
+
+func (pl *pingLoop) push(r *runner) {
+	r.ping.hidx = len(pl.heap)
+	pl.heap = append(pl.heap, r)
+	pl.up(r.ping.hidx)
+}
+
+func (pl *pingLoop) remove(r *runner) {
+	i := r.ping.hidx
+	if i < 0 {
+		return
+	}
+	last := len(pl.heap) - 1
+	if i != last {
+		pl.swap(i, last)
+	}
+	pl.heap[last] = nil
+	pl.heap = pl.heap[:last]
+	r.ping.hidx = -1
+	if i != last {
+		pl.fix(i)
+	}
+}
+
+func (pl *pingLoop) fix(i int) {
+	if !pl.down(i) {
+		pl.up(i)
+	}
+}
+
+func (pl *pingLoop) swap(i, j int) {
+	h := pl.heap
+	h[i], h[j] = h[j], h[i]
+	h[i].ping.hidx, h[j].ping.hidx = i, j
+}
+
+func (pl *pingLoop) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !pl.heap[j].ping.next.Before(pl.heap[i].ping.next) {
+			break
+		}
+		pl.swap(i, j)
+		j = i
+	}
+}
+
+func (pl *pingLoop) down(i0 int) bool {
+	i, n := i0, len(pl.heap)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if j2 := j + 1; j2 < n && pl.heap[j2].ping.next.Before(pl.heap[j].ping.next) {
+			j = j2
+		}
+		if !pl.heap[j].ping.next.Before(pl.heap[i].ping.next) {
+			break
+		}
+		pl.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
