@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/node"
@@ -36,6 +39,23 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	n, err := node.New(ctx, opts)
 	if err != nil {
 		return err
+	}
+	// SIGHUP reloads the configuration file (what can change without a
+	// restart; see node.Reload).
+	if *path != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					_ = n.ReloadFile(ctx, *path) // logged and counted by the node
+				}
+			}
+		}()
 	}
 	return n.Run(ctx)
 }

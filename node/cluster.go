@@ -233,8 +233,9 @@ func (n *Node) publishTargets(ctx context.Context) {
 	if n.mon == nil {
 		return
 	}
-	ts := make([]cluster.Target, 0, len(n.mon.targets))
-	for _, t := range n.mon.targets {
+	targets := n.mon.targetList()
+	ts := make([]cluster.Target, 0, len(targets))
+	for _, t := range targets {
 		ts = append(ts, cluster.Target{Name: t.Name, Site: t.Site})
 	}
 	for attempt := 0; ctx.Err() == nil && attempt < 20; attempt++ {
@@ -258,13 +259,27 @@ func (n *Node) followAssignments(ctx context.Context) {
 	if n.mon == nil {
 		return
 	}
-	for names := range n.raft.WatchAssignments(ctx) {
+	watch := n.raft.WatchAssignments(ctx)
+	var names []string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ns, ok := <-watch:
+			if !ok {
+				return
+			}
+			names = ns
+		case <-n.reassign:
+			// targets reloaded: same assignment, new check settings
+		}
 		mine := make(map[string]bool, len(names))
 		for _, name := range names {
 			mine[name] = true
 		}
 		var ts []target.Target
-		for _, t := range n.mon.targets {
+		all := n.mon.targetList()
+		for _, t := range all {
 			if mine[t.Name] {
 				ts = append(ts, t)
 			}
@@ -274,7 +289,7 @@ func (n *Node) followAssignments(ctx context.Context) {
 			continue
 		}
 		n.assigned.Store(int64(len(ts)))
-		n.log.Info("checking assigned targets", "targets", len(ts), "of", len(n.mon.targets))
+		n.log.Info("checking assigned targets", "targets", len(ts), "of", len(all))
 	}
 }
 
@@ -315,4 +330,5 @@ func (n *Node) clusterReady(context.Context) error {
 type clusterCounters struct {
 	assigned    atomic.Int64
 	quorumDrops atomic.Int64
+	reassign    chan struct{} // reload → followAssignments
 }

@@ -68,6 +68,7 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	}
 	o.Alerting = a
 	o.Monitor = monitorOptions(c)
+	o.Config = c
 	o.Jobnets = jobnetOptions(c)
 	o.Cluster = ClusterOptions{
 		DataDir: filepath.Join(c.Node.DataDir, "raft"), Site: c.Node.Site,

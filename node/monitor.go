@@ -92,14 +92,17 @@ func parentsOf(ts []target.Target) func(string) string {
 type monitorPart struct {
 	log     *slog.Logger
 	opts    MonitorOptions
+	mu      sync.RWMutex    // guards targets (replaced on reload)
 	targets []target.Target // as scheduled (ping blocks removed without a socket)
 	pinger  *ping.Pinger
 	sched   *scheduler.Scheduler
 	syslog  *syslog.Receiver
 	traps   *trap.Receiver
 	samples *sampleBuffer
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// filterMetrics is shared by the filter engines of successive reloads.
+	filterMetrics *filter.Metrics
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // newMonitor builds the monitor and binds the receivers' sockets, so a
@@ -144,7 +147,8 @@ func (n *Node) newMonitor(ctx context.Context) (err error) {
 	}
 	rctx := context.WithoutCancel(ctx)
 	if o.Syslog != nil {
-		engine, err := filter.New(o.Filters, filter.NewMetrics(reg))
+		m.filterMetrics = filter.NewMetrics(reg)
+		engine, err := filter.New(o.Filters, m.filterMetrics)
 		if err != nil {
 			return fmt.Errorf("node: monitor: syslog filters: %w", err)
 		}
@@ -187,11 +191,11 @@ func (n *Node) startMonitor(ctx context.Context) error {
 	}
 	// In a cluster the assignment decides (followAssignments in cluster.go).
 	if n.opts.Cluster.DataDir == "" {
-		if err := m.sched.SetTargets(m.targets); err != nil {
+		if err := m.sched.SetTargets(m.targetList()); err != nil {
 			return fmt.Errorf("node: monitor: %w", err)
 		}
 	}
-	m.log.Info("monitor started", "targets", len(m.targets), "thresholds", len(m.opts.Thresholds))
+	m.log.Info("monitor started", "targets", len(m.targetList()), "thresholds", len(m.opts.Thresholds))
 	return nil
 }
 
@@ -264,8 +268,9 @@ func (v targetsView) Targets() []console.TargetSummary {
 	for _, s := range snaps {
 		by[s.Target] = append(by[s.Target], s)
 	}
-	out := make([]console.TargetSummary, 0, len(v.m.targets))
-	for _, t := range v.m.targets {
+	targets := v.m.targetList()
+	out := make([]console.TargetSummary, 0, len(targets))
+	for _, t := range targets {
 		out = append(out, console.Summarize(t, by[t.Name]))
 	}
 	slices.SortFunc(out, func(a, b console.TargetSummary) int {
@@ -281,12 +286,13 @@ func (v targetsView) Targets() []console.TargetSummary {
 }
 
 func (v targetsView) Target(name string) (console.TargetDetail, error) {
-	i := slices.IndexFunc(v.m.targets, func(t target.Target) bool { return t.Name == name })
+	targets := v.m.targetList()
+	i := slices.IndexFunc(targets, func(t target.Target) bool { return t.Name == name })
 	if i < 0 {
 		return console.TargetDetail{}, console.ErrNoTarget
 	}
 	snaps := v.m.sched.Tracker().Snapshots(name)
-	d := console.TargetDetail{TargetSummary: console.Summarize(v.m.targets[i], snaps), Results: snaps}
+	d := console.TargetDetail{TargetSummary: console.Summarize(targets[i], snaps), Results: snaps}
 	if d.Results == nil {
 		d.Results = []target.Snapshot{}
 	}

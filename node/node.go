@@ -18,6 +18,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/cluster"
+	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 )
 
@@ -44,6 +45,9 @@ type Options struct {
 	Monitor MonitorOptions
 	// Cluster configures Raft (see cluster.go); empty DataDir: no Raft.
 	Cluster ClusterOptions
+	// Config is the configuration the options were made from (FromConfig),
+	// kept to tell which changes a reload can apply.
+	Config  *configs.Config
 	Jobnets JobnetOptions // see jobnet.go
 	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
@@ -106,6 +110,7 @@ type Node struct {
 	mon   *monitorPart          // nil unless the monitor is enabled
 	raft  *cluster.Node         // nil without Raft
 	clusterCounters
+	reloadState
 	jobnets *jobnetPart // nil without jobnets (jobnet.go)
 
 	ln   net.Listener
@@ -126,6 +131,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{opts: opts, log: opts.Logger.With("node", opts.Name), store: &lazyStore{}}
+	n.reassign = make(chan struct{}, 1)
 	defer func() {
 		if err != nil {
 			n.teardown(context.Background())
@@ -192,6 +198,7 @@ func (n *Node) registerInfo(start time.Time) {
 	})
 	st.Set(float64(start.UnixNano()) / 1e9)
 	n.opts.Registry.MustRegister(info, st)
+	n.registerReload()
 }
 
 // Addr is the bound HTTP address (host:port).

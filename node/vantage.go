@@ -183,7 +183,7 @@ func (n *Node) targetAddress(name string) string {
 	if n.mon == nil {
 		return ""
 	}
-	for _, t := range n.mon.targets {
+	for _, t := range n.mon.targetList() {
 		if t.Name == name {
 			return strings.TrimSpace(t.Address)
 		}
