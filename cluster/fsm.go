@@ -248,6 +248,15 @@ func (f *FSM) State() State {
 	return f.st.clone()
 }
 
+// core returns a copy of the state without the job network's runs, for
+// the node's own loops (metrics, reconcile, status), which run on every
+// change and must not copy every live run each time.
+func (f *FSM) core() State {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return State{Config: f.st.Config, Members: maps.Clone(f.st.Members), Targets: maps.Clone(f.st.Targets)}
+}
+
 // AppliedIndex returns the index of the last log entry applied.
 func (f *FSM) AppliedIndex() uint64 {
 	f.mu.RLock()

@@ -209,7 +209,7 @@ type MemberStatus struct {
 // only known on the leader; ask the leader for the full picture.
 func (n *Node) Status() Status {
 	st := Status{NodeID: n.opts.NodeID, Site: n.opts.Site, Addr: n.Addr(), State: raft.Shutdown.String(), LastContactMS: -1}
-	s := n.fsm.State()
+	s := n.fsm.core()
 	st.AppliedIndex = n.fsm.AppliedIndex()
 	st.Config = ConfigStatus{Version: s.Config.Version, Hash: s.Config.Hash, AppliedAt: s.Config.AppliedAt, AppliedBy: s.Config.AppliedBy}
 	counts := map[string]int{}

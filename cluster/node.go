@@ -334,7 +334,7 @@ func (n *Node) stateLoop(ctx context.Context) {
 	defer n.wg.Done()
 	for {
 		ch := n.fsm.Changed()
-		st := n.fsm.State()
+		st := n.fsm.core()
 		n.metrics.members.Set(float64(len(st.Members)))
 		mine := 0
 		for _, a := range st.Targets {

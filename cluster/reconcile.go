@@ -138,7 +138,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 	// Read the state before the configuration: a member recorded by Join
 	// is then always in the configuration read next, so it is never
 	// mistaken for a removed one.
-	st := n.fsm.State()
+	st := n.fsm.core()
 	cf := r.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return fmt.Errorf("get configuration: %w", err)
@@ -173,7 +173,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 			}
 		}
 	}
-	st = n.fsm.State()
+	st = n.fsm.core()
 	if len(st.Targets) == 0 {
 		return nil
 	}

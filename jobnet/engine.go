@@ -80,9 +80,10 @@ type Engine struct {
 	killSent map[string]time.Time
 	recorded map[string]bool // run@gen history written since it ended
 
-	results chan Result
-	wake    chan struct{}
-	wg      sync.WaitGroup
+	results   chan Result
+	resultSem chan struct{} // bounds results committed at once
+	wake      chan struct{}
+	wg        sync.WaitGroup
 }
 
 // New returns an engine; Run drives it.
@@ -115,7 +116,7 @@ func New(opts Options) (*Engine, error) {
 		opts: opts, log: opts.Logger.With("component", "jobnet"), nets: opts.Nets,
 		starting: map[string]bool{}, local: map[string]context.CancelFunc{}, seen: map[string]time.Time{},
 		killSent: map[string]time.Time{}, recorded: map[string]bool{},
-		results: make(chan Result, 1024), wake: make(chan struct{}, 1),
+		results: make(chan Result, 1024), resultSem: make(chan struct{}, 256), wake: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -154,29 +155,85 @@ func (e *Engine) Run(ctx context.Context) error {
 	t := time.NewTicker(e.opts.Tick)
 	defer t.Stop()
 	defer e.wg.Wait()
+	due := time.NewTimer(time.Hour)
+	defer due.Stop()
 	for {
 		changed := e.opts.Log.Changed()
-		e.Step(ctx)
+		e.step(ctx, true)
+		// Wake at the next scheduled time, not up to a Tick after it.
+		due.Reset(e.untilDue())
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-due.C:
 		case <-t.C:
 		case <-changed:
 		case <-e.wake:
 		case r := <-e.results:
-			e.handleResult(ctx, r)
+			e.resultAsync(ctx, r)
 		}
 	}
+}
+
+// untilDue is how long until the next schedule firing of any jobnet
+// (at most a Tick; only the leader fires).
+func (e *Engine) untilDue() time.Duration {
+	d := e.opts.Tick
+	if !e.opts.Log.Leader() {
+		return d
+	}
+	var fired map[string]time.Time
+	nets := e.Nets()
+	e.opts.Log.View(func(st *runstate.State) {
+		fired = make(map[string]time.Time, len(nets))
+		for name := range nets {
+			fired[name] = st.Fired[name]
+		}
+	})
+	now := e.opts.Now()
+	for name, n := range nets {
+		wm, ok := fired[name]
+		if !ok || wm.IsZero() {
+			continue
+		}
+		for _, s := range n.Schedules {
+			if next := s.Next(wm); !next.IsZero() {
+				d = min(d, next.Sub(now))
+			}
+		}
+	}
+	return max(d, time.Millisecond)
+}
+
+// resultAsync commits an executor's result off the main loop: results of
+// many jobs are proposed side by side, so Raft commits them together
+// instead of one round trip each.
+func (e *Engine) resultAsync(ctx context.Context, r Result) {
+	e.resultSem <- struct{}{}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() { <-e.resultSem }()
+		e.handleResult(ctx, r)
+	}()
 }
 
 // Step does one round: take over if this node just became leader, fire
 // what is due, start ready jobs, and look after running and ended runs.
 // Run calls it; tests with an injected clock call it directly.
-func (e *Engine) Step(ctx context.Context) {
+func (e *Engine) Step(ctx context.Context) { e.step(ctx, false) }
+
+// step is Step; async hands results to resultAsync instead of committing
+// them one by one here.
+func (e *Engine) step(ctx context.Context, async bool) {
 	for {
 		select {
 		case r := <-e.results:
-			e.handleResult(ctx, r)
+			if async {
+				e.resultAsync(ctx, r)
+			} else {
+				e.handleResult(ctx, r)
+			}
 			continue
 		default:
 		}
@@ -230,56 +287,64 @@ func RunID(jobnet string, t time.Time) string {
 
 func (e *Engine) schedule(ctx context.Context, now time.Time) {
 	nets := e.Nets()
-	names := slices.Sorted(maps.Keys(nets))
-	for _, name := range names {
-		n := nets[name]
-		if len(n.Schedules) == 0 {
-			continue
+	// Jobnets are fired side by side: each one's fire and mark are Raft
+	// round trips, and the last of many jobnets due at the same second
+	// must not wait for all the others'.
+	var wg sync.WaitGroup
+	for _, name := range slices.Sorted(maps.Keys(nets)) {
+		if n := nets[name]; len(n.Schedules) > 0 {
+			wg.Add(1)
+			go func() { defer wg.Done(); e.scheduleNet(ctx, now, name, n) }()
 		}
-		var (
-			wm time.Time
-			ok bool
-		)
-		e.opts.Log.View(func(st *runstate.State) { wm, ok = st.Fired[name] })
-		if !ok {
-			// First time this jobnet is scheduled: from now on.
-			e.propose(ctx, runstate.Op{Kind: runstate.OpMark, Jobnet: name, Time: now})
-			continue
-		}
-		max := 1000
-		due := n.Due(wm, now, max)
-		if len(due) == 0 {
-			continue
-		}
-		var missed, onTime []time.Time
-		for _, t := range due {
-			if now.Sub(t) > n.Misfire.Grace {
-				missed = append(missed, t)
-			} else {
-				onTime = append(onTime, t)
-			}
-		}
-		var fire []time.Time
-		switch n.Misfire.Policy {
-		case "skip":
-		case "catch_up":
-			fire = missed[max0(len(missed)-n.Misfire.Max):]
-		default: // once
-			if len(missed) > 0 {
-				fire = missed[len(missed)-1:]
-			}
-		}
-		if len(missed) > len(fire) {
-			e.log.Warn("misfired schedule times passed over", "jobnet", name, "missed", len(missed), "fired", len(fire), "policy", n.Misfire.Policy)
-		}
-		fire = append(fire, onTime...)
-		for _, t := range fire {
-			if _, err := e.fire(ctx, n, RunID(name, t), t, "schedule", nil, "", "", true); err != nil {
-				e.log.Warn("fire", "jobnet", name, "time", t, "err", err)
-			}
-		}
-		e.propose(ctx, runstate.Op{Kind: runstate.OpMark, Jobnet: name, Time: due[len(due)-1]})
 	}
+	wg.Wait()
+}
+
+// scheduleNet fires what is due of one jobnet's schedules.
+func (e *Engine) scheduleNet(ctx context.Context, now time.Time, name string, n *Net) {
+	var (
+		wm time.Time
+		ok bool
+	)
+	e.opts.Log.View(func(st *runstate.State) { wm, ok = st.Fired[name] })
+	if !ok {
+		// First time this jobnet is scheduled: from now on.
+		e.propose(ctx, runstate.Op{Kind: runstate.OpMark, Jobnet: name, Time: now})
+		return
+	}
+	max := 1000
+	due := n.Due(wm, now, max)
+	if len(due) == 0 {
+		return
+	}
+	var missed, onTime []time.Time
+	for _, t := range due {
+		if now.Sub(t) > n.Misfire.Grace {
+			missed = append(missed, t)
+		} else {
+			onTime = append(onTime, t)
+		}
+	}
+	var fire []time.Time
+	switch n.Misfire.Policy {
+	case "skip":
+	case "catch_up":
+		fire = missed[max0(len(missed)-n.Misfire.Max):]
+	default: // once
+		if len(missed) > 0 {
+			fire = missed[len(missed)-1:]
+		}
+	}
+	if len(missed) > len(fire) {
+		e.log.Warn("misfired schedule times passed over", "jobnet", name, "missed", len(missed), "fired", len(fire), "policy", n.Misfire.Policy)
+	}
+	fire = append(fire, onTime...)
+	for _, t := range fire {
+		if _, err := e.fire(ctx, n, RunID(name, t), t, "schedule", nil, "", "", true); err != nil {
+			e.log.Warn("fire", "jobnet", name, "time", t, "err", err)
+		}
+	}
+	e.propose(ctx, runstate.Op{Kind: runstate.OpMark, Jobnet: name, Time: due[len(due)-1]})
 }
 
 func max0(i int) int { return max(i, 0) }
@@ -522,14 +587,25 @@ func (e *Engine) drive(ctx context.Context, now time.Time) {
 			e.start(ctx, now, s)
 		}()
 	}
+	// Archive side by side (Raft commits concurrent proposals together),
+	// and wait, so the next round does not archive the same runs again.
+	var awg sync.WaitGroup
+	sem := make(chan struct{}, 64)
 	for _, r := range archive {
-		if e.record(ctx, r) {
-			e.propose(ctx, runstate.Op{Kind: runstate.OpArchive, Run: r.ID})
-			e.mu.Lock()
-			delete(e.recorded, r.ID+"#"+fmt.Sprint(r.Gen))
-			e.mu.Unlock()
-		}
+		sem <- struct{}{}
+		awg.Add(1)
+		go func() {
+			defer awg.Done()
+			defer func() { <-sem }()
+			if e.record(ctx, r) {
+				e.propose(ctx, runstate.Op{Kind: runstate.OpArchive, Run: r.ID})
+				e.mu.Lock()
+				delete(e.recorded, r.ID+"#"+fmt.Sprint(r.Gen))
+				e.mu.Unlock()
+			}
+		}()
 	}
+	awg.Wait()
 }
 
 // parentRunning: a nested run stays until its parent job has seen it end.
