@@ -35,11 +35,15 @@
 // per socket (10,000 targets × 3 packets at a 10 s interval keep about 3,000
 // in flight with a 1 s timeout).
 //
-// Checks are asynchronous inside (Start; Ping is Start and a wait): the
-// reader matches replies and finishes a check when its last reply is in,
-// and one clock goroutine sends the later packets of multi-packet checks
-// and expires timed-out checks, its wake-ups coalesced to 5 ms. No
-// goroutine, channel or timer is made per check.
+// Checks are asynchronous inside (Start; Ping is Start and a wait), and
+// no goroutine, channel or timer is made per check. One clock goroutine
+// does all the timed work on ticks coalesced to 5 ms: it reads the replies
+// waiting on the sockets in batches (recvmmsg with MSG_DONTWAIT; the
+// sockets are plain descriptors outside Go's network poller, so a reply
+// wakes no thread), sends the later packets of multi-packet checks and
+// expires timed-out checks. RTTs stay exact: the kernel stamps each reply
+// with its arrival time (SO_TIMESTAMPNS) and the send time is taken right
+// before sendto. A check ends on the tick after its last reply.
 //
 // Spreading probes over the interval is the scheduler's job (it gives each
 // target a fixed offset in its interval); Ping sends the packets of one

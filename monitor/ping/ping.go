@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -17,10 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/net/bpf"
-	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // Result is the outcome of one check (a few echo requests to one address).
@@ -67,12 +62,15 @@ type Pinger struct {
 	wake   chan struct{}
 	quit   chan struct{}
 	rng    *mrand.ChaCha8 // request tokens
+	// io is read-locked around writes and locked to close the sockets, so
+	// a write never reaches a closed (and maybe reused) descriptor.
+	io sync.RWMutex
 }
 
 // sock is one shared socket and its table of probes waiting for replies
 // (guarded by Pinger.mu).
 type sock struct {
-	pc         *icmp.PacketConn
+	sockIO
 	privileged bool
 	v6         bool
 	id         uint16 // ICMP id on the wire: ours (raw) or the local port (ping socket)
@@ -84,7 +82,7 @@ type sock struct {
 // probe is one echo request waiting for its reply.
 type probe struct {
 	token [8]byte
-	sent  int64 // ns since epoch, set before the write
+	sent  int64 // Unix ns (the kernel stamps replies in wall-clock time), set before the write
 	seq   uint16
 	idx   int
 	check *check
@@ -94,7 +92,7 @@ type probe struct {
 type check struct {
 	s    *sock
 	addr netip.Addr
-	dst  net.Addr
+	dst  *dest
 	cfg  Config
 	done func(Result, error)
 
@@ -159,14 +157,12 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Pinger, er
 	}
 	if opts.IPv6 {
 		if p.v6, err = openSock(opts.Mode, "", true); err != nil {
-			p.v4.pc.Close()
+			p.v4.close()
 			return nil, err
 		}
 	}
 	for _, s := range []*sock{p.v4, p.v6} {
 		if s != nil {
-			p.wg.Add(1)
-			go p.read(s)
 			log.Debug("ping socket open", "privileged", s.privileged, "ipv6", s.v6, "icmp_id", s.id)
 		}
 	}
@@ -187,86 +183,12 @@ func openSock(mode, source string, v6 bool) (*sock, error) {
 			return nil, fmt.Errorf("%w: %w", ErrNoSocket, errors.Join(errs...))
 		}
 	}
-	s, err := openRaw(source, v6)
+	s, err := openRaw(source, v6, uint16(os.Getpid())^uint16(instances.Add(1)*40503))
 	if err == nil {
 		return s, nil
 	}
 	errs = append(errs, fmt.Errorf("raw socket: %w", err))
 	return nil, fmt.Errorf("%w: %w", ErrNoSocket, errors.Join(errs...))
-}
-
-func openUnprivileged(source string, v6 bool) (*sock, error) {
-	network, addr := "udp4", "0.0.0.0"
-	if v6 {
-		network, addr = "udp6", "::"
-	}
-	if source != "" {
-		addr = source
-	}
-	pc, err := icmp.ListenPacket(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	ua, ok := pc.LocalAddr().(*net.UDPAddr)
-	if !ok {
-		pc.Close()
-		return nil, fmt.Errorf("unexpected local address %T", pc.LocalAddr())
-	}
-	return &sock{pc: pc, v6: v6, id: uint16(ua.Port), pending: map[uint16]*probe{}}, nil
-}
-
-func openRaw(source string, v6 bool) (*sock, error) {
-	network, addr := "ip4:icmp", "0.0.0.0"
-	if v6 {
-		network, addr = "ip6:ipv6-icmp", "::"
-	}
-	if source != "" {
-		addr = source
-	}
-	pc, err := icmp.ListenPacket(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	id := uint16(os.Getpid()) ^ uint16(instances.Add(1)*40503)
-	if err := installFilter(pc, id, v6); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("bpf id filter: %w", err)
-	}
-	return &sock{pc: pc, privileged: true, v6: v6, id: id, pending: map[uint16]*probe{}}, nil
-}
-
-// installFilter lets only echo replies with our id through to the socket,
-// so other ping programs on the host cost this process nothing.
-func installFilter(pc *icmp.PacketConn, id uint16, v6 bool) error {
-	if v6 {
-		prog, err := bpf.Assemble([]bpf.Instruction{
-			bpf.LoadAbsolute{Off: 0, Size: 1},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(ipv6.ICMPTypeEchoReply), SkipTrue: 1},
-			bpf.RetConstant{Val: 0},
-			bpf.LoadAbsolute{Off: 4, Size: 2},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(id), SkipFalse: 1},
-			bpf.RetConstant{Val: 0xffff},
-			bpf.RetConstant{Val: 0},
-		})
-		if err != nil {
-			return err
-		}
-		return pc.IPv6PacketConn().SetBPF(prog)
-	}
-	prog, err := bpf.Assemble([]bpf.Instruction{
-		bpf.LoadMemShift{Off: 0},          // X = IP header length
-		bpf.LoadIndirect{Off: 0, Size: 1}, // ICMP type
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(ipv4.ICMPTypeEchoReply), SkipTrue: 1},
-		bpf.RetConstant{Val: 0},
-		bpf.LoadIndirect{Off: 4, Size: 2}, // ICMP id
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(id), SkipFalse: 1},
-		bpf.RetConstant{Val: 0xffff},
-		bpf.RetConstant{Val: 0},
-	})
-	if err != nil {
-		return err
-	}
-	return pc.IPv4PacketConn().SetBPF(prog)
 }
 
 // Privileged reports whether the IPv4 socket is a raw socket.
@@ -277,14 +199,16 @@ func (p *Pinger) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
-	var errs []error
-	for _, s := range []*sock{p.v4, p.v6} {
-		if s != nil {
-			errs = append(errs, s.pc.Close())
-		}
-	}
 	close(p.quit)
 	p.wg.Wait()
+	var errs []error
+	p.io.Lock()
+	for _, s := range []*sock{p.v4, p.v6} {
+		if s != nil {
+			errs = append(errs, s.close())
+		}
+	}
+	p.io.Unlock()
 	p.mu.Lock()
 	var fins []*check
 	for len(p.timers) > 0 {
@@ -311,69 +235,59 @@ const clockGrain = int64(5 * time.Millisecond)
 
 func mono() int64 { return int64(time.Since(epoch)) }
 
-// read is the demultiplexer: one goroutine per socket. It matches replies
-// to probes and finishes a check when its last reply is in.
-func (p *Pinger) read(s *sock) {
-	defer p.wg.Done()
-	buf := make([]byte, 1500)
+// drain reads every reply waiting on s and matches it to its probe; it
+// returns the checks whose last reply came in. Called by the clock
+// goroutine with mu held.
+func (p *Pinger) drainLocked(s *sock, fins []*check) []*check {
 	replyType := byte(0) // ICMPv4 echo reply
 	if s.v6 {
 		replyType = 129
 	}
-	for {
-		n, from, err := s.pc.ReadFrom(buf)
-		now := mono()
-		if err != nil {
-			if p.closed.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			p.log.Debug("ping read", "err", err)
-			continue
+	var received, unmatched int
+	match := func(r reply) {
+		b := r.icmp
+		if len(b) < 8+payloadLen || b[0] != replyType || b[1] != 0 {
+			return
 		}
-		if n < 8+payloadLen || buf[0] != replyType || buf[1] != 0 {
-			continue
-		}
-		id := binary.BigEndian.Uint16(buf[4:6])
-		seq := binary.BigEndian.Uint16(buf[6:8])
-		if id != s.id {
-			p.metrics.unmatched.Inc()
-			continue
-		}
-		src := addrOf(from)
-		p.mu.Lock()
+		id := binary.BigEndian.Uint16(b[4:6])
+		seq := binary.BigEndian.Uint16(b[6:8])
 		pr := s.pending[seq]
-		if pr == nil || pr.check.addr != src || [8]byte(buf[8:16]) != pr.token {
-			p.mu.Unlock()
-			p.metrics.unmatched.Inc()
-			continue
+		if id != s.id || pr == nil || pr.check.addr != r.from.Unmap() || [8]byte(b[8:16]) != pr.token {
+			unmatched++
+			return
 		}
 		delete(s.pending, seq)
+		at := r.stamp
+		if at == 0 {
+			at = time.Now().UnixNano()
+		}
 		c := pr.check
-		c.rtts[pr.idx] = time.Duration(now - pr.sent)
+		c.rtts[pr.idx] = time.Duration(max(at-pr.sent, 0))
 		c.received++
-		fin := c.received == c.n
-		if fin {
+		received++
+		if c.received == c.n {
 			p.finishLocked(c, nil)
-		}
-		p.mu.Unlock()
-		p.metrics.inFlight.Dec()
-		p.metrics.received.Inc()
-		if fin {
-			p.deliver(c)
+			fins = append(fins, c)
 		}
 	}
-}
-
-func addrOf(a net.Addr) netip.Addr {
-	var ip net.IP
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ip = a.IP
-	case *net.IPAddr:
-		ip = a.IP
+	for {
+		more, err := s.recv(match)
+		if err != nil {
+			p.log.Debug("ping read", "err", err)
+			break
+		}
+		if !more {
+			break
+		}
 	}
-	ad, _ := netip.AddrFromSlice(ip)
-	return ad.Unmap()
+	if received > 0 {
+		p.metrics.inFlight.Sub(float64(received))
+		p.metrics.received.Add(float64(received))
+	}
+	if unmatched > 0 {
+		p.metrics.unmatched.Add(float64(unmatched))
+	}
+	return fins
 }
 
 // Ping sends cfg.Packets echo requests to addr, cfg.PacketInterval apart,
@@ -432,11 +346,7 @@ func (p *Pinger) start(addr netip.Addr, cfg Config, done func(Result, error)) (*
 	for i := range c.rtts {
 		c.rtts[i] = -1
 	}
-	if s.privileged {
-		c.dst = &net.IPAddr{IP: addr.AsSlice()}
-	} else {
-		c.dst = &net.UDPAddr{IP: addr.AsSlice()}
-	}
+	c.dst = newDest(addr)
 	var pkt [8 + payloadLen]byte
 	p.mu.Lock()
 	if p.closed.Load() { // Close drains the checks under mu after setting closed
@@ -473,17 +383,21 @@ func (p *Pinger) registerLocked(c *check, pkt []byte) error {
 	binary.LittleEndian.PutUint64(pr.token[:], p.rng.Uint64())
 	pr.seq, pr.idx, pr.check = seq, c.sent, c
 	s.pending[seq] = pr
+	now := time.Now()
+	pr.sent = now.UnixNano()
 	encode(pkt, s.v6, s.id, seq, pr.token)
-	pr.sent = mono()
 	c.sent++
+	mnow := int64(now.Sub(epoch))
 	if c.sent < c.n {
-		c.due = pr.sent + int64(c.cfg.PacketInterval)
+		c.due = mnow + int64(c.cfg.PacketInterval)
 	} else {
-		c.due = pr.sent + int64(c.cfg.Timeout)
+		c.due = mnow + int64(c.cfg.Timeout)
 	}
 	p.timers.set(c)
-	if c.due < p.armed {
-		p.armed = c.due
+	// The clock must wake to read the reply (within a grain) and for c's
+	// next action.
+	if wake := min(c.due, mnow+clockGrain); wake < p.armed {
+		p.armed = wake
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -494,7 +408,13 @@ func (p *Pinger) registerLocked(c *check, pkt []byte) error {
 
 func (p *Pinger) write(c *check, pkt []byte) {
 	p.metrics.inFlight.Inc()
-	if _, err := c.s.pc.WriteTo(pkt, c.dst); err != nil {
+	p.io.RLock()
+	err := ErrClosed
+	if !p.closed.Load() {
+		err = c.s.writeTo(pkt, c.dst)
+	}
+	p.io.RUnlock()
+	if err != nil {
 		// EHOSTUNREACH, ENETUNREACH...: a lost packet, not a broken pinger.
 		p.metrics.sendErrors.Inc()
 		p.log.Debug("ping send", "addr", c.addr, "err", err)
@@ -569,6 +489,11 @@ func (p *Pinger) clock() {
 		now := mono()
 		sends, fins = sends[:0], fins[:0]
 		p.mu.Lock()
+		for _, s := range []*sock{p.v4, p.v6} {
+			if s != nil && len(s.pending) > 0 {
+				fins = p.drainLocked(s, fins)
+			}
+		}
 		for len(p.timers) > 0 && p.timers[0].due <= now {
 			c := p.timers[0]
 			if c.sent < c.n {
@@ -588,6 +513,10 @@ func (p *Pinger) clock() {
 			// Round up to the grain so that nearby deadlines share a wake-up.
 			p.armed = (p.timers[0].due + clockGrain - 1) / clockGrain * clockGrain
 		}
+		if p.inFlightLocked() {
+			// Replies are read on the clock's ticks.
+			p.armed = min(p.armed, (now+clockGrain)/clockGrain*clockGrain)
+		}
 		armed := p.armed
 		p.mu.Unlock()
 		for i := range sends {
@@ -602,6 +531,10 @@ func (p *Pinger) clock() {
 			timer.Reset(time.Duration(armed - mono()))
 		}
 	}
+}
+
+func (p *Pinger) inFlightLocked() bool {
+	return len(p.v4.pending) > 0 || (p.v6 != nil && len(p.v6.pending) > 0)
 }
 
 // checkHeap orders unfinished checks by their next timed action.
