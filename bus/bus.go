@@ -2,11 +2,15 @@ package bus
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +46,40 @@ type Options struct {
 	MaxAge time.Duration
 	// DuplicateWindow within which a repeated message id is dropped.
 	DuplicateWindow time.Duration
-	Logger          *slog.Logger
+
+	// Embedded cluster. With ClusterListen set, the embedded server listens
+	// for routes from the other nodes' embedded servers, dials Routes, and
+	// runs JetStream clustered: Name must then be unique among the nodes
+	// (it is the JetStream server name) and Replicas may be up to the
+	// number of nodes.
+
+	// ClusterName is the NATS cluster's name, the same on every node.
+	// Default "unyo".
+	ClusterName string
+	// ClusterListen is the route listener, host:port; port 0 picks a free
+	// port (see [Bus.ClusterAddr]). Empty: no cluster.
+	ClusterListen string
+	// Routes are the route listeners of the nodes, nats-route://host:port
+	// or host:port. Listing every node, this one included, lets every node
+	// have the same list (a route to itself is ignored); JetStream expects
+	// as many servers as there are routes before it elects a meta leader.
+	Routes []string
+	// ClusterTLS, if set, secures the routes with mutual TLS: its
+	// Certificates are presented both when accepting and when dialing a
+	// route, RootCAs verify the node dialed and ClientCAs the node
+	// dialing. A ClientAuth below RequireAndVerifyClientCert is raised to it.
+	// [RouteTLSConfig] builds one from PEM files.
+	ClusterTLS *tls.Config
+	// StartTimeout bounds how long Open retries creating the streams while
+	// JetStream is not ready (no meta leader yet, peers still joining).
+	// Default 30s; a deadline on Open's context also ends it.
+	StartTimeout time.Duration
+
+	Logger *slog.Logger
 }
+
+// clustered reports whether the embedded server runs in a cluster.
+func (o *Options) clustered() bool { return o.URL == "" && o.ClusterListen != "" }
 
 func (o *Options) defaults() {
 	if o.Namespace == "" {
@@ -58,8 +94,14 @@ func (o *Options) defaults() {
 	if o.DuplicateWindow == 0 {
 		o.DuplicateWindow = 10 * time.Minute
 	}
-	if o.Name == "" {
+	if o.Name == "" && !o.clustered() {
 		o.Name = "unyo"
+	}
+	if o.ClusterName == "" {
+		o.ClusterName = "unyo"
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -76,7 +118,74 @@ func (o *Options) validate() error {
 	if o.DuplicateWindow > o.MaxAge {
 		return fmt.Errorf("bus: duplicate window %s longer than max age %s", o.DuplicateWindow, o.MaxAge)
 	}
+	if o.Replicas < 1 || o.Replicas > 5 {
+		return fmt.Errorf("bus: replicas %d: want 1..5", o.Replicas)
+	}
+	if o.URL != "" {
+		return nil
+	}
+	if !o.clustered() {
+		if len(o.Routes) > 0 || o.ClusterTLS != nil {
+			return errors.New("bus: routes or cluster TLS without a cluster listen address")
+		}
+		if o.Replicas > 1 {
+			return fmt.Errorf("bus: replicas %d: a lone embedded server holds 1 replica (set a cluster listen address and routes, or an external URL)", o.Replicas)
+		}
+		return nil
+	}
+	if o.Name == "" {
+		return errors.New("bus: an embedded cluster needs a node name, unique among the nodes")
+	}
+	if strings.ContainsAny(o.ClusterName, " \t.*>") {
+		return fmt.Errorf("bus: cluster name %q: no spaces, dots or wildcards", o.ClusterName)
+	}
+	if _, _, err := splitListen(o.ClusterListen); err != nil {
+		return fmt.Errorf("bus: cluster listen %q: %w", o.ClusterListen, err)
+	}
+	if len(o.Routes) == 0 {
+		return errors.New("bus: an embedded cluster needs routes (the nodes' route addresses)")
+	}
+	for _, r := range o.Routes {
+		if _, err := RouteURL(r); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// RouteURL normalises a route address, nats-route://host:port or
+// host:port, to a nats-route:// URL.
+func RouteURL(s string) (*url.URL, error) {
+	raw := strings.TrimSpace(s)
+	if !strings.Contains(raw, "://") {
+		raw = "nats-route://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "nats-route" || u.Hostname() == "" || u.Port() == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, fmt.Errorf("bus: route %q: want nats-route://host:port or host:port", s)
+	}
+	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+		return nil, fmt.Errorf("bus: route %q: port out of range 1..65535", s)
+	}
+	u.Path = ""
+	return u, nil
+}
+
+// splitListen parses host:port; port 0 becomes server.RANDOM_PORT.
+func splitListen(hostport string) (host string, port int, err error) {
+	h, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("port %q: want 0..65535", p)
+	}
+	if n == 0 {
+		n = server.RANDOM_PORT
+	}
+	return h, n, nil
 }
 
 // Bus is a connection to NATS with unyo's streams in place.
@@ -105,7 +214,10 @@ func Open(ctx context.Context, opts Options) (_ *Bus, err error) {
 		if err := b.startEmbedded(); err != nil {
 			return nil, err
 		}
-		b.nc, err = nats.Connect("", nats.InProcessServer(b.ns), nats.Name(opts.Name), nats.MaxReconnects(-1))
+		// The node's own connection stays in-process, also in a cluster:
+		// it never follows discovered servers to another node.
+		b.nc, err = nats.Connect("", nats.InProcessServer(b.ns), nats.Name(opts.Name),
+			nats.MaxReconnects(-1), nats.IgnoreDiscoveredServers())
 	} else {
 		b.nc, err = nats.Connect(opts.URL, nats.Name(opts.Name), nats.MaxReconnects(-1),
 			nats.ReconnectWait(250*time.Millisecond), nats.Timeout(5*time.Second))
@@ -126,14 +238,98 @@ func Open(ctx context.Context, opts Options) (_ *Bus, err error) {
 		sc.MaxAge = opts.MaxAge
 		sc.Duplicates = opts.DuplicateWindow
 		sc.Retention = jetstream.LimitsPolicy
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = b.js.CreateOrUpdateStream(sctx, sc)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("bus: stream %s: %w", sc.Name, err)
+		if err := b.ensureStream(ctx, sc); err != nil {
+			return nil, err
 		}
 	}
 	return b, nil
+}
+
+// ensureStream creates or updates a stream, retrying with backoff while
+// JetStream is not ready: in a cluster the meta group may have no leader yet,
+// too few peers may have joined for the replicas ("insufficient
+// resources", "no suitable peers"), or another node may be creating the same
+// stream at the same moment ("already in use"; the next attempt finds it and
+// updates it to the same config). It gives up on errors no wait can cure, at
+// ctx's deadline, or after Options.StartTimeout.
+//
+// Each attempt waits at most 2s for an answer: nats-server v2.15 creates a
+// stream that several nodes ask for at once but may answer none of them, and
+// the retry (an update to the same config) is answered at once. The waits
+// between attempts are jittered so that nodes started together fall out of
+// step.
+func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.StartTimeout)
+	defer cancel()
+	start := time.Now()
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := b.js.CreateOrUpdateStream(actx, sc)
+		acancel()
+		if err == nil {
+			if attempt > 1 {
+				b.log.Info("stream ready", "stream", sc.Name, "replicas", sc.Replicas,
+					"attempts", attempt, "after", time.Since(start).Round(time.Millisecond))
+			}
+			return nil
+		}
+		if permanentStreamErr(err) {
+			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
+		}
+		if b.streamInPlace(ctx, sc) {
+			b.log.Info("stream ready (created or updated concurrently)", "stream", sc.Name, "replicas", sc.Replicas,
+				"attempts", attempt, "after", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		b.log.Debug("stream not ready, retrying", "stream", sc.Name, "attempt", attempt, "err", err, "meta", b.metaLeader())
+		jittered := wait/2 + rand.N(wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bus: stream %s: not ready after %s and %d attempts: %w",
+				sc.Name, time.Since(start).Round(time.Millisecond), attempt, err)
+		case <-time.After(jittered):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// streamInPlace reports whether the stream exists with the settings sc
+// makes: the answer to a create or update racing another node's may be lost
+// although the stream is there.
+func (b *Bus) streamInPlace(ctx context.Context, sc jetstream.StreamConfig) bool {
+	ictx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	s, err := b.js.Stream(ictx, sc.Name)
+	if err != nil {
+		return false
+	}
+	info, err := s.Info(ictx)
+	if err != nil {
+		return false
+	}
+	c := info.Config
+	return slices.Equal(c.Subjects, sc.Subjects) && c.Replicas == sc.Replicas && c.MaxAge == sc.MaxAge &&
+		c.Duplicates == sc.Duplicates && c.Storage == sc.Storage && c.Retention == sc.Retention
+}
+
+// permanentStreamErr reports errors that retrying cannot cure: a config the
+// server rejects. Everything else (timeouts, no responders, JetStream
+// temporarily unavailable, insufficient resources, no suitable peers, name
+// already in use by a concurrent create) is retried.
+func permanentStreamErr(err error) bool {
+	var ae *jetstream.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode {
+	case 10052, // stream configuration invalid
+		10065, // subjects overlap with an existing stream
+		10074, // replicas > 1 not supported in non-clustered mode
+		10039: // JetStream not enabled for account
+		return true
+	}
+	return false
 }
 
 func (b *Bus) startEmbedded() error {
@@ -145,21 +341,45 @@ func (b *Bus) startEmbedded() error {
 		NoSigs:     true,
 		NoLog:      true,
 	}
-	if b.opts.Listen == "" {
+	switch {
+	case b.opts.Listen == "" && b.opts.clustered():
+		// nats-server v2.15 starts routing only once the client accept
+		// loop runs, which DontListen skips: a clustered server with
+		// DontListen never routes. So it gets a client listener on a
+		// random loopback port, not advertised to the cluster; the node's
+		// own connection stays in-process all the same.
+		so.Host, so.Port = "127.0.0.1", server.RANDOM_PORT
+	case b.opts.Listen == "":
 		so.DontListen = true
-	} else {
-		host, port, err := net.SplitHostPort(b.opts.Listen)
+	default:
+		host, port, err := splitListen(b.opts.Listen)
 		if err != nil {
 			return fmt.Errorf("bus: listen %q: %w", b.opts.Listen, err)
 		}
-		p, err := strconv.Atoi(port)
+		so.Host, so.Port = host, port
+	}
+	if b.opts.clustered() {
+		host, port, err := splitListen(b.opts.ClusterListen)
 		if err != nil {
-			return fmt.Errorf("bus: listen %q: port: %w", b.opts.Listen, err)
+			return fmt.Errorf("bus: cluster listen %q: %w", b.opts.ClusterListen, err)
 		}
-		if p == 0 {
-			p = server.RANDOM_PORT
+		so.Cluster = server.ClusterOpts{Name: b.opts.ClusterName, Host: host, Port: port,
+			NoAdvertise: b.opts.Listen == ""}
+		if b.opts.ClusterTLS != nil {
+			tc := b.opts.ClusterTLS.Clone()
+			if tc.ClientAuth < tls.RequireAndVerifyClientCert {
+				tc.ClientAuth = tls.RequireAndVerifyClientCert
+			}
+			so.Cluster.TLSConfig = tc
+			so.Cluster.TLSTimeout = 2
 		}
-		so.Host, so.Port = host, p
+		for _, r := range b.opts.Routes {
+			u, err := RouteURL(r)
+			if err != nil {
+				return err
+			}
+			so.Routes = append(so.Routes, u)
+		}
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
@@ -171,9 +391,60 @@ func (b *Bus) startEmbedded() error {
 		return errors.New("bus: embedded server not ready within 15s")
 	}
 	b.ns = ns
-	b.log.Info("embedded NATS started", "store_dir", b.opts.StoreDir, "listen", b.ClientURL())
+	b.log.Info("embedded NATS started", "store_dir", b.opts.StoreDir, "listen", b.ClientURL(),
+		"cluster", b.ClusterAddr(), "routes", len(so.Routes))
 	return nil
 }
+
+// ClusterAddr is the embedded server's bound route listener, host:port
+// (with the port picked when ClusterListen's port is 0); empty without an
+// embedded cluster.
+func (b *Bus) ClusterAddr() string {
+	if b.ns == nil || !b.opts.clustered() {
+		return ""
+	}
+	a := b.ns.ClusterAddr()
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// NumRoutes is the number of route connections of the embedded server
+// (NATS pools several connections per peer); 0 without an embedded cluster
+// or while no route is up.
+func (b *Bus) NumRoutes() int {
+	if b.ns == nil {
+		return 0
+	}
+	return b.ns.NumRoutes()
+}
+
+// Peers are the names of the other nodes' servers the embedded server has a
+// route to, sorted; nil without an embedded cluster.
+func (b *Bus) Peers() []string {
+	if b.ns == nil {
+		return nil
+	}
+	rz, err := b.ns.Routez(&server.RoutezOptions{})
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range rz.Routes {
+		if r.RemoteName != "" && !seen[r.RemoteName] {
+			seen[r.RemoteName] = true
+			out = append(out, r.RemoteName)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Replicas is the replica count of the bus's streams; other packages
+// creating streams on the same NATS should use it too.
+func (b *Bus) Replicas() int { return b.opts.Replicas }
 
 // ClientURL is the embedded server's client URL for agents and other nodes,
 // or the external URL; empty when the embedded server is in-process only.
@@ -315,4 +586,15 @@ func (b *Bus) Close() {
 		b.ns.WaitForShutdown()
 		b.ns = nil
 	}
+}
+
+func (b *Bus) metaLeader() string {
+	if b.ns == nil {
+		return ""
+	}
+	jsz, err := b.ns.Jsz(&server.JSzOptions{})
+	if err != nil || jsz.Meta == nil {
+		return ""
+	}
+	return jsz.Meta.Leader
 }

@@ -20,5 +20,31 @@
 //	    outbox after commit, so a transition is never lost and never stored
 //	    twice within the duplicate window.
 //
+// # Embedded cluster
+//
+// With Options.ClusterListen and Options.Routes set, the embedded servers of
+// several nodes form one NATS cluster: each listens for routes, dials the
+// others (optionally over mutual TLS, Options.ClusterTLS, see
+// [RouteTLSConfig]), and runs JetStream clustered with its node name as the
+// server name. Streams get Options.Replicas copies (3 on three nodes); a
+// durable consumer, such as the ledger writer, exists once in the cluster,
+// so pulling it through any node hands each message to one puller only.
+// Losing one of three servers leaves the streams and consumers writable
+// and readable on the other two after a Raft election; a server that
+// returns on the same store directory catches up from the others.
+//
+// Open copes with a cluster that is still forming: it retries creating the
+// streams, with jittered backoff, until JetStream's meta group has a leader
+// and enough peers for the replicas, for up to Options.StartTimeout (30s)
+// or the context's deadline. Nodes may create the same stream concurrently:
+// nats-server may then leave a create or update unanswered although it
+// took effect, so after a failed attempt Open checks whether the stream is
+// in place with the wanted settings.
+//
+// The node's own connection is in-process in a cluster too. Because
+// nats-server starts routing only after its client listener, a clustered
+// server without Options.Listen listens for clients on a random loopback
+// port, which it does not advertise.
+//
 // docs/bus.md describes the message schema for consumers.
 package bus

@@ -78,6 +78,40 @@ type NATSEmbeddedConfig struct {
 	Listen     string `yaml:"listen" json:"listen"`
 	StoreDir   string `yaml:"store_dir" json:"store_dir"`
 	SyncAlways bool   `yaml:"sync_always" json:"sync_always"`
+	// Cluster joins the embedded servers of several nodes into one NATS
+	// cluster (routes) with JetStream clustered.
+	Cluster NATSClusterConfig `yaml:"cluster" json:"cluster"`
+}
+
+// NATSClusterConfig is the embedded server's NATS cluster: with Listen
+// set, it accepts routes there and dials Routes.
+type NATSClusterConfig struct {
+	// Name of the NATS cluster, the same on every node. Default "unyo".
+	Name string `yaml:"name" json:"name"`
+	// Listen is the route listener, host:port (port 0 picks one); empty:
+	// no cluster.
+	Listen string `yaml:"listen" json:"listen"`
+	// Routes are the nodes' route listeners, nats-route://host:port or
+	// host:port; the same list on every node, this node's own included, is
+	// the usual way.
+	Routes []string `yaml:"routes" json:"routes"`
+	// TLS secures the routes with mutual TLS when its files are set.
+	TLS NATSClusterTLSConfig `yaml:"tls" json:"tls"`
+}
+
+// NATSClusterTLSConfig are the PEM files for mutual TLS on routes; all
+// three or none.
+type NATSClusterTLSConfig struct {
+	// CertFile is this node's certificate (for server and client auth).
+	CertFile string `yaml:"cert_file" json:"cert_file"`
+	KeyFile  string `yaml:"key_file" json:"key_file"`
+	// CAFile is the CA bundle that signed every node's certificate.
+	CAFile string `yaml:"ca_file" json:"ca_file"`
+}
+
+// Enabled reports whether route TLS is configured.
+func (t NATSClusterTLSConfig) Enabled() bool {
+	return t.CertFile != "" || t.KeyFile != "" || t.CAFile != ""
 }
 
 // NATSStreamConfig configures the JetStream stream that carries events.
@@ -399,6 +433,7 @@ func (s *HTTPConfig) validate(_ *Config, v validator) {
 // --- nats ---
 
 func (s *NATSConfig) defaults() {
+	s.Embedded.Cluster.Name = "unyo"
 	s.Stream.Replicas = 1
 	s.Stream.MaxAge = 72 * time.Hour
 	s.Stream.DuplicateWindow = 10 * time.Minute
@@ -410,6 +445,13 @@ func (s *NATSConfig) resolve(c *Config, dir string) {
 	} else {
 		s.Embedded.StoreDir = resolvePath(dir, s.Embedded.StoreDir)
 	}
+	cl := &s.Embedded.Cluster
+	if len(cl.Routes) == 0 {
+		cl.Routes = nil // `routes: []` and no key are the same
+	}
+	cl.TLS.CertFile = resolvePath(dir, cl.TLS.CertFile)
+	cl.TLS.KeyFile = resolvePath(dir, cl.TLS.KeyFile)
+	cl.TLS.CAFile = resolvePath(dir, cl.TLS.CAFile)
 }
 
 func (s *NATSConfig) validate(c *Config, v validator) {
@@ -432,12 +474,18 @@ func (s *NATSConfig) validate(c *Config, v validator) {
 	if s.Embedded.StoreDir == "" {
 		ev.errf("store_dir", "must not be empty")
 	}
+	s.Embedded.Cluster.validate(c, ev.sub("cluster"))
 	sv := v.sub("stream")
 	switch {
 	case s.Stream.Replicas < 1 || s.Stream.Replicas > 5:
 		sv.errf("replicas", "%d: want 1..5", s.Stream.Replicas)
-	case s.Stream.Replicas > 1 && s.URL == "":
-		sv.errf("replicas", "%d: the embedded NATS server is a single server, want 1 (or set nats.url to a cluster)", s.Stream.Replicas)
+	case s.URL != "":
+	case s.EmbeddedCluster():
+		if n := len(s.Embedded.Cluster.Routes) + 1; s.Stream.Replicas > n {
+			sv.errf("replicas", "%d: want at most %d, the number of nats.embedded.cluster.routes + 1", s.Stream.Replicas, n)
+		}
+	case s.Stream.Replicas > 1:
+		sv.errf("replicas", "%d: the embedded NATS server is a single server, want 1 (or set nats.embedded.cluster, or nats.url to a cluster)", s.Stream.Replicas)
 	}
 	atLeast(sv, "max_age", s.Stream.MaxAge, time.Minute)
 	if atLeast(sv, "duplicate_window", s.Stream.DuplicateWindow, time.Second) &&
@@ -445,6 +493,93 @@ func (s *NATSConfig) validate(c *Config, v validator) {
 		sv.errf("duplicate_window", "%s: want at most nats.stream.max_age (%s)",
 			fmtDuration(s.Stream.DuplicateWindow), fmtDuration(s.Stream.MaxAge))
 	}
+}
+
+var natsClusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (s *NATSClusterConfig) validate(c *Config, v validator) {
+	if !natsClusterNameRE.MatchString(s.Name) {
+		v.errf("name", "%s: want 1 to 64 of A-Z, a-z, 0-9, '-', '_'", quote(s.Name))
+	}
+	if s.Listen != "" {
+		if msg := checkHostPort(s.Listen); msg != "" {
+			v.errf("listen", "%s", msg)
+		} else {
+			for _, o := range []struct{ key, addr string }{
+				{"http.listen", c.HTTP.Listen},
+				{"nats.embedded.listen", c.NATS.Embedded.Listen},
+				{"cluster.bind", c.Cluster.Bind},
+			} {
+				if o.addr != "" && sameAddr(s.Listen, o.addr) {
+					v.errf("listen", "%s: already used by %s", quote(s.Listen), o.key)
+					break
+				}
+			}
+		}
+		if len(s.Routes) == 0 {
+			v.errAt("routes", v.field("listen"), "required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]")
+		}
+	} else {
+		if len(s.Routes) > 0 {
+			v.errAt("listen", v.field("routes"), "required when nats.embedded.cluster.routes is set (host:port for routes from the other nodes)")
+		}
+		if s.TLS.Enabled() {
+			v.errAt("listen", v.path+".tls", "required when nats.embedded.cluster.tls is set")
+		}
+	}
+	for i, r := range s.Routes {
+		if msg := checkRoute(r); msg != "" {
+			v.errf(fmt.Sprintf("routes[%d]", i), "%s", msg)
+		}
+	}
+	if s.TLS.Enabled() {
+		tv := v.sub("tls")
+		for _, f := range []struct{ key, path string }{
+			{"cert_file", s.TLS.CertFile}, {"key_file", s.TLS.KeyFile}, {"ca_file", s.TLS.CAFile},
+		} {
+			if f.path == "" {
+				tv.errAt(f.key, tv.path, "required with the other nats.embedded.cluster.tls files (cert_file, key_file, ca_file)")
+			} else if msg := checkReadableFile(f.path); msg != "" {
+				tv.errf(f.key, "%s", msg)
+			}
+		}
+	}
+}
+
+// EmbeddedCluster reports whether the node's embedded NATS server joins a
+// NATS cluster (nats.url empty, nats.embedded.cluster.listen set).
+func (s NATSConfig) EmbeddedCluster() bool { return s.URL == "" && s.Embedded.Cluster.Listen != "" }
+
+// checkRoute returns what is wrong with a route address,
+// nats-route://host:port or host:port, or "".
+func checkRoute(raw string) string {
+	s := raw
+	if !strings.Contains(s, "://") {
+		s = "nats-route://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "nats-route" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Sprintf("%s: want nats-route://host:port or host:port", quote(raw))
+	}
+	if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("%s: want a port 1..65535", quote(raw))
+	}
+	return ""
+}
+
+// checkReadableFile returns what is wrong with a file the node must read
+// at start, or "".
+func checkReadableFile(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Sprintf("%s: no such file", quote(path))
+	case err != nil:
+		return fmt.Sprintf("%s: %v", quote(path), errors.Unwrap(err))
+	case fi.IsDir():
+		return fmt.Sprintf("%s: a directory, want a file", quote(path))
+	}
+	return ""
 }
 
 // IsEmbedded reports whether the node runs the in-process NATS server.

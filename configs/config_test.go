@@ -49,7 +49,7 @@ testdata/invalid-monitor-thresholds.yaml:14: monitor.samples.retention.raw: 30m:
 		"invalid-max-age.yaml":               `testdata/invalid-max-age.yaml:3: nats.stream.max_age: 30s: want at least 1m`,
 		"invalid-duplicate-window.yaml":      `testdata/invalid-duplicate-window.yaml:4: nats.stream.duplicate_window: 2h: want at most nats.stream.max_age (1h)`,
 		"invalid-replicas.yaml":              `testdata/invalid-replicas.yaml:4: nats.stream.replicas: 7: want 1..5`,
-		"invalid-replicas-embedded.yaml":     `testdata/invalid-replicas-embedded.yaml:3: nats.stream.replicas: 3: the embedded NATS server is a single server, want 1 (or set nats.url to a cluster)`,
+		"invalid-replicas-embedded.yaml":     `testdata/invalid-replicas-embedded.yaml:3: nats.stream.replicas: 3: the embedded NATS server is a single server, want 1 (or set nats.embedded.cluster, or nats.url to a cluster)`,
 		"invalid-nats-url.yaml":              `testdata/invalid-nats-url.yaml:2: nats.url: "http://u:xxxxx@10.0.0.2:4222": want nats://host:port[,nats://host:port...]`,
 		"invalid-node-name.yaml":             `testdata/invalid-node-name.yaml:2: node.name: "Node_1!": want 1 to 63 of a-z, 0-9, '-', '_', '.', starting with a letter or digit`,
 		"invalid-data-dir-empty.yaml":        `testdata/invalid-data-dir-empty.yaml:2: node.data_dir: must not be empty`,
@@ -92,6 +92,18 @@ testdata/invalid-alerting-contacts.yaml:13: alerting.roles[0].contacts[1]: "ghos
 testdata/invalid-alerting-contacts.yaml:14: alerting.roles[0].calendar: "office-hours": no such calendar in alerting.calendars`,
 		"invalid-log-level.yaml": `testdata/invalid-log-level.yaml:2: log.level: "verbose": want debug, info, warn or error
 testdata/invalid-log-level.yaml:3: log.format: "logfmt": want text or json`,
+		// nats.embedded.cluster
+		"invalid-nats-cluster.yaml": `testdata/invalid-nats-cluster.yaml:4: nats.embedded.cluster.name: "unyo prod": want 1 to 64 of A-Z, a-z, 0-9, '-', '_'
+testdata/invalid-nats-cluster.yaml:5: nats.embedded.cluster.listen: "127.0.0.1:9781": already used by cluster.bind
+testdata/invalid-nats-cluster.yaml:8: nats.embedded.cluster.routes[1]: "http://10.0.0.2:6222": want nats-route://host:port or host:port
+testdata/invalid-nats-cluster.yaml:9: nats.embedded.cluster.routes[2]: "10.0.0.3": want a port 1..65535
+testdata/invalid-nats-cluster.yaml:11: nats.stream.replicas: 5: want at most 4, the number of nats.embedded.cluster.routes + 1`,
+		"invalid-nats-cluster-routes.yaml": `testdata/invalid-nats-cluster-routes.yaml:4: nats.embedded.cluster.listen: required when nats.embedded.cluster.routes is set (host:port for routes from the other nodes)
+testdata/invalid-nats-cluster-routes.yaml:6: nats.stream.replicas: 3: the embedded NATS server is a single server, want 1 (or set nats.embedded.cluster, or nats.url to a cluster)`,
+		"invalid-nats-cluster-tls.yaml": `testdata/invalid-nats-cluster-tls.yaml:7: nats.embedded.cluster.tls.cert_file: "testdata/tls/node1.pem": no such file
+testdata/invalid-nats-cluster-tls.yaml:8: nats.embedded.cluster.tls.key_file: required with the other nats.embedded.cluster.tls files (cert_file, key_file, ca_file)
+testdata/invalid-nats-cluster-tls.yaml:9: nats.embedded.cluster.tls.ca_file: "testdata": a directory, want a file`,
+		"invalid-nats-cluster-no-routes.yaml": `testdata/invalid-nats-cluster-no-routes.yaml:4: nats.embedded.cluster.routes: required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]`,
 		// Every problem, decode and validation alike, one per line, by line.
 		"invalid-many.yaml": `testdata/invalid-many.yaml:4: http.listen: "nowhere": missing port in address, want host:port
 testdata/invalid-many.yaml:5: http.read_timeout: "soon" is not a duration
