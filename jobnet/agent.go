@@ -29,7 +29,12 @@ const (
 )
 
 // EnsureStreams creates the job streams (idempotent).
-func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+//
+// replicas > 0 creates or updates the streams with that many replicas (the
+// node, which knows the bus); replicas <= 0 only creates a missing stream
+// with one replica and leaves an existing one as it is (an agent, which
+// must not undo the node's replication).
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: TaskStream, Subjects: []string{taskSubject + ".>"}},
 		{Name: ResultStream, Subjects: []string{resultSubject}},
@@ -38,6 +43,16 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 		sc.Storage = jetstream.FileStorage
 		sc.Duplicates = 10 * time.Minute
 		sc.MaxAge = 7 * 24 * time.Hour
+		sc.Replicas = max(replicas, 1)
+		if replicas <= 0 {
+			if _, err := js.Stream(ctx, sc.Name); err == nil {
+				continue
+			}
+			if _, err := js.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return fmt.Errorf("jobnet: stream %s: %w", sc.Name, err)
+			}
+			continue
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("jobnet: stream %s: %w", sc.Name, err)
 		}
@@ -75,13 +90,19 @@ type Agents struct {
 
 var _ Remote = (*Agents)(nil)
 
-// NewAgents makes the streams and returns the dispatcher.
+// NewAgents makes the streams with one replica and returns the dispatcher.
 func NewAgents(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*Agents, error) {
+	return NewReplicatedAgents(ctx, nc, 1, log)
+}
+
+// NewReplicatedAgents makes the streams with replicas copies (see
+// EnsureStreams) and returns the dispatcher.
+func NewReplicatedAgents(ctx context.Context, nc *nats.Conn, replicas int, log *slog.Logger) (*Agents, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	if err := EnsureStreams(ctx, js); err != nil {
+	if err := EnsureStreams(ctx, js, replicas); err != nil {
 		return nil, err
 	}
 	if log == nil {
@@ -227,7 +248,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := EnsureStreams(ctx, js); err != nil {
+	if err := EnsureStreams(ctx, js, 0); err != nil {
 		return err
 	}
 	targets := []struct{ durable, subject string }{{kind + "-" + token(a.Name), "." + kind + "." + token(a.Name)}}

@@ -43,6 +43,17 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 		},
 		StoreName: c.Ledger.Driver,
 	}
+	if c.NATS.EmbeddedCluster() {
+		cl := c.NATS.Embedded.Cluster
+		o.Bus.ClusterName, o.Bus.ClusterListen, o.Bus.Routes = cl.Name, cl.Listen, cl.Routes
+		if cl.TLS.Enabled() {
+			tc, err := bus.RouteTLSConfig(cl.TLS.CertFile, cl.TLS.KeyFile, cl.TLS.CAFile)
+			if err != nil {
+				return o, fmt.Errorf("nats.embedded.cluster.tls: %w", err)
+			}
+			o.Bus.ClusterTLS = tc
+		}
+	}
 	switch c.Ledger.Driver {
 	case configs.DriverSQLite:
 		path := c.Ledger.SQLite.Path

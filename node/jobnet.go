@@ -70,7 +70,7 @@ func (n *Node) newJobnet(ctx context.Context) error {
 		log = p.file
 	}
 	lg := n.log.With("component", "jobnet")
-	p.agents, err = jobnet.NewAgents(ctx, n.bus.Conn(), lg)
+	p.agents, err = jobnet.NewReplicatedAgents(ctx, n.bus.Conn(), n.bus.Replicas(), lg)
 	if err != nil {
 		p.close()
 		return fmt.Errorf("node: jobnet agents: %w", err)

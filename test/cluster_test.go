@@ -1,0 +1,292 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/postgres"
+	"github.com/unyo-ops/unyo/alerting/ledger/postgres/pgtest"
+	"github.com/unyo-ops/unyo/client"
+	"github.com/unyo-ops/unyo/cluster"
+	"github.com/unyo-ops/unyo/test/testutil"
+)
+
+// threeNodes is a cluster of real `unyo serve` processes on loopback:
+// Raft between them, their embedded NATS servers routed into one cluster
+// with streams replicated to 3, one PostgreSQL ledger.
+type threeNodes struct {
+	t     *testing.T
+	names []string
+	cfgs  []string
+	addrs []string
+	procs []*testutil.Process
+	dbURL string
+}
+
+const clusterTargets = 30
+
+func startThree(t *testing.T) *threeNodes {
+	t.Helper()
+	c := &threeNodes{t: t, dbURL: pgtest.NewDatabase(t)}
+	var raft, routes []string
+	for i := range 3 {
+		c.names = append(c.names, fmt.Sprintf("n%d", i))
+		c.addrs = append(c.addrs, testutil.FreePort(t))
+		raft = append(raft, testutil.FreePort(t))
+		routes = append(routes, testutil.FreePort(t))
+	}
+	var targets strings.Builder
+	for i := range clusterTargets {
+		fmt.Fprintf(&targets, "    - {name: t%02d, address: 127.0.1.%d, ping: {interval: 1s, packets: 1, timeout: 500ms}}\n", i, i+1)
+	}
+	for i := range 3 {
+		dir := t.TempDir()
+		var others []string
+		for j := range 3 {
+			if j != i {
+				others = append(others, fmt.Sprintf("%q", "nats-route://"+routes[j]))
+			}
+		}
+		join := ""
+		if i > 0 {
+			join = fmt.Sprintf("  join: [%q]\n", "http://"+c.addrs[0])
+		}
+		cfg := fmt.Sprintf(`node:
+  name: %s
+  data_dir: %q
+http:
+  listen: %q
+cluster:
+  bind: %q
+%snats:
+  embedded:
+    cluster:
+      name: unyo-e2e
+      listen: %q
+      routes: [%s]
+  stream:
+    replicas: 3
+ledger:
+  driver: postgres
+  postgres:
+    url: %q
+log:
+  level: debug
+monitor:
+  targets:
+%s`, c.names[i], dir, c.addrs[i], raft[i], join, routes[i], strings.Join(others, ", "), c.dbURL, targets.String())
+		path := filepath.Join(dir, "unyo.yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.cfgs = append(c.cfgs, path)
+	}
+	for i := range 3 {
+		c.procs = append(c.procs, testutil.Start(t, c.cfgs[i], c.addrs[i]))
+	}
+	for _, p := range c.procs {
+		p.WaitReady(90 * time.Second)
+	}
+	c.waitAssigned(c.names, 60*time.Second)
+	return c
+}
+
+// status asks node i for its view of the cluster.
+func (c *threeNodes) status(i int) (cluster.Status, error) {
+	var st cluster.Status
+	hc := &http.Client{Timeout: time.Second}
+	resp, err := hc.Get("http://" + c.addrs[i] + "/v1/cluster/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+func (c *threeNodes) leader() int {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for i := range c.procs {
+			if c.procs[i].Exited() {
+				continue
+			}
+			if st, err := c.status(i); err == nil && st.State == "Leader" {
+				return i
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatal("no leader")
+	return -1
+}
+
+// waitAssigned waits until the leader has every target assigned, each to
+// one of live, and returns when that happened.
+func (c *threeNodes) waitAssigned(live []string, d time.Duration) time.Time {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for i := range c.procs {
+			if c.procs[i].Exited() {
+				continue
+			}
+			st, err := c.status(i)
+			if err != nil || st.State != "Leader" || st.Targets != clusterTargets || st.Unassigned != 0 {
+				continue
+			}
+			sum := 0
+			for _, m := range st.Members {
+				if slices.Contains(live, m.ID) {
+					sum += m.AssignedTargets
+				}
+			}
+			if sum == clusterTargets {
+				return time.Now()
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("targets not all assigned to %v within %s", live, d)
+	return time.Time{}
+}
+
+// TestClusterKillLeader kills the leader process with SIGKILL while events
+// are posted to the other nodes: a new leader is elected, the dead node's
+// targets move to the survivors, and every acknowledged event is in the
+// ledger exactly once.
+func TestClusterKillLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster test")
+	}
+	c := startThree(t)
+	old := c.leader()
+	var live []string
+	var survivors []int
+	for i, n := range c.names {
+		if i != old {
+			live = append(live, n)
+			survivors = append(survivors, i)
+		}
+	}
+
+	// Post events to the survivors before, during and after the kill.
+	var (
+		mu    sync.Mutex
+		acked = map[string]bool{}
+		tried []string
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+	)
+	for w, i := range survivors {
+		cl, err := client.New("http://" + c.addrs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ev := incident.Event{ID: fmt.Sprintf("kl-%d-%d", w, k), Target: fmt.Sprintf("app%d", k%7),
+					Check: "kill", Severity: incident.Minor, Message: "during failover"}
+				mu.Lock()
+				tried = append(tried, ev.ID)
+				mu.Unlock()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ids, err := cl.SendEvents(ctx, ev)
+				cancel()
+				if err == nil {
+					mu.Lock()
+					acked[ids[0]] = true
+					mu.Unlock()
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+
+	killed := time.Now()
+	c.procs[old].Kill()
+	newLeader := c.leader()
+	elected := time.Since(killed)
+	moved := c.waitAssigned(live, 30*time.Second).Sub(killed)
+	t.Logf("killed leader %s: new leader %s after %s, its targets reassigned after %s", c.names[old], c.names[newLeader], elected, moved)
+	if elected > 10*time.Second || moved > 15*time.Second {
+		t.Errorf("failover too slow: election %s, reassignment %s (goals 3 s and 5 s)", elected, moved)
+	}
+
+	time.Sleep(2 * time.Second) // events keep flowing under the new leader
+	close(stop)
+	wg.Wait()
+	if len(acked) < 50 {
+		t.Fatalf("only %d events acknowledged across the failover", len(acked))
+	}
+
+	// Every acknowledged event reaches the ledger exactly once.
+	s, err := postgres.Open(context.Background(), c.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	waitFor(t, "every acknowledged event in the ledger", func() bool {
+		for id := range acked {
+			ok, _, err := s.EventApplied(ctx, id)
+			if err != nil || !ok {
+				return false
+			}
+		}
+		return true
+	})
+	// Exactly once: the kill incidents count one occurrence per event of
+	// ours that reached the ledger (acknowledged or not).
+	var applied int64
+	for _, id := range tried {
+		ok, _, err := s.EventApplied(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			applied++
+		}
+	}
+	incs, err := s.Incidents(ctx, ledger.Filter{Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, i := range incs {
+		if i.Check == "kill" {
+			sum += i.Count
+		}
+	}
+	if sum != applied {
+		t.Errorf("kill incidents count %d occurrences, %d of our events are in the ledger (%d acknowledged)", sum, applied, len(acked))
+	}
+
+	// Restart the killed node: it rejoins from its log and snapshot.
+	c.procs[old] = testutil.Start(t, c.cfgs[old], c.addrs[old])
+	c.procs[old].WaitReady(60 * time.Second)
+	waitFor(t, "the restarted node to catch up", func() bool {
+		st, err := c.status(old)
+		lst, lerr := c.status(newLeader)
+		return err == nil && lerr == nil && st.InQuorum && len(st.Members) == 3 && st.AppliedIndex >= lst.CommitIndex-1
+	})
+}
