@@ -19,9 +19,12 @@
 // log (an fsynced file of ops) for a node without a cluster.
 //
 // A new leader takes over with a Barrier, gives every running job a full
-// lease (LostAfter) to be heard of, and fires what fell due while there
-// was no leader according to each jobnet's misfire policy (skip, once,
-// catch_up to N).
+// lease (LostAfter) to be heard of, dispatches its running remote
+// attempts again (a leader may have died between committing a start and
+// handing the task to the agents; the task's message id makes a repeat
+// of one that did arrive a no-op, within RedispatchWithin), and fires
+// what fell due while there was no leader according to each jobnet's
+// misfire policy (skip, once, catch_up to N).
 //
 // # Execution
 //

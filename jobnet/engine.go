@@ -257,6 +257,7 @@ func (e *Engine) step(ctx context.Context, async bool) {
 			e.log.Warn("barrier before scheduling", "err", err)
 			return
 		}
+		var again []startReq
 		e.mu.Lock()
 		e.leading = true
 		// Every running job gets a full lease from the takeover.
@@ -265,12 +266,19 @@ func (e *Engine) step(ctx context.Context, async bool) {
 				for name, j := range r.Jobs {
 					if j.State == runstate.Running {
 						e.seen[key(r.ID, name, j.Attempt)] = now
+						if remoteWhere(j.Where) && !j.Killing && now.Sub(j.Started) < RedispatchWithin {
+							again = append(again, startReq{r.Clone(), name, j.Attempt})
+						}
 					}
 				}
 			}
 		})
 		e.mu.Unlock()
-		e.log.Info("leading: scheduling jobnets")
+		e.log.Info("leading: scheduling jobnets", "redispatch", len(again))
+		for _, s := range again {
+			e.wg.Add(1)
+			go func() { defer e.wg.Done(); e.redispatch(ctx, s) }()
+		}
 	}
 	e.schedule(ctx, now)
 	e.drive(ctx, now)
@@ -706,6 +714,24 @@ func (e *Engine) start(ctx context.Context, now time.Time, s startReq) {
 	if err := e.propose(ctx, runstate.Op{Kind: runstate.OpStart, Run: s.run.ID, Job: s.job, Attempt: s.attempt, Where: where}); err != nil {
 		return // started by someone else, or not leader any more
 	}
+	t := task(jc, s)
+	if target == "" {
+		e.runLocal(ctx, t)
+		return
+	}
+	if e.opts.Remote == nil {
+		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "no agent transport for " + target, Ended: e.opts.Now()}
+		return
+	}
+	if err := e.opts.Remote.Dispatch(ctx, target, t); err != nil {
+		e.log.Warn("dispatch", "job", t.Key(), "target", target, "err", err)
+		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "dispatch to " + target + ": " + err.Error(), Ended: e.opts.Now()}
+	}
+}
+
+// task is the attempt s of job jc as an executor gets it.
+func task(jc *Job, s startReq) Task {
+	params := s.run.Params
 	t := Task{Run: s.run.ID, Jobnet: s.run.Jobnet, Job: s.job, Attempt: s.attempt, Kind: jc.Kind,
 		Command: expand(jc.Command, params), Dir: expand(jc.Dir, params), Timeout: jc.Timeout,
 		Cleanup: jc.Cleanup, DBMaint: jc.DBMaint}
@@ -718,17 +744,38 @@ func (e *Engine) start(ctx context.Context, now time.Time, s startReq) {
 			t.Env[k] = expand(v, params)
 		}
 	}
-	if target == "" {
-		e.runLocal(ctx, t)
+	return t
+}
+
+// RedispatchWithin: a new leader dispatches again the remote attempts
+// that started less than this long ago. A leader that died between
+// committing a start and handing the task to the agents leaves a job
+// running that no agent has; the dispatch carries the attempt key as
+// message id, so within the task stream's duplicate window (10m) an
+// attempt that did reach the agents is stored once and runs once.
+const RedispatchWithin = 5 * time.Minute
+
+// remoteWhere reports whether a running job's Where is an agent target.
+func remoteWhere(where string) bool {
+	kind, name, ok := strings.Cut(where, ":")
+	return ok && name != "" && (kind == "agent" || kind == "tag" || kind == "node")
+}
+
+// redispatch hands a running remote attempt to the agents again (a new
+// leader's takeover); if it never arrives, the lease makes the job lost.
+func (e *Engine) redispatch(ctx context.Context, s startReq) {
+	n := e.net(s.run.Jobnet)
+	if n == nil || e.opts.Remote == nil {
 		return
 	}
-	if e.opts.Remote == nil {
-		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "no agent transport for " + target, Ended: e.opts.Now()}
+	jc := n.Job(s.job)
+	if jc == nil {
 		return
 	}
-	if err := e.opts.Remote.Dispatch(ctx, target, t); err != nil {
-		e.log.Warn("dispatch", "job", t.Key(), "target", target, "err", err)
-		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "dispatch to " + target + ": " + err.Error(), Ended: e.opts.Now()}
+	where := s.run.Jobs[s.job].Where
+	t := task(jc, s)
+	if err := e.opts.Remote.Dispatch(ctx, where, t); err != nil {
+		e.log.Warn("dispatch again after takeover", "job", t.Key(), "target", where, "err", err)
 	}
 }
 

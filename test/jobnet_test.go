@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +51,25 @@ jobnets:
   - name: remote
     jobs:
       - {name: there, command: /bin/sh, args: ["-c", "echo $UNYO_JOB on agent >> %[1]s/remote"], run_on: {agent: ag1}}
+  - name: gated
+    concurrency: allow
+    params: {gate: none}
+    jobs:
+      - {name: a, command: /bin/sh, args: ["-c", "while [ ! -f %[1]s/${gate} ]; do sleep 0.05; done; echo a ${gate} >> %[1]s/gated"]}
+      - {name: b, command: /bin/sh, args: ["-c", "echo b ${gate} >> %[1]s/gated"], needs: [a]}
+      - {name: c, command: /bin/sh, args: ["-c", "echo c ${gate} >> %[1]s/gated"], needs: [b]}
+  - name: long
+    jobs:
+      - {name: sleeper, command: /bin/sh, args: ["-c", "echo $$ > %[1]s/long.sh; sleep 300 & echo $! > %[1]s/long.child; wait"]}
+  - name: chain
+    jobs:
+      - {name: a, command: /bin/sh, args: ["-c", "echo a >> %[1]s/chain"]}
+      - {name: b, command: /bin/sh, args: ["-c", "echo b >> %[1]s/chain; test -f %[1]s/chain.ok"], needs: [a]}
+      - {name: c, command: /bin/sh, args: ["-c", "echo c >> %[1]s/chain"], needs: [b]}
+  - name: warn
+    jobs:
+      - {name: w, command: /bin/sh, args: ["-c", "echo w >> %[1]s/warn; test -f %[1]s/warn.ok || exit 3"], end_codes: {warning: ["1-9"]}}
+      - {name: x, command: /bin/sh, args: ["-c", "echo x >> %[1]s/warn"]}
 `, dir, natsAddr)
 	cfg, addr := writeConfig(t, dir, extra)
 	p := testutil.Serve(t, cfg, addr)
@@ -209,6 +230,192 @@ jobnets:
 			t.Errorf("agent wrote %q", data)
 		}
 	})
+
+	job := func(r ledger.RunRecord, name string) ledger.JobRecord {
+		t.Helper()
+		for _, j := range r.Jobs {
+			if j.Job == name {
+				return j
+			}
+		}
+		t.Fatalf("run %s has no job %s: %+v", r.ID, name, r.Jobs)
+		return ledger.JobRecord{}
+	}
+	waitJob := func(id, name, state string) ledger.RunRecord {
+		t.Helper()
+		var r ledger.RunRecord
+		waitFor(t, "job "+name+" of "+id+" "+state, func() bool {
+			r = showRun(id)
+			return job(r, name).State == state
+		})
+		return r
+	}
+	lines := func(name string) []string {
+		data, _ := os.ReadFile(filepath.Join(dir, name))
+		return strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(data)), " ", "_"))
+	}
+	touch := func(name string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("hold and release a job", func(t *testing.T) {
+		id := strings.TrimSpace(unyo(0, "jobnet", "run", "gated", "--param", "gate=g1", srv))
+		waitJob(id, "a", "running")
+		out := unyo(0, "run", "hold", id, "--job", "b", srv, "--by", "op1")
+		if !strings.Contains(out, "b") {
+			t.Errorf("run hold:\n%s", out)
+		}
+		touch("g1") // a ends; b is due but held
+		r := waitJob(id, "b", "held")
+		if r.Status != "running" || job(r, "a").State != "ended-normal" || job(r, "c").State != "waiting" {
+			t.Errorf("while held: %s %+v", r.Status, r.Jobs)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if got := lines("gated"); strings.Join(got, ",") != "a_g1" {
+			t.Fatalf("while b is held: executions %q", got)
+		}
+		unyo(1, "run", "release", id, "--job", "c", srv) // not held
+		unyo(0, "run", "release", id, "--job", "b", srv)
+		r = waitRun(id, "ended-normal")
+		if got := lines("gated"); strings.Join(got, ",") != "a_g1,b_g1,c_g1" {
+			t.Errorf("after release: executions %q", got)
+		}
+		for _, j := range r.Jobs {
+			if j.State != "ended-normal" {
+				t.Errorf("job %s: %s", j.Job, j.State)
+			}
+		}
+	})
+
+	t.Run("skip a job", func(t *testing.T) {
+		id := strings.TrimSpace(unyo(0, "jobnet", "run", "gated", "--param", "gate=g2", srv))
+		waitJob(id, "a", "running")
+		unyo(1, "run", "skip", id, "--job", "a", srv) // running: kill it instead
+		unyo(0, "run", "skip", id, "--job", "b", srv)
+		touch("g2")
+		r := waitRun(id, "ended-normal")
+		if b := job(r, "b"); b.State != "skipped" || !strings.Contains(b.Reason, "skipped by") {
+			t.Errorf("b: %+v", b)
+		}
+		if c := job(r, "c"); c.State != "ended-normal" {
+			t.Errorf("c after skipped b: %+v", c)
+		}
+		var g2 []string
+		for _, l := range lines("gated") {
+			if strings.HasSuffix(l, "_g2") {
+				g2 = append(g2, l)
+			}
+		}
+		if strings.Join(g2, ",") != "a_g2,c_g2" {
+			t.Errorf("executions %q: b must not run", g2)
+		}
+	})
+
+	t.Run("kill a running job", func(t *testing.T) {
+		id := strings.TrimSpace(unyo(0, "jobnet", "run", "long", srv))
+		waitJob(id, "sleeper", "running")
+		var pids []int
+		waitFor(t, "the job's processes", func() bool {
+			pids = nil
+			for _, f := range []string{"long.sh", "long.child"} {
+				data, _ := os.ReadFile(filepath.Join(dir, f))
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+			return len(pids) == 2
+		})
+		for _, pid := range pids {
+			if !alive(pid) {
+				t.Fatalf("process %d not running before the kill", pid)
+			}
+		}
+		unyo(0, "run", "kill", id, "--job", "sleeper", srv)
+		r := waitRun(id, "killed")
+		if s := job(r, "sleeper"); s.State != "killed" {
+			t.Errorf("sleeper: %+v", s)
+		}
+		waitFor(t, "the job's process tree to be gone", func() bool {
+			for _, pid := range pids {
+				if alive(pid) {
+					return false
+				}
+			}
+			return true
+		})
+		unyo(1, "run", "kill", id, "--job", "sleeper", srv) // ended already
+	})
+
+	t.Run("rerun from after, then all", func(t *testing.T) {
+		id := strings.TrimSpace(unyo(0, "jobnet", "run", "chain", srv))
+		r := waitRun(id, "ended-abnormal")
+		if job(r, "b").State != "ended-abnormal" || job(r, "c").State != "waiting" {
+			t.Fatalf("jobs %+v", r.Jobs)
+		}
+		// From after the failed job: b is passed over, only c runs.
+		unyo(0, "run", "rerun", id, "--from", "after", srv)
+		r = waitRun(id, "ended-normal")
+		if b := job(r, "b"); b.State != "skipped" {
+			t.Errorf("b after rerun --from after: %+v", b)
+		}
+		if got := strings.Join(lines("chain"), ","); got != "a,b,c" {
+			t.Errorf("executions after rerun --from after: %s", got)
+		}
+		// The whole jobnet, with the fault fixed.
+		touch("chain.ok")
+		unyo(0, "run", "rerun", id, "--from", "all", srv)
+		r = waitRun(id, "ended-normal")
+		for _, j := range r.Jobs {
+			if j.State != "ended-normal" {
+				t.Errorf("after rerun --from all, job %s: %s", j.Job, j.State)
+			}
+		}
+		if r.Gen != 2 {
+			t.Errorf("gen %d, want 2", r.Gen)
+		}
+		if got := strings.Join(lines("chain"), ","); got != "a,b,c,a,b,c" {
+			t.Errorf("executions after rerun --from all: %s", got)
+		}
+	})
+
+	t.Run("rerun warnings", func(t *testing.T) {
+		id := strings.TrimSpace(unyo(0, "jobnet", "run", "warn", srv))
+		r := waitRun(id, "ended-warning")
+		if w := job(r, "w"); w.State != "ended-warning" || w.Code == nil || *w.Code != 3 {
+			t.Fatalf("w: %+v", w)
+		}
+		unyo(2, "run", "rerun", id, "--from", "bogus", srv) // a usage error
+		touch("warn.ok")
+		unyo(0, "run", "rerun", id, "--from", "warnings", srv)
+		r = waitRun(id, "ended-normal")
+		if w := job(r, "w"); w.State != "ended-normal" || w.Code == nil || *w.Code != 0 {
+			t.Errorf("w after rerun: %+v", w)
+		}
+		got := lines("warn")
+		slices.Sort(got)
+		if strings.Join(got, ",") != "w,w,x" {
+			t.Errorf("executions %q: only w reruns", got)
+		}
+		// Nothing ended with a warning any more.
+		unyo(1, "run", "rerun", id, "--from", "warnings", srv)
+	})
+}
+
+// alive reports whether pid runs (a zombie is dead: it only waits to be
+// reaped).
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
 }
 
 type lockedBuf struct {

@@ -467,7 +467,13 @@ func (s *State) fire(at time.Time, op Op) error {
 
 func (r *Run) needsMet(j *Job) bool {
 	for _, n := range j.Needs {
-		if !r.Jobs[n].State.Satisfies() {
+		d := r.Jobs[n]
+		if !d.State.Satisfies() {
+			return false
+		}
+		// A job skipped before its turn passes its own needs on: the jobs
+		// after it still wait for the jobs before it.
+		if d.State == Skipped && !r.needsMet(d) {
 			return false
 		}
 	}
@@ -486,7 +492,7 @@ func (r *Run) blocked(j *Job, seen map[*Job]bool) bool {
 		if d.State.Final() && !d.State.Satisfies() {
 			return true
 		}
-		if !d.State.Final() && r.blocked(d, seen) {
+		if (!d.State.Final() || d.State == Skipped) && r.blocked(d, seen) {
 			return true
 		}
 	}

@@ -198,3 +198,28 @@ func TestRerunModes(t *testing.T) {
 		}
 	})
 }
+
+// A job skipped before its turn does not let the jobs after it overtake
+// the jobs before it; when those fail, the jobs after it are blocked.
+func TestSkipKeepsOrder(t *testing.T) {
+	for _, end := range []JobState{EndedNormal, EndedAbnormal} {
+		s := New()
+		r := fireDiamond(t, s)
+		must(t, s.Apply(t0, Op{Kind: OpSkip, Run: "n@1", Job: "b"}))
+		must(t, s.Apply(t0, Op{Kind: OpSkip, Run: "n@1", Job: "c"}))
+		want(t, r, map[string]JobState{"a": Ready, "b": Skipped, "c": Skipped, "d": Waiting})
+		if err := s.Apply(t0, Op{Kind: OpStart, Run: "n@1", Job: "d", Attempt: 1}); !errors.Is(err, ErrState) {
+			t.Fatalf("start d before a ended: %v", err)
+		}
+		run(t, s, "a", end)
+		if end == EndedNormal {
+			want(t, r, map[string]JobState{"d": Ready})
+			run(t, s, "d", EndedNormal)
+			if r.Status != StatusNormal {
+				t.Errorf("run %s", r.Status)
+			}
+		} else if want(t, r, map[string]JobState{"d": Waiting}); r.Status != StatusAbnorm {
+			t.Errorf("a %s: run %s, want ended-abnormal (d blocked)", end, r.Status)
+		}
+	}
+}
