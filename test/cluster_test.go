@@ -34,7 +34,44 @@ type threeNodes struct {
 	dbURL string
 }
 
-const clusterTargets = 30
+const (
+	clusterTargets = 30
+	checkInterval  = 3 * time.Second
+)
+
+// lastChecks returns, per target, the newest check time any live node
+// reports.
+func (c *threeNodes) lastChecks() map[string]time.Time {
+	out := map[string]time.Time{}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for i := range c.procs {
+		if c.procs[i].Exited() {
+			continue
+		}
+		resp, err := hc.Get("http://" + c.addrs[i] + "/api/v1/targets")
+		if err != nil {
+			c.t.Logf("targets of %s: %v", c.names[i], err)
+			continue
+		}
+		var body struct {
+			Targets []struct {
+				Name      string     `json:"name"`
+				LastCheck *time.Time `json:"last_check"`
+			} `json:"targets"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		for _, t := range body.Targets {
+			if t.LastCheck != nil && t.LastCheck.After(out[t.Name]) {
+				out[t.Name] = *t.LastCheck
+			}
+		}
+	}
+	return out
+}
 
 func startThree(t *testing.T) *threeNodes {
 	t.Helper()
@@ -48,7 +85,7 @@ func startThree(t *testing.T) *threeNodes {
 	}
 	var targets strings.Builder
 	for i := range clusterTargets {
-		fmt.Fprintf(&targets, "    - {name: t%02d, address: 127.0.1.%d, ping: {interval: 1s, packets: 1, timeout: 500ms}}\n", i, i+1)
+		fmt.Fprintf(&targets, "    - {name: t%02d, address: 127.0.1.%d, ping: {interval: %s, packets: 1, timeout: 500ms}}\n", i, i+1, checkInterval)
 	}
 	for i := range 3 {
 		dir := t.TempDir()
@@ -232,6 +269,33 @@ func TestClusterKillLeader(t *testing.T) {
 		t.Errorf("failover too slow: election %s, reassignment %s (goals 3 s and 5 s)", elected, moved)
 	}
 
+	// No target goes unchecked for more than two intervals: every target is
+	// checked again by a survivor within 2 × interval of the kill.
+	deadline := killed.Add(2 * checkInterval)
+	var unchecked []string
+	for {
+		unchecked = unchecked[:0]
+		lc := c.lastChecks()
+		for i := range clusterTargets {
+			name := fmt.Sprintf("t%02d", i)
+			if !lc[name].After(killed) {
+				unchecked = append(unchecked, name)
+			}
+		}
+		if len(unchecked) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(unchecked) > 0 {
+		lc := c.lastChecks()
+		var detail []string
+		for _, n := range unchecked {
+			detail = append(detail, fmt.Sprintf("%s last %s", n, lc[n].Sub(killed)))
+		}
+		t.Errorf("targets not checked within two intervals (%s) of the kill: %v", 2*checkInterval, detail)
+	}
+
 	time.Sleep(2 * time.Second) // events keep flowing under the new leader
 	close(stop)
 	wg.Wait()
@@ -289,4 +353,24 @@ func TestClusterKillLeader(t *testing.T) {
 		lst, lerr := c.status(newLeader)
 		return err == nil && lerr == nil && st.InQuorum && len(st.Members) == 3 && st.AppliedIndex >= lst.CommitIndex-1
 	})
+
+	// Full cluster restart: every node stops, all start again, and the
+	// cluster comes back from disk with its members and assignment.
+	for _, p := range c.procs {
+		p.Stop()
+	}
+	for i := range c.procs {
+		c.procs[i] = testutil.Start(t, c.cfgs[i], c.addrs[i])
+	}
+	for _, p := range c.procs {
+		p.WaitReady(90 * time.Second)
+	}
+	c.waitAssigned(c.names, 60*time.Second)
+	st, err := c.status(c.leader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != 3 || st.Targets != clusterTargets {
+		t.Errorf("after a full restart: %d members, %d targets", len(st.Members), st.Targets)
+	}
 }

@@ -150,9 +150,7 @@ func New(ctx context.Context, o Options) (*Escalator, error) {
 		wakeSteps: make(chan struct{}, 1), wakeDeliver: make(chan struct{}, 1)}
 	e.hl = &notify.Health{Node: o.Node, FailAfter: o.Config.FailAfter, Sink: o.Sink, Logger: e.log, Metrics: e.nm, Now: o.Clock.Now}
 	if o.Bus != nil {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		cons, err := o.Bus.JetStream().CreateOrUpdateConsumer(cctx, o.Bus.IncidentsStream(), jetstream.ConsumerConfig{
+		cons, err := o.Bus.EnsureConsumer(ctx, o.Bus.IncidentsStream(), jetstream.ConsumerConfig{
 			Durable:       o.Durable,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       30 * time.Second,
@@ -160,9 +158,9 @@ func New(ctx context.Context, o Options) (*Escalator, error) {
 			// A new consumer starts with what is published from now on: enabling
 			// alerting does not page for history.
 			DeliverPolicy: jetstream.DeliverNewPolicy,
-		})
+		}, 0)
 		if err != nil {
-			return nil, fmt.Errorf("escalation: consumer %s: %w", o.Durable, err)
+			return nil, fmt.Errorf("escalation: %w", err)
 		}
 		e.cons = cons
 	}

@@ -30,9 +30,12 @@ type Options struct {
 	RetryBackoff time.Duration
 	MaxBackoff   time.Duration
 	// Durable is the consumer name (default "ledger-writer").
-	Durable    string
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Durable string
+	// ConsumerTimeout bounds how long New keeps trying to create the
+	// consumer (default 2m).
+	ConsumerTimeout time.Duration
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
 }
 
 func (o *Options) defaults() {
@@ -50,6 +53,9 @@ func (o *Options) defaults() {
 	}
 	if o.Durable == "" {
 		o.Durable = "ledger-writer"
+	}
+	if o.ConsumerTimeout <= 0 {
+		o.ConsumerTimeout = 2 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -79,17 +85,15 @@ func New(ctx context.Context, b *bus.Bus, store ledger.Store, opts Options) (*Pi
 	opts.defaults()
 	p := &Pipeline{opts: opts, bus: b, store: store, m: newMetrics(opts.Registerer),
 		log: opts.Logger.With("component", "pipeline"), wake: make(chan struct{}, 1)}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	cons, err := b.JetStream().CreateOrUpdateConsumer(cctx, b.EventsStream(), jetstream.ConsumerConfig{
+	cons, err := b.EnsureConsumer(ctx, b.EventsStream(), jetstream.ConsumerConfig{
 		Durable:       opts.Durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       opts.AckWait,
 		MaxAckPending: max(4*opts.BatchSize, 1024),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	}, opts.ConsumerTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: consumer %s: %w", opts.Durable, err)
+		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	p.cons = cons
 	p.m.ledgerUp.Set(1)

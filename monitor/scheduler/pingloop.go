@@ -76,7 +76,7 @@ func (s *Scheduler) addPing(r *runner) {
 	addr, _ := netip.ParseAddr(r.target.Address)
 	r.ping = &pingState{addr: addr, off: offset(r.key, r.interval), hidx: -1}
 	r.ping.done = func(res ping.Result, err error) { pl.finished(r, res, err) }
-	r.ping.next = nextSlot(time.Now(), r.interval, r.ping.off)
+	r.ping.next = r.firstAt(time.Now(), r.ping.off)
 	pl.mu.Lock()
 	pl.push(r)
 	if pl.armed.IsZero() || r.ping.next.Before(pl.armed) {

@@ -36,6 +36,7 @@ type Scheduler struct {
 	cancel   context.CancelFunc
 	runners  map[string]*runner // by "<target>/<check>"
 	targets  map[string]target.Target
+	settled  bool // a target set was applied: later additions run soon
 	pinger   *ping.Pinger
 	ownPing  bool
 	poller   *snmp.Poller
@@ -54,6 +55,18 @@ type runner struct {
 	service  *service.Config
 	interval time.Duration
 	ping     *pingState // ping checks run in the ping loop, not a goroutine
+	// soon: a check added after the first target set (a target this node
+	// took over from another) runs within a second, not at its next slot,
+	// so a takeover leaves no target unchecked for long.
+	soon bool
+}
+
+// firstAt is when r's first check runs.
+func (r *runner) firstAt(now time.Time, off time.Duration) time.Time {
+	if r.soon {
+		return now.Add(off % min(r.interval, time.Second))
+	}
+	return nextSlot(now, r.interval, off)
 }
 
 type metrics struct {
@@ -239,6 +252,7 @@ func (s *Scheduler) SetTargets(ts []target.Target) error {
 		}
 	}
 	for key, r := range want {
+		r.soon = s.settled
 		if r.kind == "ping" {
 			if s.ping == nil {
 				s.ping = s.newPingLoop()
@@ -257,6 +271,7 @@ func (s *Scheduler) SetTargets(ts []target.Target) error {
 	}
 	s.engine.Set(s.opts.Thresholds, s.perTargetRules())
 	s.metrics.scheduled.Set(float64(len(s.runners)))
+	s.settled = s.settled || len(clones) > 0
 	return nil
 }
 
@@ -287,7 +302,7 @@ func (s *Scheduler) run(ctx context.Context, r *runner) {
 	defer s.wg.Done()
 	defer close(r.done)
 	off := offset(r.key, r.interval)
-	timer := time.NewTimer(time.Until(nextSlot(time.Now(), r.interval, off)))
+	timer := time.NewTimer(time.Until(r.firstAt(time.Now(), off)))
 	defer timer.Stop()
 	for {
 		select {

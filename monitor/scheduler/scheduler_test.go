@@ -302,3 +302,37 @@ func TestRing(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+// A target added after the first target set (taken over from another
+// node) is checked within a second, not at its slot in a long interval;
+// targets of the first set keep their slots.
+func TestTakeoverChecksSoon(t *testing.T) {
+	var hits sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.URL.Path, time.Now())
+	}))
+	defer srv.Close()
+	s := start(t, Options{Sink: newEvents().sink()})
+	web := func(name string) target.Target {
+		return target.Target{Name: name, Address: "127.0.0.1",
+			Services: []service.Config{{Type: "http", URL: srv.URL + "/" + name, Interval: time.Hour}}}
+	}
+	if err := s.SetTargets([]target.Target{web("first")}); err != nil {
+		t.Fatal(err)
+	}
+	added := time.Now()
+	if err := s.SetTargets([]target.Target{web("first"), web("taken")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if at, ok := hits.Load("/taken"); ok {
+			if d := at.(time.Time).Sub(added); d > 1500*time.Millisecond {
+				t.Errorf("taken-over target first checked after %s", d)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("taken-over target not checked within 3s (interval 1h)")
+}
