@@ -163,3 +163,29 @@ func callJSON(ctx context.Context, method, url string, in, out any) error {
 	}
 	return nil
 }
+
+// callRaw posts a raw body and decodes the JSON answer.
+func callRaw(ctx context.Context, url string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/yaml")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		return fmt.Errorf("POST %s: HTTP %d: %w", url, resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, e.Error)
+		}
+		return fmt.Errorf("POST %s: HTTP %d: %s", url, resp.StatusCode, raw)
+	}
+	return json.Unmarshal(raw, out)
+}

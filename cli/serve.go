@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/unyo-ops/unyo/configs"
@@ -72,9 +74,16 @@ func newLogger(env *Env, c configs.LogConfig) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(env.Stderr, ho)), nil
 }
 
+const configUsage = `usage:
+  unyo config check FILE [--print]
+  unyo config apply FILE [--server URL]   replicate FILE's monitor, alerting and jobnets sections to every member`
+
 func runConfig(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && args[0] == "apply" {
+		return configApply(ctx, env, args[1:])
+	}
 	if len(args) == 0 || args[0] != "check" {
-		return usagef("usage: unyo config check FILE")
+		return usagef("%s", configUsage)
 	}
 	fs := flags(env, "config check")
 	show := fs.Bool("print", false, "print the effective configuration (secrets masked)")
@@ -98,5 +107,30 @@ func runConfig(ctx context.Context, env *Env, args []string) error {
 
 func runVersion(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintln(env.Stdout, "unyo", node.Version)
+	return nil
+}
+
+func configApply(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "config apply")
+	server := serverFlag(fs, env)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s", configUsage)
+	}
+	if _, err := configs.Load(pos[0]); err != nil {
+		return err // checked here first: the error names the file and line
+	}
+	data, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
+	var out node.ConfigApplied
+	if err := callRaw(ctx, strings.TrimRight(*server, "/")+node.ConfigPath+"?name="+url.QueryEscape(pos[0]), data, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: applied as cluster config version %d (sha256 %s)\n", pos[0], out.Version, out.Hash)
 	return nil
 }

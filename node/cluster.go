@@ -97,6 +97,7 @@ func (n *Node) clusterHandler(next http.Handler) http.Handler {
 		_ = json.NewEncoder(w).Encode(n.joinRequest())
 	})
 	mux.HandleFunc("POST "+RecheckPath, n.recheckHandler)
+	mux.HandleFunc("POST "+ConfigPath, n.configHandler)
 	mux.Handle("/", next)
 	return mux
 }
@@ -122,9 +123,10 @@ func (n *Node) startCluster(ctx context.Context) error {
 		n.bg.Add(1)
 		go func() { defer n.bg.Done(); n.joinLoop(ctx) }()
 	}
-	n.bg.Add(2)
+	n.bg.Add(3)
 	go func() { defer n.bg.Done(); n.followLeadership(ctx) }()
 	go func() { defer n.bg.Done(); n.followAssignments(ctx) }()
+	go func() { defer n.bg.Done(); n.followConfig(ctx) }()
 	return nil
 }
 
@@ -212,6 +214,7 @@ func (n *Node) followLeadership(ctx context.Context) {
 			n.esc.SetActive(leader)
 		}
 		if leader {
+			n.seedConfig(ctx)
 			n.publishTargets(ctx)
 		}
 		n.log.Info("leadership", "leader", leader)

@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/unyo-ops/unyo/cluster"
+	"github.com/unyo-ops/unyo/configs"
+)
+
+// Shared configuration. The sections every member must agree on — monitor,
+// alerting, jobnets — are replicated through Raft as the cluster's active
+// configuration (version, hash, bytes). The first leader seeds it with its
+// own file; `unyo config apply FILE` (POST /v1/cluster/config on any
+// member, forwarded to the leader) replaces it with a new version. Every
+// member follows it: it takes those sections from the replicated file and
+// keeps its own node, http, nats, ledger, pipeline, cluster and log
+// sections, then reloads (see Reload: the monitor changes at once; alerting
+// and jobnet changes are logged as needing a restart). A node that joins
+// gets the active configuration from the log or a snapshot.
+
+// ConfigPath is where a new shared configuration is posted (YAML body).
+const ConfigPath = "/v1/cluster/config"
+
+// ConfigApplied is the answer of ConfigPath.
+type ConfigApplied struct {
+	Version int64  `json:"version"`
+	Hash    string `json:"hash"`
+}
+
+// seedConfig makes this leader's file the cluster's first active config.
+func (n *Node) seedConfig(ctx context.Context) {
+	c := n.opts.Config
+	if c == nil || c.Source == "" || n.raft.Config().Version > 0 {
+		return
+	}
+	data, err := os.ReadFile(c.Source)
+	if err != nil {
+		n.log.Warn("seed shared config", "err", err)
+		return
+	}
+	if _, err := n.raft.SetConfig(ctx, 1, data); err != nil && !errors.Is(err, cluster.ErrStaleConfig) {
+		n.log.Warn("seed shared config", "err", err)
+	}
+}
+
+// followConfig applies each new active configuration on this member.
+func (n *Node) followConfig(ctx context.Context) {
+	applied := ""
+	if n.opts.Config != nil {
+		applied = n.opts.Config.Hash
+	}
+	for ac := range n.raft.WatchConfig(ctx) {
+		if ac.Version == 0 || ac.Hash == applied {
+			continue
+		}
+		merged, err := n.mergeShared(ac.Data)
+		if err != nil {
+			n.log.Error("shared config not applied", "version", ac.Version, "err", err)
+			continue
+		}
+		applied = ac.Hash
+		err = n.Reload(ctx, merged)
+		n.log.Info("shared config applied", "version", ac.Version, "hash", ac.Hash, "by", ac.AppliedBy, "err", err)
+	}
+}
+
+// mergeShared parses a shared config and returns this node's config with
+// the shared sections replaced.
+func (n *Node) mergeShared(data []byte) (*configs.Config, error) {
+	name := "cluster-config.yaml"
+	if n.opts.Config != nil && n.opts.Config.Source != "" {
+		name = filepath.Join(filepath.Dir(n.opts.Config.Source), name)
+	}
+	shared, err := configs.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	merged := *shared
+	if own := n.opts.Config; own != nil {
+		merged = *own
+		merged.Monitor, merged.Alerting, merged.Jobnets = shared.Monitor, shared.Alerting, shared.Jobnets
+		merged.Hash, merged.Source = shared.Hash, own.Source
+	}
+	return &merged, nil
+}
+
+// configHandler validates a posted config and makes it the next version.
+func (n *Node) configHandler(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	if err != nil {
+		writeErr(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		name = "<posted config>"
+	}
+	if _, err := configs.Parse(name, data); err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	for range 5 {
+		next := n.raft.Config().Version + 1
+		_, err = n.raft.SetConfig(ctx, next, data)
+		if errors.Is(err, cluster.ErrStaleConfig) {
+			continue // another apply won the race; take the next version
+		}
+		if err != nil {
+			writeErr(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(ConfigApplied{Version: next, Hash: cluster.ConfigHash(data)})
+		return
+	}
+	writeErr(w, http.StatusConflict, fmt.Errorf("config version raced five times: %w", err))
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
