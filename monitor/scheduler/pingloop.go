@@ -145,7 +145,14 @@ func (s *Scheduler) runPings(ctx context.Context) {
 			p.next = nextSlot(now, r.interval, p.off)
 			pl.fix(0)
 			if p.running {
-				continue // the previous check overran: skip this slot
+				cfg := r.target.Ping
+				stall := time.Duration(max(cfg.Packets, 1))*cfg.PacketInterval + cfg.Timeout + 2*time.Second
+				if now.Sub(p.started) < stall {
+					continue // the previous check overran: skip this slot
+				}
+				// Its completion never came: start a new check rather than
+				// leave the target unchecked for good.
+				s.log.Warn("ping check lost its completion; starting a new one", "target", r.target.Name, "started", p.started)
 			}
 			p.running, p.started = true, now
 			due = append(due, r)
