@@ -23,6 +23,9 @@ type ClusterConfig struct {
 	Bootstrap *bool `yaml:"bootstrap" json:"bootstrap"`
 	// JoinTimeout bounds how long a starting node keeps trying to join.
 	JoinTimeout time.Duration `yaml:"join_timeout" json:"join_timeout"`
+	// TLS makes the Raft transport mutual TLS (all three files or none);
+	// node certificates need IP SANs for the addresses peers dial.
+	TLS NATSClusterTLSConfig `yaml:"tls" json:"tls"`
 }
 
 // Defaults, also quoted in docs/configuration.md.
@@ -33,7 +36,10 @@ func (s *ClusterConfig) defaults() {
 	s.JoinTimeout = 5 * time.Minute
 }
 
-func (s *ClusterConfig) resolve(*Config, string) {
+func (s *ClusterConfig) resolve(_ *Config, dir string) {
+	s.TLS.CertFile = resolvePath(dir, s.TLS.CertFile)
+	s.TLS.KeyFile = resolvePath(dir, s.TLS.KeyFile)
+	s.TLS.CAFile = resolvePath(dir, s.TLS.CAFile)
 	if len(s.Join) == 0 {
 		s.Join = nil // `join: []` and no key are the same
 	}
@@ -62,4 +68,16 @@ func (s *ClusterConfig) validate(c *Config, v validator) {
 		}
 	}
 	positive(v, "join_timeout", s.JoinTimeout)
+	if s.TLS.Enabled() {
+		tv := v.sub("tls")
+		for _, f := range []struct{ key, path string }{
+			{"cert_file", s.TLS.CertFile}, {"key_file", s.TLS.KeyFile}, {"ca_file", s.TLS.CAFile},
+		} {
+			if f.path == "" {
+				tv.errAt(f.key, tv.path, "required with the other cluster.tls files (cert_file, key_file, ca_file)")
+			} else if msg := checkReadableFile(f.path); msg != "" {
+				tv.errf(f.key, "%s", msg)
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,8 @@ type ClusterOptions struct {
 	// Join lists API URLs of members to ask to add this node.
 	Join        []string
 	JoinTimeout time.Duration
+	// TLS, if set, makes the Raft transport mutual TLS.
+	TLS *tls.Config
 	// Tune adjusts the Raft options (tests shorten timeouts).
 	Tune func(*cluster.Options)
 }
@@ -62,6 +65,7 @@ func (n *Node) newCluster() error {
 		Logger: n.log.With("component", "cluster"), Registerer: n.opts.Registry,
 		Forwarder:                &cluster.HTTPForwarder{Client: &http.Client{Timeout: 15 * time.Second}},
 		TransferLeadershipOnStop: true,
+		TLS:                      o.TLS,
 	}
 	if o.Tune != nil {
 		o.Tune(&co)

@@ -87,6 +87,13 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 		Bootstrap: c.Cluster.Bootstrap != nil && *c.Cluster.Bootstrap,
 		Join:      c.Cluster.Join, JoinTimeout: c.Cluster.JoinTimeout,
 	}
+	if c.Cluster.TLS.Enabled() {
+		tc, err := bus.RouteTLSConfig(c.Cluster.TLS.CertFile, c.Cluster.TLS.KeyFile, c.Cluster.TLS.CAFile)
+		if err != nil {
+			return o, fmt.Errorf("cluster.tls: %w", err)
+		}
+		o.Cluster.TLS = tc
+	}
 	if o.Alerting.Parents == nil {
 		o.Alerting.Parents = parentsOf(c.Monitor.Targets)
 	}
