@@ -275,7 +275,8 @@ func (a *api) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var evs []incident.Event
-	one := len(strings.TrimLeft(string(body), " \t\r\n")) > 0 && strings.TrimLeft(string(body), " \t\r\n")[0] != '['
+	trimmed := strings.TrimLeft(string(body), " \t\r\n")
+	one := trimmed != "" && trimmed[0] != '['
 	if one {
 		var ev incident.Event
 		if !decodeStrict(w, body, &ev, "") {

@@ -11,8 +11,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/cluster"
@@ -295,7 +296,6 @@ func (n *Node) followAssignments(ctx context.Context) {
 			n.log.Error("assigned targets", "err", err)
 			continue
 		}
-		n.assigned.Store(int64(len(ts)))
 		n.log.Info("checking assigned targets", "targets", len(ts), "of", len(all))
 	}
 }
@@ -309,7 +309,7 @@ func (n *Node) checkSink() monitor.Sink {
 	}
 	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
 		if n.raft != nil && !n.raft.InQuorum() {
-			n.quorumDrops.Add(1)
+			n.withheld.Inc()
 			return errNoQuorum
 		}
 		ev = n.confirm(ctx, ev)
@@ -333,9 +333,10 @@ func (n *Node) clusterReady(context.Context) error {
 	return fmt.Errorf("not in quorum (state %s, leader %q)", n.raft.Status().State, n.raft.Leader().ID)
 }
 
-// counters the cluster wiring keeps.
+// clusterCounters is the state the cluster wiring keeps.
 type clusterCounters struct {
-	assigned    atomic.Int64
-	quorumDrops atomic.Int64
-	reassign    chan struct{} // reload → followAssignments
+	// withheld counts check events not published because this node was
+	// outside the quorum (unyo_node_check_events_withheld_total).
+	withheld prometheus.Counter
+	reassign chan struct{} // reload → followAssignments
 }

@@ -197,7 +197,11 @@ func (n *Node) registerInfo(start time.Time) {
 		Name: "unyo_node_start_time_seconds", Help: "When the node started, in Unix seconds.",
 	})
 	st.Set(float64(start.UnixNano()) / 1e9)
-	n.opts.Registry.MustRegister(info, st)
+	n.withheld = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "unyo_node_check_events_withheld_total",
+		Help: "Check events not published because this node was outside the cluster quorum.",
+	})
+	n.opts.Registry.MustRegister(info, st, n.withheld)
 	n.registerReload()
 }
 

@@ -136,19 +136,15 @@ func (n *Node) confirm(ctx context.Context, ev incident.Event) incident.Event {
 			n.log.Warn("dual-vantage recheck failed", "target", ev.Target, "member", m.ID, "err", err, "error", res.Error)
 			continue
 		}
-		if ev.Labels == nil {
-			ev.Labels = map[string]string{}
-		}
 		if !res.Reachable {
-			ev.Labels["confirmed_by"] = m.ID
+			ev.Labels = withLabel(ev.Labels, "confirmed_by", m.ID)
 			return ev
 		}
 		n.log.Warn("monitoring path fault: target answers from another member", "target", ev.Target, "from", n.opts.Name, "answers_at", m.ID)
 		ev.Check = "monitoring-path"
 		ev.DedupKey = pathKey(ev.Target, n.opts.Name)
 		ev.Severity = incident.Warning
-		ev.Labels["monitor"] = n.opts.Name
-		ev.Labels["answers_at"] = m.ID
+		ev.Labels = withLabel(withLabel(ev.Labels, "monitor", n.opts.Name), "answers_at", m.ID)
 		ev.Message = fmt.Sprintf("monitoring path fault from %s: %s does not answer ping from %s but answers from %s (%.1f ms)",
 			n.opts.Name, ev.Target, n.opts.Name, m.ID, res.RTTMillis)
 		return ev
@@ -170,6 +166,9 @@ func (n *Node) pathOK(ev incident.Event) incident.Event {
 
 func pathKey(target, node string) string { return target + "/monitoring-path/" + node }
 
+// withLabel returns a copy of l with k set: an event's labels may be
+// shared with the check that produced it, so they are never written in
+// place.
 func withLabel(l map[string]string, k, v string) map[string]string {
 	out := make(map[string]string, len(l)+1)
 	for a, b := range l {
