@@ -145,3 +145,40 @@ func newClient(server string) (*client.Client, error) {
 	}
 	return c, nil
 }
+
+// apiCmd is a command that talks to a node's API: its flags always include
+// --server and -o. A command adds its own flags to fs, then calls connect.
+type apiCmd struct {
+	fs     *flag.FlagSet
+	server *string
+	out    *string
+}
+
+func newAPICmd(env *Env, name string) *apiCmd {
+	fs := flags(env, name)
+	return &apiCmd{fs: fs, server: serverFlag(fs, env), out: outputFlag(fs)}
+}
+
+// connect parses args (flags before or after the positional ones),
+// requires exactly nargs positional arguments (else the usage text),
+// checks -o, and returns the positional arguments and a client.
+func (a *apiCmd) connect(args []string, nargs int, usage string) ([]string, *client.Client, error) {
+	pos, err := parse(a.fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) != nargs {
+		if nargs == 0 {
+			return nil, nil, usagef("unexpected argument %q\n%s", pos[0], usage)
+		}
+		return nil, nil, usagef("%s", usage)
+	}
+	if err := checkOutput(*a.out); err != nil {
+		return nil, nil, err
+	}
+	c, err := newClient(*a.server)
+	return pos, c, err
+}
+
+// json reports whether -o json was asked for.
+func (a *apiCmd) json() bool { return *a.out == "json" }

@@ -31,18 +31,8 @@ func runJobnet(ctx context.Context, env *Env, args []string) error {
 }
 
 func jobnetList(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "jobnet list")
-	server := serverFlag(fs, env)
-	out := outputFlag(fs)
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q\n%s", pos[0], jobnetUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(*server)
+	cmd := newAPICmd(env, "jobnet list")
+	_, c, err := cmd.connect(args, 0, jobnetUsage)
 	if err != nil {
 		return err
 	}
@@ -50,7 +40,7 @@ func jobnetList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if cmd.json() {
 		if ns == nil {
 			ns = []console.JobnetSummary{}
 		}
@@ -72,20 +62,8 @@ func timeOrDash(t *time.Time) string {
 }
 
 func jobnetShow(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "jobnet show")
-	server := serverFlag(fs, env)
-	out := outputFlag(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("%s", jobnetUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(*server)
+	cmd := newAPICmd(env, "jobnet show")
+	pos, c, err := cmd.connect(args, 1, jobnetUsage)
 	if err != nil {
 		return err
 	}
@@ -93,7 +71,7 @@ func jobnetShow(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if cmd.json() {
 		return printJSON(env.Stdout, d)
 	}
 	w := env.Stdout
@@ -149,23 +127,11 @@ func (f kvFlag) Set(s string) error {
 }
 
 func jobnetRun(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "jobnet run")
-	server := serverFlag(fs, env)
+	cmd := newAPICmd(env, "jobnet run")
 	params := kvFlag{}
-	fs.Var(params, "param", "a parameter of the run, name=value (repeatable)")
-	by := fs.String("by", env.Getenv("USER"), "who starts the run")
-	out := outputFlag(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("%s", jobnetUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(*server)
+	cmd.fs.Var(params, "param", "a parameter of the run, name=value (repeatable)")
+	by := cmd.fs.String("by", env.Getenv("USER"), "who starts the run")
+	pos, c, err := cmd.connect(args, 1, jobnetUsage)
 	if err != nil {
 		return err
 	}
@@ -173,7 +139,7 @@ func jobnetRun(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if cmd.json() {
 		return printJSON(env.Stdout, console.StartResponse{Run: id})
 	}
 	fmt.Fprintln(env.Stdout, id)

@@ -33,20 +33,10 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 }
 
 func runList(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "run list")
-	server := serverFlag(fs, env)
-	jobnet := fs.String("jobnet", "", "only runs of this jobnet")
-	limit := fs.Int("limit", 100, "at most this many (1 to 1000)")
-	out := outputFlag(fs)
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q\n%s", pos[0], runUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(*server)
+	cmd := newAPICmd(env, "run list")
+	jobnet := cmd.fs.String("jobnet", "", "only runs of this jobnet")
+	limit := cmd.fs.Int("limit", 100, "at most this many (1 to 1000)")
+	_, c, err := cmd.connect(args, 0, runUsage)
 	if err != nil {
 		return err
 	}
@@ -54,7 +44,7 @@ func runList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if cmd.json() {
 		if runs == nil {
 			runs = []ledger.RunRecord{}
 		}
@@ -76,20 +66,8 @@ func fmtTime(t time.Time) string {
 }
 
 func runShow(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "run show")
-	server := serverFlag(fs, env)
-	out := outputFlag(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("%s", runUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(*server)
+	cmd := newAPICmd(env, "run show")
+	pos, c, err := cmd.connect(args, 1, runUsage)
 	if err != nil {
 		return err
 	}
@@ -97,7 +75,7 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if cmd.json() {
 		return printJSON(env.Stdout, r)
 	}
 	printRun(env, r)
@@ -145,39 +123,27 @@ func firstLine(s string) string {
 }
 
 func runAct(ctx context.Context, env *Env, verb string, args []string) error {
-	fs := flags(env, "run "+verb)
-	server := serverFlag(fs, env)
-	job := fs.String("job", "", "the job (default: the whole run)")
+	cmd := newAPICmd(env, "run "+verb)
+	job := cmd.fs.String("job", "", "the job (default: the whole run)")
 	from := ""
 	if verb == "rerun" {
-		fs.StringVar(&from, "from", "failed", "rerun mode: failed, after, all or warnings")
+		cmd.fs.StringVar(&from, "from", "failed", "rerun mode: failed, after, all or warnings")
 	}
-	by := fs.String("by", env.Getenv("USER"), "who acts")
-	out := outputFlag(fs)
-	pos, err := parse(fs, args)
+	by := cmd.fs.String("by", env.Getenv("USER"), "who acts")
+	pos, c, err := cmd.connect(args, 1, runUsage)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("%s", runUsage)
 	}
 	switch from {
 	case "", "failed", "after", "all", "warnings":
 	default:
 		return usagef("--from %q: want failed, after, all or warnings", from)
 	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(*server)
-	if err != nil {
-		return err
-	}
 	r, err := c.ActRun(ctx, pos[0], console.RunAction{Verb: verb, Job: *job, From: from, By: *by})
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if cmd.json() {
 		return printJSON(env.Stdout, r)
 	}
 	printRun(env, r)

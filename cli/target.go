@@ -29,18 +29,8 @@ func runTarget(ctx context.Context, env *Env, args []string) error {
 }
 
 func targetList(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "target list")
-	server := serverFlag(fs, env)
-	out := outputFlag(fs)
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q\n%s", pos[0], targetUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(*server)
+	cmd := newAPICmd(env, "target list")
+	_, c, err := cmd.connect(args, 0, targetUsage)
 	if err != nil {
 		return err
 	}
@@ -48,7 +38,7 @@ func targetList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if cmd.json() {
 		if ts == nil {
 			ts = []console.TargetSummary{}
 		}
@@ -68,20 +58,8 @@ func targetList(ctx context.Context, env *Env, args []string) error {
 }
 
 func targetShow(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "target show")
-	server := serverFlag(fs, env)
-	out := outputFlag(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("%s", targetUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(*server)
+	cmd := newAPICmd(env, "target show")
+	pos, c, err := cmd.connect(args, 1, targetUsage)
 	if err != nil {
 		return err
 	}
@@ -89,7 +67,7 @@ func targetShow(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if cmd.json() {
 		return printJSON(env.Stdout, d)
 	}
 	now := time.Now()
