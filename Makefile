@@ -30,8 +30,8 @@ lint:
 	$(GO) vet ./...
 
 # One fuzz target per run (go test -fuzz takes one package at a time).
-FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzParse:./monitor/syslog/ \
-	FuzzTrapDecode:./monitor/trap/ FuzzPrefilter:./monitor/filter/
+FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCron:./alerting/escalation/ \
+	FuzzParse:./monitor/syslog/ FuzzTrapDecode:./monitor/trap/ FuzzPrefilter:./monitor/filter/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

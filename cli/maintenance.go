@@ -14,11 +14,16 @@ import (
 const maintenanceUsage = `usage:
   unyo maintenance add --name NAME (--target GLOB | --tag KEY=VALUE | --site SITE)
                        [--start TIME] [--end TIME | --duration 4h] [--comment TEXT] [--by NAME]
-  unyo maintenance add --name NAME --site SITE --cron "0 1 1 * *" --duration 12h [--tz Asia/Tokyo]
+  unyo maintenance add --name NAME --site SITE --cron "0 1 * * SUN#1" --duration 12h [--tz Asia/Tokyo]
   unyo maintenance list [--all] [-o table|json]
   unyo maintenance end ID [--by NAME]
 
 TIME is RFC 3339 (2026-12-01T01:00:00+09:00) or local "2006-01-02 15:04".
+--cron is five fields, minute hour day-of-month month day-of-week, read in
+--tz: "0 1 1 * *" is 01:00 on the 1st of each month. The day of week may
+name one weekday of the month: SUN#1 (or 0#1) the first Sunday, #1 to #5;
+5L (or FRIL) the last Friday; a list such as SAT#2,SAT#4. With #N or L the
+day of month must be *.
 During a window, faults in scope are recorded but not notified; one still
 open when the window ends is notified then.`
 
@@ -63,7 +68,7 @@ func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
 	start := fs.String("start", "", "start (default now)")
 	end := fs.String("end", "", "end of a one-off window")
 	dur := fs.String("duration", "", "length: of a one-off window (instead of --end), or of each recurrence")
-	cron := fs.String("cron", "", "recurring: cron expression of the starts (minute hour day month weekday)")
+	cron := fs.String("cron", "", "recurring: cron expression of the starts (minute hour day month weekday; weekday may be SUN#1 or FRIL)")
 	tz := fs.String("tz", "", "time zone of --cron (default UTC)")
 	comment := fs.String("comment", "", "comment")
 	by := fs.String("by", env.Getenv("USER"), "who adds it (default $USER)")

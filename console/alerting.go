@@ -35,7 +35,9 @@ type AlertingDeps struct {
 // MaintenanceRequest is the body of POST /api/v1/maintenance. Start
 // defaults to now; a one-off window needs End or Duration (default
 // alerting.maintenance.default_duration); a recurring one Cron and
-// Duration.
+// Duration. Cron is five fields read in TimeZone; the day of week may be
+// "SUN#1" (the first Sunday of the month) or "FRIL" / "5L" (the last
+// Friday): see escalation.CheckMaintenance.
 type MaintenanceRequest struct {
 	Name     string     `json:"name"`
 	Scope    string     `json:"scope"`

@@ -16,7 +16,9 @@
 //
 // Not notified (suppressed, with a timeline entry saying why, and looked at
 // again every Recheck): incidents in a maintenance window (by target glob,
-// label or site; one-off or recurring by cron with a duration) — when the
+// label or site; one-off or recurring by cron with a duration, the cron
+// extended with "SUN#1" and "FRIL" weekdays of the month, see
+// CheckMaintenance; Occurrences lists a window's intervals) — when the
 // window ends and the fault is still open, a notification goes out; targets
 // whose parent is down (Options.Parents; "down" is an active incident on
 // one of Config.DownChecks), which are unreachable rather than down;
