@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"maintenance": {"add, list, end maintenance windows", runMaintenance},
 		"oncall":      {"who each role reaches now", runOnCall},
 		"ledger":      {"export the fault ledger as CSV", runLedger},
+		"report":      {"availability against the downtime budget", runReport},                   // cli/report.go
 		"target":      {"list monitored targets, show one's recent results", runTarget},          // cli/target.go
 		"cluster":     {"Raft membership: status, join, leave, transfer-leadership", runCluster}, // cli/cluster.go
 		"jobnet":      {"list and show jobnets, start a run", runJobnet},                         // cli/jobnet.go

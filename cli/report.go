@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/unyo-ops/unyo/alerting/availability"
+	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/console"
 )
 
@@ -106,4 +109,112 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, e.By, oneLine(e.Comment, 100))
 	}
 	return tw.Flush()
+}
+
+const reportUsage = `usage:
+  unyo report availability [--month YYYY-MM | --from TIME --to TIME] [--budget 2h] [-o table|json]
+
+availability: per target, the time its outage incidents (host down: ping;
+service down: tcp, http, postgres checks) were down in the period; of it,
+planned (inside maintenance windows that cover the target) and unplanned;
+availability outside maintenance; and how much of the unplanned-downtime
+budget (--budget per month, default 2h, prorated) is used. --month is read
+in the node's time zone (shown at the top); the default is the current
+month. TIME is RFC 3339 or local "2006-01-02 15:04".`
+
+func runReport(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", reportUsage)
+	}
+	switch args[0] {
+	case "availability":
+		return reportAvailability(ctx, env, args[1:])
+	}
+	return usagef("unknown report %q\n%s", args[0], reportUsage)
+}
+
+func reportAvailability(ctx context.Context, env *Env, args []string) error {
+	cmd := newAPICmd(env, "report availability")
+	month := cmd.fs.String("month", "", "calendar month YYYY-MM (default: the current month)")
+	from := cmd.fs.String("from", "", "start of the period, instead of --month")
+	to := cmd.fs.String("to", "", "end of the period (exclusive), with --from")
+	budget := cmd.fs.String("budget", "", "unplanned downtime allowed per month (default the node's, 2h)")
+	_, c, err := cmd.connect(args, 0, reportUsage)
+	if err != nil {
+		return err
+	}
+	q := client.AvailabilityQuery{Month: *month}
+	switch {
+	case *month != "" && (*from != "" || *to != ""):
+		return usagef("give --month, or --from and --to, not both")
+	case (*from == "") != (*to == ""):
+		return usagef("--from and --to go together")
+	case *month != "":
+		if _, err := time.Parse("2006-01", *month); err != nil {
+			return usagef("--month %q: want YYYY-MM", *month)
+		}
+	}
+	for _, f := range []struct {
+		name, v string
+		dst     *time.Time
+	}{{"from", *from, &q.From}, {"to", *to, &q.To}} {
+		t, err := parseTime(f.name, f.v)
+		if err != nil {
+			return err
+		}
+		if t != nil {
+			*f.dst = *t
+		}
+	}
+	if *budget != "" {
+		d, err := time.ParseDuration(*budget)
+		if err != nil || d <= 0 {
+			return usagef("--budget %q: want a positive duration such as 2h", *budget)
+		}
+		q.Budget = d
+	}
+	r, err := c.Availability(ctx, q)
+	if err != nil {
+		return err
+	}
+	if cmd.json() {
+		return printJSON(env.Stdout, r)
+	}
+	return printAvailability(env.Stdout, r)
+}
+
+func printAvailability(w io.Writer, r availability.Report) error {
+	loc, err := time.LoadLocation(r.TimeZone)
+	if err != nil {
+		loc = time.Local
+	}
+	ts := func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04") }
+	dur := func(d time.Duration) string { return d.Round(time.Second).String() }
+	fmt.Fprintf(w, "Availability %s → %s (%s)", ts(r.From), ts(r.To), r.TimeZone)
+	if r.Until.Before(r.To) {
+		fmt.Fprintf(w, ", so far (until %s)", ts(r.Until))
+	}
+	fmt.Fprintf(w, "\nBudget: %s of unplanned downtime per target for the period\n\n", dur(r.Budget))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tDOWN\tPLANNED\tUNPLANNED\tMAINTENANCE\tAVAILABILITY\tBUDGET USED\tINCIDENTS")
+	for _, t := range r.Targets {
+		used := fmt.Sprintf("%.1f%%", t.BudgetUsed)
+		if t.OverBudget {
+			used += " OVER"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.3f%%\t%s\t%d\n", t.Target, dur(t.Down), dur(t.Planned), dur(t.Unplanned),
+			dur(t.Maintenance), t.Availability, used, len(t.Incidents))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	s := r.Summary
+	if s.Targets == 0 {
+		_, err := fmt.Fprintln(w, "\nNo target was down.")
+		return err
+	}
+	_, err = fmt.Fprintf(w, "\n%d targets, %d over budget; worst %s: %.3f%%, %s unplanned; unplanned in all %s "+
+		"(sum over targets), with any target down %s\n", s.Targets, s.OverBudget, s.Worst, s.WorstAvailability,
+		dur(s.WorstUnplanned), dur(s.Unplanned), dur(s.AnyUnplanned))
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/unyo-ops/unyo/alerting/availability"
 	"github.com/unyo-ops/unyo/alerting/escalation"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/console"
@@ -92,4 +93,34 @@ func (c *Client) Export(ctx context.Context, from, to string, w io.Writer) error
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// AvailabilityQuery selects the period of Availability: Month (YYYY-MM,
+// in the node's time zone), or From and To; all zero: the current month.
+// Budget (zero: the node's) is the unplanned downtime allowed per month.
+type AvailabilityQuery struct {
+	Month    string
+	From, To time.Time
+	Budget   time.Duration
+}
+
+// Availability returns downtime per target in the period against the
+// budget.
+func (c *Client) Availability(ctx context.Context, aq AvailabilityQuery) (availability.Report, error) {
+	q := url.Values{}
+	if aq.Month != "" {
+		q.Set("month", aq.Month)
+	}
+	if !aq.From.IsZero() {
+		q.Set("from", aq.From.Format(time.RFC3339Nano))
+	}
+	if !aq.To.IsZero() {
+		q.Set("to", aq.To.Format(time.RFC3339Nano))
+	}
+	if aq.Budget != 0 {
+		q.Set("budget", aq.Budget.String())
+	}
+	var out availability.Report
+	err := c.do(ctx, http.MethodGet, "/api/v1/availability", q, nil, &out)
+	return out, err
 }

@@ -24,12 +24,18 @@ import (
 //	GET  /api/v1/incidents/{id}/report        the fault report
 //	POST /api/v1/incidents/{id}/report        ReportRequest (the incident must be resolved)
 //	GET  /api/v1/ledger/export?from=&to=      CSV, one row per incident opened in [from, to)
+//	GET  /api/v1/availability?month=YYYY-MM   downtime against the budget (console/availability.go)
 type AlertingDeps struct {
 	// OnCall answers /api/v1/oncall; nil when alerting is not configured.
 	OnCall func(at time.Time) []escalation.OnCall
 	// DefaultMaintenance is the length of a window added without an end
 	// (default 4h).
 	DefaultMaintenance time.Duration
+	// Location is where /api/v1/availability reads months and dates: the
+	// node's alerting.time_zone (default UTC).
+	Location *time.Location
+	// Availability is what /api/v1/availability counts.
+	Availability AvailabilityDeps
 }
 
 // MaintenanceRequest is the body of POST /api/v1/maintenance. Start
@@ -76,6 +82,7 @@ func (a *api) registerAlerting(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/incidents/{id}/report", a.getReport)
 	mux.HandleFunc("POST /api/v1/incidents/{id}/report", a.postReport)
 	mux.HandleFunc("GET /api/v1/ledger/export", a.export)
+	mux.HandleFunc("GET /api/v1/availability", a.availability)
 }
 
 func (a *api) escStore(w http.ResponseWriter) (ledger.EscalationStore, bool) {

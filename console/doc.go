@@ -16,6 +16,7 @@
 //	GET  /api/v1/oncall?at=T               who each role reaches
 //	GET  /api/v1/incidents/{id}/report     fault report; POST writes it
 //	GET  /api/v1/ledger/export?from=&to=   the fault ledger as CSV
+//	GET  /api/v1/availability?month=YYYY-MM  downtime per target against the budget (or from=&to=)
 //
 // POST /api/v1/events returns 202 with {"ids": [...]} once the bus has
 // stored every event; the ledger applies them asynchronously. An event may
