@@ -367,6 +367,38 @@ func (n *Node) IsLeader() bool {
 	return err == nil && r.State() == raft.Leader
 }
 
+// Term is the Raft term this node is in (0 before Start). A leader's term
+// is higher than that of every leader before it, so it fences the work of
+// a deposed one (see alerting/escalation).
+func (n *Node) Term() uint64 {
+	r, err := n.running()
+	if err != nil {
+		return 0
+	}
+	return r.CurrentTerm()
+}
+
+// VerifyLeader confirms with a majority that this node is still the
+// leader; an error means it is not (or could not tell).
+func (n *Node) VerifyLeader(ctx context.Context) error {
+	r, err := n.running()
+	if err != nil {
+		return err
+	}
+	f := r.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("cluster: verify leader: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: verify leader: %w", context.Cause(ctx))
+	}
+}
+
 // InQuorum reports whether this node is part of a working majority: it
 // is the leader, or a follower that heard from a leader within
 // LivenessTimeout. A node cut off in a minority turns false within about

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -112,16 +113,18 @@ func (n *Node) newAlerting(ctx context.Context) error {
 		nf[escalation.ChannelCommand] = c
 	}
 	esc, err := escalation.New(ctx, escalation.Options{
-		Config:      a.Config,
-		Store:       n.store,
-		Bus:         n.bus,
-		Notifiers:   nf,
-		Sink:        n.bus,
-		Parents:     a.Parents,
-		Node:        n.opts.Name,
-		SendTimeout: a.SendTimeout,
-		Logger:      n.log,
-		Registerer:  n.opts.Registry,
+		Config:       a.Config,
+		Store:        n.store,
+		Bus:          n.bus,
+		Notifiers:    nf,
+		Sink:         n.bus,
+		Parents:      a.Parents,
+		Node:         n.opts.Name,
+		SendTimeout:  a.SendTimeout,
+		Logger:       n.log,
+		Fence:        n.escalationFence(),
+		VerifyLeader: n.escalationVerify(),
+		Registerer:   n.opts.Registry,
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -136,6 +139,7 @@ func (n *Node) alertingDeps() console.AlertingDeps {
 	if n.esc != nil {
 		cfg := n.esc.Config()
 		d.OnCall = cfg.OnCall
+		d.Location = cfg.Location // ?month= is a month in alerting.time_zone
 	}
 	return d
 }
@@ -205,12 +209,28 @@ func (l *lazyStore) UpdateEscalation(ctx context.Context, e ledger.Escalation, n
 	return s.UpdateEscalation(ctx, e, ns, notes)
 }
 
-func (l *lazyStore) ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, maxGroups int) ([]ledger.Notification, error) {
+func (l *lazyStore) ClaimNotifications(ctx context.Context, c ledger.Claim) ([]ledger.Notification, error) {
 	s, err := l.esc()
 	if err != nil {
 		return nil, err
 	}
-	return s.ClaimNotifications(ctx, now, owner, lease, maxGroups)
+	return s.ClaimNotifications(ctx, c)
+}
+
+func (l *lazyStore) ReleaseNotifications(ctx context.Context, keys []string, owner string) error {
+	s, err := l.esc()
+	if err != nil {
+		return err
+	}
+	return s.ReleaseNotifications(ctx, keys, owner)
+}
+
+func (l *lazyStore) Fence(ctx context.Context) (int64, string, error) {
+	s, err := l.esc()
+	if err != nil {
+		return 0, "", err
+	}
+	return s.Fence(ctx)
 }
 
 func (l *lazyStore) FinishNotifications(ctx context.Context, keys []string, owner string, a ledger.Attempt) error {
@@ -283,4 +303,31 @@ func (l *lazyStore) Report(ctx context.Context, id int64) (ledger.Report, error)
 		return ledger.Report{}, err
 	}
 	return s.Report(ctx, id)
+}
+
+// escalationFence is the Raft term, which fences notification claims: a
+// deposed leader cannot claim once the new one has. Nil without Raft. (The
+// Raft node is created after alerting, hence the late look.)
+func (n *Node) escalationFence() func() int64 {
+	if n.opts.Cluster.DataDir == "" {
+		return nil
+	}
+	return func() int64 {
+		if n.raft == nil {
+			return 0
+		}
+		return int64(n.raft.Term())
+	}
+}
+
+func (n *Node) escalationVerify() func(context.Context) error {
+	if n.opts.Cluster.DataDir == "" {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		if n.raft == nil {
+			return errors.New("node: no raft yet")
+		}
+		return n.raft.VerifyLeader(ctx)
+	}
 }

@@ -44,12 +44,25 @@
 // (Message-ID, Idempotency-Key). The escalator acts only while SetActive(true):
 // in a cluster, the Raft leader.
 //
+// Claims are fenced by the leader's Raft term (Options.Fence): the store
+// keeps the highest term that has claimed and refuses a lower one in the
+// claim's own transaction (ledger.ErrFenced). A deposed leader that has not
+// yet noticed (its lease on leadership runs out after a second or so) can
+// therefore claim nothing once the new leader has claimed. When it does
+// notice, it finishes and records the message already on the wire (bounded
+// by SendTimeout) and releases the claims it will not send, so the new
+// leader sends them at once rather than after the claim lease. A fence
+// above this leader's own term left by an earlier (rebuilt) cluster is taken
+// over only after a quorum confirms this node leads (Options.VerifyLeader).
+//
 // A notifier that fails FailAfter times in a row raises an incident on the
 // platform itself (target: the node, check notifier:<channel>).
 //
 // Metrics:
 //
 //	unyo_escalation_active                       1 while this escalator is active
+//	unyo_escalation_fence                        the term this escalator claims with
+//	unyo_escalation_fenced_total                 claims refused: a newer leader has claimed
 //	unyo_escalation_transitions_total{kind}      incident transitions handled
 //	unyo_escalation_started_total                escalations started
 //	unyo_escalation_steps_total                  steps run

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,6 +61,18 @@ type Options struct {
 	// in notification claims (default node + random suffix).
 	Node  string
 	Owner string
+	// Fence returns this node's leadership term (in a cluster, the Raft
+	// term it leads in). It is read when the escalator becomes active and
+	// carried by every notification claim, so once a newer leader has
+	// claimed, this one cannot (ledger.ErrFenced). Nil means 0.
+	Fence func() int64
+	// VerifyLeader confirms with a quorum that this node still leads. When
+	// a claim is fenced out by a fence above this node's own term, a
+	// confirmed leader knows the higher fence is from an earlier cluster
+	// (rebuilt, so its terms started again) and takes the fence over. Nil
+	// with a Fence: never take over. With no Fence (a single node) the
+	// fence is always taken over.
+	VerifyLeader func(context.Context) error
 	// PollInterval is how often due steps and notifications are looked
 	// for besides wake-ups (default 1s); Lease how long a claimed
 	// notification is ours (default 2m); SendTimeout bounds one attempt
@@ -95,6 +108,8 @@ type Escalator struct {
 
 	mu     sync.Mutex
 	active bool
+	// fence is read by the loops while SetActive holds mu: atomic.
+	fence  atomic.Int64
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -193,6 +208,8 @@ func (e *Escalator) SetActive(on bool) {
 		e.log.Info("escalator inactive")
 		return
 	}
+	e.fence.Store(e.currentFence())
+	e.m.fence.Set(float64(e.fence.Load()))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	loops := []func(context.Context){e.stepLoop, e.deliverLoop}
@@ -204,7 +221,47 @@ func (e *Escalator) SetActive(on bool) {
 		go func() { defer e.wg.Done(); f(ctx) }()
 	}
 	e.m.active.Set(1)
-	e.log.Info("escalator active", "owner", e.opts.Owner)
+	e.log.Info("escalator active", "owner", e.opts.Owner, "fence", e.fence.Load())
+}
+
+func (e *Escalator) currentFence() int64 {
+	if e.opts.Fence == nil {
+		return 0
+	}
+	return e.opts.Fence()
+}
+
+// claimFence is the fence this escalator claims with.
+func (e *Escalator) claimFence() int64 { return e.fence.Load() }
+
+// refreshFence is called when a claim was fenced out: if this node has
+// since become leader in a newer term (leadership lost and won again
+// between two looks), it claims with that term from now on. It reports
+// whether the fence rose.
+func (e *Escalator) refreshFence() bool {
+	f := e.currentFence()
+	for {
+		old := e.fence.Load()
+		if f <= old {
+			return false
+		}
+		if e.fence.CompareAndSwap(old, f) {
+			e.m.fence.Set(float64(f))
+			return true
+		}
+	}
+}
+
+// mayTakeOver: a fenced-out claim may take the fence over only when this
+// node has no terms (single node) or a quorum confirms it leads.
+func (e *Escalator) mayTakeOver(ctx context.Context) bool {
+	if e.opts.Fence == nil {
+		return true
+	}
+	if e.opts.VerifyLeader == nil {
+		return false
+	}
+	return e.opts.VerifyLeader(ctx) == nil
 }
 
 // Active reports whether the escalator is active.
@@ -748,10 +805,30 @@ func (e *Escalator) deliverLoop(ctx context.Context) {
 }
 
 // Deliver claims due notifications and sends each group as one message. It
-// returns how many groups it handled.
+// returns how many groups it handled. Once ctx ends it sends no further
+// group and releases their claims; a group being sent is finished and
+// recorded first (bounded by SendTimeout), so a leader that steps down
+// leaves nothing for its successor to send twice.
 func (e *Escalator) Deliver(ctx context.Context) (int, error) {
-	now := e.clock.Now()
-	ns, err := e.store.ClaimNotifications(ctx, now, e.opts.Owner, e.opts.Lease, 64)
+	claim := func() ([]ledger.Notification, error) {
+		return e.store.ClaimNotifications(ctx, ledger.Claim{Now: e.clock.Now(), Owner: e.opts.Owner,
+			Fence: e.claimFence(), Lease: e.opts.Lease, MaxGroups: 64})
+	}
+	ns, err := claim()
+	if errors.Is(err, ledger.ErrFenced) {
+		e.m.fenced.Inc()
+		switch {
+		case e.refreshFence():
+			ns, err = claim()
+		case e.mayTakeOver(ctx):
+			e.log.Warn("notification fence is above this leader's term: the cluster was rebuilt or was a single node; taking the fence over",
+				"fence", e.claimFence(), "err", err)
+			ns, err = e.store.ClaimNotifications(ctx, ledger.Claim{Now: e.clock.Now(), Owner: e.opts.Owner,
+				Fence: e.claimFence(), Takeover: true, Lease: e.opts.Lease, MaxGroups: 64})
+		default:
+			return 0, err
+		}
+	}
 	if err != nil || len(ns) == 0 {
 		return 0, err
 	}
@@ -764,7 +841,19 @@ func (e *Escalator) Deliver(ctx context.Context) (int, error) {
 		groups[n.GroupKey] = append(groups[n.GroupKey], n)
 	}
 	var errs []error
-	for _, g := range order {
+	for i, g := range order {
+		if ctx.Err() != nil {
+			var keys []string
+			for _, g := range order[i:] {
+				for _, n := range groups[g] {
+					keys = append(keys, n.Key)
+				}
+			}
+			if err := e.store.ReleaseNotifications(context.WithoutCancel(ctx), keys, e.opts.Owner); err != nil {
+				errs = append(errs, err)
+			}
+			return i, errors.Join(append(errs, ctx.Err())...)
+		}
 		if err := e.send(ctx, groups[g]); err != nil {
 			errs = append(errs, err)
 		}
@@ -790,6 +879,9 @@ func (e *Escalator) send(ctx context.Context, group []ledger.Notification) error
 		attempts = max(attempts, n.Attempts)
 		inc, err := e.led.Incident(ctx, n.IncidentID)
 		if err != nil {
+			if rerr := e.store.ReleaseNotifications(context.WithoutCancel(ctx), keysOf(group), e.opts.Owner); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return err
 		}
 		msg.Items = append(msg.Items, notify.Item{Incident: inc, URL: notify.IncidentURL(e.cfg.ExternalURL, inc.ID),
@@ -805,12 +897,11 @@ func (e *Escalator) send(ctx context.Context, group []ledger.Notification) error
 	if nf == nil {
 		sendErr = fmt.Errorf("no %s notifier configured", first.Channel)
 	} else {
-		sctx, cancel := context.WithTimeoutCause(ctx, e.opts.SendTimeout, errors.New("notification send timed out"))
+		// Not cancelled when the escalator stops: a message on the wire is
+		// finished and recorded, so the next leader does not send it again.
+		sctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), e.opts.SendTimeout, errors.New("notification send timed out"))
 		retry, sendErr = nf.Notify(sctx, msg)
 		cancel()
-	}
-	if ctx.Err() != nil {
-		return ctx.Err() // stopping: the lease runs out and the next owner sends it
 	}
 	took := time.Since(start)
 	e.nm.Observe(first.Channel, took, retry, sendErr)
@@ -828,7 +919,7 @@ func (e *Escalator) send(ctx context.Context, group []ledger.Notification) error
 	now := e.clock.Now()
 	a := ledger.Attempt{At: now, By: first.Channel}
 	if sendErr == nil {
-		a.Comment = "delivered: " + what
+		a.Comment = fmt.Sprintf("delivered by %s (fence %d): %s", e.opts.Node, e.claimFence(), what)
 		e.hl.OK(ctx, first.Channel)
 		for _, n := range group {
 			e.m.latency.Observe(now.Sub(n.CreatedAt).Seconds())
@@ -854,8 +945,18 @@ func (e *Escalator) send(ctx context.Context, group []ledger.Notification) error
 	return nil
 }
 
+func keysOf(ns []ledger.Notification) []string {
+	keys := make([]string, len(ns))
+	for i, n := range ns {
+		keys[i] = n.Key
+	}
+	return keys
+}
+
 type metrics struct {
 	active      prometheus.Gauge
+	fence       prometheus.Gauge
+	fenced      prometheus.Counter
 	transitions *prometheus.CounterVec
 	started     prometheus.Counter
 	steps       prometheus.Counter
@@ -870,6 +971,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unyo_escalation_active",
 			Help: "1 while this node's escalator is the active one."}),
+		fence: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unyo_escalation_fence",
+			Help: "The fence (leadership term) this escalator claims notifications with."}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_escalation_fenced_total",
+			Help: "Notification claims refused because a newer leader has claimed."}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unyo_escalation_transitions_total",
 			Help: "Incident transitions handled, by kind."}, []string{"kind"}),
 		started: prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_escalation_started_total",
@@ -889,7 +994,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 3, 10)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.transitions, m.started, m.steps, m.acked, m.retriggered, m.suppressed, m.flapping, m.latency)
+		reg.MustRegister(m.active, m.fence, m.fenced, m.transitions, m.started, m.steps, m.acked, m.retriggered, m.suppressed, m.flapping, m.latency)
 	}
 	return m
 }

@@ -16,6 +16,10 @@ import (
 // decide again.
 var ErrConflict = errors.New("ledger: conflicting update")
 
+// ErrFenced: a claim carried a fence lower than one already seen — the
+// claimer was deposed (a newer leader has claimed since) and must not send.
+var ErrFenced = errors.New("ledger: fenced out by a newer leader")
+
 // EscalationStore is the durable state of escalation, notification,
 // maintenance windows and fault reports. It is an optional interface: a
 // Store that implements it (both stores in this module do) can run the
@@ -34,7 +38,14 @@ var ErrConflict = errors.New("ledger: conflicting update")
 //   - ClaimNotifications leases pending notifications whose NotBefore has
 //     come, a whole group at a time (every pending notification with the
 //     same GroupKey, due or not), to owner until the lease ends; a leased
-//     notification is not claimed again until its lease has run out.
+//     notification is not claimed again until its lease has run out or its
+//     owner releases it (ReleaseNotifications).
+//   - Claims are fenced: the store keeps the highest Claim.Fence it has
+//     seen (in a cluster, the Raft term of the leader that claimed) and, in
+//     the same transaction as the claim, refuses a lower one with ErrFenced
+//     and claims nothing. Once a new leader has claimed, a deposed one can
+//     never claim again. Claim.Takeover overrides the check and lowers
+//     the fence (a rebuilt cluster whose terms started again).
 //   - FinishNotifications records one attempt on claimed notifications and
 //     appends one timeline entry per incident (notified or notify-failed);
 //     notifications no longer claimed by owner are left alone.
@@ -50,8 +61,13 @@ type EscalationStore interface {
 	DueEscalations(ctx context.Context, now time.Time, limit int) ([]Escalation, error)
 	UpdateEscalation(ctx context.Context, e Escalation, ns []Notification, notes []Note) (Escalation, error)
 
-	ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, maxGroups int) ([]Notification, error)
+	ClaimNotifications(ctx context.Context, c Claim) ([]Notification, error)
 	FinishNotifications(ctx context.Context, keys []string, owner string, a Attempt) error
+	// ReleaseNotifications ends owner's claim on notifications it will not
+	// send (it is stopping), so the next owner need not wait for the lease.
+	ReleaseNotifications(ctx context.Context, keys []string, owner string) error
+	// Fence returns the highest claim fence seen and who claimed with it.
+	Fence(ctx context.Context) (int64, string, error)
 	// CancelNotifications cancels the incident's pending notifications of
 	// the given kinds (all kinds when none given) and returns how many.
 	CancelNotifications(ctx context.Context, incidentID int64, kinds ...string) (int, error)
@@ -162,6 +178,24 @@ type Notification struct {
 	LastError  string            `json:"last_error,omitempty"`
 	CreatedAt  time.Time         `json:"created_at"`
 	SentAt     *time.Time        `json:"sent_at,omitempty"`
+}
+
+// Claim asks ClaimNotifications for due notifications.
+type Claim struct {
+	// Now decides what is due and when the lease ends.
+	Now   time.Time
+	Owner string
+	// Fence is the claimer's leadership term; lower than the highest seen
+	// gives ErrFenced.
+	Fence int64
+	// Takeover claims even below the highest fence seen, and makes Fence
+	// the highest. Only for a claimer that has just proven it is the one
+	// leader (a quorum confirmed it), whose term is lower only because the
+	// cluster was rebuilt, or a single node with no terms at all.
+	Takeover bool
+	Lease    time.Duration
+	// MaxGroups bounds how many groups are claimed (default 64).
+	MaxGroups int
 }
 
 // Attempt is the outcome of one try at sending claimed notifications.

@@ -23,6 +23,8 @@ func RunEscalation(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"UpdateIsCompareAndSet", testUpdateCAS},
 		{"DueEscalations", testDue},
 		{"ClaimWholeGroup", testClaimGroup},
+		{"ClaimFenced", testClaimFenced},
+		{"Release", testRelease},
 		{"FinishOutcomes", testFinish},
 		{"Cancel", testCancel},
 		{"Note", testNote},
@@ -186,7 +188,7 @@ func testClaimGroup(t *testing.T, s ledger.Store, es ledger.EscalationStore) {
 	addNotifications(t, es, b, ledger.Notification{Key: "b1", IncidentID: b, GroupKey: "web|mail", Kind: "problem", Channel: "mail", NotBefore: T0.Add(time.Hour)})
 	addNotifications(t, es, c, ledger.Notification{Key: "c1", IncidentID: c, GroupKey: "db|mail", Kind: "problem", Channel: "mail", NotBefore: T0.Add(time.Hour)})
 
-	got, err := es.ClaimNotifications(ctx(t), T0, "n1", time.Minute, 10)
+	got, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0, Owner: "n1", Lease: time.Minute, MaxGroups: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,10 +199,10 @@ func testClaimGroup(t *testing.T, s ledger.Store, es ledger.EscalationStore) {
 		t.Errorf("claim = %+v", got[0])
 	}
 	// Leased: nobody else gets them until the lease runs out.
-	if again, err := es.ClaimNotifications(ctx(t), T0.Add(30*time.Second), "n2", time.Minute, 10); err != nil || len(again) != 0 {
+	if again, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0.Add(30 * time.Second), Owner: "n2", Lease: time.Minute, MaxGroups: 10}); err != nil || len(again) != 0 {
 		t.Fatalf("second claim = %v, %v; want none", keysOf(again), err)
 	}
-	again, err := es.ClaimNotifications(ctx(t), T0.Add(2*time.Minute), "n2", time.Minute, 10)
+	again, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0.Add(2 * time.Minute), Owner: "n2", Lease: time.Minute, MaxGroups: 10})
 	if err != nil || !slices.Equal(keysOf(again), []string{"a1", "b1"}) {
 		t.Fatalf("claim after the lease = %v, %v; want [a1 b1]", keysOf(again), err)
 	}
@@ -222,7 +224,7 @@ func testFinish(t *testing.T, s ledger.Store, es ledger.EscalationStore) {
 		ledger.Notification{Key: "a1", IncidentID: a, GroupKey: "g1", Kind: "problem", Channel: "mail", NotBefore: T0},
 		ledger.Notification{Key: "a2", IncidentID: a, GroupKey: "g2", Kind: "problem", Channel: "webhook", NotBefore: T0})
 	addNotifications(t, es, b, ledger.Notification{Key: "b1", IncidentID: b, GroupKey: "g1", Kind: "problem", Channel: "mail", NotBefore: T0})
-	claimed, err := es.ClaimNotifications(ctx(t), T0, "me", time.Minute, 10)
+	claimed, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0, Owner: "me", Lease: time.Minute, MaxGroups: 10})
 	if err != nil || len(claimed) != 3 {
 		t.Fatalf("claim = %v, %v", keysOf(claimed), err)
 	}
@@ -248,10 +250,10 @@ func testFinish(t *testing.T, s ledger.Store, es ledger.EscalationStore) {
 	}
 	wantTimeline(t, s, b, incident.KindOpened, incident.KindNotified)
 	// Not due before RetryAt; then it fails for good.
-	if got, _ := es.ClaimNotifications(ctx(t), T0.Add(30*time.Second), "me", time.Minute, 10); len(got) != 0 {
+	if got, _ := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0.Add(30 * time.Second), Owner: "me", Lease: time.Minute, MaxGroups: 10}); len(got) != 0 {
 		t.Fatalf("claimed %v before retry time", keysOf(got))
 	}
-	got, _ := es.ClaimNotifications(ctx(t), T0.Add(time.Minute), "me", time.Minute, 10)
+	got, _ := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0.Add(time.Minute), Owner: "me", Lease: time.Minute, MaxGroups: 10})
 	if !slices.Equal(keysOf(got), []string{"a2"}) {
 		t.Fatalf("claimed %v at retry time, want [a2]", keysOf(got))
 	}
@@ -284,7 +286,7 @@ func testCancel(t *testing.T, s ledger.Store, es ledger.EscalationStore) {
 	if err != nil || n != 1 {
 		t.Fatalf("CancelNotifications = %d, %v; want 1", n, err)
 	}
-	got, _ := es.ClaimNotifications(ctx(t), T0, "me", time.Minute, 10)
+	got, _ := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0, Owner: "me", Lease: time.Minute, MaxGroups: 10})
 	if !slices.Equal(keysOf(got), []string{"r1"}) {
 		t.Fatalf("claimed %v after cancel, want [r1]", keysOf(got))
 	}
@@ -388,4 +390,83 @@ func testReport(t *testing.T, s ledger.Store, es ledger.EscalationStore) {
 		t.Errorf("rewritten cause = %q", back.Cause)
 	}
 	wantTimeline(t, s, a, incident.KindOpened, incident.KindResolved, incident.KindReported, incident.KindReported)
+}
+
+// testClaimFenced: once a higher fence (a newer leader's term) has claimed,
+// a lower one claims nothing and gets ErrFenced; equal and higher pass.
+func testClaimFenced(t *testing.T, s ledger.Store, es ledger.EscalationStore) {
+	a := openIncident(t, s, "a/ping")
+	addNotifications(t, es, a,
+		ledger.Notification{Key: "a1", IncidentID: a, GroupKey: "g1", Kind: "problem", Channel: "mail", NotBefore: T0},
+		ledger.Notification{Key: "a2", IncidentID: a, GroupKey: "g2", Kind: "problem", Channel: "mail", NotBefore: T0.Add(time.Hour)})
+	if f, owner, err := es.Fence(ctx(t)); err != nil || f != 0 || owner != "" {
+		t.Fatalf("Fence of a new store = %d, %q, %v; want 0", f, owner, err)
+	}
+	got, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0, Owner: "old", Fence: 5, Lease: time.Minute})
+	if err != nil || !slices.Equal(keysOf(got), []string{"a1"}) {
+		t.Fatalf("claim at fence 5 = %v, %v; want [a1]", keysOf(got), err)
+	}
+	// The new leader (term 6) claims; nothing is due, but the fence rises.
+	if got, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0, Owner: "new", Fence: 6, Lease: time.Minute}); err != nil || len(got) != 0 {
+		t.Fatalf("claim at fence 6 = %v, %v; want none", keysOf(got), err)
+	}
+	if f, owner, err := es.Fence(ctx(t)); err != nil || f != 6 || owner != "new" {
+		t.Fatalf("Fence = %d, %q, %v; want 6, new", f, owner, err)
+	}
+	// The deposed leader may still finish what it claimed (it was sent)...
+	if err := es.FinishNotifications(ctx(t), []string{"a1"}, "old", ledger.Attempt{At: T0, By: "mail", Comment: "sent"}); err != nil {
+		t.Fatal(err)
+	}
+	// ...but never claim again, even what is due.
+	got, err = es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0.Add(2 * time.Hour), Owner: "old", Fence: 5, Lease: time.Minute})
+	if !errors.Is(err, ledger.ErrFenced) || len(got) != 0 {
+		t.Fatalf("claim at fence 5 after 6 = %v, %v; want ErrFenced and nothing", keysOf(got), err)
+	}
+	ns, _ := es.Notifications(ctx(t), a)
+	if ns[0].State != ledger.NotifySent || ns[1].State != ledger.NotifyPending || ns[1].ClaimedBy != "" {
+		t.Fatalf("notifications = %+v; want a1 sent, a2 pending and unclaimed", ns)
+	}
+	if f, _, _ := es.Fence(ctx(t)); f != 6 {
+		t.Fatalf("a refused claim moved the fence to %d", f)
+	}
+	got, err = es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0.Add(2 * time.Hour), Owner: "new", Fence: 6, Lease: time.Minute})
+	if err != nil || !slices.Equal(keysOf(got), []string{"a2"}) {
+		t.Fatalf("claim at fence 6 = %v, %v; want [a2]", keysOf(got), err)
+	}
+	// A rebuilt cluster starts again at term 1: its proven leader takes
+	// over, and from then on the fence is 1.
+	if _, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0.Add(2 * time.Hour), Owner: "rebuilt", Fence: 1, Takeover: true, Lease: time.Minute}); err != nil {
+		t.Fatalf("takeover at fence 1 = %v", err)
+	}
+	if f, owner, _ := es.Fence(ctx(t)); f != 1 || owner != "rebuilt" {
+		t.Fatalf("Fence after takeover = %d, %q; want 1, rebuilt", f, owner)
+	}
+	if _, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0.Add(2 * time.Hour), Owner: "other", Fence: 0, Lease: time.Minute}); !errors.Is(err, ledger.ErrFenced) {
+		t.Fatalf("claim at fence 0 after takeover at 1 = %v; want ErrFenced", err)
+	}
+}
+
+// testRelease: a released claim can be taken at once by another owner; a
+// release by someone who does not hold the claim changes nothing.
+func testRelease(t *testing.T, s ledger.Store, es ledger.EscalationStore) {
+	a := openIncident(t, s, "a/ping")
+	addNotifications(t, es, a,
+		ledger.Notification{Key: "a1", IncidentID: a, GroupKey: "g1", Kind: "problem", Channel: "mail", NotBefore: T0})
+	if got, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0, Owner: "n1", Lease: time.Hour}); err != nil || len(got) != 1 {
+		t.Fatalf("claim = %v, %v", keysOf(got), err)
+	}
+	if err := es.ReleaseNotifications(ctx(t), []string{"a1"}, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0, Owner: "n2", Lease: time.Hour}); len(got) != 0 {
+		t.Fatalf("n2 claimed %v after releasing a claim it did not hold", keysOf(got))
+	}
+	if err := es.ReleaseNotifications(ctx(t), []string{"a1"}, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := es.ClaimNotifications(ctx(t), ledger.Claim{Now: T0, Owner: "n2", Lease: time.Hour})
+	if err != nil || !slices.Equal(keysOf(got), []string{"a1"}) || got[0].ClaimedBy != "n2" {
+		t.Fatalf("claim after release = %+v, %v; want a1 by n2", got, err)
+	}
+	wantTimeline(t, s, a, incident.KindOpened)
 }

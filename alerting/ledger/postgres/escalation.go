@@ -228,40 +228,102 @@ func (s *Store) Note(ctx context.Context, id int64, n ledger.Note) (incident.Ent
 	return e, err
 }
 
-// ClaimNotifications leases due notification groups to owner.
-func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, maxGroups int) ([]ledger.Notification, error) {
-	if s.closed.Load() {
-		return nil, ledger.ErrClosed
+// ClaimNotifications leases due notification groups to c.Owner, unless a
+// higher fence has claimed before.
+func (s *Store) ClaimNotifications(ctx context.Context, c ledger.Claim) ([]ledger.Notification, error) {
+	if c.MaxGroups <= 0 {
+		c.MaxGroups = 64
 	}
-	if maxGroups <= 0 {
-		maxGroups = 64
-	}
+	now := c.Now
 	prefixed := "n." + strings.Join(strings.Split(strings.Join(strings.Fields(notifCols), " "), ", "), ", n.")
-	rows, err := s.pool.Query(ctx, `WITH g AS (
-			SELECT DISTINCT group_key FROM notifications
-			WHERE state = 'pending' AND not_before <= $1 AND (claim_until IS NULL OR claim_until <= $1)
-			LIMIT $4)
-		UPDATE notifications AS n SET claimed_by = $2, claim_until = $3
-		FROM g WHERE n.group_key = g.group_key AND n.state = 'pending'
-			AND (n.claim_until IS NULL OR n.claim_until <= $1)
-		RETURNING `+prefixed, now, owner, now.Add(lease), maxGroups)
-	if err != nil {
-		return nil, s.wrap("claim notifications", err)
-	}
-	defer rows.Close()
 	var out []ledger.Notification
-	for rows.Next() {
-		n, err := scanNotification(rows)
-		if err != nil {
-			return nil, s.wrap("claim notifications", err)
+	err := s.tx(ctx, "claim notifications", func(tx pgx.Tx) error {
+		if err := raiseFence(ctx, tx, c, s.now()); err != nil {
+			return err
 		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap("claim notifications", err)
+		rows, err := tx.Query(ctx, `WITH g AS (
+				SELECT DISTINCT group_key FROM notifications
+				WHERE state = 'pending' AND not_before <= $1 AND (claim_until IS NULL OR claim_until <= $1)
+				LIMIT $4)
+			UPDATE notifications AS n SET claimed_by = $2, claim_until = $3
+			FROM g WHERE n.group_key = g.group_key AND n.state = 'pending'
+				AND (n.claim_until IS NULL OR n.claim_until <= $1)
+			RETURNING `+prefixed, now, c.Owner, now.Add(c.Lease), c.MaxGroups)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			n, err := scanNotification(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
 	ledger.SortNotifications(out)
 	return out, nil
+}
+
+// raiseFence refuses a claim whose fence is below the highest seen and
+// otherwise records it as the highest. The row lock orders concurrent
+// claimers.
+func raiseFence(ctx context.Context, tx pgx.Tx, c ledger.Claim, now time.Time) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO escalation_fence (id, fence, owner, at) VALUES (1, $1, $2, $3)
+		ON CONFLICT (id) DO NOTHING`, c.Fence, c.Owner, plan.Time(now)); err != nil {
+		return err
+	}
+	var (
+		fence int64
+		owner string
+	)
+	if err := tx.QueryRow(ctx, `SELECT fence, owner FROM escalation_fence WHERE id = 1 FOR UPDATE`).Scan(&fence, &owner); err != nil {
+		return err
+	}
+	switch {
+	case c.Fence < fence && !c.Takeover:
+		return fmt.Errorf("claim by %s with fence %d, but %s claimed with %d: %w", c.Owner, c.Fence, owner, fence, ledger.ErrFenced)
+	case c.Fence == fence && owner == c.Owner:
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE escalation_fence SET fence = $1, owner = $2, at = $3 WHERE id = 1`,
+		c.Fence, c.Owner, plan.Time(now))
+	return err
+}
+
+// ReleaseNotifications ends owner's claim on the pending notifications.
+func (s *Store) ReleaseNotifications(ctx context.Context, keys []string, owner string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.tx(ctx, "release notifications", func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE notifications SET claimed_by = '', claim_until = NULL
+			WHERE id = ANY($1::text[]) AND claimed_by = $2 AND state = 'pending'`, keys, owner)
+		return err
+	})
+}
+
+// Fence returns the highest claim fence and its owner.
+func (s *Store) Fence(ctx context.Context) (int64, string, error) {
+	if s.closed.Load() {
+		return 0, "", ledger.ErrClosed
+	}
+	var (
+		fence int64
+		owner string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT fence, owner FROM escalation_fence WHERE id = 1`).Scan(&fence, &owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", s.wrap("fence", err)
+	}
+	return fence, owner, nil
 }
 
 // FinishNotifications records an attempt on notifications owner claimed.

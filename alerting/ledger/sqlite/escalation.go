@@ -36,7 +36,7 @@ func (s *Store) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) erro
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		if errors.Is(err, incident.ErrNotFound) || errors.Is(err, incident.ErrInvalidTransition) ||
-			errors.Is(err, ledger.ErrConflict) {
+			errors.Is(err, ledger.ErrConflict) || errors.Is(err, ledger.ErrFenced) {
 			return fmt.Errorf("sqlite ledger: %s: %w", op, err)
 		}
 		var fe *incident.FieldError
@@ -227,15 +227,20 @@ func (s *Store) Note(ctx context.Context, id int64, n ledger.Note) (incident.Ent
 	return e, err
 }
 
-// ClaimNotifications leases due notification groups to owner.
-func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner string, lease time.Duration, maxGroups int) ([]ledger.Notification, error) {
-	if maxGroups <= 0 {
-		maxGroups = 64
+// ClaimNotifications leases due notification groups to c.Owner, unless a
+// higher fence has claimed before.
+func (s *Store) ClaimNotifications(ctx context.Context, c ledger.Claim) ([]ledger.Notification, error) {
+	if c.MaxGroups <= 0 {
+		c.MaxGroups = 64
 	}
+	now := c.Now
 	var out []ledger.Notification
 	err := s.writeTx(ctx, "claim notifications", func(tx *sql.Tx) error {
+		if err := raiseFence(ctx, tx, c, s.now()); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT group_key FROM notifications WHERE state = 'pending'
-			AND not_before <= ? AND (claim_until IS NULL OR claim_until <= ?) LIMIT ?`, micros(now), micros(now), maxGroups)
+			AND not_before <= ? AND (claim_until IS NULL OR claim_until <= ?) LIMIT ?`, micros(now), micros(now), c.MaxGroups)
 		if err != nil {
 			return err
 		}
@@ -255,7 +260,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 			return nil
 		}
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(groups)), ", ")
-		args := append([]any{owner, micros(now.Add(lease)), micros(now)}, groups...)
+		args := append([]any{c.Owner, micros(now.Add(c.Lease)), micros(now)}, groups...)
 		rows, err = tx.QueryContext(ctx, `UPDATE notifications SET claimed_by = ?, claim_until = ?
 			WHERE state = 'pending' AND (claim_until IS NULL OR claim_until <= ?) AND group_key IN (`+ph+`)
 			RETURNING `+notifCols, args...)
@@ -272,8 +277,69 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, owner str
 		}
 		return rows.Err()
 	})
+	if err != nil {
+		return nil, err
+	}
 	ledger.SortNotifications(out)
-	return out, err
+	return out, nil
+}
+
+// raiseFence refuses a claim whose fence is below the highest seen and
+// otherwise records it as the highest.
+func raiseFence(ctx context.Context, tx *sql.Tx, c ledger.Claim, now time.Time) error {
+	var (
+		fence int64
+		owner string
+	)
+	err := tx.QueryRowContext(ctx, `SELECT fence, owner FROM escalation_fence WHERE id = 1`).Scan(&fence, &owner)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return err
+	case c.Fence < fence && !c.Takeover:
+		return fmt.Errorf("claim by %s with fence %d, but %s claimed with %d: %w", c.Owner, c.Fence, owner, fence, ledger.ErrFenced)
+	case c.Fence == fence && owner == c.Owner:
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO escalation_fence (id, fence, owner, at) VALUES (1, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET fence = excluded.fence, owner = excluded.owner, at = excluded.at`,
+		c.Fence, c.Owner, micros(now))
+	return err
+}
+
+// ReleaseNotifications ends owner's claim on the pending notifications.
+func (s *Store) ReleaseNotifications(ctx context.Context, keys []string, owner string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.writeTx(ctx, "release notifications", func(tx *sql.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `UPDATE notifications SET claimed_by = '', claim_until = NULL
+				WHERE id = ? AND claimed_by = ? AND state = 'pending'`, k, owner); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Fence returns the highest claim fence and its owner.
+func (s *Store) Fence(ctx context.Context) (int64, string, error) {
+	if s.closed.Load() {
+		return 0, "", ledger.ErrClosed
+	}
+	var (
+		fence int64
+		owner string
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT fence, owner FROM escalation_fence WHERE id = 1`).Scan(&fence, &owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", s.wrap("fence", err)
+	}
+	return fence, owner, nil
 }
 
 // FinishNotifications records an attempt on notifications owner claimed.
