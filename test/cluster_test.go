@@ -73,7 +73,9 @@ func (c *threeNodes) lastChecks() map[string]time.Time {
 	return out
 }
 
-func startThree(t *testing.T) *threeNodes {
+// startThree starts the cluster; extra is appended to every node's config
+// (top-level sections).
+func startThree(t *testing.T, extra ...string) *threeNodes {
 	t.Helper()
 	c := &threeNodes{t: t, dbURL: pgtest.NewDatabase(t)}
 	var raft, routes []string
@@ -122,7 +124,7 @@ log:
   level: debug
 monitor:
   targets:
-%s`, c.names[i], dir, c.addrs[i], raft[i], join, routes[i], strings.Join(others, ", "), c.dbURL, targets.String())
+%s%s`, c.names[i], dir, c.addrs[i], raft[i], join, routes[i], strings.Join(others, ", "), c.dbURL, targets.String(), strings.Join(extra, ""))
 		path := filepath.Join(dir, "unyo.yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)

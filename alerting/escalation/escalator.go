@@ -106,6 +106,10 @@ type Escalator struct {
 	wakeSteps   chan struct{}
 	wakeDeliver chan struct{}
 
+	timerMu sync.Mutex
+	timer   *time.Timer // wakeAt
+	timerAt time.Time
+
 	mu     sync.Mutex
 	active bool
 	// fence is read by the loops while SetActive holds mu: atomic.
@@ -393,6 +397,9 @@ func (e *Escalator) retry(ctx context.Context, id int64, fn func(*ledger.Escalat
 				e.wake(e.wakeDeliver)
 			}
 			e.wake(e.wakeSteps)
+			if esc.NextAt != nil {
+				e.wakeAt(*esc.NextAt)
+			}
 		}
 		return err
 	}
@@ -403,6 +410,31 @@ func (e *Escalator) wake(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// wakeAt wakes the step loop when t comes, so a step runs on time rather
+// than at the next poll. One timer is kept, for the earliest time asked
+// for; a later time dropped in its favour is found by the poll.
+func (e *Escalator) wakeAt(t time.Time) {
+	d := t.Sub(e.clock.Now())
+	if d <= 0 || d > time.Hour {
+		return
+	}
+	e.timerMu.Lock()
+	defer e.timerMu.Unlock()
+	if e.timer != nil && !e.timerAt.IsZero() && !t.Before(e.timerAt) {
+		return
+	}
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.timerAt = t
+	e.timer = time.AfterFunc(d, func() {
+		e.timerMu.Lock()
+		e.timerAt = time.Time{}
+		e.timerMu.Unlock()
+		e.wake(e.wakeSteps)
+	})
 }
 
 // apply changes esc for a transition other than opened.
@@ -509,9 +541,18 @@ func (e *Escalator) stepLoop(ctx context.Context) {
 func (e *Escalator) RunDue(ctx context.Context) error {
 	for ctx.Err() == nil {
 		now := e.clock.Now()
-		due, err := e.store.DueEscalations(ctx, now, 256)
+		// Look one poll ahead: what falls due before the next poll gets a
+		// timer, so a new leader runs it on time, not up to a poll late.
+		due, err := e.store.DueEscalations(ctx, now.Add(e.opts.PollInterval), 256)
 		if err != nil {
 			return err
+		}
+		for i, esc := range due { // ordered by NextAt
+			if esc.NextAt.After(now) {
+				e.wakeAt(*esc.NextAt)
+				due = due[:i]
+				break
+			}
 		}
 		var windows []ledger.Maintenance
 		if len(due) > 0 {
@@ -532,7 +573,7 @@ func (e *Escalator) RunDue(ctx context.Context) error {
 			}
 			progressed++
 		}
-		if len(due) < 256 || progressed == 0 {
+		if len(due) < 256 || progressed == 0 { // fewer than asked for: none left due
 			return nil
 		}
 	}
