@@ -120,7 +120,8 @@ planned (inside maintenance windows that cover the target) and unplanned;
 availability outside maintenance; and how much of the unplanned-downtime
 budget (--budget per month, default 2h, prorated) is used. --month is read
 in the node's time zone (shown at the top); the default is the current
-month. TIME is RFC 3339 or local "2006-01-02 15:04".`
+month. TIME is RFC 3339, local "2006-01-02 15:04", or a date
+"2006-01-02", which (like --month) is midnight in the node's time zone.`
 
 func runReport(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -157,7 +158,12 @@ func reportAvailability(ctx context.Context, env *Env, args []string) error {
 	for _, f := range []struct {
 		name, v string
 		dst     *time.Time
-	}{{"from", *from, &q.From}, {"to", *to, &q.To}} {
+		date    *string
+	}{{"from", *from, &q.From, &q.FromDate}, {"to", *to, &q.To, &q.ToDate}} {
+		if _, err := time.Parse(time.DateOnly, f.v); err == nil {
+			*f.date = f.v // midnight in the node's time zone, like --month
+			continue
+		}
 		t, err := parseTime(f.name, f.v)
 		if err != nil {
 			return err

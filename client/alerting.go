@@ -101,7 +101,10 @@ func (c *Client) Export(ctx context.Context, from, to string, w io.Writer) error
 type AvailabilityQuery struct {
 	Month    string
 	From, To time.Time
-	Budget   time.Duration
+	// FromDate and ToDate (YYYY-MM-DD), used when From / To are zero, are
+	// midnight in the node's time zone, as Month is.
+	FromDate, ToDate string
+	Budget           time.Duration
 }
 
 // Availability returns downtime per target in the period against the
@@ -111,11 +114,17 @@ func (c *Client) Availability(ctx context.Context, aq AvailabilityQuery) (availa
 	if aq.Month != "" {
 		q.Set("month", aq.Month)
 	}
-	if !aq.From.IsZero() {
+	switch {
+	case !aq.From.IsZero():
 		q.Set("from", aq.From.Format(time.RFC3339Nano))
+	case aq.FromDate != "":
+		q.Set("from", aq.FromDate)
 	}
-	if !aq.To.IsZero() {
+	switch {
+	case !aq.To.IsZero():
 		q.Set("to", aq.To.Format(time.RFC3339Nano))
+	case aq.ToDate != "":
+		q.Set("to", aq.ToDate)
 	}
 	if aq.Budget != 0 {
 		q.Set("budget", aq.Budget.String())

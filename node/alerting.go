@@ -135,11 +135,11 @@ func (n *Node) newAlerting(ctx context.Context) error {
 
 // alertingDeps are the console's alerting endpoints' dependencies.
 func (n *Node) alertingDeps() console.AlertingDeps {
-	d := console.AlertingDeps{DefaultMaintenance: n.opts.Alerting.DefaultMaintenance}
+	// ?month= is a month in alerting.time_zone, escalator or not.
+	d := console.AlertingDeps{DefaultMaintenance: n.opts.Alerting.DefaultMaintenance, Location: n.opts.Alerting.Config.Location}
 	if n.esc != nil {
 		cfg := n.esc.Config()
 		d.OnCall = cfg.OnCall
-		d.Location = cfg.Location // ?month= is a month in alerting.time_zone
 	}
 	return d
 }

@@ -364,6 +364,19 @@ alerting:
 		}
 	})
 
+	t.Run("dates", func(t *testing.T) {
+		// A bare date is midnight in the node's time zone, as --month is,
+		// whatever the shell's zone (the test process runs in UTC or any).
+		day := time.Now().In(tokyo)
+		start := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, tokyo)
+		end := start.AddDate(0, 0, 1)
+		r := report(t, "--from", start.Format(time.DateOnly), "--to", end.Format(time.DateOnly))
+		if !r.From.Equal(start) || !r.To.Equal(end) {
+			t.Errorf("--from %s --to %s: %s → %s, want Tokyo midnights %s → %s",
+				start.Format(time.DateOnly), end.Format(time.DateOnly), r.From, r.To, start, end)
+		}
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		for _, c := range []struct {
 			name string
