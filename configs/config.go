@@ -66,7 +66,7 @@ type HTTPConfig struct {
 type NATSConfig struct {
 	// URL is a comma-separated list of nats:// (or tls://) server URLs;
 	// empty runs the embedded server.
-	URL      string             `yaml:"url" json:"url"`
+	URL      URLs               `yaml:"url" json:"url"`
 	Embedded NATSEmbeddedConfig `yaml:"embedded" json:"embedded"`
 	Stream   NATSStreamConfig   `yaml:"stream" json:"stream"`
 }
@@ -162,6 +162,35 @@ type LogConfig struct {
 	Level  string `yaml:"level" json:"level"`
 	Format string `yaml:"format" json:"format"`
 }
+
+// URLs is a comma-separated list of URLs whose passwords never print:
+// String and the marshallers give each URL with its password as "xxxxx"
+// (url.URL.Redacted). Use string(u) where the value itself is needed.
+type URLs string
+
+// String returns the list with passwords redacted.
+func (u URLs) String() string {
+	parts := strings.Split(string(u), ",")
+	for i, p := range parts {
+		if x, err := url.Parse(strings.TrimSpace(p)); err == nil && x.User != nil {
+			if _, has := x.User.Password(); has {
+				parts[i] = x.Redacted()
+			}
+		} else if err != nil && strings.Contains(p, "@") {
+			parts[i] = secretMask // unparsable and may hold a password
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// GoString quotes the redacted list (%#v).
+func (u URLs) GoString() string { return strconv.Quote(u.String()) }
+
+// MarshalYAML gives the redacted list.
+func (u URLs) MarshalYAML() (any, error) { return u.String(), nil }
+
+// MarshalJSON gives the redacted list.
+func (u URLs) MarshalJSON() ([]byte, error) { return json.Marshal(u.String()) }
 
 // Secret is a string that never prints: String, GoString, MarshalYAML,
 // MarshalJSON and MarshalText give "<secret>" (or "" when it is empty). Use
@@ -456,7 +485,7 @@ func (s *NATSConfig) resolve(c *Config, dir string) {
 
 func (s *NATSConfig) validate(c *Config, v validator) {
 	if s.URL != "" {
-		for _, u := range strings.Split(s.URL, ",") {
+		for _, u := range strings.Split(string(s.URL), ",") {
 			if msg := checkNATSURL(strings.TrimSpace(u)); msg != "" {
 				v.errf("url", "%s", msg)
 				break
@@ -591,7 +620,7 @@ func (s NATSConfig) URLs() []string {
 		return nil
 	}
 	var out []string
-	for _, u := range strings.Split(s.URL, ",") {
+	for _, u := range strings.Split(string(s.URL), ",") {
 		out = append(out, strings.TrimSpace(u))
 	}
 	return out

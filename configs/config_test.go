@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -406,6 +408,31 @@ func TestDefaultNodeName(t *testing.T) {
 	hostname = func() (string, error) { return "", errors.New("no host name") }
 	if got := defaultNodeName(); got != "node" {
 		t.Errorf("no host name: %q, want node", got)
+	}
+}
+
+func TestNATSPasswordNeverPrints(t *testing.T) {
+	const pw = "hunter2"
+	raw := "nats://unyo:" + pw + "@127.0.0.1:4222, nats://127.0.0.1:4223"
+	c, err := Parse("s.yaml", []byte("nats:\n  url: "+strconv.Quote(raw)+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.NATS.URL) != raw || !slices.Equal(c.NATS.URLs(), []string{"nats://unyo:" + pw + "@127.0.0.1:4222", "nats://127.0.0.1:4223"}) {
+		t.Fatalf("the URL itself was changed: %q, %q", string(c.NATS.URL), c.NATS.URLs())
+	}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for how, out := range map[string]string{"String": c.String(), "json": string(j),
+		"%v": fmt.Sprintf("%v", c.NATS), "%+v": fmt.Sprintf("%+v", c.NATS), "%#v": fmt.Sprintf("%#v", c.NATS)} {
+		if strings.Contains(out, pw) {
+			t.Errorf("%s prints the password: %s", how, out)
+		}
+		if !strings.Contains(out, "unyo:xxxxx@127.0.0.1:4222") || !strings.Contains(out, "nats://127.0.0.1:4223") {
+			t.Errorf("%s does not show the URLs, password redacted: %s", how, out)
+		}
 	}
 }
 

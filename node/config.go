@@ -26,7 +26,7 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 		WriteTimeout: c.HTTP.WriteTimeout,
 		Logger:       log,
 		Bus: bus.Options{
-			URL:             c.NATS.URL,
+			URL:             string(c.NATS.URL),
 			Name:            c.Node.Name,
 			Listen:          c.NATS.Embedded.Listen,
 			StoreDir:        c.NATS.Embedded.StoreDir,
