@@ -43,7 +43,11 @@
 // wakes no thread), sends the later packets of multi-packet checks and
 // expires timed-out checks. RTTs stay exact: the kernel stamps each reply
 // with its arrival time (SO_TIMESTAMPNS) and the send time is taken right
-// before sendto. A check ends on the tick after its last reply.
+// before sendto. A check ends on the tick after its last reply. Writes
+// never wait (MSG_DONTWAIT): a full send buffer — requests to on-link hosts
+// that do not answer ARP sit in the neighbour queue for seconds, charged to
+// the shared socket — loses that request (a send error) instead of
+// stopping every check of the process.
 //
 // Spreading probes over the interval is the scheduler's job (it gives each
 // target a fixed offset in its interval); Ping sends the packets of one

@@ -415,7 +415,9 @@ func (p *Pinger) write(c *check, pkt []byte) {
 	}
 	p.io.RUnlock()
 	if err != nil {
-		// EHOSTUNREACH, ENETUNREACH...: a lost packet, not a broken pinger.
+		// EHOSTUNREACH, ENETUNREACH, EAGAIN / ENOBUFS (send buffer full)...:
+		// a lost packet, not a broken pinger; the check still ends on its
+		// timeout.
 		p.metrics.sendErrors.Inc()
 		p.log.Debug("ping send", "addr", c.addr, "err", err)
 		return

@@ -132,6 +132,10 @@ func openFD(typ int, source string, v6 bool) (*sock, error) {
 	}
 	// Room for bursts between two drains; the kernel caps it at rmem_max.
 	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<20)
+	// Requests to on-link hosts that do not answer ARP wait in the
+	// neighbour queue for seconds, charged to this one socket's send
+	// buffer: room for many of them (the kernel caps it at wmem_max).
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4<<20)
 	s := &sock{v6: v6, pending: map[uint16]*probe{}}
 	s.fd = fd
 	for i := range s.hdrs {
@@ -185,8 +189,13 @@ func installFilter(fd int, id uint16, v6 bool) error {
 
 func (s *sock) close() error { return syscall.Close(s.fd) }
 
+// writeTo sends one request without waiting: the descriptor is blocking,
+// and a ping socket whose send buffer is full (requests to unresolved
+// on-link neighbours hold it for seconds) would otherwise stop the clock
+// goroutine or Start's caller in sendto, and with them every check of the
+// process. A full buffer is EAGAIN instead: that request is lost.
 func (s *sock) writeTo(pkt []byte, d *dest) error {
-	_, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)), 0,
+	_, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)), syscall.MSG_DONTWAIT,
 		uintptr(unsafe.Pointer(&d.raw)), d.len)
 	if errno != 0 {
 		return errno
