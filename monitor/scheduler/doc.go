@@ -42,4 +42,5 @@
 //	unyo_monitor_event_publish_errors_total               counter
 //	unyo_monitor_scheduled_checks                         gauge    checks with a running schedule
 //	unyo_monitor_sample_errors_total                      counter  SampleSink failures
+//	unyo_monitor_ping_lost_completions_total              counter  ping checks whose completion never came (restarted)
 package scheduler

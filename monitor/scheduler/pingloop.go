@@ -42,10 +42,10 @@ type pingLoop struct {
 
 // pingOutcome is a finished ping check waiting for the loop.
 type pingOutcome struct {
-	r   *runner
-	res ping.Result
-	err error
-	end time.Time
+	r          *runner
+	res        ping.Result
+	err        error
+	start, end time.Time // start: the check's, taken when the loop picks the outcome up
 }
 
 // pingState is the part of a runner that only ping checks use.
@@ -138,6 +138,22 @@ func (s *Scheduler) runPings(ctx context.Context) {
 		pl.mu.Lock()
 		outs := pl.outs
 		pl.outs, pl.spare = pl.spare, nil
+		// Skip the outcomes of removed checks; the rest are handled below.
+		// A check whose outcome is in is no longer running, even if the
+		// outcome waits here while the last round is still being handled
+		// (a slow sample store or bus): the watchdog below must not take
+		// it for lost, and the next check may start.
+		n := 0
+		for _, o := range outs {
+			if !o.r.ping.stopped {
+				o.start = o.r.ping.started
+				o.r.ping.running = false
+				outs[n] = o
+				n++
+			}
+		}
+		clear(outs[n:])
+		outs = outs[:n]
 		due = due[:0]
 		for len(pl.heap) > 0 && !pl.heap[0].ping.next.After(now) {
 			r := pl.heap[0]
@@ -152,27 +168,23 @@ func (s *Scheduler) runPings(ctx context.Context) {
 				}
 				// Its completion never came: start a new check rather than
 				// leave the target unchecked for good.
+				s.metrics.lostPings.Inc()
 				s.log.Warn("ping check lost its completion; starting a new one", "target", r.target.Name, "started", p.started)
 			}
-			p.running, p.started = true, now
+			p.running, p.started = true, now // started again when it starts, below
 			due = append(due, r)
 		}
-		// Skip the outcomes of removed checks; the rest are handled below.
-		n := 0
-		for _, o := range outs {
-			if !o.r.ping.stopped {
-				outs[n] = o
-				n++
-			}
-		}
-		clear(outs[n:])
-		outs = outs[:n]
 		pl.mu.Unlock()
 
 		s.handlePings(ctx, outs)
 		pl.procMu.Unlock()
 
 		for _, r := range due {
+			// Its start is now, not when the round began: handling the
+			// round's results may have taken a while.
+			pl.mu.Lock()
+			r.ping.started = time.Now()
+			pl.mu.Unlock()
 			if err := s.pinger.Start(r.ping.addr, *r.target.Ping, r.ping.done); err != nil {
 				pl.finished(r, ping.Result{}, err)
 			}
@@ -217,7 +229,7 @@ func (s *Scheduler) handlePings(ctx context.Context, outs []pingOutcome) {
 		o := &outs[i]
 		r, p := o.r, o.r.ping
 		t := r.target
-		start, pr := p.started, o.res
+		start, pr := o.start, o.res
 		loss := pr.Loss()
 		res := target.Result{Time: start, Duration: o.end.Sub(start), OK: pr.Received > 0 && loss < t.Ping.MaxLoss,
 			Values: map[string]float64{"loss_percent": loss}}
@@ -292,11 +304,6 @@ func (s *Scheduler) handlePings(ctx context.Context, outs []pingOutcome) {
 	for _, e := range events {
 		s.publish(ctx, *e.t, e.ev)
 	}
-	pl.mu.Lock()
-	for i := range outs {
-		outs[i].r.ping.running = false
-	}
-	pl.mu.Unlock()
 }
 
 // appendMs appends d in milliseconds with three decimals.

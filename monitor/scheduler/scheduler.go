@@ -76,6 +76,7 @@ type metrics struct {
 	publishErrs  prometheus.Counter
 	scheduled    prometheus.Gauge
 	sampleErrors prometheus.Counter
+	lostPings    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -87,9 +88,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		publishErrs:  prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_event_publish_errors_total", Help: "Events the sink refused."}),
 		scheduled:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "unyo_monitor_scheduled_checks", Help: "Checks with a running schedule."}),
 		sampleErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_sample_errors_total", Help: "Sample batches the sample sink refused."}),
+		lostPings: prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_ping_lost_completions_total",
+			Help: "Ping checks whose completion never came; a new check was started."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.checks, m.duration, m.events, m.publishErrs, m.scheduled, m.sampleErrors)
+		reg.MustRegister(m.checks, m.duration, m.events, m.publishErrs, m.scheduled, m.sampleErrors, m.lostPings)
 	}
 	return m
 }

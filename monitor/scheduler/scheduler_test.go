@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -335,4 +336,94 @@ func TestTakeoverChecksSoon(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("taken-over target not checked within 3s (interval 1h)")
+}
+
+// slowSamples blocks its first Add for d, as a ledger or bus that stalls
+// does, then behaves as the ring.
+type slowSamples struct {
+	*Ring
+	d    time.Duration
+	once sync.Once
+}
+
+func (s *slowSamples) Add(ctx context.Context, ss []Sample) error {
+	s.once.Do(func() { time.Sleep(s.d) })
+	return s.Ring.Add(ctx, ss)
+}
+
+// TestSlowSinkIsNotALostPing: while one round's results are being stored
+// (slowly), other targets' checks finish; their results wait for the next
+// round. They must be taken as done, not as checks whose completion was
+// lost (which restarted them and recorded their result under the new
+// check's start time).
+func TestSlowSinkIsNotALostPing(t *testing.T) {
+	pingtest.EnablePingSockets(t)
+	reg := prometheus.NewPedanticRegistry()
+	pc := ping.Config{Interval: time.Second, Packets: 1, PacketInterval: 10 * time.Millisecond, Timeout: 200 * time.Millisecond, DownAfter: 2}
+	stall := pc.PacketInterval + pc.Timeout + 2*time.Second // the watchdog's
+	samples := &slowSamples{Ring: NewRing(1000), d: stall + time.Second}
+	s := start(t, Options{Sink: newEvents().sink(), Samples: samples, Registerer: reg})
+	// Many targets, so that the round whose results stall also starts
+	// checks (slots every 20 ms).
+	var ts []target.Target
+	for i := 1; i <= 50; i++ {
+		a := fmt.Sprintf("127.0.3.%d", i)
+		ts = append(ts, target.Target{Name: "lo-" + a, Address: a, Ping: &pc})
+	}
+	if err := s.SetTargets(ts); err != nil {
+		t.Fatal(err)
+	}
+	// Through the stall and a few intervals after it.
+	deadline := time.Now().Add(samples.d + 3*pc.Interval)
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	after := time.Now().Add(-2 * pc.Interval)
+	for _, tg := range ts {
+		smp, ok := samples.Last(tg.Name, "ping_rtt_avg_seconds")
+		if !ok || smp.Time.Before(after) {
+			t.Errorf("%s: last rtt sample %+v (%v), want one from after the stall", tg.Name, smp, ok)
+		}
+	}
+	if got := counter(t, reg, "unyo_monitor_ping_lost_completions_total"); got != 0 {
+		t.Errorf("%v ping checks taken for lost while the sample sink stalled, want 0", got)
+	}
+	// A check's duration is its own (≤ the 200 ms timeout), not the
+	// time its round spent storing the previous results.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "unyo_monitor_check_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() != "ping" {
+				continue
+			}
+			h := m.GetHistogram()
+			for _, b := range h.GetBucket() {
+				if b.GetUpperBound() == 1 && b.GetCumulativeCount() != h.GetSampleCount() {
+					t.Errorf("%d of %d ping checks took over 1 s (timeout 200 ms)", h.GetSampleCount()-b.GetCumulativeCount(), h.GetSampleCount())
+				}
+			}
+		}
+	}
+}
+
+// counter reads a counter without labels.
+func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
