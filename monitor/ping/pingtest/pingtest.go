@@ -24,8 +24,12 @@ type Host struct {
 	Addr    netip.Addr // address of the namespace side: ping this
 	Local   netip.Addr // address of the root side
 	nsLink  string
+	prefix  string // the /30, blackholed under the link's route
 	cleaned bool
 }
+
+// blackholeMetric ranks the blackhole route below the link's own (0).
+const blackholeMetric = "4096"
 
 // NewHost creates a namespace "unyo-t<rand>" with a veth pair addressed
 // 10.231.<rand>.<4k+1 / 4k+2>/30 and removes it when the test ends.
@@ -48,6 +52,11 @@ func NewHost(t testing.TB) *Host {
 	t.Cleanup(h.cleanup)
 	h.run("ip", "link", "add", h.Link, "type", "veth", "peer", "name", h.nsLink)
 	h.run("ip", "link", "set", h.nsLink, "netns", h.NS)
+	// While the link is down its connected route is gone, and packets to
+	// the host would follow the default route off the machine. A blackhole
+	// route for the /30 below it (higher metric) keeps them here.
+	h.prefix = netip.PrefixFrom(h.Local, 30).Masked().String()
+	h.run("ip", "route", "add", "blackhole", h.prefix, "metric", blackholeMetric)
 	h.run("ip", "addr", "add", h.Local.String()+"/30", "dev", h.Link)
 	h.run("ip", "link", "set", h.Link, "up")
 	h.run("ip", "-n", h.NS, "addr", "add", h.Addr.String()+"/30", "dev", h.nsLink)
@@ -64,7 +73,8 @@ func (h *Host) run(args ...string) {
 	}
 }
 
-// Down takes the root side of the link down: the host stops answering.
+// Down takes the root side of the link down: the host stops answering, and
+// packets to it are dropped here (blackhole route), never sent elsewhere.
 func (h *Host) Down() { h.t.Helper(); h.run("ip", "link", "set", h.Link, "down") }
 
 // Up brings the link back.
@@ -77,6 +87,11 @@ func (h *Host) cleanup() {
 	h.cleaned = true
 	// Deleting the namespace deletes the veth pair with it.
 	exec.Command("ip", "link", "del", h.Link).Run()
+	if h.prefix != "" {
+		if out, err := exec.Command("ip", "route", "del", "blackhole", h.prefix, "metric", blackholeMetric).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "pingtest: ip route del blackhole %s: %v: %s\n", h.prefix, err, out)
+		}
+	}
 	if out, err := exec.Command("ip", "netns", "del", h.NS).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "pingtest: ip netns del %s: %v: %s\n", h.NS, err, out)
 	}
