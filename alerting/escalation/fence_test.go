@@ -11,6 +11,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/escalation"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/notify"
+	"github.com/unyo-ops/unyo/internal/promtest"
 )
 
 // fenced returns an escalator of the harness that claims with fence f and
@@ -68,7 +69,7 @@ func TestDeposedLeaderIsFenced(t *testing.T) {
 		if !errors.Is(err, ledger.ErrFenced) || n != 0 {
 			t.Fatalf("old leader's Deliver = %d, %v; want 0, ErrFenced", n, err)
 		}
-		if got := counterValue(t, oldReg, "unyo_escalation_fenced_total"); got != 1 {
+		if got := promtest.Counter(t, oldReg, "unyo_escalation_fenced_total"); got != 1 {
 			t.Errorf("unyo_escalation_fenced_total = %v, want 1", got)
 		}
 		h.wantMails(toOperator, toSE)
@@ -164,20 +165,4 @@ func TestStoppingMidBatchReleases(t *testing.T) {
 			t.Fatalf("%d mails, want 3 (one per target, none twice)", got)
 		}
 	})
-}
-
-// counterValue reads a counter without labels from g.
-func counterValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not gathered", name)
-	return 0
 }

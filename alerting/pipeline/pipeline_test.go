@@ -15,6 +15,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/internal/promtest"
 )
 
 func setup(t *testing.T) (*bus.Bus, *sqlite.Store, *pipeline.Pipeline, *prometheus.Registry) {
@@ -111,7 +112,7 @@ func TestEventsBecomeIncidents(t *testing.T) {
 			t.Errorf("incident %s recovered=%v", i.Target, i.Recovered)
 		}
 	}
-	if got := counterValue(t, reg, "unyo_pipeline_decode_errors_total"); got != 2 {
+	if got := promtest.Counter(t, reg, "unyo_pipeline_decode_errors_total"); got != 2 {
 		t.Errorf("decode errors %v, want 2", got)
 	}
 
@@ -144,20 +145,4 @@ func TestEventsBecomeIncidents(t *testing.T) {
 	if len(pending) != 0 {
 		t.Errorf("%d outbox entries left unpublished", len(pending))
 	}
-}
-
-// counterValue reads a counter from the registry.
-func counterValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/internal/promtest"
 	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/ping"
 	"github.com/unyo-ops/unyo/monitor/ping/pingtest"
@@ -385,7 +386,7 @@ func TestSlowSinkIsNotALostPing(t *testing.T) {
 			t.Errorf("%s: last rtt sample %+v (%v), want one from after the stall", tg.Name, smp, ok)
 		}
 	}
-	if got := counter(t, reg, "unyo_monitor_ping_lost_completions_total"); got != 0 {
+	if got := promtest.Counter(t, reg, "unyo_monitor_ping_lost_completions_total"); got != 0 {
 		t.Errorf("%v ping checks taken for lost while the sample sink stalled, want 0", got)
 	}
 	// A check's duration is its own (≤ the 200 ms timeout), not the
@@ -410,20 +411,4 @@ func TestSlowSinkIsNotALostPing(t *testing.T) {
 			}
 		}
 	}
-}
-
-// counter reads a counter without labels.
-func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }

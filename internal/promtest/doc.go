@@ -1,0 +1,2 @@
+// Package promtest reads metrics back from a Prometheus registry in tests.
+package promtest
