@@ -304,6 +304,22 @@ func (h *harness) wantMails(want ...string) {
 	}
 }
 
+// wantSentOnce fails the test unless every notification of the incident
+// was sent, after one attempt; it returns them.
+func (h *harness) wantSentOnce(id int64) []ledger.Notification {
+	h.t.Helper()
+	ns, err := h.es.Notifications(h.t.Context(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, n := range ns {
+		if n.State != ledger.NotifySent || n.Attempts != 1 {
+			h.t.Errorf("notification %s: %s after %d attempts, want sent after 1", n.Key, n.State, n.Attempts)
+		}
+	}
+	return ns
+}
+
 func (h *harness) timeline(id int64) []incident.Entry {
 	es, err := h.store.Timeline(h.t.Context(), id)
 	if err != nil {
@@ -476,15 +492,7 @@ func TestRestartMidEscalation(t *testing.T) {
 		h.esc = third
 		h.at(15 * time.Minute)
 		h.wantMails(toOperator, toSE, toManager)
-		ns, err := h.es.Notifications(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range ns {
-			if n.State != ledger.NotifySent || n.Attempts != 1 {
-				t.Errorf("notification %s: %s after %d attempts, want sent after 1", n.Key, n.State, n.Attempts)
-			}
-		}
+		ns := h.wantSentOnce(id)
 		if len(ns) != 4 { // operator mail, SE mail + webhook, manager mail
 			t.Errorf("%d notifications, want 4", len(ns))
 		}

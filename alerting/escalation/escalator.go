@@ -851,21 +851,20 @@ func (e *Escalator) deliverLoop(ctx context.Context) {
 // recorded first (bounded by SendTimeout), so a leader that steps down
 // leaves nothing for its successor to send twice.
 func (e *Escalator) Deliver(ctx context.Context) (int, error) {
-	claim := func() ([]ledger.Notification, error) {
+	claim := func(takeover bool) ([]ledger.Notification, error) {
 		return e.store.ClaimNotifications(ctx, ledger.Claim{Now: e.clock.Now(), Owner: e.opts.Owner,
-			Fence: e.claimFence(), Lease: e.opts.Lease, MaxGroups: 64})
+			Fence: e.claimFence(), Takeover: takeover, Lease: e.opts.Lease, MaxGroups: 64})
 	}
-	ns, err := claim()
+	ns, err := claim(false)
 	if errors.Is(err, ledger.ErrFenced) {
 		e.m.fenced.Inc()
 		switch {
 		case e.refreshFence():
-			ns, err = claim()
+			ns, err = claim(false)
 		case e.mayTakeOver(ctx):
 			e.log.Warn("notification fence is above this leader's term: the cluster was rebuilt or was a single node; taking the fence over",
 				"fence", e.claimFence(), "err", err)
-			ns, err = e.store.ClaimNotifications(ctx, ledger.Claim{Now: e.clock.Now(), Owner: e.opts.Owner,
-				Fence: e.claimFence(), Takeover: true, Lease: e.opts.Lease, MaxGroups: 64})
+			ns, err = claim(true)
 		default:
 			return 0, err
 		}

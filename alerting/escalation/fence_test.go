@@ -76,15 +76,7 @@ func TestDeposedLeaderIsFenced(t *testing.T) {
 		h.run(neu)
 		h.wantMails(toOperator, toSE, toManager)
 
-		ns, err := h.es.Notifications(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range ns {
-			if n.State != ledger.NotifySent || n.Attempts != 1 {
-				t.Errorf("notification %s: %s after %d attempts, want sent once", n.Key, n.State, n.Attempts)
-			}
-		}
+		h.wantSentOnce(id)
 		if f, owner, err := h.es.Fence(t.Context()); err != nil || f != 6 || owner != "new" {
 			t.Errorf("Fence = %d, %q, %v; want 6, new", f, owner, err)
 		}
