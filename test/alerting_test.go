@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,21 +87,9 @@ alerting:
         - {roles: [operations-se], channels: [mail], wait: %[10]s}
       repeat: 1
 `, dir, addr, alExternal, smtp.Port(), hooks.URL+"/default", alGroupWait, alRecheck, hooks.URL+"/desk", alStep1Wait, alStep2Wait)
-	cfgPath := filepath.Join(dir, "unyo.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := testutil.Serve(t, cfgPath, addr)
+	p := serveYAML(t, dir, addr, cfg)
 	srv := "--server=" + p.URL
 
-	unyo := func(t *testing.T, want int, args ...string) string {
-		t.Helper()
-		out, errOut, code := testutil.Run(t, args...)
-		if code != want {
-			t.Fatalf("unyo %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out
-	}
 	show := func(t *testing.T, id int64) console.IncidentDetail {
 		t.Helper()
 		var d console.IncidentDetail

@@ -6,8 +6,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -98,21 +96,9 @@ alerting:
       steps:
         - {roles: [operator], channels: [mail], wait: 10m}
 `, dir, addr, smtp.Port())
-	cfgPath := filepath.Join(dir, "unyo.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := testutil.Serve(t, cfgPath, addr)
+	p := serveYAML(t, dir, addr, cfg)
 	srv := "--server=" + p.URL
 
-	unyo := func(t *testing.T, want int, args ...string) string {
-		t.Helper()
-		out, errOut, code := testutil.Run(t, args...)
-		if code != want {
-			t.Fatalf("unyo %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out
-	}
 	// send runs `unyo event send` and returns the times just before and
 	// just after it: the event's time (set by the command) is between.
 	send := func(t *testing.T, args ...string) (before, after time.Time) {

@@ -1,9 +1,14 @@
 package test
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/unyo-ops/unyo/test/testutil"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -19,4 +24,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// serveYAML writes cfg as dir/unyo.yaml and serves it on addr (ready).
+func serveYAML(t *testing.T, dir, addr, cfg string) *testutil.Process {
+	t.Helper()
+	path := filepath.Join(dir, "unyo.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return testutil.Serve(t, path, addr)
+}
+
+// unyo runs the CLI and fails the test unless it exits with want; it
+// returns the standard output.
+func unyo(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	out, errOut, code := testutil.Run(t, args...)
+	if code != want {
+		t.Fatalf("unyo %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
+	}
+	return out
 }
