@@ -212,9 +212,9 @@ type Bus struct {
 	// nodePass is the password of the node's own user on the embedded
 	// server; "" when it requires no authentication.
 	nodePass string
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	log  *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	log      *slog.Logger
 }
 
 // Open starts or connects to NATS and creates the streams. It undoes what it
