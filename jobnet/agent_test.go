@@ -10,6 +10,19 @@ import (
 	"github.com/unyo-ops/unyo/jobnet/runstate"
 )
 
+// testSigner signs the tasks of every test's dispatcher; testTrust is what
+// the tests' agents trust.
+var (
+	testSigner = func() *Signer {
+		s, err := GenerateSigner("test-leader")
+		if err != nil {
+			panic(err)
+		}
+		return s
+	}()
+	testTrust = NewVerifier(testSigner.PublicKey())
+)
+
 func openBus(t *testing.T) *bus.Bus {
 	t.Helper()
 	b, err := bus.Open(t.Context(), bus.Options{StoreDir: t.TempDir()})
@@ -24,7 +37,7 @@ func TestAgentExecutionOverNATS(t *testing.T) {
 	b := openBus(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	agents, err := NewAgents(ctx, b.Conn(), nil)
+	agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +50,7 @@ jobnets:
       - {name: c, command: /bin/sleep, args: ["30"], run_on: {agent: db1}, needs: [a]}
 `, func(o *Options) { o.Remote = agents })
 	go agents.Serve(ctx, h.e)
-	ag := &Agent{Name: "db1", Tags: []string{"linux"}, NC: b.Conn(), Heartbeat: 100 * time.Millisecond}
+	ag := &Agent{Trust: testTrust, Name: "db1", Tags: []string{"linux"}, NC: b.Conn(), Heartbeat: 100 * time.Millisecond}
 	agentDone := make(chan struct{})
 	go func() { ag.Run(ctx); close(agentDone) }()
 
@@ -69,7 +82,7 @@ func TestAgentGoneIsLost(t *testing.T) {
 	b := openBus(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	agents, err := NewAgents(ctx, b.Conn(), nil)
+	agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)
 	}
