@@ -107,6 +107,18 @@ testdata/invalid-nats-cluster-tls.yaml:8: nats.embedded.cluster.tls.key_file: re
 testdata/invalid-nats-cluster-tls.yaml:9: nats.embedded.cluster.tls.ca_file: "testdata": a directory, want a file`,
 		"invalid-nats-cluster-no-routes.yaml": `testdata/invalid-nats-cluster-no-routes.yaml:4: nats.embedded.cluster.routes: required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]`,
 		// Every problem, decode and validation alike, one per line, by line.
+		"invalid-nats-agents.yaml": `testdata/invalid-nats-agents.yaml:5: nats.embedded.agents[0].name: "web.01": want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit
+testdata/invalid-nats-agents.yaml:6: nats.embedded.agents[1].tags[1]: "a b": want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit
+testdata/invalid-nats-agents.yaml:6: nats.embedded.agents[1].password: shorter than 16 characters
+testdata/invalid-nats-agents.yaml:7: nats.embedded.agents[2].name: "db01": also the name of nats.embedded.agents[1]
+testdata/invalid-nats-agents.yaml:7: nats.embedded.agents[2].nkey: "UNOTAKEY": want a public user NKey (U and 55 characters of A-Z, 2-7)
+testdata/invalid-nats-agents.yaml:8: nats.embedded.agents[3].password: want a password or an nkey
+testdata/invalid-nats-agents.yaml:9: nats.embedded.agents[4].nkey: want a password or an nkey, not both`,
+		"invalid-nats-client-tls.yaml": `testdata/invalid-nats-client-tls.yaml:3: nats.embedded.listen: required when nats.embedded.tls is set
+testdata/invalid-nats-client-tls.yaml:3: nats.embedded.tls.key_file: required with nats.embedded.tls (cert_file and key_file; ca_file to verify clients)
+testdata/invalid-nats-client-tls.yaml:4: nats.embedded.tls.cert_file: "testdata/tls/nats.pem": no such file
+testdata/invalid-nats-client-tls.yaml:6: nats.task_signing.trusted_keys[0]: "testdata/keys/node2.pub": no such file
+testdata/invalid-nats-client-tls.yaml:7: nats.task_signing.ttl: 1s: want at least 10s`,
 		"invalid-many.yaml": `testdata/invalid-many.yaml:4: http.listen: "nowhere": missing port in address, want host:port
 testdata/invalid-many.yaml:5: http.read_timeout: "soon" is not a duration
 testdata/invalid-many.yaml:7: nats.urll: unknown field
@@ -186,6 +198,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 			want.Node.DataDir = "testdata/data"
 			want.NATS.Embedded.StoreDir = "testdata/data/jetstream"
 			want.Ledger.SQLite.Path = "testdata/data/ledger.db"
+			want.NATS.TaskSigning.KeyFile = "testdata/data/task-signing.key"
 			want.Hash, want.Source = c.Hash, c.Source
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("empty file\n got: %s\nwant: %s", c, want)
