@@ -84,7 +84,7 @@ type jobnetPart struct {
 	engine *jobnet.Engine
 	agents *jobnet.Agents
 	trust  *jobnet.Verifier // what the built-in agent trusts
-	file   *jobnet.FileLog // nil with Raft
+	file   *jobnet.FileLog  // nil with Raft
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
