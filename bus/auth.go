@@ -119,7 +119,7 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 
 // nodeUser is the user of the node's own in-process connection: full
 // rights, a random password made at each start that never leaves the
-// process.
+// process, and usable in-process only (not over the listener).
 const nodeUser = "unyo-node"
 
 // authorize sets the embedded server's users: the node (every right) and
@@ -130,8 +130,11 @@ func authorize(so *server.Options, agents []AgentCredential) (string, error) {
 		return "", fmt.Errorf("bus: node password: %w", err)
 	}
 	nodePass := hex.EncodeToString(raw[:])
-	std := map[string]struct{}{"STANDARD": {}} // no websocket, MQTT or leaf node
-	so.Users = []*server.User{{Username: nodeUser, Password: nodePass, AllowedConnectionTypes: std}}
+	// The node's user connects in-process only; agents over TCP only (no
+	// websocket, MQTT or leaf node).
+	inProcess := map[string]struct{}{"IN_PROCESS": {}}
+	std := map[string]struct{}{"STANDARD": {}}
+	so.Users = []*server.User{{Username: nodeUser, Password: nodePass, AllowedConnectionTypes: inProcess}}
 	seen := map[string]bool{nodeUser: true}
 	for _, a := range agents {
 		if err := a.validate(); err != nil {
