@@ -325,6 +325,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	sem := make(chan struct{}, a.Parallel)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// A consumer that cannot be made ends Run: what was started for the
+	// targets before it stops then (cancel runs before wg.Wait).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, t := range targets {
 		ks, err := a.NC.Subscribe(killSubject+t.subject, func(m *nats.Msg) { a.kill(string(m.Data)) })
 		if err != nil {
