@@ -31,7 +31,8 @@ const agentUsage = `usage: unyo agent --name NAME --nats URL --trust-key FILE [c
 
 Credentials (the node's nats.embedded.agents; never on the command line):
   --password-file FILE (or env UNYO_NATS_PASSWORD_FILE, or UNYO_NATS_PASSWORD), user --user (default --name)
-  --nkey FILE          an NKey seed file (or env UNYO_NATS_NKEY)`
+  --nkey FILE          an NKey seed file (or env UNYO_NATS_NKEY)
+  --creds FILE         a NATS credentials file (JWT and seed), for an external NATS in operator mode (or env UNYO_NATS_CREDS)`
 
 // runAgent runs jobs on a managed server: unyo agent --name NAME --nats URL.
 func runAgent(ctx context.Context, env *Env, args []string) error {
@@ -52,6 +53,7 @@ func runAgent(ctx context.Context, env *Env, args []string) error {
 	user := fs.String("user", env.Getenv("UNYO_NATS_USER"), "NATS user name with --password-file (env UNYO_NATS_USER; default --name)")
 	passFile := fs.String("password-file", env.Getenv("UNYO_NATS_PASSWORD_FILE"), "file holding the agent's NATS password (env UNYO_NATS_PASSWORD_FILE)")
 	nkeyFile := fs.String("nkey", env.Getenv("UNYO_NATS_NKEY"), "file holding the agent's NKey seed (env UNYO_NATS_NKEY)")
+	credsFile := fs.String("creds", env.Getenv("UNYO_NATS_CREDS"), "NATS credentials file (JWT and NKey seed) for an external NATS in operator mode (env UNYO_NATS_CREDS)")
 	tlsCA := fs.String("tls-ca", env.Getenv("UNYO_NATS_TLS_CA"), "PEM CA bundle that signed the NATS server's certificate (env UNYO_NATS_TLS_CA)")
 	tlsCert := fs.String("tls-cert", env.Getenv("UNYO_NATS_TLS_CERT"), "PEM client certificate, when the server asks for one (env UNYO_NATS_TLS_CERT)")
 	tlsKey := fs.String("tls-key", env.Getenv("UNYO_NATS_TLS_KEY"), "PEM key of --tls-cert (env UNYO_NATS_TLS_KEY)")
@@ -79,8 +81,8 @@ func runAgent(ctx context.Context, env *Env, args []string) error {
 		return usagef("--parallel: want at least 1")
 	case len(trustFiles) == 0:
 		return usagef("--trust-key: required: the public key file of each node that may dispatch tasks (<data_dir>/task-signing.pub); without one every task is refused")
-	case *passFile != "" && *nkeyFile != "":
-		return usagef("--password-file and --nkey: give one")
+	case countSet(*passFile, *nkeyFile, *credsFile) > 1:
+		return usagef("--password-file, --nkey and --creds: give one")
 	case (*tlsCert == "") != (*tlsKey == ""):
 		return usagef("--tls-cert and --tls-key: give both or neither")
 	}
@@ -103,7 +105,7 @@ func runAgent(ctx context.Context, env *Env, args []string) error {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			log.Error("nats", "err", err)
 		})}
-	auth, err := agentAuth(env, *name, *user, *passFile, *nkeyFile)
+	auth, err := agentAuth(env, *name, *user, *passFile, *nkeyFile, *credsFile)
 	if err != nil {
 		return err
 	}
@@ -140,11 +142,16 @@ func runAgent(ctx context.Context, env *Env, args []string) error {
 // the environment) for user (default name), or an NKey seed file; none
 // when neither is given (the server then refuses the agent unless it
 // requires no authentication, as an external NATS may).
-func agentAuth(env *Env, name, user, passFile, nkeyFile string) ([]nats.Option, error) {
+func agentAuth(env *Env, name, user, passFile, nkeyFile, credsFile string) ([]nats.Option, error) {
 	if user == "" {
 		user = name
 	}
 	switch {
+	case credsFile != "":
+		if _, err := os.Stat(credsFile); err != nil {
+			return nil, fmt.Errorf("--creds: %w", err)
+		}
+		return []nats.Option{nats.UserCredentials(credsFile)}, nil
 	case nkeyFile != "":
 		opt, err := nats.NkeyOptionFromSeed(nkeyFile)
 		if err != nil {
@@ -210,6 +217,16 @@ func agentTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 
 // redactNATSURL hides passwords in a NATS URL list for messages.
 func redactNATSURL(s string) string { return configs.URLs(s).String() }
+
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
 
 func splitList(s string) []string {
 	var out []string
