@@ -24,10 +24,12 @@ func TestEveryRouteChecksIdentityAndRole(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	n, err := node.New(ctx, node.Options{Name: "r1", HTTPListen: "127.0.0.1:0",
-		Bus:       bus.Options{StoreDir: filepath.Join(dir, "js")},
-		Auth:      node.AuthOptions{BootstrapToken: adminToken},
-		Cluster:   node.ClusterOptions{DataDir: filepath.Join(dir, "raft"), Bind: "127.0.0.1:0", Bootstrap: true},
-		OpenStore: func(ctx context.Context) (ledger.Store, error) { return sqlite.Open(ctx, filepath.Join(dir, "ledger.db")) }})
+		Bus:     bus.Options{StoreDir: filepath.Join(dir, "js")},
+		Auth:    node.AuthOptions{BootstrapToken: adminToken},
+		Cluster: node.ClusterOptions{DataDir: filepath.Join(dir, "raft"), Bind: "127.0.0.1:0", Bootstrap: true},
+		OpenStore: func(ctx context.Context) (ledger.Store, error) {
+			return sqlite.Open(ctx, filepath.Join(dir, "ledger.db"))
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
