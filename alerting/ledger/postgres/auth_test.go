@@ -93,3 +93,10 @@ func TestAuditTamperBreaksChain(t *testing.T) {
 		t.Errorf("VerifyAudit after editing entry 2 = %+v, want not ok at seq 2", r)
 	}
 }
+
+func BenchmarkAuth(b *testing.B) {
+	authtest.Bench(b, func(b *testing.B) auth.Store {
+		s, _ := openTest(b)
+		return s
+	})
+}

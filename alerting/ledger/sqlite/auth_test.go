@@ -101,3 +101,7 @@ func TestAuditTamperBreaksChain(t *testing.T) {
 		t.Errorf("VerifyAudit after editing entry 2 = %+v, want not ok at seq 2", r)
 	}
 }
+
+func BenchmarkAuth(b *testing.B) {
+	authtest.Bench(b, func(b *testing.B) auth.Store { return openTest(b) })
+}
