@@ -15,11 +15,11 @@ import (
 
 // Decoding errors.
 var (
-	ErrMalformed  = errors.New("malformed SNMP packet")
-	ErrNoV3Users  = errors.New("SNMPv3 trap but no v3 users configured")
-	ErrCommunity  = errors.New("community not accepted")
-	ErrNotATrap   = errors.New("not a trap or inform PDU")
-	ErrV3Inform   = errors.New("SNMPv3 inform or engine discovery: not supported")
+	ErrMalformed = errors.New("malformed SNMP packet")
+	ErrNoV3Users = errors.New("SNMPv3 trap but no v3 users configured")
+	ErrCommunity = errors.New("community not accepted")
+	ErrNotATrap  = errors.New("not a trap or inform PDU")
+	ErrV3Inform  = errors.New("SNMPv3 inform or engine discovery: not supported")
 	// SNMPv3 refusals, checked by the receiver before gosnmp decodes.
 	ErrSecurityModel = errors.New("SNMPv3 msgSecurityModel is not USM (3)")
 	ErrUnknownUser   = errors.New("SNMPv3 user not configured")
