@@ -65,7 +65,7 @@
 // Every refusal is counted in rejected{reason} and logged at warn at most
 // once a minute per reason (with the number held back), every time at
 // debug. msgAuthoritativeEngineBoots/Time are not checked (no replay
-// window: a captured trap can be replayed), as for traps most receivers.
+// window: a captured trap can be replayed, as with most trap receivers).
 //
 // # Metrics
 //
