@@ -74,7 +74,7 @@
 //	unyo_trap_packets_received_total          UDP packets read
 //	unyo_trap_dropped_total                   packets dropped, queue full
 //	unyo_trap_decoded_total{version}          traps and informs decoded
-//	unyo_trap_decode_errors_total{version}    packets that failed to decode or authenticate (version from the header, or "unknown")
+//	unyo_trap_decode_errors_total{version}    packets that failed to decode (version from the header, or "unknown"); refusals are in rejected
 //	unyo_trap_rejected_total{reason}          refused: source, community, no_v3_users, security_model,
 //	                                          unknown_user, level, auth, decrypt, v3_inform, pdu_type
 //	unyo_trap_ignored_total                   traps an ignore rule dropped

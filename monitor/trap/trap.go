@@ -366,7 +366,7 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 		Name: "unyo_trap_decoded_total", Help: "Traps and informs decoded, by SNMP version.",
 	}, []string{"version"})
 	decodeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "unyo_trap_decode_errors_total", Help: "Packets that failed to decode or authenticate, by the version in their header.",
+		Name: "unyo_trap_decode_errors_total", Help: "Packets that failed to decode (refusals are in unyo_trap_rejected_total), by the version in their header.",
 	}, []string{"version"})
 	for i, v := range versions {
 		m.decoded[i] = decoded.WithLabelValues(v)
