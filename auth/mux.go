@@ -148,6 +148,10 @@ func (g *Guard) wrap(a Action, h http.Handler) http.Handler {
 		}
 		id, err := g.Authenticate(r)
 		switch {
+		case errors.Is(err, ErrUnavailable):
+			w.Header().Set("Retry-After", "1")
+			g.deny(w, r, id, a, http.StatusServiceUnavailable, err.Error())
+			return
 		case err != nil:
 			g.requests.WithLabelValues("invalid").Inc()
 			g.deny(w, r, id, a, http.StatusUnauthorized, err.Error())
@@ -187,7 +191,7 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, id Identity, a Acti
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"error":` + quoteJSON(msg) + `}` + "\n"))
 	g.o.Logger.Debug("request refused", "action", a, "path", r.URL.Path, "actor", id.Actor(), "from", id.From, "status", status)
-	if !id.Anonymous() && mutating(r.Method) {
+	if !id.Anonymous() && mutating(r.Method) && status != http.StatusServiceUnavailable {
 		g.Audit(r.Context(), id, string(a), auditTarget(r), "denied", msg)
 	}
 }

@@ -27,6 +27,9 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrInvalid: a bad argument (name, role, password, expiry).
 	ErrInvalid = errors.New("invalid")
+	// ErrUnavailable: credentials cannot be checked now (the store is
+	// down); the guard answers 503, not 401.
+	ErrUnavailable = errors.New("credentials cannot be checked now")
 )
 
 // Options configure a Service.
@@ -268,7 +271,7 @@ func (s *Service) lookup(ctx context.Context, h string, now time.Time) cached {
 			return cached{until: until, err: ErrInvalidCredentials}
 		}
 		// the store is down: remember nothing, so the next request asks again
-		return cached{until: now, err: fmt.Errorf("token: %w", err)}
+		return cached{until: now, err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
 	if !t.Live(now) {
 		return cached{until: until, err: fmt.Errorf("%w: token revoked or expired", ErrInvalidCredentials)}
@@ -278,7 +281,7 @@ func (s *Service) lookup(ctx context.Context, h string, now time.Time) cached {
 		if errors.Is(err, ErrNotFound) {
 			return cached{until: until, err: ErrInvalidCredentials}
 		}
-		return cached{until: now, err: fmt.Errorf("token owner: %w", err)}
+		return cached{until: now, err: fmt.Errorf("%w: token owner: %w", ErrUnavailable, err)}
 	}
 	if u.Disabled {
 		return cached{until: until, err: fmt.Errorf("%w: user disabled", ErrInvalidCredentials)}
@@ -562,7 +565,13 @@ func (s *Service) Sessions(ctx context.Context) ([]Session, error) {
 // It returns whether it made one. Two nodes sharing a store may race:
 // the loser finds the user made and does nothing.
 func (s *Service) Bootstrap(ctx context.Context, secret, file string) (bool, error) {
-	us, err := s.o.Store.ListUsers(ctx)
+	return Bootstrap(ctx, s.o.Store, secret, file, s.o.Now())
+}
+
+// Bootstrap is Service.Bootstrap on a store (the node runs it before it
+// serves from the store, so the token works from the first request).
+func Bootstrap(ctx context.Context, st Store, secret, file string, now time.Time) (bool, error) {
+	us, err := st.ListUsers(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -578,15 +587,15 @@ func (s *Service) Bootstrap(ctx context.Context, secret, file string) (bool, err
 	if slices.ContainsFunc(us, func(u User) bool { return u.Name == name }) {
 		name = "admin-" + time.Now().UTC().Format("20060102150405")
 	}
-	now := s.o.Now().UTC()
-	if err := s.o.Store.CreateUser(ctx, User{Name: name, Role: RoleAdmin, Source: "bootstrap", Created: now, Updated: now}); err != nil {
+	now = now.UTC()
+	if err := st.CreateUser(ctx, User{Name: name, Role: RoleAdmin, Source: "bootstrap", Created: now, Updated: now}); err != nil {
 		if errors.Is(err, ErrExists) {
 			return false, nil
 		}
 		return false, err
 	}
 	t := Token{ID: newTokenID(), Name: "bootstrap", Kind: TokenAPI, Owner: name, Role: RoleAdmin, Hash: HashSecret(secret), Created: now}
-	if err := s.o.Store.CreateToken(ctx, t); err != nil {
+	if err := st.CreateToken(ctx, t); err != nil {
 		return false, err
 	}
 	if file != "" {

@@ -54,7 +54,7 @@ func commands() map[string]command {
 		"user":   {"add, list, passwd, disable, enable, role: users (admin)", runUser},
 		"token":  {"create, list, revoke API tokens", runToken},
 		"audit":  {"list and verify the audit log", runAudit},
-		"run":         {"list and show jobnet runs; hold, release, skip, kill, rerun", runRun},   // cli/run.go
+		"run":    {"list and show jobnet runs; hold, release, skip, kill, rerun", runRun}, // cli/run.go
 	}
 }
 

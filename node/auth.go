@@ -45,11 +45,17 @@ func (n *Node) newAuth() error {
 	return nil
 }
 
-// bootstrapAdmin makes the first admin once the store is open.
-func (n *Node) bootstrapAdmin(ctx context.Context) {
+// bootstrapAdmin makes the first admin in a store just opened, before
+// the node serves from it.
+func (n *Node) bootstrapAdmin(ctx context.Context, s ledger.Store) {
+	as, ok := s.(auth.Store)
+	if !ok {
+		n.log.Warn("this ledger store keeps no identities: nobody can log in", "store", n.opts.StoreName)
+		return
+	}
 	o := n.opts.Auth
 	file := o.BootstrapFile
-	made, err := n.auth.Bootstrap(ctx, o.BootstrapToken, file)
+	made, err := auth.Bootstrap(ctx, as, o.BootstrapToken, file, time.Now())
 	switch {
 	case err != nil:
 		n.log.Error("first admin not made", "err", err)

@@ -174,22 +174,22 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.mux = auth.NewMux(n.guard)
 	n.registerCluster(n.mux)
 	console.Register(n.mux, console.Deps{
-			Store:           n.store,
-			Publisher:       n.bus,
-			Gatherer:        opts.Registry,
-			AfterTransition: n.pipe.Nudge,
-			Alerting:        n.alertingDeps(),
-			Targets:         n.targetsView(),
-			Jobnets:         n.jobnetsView(),
-			Auth:            n.auth,
-			Audit:           n.guard.Audit,
-			Logger:          n.log,
-			Ready: []console.Check{
-				{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
-				{Name: "ledger", Fn: n.store.Ping},
-				{Name: "pipeline", Fn: func(context.Context) error { return n.pipe.Ready() }},
-				{Name: "cluster", Fn: n.clusterReady},
-			},
+		Store:           n.store,
+		Publisher:       n.bus,
+		Gatherer:        opts.Registry,
+		AfterTransition: n.pipe.Nudge,
+		Alerting:        n.alertingDeps(),
+		Targets:         n.targetsView(),
+		Jobnets:         n.jobnetsView(),
+		Auth:            n.auth,
+		Audit:           n.guard.Audit,
+		Logger:          n.log,
+		Ready: []console.Check{
+			{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
+			{Name: "ledger", Fn: n.store.Ping},
+			{Name: "pipeline", Fn: func(context.Context) error { return n.pipe.Ready() }},
+			{Name: "cluster", Fn: n.clusterReady},
+		},
 	})
 	n.http = &http.Server{
 		Handler:           n.mux,
@@ -291,9 +291,9 @@ func (n *Node) openStore(ctx context.Context) {
 		s, err := n.opts.OpenStore(octx)
 		cancel()
 		if err == nil {
+			n.bootstrapAdmin(ctx, s)
 			n.store.set(s, nil)
 			n.log.Info("ledger store open", "store", n.opts.StoreName)
-			n.bootstrapAdmin(ctx)
 			return
 		}
 		n.store.set(nil, err)
