@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,8 +24,8 @@ import (
 // authentication passphrase, its msgSecurityModel changed from 3 to 4 (the
 // one byte found by BER-decoding msgGlobalData), is refused: logged,
 // counted in unyo_trap_rejected_total{reason="security_model"}, no
-// incident, no passphrase in the log. The same user's genuine coldStart
-// opens one.
+// incident, no passphrase in the log. The same user's genuine coldStart,
+// sent after it, opens one.
 func TestForgedV3TrapRefused(t *testing.T) {
 	if _, err := exec.LookPath("snmptrap"); err != nil {
 		t.Fatalf("snmptrap not found: run make test-deps (Debian package snmp): %v", err)
@@ -74,25 +73,7 @@ monitor:
 		}
 	}
 
-	// With the bootstrap admin token (once the ledger store keeps
-	// identities; until then the node makes none and the API refuses
-	// everyone), the genuine trap opens an incident, the forged one none,
-	// and /metrics counts the refusal.
-	tokenFile := filepath.Join(dir, "admin.token")
-	waitFor(t, "the bootstrap admin made or given up", func() bool {
-		_, err := os.Stat(tokenFile)
-		return err == nil || strings.Contains(p.Log(), "first admin not made")
-	})
-	token, err := os.ReadFile(tokenFile)
-	if err != nil {
-		t.Logf("no bootstrap token (%v): API and /metrics not checked", err)
-		return
-	}
-	bearer := strings.TrimSpace(string(token))
-	c, err := client.New(p.URL, client.WithToken(bearer))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.Client(t, p.URL)
 	ctx := context.Background()
 	hasIncident := func(check string) bool {
 		incs, err := c.Incidents(ctx, client.ListOptions{Target: "trap-agent", Limit: 100})
@@ -111,9 +92,7 @@ monitor:
 	if hasIncident("link") {
 		t.Fatal("the forged linkDown opened an incident")
 	}
-	req, _ := http.NewRequest(http.MethodGet, p.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testutil.Get(p.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
