@@ -1,6 +1,9 @@
 package configs
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // AuthConfig configures identities on the node: sessions, /metrics and
 // the first admin. Users, tokens and the audit log live in the ledger
@@ -22,7 +25,7 @@ func (s *AuthConfig) defaults() { s.SessionTTL = 12 * time.Hour }
 
 func (s *AuthConfig) resolve(c *Config, dir string) {
 	if s.AdminTokenFile == "" {
-		s.AdminTokenFile = resolvePath(dir, c.Node.DataDir+"/admin.token")
+		s.AdminTokenFile = filepath.Join(c.Node.DataDir, "admin.token") // data_dir is resolved already
 	} else {
 		s.AdminTokenFile = resolvePath(dir, s.AdminTokenFile)
 	}

@@ -188,6 +188,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 			want.Node.DataDir = "testdata/data"
 			want.NATS.Embedded.StoreDir = "testdata/data/jetstream"
 			want.Ledger.SQLite.Path = "testdata/data/ledger.db"
+			want.Auth.AdminTokenFile = "testdata/data/admin.token"
 			want.Hash, want.Source = c.Hash, c.Source
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("empty file\n got: %s\nwant: %s", c, want)
