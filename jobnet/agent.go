@@ -410,19 +410,29 @@ func (a *Agent) Run(ctx context.Context) error {
 // task stream, waiting while the stream does not exist yet (the node makes
 // it; an agent has no right to).
 func (a *Agent) consumer(ctx context.Context, js jetstream.JetStream, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	// The server answers a denied request with an asynchronous error, not
+	// a reply: the request only times out, and the connection's last error
+	// says why.
+	denied := "Permissions Violation for Publish to \"$JS.API.CONSUMER.CREATE." + TaskStream + "." + cc.Durable + "."
 	for wait, logged := 200*time.Millisecond, false; ; wait = min(2*wait, 5*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		cons, err := js.CreateOrUpdateConsumer(cctx, TaskStream, cc)
 		cancel()
 		switch {
 		case err == nil:
 			return cons, nil
-		case !errors.Is(err, jetstream.ErrStreamNotFound):
-			return nil, fmt.Errorf("jobnet agent: consumer %s on %s: %w (is the agent allowed to take %s? see nats.embedded.agents)",
-				cc.Durable, cc.FilterSubject, err, cc.FilterSubject)
-		case !logged:
-			a.Logger.Info("waiting for the task stream (a node creates it when it has jobnets)", "stream", TaskStream)
-			logged = true
+		case a.NC.LastError() != nil && strings.Contains(a.NC.LastError().Error(), denied):
+			return nil, fmt.Errorf("jobnet agent: consumer %s on %s: %w (the agent's NATS user may not take %s: see nats.embedded.agents)",
+				cc.Durable, cc.FilterSubject, a.NC.LastError(), cc.FilterSubject)
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			if !logged {
+				a.Logger.Info("waiting for the task stream (a node creates it when it has jobnets)", "stream", TaskStream)
+				logged = true
+			}
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+			a.Logger.Warn("creating the task consumer; retrying", "consumer", cc.Durable, "err", err)
+		default:
+			return nil, fmt.Errorf("jobnet agent: consumer %s on %s: %w", cc.Durable, cc.FilterSubject, err)
 		}
 		select {
 		case <-ctx.Done():
