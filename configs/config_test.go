@@ -109,6 +109,8 @@ testdata/invalid-nats-cluster-tls.yaml:8: nats.embedded.cluster.tls.key_file: re
 testdata/invalid-nats-cluster-tls.yaml:9: nats.embedded.cluster.tls.ca_file: "testdata": a directory, want a file`,
 		"invalid-nats-cluster-no-routes.yaml": `testdata/invalid-nats-cluster-no-routes.yaml:4: nats.embedded.cluster.routes: required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]`,
 		// Every problem, decode and validation alike, one per line, by line.
+		"invalid-jobnet-agent-unknown.yaml": `testdata/invalid-jobnet-agent-unknown.yaml:10: jobnets[0].jobs[1].run_on.agent: "web02": not in nats.embedded.agents, so no such agent can connect to this node's NATS
+testdata/invalid-jobnet-agent-unknown.yaml:11: jobnets[0].jobs[2].run_on.tag: "windows": no agent of nats.embedded.agents has this tag, so no agent may take its tasks`,
 		"invalid-nats-agents.yaml": `testdata/invalid-nats-agents.yaml:5: nats.embedded.agents[0].name: "web.01": want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit
 testdata/invalid-nats-agents.yaml:6: nats.embedded.agents[1].tags[1]: "a b": want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit
 testdata/invalid-nats-agents.yaml:6: nats.embedded.agents[1].password: shorter than 16 characters
