@@ -47,7 +47,7 @@ testdata/invalid-monitor-thresholds.yaml:14: monitor.samples.retention.raw: 30m:
 		"invalid-listen-no-port.yaml":        `testdata/invalid-listen-no-port.yaml:2: http.listen: "localhost": missing port in address, want host:port`,
 		"invalid-listen-port-range.yaml":     `testdata/invalid-listen-port-range.yaml:2: http.listen: "127.0.0.1:99999": port 99999 out of range 0..65535`,
 		"invalid-listen-port-name.yaml":      `testdata/invalid-listen-port-name.yaml:2: http.listen: "127.0.0.1:http": port "http" is not a number`,
-		"invalid-embedded-listen-clash.yaml": `testdata/invalid-embedded-listen-clash.yaml:5: nats.embedded.listen: "127.0.0.1:9780": already used by http.listen`,
+		"invalid-embedded-listen-clash.yaml": `testdata/invalid-embedded-listen-clash.yaml:6: nats.embedded.listen: "127.0.0.1:9780": already used by http.listen`,
 		"invalid-max-age.yaml":               `testdata/invalid-max-age.yaml:3: nats.stream.max_age: 30s: want at least 1m`,
 		"invalid-duplicate-window.yaml":      `testdata/invalid-duplicate-window.yaml:4: nats.stream.duplicate_window: 2h: want at most nats.stream.max_age (1h)`,
 		"invalid-replicas.yaml":              `testdata/invalid-replicas.yaml:4: nats.stream.replicas: 7: want 1..5`,
@@ -106,6 +106,13 @@ testdata/invalid-nats-cluster-routes.yaml:6: nats.stream.replicas: 3: the embedd
 testdata/invalid-nats-cluster-tls.yaml:8: nats.embedded.cluster.tls.key_file: required with the other nats.embedded.cluster.tls files (cert_file, key_file, ca_file)
 testdata/invalid-nats-cluster-tls.yaml:9: nats.embedded.cluster.tls.ca_file: "testdata": a directory, want a file`,
 		"invalid-nats-cluster-no-routes.yaml": `testdata/invalid-nats-cluster-no-routes.yaml:4: nats.embedded.cluster.routes: required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]`,
+		"invalid-http-insecure.yaml":      `testdata/invalid-http-insecure.yaml:3: http.listen: "0.0.0.0:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
+		"invalid-http-insecure-host.yaml": `testdata/invalid-http-insecure-host.yaml:2: http.listen: "unyo1.example.net:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
+		"invalid-http-tls.yaml": `testdata/invalid-http-tls.yaml:4: http.tls.cert_file: required with http.tls.key_file
+testdata/invalid-http-tls.yaml:4: http.tls.key_file: "testdata/tls/node1-key.pem": no such file
+testdata/invalid-http-tls.yaml:5: http.tls.client_auth: "always": want require or verify_if_given
+testdata/invalid-http-tls.yaml:6: http.tls.ca_file: "testdata": a directory, want a file`,
+		"invalid-http-tls-client-ca.yaml": `testdata/invalid-http-tls-client-ca.yaml:3: http.tls.cert_file: required when http.tls.client_ca_file is set (client certificates need an HTTPS listener)`,
 		// Every problem, decode and validation alike, one per line, by line.
 		"invalid-many.yaml": `testdata/invalid-many.yaml:4: http.listen: "nowhere": missing port in address, want host:port
 testdata/invalid-many.yaml:5: http.read_timeout: "soon" is not a duration

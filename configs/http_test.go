@@ -1,0 +1,56 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHTTPInsecureRule: plain HTTP is refused on every address that is not
+// loopback unless http.insecure is true; TLS or loopback needs nothing.
+func TestHTTPInsecureRule(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "node.pem"), filepath.Join(dir, "node-key.pem")
+	for _, p := range []string{cert, key} {
+		if err := os.WriteFile(p, []byte("pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tls := "  tls:\n    cert_file: " + cert + "\n    key_file: " + key + "\n"
+	for _, tc := range []struct {
+		listen, extra string
+		ok            bool
+		external      string
+	}{
+		{"127.0.0.1:9780", "", true, "http://127.0.0.1:9780"},
+		{"127.0.0.2:0", "", true, "http://127.0.0.2:0"},
+		{"localhost:9780", "", true, "http://localhost:9780"},
+		{"[::1]:9780", "", true, "http://[::1]:9780"},
+		{":9780", "", false, ""},
+		{"0.0.0.0:9780", "", false, ""},
+		{"[::]:9780", "", false, ""},
+		{"10.0.0.1:9780", "", false, ""},
+		{"unyo1:9780", "", false, ""},
+		{"0.0.0.0:9780", "  insecure: true\n", true, "http://localhost:9780"},
+		{"10.0.0.1:9780", "  insecure: true\n", true, "http://10.0.0.1:9780"},
+		{"0.0.0.0:9780", tls, true, "https://localhost:9780"},
+		{"127.0.0.1:9443", tls, true, "https://127.0.0.1:9443"},
+	} {
+		t.Run(tc.listen+strings.ReplaceAll(tc.extra, "\n", " "), func(t *testing.T) {
+			c, err := Parse(filepath.Join(dir, "unyo.yaml"), []byte("http:\n  listen: \""+tc.listen+"\"\n"+tc.extra))
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "http.listen: ") || !strings.Contains(err.Error(), "http.tls") || !strings.Contains(err.Error(), "http.insecure: true") {
+					t.Fatalf("error = %v, want one naming http.listen, http.tls and http.insecure", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HTTP.ExternalURL != tc.external {
+				t.Errorf("external_url = %q, want %q", c.HTTP.ExternalURL, tc.external)
+			}
+		})
+	}
+}
