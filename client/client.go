@@ -32,7 +32,7 @@ func New(server string) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server %q: want http://host:port or https://host:port", server)
 	}
-	return &Client{base: u, hc: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &Client{base: u, hc: &http.Client{Timeout: 30 * time.Second, Transport: &explain{http.DefaultTransport}}}, nil
 }
 
 // Error is an error answer from the API.
