@@ -113,6 +113,19 @@ testdata/invalid-http-tls.yaml:4: http.tls.key_file: "testdata/tls/node1-key.pem
 testdata/invalid-http-tls.yaml:5: http.tls.client_auth: "always": want require or verify_if_given
 testdata/invalid-http-tls.yaml:6: http.tls.ca_file: "testdata": a directory, want a file`,
 		"invalid-http-tls-client-ca.yaml": `testdata/invalid-http-tls-client-ca.yaml:3: http.tls.cert_file: required when http.tls.client_ca_file is set (client certificates need an HTTPS listener)`,
+		"invalid-jobnet-params.yaml": `testdata/invalid-jobnet-params.yaml:6: jobnets[0].params[0].default: "latest" does not match the pattern v[0-9]+
+testdata/invalid-jobnet-params.yaml:7: jobnets[0].params[1].name: "version": already declared by params[0]
+testdata/invalid-jobnet-params.yaml:8: jobnets[0].params[2].name: "trigger": reserved (a trigger sets it to what fired the run)
+testdata/invalid-jobnet-params.yaml:9: jobnets[0].params[3].name: "bad name": want 1 to 64 of A-Z, a-z, 0-9, '_', '.', '-'
+testdata/invalid-jobnet-params.yaml:11: jobnets[0].params[4].pattern: "[a-z": error parsing regexp: missing closing ]: ` + "`[a-z`" + `
+testdata/invalid-jobnet-params.yaml:13: jobnets[0].params[5].default: "rm -rf /" does not match the pattern [A-Za-z0-9._-]{0,256} (the default pattern)
+testdata/invalid-jobnet-params.yaml:16: jobnets[0].jobs[0].command: "/usr/local/bin/${tool}": may not refer to a parameter (${tool}): a parameter never becomes a command path; pass it in args or env
+testdata/invalid-jobnet-params.yaml:17: jobnets[0].jobs[0].args[1]: "${nosuch}": no parameter "nosuch" in this jobnet's params
+testdata/invalid-jobnet-params.yaml:18: jobnets[0].jobs[0].env.HOME: "${home}": no parameter "home" in this jobnet's params
+testdata/invalid-jobnet-params.yaml:21: jobnets[0].jobs[1].dir: "/srv/${version}": may not refer to a parameter (${version}) with a relative command "./deploy.sh": the command would be looked up in it
+testdata/invalid-jobnet-params.yaml:23: jobnets[0].jobs[2].command: "${tool}": may not refer to a parameter (${tool}): a parameter never becomes a command path; pass it in args or env`,
+		"invalid-jobnet-params-map.yaml": `testdata/invalid-jobnet-params-map.yaml:4: jobnets[0].params[1].default: want a string, got a list
+testdata/invalid-jobnet-params-map.yaml:5: jobnets[0].params[2].default: "a b" does not match the pattern [A-Za-z0-9._-]{0,256} (the default pattern)`,
 		// Every problem, decode and validation alike, one per line, by line.
 		"invalid-many.yaml": `testdata/invalid-many.yaml:4: http.listen: "nowhere": missing port in address, want host:port
 testdata/invalid-many.yaml:5: http.read_timeout: "soon" is not a duration

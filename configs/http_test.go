@@ -3,6 +3,7 @@ package configs
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -52,5 +53,32 @@ func TestHTTPInsecureRule(t *testing.T) {
 				t.Errorf("external_url = %q, want %q", c.HTTP.ExternalURL, tc.external)
 			}
 		})
+	}
+}
+
+// TestJobnetParamsForms: the older mapping form declares each key with the
+// default pattern; the printed configuration (the list form) loads back
+// to the same declarations.
+func TestJobnetParamsForms(t *testing.T) {
+	c, err := Parse("p.yaml", []byte("jobnets:\n  - name: n\n    params: {keep_days: \"30\", 7: x}\n    jobs: [{name: a, command: /bin/echo, args: [\"${keep_days}\", \"${7}\"]}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := JobnetParams{{Name: "keep_days", Default: "30"}, {Name: "7", Default: "x"}}
+	if got := c.Jobnets[0].Params; !reflect.DeepEqual(got, want) {
+		t.Fatalf("params = %+v, want %+v", got, want)
+	}
+	c2, err := Parse("p2.yaml", []byte(c.String()))
+	if err != nil {
+		t.Fatalf("printed config does not load: %v\n%s", err, c)
+	}
+	if !reflect.DeepEqual(c2.Jobnets[0].Params, want) {
+		t.Fatalf("after a round trip: %+v", c2.Jobnets[0].Params)
+	}
+	re, _ := want[0].Regexp()
+	for v, ok := range map[string]bool{"30": true, "": true, "a b": false, "x;y": false, "../x": false, "30\n": false} {
+		if re.MatchString(v) != ok {
+			t.Errorf("default pattern on %q: %v, want %v", v, !ok, ok)
+		}
 	}
 }
