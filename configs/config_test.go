@@ -123,7 +123,8 @@ testdata/invalid-jobnet-params.yaml:16: jobnets[0].jobs[0].command: "/usr/local/
 testdata/invalid-jobnet-params.yaml:17: jobnets[0].jobs[0].args[1]: "${nosuch}": no parameter "nosuch" in this jobnet's params
 testdata/invalid-jobnet-params.yaml:18: jobnets[0].jobs[0].env.HOME: "${home}": no parameter "home" in this jobnet's params
 testdata/invalid-jobnet-params.yaml:21: jobnets[0].jobs[1].dir: "/srv/${version}": may not refer to a parameter (${version}) with a relative command "./deploy.sh": the command would be looked up in it
-testdata/invalid-jobnet-params.yaml:23: jobnets[0].jobs[2].command: "${tool}": may not refer to a parameter (${tool}): a parameter never becomes a command path; pass it in args or env`,
+testdata/invalid-jobnet-params.yaml:23: jobnets[0].jobs[2].command: "${tool}": may not refer to a parameter (${tool}): a parameter never becomes a command path; pass it in args or env
+testdata/invalid-jobnet-params.yaml:26: jobnets[0].jobs[3].args[1]: "echo ${version}": a parameter (${version}) in the arguments of a shell (/bin/bash) would run as shell code: pass it in env (e.g. P: "${version}") and write "$P" in the script`,
 		"invalid-jobnet-params-map.yaml": `testdata/invalid-jobnet-params-map.yaml:4: jobnets[0].params[1].default: want a string, got a list
 testdata/invalid-jobnet-params-map.yaml:5: jobnets[0].params[2].default: "a b" does not match the pattern [A-Za-z0-9._-]{0,256} (the default pattern)`,
 		// Every problem, decode and validation alike, one per line, by line.

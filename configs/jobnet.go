@@ -828,6 +828,14 @@ func (jb JobConfig) validateRefs(v validator, ps JobnetParams) {
 	if m := ParamRefRE.FindString(jb.Dir); m != "" && !filepath.IsAbs(jb.Command) && jb.Command != "" && strings.Contains(jb.Command, "/") {
 		v.errf("dir", "%s: may not refer to a parameter (%s) with a relative command %s: the command would be looked up in it", quote(jb.Dir), m, quote(jb.Command))
 	}
+	if shells[filepath.Base(jb.Command)] {
+		for k, a := range jb.Args {
+			if m := ParamRefRE.FindStringSubmatch(a); m != nil {
+				v.errf(fmt.Sprintf("args[%d]", k), "%s: a parameter (%s) in the arguments of a shell (%s) would run as shell code: pass it in env (e.g. P: \"${%s}\") and write \"$P\" in the script", quote(a), m[0], jb.Command, m[1])
+				break
+			}
+		}
+	}
 	check := func(key, s string) {
 		for _, m := range ParamRefRE.FindAllStringSubmatch(s, -1) {
 			if _, ok := ps.Lookup(m[1]); !ok && m[1] != TriggerParam {
@@ -845,6 +853,11 @@ func (jb JobConfig) validateRefs(v validator, ps JobnetParams) {
 	}
 	check("precondition.file", jb.Precond.File)
 }
+
+// shells are the commands whose arguments may be code: a parameter is
+// refused in their args (it goes through env instead).
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true,
+	"ash": true, "busybox": true, "csh": true, "tcsh": true, "fish": true}
 
 func sortedKeys(m map[string]string) []string {
 	out := make([]string, 0, len(m))
