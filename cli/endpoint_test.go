@@ -27,7 +27,7 @@ func TestServerFlagEnv(t *testing.T) {
 	if e.tls.CAFile != "/other.pem" {
 		t.Fatalf("--ca-file did not override UNYO_CA_FILE: %q", e.tls.CAFile)
 	}
-	if _, err := newClient(*e); err == nil {
+	if _, err := newClient(env, *e); err == nil {
 		t.Fatal("a client with a CA file that does not exist: no error")
 	}
 }

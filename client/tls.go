@@ -32,15 +32,12 @@ func HTTPClient(f TLSFiles, timeout time.Duration) (*http.Client, error) {
 }
 
 // NewTLS returns a client for the node at server using f for https://.
-func NewTLS(server string, f TLSFiles) (*Client, error) {
-	c, err := New(server)
+func NewTLS(server string, f TLSFiles, opts ...Option) (*Client, error) {
+	hc, err := HTTPClient(f, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	if c.hc, err = HTTPClient(f, c.hc.Timeout); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return New(server, append([]Option{func(c *Client) { c.hc = hc }}, opts...)...)
 }
 
 // explain adds what to do to the errors of a TLS handshake.
