@@ -136,6 +136,11 @@ func (g *Guard) Authenticate(r *http.Request) (Identity, error) {
 	return Identity{From: from}, nil
 }
 
+// DeniedHeader names the action the guard refused (on its 401, 403 and
+// 503 answers), telling a refusal by the guard from a handler's own
+// error.
+const DeniedHeader = "X-Unyo-Denied"
+
 // ErrNoCredential is the answer to a request that proves no identity.
 var ErrNoCredential = errors.New("authentication required: give a token (Authorization: Bearer …; unyo login, UNYO_TOKEN)")
 
@@ -187,6 +192,7 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, id Identity, a Acti
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="unyo"`)
 	}
+	w.Header().Set(DeniedHeader, string(a))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"error":` + quoteJSON(msg) + `}` + "\n"))

@@ -110,9 +110,11 @@ func Register(m *auth.Mux, d Deps) {
 	a.registerTargets(m)
 	a.registerJobnets(m)
 	a.registerAuth(m)
-	m.HandleFunc("/api/", auth.Public, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		m.HandleFunc(method+" /api/", auth.Public, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)
+		})
+	}
 }
 
 type api struct{ Deps }

@@ -264,7 +264,7 @@ func (a *api) changeOwnPassword(s *auth.Service, w http.ResponseWriter, r *http.
 	}
 	if _, _, err := s.Login(r.Context(), id.Name, req.Old); err != nil {
 		if errors.Is(err, auth.ErrInvalidCredentials) {
-			writeError(w, http.StatusForbidden, "old", "the current password is wrong")
+			writeError(w, http.StatusBadRequest, "old", "the current password is wrong")
 			return
 		}
 		a.authError(w, err)

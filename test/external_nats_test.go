@@ -16,6 +16,7 @@ import (
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/node"
+	"github.com/unyo-ops/unyo/test/testutil"
 )
 
 // TestExternalNATS runs a node against the external NATS server with
