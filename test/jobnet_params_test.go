@@ -42,7 +42,12 @@ func TestJobnetParams(t *testing.T) {
 	start := func(params map[string]string) (int, map[string]string) {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{"params": params})
-		resp, err := http.Post(p.URL+"/api/v1/jobnets/argv/runs", "application/json", bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, p.URL+"/api/v1/jobnets/argv/runs", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := testutil.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +61,7 @@ func TestJobnetParams(t *testing.T) {
 		var out struct {
 			Runs []ledger.RunRecord `json:"runs"`
 		}
-		resp, err := http.Get(p.URL + "/api/v1/runs?jobnet=argv")
+		resp, err := testutil.Get(p.URL + "/api/v1/runs?jobnet=argv")
 		if err != nil {
 			t.Fatal(err)
 		}
