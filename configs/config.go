@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -921,12 +923,28 @@ func (t *HTTPTLSConfig) validate(v validator) {
 	} else if t.ClientCAFile != "" {
 		v.errAt("cert_file", v.field("client_ca_file"), "required when http.tls.client_ca_file is set (client certificates need an HTTPS listener)")
 	}
+	readable := map[string]bool{}
 	for _, f := range []struct{ key, path string }{
 		{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"client_ca_file", t.ClientCAFile}, {"ca_file", t.CAFile},
 	} {
 		if f.path != "" {
 			if msg := checkReadableFile(f.path); msg != "" {
 				v.errf(f.key, "%s", msg)
+			} else {
+				readable[f.key] = true
+			}
+		}
+	}
+	if readable["cert_file"] && readable["key_file"] {
+		// The error names neither content nor key material.
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			v.errf("cert_file", "%s with key_file %s: %v", quote(t.CertFile), quote(t.KeyFile), err)
+		}
+	}
+	for _, f := range []struct{ key, path string }{{"client_ca_file", t.ClientCAFile}, {"ca_file", t.CAFile}} {
+		if readable[f.key] {
+			if b, err := os.ReadFile(f.path); err == nil && !x509.NewCertPool().AppendCertsFromPEM(b) {
+				v.errf(f.key, "%s: no PEM certificate in it", quote(f.path))
 			}
 		}
 	}

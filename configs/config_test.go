@@ -112,7 +112,8 @@ testdata/invalid-nats-cluster-tls.yaml:9: nats.embedded.cluster.tls.ca_file: "te
 testdata/invalid-http-tls.yaml:4: http.tls.key_file: "testdata/tls/node1-key.pem": no such file
 testdata/invalid-http-tls.yaml:5: http.tls.client_auth: "always": want require or verify_if_given
 testdata/invalid-http-tls.yaml:6: http.tls.ca_file: "testdata": a directory, want a file`,
-		"invalid-http-tls-client-ca.yaml": `testdata/invalid-http-tls-client-ca.yaml:3: http.tls.cert_file: required when http.tls.client_ca_file is set (client certificates need an HTTPS listener)`,
+		"invalid-http-tls-client-ca.yaml": `testdata/invalid-http-tls-client-ca.yaml:3: http.tls.cert_file: required when http.tls.client_ca_file is set (client certificates need an HTTPS listener)
+testdata/invalid-http-tls-client-ca.yaml:3: http.tls.client_ca_file: "testdata/valid-empty.yaml": no PEM certificate in it`,
 		"invalid-jobnet-params.yaml": `testdata/invalid-jobnet-params.yaml:6: jobnets[0].params[0].default: "latest" does not match the pattern v[0-9]+
 testdata/invalid-jobnet-params.yaml:7: jobnets[0].params[1].name: "version": already declared by params[0]
 testdata/invalid-jobnet-params.yaml:8: jobnets[0].params[2].name: "trigger": reserved (a trigger sets it to what fired the run)
@@ -576,6 +577,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("node: &n {name: a}\nhttp: *n\n"))
 	f.Add([]byte("pipeline: {<<: [{ack_wait: 1s}, {batch_size: 3}]}\n"))
 	f.Add([]byte("nats: {url: 'nats://a:1, nats://b'}\n"))
+	f.Add([]byte("jobnets: [{name: n, params: {a: '1', 2: x}, jobs: [{name: j, command: /bin/true, args: ['${a}']}]}]\n"))
+	f.Add([]byte("jobnets: [{name: n, params: [{name: a, pattern: '[0-9]+', default: '1'}], jobs: [{name: j, command: /bin/true, env: {A: '${a}'}}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err != nil {

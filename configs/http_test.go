@@ -6,18 +6,15 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/unyo-ops/unyo/internal/tlsfiles/tlstest"
 )
 
 // TestHTTPInsecureRule: plain HTTP is refused on every address that is not
 // loopback unless http.insecure is true; TLS or loopback needs nothing.
 func TestHTTPInsecureRule(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "node.pem"), filepath.Join(dir, "node-key.pem")
-	for _, p := range []string{cert, key} {
-		if err := os.WriteFile(p, []byte("pem"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cert, key := tlstest.NewCA(t, dir, "ca").Issue(t, "node")
 	tls := "  tls:\n    cert_file: " + cert + "\n    key_file: " + key + "\n"
 	for _, tc := range []struct {
 		listen, extra string
@@ -79,6 +76,27 @@ func TestJobnetParamsForms(t *testing.T) {
 	for v, ok := range map[string]bool{"30": true, "": true, "a b": false, "x;y": false, "../x": false, "30\n": false} {
 		if re.MatchString(v) != ok {
 			t.Errorf("default pattern on %q: %v, want %v", v, !ok, ok)
+		}
+	}
+}
+
+// TestHTTPTLSFilesLoad: config validation loads the pair and the CA
+// bundles, so `config check` reports a key that does not belong to the
+// certificate, or a CA file without a certificate.
+func TestHTTPTLSFilesLoad(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir, "ca")
+	cert, _ := ca.Issue(t, "a")
+	_, otherKey := ca.Issue(t, "b")
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := "http:\n  tls:\n    cert_file: " + cert + "\n    key_file: " + otherKey + "\n    ca_file: " + notPEM + "\n"
+	_, err := Parse(filepath.Join(dir, "u.yaml"), []byte(yml))
+	for _, want := range []string{"u.yaml:3: http.tls.cert_file: ", "private key does not match public key", "u.yaml:5: http.tls.ca_file: ", "no PEM certificate"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
 		}
 	}
 }
