@@ -89,6 +89,10 @@ func Main(ctx context.Context, args []string, env *Env) int {
 			return 2
 		}
 		fmt.Fprintf(env.Stderr, "unyo %s: %v\n", args[0], err)
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Status == 401 {
+			fmt.Fprintln(env.Stderr, "hint: unyo login --user NAME, or export UNYO_TOKEN_FILE=<node data_dir>/admin.token on the node's first start")
+		}
 		return 1
 	}
 	return 0
