@@ -187,3 +187,27 @@ func FuzzVerifierOpen(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSignOpen: the cost signing adds to a dispatch and verification
+// to an agent's take, per task.
+func BenchmarkSignOpen(b *testing.B) {
+	leader, _ := GenerateSigner("node1")
+	v := NewVerifier(leader.PublicKey())
+	t := sampleTask()
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := leader.Sign("agent:web01", t); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	msg, _ := leader.Sign("agent:web01", t)
+	now := time.Now()
+	b.Run("open", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := v.open(msg, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
