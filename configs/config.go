@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"gopkg.in/yaml.v3"
 )
 
@@ -664,9 +665,6 @@ var natsClusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // same rule as bus.AgentNameRE).
 var natsAgentNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
 
-// natsNKeyRE is a public user NKey: "U" and 55 base32 characters.
-var natsNKeyRE = regexp.MustCompile(`^U[A-Z2-7]{55}$`)
-
 // minAgentPassword is the shortest agent password accepted.
 const minAgentPassword = 16
 
@@ -716,8 +714,8 @@ func (s *NATSEmbeddedConfig) validateClients(v validator) {
 			av.errf("nkey", "want a password or an nkey, not both")
 		case a.Password != "" && len(a.Password) < minAgentPassword:
 			av.errf("password", "shorter than %d characters", minAgentPassword)
-		case a.NKey != "" && !natsNKeyRE.MatchString(a.NKey):
-			av.errf("nkey", "%s: want a public user NKey (U and 55 characters of A-Z, 2-7)", quote(a.NKey))
+		case a.NKey != "" && !nkeys.IsValidPublicUserKey(a.NKey):
+			av.errf("nkey", "%s: want a public user NKey (U and 55 characters of A-Z, 2-7, with a valid checksum)", quote(a.NKey))
 		}
 	}
 }

@@ -137,7 +137,7 @@ testdata/invalid-jobnet-agent-unknown.yaml:11: jobnets[0].jobs[2].run_on.tag: "w
 testdata/invalid-nats-agents.yaml:6: nats.embedded.agents[1].tags[1]: "a b": want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit
 testdata/invalid-nats-agents.yaml:6: nats.embedded.agents[1].password: shorter than 16 characters
 testdata/invalid-nats-agents.yaml:7: nats.embedded.agents[2].name: "db01": also the name of nats.embedded.agents[1]
-testdata/invalid-nats-agents.yaml:7: nats.embedded.agents[2].nkey: "UNOTAKEY": want a public user NKey (U and 55 characters of A-Z, 2-7)
+testdata/invalid-nats-agents.yaml:7: nats.embedded.agents[2].nkey: "UNOTAKEY": want a public user NKey (U and 55 characters of A-Z, 2-7, with a valid checksum)
 testdata/invalid-nats-agents.yaml:8: nats.embedded.agents[3].password: want a password or an nkey
 testdata/invalid-nats-agents.yaml:9: nats.embedded.agents[4].nkey: want a password or an nkey, not both`,
 		"invalid-nats-client-tls.yaml": `testdata/invalid-nats-client-tls.yaml:3: nats.embedded.listen: required when nats.embedded.tls is set
