@@ -325,7 +325,7 @@ func Text(s string) string {
 func maskPairs(s string) string {
 	return kvRE.ReplaceAllStringFunc(s, func(m string) string {
 		sub := kvRE.FindStringSubmatch(m)
-		if sub == nil || sub[3] == Mask || !SensitiveKey(sub[1]) {
+		if sub == nil || strings.TrimRight(sub[3], ":.") == Mask || !SensitiveKey(sub[1]) {
 			return m
 		}
 		return sub[1] + sub[2] + Mask
