@@ -44,7 +44,38 @@ func SensitiveKey(k string) bool {
 // URL returns s with its credentials hidden: the password of the user
 // information, the values of token-like query parameters and token-like
 // path segments. The rest is kept as written. s need not be a valid URL.
-func URL(s string) string {
+func URL(s string) string { return redactURL(s, nil) }
+
+// URLSecrets returns the parts of a URL that URL hides (a password, the
+// values of token-like query parameters, token-like path segments), to
+// hide them where they are quoted without the URL around them (a
+// receiver's answer that echoes its path).
+func URLSecrets(s string) []string {
+	var out []string
+	redactURL(s, func(part string) {
+		if part != "" && part != Mask {
+			out = append(out, part)
+		}
+	})
+	return out
+}
+
+// Strip replaces every occurrence of each of secrets (of 4 bytes or more)
+// in s with Mask.
+func Strip(s string, secrets ...string) string {
+	for _, x := range secrets {
+		if len(x) >= 4 {
+			s = strings.ReplaceAll(s, x, Mask)
+		}
+	}
+	return s
+}
+
+// redactURL is URL; hidden, if set, is given each part it hides.
+func redactURL(s string, hidden func(string)) string {
+	if hidden == nil {
+		hidden = func(string) {}
+	}
 	rest := s
 	var b strings.Builder
 	b.Grow(len(s))
@@ -61,6 +92,8 @@ func URL(s string) string {
 		if at := strings.LastIndexByte(auth, '@'); at >= 0 {
 			user := auth[:at]
 			if c := strings.IndexByte(user, ':'); c >= 0 {
+				hidden(user[c+1:])
+				hidden(unescape(user[c+1:]))
 				user = user[:c+1] + Mask
 			}
 			b.WriteString(user)
@@ -75,7 +108,7 @@ func URL(s string) string {
 	if end < 0 {
 		end = len(rest)
 	}
-	b.WriteString(redactPath(rest[:end]))
+	b.WriteString(redactPath(rest[:end], hidden))
 	rest = rest[end:]
 	// query
 	if strings.HasPrefix(rest, "?") {
@@ -84,13 +117,13 @@ func URL(s string) string {
 			end = len(rest)
 		}
 		b.WriteByte('?')
-		b.WriteString(redactQuery(rest[1:end]))
+		b.WriteString(redactQuery(rest[1:end], hidden))
 		rest = rest[end:]
 	}
 	// fragment: may carry tokens too (OAuth implicit flow)
 	if strings.HasPrefix(rest, "#") {
 		b.WriteByte('#')
-		b.WriteString(redactQuery(rest[1:]))
+		b.WriteString(redactQuery(rest[1:], hidden))
 	}
 	return b.String()
 }
@@ -110,13 +143,14 @@ func validScheme(s string) bool {
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
-func redactPath(p string) string {
+func redactPath(p string, hidden func(string)) string {
 	if p == "" {
 		return p
 	}
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		if TokenLike(s) {
+			hidden(s)
 			segs[i] = Mask
 		}
 	}
@@ -147,7 +181,7 @@ func TokenLike(s string) bool {
 }
 
 // redactQuery hides the values of sensitive keys in a&b=c&d;e=f.
-func redactQuery(q string) string {
+func redactQuery(q string, hidden func(string)) string {
 	if q == "" {
 		return q
 	}
@@ -157,7 +191,7 @@ func redactQuery(q string) string {
 		if i < len(q) && q[i] != '&' && q[i] != ';' {
 			continue
 		}
-		b.WriteString(redactPair(q[start:i]))
+		b.WriteString(redactPair(q[start:i], hidden))
 		if i < len(q) {
 			b.WriteByte(q[i])
 		}
@@ -166,10 +200,11 @@ func redactQuery(q string) string {
 	return b.String()
 }
 
-func redactPair(p string) string {
+func redactPair(p string, hidden func(string)) string {
 	k, v, ok := strings.Cut(p, "=")
 	if !ok {
 		if TokenLike(p) {
+			hidden(p)
 			return Mask
 		}
 		return p
@@ -178,6 +213,8 @@ func redactPair(p string) string {
 		return p
 	}
 	if SensitiveKey(unescape(k)) || TokenLike(v) {
+		hidden(v)
+		hidden(unescape(v))
 		return k + "=" + Mask
 	}
 	return p

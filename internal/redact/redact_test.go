@@ -76,6 +76,18 @@ func TestText(t *testing.T) {
 	}
 }
 
+func TestURLSecrets(t *testing.T) {
+	u := "https://bob:p%40ss@h/services/T0/aB3dE5gH7jK9mN1pQ3sT5vW7?token=t%2Bk&page=2"
+	got := strings.Join(URLSecrets(u), " ")
+	if want := "p%40ss p@ss aB3dE5gH7jK9mN1pQ3sT5vW7 t%2Bk t+k"; got != want {
+		t.Errorf("URLSecrets = %q, want %q", got, want)
+	}
+	body := "no hook at /services/T0/aB3dE5gH7jK9mN1pQ3sT5vW7 for p@ss"
+	if got := Strip(body, URLSecrets(u)...); got != "no hook at /services/T0/xxxxx for xxxxx" {
+		t.Errorf("Strip = %q", got)
+	}
+}
+
 func TestErr(t *testing.T) {
 	base := &url.Error{Op: "Post", URL: "https://h/hook?token=tk", Err: errors.New("refused")}
 	err := Err(fmt.Errorf("webhook: %w", base))

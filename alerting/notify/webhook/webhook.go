@@ -183,6 +183,8 @@ func (w *Webhook) post(ctx context.Context, url, key string, body []byte) (bool,
 		return false, nil
 	}
 	retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-	// The answer is quoted: a receiver may echo the URL or a token back.
-	return retry, redact.Err(fmt.Errorf("webhook: post %s: HTTP %d: %s", shown, resp.StatusCode, bytes.TrimSpace(msg)))
+	// The answer is quoted: a receiver may echo the URL, its path or a
+	// token back.
+	answer := redact.Strip(string(bytes.TrimSpace(msg)), redact.URLSecrets(url)...)
+	return retry, redact.Err(fmt.Errorf("webhook: post %s: HTTP %d: %s", shown, resp.StatusCode, answer))
 }

@@ -130,7 +130,7 @@ func TestRetryByStatus(t *testing.T) {
 func TestErrorsHideToken(t *testing.T) {
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadGateway)
-		fmt.Fprintf(w, "bad gateway for %s token=%s", r.URL, r.URL.Query().Get("token"))
+		fmt.Fprintf(w, "bad gateway for %s path %s token %s", r.URL, r.URL.Path, r.URL.Query().Get("token"))
 	}))
 	defer echo.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -147,6 +147,7 @@ func TestErrorsHideToken(t *testing.T) {
 		echo.URL + "/hook?token=tok-Sentinel1&x=1",
 		"http://u:pw-Sentinel2@" + dead + "/hook?api_key=key-Sentinel3",
 		"http://" + dead + "/services/T0/B0/aB3dE5gH7jK9mN1pQ3sT5vW7",
+		echo.URL + "/services/T0/B0/aB3dE5gH7jK9mN1pQ3sT5vW7",
 	} {
 		m := msg(notify.KindProblem)
 		m.To = []string{u}
