@@ -348,7 +348,11 @@ var (
 // of every key=value pair whose key names a credential, and every bearer
 // or basic credential, hidden.
 func Text(s string) string {
-	s = urlRE.ReplaceAllStringFunc(s, URL)
+	s = urlRE.ReplaceAllStringFunc(s, func(m string) string {
+		// Punctuation that ends a sentence or a clause is not the URL's.
+		u := strings.TrimRight(m, ":.,;)]}")
+		return URL(u) + m[len(u):]
+	})
 	s = maskPairs(s)
 	s = bearerRE.ReplaceAllStringFunc(s, func(m string) string {
 		f := strings.FieldsFunc(m, unicode.IsSpace)

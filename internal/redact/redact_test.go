@@ -67,6 +67,7 @@ func TestText(t *testing.T) {
 		{"smtp auth: 535 authentication failed", "smtp auth: 535 authentication failed"},
 		{"invalid token received", "invalid token received"},
 		{"api_key=AB12 and design=x", "api_key=xxxxx and design=x"},
+		{"post https://h/x?sig=abc: HTTP 502 (see https://h/?token=t).", "post https://h/x?sig=xxxxx: HTTP 502 (see https://h/?token=xxxxx)."},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			if got := Text(tc.in); got != tc.want {
