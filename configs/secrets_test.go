@@ -275,3 +275,35 @@ func FuzzSealShared(f *testing.F) {
 }
 
 type yamlNode = yaml.Node
+
+// FuzzResolveSecret: resolving never panics; a value written out is
+// itself; an error never quotes what a reference stands for.
+func FuzzResolveSecret(f *testing.F) {
+	for _, s := range []string{"plain", "${env:PW}", "${env:}", "${env:NOPE}", "file:pw", "file:", "file:../x", "enc:v1:AAAA", "enc:v1:", "${"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	const secret = "Fuzz3dS3cret"
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(secret+"\n"), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	key := bytes.Repeat([]byte{5}, secretbox.KeySize)
+	d := &decoder{dir: dir, opts: ParseOptions{
+		LookupEnv: func(k string) (string, bool) { return secret, k == "PW" },
+		SecretKey: func() ([]byte, error) { return key, nil },
+	}}
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.HasPrefix(s, "file:") && !strings.HasPrefix(s, "file:pw") {
+			return // other files of this machine
+		}
+		got, err := d.resolveSecret(s)
+		switch {
+		case err != nil:
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("resolve %q: error %q quotes the secret", s, err)
+			}
+		case !IsSecretReference(s) && got != s:
+			t.Errorf("resolve %q = %q, want the value itself", s, got)
+		}
+	})
+}
