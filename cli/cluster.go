@@ -35,8 +35,9 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 	if err := checkOutput(*out); err != nil {
 		return err
 	}
-	if _, err := client.New(*server); err != nil {
-		return fmt.Errorf("--server: %w", err)
+	c, err := newClient(env, *server)
+	if err != nil {
+		return err
 	}
 	base := strings.TrimRight(*server, "/")
 	switch args[0] {
@@ -45,7 +46,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 			return usagef("%s", clusterUsage)
 		}
 		var st cluster.Status
-		if err := callJSON(ctx, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
+		if err := callJSON(ctx, c, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
 			return err
 		}
 		if *out == "json" {
@@ -58,7 +59,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 			return usagef("usage: unyo cluster join ADDR [--server URL]")
 		}
 		var self cluster.JoinRequest
-		if err := callJSON(ctx, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
+		if err := callJSON(ctx, c, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
 			return fmt.Errorf("asking the node to join (%s): %w", base, err)
 		}
 		if err := node.PostJoin(ctx, pos[0], self); err != nil {
@@ -75,12 +76,12 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 			id = pos[0]
 		} else {
 			var self cluster.JoinRequest
-			if err := callJSON(ctx, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
+			if err := callJSON(ctx, c, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
 				return err
 			}
 			id = self.NodeID
 		}
-		if err := callJSON(ctx, http.MethodPost, base+"/v1/cluster/leave", map[string]string{"node_id": id}, nil); err != nil {
+		if err := callJSON(ctx, c, http.MethodPost, base+"/v1/cluster/leave", map[string]string{"node_id": id}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "%s left the cluster\n", id)
@@ -89,13 +90,13 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		if len(pos) > 0 {
 			return usagef("usage: unyo cluster transfer-leadership [--to NODE]")
 		}
-		if err := callJSON(ctx, http.MethodPost, base+"/v1/cluster/transfer-leadership", map[string]string{"to": *to}, nil); err != nil {
+		if err := callJSON(ctx, c, http.MethodPost, base+"/v1/cluster/transfer-leadership", map[string]string{"to": *to}, nil); err != nil {
 			return err
 		}
 		var st cluster.Status
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			if callJSON(ctx, http.MethodGet, base+"/v1/cluster/status", nil, &st) == nil && st.Leader.ID != "" {
+			if callJSON(ctx, c, http.MethodGet, base+"/v1/cluster/status", nil, &st) == nil && st.Leader.ID != "" {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -130,7 +131,7 @@ func printClusterStatus(env *Env, st cluster.Status) {
 
 // callJSON sends an optional JSON body and decodes a JSON answer; a
 // cluster API error {"error": {...}} becomes an error.
-func callJSON(ctx context.Context, method, url string, in, out any) error {
+func callJSON(ctx context.Context, c *client.Client, method, url string, in, out any) error {
 	var body *strings.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -146,7 +147,7 @@ func callJSON(ctx context.Context, method, url string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
@@ -165,13 +166,13 @@ func callJSON(ctx context.Context, method, url string, in, out any) error {
 }
 
 // callRaw posts a raw body and decodes the JSON answer.
-func callRaw(ctx context.Context, url string, body []byte, out any) error {
+func callRaw(ctx context.Context, c *client.Client, url string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/yaml")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}

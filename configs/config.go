@@ -32,6 +32,7 @@ type Config struct {
 	Jobnets  JobnetsConfig  `yaml:"jobnets" json:"jobnets"`
 	Monitor  MonitorConfig  `yaml:"monitor" json:"monitor"`
 	Cluster  ClusterConfig  `yaml:"cluster" json:"cluster"`
+	Auth     AuthConfig     `yaml:"auth" json:"auth"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).

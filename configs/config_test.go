@@ -38,6 +38,8 @@ testdata/invalid-monitor-refs.yaml:13: monitor.thresholds[1].tags: no target in 
 		"invalid-monitor-thresholds.yaml": `testdata/invalid-monitor-thresholds.yaml:8: monitor.thresholds[1].critical: 80 must be above warning 90
 testdata/invalid-monitor-thresholds.yaml:9: monitor.traps.listen: required when traps.rules or traps.users are set (e.g. ":162")
 testdata/invalid-monitor-thresholds.yaml:14: monitor.samples.retention.raw: 30m: want 0 (keep forever) or at least 1h`,
+		"invalid-monitor-traps-security.yaml": `testdata/invalid-monitor-traps-security.yaml:4: monitor.traps.allow_sources[1]: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?
+testdata/invalid-monitor-traps-security.yaml:9: monitor.traps.users[0].min_level: "authPriv" needs priv_protocol`,
 		"invalid-duration-type.yaml":         `testdata/invalid-duration-type.yaml:3: http.read_timeout: "abc" is not a duration`,
 		"invalid-duration-unitless.yaml":     `testdata/invalid-duration-unitless.yaml:2: pipeline.ack_wait: 30 is not a duration (write the unit, e.g. "30s")`,
 		"invalid-driver.yaml":                `testdata/invalid-driver.yaml:5: ledger.driver: "mysql": want sqlite or postgres`,
@@ -186,6 +188,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 			want.Node.DataDir = "testdata/data"
 			want.NATS.Embedded.StoreDir = "testdata/data/jetstream"
 			want.Ledger.SQLite.Path = "testdata/data/ledger.db"
+			want.Auth.AdminTokenFile = "testdata/data/admin.token"
 			want.Hash, want.Source = c.Hash, c.Source
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("empty file\n got: %s\nwant: %s", c, want)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/target"
@@ -93,25 +94,24 @@ func (n *Node) Cluster() *cluster.Node { return n.raft }
 // without Raft).
 func (n *Node) IsLeader() bool { return n.raft == nil || n.raft.IsLeader() }
 
-// clusterHandler mounts the cluster endpoints in front of the console.
-func (n *Node) clusterHandler(next http.Handler) http.Handler {
+// registerCluster adds the cluster endpoints to m, each with its action:
+// members call forward, self and recheck; admins (and members, which
+// forward to the leader) the rest; a join takes a join token.
+func (n *Node) registerCluster(m *auth.Mux) {
 	if n.raft == nil {
-		return next
+		return
 	}
-	mux := http.NewServeMux()
-	mux.Handle("POST "+cluster.ForwardPath, n.raft.ForwardHandler())
-	mux.Handle("POST /v1/cluster/join", n.raft.JoinHandler())
-	mux.Handle("POST /v1/cluster/leave", n.raft.LeaveHandler())
-	mux.Handle("POST /v1/cluster/transfer-leadership", n.raft.TransferHandler())
-	mux.Handle("GET /v1/cluster/status", n.raft.StatusHandler())
-	mux.HandleFunc("GET "+SelfPath, func(w http.ResponseWriter, r *http.Request) {
+	m.Handle("POST "+cluster.ForwardPath, auth.ActionClusterInternal, n.raft.ForwardHandler())
+	m.Handle("POST /v1/cluster/join", auth.ActionClusterJoin, n.raft.JoinHandler())
+	m.Handle("POST /v1/cluster/leave", auth.ActionClusterLeave, n.raft.LeaveHandler())
+	m.Handle("POST /v1/cluster/transfer-leadership", auth.ActionClusterTransfer, n.raft.TransferHandler())
+	m.Handle("GET /v1/cluster/status", auth.ActionClusterRead, n.raft.StatusHandler())
+	m.HandleFunc("GET "+SelfPath, auth.ActionClusterInternal, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(n.joinRequest())
 	})
-	mux.HandleFunc("POST "+RecheckPath, n.recheckHandler)
-	mux.HandleFunc("POST "+ConfigPath, n.configHandler)
-	mux.Handle("/", next)
-	return mux
+	m.HandleFunc("POST "+RecheckPath, auth.ActionClusterInternal, n.recheckHandler)
+	m.HandleFunc("POST "+ConfigPath, auth.ActionClusterConfig, n.configHandler)
 }
 
 func (n *Node) joinRequest() cluster.JoinRequest {

@@ -250,7 +250,7 @@ func TestClusterKillLeader(t *testing.T) {
 		stop  = make(chan struct{})
 	)
 	for w, i := range survivors {
-		cl, err := client.New("http://" + c.addrs[i])
+		cl, err := client.New("http://"+c.addrs[i], client.WithToken(testutil.AdminToken))
 		if err != nil {
 			t.Fatal(err)
 		}
