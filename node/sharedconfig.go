@@ -178,13 +178,6 @@ func (n *Node) createSecretKey() ([]byte, error) {
 	return secretbox.LoadOrCreateKey(n.secretKeyPath())
 }
 
-// currentConfig is the configuration the node runs.
-func (n *Node) currentConfig() *configs.Config {
-	n.reloadMu.Lock()
-	defer n.reloadMu.Unlock()
-	return n.opts.Config
-}
-
 // sameShared reports whether a and b agree on the shared sections.
 func sameShared(a, b *configs.Config) bool {
 	return reflect.DeepEqual(a.Monitor, b.Monitor) && reflect.DeepEqual(a.Alerting, b.Alerting) &&

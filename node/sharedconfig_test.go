@@ -3,12 +3,15 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -114,25 +117,33 @@ func TestSharedConfig(t *testing.T) {
 }
 
 // TestSharedConfigSecrets: the replicated configuration holds no secret in
-// clear (none of its bytes in the Raft directory of any member); a member
-// given the cluster key runs with the secrets opened; one without it
-// refuses the config (and an apply through it) and says why.
+// clear (none of its bytes, raw or in base64, in the Raft directory); a node
+// with the cluster key opens it; one with another key, or none, refuses it
+// and says why; a config applied through the handler is sealed too.
 func TestSharedConfigSecrets(t *testing.T) {
 	const pw, tok = "pw-Sentinel-7f3a", "tok-Sentinel-91bc"
 	mon := func(name string) string {
 		return fmt.Sprintf("monitor:\n  targets:\n    - {name: %s, address: 127.0.0.1, services: [{type: http, url: 'http://mon:%s@127.0.0.1:1/h?token=%s', interval: 1h}]}\n", name, pw, tok)
 	}
+	own := func(name string) string {
+		return fmt.Sprintf("monitor:\n  targets:\n    - {name: %s, address: 127.0.0.1, services: [{type: tcp, port: 1, interval: 1h}]}\n", name)
+	}
+	wantURL := "http://mon:" + pw + "@127.0.0.1:1/h?token=" + tok
 	a := startFileMember(t, "sec-a", "", mon("web1"))
 	waitUntil(t, "sec-a seeds the config", func() bool { return a.IsLeader() && a.raft.Config().Version == 1 })
-	if d := a.raft.Config().Data; bytes.Contains(d, []byte(pw)) || bytes.Contains(d, []byte(tok)) || !bytes.Contains(d, []byte("enc:v1:")) {
-		t.Fatalf("replicated config:\n%s", d)
+	data := a.raft.Config().Data
+	if bytes.Contains(data, []byte(pw)) || bytes.Contains(data, []byte(tok)) || !bytes.Contains(data, []byte("enc:v1:")) {
+		t.Fatalf("replicated config:\n%s", data)
 	}
 	key, err := os.ReadFile(filepath.Join(a.opts.Cluster.DataDir, secretbox.KeyFile))
 	if err != nil || len(key) != secretbox.KeySize {
 		t.Fatalf("bootstrap key: %v", err)
 	}
+	if cfg := a.currentConfig(); string(cfg.Monitor.Targets[0].Services[0].URL) != wantURL {
+		t.Errorf("sec-a runs with %q", cfg.Monitor.Targets[0].Services[0].URL.String())
+	}
 
-	// b was given the key (as the join will); c was not.
+	// b has the cluster's key (as a join gives it); c has its own.
 	bdir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(bdir, "raft"), 0o700); err != nil {
 		t.Fatal(err)
@@ -140,38 +151,41 @@ func TestSharedConfigSecrets(t *testing.T) {
 	if err := secretbox.WriteKey(filepath.Join(bdir, "raft", secretbox.KeyFile), key); err != nil {
 		t.Fatal(err)
 	}
-	own := func(name string) string {
-		return fmt.Sprintf("monitor:\n  targets:\n    - {name: %s, address: 127.0.0.1, services: [{type: tcp, port: 1, interval: 1h}]}\n", name)
+	b := startFileMemberIn(t, bdir, "sec-b", "", own("own-b"))
+	c := startFileMember(t, "sec-c", "", own("own-c"))
+	merged, err := b.mergeShared(data)
+	if err != nil || len(merged.Monitor.Targets) != 1 || string(merged.Monitor.Targets[0].Services[0].URL) != wantURL {
+		t.Fatalf("sec-b merges the shared config: %v", err)
 	}
-	b := startFileMemberIn(t, bdir, "sec-b", a.URL(), own("own-b"))
-	c := startFileMember(t, "sec-c", a.URL(), own("own-c"))
-	waitUntil(t, "sec-b runs the shared config, secrets opened", func() bool {
-		cfg := b.currentConfig()
-		return targetNames(b) == "web1" && len(cfg.Monitor.Targets) == 1 &&
-			string(cfg.Monitor.Targets[0].Services[0].URL) == "http://mon:"+pw+"@127.0.0.1:1/h?token="+tok
-	})
-	waitUntil(t, "sec-c has the replicated log", func() bool { return c.raft.Config().Version == 1 })
-	if _, err := c.mergeShared(c.raft.Config().Data); err == nil || !strings.Contains(err.Error(), "sealed value: no cluster secret key") {
-		t.Errorf("sec-c merges the shared config without the key: %v", err)
+	if _, err := c.mergeShared(data); err == nil || !strings.Contains(err.Error(), "sealed value: cannot decrypt") || strings.Contains(err.Error(), pw) {
+		t.Errorf("sec-c merges the shared config with another key: %v", err)
 	}
-	if targetNames(c) != "own-c" {
-		t.Errorf("sec-c runs %q without the key", targetNames(c))
+
+	// Applied through the handler: sealed under the node's key.
+	apply := func(n *Node, body string) (int, string) {
+		rec := httptest.NewRecorder()
+		n.configHandler(rec, httptest.NewRequest(http.MethodPost, ConfigPath, strings.NewReader(body)))
+		return rec.Code, rec.Body.String()
 	}
-	resp, err := http.Post(c.URL()+ConfigPath, "application/yaml", strings.NewReader(mon("web2")))
-	if err != nil {
+	waitUntil(t, "sec-b leads its own cluster", func() bool { return b.IsLeader() && b.raft.Config().Version >= 1 })
+	if code, out := apply(b, mon("web2")); code != http.StatusOK {
+		t.Fatalf("apply on sec-b: %d %s", code, out)
+	}
+	if d := b.raft.Config().Data; bytes.Contains(d, []byte(pw)) || !bytes.Contains(d, []byte("enc:v1:")) {
+		t.Errorf("applied config:\n%s", d)
+	}
+	waitUntil(t, "sec-b runs web2", func() bool { return targetNames(b) == "web2" })
+	// Without a key, a config with a secret is refused, one without is not.
+	if err := os.Remove(filepath.Join(c.opts.Cluster.DataDir, secretbox.KeyFile)); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(out), "no cluster secret key") {
-		// The posted file has no sealed value, so it parses; sealing
-		// needs the key.
-		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(out), "no cluster secret key") {
-			t.Errorf("apply through a member without the key: %d %s", resp.StatusCode, out)
-		}
+	waitUntil(t, "sec-c leads its own cluster", func() bool { return c.IsLeader() })
+	code, out := apply(c, mon("web3"))
+	if code != http.StatusServiceUnavailable || !strings.Contains(out, "no cluster secret key") || strings.Contains(out, pw) {
+		t.Errorf("apply without a key: %d %s", code, out)
 	}
-	if strings.Contains(string(out), pw) {
-		t.Errorf("answer shows the secret: %s", out)
+	if code, out := apply(c, own("own-c2")); code != http.StatusOK {
+		t.Errorf("apply of a config without secrets, without a key: %d %s", code, out)
 	}
 
 	for _, n := range []*Node{a, b, c} {
@@ -184,8 +198,17 @@ func TestSharedConfigSecrets(t *testing.T) {
 				t.Error(err)
 				return nil
 			}
-			if bytes.Contains(data, []byte(pw)) || bytes.Contains(data, []byte(tok)) {
-				t.Errorf("%s holds a secret in clear", p)
+			// Raft entries are JSON: the config's bytes are in base64.
+			views := [][]byte{data}
+			for _, run := range regexp.MustCompile(`[A-Za-z0-9+/]{24,}={0,2}`).FindAll(data, -1) {
+				if dec, err := base64.StdEncoding.DecodeString(string(run[:len(run)/4*4])); err == nil {
+					views = append(views, dec)
+				}
+			}
+			for _, v := range views {
+				if bytes.Contains(v, []byte(pw)) || bytes.Contains(v, []byte(tok)) {
+					t.Errorf("%s holds a secret in clear", p)
+				}
 			}
 			return nil
 		})
