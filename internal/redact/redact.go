@@ -339,7 +339,7 @@ var (
 	// urlRE finds URLs in free text: scheme://... up to a space or a quote.
 	urlRE = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s"'<>` + "`" + `]+`)
 	// kvRE finds key=value credentials in free text.
-	kvRE = regexp.MustCompile(`(?i)\b([a-z0-9_.\-]*(?:password|passwd|passphrase|pwd|secret|token|api[_\-]?key|apikey|credential|signature|sig|auth)[a-z0-9_\-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|['"]\S*|[^\s&,;"')\]}`+"`"+`]+)`)
+	kvRE = regexp.MustCompile(`(?i)\b([a-z0-9_.\-]*(?:password|passwd|passphrase|pwd|secret|token|api[_\-]?key|apikey|credential|signature|sig|auth)[a-z0-9_\-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|['"]\S*|[^\s&,;"')\]}` + "`" + `]+)`)
 	// bearerRE finds Authorization header values.
 	bearerRE = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{8,}=*`)
 )
