@@ -116,6 +116,9 @@ func ParseWith(name string, data []byte, opts ParseOptions) (cfg *Config, err er
 	}
 	dir := filepath.Dir(name)
 	d := &decoder{file: name, lines: map[string]int{}, opts: opts, dir: dir}
+	if opts.Dir != "" {
+		d.dir = opts.Dir
+	}
 	if root != nil {
 		d.decodeRoot(root, reflect.ValueOf(c).Elem())
 	}

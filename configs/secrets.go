@@ -53,6 +53,10 @@ type ParseOptions struct {
 	SecretKey func() ([]byte, error)
 	// LookupEnv resolves ${env:NAME}; nil is os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Dir, if set, is the directory relative file: references resolve
+	// against instead of the named file's (a config posted to a node
+	// resolves them where the node's own file is).
+	Dir string
 }
 
 // maxSecretFile bounds a file: reference.
@@ -179,19 +183,24 @@ var SharedSections = []string{"monitor", "alerting", "jobnets"}
 // replicates through Raft: the shared sections (SharedSections), the
 // lines of the others blanked so line numbers stay, with every secret
 // written in clear replaced by its sealed form ("enc:v1:...", under the key
-// key returns; called only when there is one). References (${env:NAME},
+// opts.SecretKey returns; called only when there is one). References (${env:NAME},
 // file:PATH) stay as written, to be resolved on each member. When blanking
 // would change what the shared sections mean (a flow-style top level, an
 // alias into a local section), the whole file is kept, sealed. The result
-// parses (ParseWith with the key) to the same shared sections as data.
-func SealShared(name string, data []byte, key func() ([]byte, error)) ([]byte, error) {
-	orig, err := ParseWith(name, data, ParseOptions{SecretKey: key})
+// parses (ParseWith with opts) to the same shared sections as data.
+func SealShared(name string, data []byte, opts ParseOptions) ([]byte, error) {
+	key := opts.SecretKey
+	if key == nil {
+		key = func() ([]byte, error) { return nil, secretbox.ErrNoKey }
+		opts.SecretKey = key
+	}
+	orig, err := ParseWith(name, data, opts)
 	if err != nil {
 		return nil, err
 	}
 	out := data
 	if stripped, ok := blankLocalSections(data); ok {
-		if c, err := ParseWith(name, stripped, ParseOptions{SecretKey: key}); err == nil && sameShared(c, orig) {
+		if c, err := ParseWith(name, stripped, opts); err == nil && sameShared(c, orig) {
 			out = stripped
 		}
 	}
@@ -199,7 +208,7 @@ func SealShared(name string, data []byte, key func() ([]byte, error)) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	back, err := ParseWith(name, sealed, ParseOptions{SecretKey: key})
+	back, err := ParseWith(name, sealed, opts)
 	if err != nil {
 		return nil, fmt.Errorf("sealed config does not load: %w", err)
 	}

@@ -57,6 +57,15 @@ func TestSecretReferences(t *testing.T) {
 			t.Errorf("printed config shows the resolved secret:\n%s", c)
 		}
 	})
+	t.Run("dir", func(t *testing.T) {
+		// A posted config resolves file: next to the node's own file.
+		o := opts
+		o.Dir = dir
+		c, err := ParseWith("posted.yaml", []byte(head+"password: file:smtp.pass}\n"), o)
+		if err != nil || string(c.Alerting.SMTP.Password) != pw {
+			t.Errorf("Dir: %v", err)
+		}
+	})
 	abs := filepath.Join(dir, "smtp.pass")
 	for _, tc := range []struct{ pass, want string }{
 		{"'${env:NOPE}'", "2: alerting.smtp.password: environment variable NOPE is not set"},
@@ -187,7 +196,7 @@ func TestSealShared(t *testing.T) {
 		}
 	}
 
-	sealed, err := SealShared(name, []byte(yml), keyFn)
+	sealed, err := SealShared(name, []byte(yml), ParseOptions{SecretKey: keyFn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +219,7 @@ func TestSealShared(t *testing.T) {
 		t.Errorf("sealed config parses to other shared sections")
 	}
 	// Sealing is idempotent: nothing written in clear is left.
-	again, err := SealShared(name, sealed, keyFn)
+	again, err := SealShared(name, sealed, ParseOptions{SecretKey: keyFn})
 	if err != nil || !bytes.Equal(again, sealed) {
 		t.Errorf("sealing again changed the file (%v)", err)
 	}
@@ -221,13 +230,13 @@ func TestSealShared(t *testing.T) {
 
 	// References stay as written; a config with no secret needs no key.
 	ref := []byte("alerting:\n  smtp: {host: h, username: u, password: '${env:HOME}', from: a@example.com}\nmonitor:\n  targets: [{name: a, address: 127.0.0.1}]\n")
-	out, err := SealShared(name, ref, func() ([]byte, error) { return nil, errors.New("no key wanted") })
+	out, err := SealShared(name, ref, ParseOptions{SecretKey: func() ([]byte, error) { return nil, errors.New("no key wanted") }})
 	if err != nil || !bytes.Equal(out, ref) {
 		t.Errorf("references: %v\n%s", err, out)
 	}
 	// A secret in a flow-style top level: the whole document is sealed.
 	flow := []byte("{node: {name: n}, alerting: {smtp: {host: h, from: a@example.com, username: u, password: " + sentinels[2] + "}}}\n")
-	out, err = SealShared(name, flow, keyFn)
+	out, err = SealShared(name, flow, ParseOptions{SecretKey: keyFn})
 	if err != nil || bytes.Contains(out, []byte(sentinels[2])) || !bytes.Contains(out, []byte("node")) {
 		t.Errorf("flow: %v\n%s", err, out)
 	}
@@ -252,7 +261,7 @@ func FuzzSealShared(f *testing.F) {
 		if err != nil {
 			return
 		}
-		sealed, err := SealShared("fuzz.yaml", data, keyFn)
+		sealed, err := SealShared("fuzz.yaml", data, ParseOptions{SecretKey: keyFn})
 		if err != nil {
 			t.Fatalf("seal: %v\n%s", err, data)
 		}

@@ -56,7 +56,7 @@ func (n *Node) seedConfig(ctx context.Context) {
 		n.log.Warn("seed shared config", "err", err)
 		return
 	}
-	data, err = configs.SealShared(c.Source, data, n.createSecretKey)
+	data, err = configs.SealShared(c.Source, data, configs.ParseOptions{SecretKey: n.createSecretKey})
 	if err != nil {
 		n.log.Warn("seed shared config: not replicated", "err", err)
 		return
@@ -125,11 +125,16 @@ func (n *Node) configHandler(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = "<posted config>"
 	}
-	if _, err := configs.ParseWith(name, data, configs.ParseOptions{SecretKey: n.secretKey}); err != nil {
+	// References (file:) resolve where they will: next to this node's file.
+	opts := configs.ParseOptions{SecretKey: n.secretKey}
+	if own := n.currentConfig(); own != nil && own.Source != "" {
+		opts.Dir = filepath.Dir(own.Source)
+	}
+	if _, err := configs.ParseWith(name, data, opts); err != nil {
 		writeErr(w, http.StatusBadRequest, err)
 		return
 	}
-	data, err = configs.SealShared(name, data, n.secretKey)
+	data, err = configs.SealShared(name, data, opts)
 	if err != nil {
 		// The file parsed: what failed is the key (a member that joined
 		// without being given it).
