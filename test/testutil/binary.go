@@ -152,9 +152,16 @@ func Serve(t testing.TB, cfgPath, addr string) *Process {
 // ready (members of a cluster become ready together).
 func Start(t testing.TB, cfgPath, addr string) *Process {
 	t.Helper()
+	return StartEnv(t, cfgPath, addr, []string{"UNYO_BOOTSTRAP_TOKEN=" + AdminToken})
+}
+
+// StartEnv is Start with env added to the environment instead of
+// UNYO_BOOTSTRAP_TOKEN (nil: the node makes its own first admin token).
+func StartEnv(t testing.TB, cfgPath, addr string, env []string) *Process {
+	t.Helper()
 	p := &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}
 	p.cmd = exec.Command(Binary(t), "serve", "--config", cfgPath)
-	p.cmd.Env = append(os.Environ(), "UNYO_BOOTSTRAP_TOKEN="+AdminToken)
+	p.cmd.Env = append(withoutBootstrap(os.Environ()), env...)
 	p.cmd.Stderr = lockedWriter{p}
 	p.cmd.Stdout = lockedWriter{p}
 	if err := p.cmd.Start(); err != nil {
@@ -276,6 +283,16 @@ func withoutToken(env []string) []string {
 	out := env[:0:0]
 	for _, kv := range env {
 		if !strings.HasPrefix(kv, "UNYO_TOKEN=") && !strings.HasPrefix(kv, "UNYO_TOKEN_FILE=") && !strings.HasPrefix(kv, "UNYO_CREDENTIALS=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func withoutBootstrap(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "UNYO_BOOTSTRAP_TOKEN=") {
 			out = append(out, kv)
 		}
 	}
