@@ -39,7 +39,11 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	base := strings.TrimRight(*server, "/")
+	hc, err := server.httpClient()
+	if err != nil {
+		return err
+	}
+	base := strings.TrimRight(server.url, "/")
 	switch args[0] {
 	case "status":
 		if len(pos) > 0 {
@@ -62,7 +66,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		if err := callJSON(ctx, c, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
 			return fmt.Errorf("asking the node to join (%s): %w", base, err)
 		}
-		if err := node.PostJoin(ctx, pos[0], self); err != nil {
+		if err := node.PostJoin(ctx, hc, pos[0], self); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "%s joined the cluster via %s\n", self.NodeID, pos[0])

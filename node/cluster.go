@@ -65,7 +65,7 @@ func (n *Node) newCluster() error {
 		NodeID: n.opts.Name, Site: o.Site, BindAddr: o.Bind, AdvertiseAddr: o.Advertise,
 		APIAddr: api, DataDir: o.DataDir, Bootstrap: o.Bootstrap,
 		Logger: n.log.With("component", "cluster"), Registerer: n.opts.Registry,
-		Forwarder:                &cluster.HTTPForwarder{Client: &http.Client{Timeout: 15 * time.Second}},
+		Forwarder:                &cluster.HTTPForwarder{Client: n.peerClient(15 * time.Second), Scheme: n.scheme()},
 		TransferLeadershipOnStop: true,
 		TLS:                      o.TLS,
 	}
@@ -154,7 +154,7 @@ func (n *Node) joinLoop(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	body, _ := json.Marshal(n.joinRequest())
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := n.peerClient(10 * time.Second)
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		if slices.ContainsFunc(n.raft.Members(), func(m cluster.Member) bool { return m.ID == n.opts.Name }) && n.raft.InQuorum() {
@@ -182,14 +182,17 @@ func (n *Node) joinLoop(ctx context.Context) {
 	}
 }
 
-// PostJoin asks the member at base (http://host:port) to add the node
-// described by body (a cluster.JoinRequest as JSON).
-func PostJoin(ctx context.Context, base string, req cluster.JoinRequest) error {
+// PostJoin asks the member at base (http(s)://host:port) to add the node
+// described by req, with hc (nil: a plain client with a 30 s timeout).
+func PostJoin(ctx context.Context, hc *http.Client, base string, req cluster.JoinRequest) error {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
-	return postJoin(ctx, &http.Client{Timeout: 30 * time.Second}, base, body)
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return postJoin(ctx, hc, base, body)
 }
 
 func postJoin(ctx context.Context, hc *http.Client, base string, body []byte) error {

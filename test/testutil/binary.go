@@ -119,6 +119,9 @@ type Process struct {
 	cmd    *exec.Cmd
 	URL    string
 	Config string
+	// CAFile is the CA the node's HTTPS certificate is signed by ("" for
+	// plain HTTP).
+	CAFile string
 	mu     sync.Mutex
 	log    bytes.Buffer
 	exited chan struct{}
@@ -152,14 +155,30 @@ func Serve(t testing.TB, cfgPath, addr string) *Process {
 // ready (members of a cluster become ready together).
 func Start(t testing.TB, cfgPath, addr string) *Process {
 	t.Helper()
-	return StartEnv(t, cfgPath, addr, []string{"UNYO_BOOTSTRAP_TOKEN=" + AdminToken})
+	return start(t, &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}, bootstrapEnv())
 }
 
 // StartEnv is Start with env added to the environment instead of
 // UNYO_BOOTSTRAP_TOKEN (nil: the node makes its own first admin token).
 func StartEnv(t testing.TB, cfgPath, addr string, env []string) *Process {
 	t.Helper()
-	p := &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}
+	return start(t, &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}, env)
+}
+
+// ServeTLS is Serve for a node whose http.tls certificate for addr is
+// signed by caFile.
+func ServeTLS(t testing.TB, cfgPath, addr, caFile string) *Process {
+	t.Helper()
+	p := start(t, &Process{t: t, URL: "https://" + addr, Config: cfgPath, CAFile: caFile, exited: make(chan struct{})}, bootstrapEnv())
+	p.WaitReady(60 * time.Second)
+	return p
+}
+
+func bootstrapEnv() []string { return []string{"UNYO_BOOTSTRAP_TOKEN=" + AdminToken} }
+
+func start(t testing.TB, p *Process, env []string) *Process {
+	t.Helper()
+	cfgPath := p.Config
 	p.cmd = exec.Command(Binary(t), "serve", "--config", cfgPath)
 	p.cmd.Env = append(withoutBootstrap(os.Environ()), env...)
 	p.cmd.Stderr = lockedWriter{p}
@@ -193,7 +212,7 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // WaitReady waits until /readyz answers 200.
 func (p *Process) WaitReady(d time.Duration) {
 	p.t.Helper()
-	c, err := client.New(p.URL)
+	c, err := client.NewTLS(p.URL, client.TLSFiles{CAFile: p.CAFile})
 	if err != nil {
 		p.t.Fatal(err)
 	}
