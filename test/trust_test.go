@@ -380,6 +380,21 @@ func TestTrust(t *testing.T) {
 			t.Errorf("incident list with a revoked token: exit %d\n%s%s", code, out, errOut)
 		}
 
+		// An expired token: refused once its time is up.
+		out, errOut, code = testutil.RunEnv(t, []string{"UNYO_TOKEN=" + operator}, "token", "create", "--name", "short", "--ttl", "2s", srv)
+		short := strings.TrimSpace(out)
+		if code != 0 || !strings.HasPrefix(short, auth.TokenPrefix) {
+			t.Fatalf("token create --ttl 2s: exit %d\n%s%s", code, out, errOut)
+		}
+		audited("op-kimura", auth.ActionSelf, "ok", "POST /api/v1/tokens")
+		if st, denied, body := call(t, "GET", "/api/v1/whoami", short, "", ""); st != http.StatusOK {
+			t.Fatalf("a fresh 2s token: HTTP %d %s %s", st, denied, body)
+		}
+		waitFor(t, "the 2s token to expire", func() bool {
+			st, _, _ := call(t, "GET", "/api/v1/whoami", short, "", "")
+			return st == http.StatusUnauthorized
+		})
+
 		// A disabled user's token: refused at once.
 		sakai := addUser(t, base, "sakai", "operator")
 		audited("admin", auth.ActionUserWrite, "ok", "POST /api/v1/users")
@@ -392,8 +407,14 @@ func TestTrust(t *testing.T) {
 
 		// A viewer cannot give itself an operator's token.
 		out, errOut, code = testutil.RunEnv(t, []string{"UNYO_TOKEN=" + viewer}, "token", "create", "--name", "escalate", "--role", "operator", srv)
-		if code != 1 || strings.Contains(out, auth.TokenPrefix) {
-			t.Errorf("viewer's token create --role operator: exit %d, want 1 and no secret\n%s%s", code, out, errOut)
+		if code != 1 || strings.Contains(out, auth.TokenPrefix) || !strings.Contains(errOut, "403") || !strings.Contains(errOut, "above") {
+			t.Errorf("viewer's token create --role operator: exit %d, want 1, 403 and no secret\n%s%s", code, out, errOut)
+		}
+		audited("view-ito", auth.ActionSelf, "denied", "POST /api/v1/tokens")
+		// Nor one in an operator's name.
+		out, errOut, code = testutil.RunEnv(t, []string{"UNYO_TOKEN=" + viewer}, "token", "create", "--name", "escalate", "--owner", "op-kimura", srv)
+		if code != 1 || strings.Contains(out, auth.TokenPrefix) || !strings.Contains(errOut, "403") {
+			t.Errorf("viewer's token create --owner op-kimura: exit %d, want 1, 403 and no secret\n%s%s", code, out, errOut)
 		}
 		audited("view-ito", auth.ActionSelf, "denied", "POST /api/v1/tokens")
 		if all := unyo(t, 0, "token", "list", "--all", srv, "-o", "json"); strings.Contains(all, "escalate") {
