@@ -37,6 +37,9 @@ type Node struct {
 	live *liveness
 	kick chan struct{} // wakes the reconcile loop
 
+	credMu sync.Mutex
+	cred   string // this node's member credential (credentials.go)
+
 	leaderCh chan bool     // public, latest value wins
 	done     chan struct{} // closed when Stop begins
 	stopDone chan struct{} // closed when Stop has finished
@@ -71,6 +74,15 @@ func New(opts Options) (_ *Node, err error) {
 		stopDone: make(chan struct{}),
 	}
 	n.live = newLiveness(opts.NodeID, opts.LivenessTimeout, opts.StableAfter)
+
+	if n.cred, err = loadMemberCredential(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if opts.Bootstrap {
+		if _, err := EnsureSecretKey(opts.DataDir); err != nil {
+			return nil, err
+		}
+	}
 
 	var undo []func()
 	defer func() {
