@@ -16,9 +16,15 @@ import (
 
 const clusterUsage = `usage:
   unyo cluster status [-o table|json]
-  unyo cluster join ADDR                 ask the member at ADDR (http://host:port) to add the node at --server
   unyo cluster leave [NODE]              remove NODE (default: the node at --server)
-  unyo cluster transfer-leadership [--to NODE]`
+  unyo cluster transfer-leadership [--to NODE]
+  unyo cluster token create [--ttl 1h]   make a join token (admin; shown once)
+  unyo cluster token list                the live join tokens (ids and expiries)
+  unyo cluster token revoke ID
+  unyo cluster token generate            print a new token for cluster.bootstrap_join_token (offline)
+
+A new node joins with cluster.join and cluster.join_token in its config.
+Cluster routes need a credential: UNYO_TOKEN (Authorization: Bearer).`
 
 func runCluster(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -28,6 +34,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 	server := serverFlag(fs, env)
 	out := outputFlag(fs)
 	to := fs.String("to", "", "transfer-leadership: the node to hand leadership to (default any)")
+	ttl := fs.Duration("ttl", time.Hour, "token create: how long the join token is valid")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -39,6 +46,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("--server: %w", err)
 	}
 	base := strings.TrimRight(*server, "/")
+	ctx = withBearer(ctx, env.Getenv("UNYO_TOKEN"))
 	switch args[0] {
 	case "status":
 		if len(pos) > 0 {
@@ -53,19 +61,8 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		}
 		printClusterStatus(env, st)
 		return nil
-	case "join":
-		if len(pos) != 1 {
-			return usagef("usage: unyo cluster join ADDR [--server URL]")
-		}
-		var self cluster.JoinRequest
-		if err := callJSON(ctx, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
-			return fmt.Errorf("asking the node to join (%s): %w", base, err)
-		}
-		if err := node.PostJoin(ctx, pos[0], self); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "%s joined the cluster via %s\n", self.NodeID, pos[0])
-		return nil
+	case "token":
+		return clusterToken(ctx, env, base, pos, *ttl, *out)
 	case "leave":
 		if len(pos) > 1 {
 			return usagef("usage: unyo cluster leave [NODE]")
@@ -74,11 +71,11 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		if len(pos) == 1 {
 			id = pos[0]
 		} else {
-			var self cluster.JoinRequest
-			if err := callJSON(ctx, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
+			var st cluster.Status
+			if err := callJSON(ctx, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
 				return err
 			}
-			id = self.NodeID
+			id = st.NodeID
 		}
 		if err := callJSON(ctx, http.MethodPost, base+"/v1/cluster/leave", map[string]string{"node_id": id}, nil); err != nil {
 			return err
@@ -104,6 +101,85 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	return usagef("unknown cluster command %q\n%s", args[0], clusterUsage)
+}
+
+func clusterToken(ctx context.Context, env *Env, base string, pos []string, ttl time.Duration, out string) error {
+	const usage = "usage: unyo cluster token create [--ttl 1h] | list | revoke ID | generate"
+	if len(pos) == 0 {
+		return usagef("%s", usage)
+	}
+	switch pos[0] {
+	case "create":
+		if len(pos) != 1 {
+			return usagef("%s", usage)
+		}
+		var ans struct {
+			Token *cluster.CreatedToken `json:"token"`
+		}
+		if err := callJSON(ctx, http.MethodPost, base+node.TokensPath, map[string]string{"ttl": ttl.String()}, &ans); err != nil {
+			return err
+		}
+		if ans.Token == nil {
+			return fmt.Errorf("the node answered no token")
+		}
+		if out == "json" {
+			return printJSON(env.Stdout, ans.Token)
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", ans.Token.Token)
+		fmt.Fprintf(env.Stderr, "join token %s, valid until %s; it is shown only now: give it to the new node as cluster.join_token\n",
+			ans.Token.ID, ans.Token.Expires.Format(time.RFC3339))
+		return nil
+	case "list":
+		var ans struct {
+			Tokens []cluster.JoinToken `json:"tokens"`
+		}
+		if err := callJSON(ctx, http.MethodGet, base+node.TokensPath, nil, &ans); err != nil {
+			return err
+		}
+		if out == "json" {
+			return printJSON(env.Stdout, ans.Tokens)
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEXPIRES\tBY")
+		for _, t := range ans.Tokens {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, t.Expires.Format(time.RFC3339), dash(t.By))
+		}
+		return tw.Flush()
+	case "revoke":
+		if len(pos) != 2 {
+			return usagef("usage: unyo cluster token revoke ID")
+		}
+		if err := callJSON(ctx, http.MethodPost, base+node.TokensPath+"/revoke", map[string]string{"id": pos[1]}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "join token %s revoked\n", pos[1])
+		return nil
+	case "generate":
+		tok, err := cluster.GenerateJoinToken()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, tok)
+		return nil
+	}
+	return usagef("%s", usage)
+}
+
+type bearerKey struct{}
+
+// withBearer makes callJSON and callRaw send tok (UNYO_TOKEN) as the
+// request's credential.
+func withBearer(ctx context.Context, tok string) context.Context {
+	if tok == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, bearerKey{}, tok)
+}
+
+func setBearer(ctx context.Context, req *http.Request) {
+	if tok, _ := ctx.Value(bearerKey{}).(string); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 }
 
 func printClusterStatus(env *Env, st cluster.Status) {
@@ -146,6 +222,7 @@ func callJSON(ctx context.Context, method, url string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	setBearer(ctx, req)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return err
@@ -171,6 +248,7 @@ func callRaw(ctx context.Context, url string, body []byte, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/yaml")
+	setBearer(ctx, req)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return err

@@ -119,6 +119,10 @@ func newSecret(prefix string) (string, error) {
 	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// GenerateJoinToken returns a new join token, for a node's
+// cluster.bootstrap_join_token (`unyo cluster token generate`).
+func GenerateJoinToken() (string, error) { return newSecret(JoinTokenPrefix) }
+
 // HashCredential is the hash the state records for a token or credential:
 // the hex SHA-256 of its text.
 func HashCredential(s string) string {
