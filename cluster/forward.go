@@ -29,15 +29,20 @@ const maxClockSkew = time.Minute
 
 var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// validate checks a join request field by field.
-func (j JoinRequest) validate() error {
+// validate checks a join request field by field; strict (a request off
+// the network) also wants the API address as host:port.
+func (j JoinRequest) validate(strict bool) error {
 	if !nodeIDRE.MatchString(j.NodeID) {
 		return fmt.Errorf("%w: node_id %q: want 1 to 64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)", ErrBadCommand, j.NodeID)
 	}
-	if err := checkAddr(j.RaftAddr); err != nil {
-		return fmt.Errorf("%w: raft_addr %q: %v", ErrBadCommand, j.RaftAddr, err)
+	if !printable(j.RaftAddr) {
+		// The transport decides its form (host:port for TCP).
+		return fmt.Errorf("%w: raft_addr %q: want 1 to 255 printable characters", ErrBadCommand, j.RaftAddr)
 	}
-	if j.APIAddr != "" {
+	if j.APIAddr != "" && !printable(j.APIAddr) {
+		return fmt.Errorf("%w: api_addr %q: want host:port", ErrBadCommand, j.APIAddr)
+	}
+	if j.APIAddr != "" && strict {
 		if err := checkAddr(j.APIAddr); err != nil {
 			return fmt.Errorf("%w: api_addr %q: %v", ErrBadCommand, j.APIAddr, err)
 		}
@@ -46,6 +51,18 @@ func (j JoinRequest) validate() error {
 		return fmt.Errorf("%w: site: longer than 64 characters", ErrBadCommand)
 	}
 	return nil
+}
+
+func printable(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkAddr(a string) error {
@@ -68,7 +85,7 @@ func checkAddr(a string) error {
 func (n *Node) checkForwarded(req *Request, now time.Time) error {
 	switch req.Op {
 	case OpJoin:
-		return JoinRequest{NodeID: req.NodeID, RaftAddr: req.RaftAddr, Site: req.Site, APIAddr: req.APIAddr}.validate()
+		return JoinRequest{NodeID: req.NodeID, RaftAddr: req.RaftAddr, Site: req.Site, APIAddr: req.APIAddr}.validate(true)
 	case OpLeave:
 		if !nodeIDRE.MatchString(req.NodeID) {
 			return fmt.Errorf("%w: leave: node_id %q", ErrBadCommand, req.NodeID)

@@ -196,6 +196,10 @@ func (n *Node) JoinHandler() http.Handler {
 		if !decodeBody(w, r, MaxJoinBody, &req) {
 			return
 		}
+		if err := req.validate(true); err != nil {
+			writeError(w, err)
+			return
+		}
 		key, err := n.SecretKey()
 		if err != nil {
 			writeError(w, fmt.Errorf("cluster: this member cannot hand out the cluster secret key: %w", err))

@@ -27,7 +27,7 @@ func (n *Node) Join(ctx context.Context, nodeID, raftAddr, site, apiAddr string)
 // JoinMember is Join returning the member credential the leader minted
 // for the node (see credentials.go): the joiner's only copy.
 func (n *Node) JoinMember(ctx context.Context, jr JoinRequest) (credential string, err error) {
-	if err := jr.validate(); err != nil {
+	if err := jr.validate(false); err != nil {
 		return "", err
 	}
 	res, err := n.do(ctx, Request{Op: OpJoin, NodeID: jr.NodeID, RaftAddr: jr.RaftAddr, Site: jr.Site, APIAddr: jr.APIAddr})
@@ -68,7 +68,7 @@ func (n *Node) joinLocal(ctx context.Context, req Request) (Result, error) {
 		n.log.Info("member joined", "id", id, "addr", addr, "site", req.Site)
 	}
 	jr := JoinRequest{NodeID: req.NodeID, RaftAddr: req.RaftAddr, Site: req.Site, APIAddr: req.APIAddr}
-	if err := jr.validate(); err != nil {
+	if err := jr.validate(false); err != nil {
 		return Result{}, err
 	}
 	cred, err := newSecret(MemberCredPrefix)
