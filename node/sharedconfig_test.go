@@ -20,9 +20,7 @@ func startFileMember(t *testing.T, name, join, monitorYAML string) *Node {
 	t.Helper()
 	dir := t.TempDir()
 	yml := fmt.Sprintf("node:\n  name: %s\n  data_dir: %q\nhttp:\n  listen: 127.0.0.1:0\ncluster:\n  bind: 127.0.0.1:0\n", name, dir)
-	if join != "" {
-		yml += fmt.Sprintf("  join: [%q]\n", join)
-	}
+	yml += joinYAML(join)
 	yml += monitorYAML
 	path := filepath.Join(dir, "unyo.yaml")
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
@@ -36,6 +34,7 @@ func startFileMember(t *testing.T, name, join, monitorYAML string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.Cluster.Authenticators = testUsers
 	n, err := New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +79,9 @@ func TestSharedConfig(t *testing.T) {
 	waitUntil(t, "cfg-b adopts the cluster's monitor section", func() bool { return targetNames(b) == "web1" })
 
 	post := func(n *Node, body string) (int, string) {
-		resp, err := http.Post(n.URL()+ConfigPath+"?name=new.yaml", "application/yaml", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", n.URL()+ConfigPath+"?name=new.yaml", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer test-admin")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
