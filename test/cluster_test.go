@@ -29,6 +29,7 @@ type threeNodes struct {
 	t     *testing.T
 	names []string
 	cfgs  []string
+	dirs  []string // data directories
 	addrs []string
 	procs []*testutil.Process
 	dbURL string
@@ -97,10 +98,13 @@ func startThree(t *testing.T, extra ...string) *threeNodes {
 				others = append(others, fmt.Sprintf("%q", "nats-route://"+routes[j]))
 			}
 		}
-		join := ""
+		// The first node records a join token when it first leads; the
+		// others join with it.
+		join := fmt.Sprintf("  bootstrap_join_token: %q\n", e2eJoinToken)
 		if i > 0 {
-			join = fmt.Sprintf("  join: [%q]\n", "http://"+c.addrs[0])
+			join = fmt.Sprintf("  join: [%q]\n  join_token: %q\n", "http://"+c.addrs[0], e2eJoinToken)
 		}
+		c.dirs = append(c.dirs, dir)
 		cfg := fmt.Sprintf(`node:
   name: %s
   data_dir: %q
@@ -138,18 +142,42 @@ monitor:
 		p.WaitReady(90 * time.Second)
 	}
 	c.waitAssigned(c.names, 60*time.Second)
+	// The CLI acts with n0's member credential (a member may read the
+	// status, apply config and move leadership).
+	t.Setenv("UNYO_TOKEN", c.cred(0))
 	return c
+}
+
+// e2eJoinToken is the bootstrap join token of the test clusters.
+const e2eJoinToken = "unyoj_ZTJlZTJlZTJlZTJlZTJlZTJlZTJlZTJlZTJlZTJlZTI"
+
+// cred is node i's member credential ("" before it has one).
+func (c *threeNodes) cred(i int) string {
+	b, _ := os.ReadFile(filepath.Join(c.dirs[i], "raft", "member.cred"))
+	return strings.TrimSpace(string(b))
 }
 
 // status asks node i for its view of the cluster.
 func (c *threeNodes) status(i int) (cluster.Status, error) {
 	var st cluster.Status
 	hc := &http.Client{Timeout: time.Second}
-	resp, err := hc.Get("http://" + c.addrs[i] + "/v1/cluster/status")
+	req, err := http.NewRequest(http.MethodGet, "http://"+c.addrs[i]+"/v1/cluster/status", nil)
+	if err != nil {
+		return st, err
+	}
+	cred := c.cred(i)
+	if cred == "" {
+		cred = c.cred(0)
+	}
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return st, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status of %s: HTTP %d", c.names[i], resp.StatusCode)
+	}
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
