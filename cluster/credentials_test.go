@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -192,4 +193,30 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// FuzzForwarded: whatever a member posts to the forward route decodes and
+// is checked without a panic, and only forwardable commands pass.
+func FuzzForwarded(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"apply","command":{"type":"targets.set","payload":{"targets":[]}}}`,
+		`{"op":"apply","command":{"type":"config.set","payload":{"version":1,"data":"eA==","hash":"sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"}}}`,
+		`{"op":"apply","command":{"type":"jobnet.op","payload":{}}}`,
+		`{"op":"join","node_id":"n2","raft_addr":"127.0.0.1:1","api_addr":"127.0.0.1:2"}`,
+		`{"op":"token","ttl":3600000000000}`,
+		`{"op":"leave","node_id":"n2"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	n := &Node{opts: Options{NodeID: "n1"}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req Request
+		if json.Unmarshal(b, &req) != nil {
+			return
+		}
+		err := n.checkForwarded(&req, t0)
+		if err == nil && req.Op == OpApply && !forwardable[req.Command.Type] {
+			t.Fatalf("%q passed the check", req.Command.Type)
+		}
+	})
 }

@@ -92,7 +92,7 @@ func (s *ClusterConfig) validate(c *Config, v validator) {
 	}
 	positive(v, "bootstrap_join_token_ttl", s.BootstrapJoinTokenTTL)
 	if s.BootstrapJoinTokenTTL > 30*24*time.Hour {
-		v.errf("bootstrap_join_token_ttl", "%s: at most 720h", s.BootstrapJoinTokenTTL)
+		v.errf("bootstrap_join_token_ttl", "%s: at most 720h", fmtDuration(s.BootstrapJoinTokenTTL))
 	}
 	if s.BootstrapJoinToken != "" && s.Bootstrap != nil && !*s.Bootstrap {
 		v.errf("bootstrap_join_token", "only the node that bootstraps the cluster (cluster.bootstrap, or no cluster.join) records one")
