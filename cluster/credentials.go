@@ -432,8 +432,32 @@ func (n *Node) ensureOwnCredential(ctx context.Context) error {
 
 // --- the secret key ----------------------------------------------------------
 
-// SecretKey returns the cluster secret key from DataDir/secret.key.
-func (n *Node) SecretKey() ([]byte, error) { return ReadSecretKey(n.opts.DataDir) }
+// SecretKey returns the cluster secret key (DataDir/secret.key).
+func (n *Node) SecretKey() ([]byte, error) {
+	if k := n.secretKey(); k != nil {
+		return k, nil
+	}
+	return ReadSecretKey(n.opts.DataDir)
+}
+
+func (n *Node) secretKey() []byte {
+	n.credMu.Lock()
+	defer n.credMu.Unlock()
+	return n.key
+}
+
+// SetSecretKey stores the cluster secret key a join answer carried (in
+// DataDir/secret.key, 0600) and uses it from now on, for the Raft
+// handshake too.
+func (n *Node) SetSecretKey(key []byte) error {
+	if err := WriteSecretKey(n.opts.DataDir, key); err != nil {
+		return err
+	}
+	n.credMu.Lock()
+	n.key = append([]byte(nil), key...)
+	n.credMu.Unlock()
+	return nil
+}
 
 // ReadSecretKey reads dir/secret.key (32 raw bytes).
 func ReadSecretKey(dir string) ([]byte, error) {

@@ -184,6 +184,10 @@ type JoinRequest struct {
 	RaftAddr string `json:"raft_addr"`
 	Site     string `json:"site,omitempty"`
 	APIAddr  string `json:"api_addr,omitempty"`
+	// KeyOnly asks only for the cluster secret key: the first step of a
+	// join, so the joiner can answer the Raft handshake (handshake.go)
+	// before the leader adds it as a voter.
+	KeyOnly bool `json:"key_only,omitempty"`
 }
 
 // JoinHandler adds the node in the body (Join, forwarded to the leader if
@@ -203,6 +207,10 @@ func (n *Node) JoinHandler() http.Handler {
 		key, err := n.SecretKey()
 		if err != nil {
 			writeError(w, fmt.Errorf("cluster: this member cannot hand out the cluster secret key: %w", err))
+			return
+		}
+		if req.KeyOnly {
+			writeJSON(w, http.StatusOK, apiResponse{Result: &Result{}, Join: &JoinAnswer{SecretKey: key}})
 			return
 		}
 		cred, err := n.JoinMember(r.Context(), req)

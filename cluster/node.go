@@ -39,6 +39,7 @@ type Node struct {
 
 	credMu sync.Mutex
 	cred   string // this node's member credential (credentials.go)
+	key    []byte // the cluster secret key, once known
 
 	leaderCh chan bool     // public, latest value wins
 	done     chan struct{} // closed when Stop begins
@@ -79,9 +80,11 @@ func New(opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if opts.Bootstrap {
-		if _, err := EnsureSecretKey(opts.DataDir); err != nil {
+		if n.key, err = EnsureSecretKey(opts.DataDir); err != nil {
 			return nil, err
 		}
+	} else if k, err := ReadSecretKey(opts.DataDir); err == nil {
+		n.key = k
 	}
 
 	var undo []func()
@@ -130,7 +133,7 @@ func New(opts Options) (_ *Node, err error) {
 	if opts.Transport != nil {
 		n.trans = opts.Transport
 	} else {
-		n.trans, err = newTCPTransport(opts, n.log)
+		n.trans, err = newTCPTransport(opts, n.log, n.secretKey)
 		if err != nil {
 			return nil, err
 		}

@@ -226,7 +226,10 @@ func (n *Node) joinLoop(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body, _ := json.Marshal(n.joinRequest())
+	jr := n.joinRequest()
+	body, _ := json.Marshal(jr)
+	jr.KeyOnly = true
+	keyBody, _ := json.Marshal(jr)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	if o.JoinToken == "" {
 		n.log.Warn("cluster.join is set but cluster.join_token is not: the members will refuse the join")
@@ -248,7 +251,15 @@ func (n *Node) joinLoop(ctx context.Context) {
 		}
 		var errs []error
 		for _, u := range o.Join {
-			ans, err := postJoin(ctx, hc, u, o.JoinToken, body)
+			// First the secret key (the Raft handshake needs it before
+			// the leader adds this node), then the membership.
+			ans, err := postJoin(ctx, hc, u, o.JoinToken, keyBody)
+			if err == nil {
+				err = n.storeJoinAnswer(ans)
+			}
+			if err == nil {
+				ans, err = postJoin(ctx, hc, u, o.JoinToken, body)
+			}
 			if err == nil {
 				err = n.storeJoinAnswer(ans)
 			}
@@ -274,11 +285,13 @@ func (n *Node) joinLoop(ctx context.Context) {
 // member handed this node (before any shared config is applied: see
 // followConfig).
 func (n *Node) storeJoinAnswer(a cluster.JoinAnswer) error {
-	if err := cluster.WriteSecretKey(n.opts.Cluster.DataDir, a.SecretKey); err != nil {
+	if err := n.raft.SetSecretKey(a.SecretKey); err != nil {
 		return fmt.Errorf("join answer: %w", err)
 	}
-	if err := n.raft.SetMemberCredential(a.Credential); err != nil {
-		return fmt.Errorf("join answer: %w", err)
+	if a.Credential != "" {
+		if err := n.raft.SetMemberCredential(a.Credential); err != nil {
+			return fmt.Errorf("join answer: %w", err)
+		}
 	}
 	select {
 	case <-n.keyReady:
@@ -324,7 +337,7 @@ func postJoin(ctx context.Context, hc *http.Client, base, token string, body []b
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
 		return ans, fmt.Errorf("join via %s: answer: %w", base, err)
 	}
-	if out.Join == nil || out.Join.Credential == "" || len(out.Join.SecretKey) != cluster.SecretKeySize {
+	if out.Join == nil || len(out.Join.SecretKey) != cluster.SecretKeySize {
 		return ans, fmt.Errorf("join via %s: the answer lacks the member credential or the secret key", base)
 	}
 	return *out.Join, nil
