@@ -136,6 +136,11 @@ func (g *Guard) Authenticate(r *http.Request) (Identity, error) {
 	return Identity{From: from}, nil
 }
 
+// DeniedHeader names the action the guard refused (on its 401, 403 and
+// 503 answers), telling a refusal by the guard from a handler's own
+// error.
+const DeniedHeader = "X-Unyo-Denied"
+
 // ErrNoCredential is the answer to a request that proves no identity.
 var ErrNoCredential = errors.New("authentication required: give a token (Authorization: Bearer …; unyo login, UNYO_TOKEN)")
 
@@ -148,6 +153,10 @@ func (g *Guard) wrap(a Action, h http.Handler) http.Handler {
 		}
 		id, err := g.Authenticate(r)
 		switch {
+		case errors.Is(err, ErrUnavailable):
+			w.Header().Set("Retry-After", "1")
+			g.deny(w, r, id, a, http.StatusServiceUnavailable, err.Error())
+			return
 		case err != nil:
 			g.requests.WithLabelValues("invalid").Inc()
 			g.deny(w, r, id, a, http.StatusUnauthorized, err.Error())
@@ -183,11 +192,12 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, id Identity, a Acti
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="unyo"`)
 	}
+	w.Header().Set(DeniedHeader, string(a))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"error":` + quoteJSON(msg) + `}` + "\n"))
 	g.o.Logger.Debug("request refused", "action", a, "path", r.URL.Path, "actor", id.Actor(), "from", id.From, "status", status)
-	if !id.Anonymous() && mutating(r.Method) {
+	if !id.Anonymous() && mutating(r.Method) && status != http.StatusServiceUnavailable {
 		g.Audit(r.Context(), id, string(a), auditTarget(r), "denied", msg)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 // Env is what a command sees of the outside world.
 type Env struct {
+	Stdin          io.Reader // nil: no input
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 }
@@ -45,7 +46,15 @@ func commands() map[string]command {
 		"target":      {"list monitored targets, show one's recent results", runTarget},          // cli/target.go
 		"cluster":     {"Raft membership: status, join, leave, transfer-leadership", runCluster}, // cli/cluster.go
 		"jobnet":      {"list and show jobnets, start a run", runJobnet},                         // cli/jobnet.go
-		"run":         {"list and show jobnet runs; hold, release, skip, kill, rerun", runRun},   // cli/run.go
+		// Identities (cli/auth.go).
+		"login":  {"log in to a node and keep the session token for the CLI", runLogin},
+		"logout": {"end the session and forget its token", runLogout},
+		"whoami": {"show who the CLI acts as", runWhoAmI},
+		"who":    {"who else is logged in", runWho},
+		"user":   {"add, list, passwd, disable, enable, role: users (admin)", runUser},
+		"token":  {"create, list, revoke API tokens", runToken},
+		"audit":  {"list and verify the audit log", runAudit},
+		"run":    {"list and show jobnet runs; hold, release, skip, kill, rerun", runRun}, // cli/run.go
 	}
 }
 
@@ -139,8 +148,14 @@ func serverFlag(fs *flag.FlagSet, env *Env) *string {
 	return fs.String("server", def, "node API URL (env UNYO_SERVER)")
 }
 
-func newClient(server string) (*client.Client, error) {
-	c, err := client.New(server)
+// newClient returns a client for server with the token the CLI finds for
+// it (credentials.go).
+func newClient(env *Env, server string) (*client.Client, error) {
+	tok, err := findToken(env, server)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(server, client.WithToken(tok))
 	if err != nil {
 		return nil, fmt.Errorf("--server: %w", err)
 	}
@@ -150,6 +165,7 @@ func newClient(server string) (*client.Client, error) {
 // apiCmd is a command that talks to a node's API: its flags always include
 // --server and -o. A command adds its own flags to fs, then calls connect.
 type apiCmd struct {
+	env    *Env
 	fs     *flag.FlagSet
 	server *string
 	out    *string
@@ -157,7 +173,7 @@ type apiCmd struct {
 
 func newAPICmd(env *Env, name string) *apiCmd {
 	fs := flags(env, name)
-	return &apiCmd{fs: fs, server: serverFlag(fs, env), out: outputFlag(fs)}
+	return &apiCmd{env: env, fs: fs, server: serverFlag(fs, env), out: outputFlag(fs)}
 }
 
 // connect parses args (flags before or after the positional ones),
@@ -177,7 +193,7 @@ func (a *apiCmd) connect(args []string, nargs int, usage string) ([]string, *cli
 	if err := checkOutput(*a.out); err != nil {
 		return nil, nil, err
 	}
-	c, err := newClient(*a.server)
+	c, err := newClient(a.env, *a.server)
 	return pos, c, err
 }
 

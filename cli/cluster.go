@@ -24,7 +24,7 @@ const clusterUsage = `usage:
   unyo cluster token generate            print a new token for cluster.bootstrap_join_token (offline)
 
 A new node joins with cluster.join and cluster.join_token in its config.
-Cluster routes need a credential: UNYO_TOKEN (Authorization: Bearer).`
+Cluster routes need a credential (unyo login, UNYO_TOKEN).`
 
 func runCluster(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -42,18 +42,18 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 	if err := checkOutput(*out); err != nil {
 		return err
 	}
-	if _, err := client.New(*server); err != nil {
-		return fmt.Errorf("--server: %w", err)
+	c, err := newClient(env, *server)
+	if err != nil {
+		return err
 	}
 	base := strings.TrimRight(*server, "/")
-	ctx = withBearer(ctx, env.Getenv("UNYO_TOKEN"))
 	switch args[0] {
 	case "status":
 		if len(pos) > 0 {
 			return usagef("%s", clusterUsage)
 		}
 		var st cluster.Status
-		if err := callJSON(ctx, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
+		if err := callJSON(ctx, c, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
 			return err
 		}
 		if *out == "json" {
@@ -62,7 +62,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		printClusterStatus(env, st)
 		return nil
 	case "token":
-		return clusterToken(ctx, env, base, pos, *ttl, *out)
+		return clusterToken(ctx, env, c, base, pos, *ttl, *out)
 	case "leave":
 		if len(pos) > 1 {
 			return usagef("usage: unyo cluster leave [NODE]")
@@ -72,12 +72,12 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 			id = pos[0]
 		} else {
 			var st cluster.Status
-			if err := callJSON(ctx, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
+			if err := callJSON(ctx, c, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
 				return err
 			}
 			id = st.NodeID
 		}
-		if err := callJSON(ctx, http.MethodPost, base+"/v1/cluster/leave", map[string]string{"node_id": id}, nil); err != nil {
+		if err := callJSON(ctx, c, http.MethodPost, base+"/v1/cluster/leave", map[string]string{"node_id": id}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "%s left the cluster\n", id)
@@ -86,13 +86,13 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		if len(pos) > 0 {
 			return usagef("usage: unyo cluster transfer-leadership [--to NODE]")
 		}
-		if err := callJSON(ctx, http.MethodPost, base+"/v1/cluster/transfer-leadership", map[string]string{"to": *to}, nil); err != nil {
+		if err := callJSON(ctx, c, http.MethodPost, base+"/v1/cluster/transfer-leadership", map[string]string{"to": *to}, nil); err != nil {
 			return err
 		}
 		var st cluster.Status
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			if callJSON(ctx, http.MethodGet, base+"/v1/cluster/status", nil, &st) == nil && st.Leader.ID != "" {
+			if callJSON(ctx, c, http.MethodGet, base+"/v1/cluster/status", nil, &st) == nil && st.Leader.ID != "" {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -103,7 +103,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 	return usagef("unknown cluster command %q\n%s", args[0], clusterUsage)
 }
 
-func clusterToken(ctx context.Context, env *Env, base string, pos []string, ttl time.Duration, out string) error {
+func clusterToken(ctx context.Context, env *Env, c *client.Client, base string, pos []string, ttl time.Duration, out string) error {
 	const usage = "usage: unyo cluster token create [--ttl 1h] | list | revoke ID | generate"
 	if len(pos) == 0 {
 		return usagef("%s", usage)
@@ -116,7 +116,7 @@ func clusterToken(ctx context.Context, env *Env, base string, pos []string, ttl 
 		var ans struct {
 			Token *cluster.CreatedToken `json:"token"`
 		}
-		if err := callJSON(ctx, http.MethodPost, base+node.TokensPath, map[string]string{"ttl": ttl.String()}, &ans); err != nil {
+		if err := callJSON(ctx, c, http.MethodPost, base+node.TokensPath, map[string]string{"ttl": ttl.String()}, &ans); err != nil {
 			return err
 		}
 		if ans.Token == nil {
@@ -133,7 +133,7 @@ func clusterToken(ctx context.Context, env *Env, base string, pos []string, ttl 
 		var ans struct {
 			Tokens []cluster.JoinToken `json:"tokens"`
 		}
-		if err := callJSON(ctx, http.MethodGet, base+node.TokensPath, nil, &ans); err != nil {
+		if err := callJSON(ctx, c, http.MethodGet, base+node.TokensPath, nil, &ans); err != nil {
 			return err
 		}
 		if out == "json" {
@@ -149,7 +149,7 @@ func clusterToken(ctx context.Context, env *Env, base string, pos []string, ttl 
 		if len(pos) != 2 {
 			return usagef("usage: unyo cluster token revoke ID")
 		}
-		if err := callJSON(ctx, http.MethodPost, base+node.TokensPath+"/revoke", map[string]string{"id": pos[1]}, nil); err != nil {
+		if err := callJSON(ctx, c, http.MethodPost, base+node.TokensPath+"/revoke", map[string]string{"id": pos[1]}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "join token %s revoked\n", pos[1])
@@ -163,23 +163,6 @@ func clusterToken(ctx context.Context, env *Env, base string, pos []string, ttl 
 		return nil
 	}
 	return usagef("%s", usage)
-}
-
-type bearerKey struct{}
-
-// withBearer makes callJSON and callRaw send tok (UNYO_TOKEN) as the
-// request's credential.
-func withBearer(ctx context.Context, tok string) context.Context {
-	if tok == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, bearerKey{}, tok)
-}
-
-func setBearer(ctx context.Context, req *http.Request) {
-	if tok, _ := ctx.Value(bearerKey{}).(string); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
 }
 
 func printClusterStatus(env *Env, st cluster.Status) {
@@ -206,7 +189,7 @@ func printClusterStatus(env *Env, st cluster.Status) {
 
 // callJSON sends an optional JSON body and decodes a JSON answer; a
 // cluster API error {"error": {...}} becomes an error.
-func callJSON(ctx context.Context, method, url string, in, out any) error {
+func callJSON(ctx context.Context, c *client.Client, method, url string, in, out any) error {
 	var body *strings.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -222,8 +205,7 @@ func callJSON(ctx context.Context, method, url string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	setBearer(ctx, req)
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
@@ -242,14 +224,13 @@ func callJSON(ctx context.Context, method, url string, in, out any) error {
 }
 
 // callRaw posts a raw body and decodes the JSON answer.
-func callRaw(ctx context.Context, url string, body []byte, out any) error {
+func callRaw(ctx context.Context, c *client.Client, url string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/yaml")
-	setBearer(ctx, req)
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func runEvent(ctx context.Context, env *Env, args []string) error {
 	if err := ev.Validate(); err != nil {
 		return usagef("--%v", err)
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func incidentList(ctx context.Context, env *Env, args []string) error {
 		}
 		o.States = append(o.States, incident.State(s))
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func incidentShow(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,6 @@ func incidentShow(ctx context.Context, env *Env, args []string) error {
 func incidentAct(ctx context.Context, env *Env, verb string, args []string) error {
 	fs := flags(env, "incident "+verb)
 	server := serverFlag(fs, env)
-	by := fs.String("by", env.Getenv("USER"), "who is acting (default $USER)")
 	comment := fs.String("comment", "", "comment for the timeline")
 	out := outputFlag(fs)
 	pos, err := parse(fs, args)
@@ -167,23 +166,20 @@ func incidentAct(ctx context.Context, env *Env, verb string, args []string) erro
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("usage: unyo incident %s ID --by NAME [--comment TEXT]", verb)
+		return usagef("usage: unyo incident %s ID [--comment TEXT]  (you act as the identity of your token: unyo whoami)", verb)
 	}
 	if err := checkOutput(*out); err != nil {
 		return err
-	}
-	if strings.TrimSpace(*by) == "" {
-		return usagef("--by: required (who is acting)")
 	}
 	id, err := parseID(pos[0])
 	if err != nil {
 		return err
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}
-	r, err := c.Act(ctx, id, verb, *by, *comment)
+	r, err := c.Act(ctx, id, verb, *comment)
 	if err != nil {
 		return err
 	}

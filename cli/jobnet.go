@@ -130,12 +130,11 @@ func jobnetRun(ctx context.Context, env *Env, args []string) error {
 	cmd := newAPICmd(env, "jobnet run")
 	params := kvFlag{}
 	cmd.fs.Var(params, "param", "a parameter of the run, name=value (repeatable)")
-	by := cmd.fs.String("by", env.Getenv("USER"), "who starts the run")
 	pos, c, err := cmd.connect(args, 1, jobnetUsage)
 	if err != nil {
 		return err
 	}
-	id, err := c.StartRun(ctx, pos[0], params, *by)
+	id, err := c.StartRun(ctx, pos[0], params)
 	if err != nil {
 		return err
 	}

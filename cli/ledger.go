@@ -28,7 +28,7 @@ func runLedger(ctx context.Context, env *Env, args []string) error {
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q\n%s", pos[0], ledgerUsage)
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}

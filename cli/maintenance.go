@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -71,7 +70,6 @@ func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
 	cron := fs.String("cron", "", "recurring: cron expression of the starts (minute hour day month weekday; weekday may be SUN#1 or FRIL)")
 	tz := fs.String("tz", "", "time zone of --cron (default UTC)")
 	comment := fs.String("comment", "", "comment")
-	by := fs.String("by", env.Getenv("USER"), "who adds it (default $USER)")
 	out := outputFlag(fs)
 	if pos, err := parse(fs, args); err != nil {
 		return err
@@ -81,7 +79,7 @@ func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
 	if err := checkOutput(*out); err != nil {
 		return err
 	}
-	req := console.MaintenanceRequest{Name: *name, Duration: *dur, Cron: *cron, TimeZone: *tz, Comment: *comment, By: *by}
+	req := console.MaintenanceRequest{Name: *name, Duration: *dur, Cron: *cron, TimeZone: *tz, Comment: *comment}
 	n := 0
 	for _, s := range []struct{ scope, v string }{{"target", *target}, {"tag", *tag}, {"site", *site}} {
 		if s.v != "" {
@@ -102,7 +100,7 @@ func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
 	if req.End, err = parseTime("end", *end); err != nil {
 		return err
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}
@@ -152,7 +150,7 @@ func maintenanceList(ctx context.Context, env *Env, args []string) error {
 	if err := checkOutput(*out); err != nil {
 		return err
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}
@@ -200,26 +198,22 @@ func maintenanceList(ctx context.Context, env *Env, args []string) error {
 func maintenanceEnd(ctx context.Context, env *Env, args []string) error {
 	fs := flags(env, "maintenance end")
 	server := serverFlag(fs, env)
-	by := fs.String("by", env.Getenv("USER"), "who ends it (default $USER)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("usage: unyo maintenance end ID [--by NAME]")
+		return usagef("usage: unyo maintenance end ID")
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || id < 1 {
 		return usagef("%q is not a maintenance window id", pos[0])
 	}
-	if strings.TrimSpace(*by) == "" {
-		return usagef("--by: required (who is acting)")
-	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}
-	m, err := c.EndMaintenance(ctx, id, *by)
+	m, err := c.EndMaintenance(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func runOnCall(ctx context.Context, env *Env, args []string) error {
 	if t != nil {
 		when = *t
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,15 +21,13 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 	cause := fs.String("cause", "", "cause of the fault")
 	action := fs.String("action", "", "action taken")
 	prevention := fs.String("prevention", "", "measures against recurrence")
-	role := fs.String("role", "", "role of the reporter (operator, operations-se, ...)")
-	by := fs.String("by", env.Getenv("USER"), "who reports (default $USER)")
 	out := outputFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("usage: unyo incident report ID [--cause TEXT --action TEXT --prevention TEXT --role ROLE --by NAME] [-o table|json]")
+		return usagef("usage: unyo incident report ID [--cause TEXT --action TEXT --prevention TEXT] [-o table|json]")
 	}
 	if err := checkOutput(*out); err != nil {
 		return err
@@ -39,16 +36,12 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(*server)
+	c, err := newClient(env, *server)
 	if err != nil {
 		return err
 	}
 	if *cause != "" || *action != "" || *prevention != "" {
-		if strings.TrimSpace(*by) == "" {
-			return usagef("--by: required (who reports)")
-		}
-		if _, err := c.SetReport(ctx, id, console.ReportRequest{Cause: *cause, Action: *action, Prevention: *prevention,
-			By: *by, Role: *role}); err != nil {
+		if _, err := c.SetReport(ctx, id, console.ReportRequest{Cause: *cause, Action: *action, Prevention: *prevention}); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
+	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/auth/authtest"
 	"github.com/unyo-ops/unyo/cli"
 	"github.com/unyo-ops/unyo/console"
 )
@@ -56,7 +58,7 @@ func reportServer(t *testing.T) string {
 		Start: at(3, 11, 0), End: &end, CreatedBy: "x", CreatedAt: clock}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(console.Handler(console.Deps{Store: s, Alerting: console.AlertingDeps{Location: jst},
+	srv := httptest.NewServer(console.Handler(authtest.Guard(), console.Deps{Store: s, Alerting: console.AlertingDeps{Location: jst},
 		Now: func() time.Time { return at(22, 12, 0) }}))
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -65,7 +67,12 @@ func reportServer(t *testing.T) string {
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := cli.Main(context.Background(), args, &cli.Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+	code := cli.Main(context.Background(), args, &cli.Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
+		if k == "UNYO_TOKEN" {
+			return authtest.Token(auth.RoleViewer, "v")
+		}
+		return ""
+	}})
 	return out.String(), errOut.String(), code
 }
 

@@ -129,7 +129,6 @@ func runAct(ctx context.Context, env *Env, verb string, args []string) error {
 	if verb == "rerun" {
 		cmd.fs.StringVar(&from, "from", "failed", "rerun mode: failed, after, all or warnings")
 	}
-	by := cmd.fs.String("by", env.Getenv("USER"), "who acts")
 	pos, c, err := cmd.connect(args, 1, runUsage)
 	if err != nil {
 		return err
@@ -139,7 +138,7 @@ func runAct(ctx context.Context, env *Env, verb string, args []string) error {
 	default:
 		return usagef("--from %q: want failed, after, all or warnings", from)
 	}
-	r, err := c.ActRun(ctx, pos[0], console.RunAction{Verb: verb, Job: *job, From: from, By: *by})
+	r, err := c.ActRun(ctx, pos[0], console.RunAction{Verb: verb, Job: *job, From: from})
 	if err != nil {
 		return err
 	}

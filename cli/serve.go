@@ -38,6 +38,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The first admin's token, when the ledger has none (see node.AuthOptions).
+	opts.Auth.BootstrapToken = env.Getenv("UNYO_BOOTSTRAP_TOKEN")
 	n, err := node.New(ctx, opts)
 	if err != nil {
 		return err
@@ -127,8 +129,12 @@ func configApply(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	c, err := newClient(env, *server)
+	if err != nil {
+		return err
+	}
 	var out node.ConfigApplied
-	if err := callRaw(withBearer(ctx, env.Getenv("UNYO_TOKEN")), strings.TrimRight(*server, "/")+node.ConfigPath+"?name="+url.QueryEscape(pos[0]), data, &out); err != nil {
+	if err := callRaw(ctx, c, strings.TrimRight(*server, "/")+node.ConfigPath+"?name="+url.QueryEscape(pos[0]), data, &out); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: applied as cluster config version %d (sha256 %s)\n", pos[0], out.Version, out.Hash)

@@ -32,10 +32,10 @@ func (c *Client) AddMaintenance(ctx context.Context, r console.MaintenanceReques
 }
 
 // EndMaintenance ends a maintenance window now.
-func (c *Client) EndMaintenance(ctx context.Context, id int64, by string) (console.MaintenanceView, error) {
+func (c *Client) EndMaintenance(ctx context.Context, id int64) (console.MaintenanceView, error) {
 	var out console.MaintenanceView
 	err := c.do(ctx, http.MethodPost, "/api/v1/maintenance/"+strconv.FormatInt(id, 10)+"/end", nil,
-		console.ActionRequest{By: by}, &out)
+		console.ActionRequest{}, &out)
 	return out, err
 }
 
@@ -83,7 +83,7 @@ func (c *Client) Export(ctx context.Context, from, to string, w io.Writer) error
 	if err != nil {
 		return err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", u.Redacted(), err)
 	}

@@ -22,17 +22,40 @@ const DefaultServer = "http://127.0.0.1:9780"
 
 // Client talks to one node.
 type Client struct {
-	base *url.URL
-	hc   *http.Client
+	base  *url.URL
+	hc    *http.Client
+	token string
 }
 
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken authenticates every request with an API or session token
+// (Authorization: Bearer).
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
 // New returns a client for the node at server (http://host:port).
-func New(server string) (*Client, error) {
+func New(server string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(server, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server %q: want http://host:port or https://host:port", server)
 	}
-	return &Client{base: u, hc: &http.Client{Timeout: 30 * time.Second}}, nil
+	c := &Client{base: u, hc: &http.Client{Timeout: 30 * time.Second}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// Base is the node's URL.
+func (c *Client) Base() string { return c.base.String() }
+
+// Do sends req with the client's credentials.
+func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return c.hc.Do(req)
 }
 
 // Error is an error answer from the API.
@@ -68,7 +91,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
 	}
@@ -130,10 +153,11 @@ func (c *Client) Incident(ctx context.Context, id int64) (console.IncidentDetail
 }
 
 // Act applies an operator action: verb is ack, resolve, close or comment.
-func (c *Client) Act(ctx context.Context, id int64, verb, by, comment string) (console.ActionResponse, error) {
+// Who acts is the client's token's identity.
+func (c *Client) Act(ctx context.Context, id int64, verb, comment string) (console.ActionResponse, error) {
 	var out console.ActionResponse
 	err := c.do(ctx, http.MethodPost, "/api/v1/incidents/"+strconv.FormatInt(id, 10)+"/"+verb, nil,
-		console.ActionRequest{By: by, Comment: comment}, &out)
+		console.ActionRequest{Comment: comment}, &out)
 	return out, err
 }
 

@@ -27,10 +27,10 @@ func (c *Client) Jobnet(ctx context.Context, name string) (console.JobnetDetail,
 }
 
 // StartRun starts a run of a jobnet now and returns its id.
-func (c *Client) StartRun(ctx context.Context, name string, params map[string]string, by string) (string, error) {
+func (c *Client) StartRun(ctx context.Context, name string, params map[string]string) (string, error) {
 	var out console.StartResponse
 	err := c.do(ctx, http.MethodPost, "/api/v1/jobnets/"+url.PathEscape(name)+"/runs", nil,
-		console.StartRequest{Params: params, By: by}, &out)
+		console.StartRequest{Params: params}, &out)
 	return out.Run, err
 }
 

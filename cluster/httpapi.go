@@ -363,6 +363,18 @@ func (f *HTTPForwarder) Forward(ctx context.Context, leader LeaderInfo, req Requ
 		return Result{}, errors.Join(fmt.Errorf("cluster: forward to %s at %s: %w", leader.ID, url, err), &NotLeaderError{})
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		// The router's refusal ({"error": "text"}), not the cluster's.
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
+		sentinel := ErrForbidden
+		if resp.StatusCode == http.StatusUnauthorized {
+			sentinel = ErrBadCredential
+		}
+		return Result{}, fmt.Errorf("%w: forward to %s: %s: %s", sentinel, leader.ID, resp.Status, e.Error)
+	}
 	var ar apiResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ar); err != nil {
 		return Result{}, fmt.Errorf("cluster: forward to %s: %s: bad response: %w", leader.ID, resp.Status, err)

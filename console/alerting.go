@@ -11,6 +11,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/escalation"
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/auth"
 )
 
 // AlertingDeps are what the alerting endpoints serve from besides the
@@ -19,7 +20,7 @@ import (
 //
 //	GET  /api/v1/maintenance                  windows, each with "active" and "active_until"
 //	POST /api/v1/maintenance                  MaintenanceRequest → 201 with the window
-//	POST /api/v1/maintenance/{id}/end         {"by": "..."}
+//	POST /api/v1/maintenance/{id}/end         (who ends it is the caller)
 //	GET  /api/v1/oncall?at=RFC3339            who each role reaches (404 without alerting)
 //	GET  /api/v1/incidents/{id}/report        the fault report
 //	POST /api/v1/incidents/{id}/report        ReportRequest (the incident must be resolved)
@@ -54,7 +55,6 @@ type MaintenanceRequest struct {
 	Cron     string     `json:"cron,omitempty"`
 	TimeZone string     `json:"time_zone,omitempty"`
 	Comment  string     `json:"comment,omitempty"`
-	By       string     `json:"by"`
 }
 
 // MaintenanceView is a window with whether it is in force now.
@@ -64,25 +64,24 @@ type MaintenanceView struct {
 	ActiveUntil *time.Time `json:"active_until,omitempty"`
 }
 
-// ReportRequest is the body of POST /api/v1/incidents/{id}/report.
+// ReportRequest is the body of POST /api/v1/incidents/{id}/report. Who
+// reports, and in which role, is the caller's identity.
 type ReportRequest struct {
 	Cause      string `json:"cause"`
 	Action     string `json:"action"`
 	Prevention string `json:"prevention"`
-	By         string `json:"by"`
-	Role       string `json:"role"`
 }
 
-// registerAlerting adds the alerting endpoints to mux.
-func (a *api) registerAlerting(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/maintenance", a.listMaintenance)
-	mux.HandleFunc("POST /api/v1/maintenance", a.addMaintenance)
-	mux.HandleFunc("POST /api/v1/maintenance/{id}/end", a.endMaintenance)
-	mux.HandleFunc("GET /api/v1/oncall", a.oncall)
-	mux.HandleFunc("GET /api/v1/incidents/{id}/report", a.getReport)
-	mux.HandleFunc("POST /api/v1/incidents/{id}/report", a.postReport)
-	mux.HandleFunc("GET /api/v1/ledger/export", a.export)
-	mux.HandleFunc("GET /api/v1/availability", a.availability)
+// registerAlerting adds the alerting endpoints to m.
+func (a *api) registerAlerting(m *auth.Mux) {
+	m.HandleFunc("GET /api/v1/maintenance", auth.ActionMaintenanceRead, a.listMaintenance)
+	m.HandleFunc("POST /api/v1/maintenance", auth.ActionMaintenanceWrite, a.addMaintenance)
+	m.HandleFunc("POST /api/v1/maintenance/{id}/end", auth.ActionMaintenanceWrite, a.endMaintenance)
+	m.HandleFunc("GET /api/v1/oncall", auth.ActionOnCallRead, a.oncall)
+	m.HandleFunc("GET /api/v1/incidents/{id}/report", auth.ActionIncidentRead, a.getReport)
+	m.HandleFunc("POST /api/v1/incidents/{id}/report", auth.ActionIncidentReport, a.postReport)
+	m.HandleFunc("GET /api/v1/ledger/export", auth.ActionLedgerExport, a.export)
+	m.HandleFunc("GET /api/v1/availability", auth.ActionReportRead, a.availability)
 }
 
 func (a *api) escStore(w http.ResponseWriter) (ledger.EscalationStore, bool) {
@@ -130,7 +129,7 @@ func (a *api) addMaintenance(w http.ResponseWriter, r *http.Request) {
 	}
 	now := a.Now().UTC()
 	m := ledger.Maintenance{Name: req.Name, Scope: req.Scope, Match: req.Match, Cron: req.Cron, TimeZone: req.TimeZone,
-		Comment: req.Comment, CreatedBy: strings.TrimSpace(req.By), Start: now, End: req.End}
+		Comment: req.Comment, CreatedBy: actor(r), Start: now, End: req.End}
 	if req.Start != nil {
 		m.Start = req.Start.UTC()
 	}
@@ -185,14 +184,10 @@ func (a *api) endMaintenance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req ActionRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeOptional(w, r, &req) {
 		return
 	}
-	if strings.TrimSpace(req.By) == "" {
-		writeError(w, http.StatusBadRequest, "by", "required: who is acting")
-		return
-	}
-	m, err := es.EndMaintenance(r.Context(), id, strings.TrimSpace(req.By), a.Now().UTC())
+	m, err := es.EndMaintenance(r.Context(), id, actor(r), a.Now().UTC())
 	if err != nil {
 		a.storeError(w, err)
 		return
@@ -275,15 +270,11 @@ func (a *api) postReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, _, err := es.SetReport(r.Context(), ledger.Report{IncidentID: id, Cause: req.Cause, Action: req.Action,
-		Prevention: req.Prevention, ReportedBy: strings.TrimSpace(req.By), Role: req.Role, At: a.Now().UTC()})
+		Prevention: req.Prevention, ReportedBy: actor(r), Role: string(auth.FromRequest(r).Role), At: a.Now().UTC()})
 	if err != nil {
 		var fe *incident.FieldError
 		if errors.As(err, &fe) {
-			field := fe.Field
-			if field == "reported_by" {
-				field = "by"
-			}
-			writeError(w, http.StatusBadRequest, field, fe.Msg)
+			writeError(w, http.StatusBadRequest, fe.Field, fe.Msg)
 			return
 		}
 		a.storeError(w, err)

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/auth"
 )
 
 // MaxBody is the largest request body the API reads.
@@ -53,12 +55,28 @@ type Deps struct {
 	// the node runs no monitor.
 	Targets Targets
 	Jobnets Jobnets // console/jobnet.go; nil: no job network
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Auth serves login, users, tokens, sessions and the audit log
+	// (console/auth.go); nil: those endpoints answer 503.
+	Auth *auth.Service
+	// Audit records what the guard cannot see by itself (logins); the
+	// node passes its Guard's Audit.
+	Audit  func(ctx context.Context, id auth.Identity, action, target, result, detail string)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
-// Handler returns the node's HTTP handler.
-func Handler(d Deps) http.Handler {
+// Handler returns a handler serving the API on a new auth.Mux checked by
+// g (see Register).
+func Handler(g *auth.Guard, d Deps) *auth.Mux {
+	m := auth.NewMux(g)
+	Register(m, d)
+	return m
+}
+
+// Register adds the health probes, /metrics and the /api/v1 endpoints to
+// m, each with the action it performs (auth/actions.go); the guard of m
+// answers 401 or 403 before a handler runs.
+func Register(m *auth.Mux, d Deps) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -66,30 +84,37 @@ func Handler(d Deps) http.Handler {
 		d.Now = time.Now
 	}
 	a := &api{Deps: d}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	m.HandleFunc("GET /healthz", auth.Public, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", a.readyz)
+	m.HandleFunc("GET /readyz", auth.Public, a.readyz)
 	if d.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+		m.Handle("GET /metrics", auth.ActionMetricsRead, promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	}
-	mux.HandleFunc("GET /api/v1/incidents", a.listIncidents)
-	mux.HandleFunc("GET /api/v1/incidents/{id}", a.getIncident)
-	for verb, kind := range map[string]incident.Kind{
-		"ack": incident.KindAcknowledged, "resolve": incident.KindResolved,
-		"close": incident.KindClosed, "comment": incident.KindComment,
+	m.HandleFunc("GET /api/v1/incidents", auth.ActionIncidentRead, a.listIncidents)
+	m.HandleFunc("GET /api/v1/incidents/{id}", auth.ActionIncidentRead, a.getIncident)
+	for _, t := range []struct {
+		verb   string
+		kind   incident.Kind
+		action auth.Action
+	}{
+		{"ack", incident.KindAcknowledged, auth.ActionIncidentAck},
+		{"resolve", incident.KindResolved, auth.ActionIncidentResolve},
+		{"close", incident.KindClosed, auth.ActionIncidentClose},
+		{"comment", incident.KindComment, auth.ActionIncidentComment},
 	} {
-		mux.HandleFunc("POST /api/v1/incidents/{id}/"+verb, a.transition(kind))
+		m.HandleFunc("POST /api/v1/incidents/{id}/"+t.verb, t.action, a.transition(t.kind))
 	}
-	mux.HandleFunc("POST /api/v1/events", a.postEvents)
-	a.registerAlerting(mux)
-	a.registerTargets(mux)
-	a.registerJobnets(mux)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
-	return mux
+	m.HandleFunc("POST /api/v1/events", auth.ActionEventSend, a.postEvents)
+	a.registerAlerting(m)
+	a.registerTargets(m)
+	a.registerJobnets(m)
+	a.registerAuth(m)
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		m.HandleFunc(method+" /api/", auth.Public, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)
+		})
+	}
 }
 
 type api struct{ Deps }
@@ -213,9 +238,9 @@ func (a *api) getIncident(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, IncidentDetail{Incident: inc, Timeline: tl})
 }
 
-// ActionRequest is the body of the incident action endpoints.
+// ActionRequest is the body of the incident action endpoints. Who acts is
+// the caller's identity (a "by" field is refused as unknown).
 type ActionRequest struct {
-	By      string `json:"by"`
 	Comment string `json:"comment"`
 }
 
@@ -235,14 +260,7 @@ func (a *api) transition(kind incident.Kind) http.HandlerFunc {
 		if !decodeBody(w, r, &req) {
 			return
 		}
-		req.By = strings.TrimSpace(req.By)
 		switch {
-		case req.By == "":
-			writeError(w, http.StatusBadRequest, "by", "required: who is acting")
-			return
-		case len(req.By) > incident.MaxFieldLen:
-			writeError(w, http.StatusBadRequest, "by", fmt.Sprintf("longer than %d bytes", incident.MaxFieldLen))
-			return
 		case len(req.Comment) > incident.MaxMessageLen:
 			writeError(w, http.StatusBadRequest, "comment", fmt.Sprintf("longer than %d bytes", incident.MaxMessageLen))
 			return
@@ -251,7 +269,7 @@ func (a *api) transition(kind incident.Kind) http.HandlerFunc {
 			return
 		}
 		inc, entry, err := a.Store.Transition(r.Context(), id, incident.Action{
-			Kind: kind, By: req.By, Comment: req.Comment, At: a.Now().UTC()})
+			Kind: kind, By: actor(r), Comment: req.Comment, At: a.Now().UTC()})
 		if err != nil {
 			a.storeError(w, err)
 			return
@@ -259,6 +277,7 @@ func (a *api) transition(kind incident.Kind) http.HandlerFunc {
 		if a.AfterTransition != nil {
 			a.AfterTransition()
 		}
+		auth.Note(r.Context(), fmt.Sprintf("incident %d %s", id, kind))
 		writeJSON(w, http.StatusOK, ActionResponse{Incident: inc, Entry: entry})
 	}
 }
@@ -269,14 +288,20 @@ type EventsResponse struct {
 }
 
 func (a *api) postEvents(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body: %v", err))
-		return
-	}
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, MaxBody))
 	var evs []incident.Event
-	trimmed := strings.TrimLeft(string(body), " \t\r\n")
-	one := trimmed != "" && trimmed[0] != '['
+	one := false
+	for {
+		c, err := body.ReadByte()
+		if err != nil {
+			break // decodeStrict reports the empty or cut body
+		}
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			one = c != '['
+			_ = body.UnreadByte()
+			break
+		}
+	}
 	if one {
 		var ev incident.Event
 		if !decodeStrict(w, body, &ev, "") {
@@ -325,6 +350,9 @@ func (a *api) postEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, EventsResponse{IDs: ids})
 }
 
+// actor is who acts: the request's authenticated identity.
+func actor(r *http.Request) string { return auth.FromRequest(r).Actor() }
+
 func (a *api) storeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, incident.ErrNotFound):
@@ -338,18 +366,14 @@ func (a *api) storeError(w http.ResponseWriter, err error) {
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body: %v", err))
-		return false
-	}
-	return decodeStrict(w, body, v, "")
+	return decodeStrict(w, http.MaxBytesReader(w, r.Body, MaxBody), v, "")
 }
 
 // decodeStrict decodes JSON rejecting unknown fields and trailing data, and
 // answers 400 naming the field on error.
-func decodeStrict(w http.ResponseWriter, body []byte, v any, prefix string) bool {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+// The body is decoded as a stream, never read whole first.
+func decodeStrict(w http.ResponseWriter, body io.Reader, v any, prefix string) bool {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil && dec.More() {
@@ -361,7 +385,11 @@ func decodeStrict(w http.ResponseWriter, body []byte, v any, prefix string) bool
 	field := ""
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
+	var me *http.MaxBytesError
 	switch {
+	case errors.As(err, &me):
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body: larger than %d bytes", me.Limit))
+		return false
 	case errors.As(err, &te):
 		field = te.Field
 		err = fmt.Errorf("want %s, got JSON %s", te.Type, te.Value)

@@ -36,7 +36,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	srv := httptest.NewServer(console.Handler(console.Deps{Store: s, Publisher: b,
+	srv := httptest.NewServer(console.Handler(testGuard(), console.Deps{Store: s, Publisher: b,
 		Ready: []console.Check{{Name: "ledger", Fn: s.Ping}}}))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, store: s, bus: b}
@@ -44,9 +44,19 @@ func newFixture(t testing.TB) *fixture {
 
 func (f *fixture) do(t *testing.T, method, path, body string) (int, map[string]any) {
 	t.Helper()
+	return f.doAs(t, "ops-se:sato", method, path, body)
+}
+
+// doAs sends a request as who ("ROLE:NAME", see testGuard; "" for
+// anonymous).
+func (f *fixture) doAs(t *testing.T, who, method, path, body string) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if who != "" {
+		req.Header.Set("Authorization", "Bearer test:"+who)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -148,11 +158,11 @@ func TestIncidentEndpoints(t *testing.T) {
 		{"GET", "/api/v1/incidents?before=x", "", 400, "before"},
 		{"GET", "/api/v1/incidents/abc", "", 400, "id"},
 		{"GET", "/api/v1/incidents/999", "", 404, "id"},
-		{"POST", "/api/v1/incidents/1/ack", `{}`, 400, "by"},
-		{"POST", "/api/v1/incidents/1/ack", `{"by":"a","who":"b"}`, 400, "who"},
-		{"POST", "/api/v1/incidents/1/comment", `{"by":"a"}`, 400, "comment"},
-		{"POST", "/api/v1/incidents/999/ack", `{"by":"a"}`, 404, "id"},
-		{"POST", "/api/v1/incidents/1/close", `{"by":"a"}`, 409, "state"},
+		{"POST", "/api/v1/incidents/1/ack", `{"by":"site-manager-sato"}`, 400, "by"},
+		{"POST", "/api/v1/incidents/1/ack", `{"who":"b"}`, 400, "who"},
+		{"POST", "/api/v1/incidents/1/comment", `{}`, 400, "comment"},
+		{"POST", "/api/v1/incidents/999/ack", `{}`, 404, "id"},
+		{"POST", "/api/v1/incidents/1/close", `{"comment":"x"}`, 409, "state"},
 		{"GET", "/api/v1/nothing", "", 404, ""},
 	} {
 		code, out := f.do(t, c.method, c.path, c.body)
@@ -167,9 +177,12 @@ func TestIncidentEndpoints(t *testing.T) {
 	if len(tl) != 1 {
 		t.Errorf("rejected actions changed the timeline: %d entries", len(tl))
 	}
-	code, out = f.do(t, "POST", "/api/v1/incidents/1/ack", `{"by":"sato","comment":"on it"}`)
+	code, out = f.do(t, "POST", "/api/v1/incidents/1/ack", `{"comment":"on it"}`)
 	if code != 200 || out["incident"].(map[string]any)["state"] != "acknowledged" {
 		t.Fatalf("ack: %d %v", code, out)
+	}
+	if by := out["entry"].(map[string]any)["by"]; by != "sato" {
+		t.Errorf("ack recorded by %v, want the caller's identity sato", by)
 	}
 	code, out = f.do(t, "GET", "/api/v1/incidents/1", "")
 	if code != 200 || len(out["timeline"].([]any)) != 2 {

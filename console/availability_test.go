@@ -15,6 +15,8 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
+	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/auth/authtest"
 	"github.com/unyo-ops/unyo/console"
 )
 
@@ -65,7 +67,7 @@ func availabilityServer(t *testing.T) (*httptest.Server, *sqlite.Store) {
 		Start: at(3, 11), End: &end, CreatedBy: "x", CreatedAt: clock}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(console.Handler(console.Deps{Store: s,
+	srv := httptest.NewServer(console.Handler(testGuard(), console.Deps{Store: s,
 		Alerting: console.AlertingDeps{Location: jst},
 		Targets:  fakeTargets{{Name: "app01", Site: "tokyo-1"}, {Name: "web01", Site: "tokyo-1", Tags: map[string]string{"role": "web"}}},
 		Now:      func() time.Time { return at(22, 12) }}))
@@ -75,7 +77,12 @@ func availabilityServer(t *testing.T) (*httptest.Server, *sqlite.Store) {
 
 func getJSON(t *testing.T, url string, out any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+authtest.Token(auth.RoleViewer, "v"))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/auth"
 )
 
 // Jobnets is the job network as the API sees it: the node implements it
@@ -83,7 +84,6 @@ type JobNode struct {
 // StartRequest is the body of POST /api/v1/jobnets/{name}/runs.
 type StartRequest struct {
 	Params map[string]string `json:"params,omitempty"`
-	By     string            `json:"by,omitempty"`
 }
 
 // StartResponse answers a start.
@@ -97,13 +97,20 @@ type RunAction struct {
 	Job  string `json:"job,omitempty"`
 	// From is the rerun mode: failed (default), after, all, warnings.
 	From string `json:"from,omitempty"`
-	By   string `json:"by,omitempty"`
+	// By is who acts: set by the server from the caller's identity.
+	By string `json:"-"`
 }
 
 // RunVerbs are the operator actions on a run.
 var RunVerbs = []string{"hold", "release", "skip", "kill", "rerun"}
 
-func (a *api) registerJobnets(mux *http.ServeMux) {
+// runVerbActions are the permissions of the run actions.
+var runVerbActions = map[string]auth.Action{
+	"hold": auth.ActionRunHold, "release": auth.ActionRunRelease, "skip": auth.ActionRunSkip,
+	"kill": auth.ActionRunKill, "rerun": auth.ActionRunRerun,
+}
+
+func (a *api) registerJobnets(mux *auth.Mux) {
 	none := func(w http.ResponseWriter) bool {
 		if a.Jobnets == nil {
 			writeError(w, http.StatusNotFound, "", "this node runs no job network")
@@ -111,7 +118,7 @@ func (a *api) registerJobnets(mux *http.ServeMux) {
 		}
 		return false
 	}
-	mux.HandleFunc("GET /api/v1/jobnets", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/jobnets", auth.ActionJobnetRead, func(w http.ResponseWriter, r *http.Request) {
 		if none(w) {
 			return
 		}
@@ -121,7 +128,7 @@ func (a *api) registerJobnets(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"jobnets": ns})
 	})
-	mux.HandleFunc("GET /api/v1/jobnets/{name}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/jobnets/{name}", auth.ActionJobnetRead, func(w http.ResponseWriter, r *http.Request) {
 		if none(w) {
 			return
 		}
@@ -132,7 +139,7 @@ func (a *api) registerJobnets(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, d)
 	})
-	mux.HandleFunc("POST /api/v1/jobnets/{name}/runs", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /api/v1/jobnets/{name}/runs", auth.ActionJobnetStart, func(w http.ResponseWriter, r *http.Request) {
 		if none(w) {
 			return
 		}
@@ -140,14 +147,14 @@ func (a *api) registerJobnets(mux *http.ServeMux) {
 		if !decodeOptional(w, r, &req) {
 			return
 		}
-		id, err := a.Jobnets.StartRun(r.Context(), r.PathValue("name"), req.Params, req.By)
+		id, err := a.Jobnets.StartRun(r.Context(), r.PathValue("name"), req.Params, actor(r))
 		if err != nil {
 			jobnetError(w, err, "")
 			return
 		}
 		writeJSON(w, http.StatusAccepted, StartResponse{Run: id})
 	})
-	mux.HandleFunc("GET /api/v1/runs", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/runs", auth.ActionRunRead, func(w http.ResponseWriter, r *http.Request) {
 		if none(w) {
 			return
 		}
@@ -170,7 +177,7 @@ func (a *api) registerJobnets(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 	})
-	mux.HandleFunc("GET /api/v1/runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/runs/{id}", auth.ActionRunRead, func(w http.ResponseWriter, r *http.Request) {
 		if none(w) {
 			return
 		}
@@ -181,40 +188,37 @@ func (a *api) registerJobnets(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, run)
 	})
-	mux.HandleFunc("POST /api/v1/runs/{id}/{verb}", func(w http.ResponseWriter, r *http.Request) {
-		if none(w) {
-			return
+	act := func(verb string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if none(w) {
+				return
+			}
+			var act RunAction
+			if !decodeOptional(w, r, &act) {
+				return
+			}
+			act.Verb, act.By = verb, actor(r)
+			switch act.From {
+			case "", "failed", "after", "all", "warnings":
+			default:
+				writeError(w, http.StatusBadRequest, "from", quoteName(act.From)+": want failed, after, all or warnings")
+				return
+			}
+			if err := a.Jobnets.ActRun(r.Context(), r.PathValue("id"), act); err != nil {
+				jobnetError(w, err, "")
+				return
+			}
+			run, err := a.Jobnets.Run(r.Context(), r.PathValue("id"))
+			if err != nil {
+				jobnetError(w, err, "id")
+				return
+			}
+			writeJSON(w, http.StatusOK, run)
 		}
-		var act RunAction
-		if !decodeOptional(w, r, &act) {
-			return
-		}
-		act.Verb = r.PathValue("verb")
-		ok := false
-		for _, v := range RunVerbs {
-			ok = ok || v == act.Verb
-		}
-		if !ok {
-			writeError(w, http.StatusNotFound, "", "no such run action "+quoteName(act.Verb)+": want hold, release, skip, kill or rerun")
-			return
-		}
-		switch act.From {
-		case "", "failed", "after", "all", "warnings":
-		default:
-			writeError(w, http.StatusBadRequest, "from", quoteName(act.From)+": want failed, after, all or warnings")
-			return
-		}
-		if err := a.Jobnets.ActRun(r.Context(), r.PathValue("id"), act); err != nil {
-			jobnetError(w, err, "")
-			return
-		}
-		run, err := a.Jobnets.Run(r.Context(), r.PathValue("id"))
-		if err != nil {
-			jobnetError(w, err, "id")
-			return
-		}
-		writeJSON(w, http.StatusOK, run)
-	})
+	}
+	for _, verb := range RunVerbs {
+		mux.HandleFunc("POST /api/v1/runs/{id}/"+verb, runVerbActions[verb], act(verb))
+	}
 }
 
 // decodeOptional decodes a JSON body when there is one.

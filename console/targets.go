@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/monitor/target"
 	"github.com/unyo-ops/unyo/monitor/threshold"
 )
@@ -117,15 +118,15 @@ func ThresholdStates(name string, ps []threshold.State) []ThresholdState {
 	return out
 }
 
-func (a *api) registerTargets(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/targets", func(w http.ResponseWriter, r *http.Request) {
+func (a *api) registerTargets(mux *auth.Mux) {
+	mux.HandleFunc("GET /api/v1/targets", auth.ActionTargetRead, func(w http.ResponseWriter, r *http.Request) {
 		if a.Targets == nil {
 			writeError(w, http.StatusNotFound, "", "this node runs no monitor (configure monitor.targets)")
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"targets": a.Targets.Targets()})
 	})
-	mux.HandleFunc("GET /api/v1/targets/{name}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/targets/{name}", auth.ActionTargetRead, func(w http.ResponseWriter, r *http.Request) {
 		if a.Targets == nil {
 			writeError(w, http.StatusNotFound, "", "this node runs no monitor (configure monitor.targets)")
 			return

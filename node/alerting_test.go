@@ -32,6 +32,7 @@ func alertingNode(t testing.TB, groupWait time.Duration) (*node.Node, *mailtest.
 	dir := t.TempDir()
 	o := node.Options{
 		Name:       "n1",
+		Auth:       node.AuthOptions{BootstrapToken: adminToken},
 		Logger:     testLogger(t),
 		HTTPListen: "127.0.0.1:0",
 		Bus:        bus.Options{StoreDir: filepath.Join(dir, "js")},
@@ -70,11 +71,7 @@ func alertingNode(t testing.TB, groupWait time.Duration) (*node.Node, *mailtest.
 	if err := n.WaitStore(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(n.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, srv, c
+	return n, srv, adminClient(t, n.URL())
 }
 
 func TestAlertingEndToEnd(t *testing.T) {
@@ -84,7 +81,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		t.Fatal("escalator is not active on a single node")
 	}
 	// Maintenance on db*: its fault is recorded, not mailed.
-	mw, err := c.AddMaintenance(ctx, console.MaintenanceRequest{Name: "swap disks", Scope: "target", Match: "db*", By: "sato"})
+	mw, err := c.AddMaintenance(ctx, console.MaintenanceRequest{Name: "swap disks", Scope: "target", Match: "db*"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +127,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 	if err != nil || len(ms) != 1 {
 		t.Fatal(ms, err)
 	}
-	if _, err := c.EndMaintenance(ctx, mw.ID, "sato"); err != nil {
+	if _, err := c.EndMaintenance(ctx, mw.ID); err != nil {
 		t.Fatal(err)
 	}
 
@@ -140,14 +137,14 @@ func TestAlertingEndToEnd(t *testing.T) {
 	}
 
 	// Resolve, report, export.
-	if _, err := c.SetReport(ctx, id, console.ReportRequest{Cause: "x", By: "yamada"}); err == nil {
+	if _, err := c.SetReport(ctx, id, console.ReportRequest{Cause: "x"}); err == nil {
 		t.Fatal("report on an open incident accepted")
 	}
-	if _, err := c.Act(ctx, id, "resolve", "yamada", "restarted"); err != nil {
+	if _, err := c.Act(ctx, id, "resolve", "restarted"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.SetReport(ctx, id, console.ReportRequest{Cause: "worker pool exhausted", Action: "restarted",
-		Prevention: "pool limit alarm", By: "yamada", Role: "operator"}); err != nil {
+		Prevention: "pool limit alarm"}); err != nil {
 		t.Fatal(err)
 	}
 	rv, err := c.Report(ctx, id)

@@ -48,9 +48,6 @@ type ClusterOptions struct {
 	BootstrapJoinTokenTTL time.Duration
 	// TLS, if set, makes the Raft transport mutual TLS.
 	TLS *tls.Config
-	// Authenticators are asked before the cluster's own by the interim
-	// guard of the cluster routes (tests give an admin).
-	Authenticators []auth.Authenticator
 	// Tune adjusts the Raft options (tests shorten timeouts).
 	Tune func(*cluster.Options)
 }
@@ -129,28 +126,6 @@ func (n *Node) Cluster() *cluster.Node { return n.raft }
 // IsLeader reports whether this node leads the cluster (always true
 // without Raft).
 func (n *Node) IsLeader() bool { return n.raft == nil || n.raft.IsLeader() }
-
-// clusterHandler mounts the cluster endpoints in front of the console,
-// behind a guard of their own that knows the cluster's credentials.
-//
-// Interim: once node.New builds the node's single auth.Mux (console and
-// cluster routes, user tokens and cluster credentials), it calls
-// registerCluster on it and this goes.
-func (n *Node) clusterHandler(next http.Handler) http.Handler {
-	if n.raft == nil {
-		return next
-	}
-	g := auth.NewGuard(auth.GuardOptions{
-		Authenticators: append(slices.Clone(n.opts.Cluster.Authenticators), n.raft.Authenticator()),
-		Logger:         n.log.With("component", "auth"),
-	})
-	m := auth.NewMux(g)
-	n.registerCluster(m)
-	mux := http.NewServeMux()
-	mux.Handle(clusterPrefix, m)
-	mux.Handle("/", next)
-	return mux
-}
 
 // registerCluster registers the cluster routes on m, each with the action
 // it performs (auth/actions.go): members call forward, self and recheck;

@@ -32,18 +32,8 @@ func joinYAML(join string) string {
 	return fmt.Sprintf("  join: [%q]\n  join_token: %q\n", join, testJoinToken)
 }
 
-// testUsers stands in for the user-token authenticator (another part of
-// issue 11): "Bearer test-admin" is an admin, "Bearer test-viewer" a
-// viewer.
-var testUsers = []auth.Authenticator{auth.AuthenticatorFunc(func(r *http.Request) (auth.Identity, bool, error) {
-	switch auth.BearerToken(r) {
-	case "test-admin":
-		return auth.Identity{Kind: auth.KindToken, Name: "alice", Role: auth.RoleAdmin}, true, nil
-	case "test-viewer":
-		return auth.Identity{Kind: auth.KindToken, Name: "victor", Role: auth.RoleViewer}, true, nil
-	}
-	return auth.Identity{}, false, nil
-})}
+// testAdminToken is the first admin's API token of every test node.
+var testAdminToken = auth.NewSecret(auth.TokenPrefix)
 
 // call sends body (a string, or JSON of any other value) with the bearer
 // credential cred and returns the status and the answer.
@@ -95,6 +85,7 @@ func startNoToken(t *testing.T, name, join string) (*Node, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.Auth.BootstrapToken = testAdminToken
 	n, err := New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +107,17 @@ func TestClusterRoutesNeedMembers(t *testing.T) {
 		return a.IsLeader() && a.raft.Config().Version == 1 && len(a.raft.JoinTokens()) == 1
 	})
 	ctx := context.Background()
+	if err := a.WaitStore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := auth.Identity{Kind: auth.KindToken, Name: "admin", Role: auth.RoleAdmin}
+	if _, err := a.Auth().AddUser(ctx, "victor", auth.RoleViewer, ""); err != nil {
+		t.Fatal(err)
+	}
+	viewer, _, err := a.Auth().CreateToken(ctx, admin, "victor", "cluster test", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ghost := cluster.JoinRequest{NodeID: "ghost", RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:1"}
 
 	// No token, a wrong one, an expired one: 401, nothing joins.
@@ -172,8 +174,8 @@ func TestClusterRoutesNeedMembers(t *testing.T) {
 		want                     int
 	}{
 		{"anonymous forward", "POST", cluster.ForwardPath, "", rawTargets, 401},
-		{"viewer forward", "POST", cluster.ForwardPath, "test-viewer", rawTargets, 403},
-		{"admin forward", "POST", cluster.ForwardPath, "test-admin", rawTargets, 403},
+		{"viewer forward", "POST", cluster.ForwardPath, viewer, rawTargets, 403},
+		{"admin forward", "POST", cluster.ForwardPath, testAdminToken, rawTargets, 403},
 		{"member forwards raw targets.set", "POST", cluster.ForwardPath, bcred, rawTargets, 403},
 		{"member forwards a leave of nobody", "POST", cluster.ForwardPath, bcred, cluster.Request{Op: cluster.OpLeave, NodeID: "nobody"}, 404},
 		{"join token forward", "POST", cluster.ForwardPath, testJoinToken, rawTargets, 403},
@@ -182,14 +184,14 @@ func TestClusterRoutesNeedMembers(t *testing.T) {
 		{"anonymous self", "GET", SelfPath, "", nil, 401},
 		{"member self", "GET", SelfPath, bcred, nil, 200},
 		{"anonymous status", "GET", "/v1/cluster/status", "", nil, 401},
-		{"viewer status", "GET", "/v1/cluster/status", "test-viewer", nil, 200},
+		{"viewer status", "GET", "/v1/cluster/status", viewer, nil, 200},
 		{"anonymous config", "POST", ConfigPath, "", "monitor: {enabled: true}\n", 401},
-		{"viewer config", "POST", ConfigPath, "test-viewer", "monitor: {enabled: true}\n", 403},
+		{"viewer config", "POST", ConfigPath, viewer, "monitor: {enabled: true}\n", 403},
 		{"join token config", "POST", ConfigPath, testJoinToken, "monitor: {enabled: true}\n", 403},
 		{"anonymous leave", "POST", "/v1/cluster/leave", "", map[string]string{"node_id": "auth-b"}, 401},
 		{"anonymous transfer", "POST", "/v1/cluster/transfer-leadership", "", map[string]string{}, 401},
 		{"member makes a token", "POST", TokensPath, bcred, map[string]string{"ttl": "1h"}, 403},
-		{"viewer lists tokens", "GET", TokensPath, "test-viewer", nil, 403},
+		{"viewer lists tokens", "GET", TokensPath, viewer, nil, 403},
 		{"anonymous join, 1 KiB", "POST", "/v1/cluster/join", "", ghost, 401},
 		{"member join", "POST", "/v1/cluster/join", bcred, ghost, 403},
 		{"forged member credential", "POST", RecheckPath, "unyom_forgedforgedforgedforgedforged", recheck, 401},
@@ -198,6 +200,9 @@ func TestClusterRoutesNeedMembers(t *testing.T) {
 		for _, n := range []*Node{a, b} {
 			if s.path == cluster.ForwardPath && s.want == 404 && n != a {
 				continue // a follower answers not_leader: members forward to the leader
+			}
+			if s.cred == viewer && n != a {
+				continue // each test node has its own ledger, and the viewer is in auth-a's
 			}
 			if code, out := call(t, s.method, n.URL()+s.path, s.cred, s.body); code != s.want {
 				t.Errorf("%s on %s: HTTP %d %s, want %d", s.name, n.opts.Name, code, out, s.want)
@@ -211,23 +216,23 @@ func TestClusterRoutesNeedMembers(t *testing.T) {
 	// An admin's config on the follower is forwarded with auth-b's member
 	// credential, and the record says who applied it.
 	newCfg := "monitor:\n  targets:\n    - {name: web1, address: 127.0.0.1, ping: {interval: 1h}}\n    - {name: web2, address: 127.0.0.1, ping: {interval: 1h}}\n"
-	if code, out := call(t, "POST", b.URL()+ConfigPath, "test-admin", newCfg); code != 200 {
+	if code, out := call(t, "POST", b.URL()+ConfigPath, testAdminToken, newCfg); code != 200 {
 		t.Fatalf("admin config on the follower: %d %s", code, out)
 	}
 	waitUntil(t, "both have web1,web2", func() bool { return targetNames(a) == "web1,web2" && targetNames(b) == "web1,web2" })
-	if by := a.raft.Config().AppliedBy; by != "alice" {
-		t.Errorf("config applied by %q, want alice", by)
+	if by := a.raft.Config().AppliedBy; by != "admin" {
+		t.Errorf("config applied by %q, want admin", by)
 	}
 
 	// An admin makes a join token on the follower (made by the leader),
 	// shown once, listed without its value.
-	code, out := call(t, "POST", b.URL()+TokensPath, "test-admin", map[string]string{"ttl": "10m"})
+	code, out := call(t, "POST", b.URL()+TokensPath, testAdminToken, map[string]string{"ttl": "10m"})
 	var made struct{ Token cluster.CreatedToken }
 	if code != 200 || json.Unmarshal([]byte(out), &made) != nil || !strings.HasPrefix(made.Token.Token, cluster.JoinTokenPrefix) {
 		t.Fatalf("token create: %d %s", code, out)
 	}
-	code, out = call(t, "GET", a.URL()+TokensPath, "test-admin", nil)
-	if code != 200 || !strings.Contains(out, made.Token.ID) || strings.Contains(out, made.Token.Token) || !strings.Contains(out, `"by":"alice"`) {
+	code, out = call(t, "GET", a.URL()+TokensPath, testAdminToken, nil)
+	if code != 200 || !strings.Contains(out, made.Token.ID) || strings.Contains(out, made.Token.Token) || !strings.Contains(out, `"by":"admin"`) {
 		t.Fatalf("token list: %d %s", code, out)
 	}
 	if code, out := call(t, "GET", a.URL()+"/v1/cluster/status", made.Token.Token, nil); code != 403 {

@@ -81,6 +81,7 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	o.Monitor = monitorOptions(c)
 	o.Config = c
 	o.Jobnets = jobnetOptions(c)
+	o.Auth.BootstrapFile = filepath.Join(c.Node.DataDir, "admin.token")
 	o.Cluster = ClusterOptions{
 		DataDir: filepath.Join(c.Node.DataDir, "raft"), Site: c.Node.Site,
 		Bind: c.Cluster.Bind, Advertise: c.Cluster.Advertise, APIAddr: apiAddr(c),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -66,6 +65,7 @@ func TestMonitor(t *testing.T) {
 	opts.HTTPListen = "127.0.0.1:0"
 	opts.Bus = bus.Options{StoreDir: t.TempDir()}
 	opts.OpenStore = func(ctx context.Context) (ledger.Store, error) { return sqlite.Open(ctx, path) }
+	opts.Auth = node.AuthOptions{BootstrapToken: adminToken}
 	ctx := context.Background()
 	n, err := node.New(ctx, opts)
 	if err != nil {
@@ -75,7 +75,7 @@ func TestMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Stop(ctx)
-	c, _ := client.New(n.URL())
+	c := adminClient(t, n.URL())
 
 	waitUntil(t, "target svc up", func() bool {
 		ts, err := c.Targets(ctx)
@@ -108,10 +108,7 @@ func TestMonitor(t *testing.T) {
 		return err == nil && len(incs) == 1 && incs[0].Check == "disk" && incs[0].Severity == incident.Major
 	})
 
-	resp, err := http.Get(n.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getAs(t, adminToken, n.URL()+"/metrics")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	problems, err := promlint.New(strings.NewReader(string(body))).Lint()

@@ -16,6 +16,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/escalation"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
+	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/configs"
@@ -49,6 +50,7 @@ type Options struct {
 	// kept to tell which changes a reload can apply.
 	Config  *configs.Config
 	Jobnets JobnetOptions // see jobnet.go
+	Auth    AuthOptions   // see auth.go
 	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
@@ -109,11 +111,14 @@ type Node struct {
 	esc   *escalation.Escalator // nil unless alerting is enabled
 	mon   *monitorPart          // nil unless the monitor is enabled
 	raft  *cluster.Node         // nil without Raft
+	auth  *auth.Service
+	guard *auth.Guard
 	clusterCounters
 	reloadState
 	jobnets *jobnetPart // nil without jobnets (jobnet.go)
 
 	ln   net.Listener
+	mux  *auth.Mux // every route, each with its action
 	http *http.Server
 
 	cancel   context.CancelFunc // stops background work (store opener)
@@ -162,24 +167,32 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.newJobnet(ctx); err != nil {
 		return nil, err
 	}
+	if err = n.newAuth(); err != nil {
+		return nil, err
+	}
 	n.registerInfo(start)
+	n.mux = auth.NewMux(n.guard)
+	n.registerCluster(n.mux)
+	console.Register(n.mux, console.Deps{
+		Store:           n.store,
+		Publisher:       n.bus,
+		Gatherer:        opts.Registry,
+		AfterTransition: n.pipe.Nudge,
+		Alerting:        n.alertingDeps(),
+		Targets:         n.targetsView(),
+		Jobnets:         n.jobnetsView(),
+		Auth:            n.auth,
+		Audit:           n.guard.Audit,
+		Logger:          n.log,
+		Ready: []console.Check{
+			{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
+			{Name: "ledger", Fn: n.store.Ping},
+			{Name: "pipeline", Fn: func(context.Context) error { return n.pipe.Ready() }},
+			{Name: "cluster", Fn: n.clusterReady},
+		},
+	})
 	n.http = &http.Server{
-		Handler: n.clusterHandler(console.Handler(console.Deps{
-			Store:           n.store,
-			Publisher:       n.bus,
-			Gatherer:        opts.Registry,
-			AfterTransition: n.pipe.Nudge,
-			Alerting:        n.alertingDeps(),
-			Targets:         n.targetsView(),
-			Jobnets:         n.jobnetsView(),
-			Logger:          n.log,
-			Ready: []console.Check{
-				{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
-				{Name: "ledger", Fn: n.store.Ping},
-				{Name: "pipeline", Fn: func(context.Context) error { return n.pipe.Ready() }},
-				{Name: "cluster", Fn: n.clusterReady},
-			},
-		})),
+		Handler:           n.mux,
 		ReadTimeout:       opts.ReadTimeout,
 		ReadHeaderTimeout: opts.ReadTimeout,
 		WriteTimeout:      opts.WriteTimeout,
@@ -210,6 +223,9 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 
 // URL is the node's HTTP base URL.
 func (n *Node) URL() string { return "http://" + n.Addr() }
+
+// Routes lists every HTTP route of the node with the action it performs.
+func (n *Node) Routes() []auth.Route { return n.mux.Routes() }
 
 // Bus returns the node's event bus.
 func (n *Node) Bus() *bus.Bus { return n.bus }
@@ -275,6 +291,7 @@ func (n *Node) openStore(ctx context.Context) {
 		s, err := n.opts.OpenStore(octx)
 		cancel()
 		if err == nil {
+			n.bootstrapAdmin(ctx, s)
 			n.store.set(s, nil)
 			n.log.Info("ledger store open", "store", n.opts.StoreName)
 			return

@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +21,7 @@ func startNode(t *testing.T) *node.Node {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	n, err := node.New(ctx, node.Options{HTTPListen: "127.0.0.1:0", Bus: bus.Options{StoreDir: t.TempDir()},
+		Auth:      node.AuthOptions{BootstrapToken: adminToken},
 		OpenStore: func(ctx context.Context) (ledger.Store, error) { return sqlite.Open(ctx, path) }})
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +50,7 @@ func startNode(t *testing.T) *node.Node {
 // the unyo_ metrics follow unyo_<subsystem>_<name>_<unit>.
 func TestMetricsLint(t *testing.T) {
 	n := startNode(t)
-	resp, err := http.Get(n.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getAs(t, adminToken, n.URL()+"/metrics")
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {

@@ -43,6 +43,13 @@ func (n *Node) Reload(ctx context.Context, c *configs.Config) error {
 	return nil
 }
 
+// currentConfig is the configuration last applied (Reload replaces it).
+func (n *Node) currentConfig() *configs.Config {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
+	return n.opts.Config
+}
+
 func (n *Node) reload(ctx context.Context, c *configs.Config) error {
 	var restart []string
 	if old := n.opts.Config; old != nil {

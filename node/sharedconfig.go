@@ -38,7 +38,7 @@ type ConfigApplied struct {
 
 // seedConfig makes this leader's file the cluster's first active config.
 func (n *Node) seedConfig(ctx context.Context) {
-	c := n.opts.Config
+	c := n.currentConfig()
 	if c == nil || c.Source == "" || n.raft.Config().Version > 0 {
 		return
 	}
@@ -55,8 +55,8 @@ func (n *Node) seedConfig(ctx context.Context) {
 // followConfig applies each new active configuration on this member.
 func (n *Node) followConfig(ctx context.Context) {
 	applied := ""
-	if n.opts.Config != nil {
-		applied = n.opts.Config.Hash
+	if c := n.currentConfig(); c != nil {
+		applied = c.Hash
 	}
 	// A joiner applies no shared config before it holds the cluster
 	// secret key (from the join answer): secrets in it are encrypted
@@ -85,15 +85,16 @@ func (n *Node) followConfig(ctx context.Context) {
 // the shared sections replaced.
 func (n *Node) mergeShared(data []byte) (*configs.Config, error) {
 	name := "cluster-config.yaml"
-	if n.opts.Config != nil && n.opts.Config.Source != "" {
-		name = filepath.Join(filepath.Dir(n.opts.Config.Source), name)
+	own := n.currentConfig()
+	if own != nil && own.Source != "" {
+		name = filepath.Join(filepath.Dir(own.Source), name)
 	}
 	shared, err := configs.Parse(name, data)
 	if err != nil {
 		return nil, err
 	}
 	merged := *shared
-	if own := n.opts.Config; own != nil {
+	if own != nil {
 		merged = *own
 		merged.Monitor, merged.Alerting, merged.Jobnets = shared.Monitor, shared.Alerting, shared.Jobnets
 		merged.Hash, merged.Source = shared.Hash, own.Source

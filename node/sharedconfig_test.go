@@ -34,7 +34,7 @@ func startFileMember(t *testing.T, name, join, monitorYAML string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Cluster.Authenticators = testUsers
+	o.Auth.BootstrapToken = testAdminToken
 	n, err := New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +76,13 @@ func TestSharedConfig(t *testing.T) {
 	a := startFileMember(t, "cfg-a", "", mon("web1"))
 	waitUntil(t, "cfg-a leads and seeds the config", func() bool { return a.IsLeader() && a.raft.Config().Version == 1 })
 	b := startFileMember(t, "cfg-b", a.URL(), mon("only-b"))
-	waitUntil(t, "cfg-b adopts the cluster's monitor section", func() bool { return targetNames(b) == "web1" })
+	waitUntil(t, "cfg-b adopts the cluster's monitor section and holds its credential", func() bool {
+		return targetNames(b) == "web1" && b.raft.MemberCredential() != ""
+	})
 
 	post := func(n *Node, body string) (int, string) {
 		req, _ := http.NewRequest("POST", n.URL()+ConfigPath+"?name=new.yaml", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer test-admin")
+		req.Header.Set("Authorization", "Bearer "+testAdminToken+"")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -65,7 +65,7 @@ func startYAML(t *testing.T, name, clusterExtra string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.Cluster.Authenticators = testUsers
+	o.Auth.BootstrapToken = testAdminToken
 	n, err := New(context.Background(), o)
 	if err != nil {
 		return nil, err

@@ -27,7 +27,7 @@ func startMember(t *testing.T, name, join, extra string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Cluster.Authenticators = testUsers
+	o.Auth.BootstrapToken = testAdminToken
 	ctx := context.Background()
 	n, err := New(ctx, o)
 	if err != nil {

@@ -644,7 +644,7 @@ func postEvent(t *testing.T, base string, ev map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(base+"/api/v1/events", "application/json", bytes.NewReader(b))
+	resp, err := testutil.Post(base+"/api/v1/events", "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}

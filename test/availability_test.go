@@ -390,7 +390,7 @@ alerting:
 			}
 		}
 		// The API itself names the field of a month it cannot read.
-		resp, err := http.Get(p.URL + "/api/v1/availability?month=2026-13")
+		resp, err := testutil.Get(p.URL + "/api/v1/availability?month=2026-13")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -142,9 +142,6 @@ monitor:
 		p.WaitReady(90 * time.Second)
 	}
 	c.waitAssigned(c.names, 60*time.Second)
-	// The CLI acts with n0's member credential (a member may read the
-	// status, apply config and move leadership).
-	t.Setenv("UNYO_TOKEN", c.cred(0))
 	return c
 }
 
@@ -278,7 +275,7 @@ func TestClusterKillLeader(t *testing.T) {
 		stop  = make(chan struct{})
 	)
 	for w, i := range survivors {
-		cl, err := client.New("http://" + c.addrs[i])
+		cl, err := client.New("http://"+c.addrs[i], client.WithToken(testutil.AdminToken))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -103,7 +103,7 @@ func escalateAcross(t *testing.T, c *threeNodes, smtp *mailtest.Server, target s
 	t.Helper()
 	leader := c.leader()
 	via := (leader + 1) % 3
-	cl, err := client.New("http://" + c.addrs[via])
+	cl, err := client.New("http://"+c.addrs[via], client.WithToken(testutil.AdminToken))
 	if err != nil {
 		t.Fatal(err)
 	}

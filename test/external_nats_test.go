@@ -16,6 +16,7 @@ import (
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/node"
+	"github.com/unyo-ops/unyo/test/testutil"
 )
 
 // TestExternalNATS runs a node against the external NATS server with
@@ -37,6 +38,7 @@ func TestExternalNATS(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	n, err := node.New(ctx, node.Options{
+		Auth:       node.AuthOptions{BootstrapToken: testutil.AdminToken},
 		HTTPListen: "127.0.0.1:0",
 		Bus:        bus.Options{URL: url, Namespace: ns},
 		OpenStore:  func(ctx context.Context) (ledger.Store, error) { return sqlite.Open(ctx, path) },
@@ -55,7 +57,7 @@ func TestExternalNATS(t *testing.T) {
 	if n.Bus().ClientURL() != url {
 		t.Errorf("client URL %q, want %q", n.Bus().ClientURL(), url)
 	}
-	c, err := client.New(n.URL())
+	c, err := client.New(n.URL(), client.WithToken(testutil.AdminToken))
 	if err != nil {
 		t.Fatal(err)
 	}

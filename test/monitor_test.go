@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,7 +91,7 @@ monitor:
 		t.Fatal(err)
 	}
 	p := testutil.Serve(t, path, addr)
-	c, err := client.New(p.URL)
+	c, err := client.New(p.URL, client.WithToken(testutil.AdminToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +233,7 @@ monitor:
 
 func metrics(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
+	resp, err := testutil.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ func startPostgresNode(t *testing.T, proxyDown bool) (*node.Node, *testutil.Prox
 	u.RawQuery = q.Encode()
 	dsn := u.String()
 	n, err := node.New(context.Background(), node.Options{
+		Auth:       node.AuthOptions{BootstrapToken: testutil.AdminToken},
 		Name:       "outage",
 		HTTPListen: "127.0.0.1:0",
 		Bus:        bus.Options{StoreDir: t.TempDir()},
@@ -51,7 +52,7 @@ func startPostgresNode(t *testing.T, proxyDown bool) (*node.Node, *testutil.Prox
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Stop(context.Background()) })
-	c, err := client.New(n.URL())
+	c, err := client.New(n.URL(), client.WithToken(testutil.AdminToken))
 	if err != nil {
 		t.Fatal(err)
 	}

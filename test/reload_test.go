@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,7 +66,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		return names
 	}
 	metric := func(name string) string {
-		resp, err := http.Get(p.URL + "/metrics")
+		resp, err := testutil.Get(p.URL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

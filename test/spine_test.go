@@ -85,7 +85,7 @@ func TestKill9DuringBurst(t *testing.T) {
 			ly := st.yaml(t, dir)
 			cfg, addr := writeConfig(t, dir, ly)
 			p := testutil.Serve(t, cfg, addr)
-			c, err := client.New(p.URL)
+			c, err := client.New(p.URL, client.WithToken(testutil.AdminToken))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/client"
 )
 
@@ -70,6 +73,46 @@ func FreePort(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// AdminToken is the first admin's API token of every node this test
+// binary starts (given as UNYO_BOOTSTRAP_TOKEN), and the token Run gives
+// the CLI (UNYO_TOKEN) unless the caller sets its own.
+var AdminToken = auth.NewSecret(auth.TokenPrefix)
+
+// Client returns an API client for the node at url acting as the admin.
+func Client(t testing.TB, url string) *client.Client {
+	t.Helper()
+	c, err := client.New(url, client.WithToken(AdminToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Do sends req with the admin token.
+func Do(req *http.Request) (*http.Response, error) {
+	req.Header.Set("Authorization", "Bearer "+AdminToken)
+	return http.DefaultClient.Do(req)
+}
+
+// Get is http.Get with the admin token.
+func Get(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return Do(req)
+}
+
+// Post is http.Post with the admin token.
+func Post(url, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	return Do(req)
+}
+
 // Process is a running `unyo serve`.
 type Process struct {
 	t      testing.TB
@@ -111,6 +154,7 @@ func Start(t testing.TB, cfgPath, addr string) *Process {
 	t.Helper()
 	p := &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}
 	p.cmd = exec.Command(Binary(t), "serve", "--config", cfgPath)
+	p.cmd.Env = append(os.Environ(), "UNYO_BOOTSTRAP_TOKEN="+AdminToken)
 	p.cmd.Stderr = lockedWriter{p}
 	p.cmd.Stdout = lockedWriter{p}
 	if err := p.cmd.Start(); err != nil {
@@ -203,11 +247,20 @@ func (p *Process) RSS() (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", p.Pid())
 }
 
-// Run runs the unyo binary with args and returns stdout, stderr and the exit
-// code.
+// Run runs the unyo binary with args as the admin (UNYO_TOKEN) and returns
+// stdout, stderr and the exit code.
 func Run(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return RunEnv(t, []string{"UNYO_TOKEN=" + AdminToken}, args...)
+}
+
+// RunEnv is Run with env added to the environment (and no token unless
+// env gives one). The credentials file is kept out of the user's home.
+func RunEnv(t testing.TB, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = append(withoutToken(os.Environ()), "UNYO_CREDENTIALS="+filepath.Join(t.TempDir(), "credentials.json"))
+	cmd.Env = append(cmd.Env, env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -217,4 +270,14 @@ func Run(t testing.TB, args ...string) (stdout, stderr string, code int) {
 		t.Fatal(err)
 	}
 	return o.String(), e.String(), 0
+}
+
+func withoutToken(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "UNYO_TOKEN=") && !strings.HasPrefix(kv, "UNYO_TOKEN_FILE=") && !strings.HasPrefix(kv, "UNYO_CREDENTIALS=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/auth/authtest"
+)
+
+func TestAuthConformance(t *testing.T) {
+	authtest.Run(t, func(t *testing.T) auth.Store { return openTest(t) })
+}
+
+// Two stores on one file (two processes sharing it) append one chain:
+// BEGIN IMMEDIATE takes the file's write lock, the other waits.
+func TestAuditTwoHandlesOneChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	var stores []auth.Store
+	for range 2 {
+		s, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	authtest.AppendConcurrently(t, stores, 4, 50)
+}
+
+func TestAuthSurvivesReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := auth.User{Name: "admin", Role: auth.RoleAdmin, Source: "local", Created: authtest.T0, Updated: authtest.T0}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.AppendAudit(ctx, auth.AuditEntry{Actor: "admin", Action: "login", Result: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.GetUser(ctx, "admin"); err != nil || got.Role != auth.RoleAdmin {
+		t.Errorf("after reopen GetUser = %+v, %v", got, err)
+	}
+	second, err := s.AppendAudit(ctx, auth.AuditEntry{Actor: "admin", Action: "logout", Result: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Seq != 2 || second.Prev != first.Hash {
+		t.Errorf("after reopen the chain restarted: seq %d prev %q, want 2 and %q", second.Seq, second.Prev, first.Hash)
+	}
+}
+
+// TamperSQL is what a test runs to edit an audit entry behind the store's
+// back; the chain must show it.
+const TamperSQL = `UPDATE audit SET actor = 'mallory' WHERE seq = 2`
+
+func TestAuditTamperBreaksChain(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	for i := range 3 {
+		if _, err := s.AppendAudit(ctx, auth.AuditEntry{Actor: "alice", Action: "incident.ack", At: authtest.T0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, TamperSQL); err != nil {
+		t.Fatal(err)
+	}
+	es := authtest.ListAll(t, s)
+	if es[1].Actor != "mallory" {
+		t.Fatalf("the edit did not take: %+v", es[1])
+	}
+	if h := auth.ChainHash(es[1].Prev, es[1]); h == es[1].Hash {
+		t.Errorf("an edited entry still matches its hash")
+	}
+	if es[2].Prev != es[1].Hash {
+		t.Errorf("the next entry's prev no longer names the stored hash")
+	}
+}

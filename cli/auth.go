@@ -1,0 +1,494 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/client"
+	"github.com/unyo-ops/unyo/console"
+)
+
+const loginUsage = `usage:
+  unyo login [--user NAME] [--password-stdin]   log in; the session token is kept for this --server
+  unyo login --token-file FILE                  keep an existing token (e.g. a node's data/…/admin.token)`
+
+// runLogin logs in and stores the token in the credentials file.
+func runLogin(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "login")
+	server := serverFlag(fs, env)
+	user := fs.String("user", env.Getenv("USER"), "user name (default $USER)")
+	stdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	tokenFile := fs.String("token-file", "", "keep the token in FILE instead of logging in with a password")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q\n%s", pos[0], loginUsage)
+	}
+	var tok, name string
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+		c, err := client.New(*server, client.WithToken(tok))
+		if err != nil {
+			return fmt.Errorf("--server: %w", err)
+		}
+		id, err := c.WhoAmI(ctx)
+		if err != nil {
+			return err
+		}
+		name = id.Name
+	} else {
+		if *user == "" {
+			return usagef("--user: required\n%s", loginUsage)
+		}
+		pw, err := readPassword(env, *stdin, "Password for "+*user+": ")
+		if err != nil {
+			return err
+		}
+		c, err := client.New(*server)
+		if err != nil {
+			return fmt.Errorf("--server: %w", err)
+		}
+		r, err := c.Login(ctx, *user, pw)
+		if err != nil {
+			return err
+		}
+		tok, name = r.Token, r.User
+		defer fmt.Fprintf(env.Stdout, "logged in to %s as %s (%s) until %s\n", *server, r.User, r.Role, r.Expires.Local().Format(time.RFC3339))
+	}
+	creds, path, err := readCredentials(env)
+	if err != nil {
+		return err
+	}
+	creds.Servers[serverKey(*server)] = credential{Token: tok, User: name}
+	if err := writeCredentials(path, creds); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	if *tokenFile != "" {
+		fmt.Fprintf(env.Stdout, "token of %s kept for %s in %s\n", name, *server, path)
+	}
+	return nil
+}
+
+// runLogout ends the session and drops the stored token.
+func runLogout(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "logout")
+	server := serverFlag(fs, env)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	creds, path, err := readCredentials(env)
+	if err != nil {
+		return err
+	}
+	cr, ok := creds.Servers[serverKey(*server)]
+	if !ok {
+		return fmt.Errorf("not logged in to %s", *server)
+	}
+	c, err := client.New(*server, client.WithToken(cr.Token))
+	if err != nil {
+		return fmt.Errorf("--server: %w", err)
+	}
+	var ae *client.Error
+	if err := c.Logout(ctx); err != nil && !(errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 401)) {
+		return err
+	}
+	delete(creds.Servers, serverKey(*server))
+	if err := writeCredentials(path, creds); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "logged out of %s\n", *server)
+	return nil
+}
+
+func runWhoAmI(ctx context.Context, env *Env, args []string) error {
+	cmd := newAPICmd(env, "whoami")
+	_, c, err := cmd.connect(args, 0, "usage: unyo whoami [-o table|json]")
+	if err != nil {
+		return err
+	}
+	id, err := c.WhoAmI(ctx)
+	if err != nil {
+		return err
+	}
+	if cmd.json() {
+		return printJSON(env.Stdout, id)
+	}
+	fmt.Fprintf(env.Stdout, "%s (%s) by %s %s from %s\n", id.Actor(), id.Role, id.Kind, id.TokenID, id.From)
+	return nil
+}
+
+func runWho(ctx context.Context, env *Env, args []string) error {
+	cmd := newAPICmd(env, "who")
+	_, c, err := cmd.connect(args, 0, "usage: unyo who [-o table|json]")
+	if err != nil {
+		return err
+	}
+	ss, err := c.Sessions(ctx)
+	if err != nil {
+		return err
+	}
+	if cmd.json() {
+		return printJSON(env.Stdout, ss)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tROLE\tKIND\tFROM\tLAST USED\tSINCE")
+	for _, s := range ss {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.User, s.Role, s.Kind, s.From,
+			s.LastUsed.Local().Format("15:04:05"), s.Since.Local().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+const userUsage = `usage:
+  unyo user list
+  unyo user add NAME --role ROLE [--password-stdin | --no-password]
+  unyo user passwd [NAME] [--password-stdin]    your own password (asks the current one), or NAME's (admin)
+  unyo user disable NAME | unyo user enable NAME
+  unyo user role NAME ROLE
+roles: viewer, operator, ops-se, site-manager, admin`
+
+func runUser(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", userUsage)
+	}
+	verb := args[0]
+	cmd := newAPICmd(env, "user "+verb)
+	role := cmd.fs.String("role", "", "add: the user's role")
+	stdin := cmd.fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	noPassword := cmd.fs.Bool("no-password", false, "add: no password (tokens only)")
+	nargs := map[string]int{"list": 0, "add": 1, "disable": 1, "enable": 1, "role": 2, "passwd": -1}[verb]
+	if _, ok := map[string]bool{"list": true, "add": true, "disable": true, "enable": true, "role": true, "passwd": true}[verb]; !ok {
+		return usagef("unknown user command %q\n%s", verb, userUsage)
+	}
+	var pos []string
+	var c *client.Client
+	var err error
+	if verb == "passwd" {
+		pos, err = parse(cmd.fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) > 1 {
+			return usagef("%s", userUsage)
+		}
+		if c, err = newClient(env, *cmd.server); err != nil {
+			return err
+		}
+	} else if pos, c, err = cmd.connect(args[1:], nargs, userUsage); err != nil {
+		return err
+	}
+	switch verb {
+	case "list":
+		us, err := c.Users(ctx)
+		if err != nil {
+			return err
+		}
+		if cmd.json() {
+			return printJSON(env.Stdout, us)
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tSTATUS\tSOURCE\tCREATED")
+		for _, u := range us {
+			st := "enabled"
+			if u.Disabled {
+				st = "disabled"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, st, u.Source, u.Created.Local().Format("2006-01-02"))
+		}
+		return tw.Flush()
+	case "add":
+		if _, err := auth.ParseRole(*role); err != nil {
+			return usagef("--role: %v", err)
+		}
+		pw := ""
+		if !*noPassword {
+			if pw, err = readNewPassword(env, *stdin); err != nil {
+				return err
+			}
+		}
+		u, err := c.AddUser(ctx, console.UserRequest{Name: pos[0], Role: auth.Role(*role), Password: pw})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "user %s added (%s)\n", u.Name, u.Role)
+	case "disable", "enable":
+		d := verb == "disable"
+		if _, err := c.ChangeUser(ctx, pos[0], console.UserChangeRequest{Disabled: &d}); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "user %s %sd\n", pos[0], verb)
+	case "role":
+		r, err := auth.ParseRole(pos[1])
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if _, err := c.ChangeUser(ctx, pos[0], console.UserChangeRequest{Role: &r}); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "user %s is now %s\n", pos[0], r)
+	case "passwd":
+		if len(pos) == 1 {
+			pw, err := readNewPassword(env, *stdin)
+			if err != nil {
+				return err
+			}
+			if _, err := c.ChangeUser(ctx, pos[0], console.UserChangeRequest{Password: &pw}); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "password of %s set\n", pos[0])
+			return nil
+		}
+		old, err := readPassword(env, *stdin, "Current password: ")
+		if err != nil {
+			return err
+		}
+		pw, err := readNewPassword(env, *stdin)
+		if err != nil {
+			return err
+		}
+		if err := c.ChangePassword(ctx, old, pw); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, "password changed")
+	}
+	return nil
+}
+
+const tokenUsage = `usage:
+  unyo token create --name NAME [--role ROLE] [--ttl 720h] [--owner USER]   the secret is printed once
+  unyo token list [--all]
+  unyo token revoke ID`
+
+func runToken(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", tokenUsage)
+	}
+	verb := args[0]
+	cmd := newAPICmd(env, "token "+verb)
+	name := cmd.fs.String("name", "", "create: what the token is for")
+	role := cmd.fs.String("role", "", "create: its role, at most the owner's (default the owner's)")
+	ttl := cmd.fs.Duration("ttl", 90*24*time.Hour, "create: how long it lives (0: no expiry)")
+	owner := cmd.fs.String("owner", "", "create: the owner (admin; default you)")
+	all := cmd.fs.Bool("all", false, "list: everyone's tokens (admin)")
+	nargs, ok := map[string]int{"create": 0, "list": 0, "revoke": 1}[verb]
+	if !ok {
+		return usagef("unknown token command %q\n%s", verb, tokenUsage)
+	}
+	pos, c, err := cmd.connect(args[1:], nargs, tokenUsage)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "create":
+		if *name == "" {
+			return usagef("--name: required\n%s", tokenUsage)
+		}
+		r, err := c.CreateToken(ctx, console.TokenRequest{Name: *name, Role: auth.Role(*role), TTL: ttl.String(), Owner: *owner})
+		if err != nil {
+			return err
+		}
+		if cmd.json() {
+			return printJSON(env.Stdout, r)
+		}
+		exp := "never"
+		if !r.Token.Expires.IsZero() {
+			exp = r.Token.Expires.Local().Format(time.RFC3339)
+		}
+		fmt.Fprintf(env.Stderr, "token %s for %s (%s), expires %s; the secret below is shown only now:\n", r.Token.ID, r.Token.Owner, r.Token.Role, exp)
+		fmt.Fprintln(env.Stdout, r.Secret)
+	case "list":
+		ts, err := c.Tokens(ctx, *all)
+		if err != nil {
+			return err
+		}
+		if cmd.json() {
+			return printJSON(env.Stdout, ts)
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tKIND\tOWNER\tROLE\tEXPIRES\tLAST USED\tSTATUS")
+		now := time.Now()
+		for _, t := range ts {
+			st := "live"
+			switch {
+			case !t.Revoked.IsZero():
+				st = "revoked"
+			case !t.Live(now):
+				st = "expired"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Kind, t.Owner, t.Role,
+				fmtDay(t.Expires, "never"), fmtDay(t.LastUsed, "-"), st)
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := c.RevokeToken(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "token %s revoked\n", pos[0])
+	}
+	return nil
+}
+
+func fmtDay(t time.Time, zero string) string {
+	if t.IsZero() {
+		return zero
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+const auditUsage = `usage:
+  unyo audit list [--from T] [--to T] [--actor NAME] [--limit N] [-o table|json]   T: RFC 3339 or YYYY-MM-DD
+  unyo audit verify                                   check the hash chain (exit 1 if broken)`
+
+func runAudit(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", auditUsage)
+	}
+	verb := args[0]
+	cmd := newAPICmd(env, "audit "+verb)
+	from := cmd.fs.String("from", "", "list: entries at or after")
+	to := cmd.fs.String("to", "", "list: entries before")
+	actor := cmd.fs.String("actor", "", "list: only this actor's")
+	limit := cmd.fs.Int("limit", 0, "list: at most this many (default all, in pages)")
+	if verb != "list" && verb != "verify" {
+		return usagef("unknown audit command %q\n%s", verb, auditUsage)
+	}
+	_, c, err := cmd.connect(args[1:], 0, auditUsage)
+	if err != nil {
+		return err
+	}
+	if verb == "verify" {
+		r, err := c.VerifyAudit(ctx)
+		if err != nil {
+			return err
+		}
+		if cmd.json() {
+			if err := printJSON(env.Stdout, r); err != nil {
+				return err
+			}
+		} else if r.OK {
+			fmt.Fprintf(env.Stdout, "audit log intact: %d entries, head %s\n", r.Entries, r.Head)
+		}
+		if !r.OK {
+			return fmt.Errorf("audit log broken at entry %d: %s", r.BadSeq, r.Problem)
+		}
+		return nil
+	}
+	q := client.AuditQuery{Actor: *actor}
+	for _, p := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"--from", *from, &q.From}, {"--to", *to, &q.To}} {
+		if p.v == "" {
+			continue
+		}
+		t, err := parseTime(p.flag, p.v)
+		if err != nil {
+			return err
+		}
+		*p.dst = *t
+	}
+	var all []auth.AuditEntry
+	for {
+		q.Limit = 1000
+		if *limit > 0 {
+			q.Limit = min(1000, *limit-len(all))
+		}
+		es, err := c.Audit(ctx, q)
+		if err != nil {
+			return err
+		}
+		all = append(all, es...)
+		if len(es) < q.Limit || (*limit > 0 && len(all) >= *limit) {
+			break
+		}
+		q.After = es[len(es)-1].Seq
+	}
+	if cmd.json() {
+		return printJSON(env.Stdout, all)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tROLE\tACTION\tTARGET\tFROM\tRESULT\tDETAIL")
+	for _, e := range all {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04:05"),
+			e.Actor, e.Role, e.Action, e.Target, e.From, e.Result, oneLine(e.Detail, 60))
+	}
+	return tw.Flush()
+}
+
+// readNewPassword reads a new password (twice on a terminal).
+func readNewPassword(env *Env, stdin bool) (string, error) {
+	pw, err := readPassword(env, stdin, "New password: ")
+	if err != nil || stdin {
+		return pw, err
+	}
+	again, err := readPassword(env, false, "Again: ")
+	if err != nil {
+		return "", err
+	}
+	if again != pw {
+		return "", errors.New("the passwords differ")
+	}
+	return pw, nil
+}
+
+// stdinLines is shared by the reads of one command (--password-stdin
+// gives the old and the new password on two lines).
+var stdinLines *bufio.Reader
+
+// readPassword reads a password from the first line of stdin
+// (--password-stdin) or from the terminal without echo.
+func readPassword(env *Env, stdin bool, prompt string) (string, error) {
+	if stdin {
+		if env.Stdin == nil {
+			return "", errors.New("--password-stdin: no standard input")
+		}
+		if stdinLines == nil {
+			stdinLines = bufio.NewReader(io.LimitReader(env.Stdin, 64<<10))
+		}
+		line, err := stdinLines.ReadString('\n')
+		if err != nil && (err != io.EOF || line == "") {
+			return "", fmt.Errorf("--password-stdin: %w", err)
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", errors.New("no terminal to ask the password on: use --password-stdin")
+	}
+	defer tty.Close()
+	fd := int(tty.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return "", errors.New("no terminal to ask the password on: use --password-stdin")
+	}
+	noEcho := *old
+	noEcho.Lflag &^= unix.ECHO
+	noEcho.Lflag |= unix.ICANON | unix.ISIG
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho); err != nil {
+		return "", err
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, old) //nolint:errcheck // best effort restore
+	fmt.Fprint(tty, prompt)
+	line, err := bufio.NewReader(io.LimitReader(tty, 64<<10)).ReadString('\n')
+	fmt.Fprintln(tty)
+	if err != nil && line == "" {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
