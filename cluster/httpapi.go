@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/unyo-ops/unyo/auth"
 )
 
 // HTTP glue, for the node to mount on its API mux (behind its own auth).
@@ -213,6 +215,7 @@ func (n *Node) JoinHandler() http.Handler {
 			writeJSON(w, http.StatusOK, apiResponse{Result: &Result{}, Join: &JoinAnswer{SecretKey: key}})
 			return
 		}
+		n.log.Info("join requested", "node_id", req.NodeID, "by", auth.FromRequest(r).Actor())
 		cred, err := n.JoinMember(r.Context(), req)
 		if err != nil {
 			writeError(w, err)
@@ -280,6 +283,7 @@ func (n *Node) LeaveHandler() http.Handler {
 		if !decodeBody(w, r, MaxSmallBody, &req) {
 			return
 		}
+		n.log.Info("leave requested", "node_id", req.NodeID, "by", auth.FromRequest(r).Actor())
 		if err := n.Leave(r.Context(), req.NodeID); err != nil {
 			writeError(w, err)
 			return
@@ -297,6 +301,7 @@ func (n *Node) TransferHandler() http.Handler {
 		if !decodeBody(w, r, MaxSmallBody, &req) {
 			return
 		}
+		n.log.Info("leadership transfer requested", "to", req.To, "by", auth.FromRequest(r).Actor())
 		if err := n.TransferLeadership(r.Context(), req.To); err != nil {
 			writeError(w, err)
 			return
