@@ -178,6 +178,33 @@ func TestClusterTrust(t *testing.T) {
 		}
 	}
 
+	// An admin's join token from the CLI: shown once, listed without its
+	// value, revoked.
+	srv := "--server=" + a.URL
+	tok := strings.TrimSpace(unyo(t, 0, "cluster", "token", "create", "--ttl", "10m", srv))
+	if !strings.HasPrefix(tok, cluster.JoinTokenPrefix) {
+		t.Fatalf("token create printed %q", tok)
+	}
+	if code, out := send(t, "GET", a.URL+"/v1/cluster/status", tok, ""); code != 403 {
+		t.Errorf("a join token reads the status: %d %s", code, out)
+	}
+	var listed []cluster.JoinToken
+	out := unyo(t, 0, "cluster", "token", "list", "-o", "json", srv)
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 2 || strings.Contains(out, tok) {
+		t.Fatalf("token list: %v %s", err, out)
+	}
+	id := listed[0].ID
+	if id == "bootstrap" {
+		id = listed[1].ID
+	}
+	unyo(t, 0, "cluster", "token", "revoke", id, srv)
+	if code, out := send(t, "GET", a.URL+"/v1/cluster/status", tok, ""); code != 401 {
+		t.Errorf("a revoked join token: %d %s", code, out)
+	}
+	if _, _, code := testutil.RunEnv(t, nil, "cluster", "token", "create", srv); code == 0 {
+		t.Error("token create without a credential succeeded")
+	}
+
 	// Once the bootstrap token has expired, it joins nobody.
 	deadline := time.Now().Add(ttl + 30*time.Second)
 	for {
