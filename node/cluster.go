@@ -94,6 +94,11 @@ func (n *Node) newCluster() error {
 	n.keyReady = make(chan struct{})
 	if _, err := r.SecretKey(); err == nil {
 		close(n.keyReady)
+	} else if len(o.Join) == 0 {
+		// Nothing will bring the key: say so, and do not hold up the
+		// shared configuration for it.
+		n.log.Warn("no cluster secret key and nobody to join: copy "+cluster.SecretKeyFile+" from a member into "+o.DataDir, "err", err)
+		close(n.keyReady)
 	}
 	return nil
 }
