@@ -40,6 +40,16 @@ const (
 	checkInterval  = 3 * time.Second
 )
 
+// adminGet is hc.Get with the admin token.
+func adminGet(hc *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testutil.AdminToken)
+	return hc.Do(req)
+}
+
 // lastChecks returns, per target, the newest check time any live node
 // reports.
 func (c *threeNodes) lastChecks() map[string]time.Time {
@@ -49,7 +59,7 @@ func (c *threeNodes) lastChecks() map[string]time.Time {
 		if c.procs[i].Exited() {
 			continue
 		}
-		resp, err := hc.Get("http://" + c.addrs[i] + "/api/v1/targets")
+		resp, err := adminGet(hc, "http://"+c.addrs[i]+"/api/v1/targets")
 		if err != nil {
 			c.t.Logf("targets of %s: %v", c.names[i], err)
 			continue

@@ -218,7 +218,7 @@ func incidentOf(t *testing.T, c *threeNodes, target string) console.IncidentDeta
 		if c.procs[i].Exited() {
 			continue
 		}
-		resp, err := hc.Get("http://" + c.addrs[i] + "/api/v1/incidents?target=" + target)
+		resp, err := adminGet(hc, "http://"+c.addrs[i]+"/api/v1/incidents?target="+target)
 		if err != nil {
 			continue
 		}
@@ -230,7 +230,7 @@ func incidentOf(t *testing.T, c *threeNodes, target string) console.IncidentDeta
 		if err != nil || len(list.Incidents) != 1 {
 			continue
 		}
-		resp, err = hc.Get(fmt.Sprintf("http://%s/api/v1/incidents/%d", c.addrs[i], list.Incidents[0].ID))
+		resp, err = adminGet(hc, fmt.Sprintf("http://%s/api/v1/incidents/%d", c.addrs[i], list.Incidents[0].ID))
 		if err != nil {
 			continue
 		}
