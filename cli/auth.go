@@ -43,7 +43,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("--token-file: %w", err)
 		}
 		tok = strings.TrimSpace(string(b))
-		c, err := client.New(*server, client.WithToken(tok))
+		c, err := client.NewTLS(server.url, server.tls, client.WithToken(tok))
 		if err != nil {
 			return fmt.Errorf("--server: %w", err)
 		}
@@ -60,7 +60,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		c, err := client.New(*server)
+		c, err := client.NewTLS(server.url, server.tls)
 		if err != nil {
 			return fmt.Errorf("--server: %w", err)
 		}
@@ -69,18 +69,18 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		tok, name = r.Token, r.User
-		defer fmt.Fprintf(env.Stdout, "logged in to %s as %s (%s) until %s\n", *server, r.User, r.Role, r.Expires.Local().Format(time.RFC3339))
+		defer fmt.Fprintf(env.Stdout, "logged in to %s as %s (%s) until %s\n", server.url, r.User, r.Role, r.Expires.Local().Format(time.RFC3339))
 	}
 	creds, path, err := readCredentials(env)
 	if err != nil {
 		return err
 	}
-	creds.Servers[serverKey(*server)] = credential{Token: tok, User: name}
+	creds.Servers[serverKey(server.url)] = credential{Token: tok, User: name}
 	if err := writeCredentials(path, creds); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
 	if *tokenFile != "" {
-		fmt.Fprintf(env.Stdout, "token of %s kept for %s in %s\n", name, *server, path)
+		fmt.Fprintf(env.Stdout, "token of %s kept for %s in %s\n", name, server.url, path)
 	}
 	return nil
 }
@@ -96,11 +96,11 @@ func runLogout(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cr, ok := creds.Servers[serverKey(*server)]
+	cr, ok := creds.Servers[serverKey(server.url)]
 	if !ok {
-		return fmt.Errorf("not logged in to %s", *server)
+		return fmt.Errorf("not logged in to %s", server.url)
 	}
-	c, err := client.New(*server, client.WithToken(cr.Token))
+	c, err := client.NewTLS(server.url, server.tls, client.WithToken(cr.Token))
 	if err != nil {
 		return fmt.Errorf("--server: %w", err)
 	}
@@ -108,11 +108,11 @@ func runLogout(ctx context.Context, env *Env, args []string) error {
 	if err := c.Logout(ctx); err != nil && !(errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 401)) {
 		return err
 	}
-	delete(creds.Servers, serverKey(*server))
+	delete(creds.Servers, serverKey(server.url))
 	if err := writeCredentials(path, creds); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "logged out of %s\n", *server)
+	fmt.Fprintf(env.Stdout, "logged out of %s\n", server.url)
 	return nil
 }
 

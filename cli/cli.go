@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/unyo-ops/unyo/client"
 )
@@ -87,6 +89,10 @@ func Main(ctx context.Context, args []string, env *Env) int {
 			return 2
 		}
 		fmt.Fprintf(env.Stderr, "unyo %s: %v\n", args[0], err)
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Status == 401 {
+			fmt.Fprintln(env.Stderr, "hint: unyo login --user NAME, or export UNYO_TOKEN_FILE=<node data_dir>/admin.token on the node's first start")
+		}
 		return 1
 	}
 	return 0
@@ -139,27 +145,52 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// serverFlag adds --server to fs.
-func serverFlag(fs *flag.FlagSet, env *Env) *string {
+// endpoint is the node a command talks to: --server and the TLS files of
+// an https:// server.
+type endpoint struct {
+	url string
+	tls client.TLSFiles
+}
+
+// serverFlag adds --server, --ca-file, --client-cert and --client-key to
+// fs. Dereference the result after parsing.
+func serverFlag(fs *flag.FlagSet, env *Env) *endpoint {
 	def := env.Getenv("UNYO_SERVER")
 	if def == "" {
 		def = client.DefaultServer
 	}
-	return fs.String("server", def, "node API URL (env UNYO_SERVER)")
+	e := &endpoint{}
+	fs.StringVar(&e.url, "server", def, "node API URL, http:// or https:// (env UNYO_SERVER)")
+	fs.StringVar(&e.tls.CAFile, "ca-file", env.Getenv("UNYO_CA_FILE"), "PEM CA bundle that signed the node's certificate (env UNYO_CA_FILE; default: the system's roots)")
+	fs.StringVar(&e.tls.CertFile, "client-cert", env.Getenv("UNYO_CLIENT_CERT"), "PEM client certificate, for a node that asks for one (env UNYO_CLIENT_CERT)")
+	fs.StringVar(&e.tls.KeyFile, "client-key", env.Getenv("UNYO_CLIENT_KEY"), "PEM key of --client-cert (env UNYO_CLIENT_KEY)")
+	return e
 }
 
-// newClient returns a client for server with the token the CLI finds for
-// it (credentials.go).
-func newClient(env *Env, server string) (*client.Client, error) {
-	tok, err := findToken(env, server)
+// newClient returns a client for the node at e (its TLS files for
+// https://) with the token the CLI finds for it (credentials.go).
+func newClient(env *Env, e endpoint) (*client.Client, error) {
+	if _, err := client.New(e.url); err != nil {
+		return nil, fmt.Errorf("--server: %w", err)
+	}
+	tok, err := findToken(env, e.url)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(server, client.WithToken(tok))
+	c, err := client.NewTLS(e.url, e.tls, client.WithToken(tok))
 	if err != nil {
-		return nil, fmt.Errorf("--server: %w", err)
+		return nil, fmt.Errorf("--ca-file, --client-cert, --client-key: %w", err)
 	}
 	return c, nil
+}
+
+// httpClient is a client for the calls made without package client.
+func (e endpoint) httpClient() (*http.Client, error) {
+	hc, err := client.HTTPClient(e.tls, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file, --client-cert, --client-key: %w", err)
+	}
+	return hc, nil
 }
 
 // apiCmd is a command that talks to a node's API: its flags always include
@@ -167,7 +198,7 @@ func newClient(env *Env, server string) (*client.Client, error) {
 type apiCmd struct {
 	env    *Env
 	fs     *flag.FlagSet
-	server *string
+	server *endpoint
 	out    *string
 }
 

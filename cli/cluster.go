@@ -46,7 +46,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	base := strings.TrimRight(*server, "/")
+	base := strings.TrimRight(server.url, "/")
 	switch args[0] {
 	case "status":
 		if len(pos) > 0 {

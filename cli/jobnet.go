@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -84,9 +85,10 @@ func jobnetShow(ctx context.Context, env *Env, args []string) error {
 	if len(d.Params) > 0 {
 		var ps []string
 		for k, v := range d.Params {
-			ps = append(ps, k+"="+v)
+			ps = append(ps, fmt.Sprintf("%s=%q (pattern %s)", k, v, d.ParamPatterns[k]))
 		}
-		fmt.Fprintf(w, "params: %s\n", strings.Join(ps, " "))
+		sort.Strings(ps)
+		fmt.Fprintf(w, "params: %s\n", strings.Join(ps, ", "))
 	}
 	fmt.Fprintln(w, "\nDAG (each level needs only earlier ones):")
 	for i, lv := range d.Levels {

@@ -134,7 +134,7 @@ func configApply(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var out node.ConfigApplied
-	if err := callRaw(ctx, c, strings.TrimRight(*server, "/")+node.ConfigPath+"?name="+url.QueryEscape(pos[0]), data, &out); err != nil {
+	if err := callRaw(ctx, c, strings.TrimRight(server.url, "/")+node.ConfigPath+"?name="+url.QueryEscape(pos[0]), data, &out); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: applied as cluster config version %d (sha256 %s)\n", pos[0], out.Version, out.Hash)

@@ -40,7 +40,7 @@ func New(server string, opts ...Option) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server %q: want http://host:port or https://host:port", server)
 	}
-	c := &Client{base: u, hc: &http.Client{Timeout: 30 * time.Second}}
+	c := &Client{base: u, hc: &http.Client{Timeout: 30 * time.Second, Transport: &explain{http.DefaultTransport}}}
 	for _, o := range opts {
 		o(c)
 	}

@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +34,7 @@ type Config struct {
 	Jobnets  JobnetsConfig  `yaml:"jobnets" json:"jobnets"`
 	Monitor  MonitorConfig  `yaml:"monitor" json:"monitor"`
 	Cluster  ClusterConfig  `yaml:"cluster" json:"cluster"`
+	Auth     AuthConfig     `yaml:"auth" json:"auth"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).
@@ -57,9 +60,44 @@ type HTTPConfig struct {
 	ReadTimeout  time.Duration `yaml:"read_timeout" json:"read_timeout"`
 	WriteTimeout time.Duration `yaml:"write_timeout" json:"write_timeout"`
 	// ExternalURL is the absolute URL used in links (notifications, the
-	// console); defaults to http://<listen>.
+	// console); defaults to http://<listen>, https://<listen> with TLS.
 	ExternalURL string `yaml:"external_url" json:"external_url"`
+	// TLS serves HTTPS (HTTP/2 and HTTP/1.1) when cert_file and key_file
+	// are set.
+	TLS HTTPTLSConfig `yaml:"tls" json:"tls"`
+	// Insecure allows plain HTTP on a listen address other than loopback.
+	// Without it such a node refuses to start.
+	Insecure bool `yaml:"insecure" json:"insecure"`
 }
+
+// HTTPTLSConfig are the PEM files of the HTTPS listener and of the node's
+// HTTPS calls to the other members.
+type HTTPTLSConfig struct {
+	// CertFile and KeyFile are this node's certificate (with its chain)
+	// and key; both or neither. They are read again when they change.
+	CertFile string `yaml:"cert_file" json:"cert_file"`
+	KeyFile  string `yaml:"key_file" json:"key_file"`
+	// ClientCAFile, if set, asks clients for a certificate and verifies it
+	// against this CA bundle (see ClientAuth).
+	ClientCAFile string `yaml:"client_ca_file" json:"client_ca_file"`
+	// ClientAuth is "require" (default: a client without a certificate
+	// signed by client_ca_file is refused) or "verify_if_given" (a client
+	// may come without one, e.g. a browser or a CLI using a token).
+	ClientAuth string `yaml:"client_auth" json:"client_auth"`
+	// CAFile is the CA bundle that signed the other members' HTTPS
+	// certificates, trusted by this node's calls to them; default: the
+	// system's roots.
+	CAFile string `yaml:"ca_file" json:"ca_file"`
+}
+
+// Enabled reports whether the listener serves HTTPS.
+func (t HTTPTLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Client authentication modes of http.tls.client_auth.
+const (
+	ClientAuthRequire       = "require"
+	ClientAuthVerifyIfGiven = "verify_if_given"
+)
 
 // NATSConfig is the message bus: an external NATS (URL set) or the
 // in-process embedded server (URL empty).
@@ -431,7 +469,14 @@ func (s *HTTPConfig) defaults() {
 	s.WriteTimeout = 30 * time.Second
 }
 
-func (s *HTTPConfig) resolve(*Config, string) {
+func (s *HTTPConfig) resolve(_ *Config, dir string) {
+	s.TLS.CertFile = resolvePath(dir, s.TLS.CertFile)
+	s.TLS.KeyFile = resolvePath(dir, s.TLS.KeyFile)
+	s.TLS.ClientCAFile = resolvePath(dir, s.TLS.ClientCAFile)
+	s.TLS.CAFile = resolvePath(dir, s.TLS.CAFile)
+	if s.TLS.ClientCAFile != "" && s.TLS.ClientAuth == "" {
+		s.TLS.ClientAuth = ClientAuthRequire
+	}
 	if s.ExternalURL != "" {
 		return
 	}
@@ -442,13 +487,20 @@ func (s *HTTPConfig) resolve(*Config, string) {
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "localhost"
 	}
-	s.ExternalURL = "http://" + net.JoinHostPort(host, port)
+	scheme := "http://"
+	if s.TLS.Enabled() {
+		scheme = "https://"
+	}
+	s.ExternalURL = scheme + net.JoinHostPort(host, port)
 }
 
 func (s *HTTPConfig) validate(_ *Config, v validator) {
 	if msg := checkHostPort(s.Listen); msg != "" {
 		v.errf("listen", "%s", msg)
+	} else if !s.TLS.Enabled() && !s.Insecure && !loopbackListen(s.Listen) {
+		v.errf("listen", "%s: plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network", quote(s.Listen))
 	}
+	s.TLS.validate(v.sub("tls"))
 	positive(v, "read_timeout", s.ReadTimeout)
 	positive(v, "write_timeout", s.WriteTimeout)
 	if s.ExternalURL != "" {
@@ -845,3 +897,64 @@ func quote(s string) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// loopbackListen reports whether a valid host:port listens on loopback
+// only: 127.0.0.0/8, ::1 or "localhost". An empty host, a wildcard and
+// any other name listen (or may listen) on the network.
+func loopbackListen(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (t *HTTPTLSConfig) validate(v validator) {
+	if t.Enabled() {
+		if t.CertFile == "" {
+			v.errAt("cert_file", v.field("key_file"), "required with http.tls.key_file")
+		}
+		if t.KeyFile == "" {
+			v.errAt("key_file", v.field("cert_file"), "required with http.tls.cert_file")
+		}
+	} else if t.ClientCAFile != "" {
+		v.errAt("cert_file", v.field("client_ca_file"), "required when http.tls.client_ca_file is set (client certificates need an HTTPS listener)")
+	}
+	readable := map[string]bool{}
+	for _, f := range []struct{ key, path string }{
+		{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"client_ca_file", t.ClientCAFile}, {"ca_file", t.CAFile},
+	} {
+		if f.path != "" {
+			if msg := checkReadableFile(f.path); msg != "" {
+				v.errf(f.key, "%s", msg)
+			} else {
+				readable[f.key] = true
+			}
+		}
+	}
+	if readable["cert_file"] && readable["key_file"] {
+		// The error names neither content nor key material.
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			v.errf("cert_file", "%s with key_file %s: %v", quote(t.CertFile), quote(t.KeyFile), err)
+		}
+	}
+	for _, f := range []struct{ key, path string }{{"client_ca_file", t.ClientCAFile}, {"ca_file", t.CAFile}} {
+		if readable[f.key] {
+			if b, err := os.ReadFile(f.path); err == nil && !x509.NewCertPool().AppendCertsFromPEM(b) {
+				v.errf(f.key, "%s: no PEM certificate in it", quote(f.path))
+			}
+		}
+	}
+	switch t.ClientAuth {
+	case "", ClientAuthRequire, ClientAuthVerifyIfGiven:
+		if t.ClientAuth != "" && t.ClientCAFile == "" {
+			v.errAt("client_ca_file", v.field("client_auth"), "required when http.tls.client_auth is set")
+		}
+	default:
+		v.errf("client_auth", "%s: want %s or %s", quote(t.ClientAuth), ClientAuthRequire, ClientAuthVerifyIfGiven)
+	}
+}

@@ -38,6 +38,8 @@ testdata/invalid-monitor-refs.yaml:13: monitor.thresholds[1].tags: no target in 
 		"invalid-monitor-thresholds.yaml": `testdata/invalid-monitor-thresholds.yaml:8: monitor.thresholds[1].critical: 80 must be above warning 90
 testdata/invalid-monitor-thresholds.yaml:9: monitor.traps.listen: required when traps.rules or traps.users are set (e.g. ":162")
 testdata/invalid-monitor-thresholds.yaml:14: monitor.samples.retention.raw: 30m: want 0 (keep forever) or at least 1h`,
+		"invalid-monitor-traps-security.yaml": `testdata/invalid-monitor-traps-security.yaml:4: monitor.traps.allow_sources[1]: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?
+testdata/invalid-monitor-traps-security.yaml:9: monitor.traps.users[0].min_level: "authPriv" needs priv_protocol`,
 		"invalid-duration-type.yaml":         `testdata/invalid-duration-type.yaml:3: http.read_timeout: "abc" is not a duration`,
 		"invalid-duration-unitless.yaml":     `testdata/invalid-duration-unitless.yaml:2: pipeline.ack_wait: 30 is not a duration (write the unit, e.g. "30s")`,
 		"invalid-driver.yaml":                `testdata/invalid-driver.yaml:5: ledger.driver: "mysql": want sqlite or postgres`,
@@ -47,7 +49,7 @@ testdata/invalid-monitor-thresholds.yaml:14: monitor.samples.retention.raw: 30m:
 		"invalid-listen-no-port.yaml":        `testdata/invalid-listen-no-port.yaml:2: http.listen: "localhost": missing port in address, want host:port`,
 		"invalid-listen-port-range.yaml":     `testdata/invalid-listen-port-range.yaml:2: http.listen: "127.0.0.1:99999": port 99999 out of range 0..65535`,
 		"invalid-listen-port-name.yaml":      `testdata/invalid-listen-port-name.yaml:2: http.listen: "127.0.0.1:http": port "http" is not a number`,
-		"invalid-embedded-listen-clash.yaml": `testdata/invalid-embedded-listen-clash.yaml:5: nats.embedded.listen: "127.0.0.1:9780": already used by http.listen`,
+		"invalid-embedded-listen-clash.yaml": `testdata/invalid-embedded-listen-clash.yaml:6: nats.embedded.listen: "127.0.0.1:9780": already used by http.listen`,
 		"invalid-max-age.yaml":               `testdata/invalid-max-age.yaml:3: nats.stream.max_age: 30s: want at least 1m`,
 		"invalid-duplicate-window.yaml":      `testdata/invalid-duplicate-window.yaml:4: nats.stream.duplicate_window: 2h: want at most nats.stream.max_age (1h)`,
 		"invalid-replicas.yaml":              `testdata/invalid-replicas.yaml:4: nats.stream.replicas: 7: want 1..5`,
@@ -110,6 +112,28 @@ testdata/invalid-cluster-join-token.yaml:4: cluster.bootstrap_join_token: not a 
 testdata/invalid-cluster-join-token.yaml:4: cluster.bootstrap_join_token: only the node that bootstraps the cluster (cluster.bootstrap, or no cluster.join) records one
 testdata/invalid-cluster-join-token.yaml:5: cluster.bootstrap_join_token_ttl: 1000h: at most 720h`,
 		"invalid-nats-cluster-no-routes.yaml": `testdata/invalid-nats-cluster-no-routes.yaml:4: nats.embedded.cluster.routes: required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]`,
+		"invalid-http-insecure.yaml":          `testdata/invalid-http-insecure.yaml:3: http.listen: "0.0.0.0:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
+		"invalid-http-insecure-host.yaml":     `testdata/invalid-http-insecure-host.yaml:2: http.listen: "unyo1.example.net:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
+		"invalid-http-tls.yaml": `testdata/invalid-http-tls.yaml:4: http.tls.cert_file: required with http.tls.key_file
+testdata/invalid-http-tls.yaml:4: http.tls.key_file: "testdata/tls/node1-key.pem": no such file
+testdata/invalid-http-tls.yaml:5: http.tls.client_auth: "always": want require or verify_if_given
+testdata/invalid-http-tls.yaml:6: http.tls.ca_file: "testdata": a directory, want a file`,
+		"invalid-http-tls-client-ca.yaml": `testdata/invalid-http-tls-client-ca.yaml:3: http.tls.cert_file: required when http.tls.client_ca_file is set (client certificates need an HTTPS listener)
+testdata/invalid-http-tls-client-ca.yaml:3: http.tls.client_ca_file: "testdata/valid-empty.yaml": no PEM certificate in it`,
+		"invalid-jobnet-params.yaml": `testdata/invalid-jobnet-params.yaml:6: jobnets[0].params[0].default: "latest" does not match the pattern v[0-9]+
+testdata/invalid-jobnet-params.yaml:7: jobnets[0].params[1].name: "version": already declared by params[0]
+testdata/invalid-jobnet-params.yaml:8: jobnets[0].params[2].name: "trigger": reserved (a trigger sets it to what fired the run)
+testdata/invalid-jobnet-params.yaml:9: jobnets[0].params[3].name: "bad name": want 1 to 64 of A-Z, a-z, 0-9, '_', '.', '-'
+testdata/invalid-jobnet-params.yaml:11: jobnets[0].params[4].pattern: "[a-z": error parsing regexp: missing closing ]: ` + "`[a-z`" + `
+testdata/invalid-jobnet-params.yaml:13: jobnets[0].params[5].default: "rm -rf /" does not match the pattern [A-Za-z0-9._-]{0,256} (the default pattern)
+testdata/invalid-jobnet-params.yaml:16: jobnets[0].jobs[0].command: "/usr/local/bin/${tool}": may not refer to a parameter (${tool}): a parameter never becomes a command path; pass it in args or env
+testdata/invalid-jobnet-params.yaml:17: jobnets[0].jobs[0].args[1]: "${nosuch}": no parameter "nosuch" in this jobnet's params
+testdata/invalid-jobnet-params.yaml:18: jobnets[0].jobs[0].env.HOME: "${home}": no parameter "home" in this jobnet's params
+testdata/invalid-jobnet-params.yaml:21: jobnets[0].jobs[1].dir: "/srv/${version}": may not refer to a parameter (${version}) with a relative command "./deploy.sh": the command would be looked up in it
+testdata/invalid-jobnet-params.yaml:23: jobnets[0].jobs[2].command: "${tool}": may not refer to a parameter (${tool}): a parameter never becomes a command path; pass it in args or env
+testdata/invalid-jobnet-params.yaml:26: jobnets[0].jobs[3].args[1]: "echo ${version}": a parameter (${version}) in the arguments of a shell (/bin/bash) would run as shell code: pass it in env (e.g. P: "${version}") and write "$P" in the script`,
+		"invalid-jobnet-params-map.yaml": `testdata/invalid-jobnet-params-map.yaml:4: jobnets[0].params[1].default: want a string, got a list
+testdata/invalid-jobnet-params-map.yaml:5: jobnets[0].params[2].default: "a b" does not match the pattern [A-Za-z0-9._-]{0,256} (the default pattern)`,
 		// Every problem, decode and validation alike, one per line, by line.
 		"invalid-many.yaml": `testdata/invalid-many.yaml:4: http.listen: "nowhere": missing port in address, want host:port
 testdata/invalid-many.yaml:5: http.read_timeout: "soon" is not a duration
@@ -190,6 +214,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 			want.Node.DataDir = "testdata/data"
 			want.NATS.Embedded.StoreDir = "testdata/data/jetstream"
 			want.Ledger.SQLite.Path = "testdata/data/ledger.db"
+			want.Auth.AdminTokenFile = "testdata/data/admin.token"
 			want.Hash, want.Source = c.Hash, c.Source
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("empty file\n got: %s\nwant: %s", c, want)
@@ -559,6 +584,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("node: &n {name: a}\nhttp: *n\n"))
 	f.Add([]byte("pipeline: {<<: [{ack_wait: 1s}, {batch_size: 3}]}\n"))
 	f.Add([]byte("nats: {url: 'nats://a:1, nats://b'}\n"))
+	f.Add([]byte("jobnets: [{name: n, params: {a: '1', 2: x}, jobs: [{name: j, command: /bin/true, args: ['${a}']}]}]\n"))
+	f.Add([]byte("jobnets: [{name: n, params: [{name: a, pattern: '[0-9]+', default: '1'}], jobs: [{name: j, command: /bin/true, env: {A: '${a}'}}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err != nil {

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
 )
 
 // JobnetsConfig is the job networks a node schedules (package jobnet): a
@@ -33,10 +35,11 @@ type JobnetConfig struct {
 	// forbid (the new start is skipped), allow (runs side by side),
 	// replace (the live run is killed). It applies to every kind of start.
 	Concurrency string `yaml:"concurrency" json:"concurrency"`
-	// Params are the parameters a run gets, with their defaults; an
-	// operator start may override them. ${name} in command, args, env and
-	// dir is replaced by the value.
-	Params map[string]string `yaml:"params" json:"params"`
+	// Params declares the parameters a run gets: name, pattern, default.
+	// An operator start may give other values, each matching its pattern.
+	// ${name} in args, env, dir (with an absolute command) and
+	// precondition.file is replaced by the value; never in command.
+	Params JobnetParams `yaml:"params" json:"params"`
 	// StartDelay raises a fault when a run has not started this long after
 	// its scheduled time (0: never).
 	StartDelay time.Duration `yaml:"start_delay" json:"start_delay"`
@@ -47,6 +50,97 @@ type JobnetConfig struct {
 	Severity string      `yaml:"severity" json:"severity"`
 	Runbook  string      `yaml:"runbook" json:"runbook"`
 	Jobs     []JobConfig `yaml:"jobs" json:"jobs"`
+}
+
+// JobnetParams are a jobnet's declared parameters. The file gives either a
+// list of declarations or, the older form, a mapping name: default (each
+// then declared with DefaultParamPattern).
+type JobnetParams []JobnetParam
+
+// JobnetParam declares one parameter.
+type JobnetParam struct {
+	// Name is referred to as ${name}; 1 to 64 of A-Z, a-z, 0-9, '_', '.',
+	// '-'. "trigger" is reserved (set by triggers).
+	Name string `yaml:"name" json:"name"`
+	// Pattern is a Go regular expression a value must match as a whole
+	// (it is anchored); default DefaultParamPattern.
+	Pattern string `yaml:"pattern" json:"pattern"`
+	// Default is the value of a run that does not give one; it must match
+	// Pattern.
+	Default     string `yaml:"default" json:"default"`
+	Description string `yaml:"description" json:"description"`
+}
+
+// Parameter limits and defaults.
+const (
+	// DefaultParamPattern is the pattern of a parameter declared without
+	// one: letters, digits, '.', '_', '-', at most 256.
+	DefaultParamPattern = `[A-Za-z0-9._-]{0,256}`
+	// MaxParamValue bounds every parameter value, whatever its pattern.
+	MaxParamValue = 4096
+	// TriggerParam is the parameter a trigger sets (what fired the run).
+	TriggerParam = "trigger"
+)
+
+var paramNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ParamRefRE matches a reference ${name} in a job's command, args, env,
+// dir or precondition.file.
+var ParamRefRE = regexp.MustCompile(`\$\{([A-Za-z0-9_.-]+)\}`)
+
+// Regexp compiles the parameter's pattern, anchored at both ends.
+func (p JobnetParam) Regexp() (*regexp.Regexp, error) {
+	pat := p.Pattern
+	if pat == "" {
+		pat = DefaultParamPattern
+	}
+	if len(pat) > 1024 {
+		return nil, errors.New("longer than 1024 characters")
+	}
+	if _, err := regexp.Compile(pat); err != nil {
+		return nil, err // reported without the anchors
+	}
+	return regexp.Compile(`^(?:` + pat + `)$`)
+}
+
+// Lookup returns the declaration of name.
+func (ps JobnetParams) Lookup(name string) (JobnetParam, bool) {
+	for _, p := range ps {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return JobnetParam{}, false
+}
+
+// Defaults returns name → default.
+func (ps JobnetParams) Defaults() map[string]string {
+	out := make(map[string]string, len(ps))
+	for _, p := range ps {
+		out[p.Name] = p.Default
+	}
+	return out
+}
+
+// rewriteNode turns the older mapping form {name: default} into the list
+// of declarations; the decoder calls it before decoding (so the lines of
+// the keys and values stay).
+func (ps *JobnetParams) rewriteNode(n *yaml.Node) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return n
+	}
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := func(name string) *yaml.Node {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name, Line: k.Line, Column: k.Column}
+		}
+		nameNode := *k
+		nameNode.Tag = "!!str" // a name written as a number is still a name
+		seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: k.Line, Column: k.Column,
+			Content: []*yaml.Node{key("name"), &nameNode, key("default"), val}})
+	}
+	return seq
 }
 
 // JobnetCalendar is an operating calendar.
@@ -412,6 +506,8 @@ func (n JobnetConfig) validate(v validator, nets map[string]int) {
 	}
 	positive(mv, "grace", n.Misfire.Grace)
 
+	n.Params.validate(v.sub("params"))
+
 	if len(n.Jobs) == 0 {
 		v.errf("jobs", "want at least one job")
 		return
@@ -437,6 +533,7 @@ func (n JobnetConfig) validate(v validator, nets map[string]int) {
 	for j, jb := range n.Jobs {
 		jv := v.sub(fmt.Sprintf("jobs[%d]", j))
 		jb.validate(jv, nets)
+		jb.validateRefs(jv, n.Params)
 		order = append(order, jb.Name)
 		for k, dep := range jb.Needs {
 			switch {
@@ -683,4 +780,90 @@ func emptyToNil(v reflect.Value) {
 			}
 		}
 	}
+}
+
+func (ps JobnetParams) validate(v validator) {
+	seen := map[string]int{}
+	for i, p := range ps {
+		pv := validator{path: fmt.Sprintf("%s[%d]", v.path, i), errs: v.errs}
+		switch {
+		case p.Name == "":
+			pv.errf("name", "required")
+		case !paramNameRE.MatchString(p.Name):
+			pv.errf("name", "%s: want 1 to 64 of A-Z, a-z, 0-9, '_', '.', '-'", quote(p.Name))
+		case p.Name == TriggerParam:
+			pv.errf("name", "%s: reserved (a trigger sets it to what fired the run)", quote(p.Name))
+		default:
+			if first, dup := seen[p.Name]; dup {
+				pv.errf("name", "%s: already declared by params[%d]", quote(p.Name), first)
+			} else {
+				seen[p.Name] = i
+			}
+		}
+		re, err := p.Regexp()
+		if err != nil {
+			pv.errf("pattern", "%s: %v", quote(p.Pattern), err)
+			continue
+		}
+		if len(p.Default) > MaxParamValue {
+			pv.errf("default", "longer than %d bytes", MaxParamValue)
+		} else if !re.MatchString(p.Default) {
+			pattern := p.Pattern
+			if pattern == "" {
+				pattern = DefaultParamPattern + " (the default pattern)"
+			}
+			pv.errf("default", "%s does not match the pattern %s", quote(p.Default), pattern)
+		}
+	}
+}
+
+// validateRefs checks the ${name} references of a job: none in command
+// (a parameter never becomes a command path), none in dir unless the
+// command is absolute (a relative command is looked up in dir), and each
+// a declared parameter (or trigger).
+func (jb JobConfig) validateRefs(v validator, ps JobnetParams) {
+	if m := ParamRefRE.FindString(jb.Command); m != "" {
+		v.errf("command", "%s: may not refer to a parameter (%s): a parameter never becomes a command path; pass it in args or env", quote(jb.Command), m)
+	}
+	if m := ParamRefRE.FindString(jb.Dir); m != "" && !filepath.IsAbs(jb.Command) && jb.Command != "" && strings.Contains(jb.Command, "/") {
+		v.errf("dir", "%s: may not refer to a parameter (%s) with a relative command %s: the command would be looked up in it", quote(jb.Dir), m, quote(jb.Command))
+	}
+	if shells[filepath.Base(jb.Command)] {
+		for k, a := range jb.Args {
+			if m := ParamRefRE.FindStringSubmatch(a); m != nil {
+				v.errf(fmt.Sprintf("args[%d]", k), "%s: a parameter (%s) in the arguments of a shell (%s) would run as shell code: pass it in env (e.g. P: \"${%s}\") and write \"$P\" in the script", quote(a), m[0], jb.Command, m[1])
+				break
+			}
+		}
+	}
+	check := func(key, s string) {
+		for _, m := range ParamRefRE.FindAllStringSubmatch(s, -1) {
+			if _, ok := ps.Lookup(m[1]); !ok && m[1] != TriggerParam {
+				v.errf(key, "%s: no parameter %s in this jobnet's params", quote(s), quote(m[1]))
+				return
+			}
+		}
+	}
+	check("dir", jb.Dir)
+	for k, a := range jb.Args {
+		check(fmt.Sprintf("args[%d]", k), a)
+	}
+	for _, k := range sortedKeys(jb.Env) {
+		check("env."+k, jb.Env[k])
+	}
+	check("precondition.file", jb.Precond.File)
+}
+
+// shells are the commands whose arguments may be code: a parameter is
+// refused in their args (it goes through env instead).
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true,
+	"ash": true, "busybox": true, "csh": true, "tcsh": true, "fish": true}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

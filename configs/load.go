@@ -225,6 +225,12 @@ var (
 	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 )
 
+// nodeRewriter is a type that accepts another form in the file: its
+// rewriteNode turns the node into the form its fields decode from.
+type nodeRewriter interface {
+	rewriteNode(n *yaml.Node) *yaml.Node
+}
+
 func (d *decoder) errf(line int, path, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: line, Field: path, Msg: oneLine(fmt.Sprintf(format, args...))})
 }
@@ -329,6 +335,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.CanAddr() {
 		pv := v.Addr()
+		if r, ok := pv.Interface().(nodeRewriter); ok {
+			n = r.rewriteNode(n)
+		}
 		if pv.Type().Implements(yamlUnmarshalerType) {
 			if err := pv.Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
 				d.errf(n.Line, path, "%v", err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
 )
@@ -60,7 +61,10 @@ type JobnetSummary struct {
 // JobnetDetail is the body of GET /api/v1/jobnets/{name}.
 type JobnetDetail struct {
 	JobnetSummary
-	Params map[string]string `json:"params,omitempty"`
+	// Params are the declared parameters' defaults, ParamPatterns their
+	// patterns (a start's values must match them as a whole).
+	Params        map[string]string `json:"params,omitempty"`
+	ParamPatterns map[string]string `json:"param_patterns,omitempty"`
 	// Jobs in configuration order.
 	Jobs []JobNode `json:"job_list"`
 	// Levels is the DAG in layers: every job's needs are in earlier layers.
@@ -237,6 +241,11 @@ func jobnetError(w http.ResponseWriter, err error, field string) {
 	case errors.Is(err, ErrNoJobnet), errors.Is(err, ErrNoRun):
 		writeError(w, http.StatusNotFound, field, err.Error())
 	case errors.Is(err, ErrInvalid):
+		var fe *incident.FieldError
+		if errors.As(err, &fe) {
+			writeError(w, http.StatusBadRequest, fe.Field, fe.Msg)
+			return
+		}
 		writeError(w, http.StatusBadRequest, "", err.Error())
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, "", err.Error())

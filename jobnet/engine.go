@@ -388,10 +388,7 @@ func (e *Engine) fire(ctx context.Context, n *Net, id string, t time.Time, trigg
 			}
 		}
 	}
-	p := maps.Clone(n.Params)
-	if p == nil {
-		p = map[string]string{}
-	}
+	p := n.Params.Defaults()
 	maps.Copy(p, params)
 	op := runstate.Op{Kind: runstate.OpFire, Jobnet: n.Name, By: by,
 		Fire: &runstate.Fire{ID: id, Scheduled: t, Trigger: trigger, Params: p, Parent: parent, Jobs: n.specs()}}
@@ -416,10 +413,8 @@ func (e *Engine) Start(ctx context.Context, jobnet string, params map[string]str
 	if n == nil {
 		return "", fmt.Errorf("%w: %q", ErrNoJobnet, jobnet)
 	}
-	for k := range params {
-		if _, ok := n.Params[k]; !ok {
-			return "", fmt.Errorf("param %q: jobnet %s has no such parameter", k, jobnet)
-		}
+	if err := n.CheckParams(params); err != nil {
+		return "", err
 	}
 	if trigger == "" {
 		trigger = "operator"
@@ -698,10 +693,18 @@ func (e *Engine) start(ctx context.Context, now time.Time, s startReq) {
 			e.settleAbnormal(ctx, n, jc, s, "nested jobnet "+jc.Jobnet+" not configured")
 			return
 		}
+		cp := childParams(child, params)
+		if err := child.CheckParams(cp); err != nil {
+			e.settleAbnormal(ctx, n, jc, s, "nested jobnet "+jc.Jobnet+": "+err.Error())
+			return
+		}
+		if t, ok := params[configs.TriggerParam]; ok {
+			cp[configs.TriggerParam] = t
+		}
 		if e.propose(ctx, runstate.Op{Kind: runstate.OpStart, Run: s.run.ID, Job: s.job, Attempt: s.attempt, Where: "nested"}) != nil {
 			return
 		}
-		if _, err := e.fire(ctx, child, childID(s.run.ID, s.job, s.attempt), now, "nested", params, s.run.ID+"/"+s.job, "", false); err != nil {
+		if _, err := e.fire(ctx, child, childID(s.run.ID, s.job, s.attempt), now, "nested", cp, s.run.ID+"/"+s.job, "", false); err != nil {
 			e.log.Warn("nested run", "run", s.run.ID, "job", s.job, "err", err)
 		}
 		return

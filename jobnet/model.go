@@ -1,14 +1,19 @@
 package jobnet
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/jobnet/runstate"
 )
@@ -19,6 +24,7 @@ type Net struct {
 	configs.JobnetConfig
 	Schedules []*Schedule
 	jobs      map[string]*Job
+	params    map[string]*regexp.Regexp // declared name → anchored pattern
 }
 
 // Job is a compiled job.
@@ -32,7 +38,14 @@ type Job struct {
 func Compile(cfg configs.JobnetsConfig) (map[string]*Net, error) {
 	out := make(map[string]*Net, len(cfg))
 	for i, nc := range cfg {
-		n := &Net{JobnetConfig: nc, jobs: map[string]*Job{}}
+		n := &Net{JobnetConfig: nc, jobs: map[string]*Job{}, params: map[string]*regexp.Regexp{}}
+		for k, p := range nc.Params {
+			re, err := p.Regexp()
+			if err != nil {
+				return nil, fmt.Errorf("jobnets[%d].params[%d].pattern: %w", i, k, err)
+			}
+			n.params[p.Name] = re
+		}
 		cal, err := NewCalendar(nc.Calendar)
 		if err != nil {
 			return nil, fmt.Errorf("jobnets[%d]: %w", i, err)
@@ -130,11 +143,58 @@ func (j *Job) Retries(code int, st runstate.JobState) bool {
 	return false
 }
 
-var paramRE = regexp.MustCompile(`\$\{([A-Za-z0-9_.-]+)\}`)
+// ErrBadParam: a start gave a parameter the jobnet does not declare, or a
+// value its pattern does not match. The error also holds an
+// *incident.FieldError naming params.NAME.
+var ErrBadParam = errors.New("jobnet: bad parameter")
 
-// expand replaces ${name} with params[name]; unknown names stay.
+// CheckParams checks the parameters a start gives: each declared by the
+// jobnet, each value at most configs.MaxParamValue bytes of UTF-8 without
+// NUL, matching its pattern. The first bad one, by name, is reported.
+func (n *Net) CheckParams(params map[string]string) error {
+	bad := func(name, format string, args ...any) error {
+		return fmt.Errorf("%w: %w", ErrBadParam, &incident.FieldError{Field: "params." + name, Msg: fmt.Sprintf(format, args...)})
+	}
+	names := slices.Sorted(maps.Keys(params))
+	for _, name := range names {
+		v := params[name]
+		re, ok := n.params[name]
+		switch {
+		case !ok:
+			return bad(name, "jobnet %s declares no such parameter", n.Name)
+		case len(v) > configs.MaxParamValue:
+			return bad(name, "longer than %d bytes", configs.MaxParamValue)
+		case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
+			return bad(name, "not UTF-8 text, or holds a NUL")
+		case !re.MatchString(v):
+			decl, _ := n.Params.Lookup(name)
+			pat := decl.Pattern
+			if pat == "" {
+				pat = configs.DefaultParamPattern
+			}
+			return bad(name, "the value does not match the parameter's pattern %s", pat)
+		}
+	}
+	return nil
+}
+
+// childParams are the parameters of the parent run params that a nested
+// run of child gets: those child declares.
+func childParams(child *Net, params map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range params {
+		if _, ok := child.params[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// expand replaces ${name} with params[name]; unknown names stay. The value
+// is put in as it is: a job's args and env are passed to the process as
+// they are (no shell), so a value is never split or interpreted.
 func expand(s string, params map[string]string) string {
-	return paramRE.ReplaceAllStringFunc(s, func(m string) string {
+	return configs.ParamRefRE.ReplaceAllStringFunc(s, func(m string) string {
 		if v, ok := params[m[2:len(m)-1]]; ok {
 			return v
 		}

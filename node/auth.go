@@ -61,7 +61,7 @@ func (n *Node) bootstrapAdmin(ctx context.Context, s ledger.Store) {
 		n.log.Error("first admin not made", "err", err)
 	case made && file != "":
 		n.log.Warn("no admin existed: made user admin with an API token; use it, then make real users and revoke it",
-			"token_file", file, "use", "export UNYO_TOKEN=$(cat "+file+")")
+			"token_file", file, "use", "export UNYO_TOKEN_FILE="+file)
 	case made:
 		n.log.Warn("no admin existed: made user admin with the API token given in UNYO_BOOTSTRAP_TOKEN")
 	}

@@ -55,7 +55,7 @@ type ClusterOptions struct {
 // HTTP paths the cluster mounts on the node's listener.
 const (
 	clusterPrefix = "/v1/cluster/"
-	// SelfPath answers this node's JoinRequest, for `unyo cluster join`.
+	// SelfPath answers this node's JoinRequest (members only).
 	SelfPath = "/v1/cluster/self"
 )
 
@@ -73,7 +73,7 @@ func (n *Node) newCluster() error {
 		NodeID: n.opts.Name, Site: o.Site, BindAddr: o.Bind, AdvertiseAddr: o.Advertise,
 		APIAddr: api, DataDir: o.DataDir, Bootstrap: o.Bootstrap,
 		Logger: n.log.With("component", "cluster"), Registerer: n.opts.Registry,
-		Forwarder: &cluster.HTTPForwarder{Client: &http.Client{Timeout: 15 * time.Second},
+		Forwarder: &cluster.HTTPForwarder{Client: n.peerClient(15 * time.Second), Scheme: n.scheme(),
 			Credential: n.memberCredential},
 		TransferLeadershipOnStop: true,
 		TLS:                      o.TLS,
@@ -210,7 +210,7 @@ func (n *Node) joinLoop(ctx context.Context) {
 	body, _ := json.Marshal(jr)
 	jr.KeyOnly = true
 	keyBody, _ := json.Marshal(jr)
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := n.peerClient(10 * time.Second)
 	if o.JoinToken == "" {
 		n.log.Warn("cluster.join is set but cluster.join_token is not: the members will refuse the join")
 	}
@@ -281,15 +281,19 @@ func (n *Node) storeJoinAnswer(a cluster.JoinAnswer) error {
 	return nil
 }
 
-// PostJoin asks the member at base (http://host:port) to add the node
-// described by req, proving the right with a join token, and returns the
-// answer (the node's member credential and the cluster secret key).
-func PostJoin(ctx context.Context, base, token string, req cluster.JoinRequest) (cluster.JoinAnswer, error) {
+// PostJoin asks the member at base (http(s)://host:port) to add the node
+// described by req, proving the right with a join token, with hc (nil: a
+// plain client with a 30 s timeout), and returns the answer (the node's
+// member credential and the cluster secret key).
+func PostJoin(ctx context.Context, hc *http.Client, base, token string, req cluster.JoinRequest) (cluster.JoinAnswer, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return cluster.JoinAnswer{}, err
 	}
-	return postJoin(ctx, &http.Client{Timeout: 30 * time.Second}, base, token, body)
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return postJoin(ctx, hc, base, token, body)
 }
 
 func postJoin(ctx context.Context, hc *http.Client, base, token string, body []byte) (cluster.JoinAnswer, error) {

@@ -128,7 +128,7 @@ func TestClusterRoutesNeedMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tok := range []string{"", "unyoj_wrongwrongwrongwrongwrongwrong", expired} {
-		if _, err := PostJoin(ctx, a.URL(), tok, ghost); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		if _, err := PostJoin(ctx, nil, a.URL(), tok, ghost); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
 			t.Errorf("join with token %.12q: %v, want HTTP 401", tok, err)
 		}
 	}

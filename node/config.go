@@ -15,6 +15,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/configs"
+	"github.com/unyo-ops/unyo/internal/tlsfiles"
 )
 
 // FromConfig turns a loaded configuration into node Options.
@@ -42,6 +43,9 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 			MaxBackoff:   c.Pipeline.MaxBackoff,
 		},
 		StoreName: c.Ledger.Driver,
+	}
+	if err := httpTLS(c, log, &o); err != nil {
+		return o, err
 	}
 	if c.NATS.EmbeddedCluster() {
 		cl := c.NATS.Embedded.Cluster
@@ -81,7 +85,7 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	o.Monitor = monitorOptions(c)
 	o.Config = c
 	o.Jobnets = jobnetOptions(c)
-	o.Auth.BootstrapFile = filepath.Join(c.Node.DataDir, "admin.token")
+	o.Auth = AuthOptions{BootstrapFile: c.Auth.AdminTokenFile, OpenMetrics: c.Auth.OpenMetrics, SessionTTL: c.Auth.SessionTTL}
 	o.Cluster = ClusterOptions{
 		DataDir: filepath.Join(c.Node.DataDir, "raft"), Site: c.Node.Site,
 		Bind: c.Cluster.Bind, Advertise: c.Cluster.Advertise, APIAddr: apiAddr(c),
@@ -103,11 +107,35 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	return o, nil
 }
 
+// httpTLS sets the listener's TLS and the member client's from http.tls.
+func httpTLS(c *configs.Config, log *slog.Logger, o *Options) error {
+	t := c.HTTP.TLS
+	if !t.Enabled() {
+		return nil
+	}
+	srv, cert, err := tlsfiles.Server(tlsfiles.ServerOptions{
+		CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
+		RequireClientCert: t.ClientAuth == configs.ClientAuthRequire, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("http.tls: %w", err)
+	}
+	peer, err := tlsfiles.Client(t.CAFile, "", "")
+	if err != nil {
+		return fmt.Errorf("http.tls.ca_file: %w", err)
+	}
+	// The node shows its own certificate to members that ask for one
+	// (http.tls.client_ca_file on their side).
+	peer.GetClientCertificate = cert.GetClientCertificate
+	o.TLS, o.PeerTLS = srv, peer
+	return nil
+}
+
 // apiAddr is the host:port other nodes reach this node's API on: the host
 // of http.external_url when set, else http.listen unless it is a wildcard
 // (then "" and the bound address is used).
 func apiAddr(c *configs.Config) string {
-	if u, err := url.Parse(c.HTTP.ExternalURL); err == nil && u.Host != "" && c.HTTP.ExternalURL != "http://"+c.HTTP.Listen {
+	if u, err := url.Parse(c.HTTP.ExternalURL); err == nil && u.Host != "" && c.HTTP.ExternalURL != "http://"+c.HTTP.Listen && c.HTTP.ExternalURL != "https://"+c.HTTP.Listen {
 		if u.Port() != "" {
 			return u.Host
 		}

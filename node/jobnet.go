@@ -194,7 +194,7 @@ func (v jobnetView) Jobnet(name string) (console.JobnetDetail, error) {
 	if net == nil {
 		return console.JobnetDetail{}, fmt.Errorf("%w %q", console.ErrNoJobnet, name)
 	}
-	d := console.JobnetDetail{JobnetSummary: v.summary(net, v.live(), time.Now()), Params: net.Params}
+	d := console.JobnetDetail{JobnetSummary: v.summary(net, v.live(), time.Now()), Params: net.Params.Defaults(), ParamPatterns: paramPatterns(net.Params)}
 	level := map[string]int{}
 	var depth func(string) int
 	depth = func(j string) int {
@@ -232,16 +232,26 @@ func (v jobnetView) Jobnet(name string) (console.JobnetDetail, error) {
 	return d, nil
 }
 
+// paramPatterns are the declared parameters' patterns.
+func paramPatterns(ps configs.JobnetParams) map[string]string {
+	out := make(map[string]string, len(ps))
+	for _, p := range ps {
+		out[p.Name] = p.Pattern
+		if p.Pattern == "" {
+			out[p.Name] = configs.DefaultParamPattern
+		}
+	}
+	return out
+}
+
 // StartRun implements console.Jobnets.
 func (v jobnetView) StartRun(ctx context.Context, name string, params map[string]string, by string) (string, error) {
 	net := v.e.Nets()[name]
 	if net == nil {
 		return "", fmt.Errorf("%w %q", console.ErrNoJobnet, name)
 	}
-	for k := range params {
-		if _, ok := net.Params[k]; !ok {
-			return "", fmt.Errorf("%w: param %q: jobnet %s has no such parameter", console.ErrInvalid, k, name)
-		}
+	if err := net.CheckParams(params); err != nil {
+		return "", fmt.Errorf("%w: %w", console.ErrInvalid, err)
 	}
 	id, err := v.e.Start(ctx, name, params, "operator", by)
 	if err != nil {
@@ -326,7 +336,7 @@ func jobnetErr(err error) error {
 		return fmt.Errorf("%w: %w", console.ErrNoJobnet, err)
 	case errors.Is(err, runstate.ErrNoRun):
 		return fmt.Errorf("%w: %w (not live: archived runs cannot be acted on)", console.ErrNoRun, err)
-	case errors.Is(err, runstate.ErrNoJob), errors.Is(err, runstate.ErrBadOp), errors.Is(err, jobnet.ErrBadAction):
+	case errors.Is(err, runstate.ErrNoJob), errors.Is(err, runstate.ErrBadOp), errors.Is(err, jobnet.ErrBadAction), errors.Is(err, jobnet.ErrBadParam):
 		return fmt.Errorf("%w: %w", console.ErrInvalid, err)
 	case errors.Is(err, runstate.ErrState), errors.Is(err, jobnet.ErrForbidden), errors.Is(err, runstate.ErrExists):
 		return fmt.Errorf("%w: %w", console.ErrConflict, err)

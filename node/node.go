@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,14 @@ var Version = "dev"
 type Options struct {
 	Name string
 	// HTTPListen is host:port for the HTTP interface; port 0 picks one.
-	HTTPListen   string
+	HTTPListen string
+	// TLS, if set, makes the listener HTTPS (HTTP/2 and HTTP/1.1); its
+	// GetCertificate or Certificates give the node's certificate.
+	TLS *tls.Config
+	// PeerTLS is the client side of the node's HTTPS calls to the other
+	// members (join, forwarding, rechecks), used when TLS is set; nil
+	// trusts the system's roots.
+	PeerTLS      *tls.Config
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	Bus          bus.Options
@@ -120,6 +128,7 @@ type Node struct {
 	ln   net.Listener
 	mux  *auth.Mux // every route, each with its action
 	http *http.Server
+	peer http.RoundTripper // the member-to-member transport (peerClient)
 
 	cancel   context.CancelFunc // stops background work (store opener)
 	bg       sync.WaitGroup
@@ -137,6 +146,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n := &Node{opts: opts, log: opts.Logger.With("node", opts.Name), store: &lazyStore{}}
 	n.reassign = make(chan struct{}, 1)
+	n.peer = peerTransport(opts)
 	defer func() {
 		if err != nil {
 			n.teardown(context.Background())
@@ -198,6 +208,10 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		WriteTimeout:      opts.WriteTimeout,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
+	if opts.TLS != nil {
+		// ServeTLS adds h2 and http/1.1 to the clone's NextProtos.
+		n.http.TLSConfig = opts.TLS.Clone()
+	}
 	return n, nil
 }
 
@@ -221,8 +235,37 @@ func (n *Node) registerInfo(start time.Time) {
 // Addr is the bound HTTP address (host:port).
 func (n *Node) Addr() string { return n.ln.Addr().String() }
 
-// URL is the node's HTTP base URL.
-func (n *Node) URL() string { return "http://" + n.Addr() }
+// URL is the node's HTTP base URL (https:// with TLS).
+func (n *Node) URL() string { return n.scheme() + "://" + n.Addr() }
+
+// scheme is the scheme of this node's API, and of the other members' (a
+// cluster runs its API over TLS on every member or on none).
+func (n *Node) scheme() string {
+	if n.opts.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// peerTransport is the transport of the node's calls to other members:
+// over TLS with PeerTLS when the node serves TLS.
+func peerTransport(o Options) http.RoundTripper {
+	if o.TLS == nil {
+		return http.DefaultTransport
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.PeerTLS != nil {
+		t.TLSClientConfig = o.PeerTLS.Clone()
+	}
+	t.ForceAttemptHTTP2 = true
+	return t
+}
+
+// peerClient is an HTTP client for calls to other members.
+func (n *Node) peerClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: n.peer}
+}
 
 // Routes lists every HTTP route of the node with the action it performs.
 func (n *Node) Routes() []auth.Route { return n.mux.Routes() }
@@ -259,7 +302,12 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.httpDone = make(chan error, 1)
 	go func() {
-		err := n.http.Serve(n.ln)
+		var err error
+		if n.http.TLSConfig != nil {
+			err = n.http.ServeTLS(n.ln, "", "")
+		} else {
+			err = n.http.Serve(n.ln)
+		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -330,6 +378,9 @@ func (n *Node) teardown(ctx context.Context) error {
 		}
 	} else if n.ln != nil {
 		n.ln.Close()
+	}
+	if t, ok := n.peer.(*http.Transport); ok && n.peer != http.DefaultTransport {
+		t.CloseIdleConnections()
 	}
 	n.stopJobnet()
 	n.stopCluster()

@@ -119,10 +119,10 @@ func (n *Node) confirm(ctx context.Context, ev incident.Event) incident.Event {
 		return ev
 	}
 	body, _ := json.Marshal(RecheckRequest{Target: ev.Target, Address: addr})
-	hc := &http.Client{Timeout: 5 * time.Second}
+	hc := n.peerClient(5 * time.Second)
 	for _, m := range n.confirmers() {
 		var res RecheckResult
-		req, err := n.memberRequest(ctx, http.MethodPost, "http://"+m.APIAddr+RecheckPath, bytes.NewReader(body))
+		req, err := n.memberRequest(ctx, http.MethodPost, n.scheme()+"://"+m.APIAddr+RecheckPath, bytes.NewReader(body))
 		if err != nil {
 			continue
 		}

@@ -35,7 +35,7 @@ jobnets:
     concurrency: allow
     params: {who: nobody}
     jobs:
-      - {name: extract, command: /bin/sh, args: ["-c", "echo extract ${who} >> %[1]s/order"]}
+      - {name: extract, command: /bin/sh, args: ["-c", "echo extract \"$WHO\" >> %[1]s/order"], env: {WHO: "${who}"}}
       - {name: load, command: /bin/sh, args: ["-c", "sleep 0.2; echo load >> %[1]s/order"], needs: [extract]}
       - {name: report, command: /bin/sh, args: ["-c", "sleep 0.2; echo report >> %[1]s/order"], needs: [extract]}
   - name: fragile
@@ -55,9 +55,9 @@ jobnets:
     concurrency: allow
     params: {gate: none}
     jobs:
-      - {name: a, command: /bin/sh, args: ["-c", "while [ ! -f %[1]s/${gate} ]; do sleep 0.05; done; echo a ${gate} >> %[1]s/gated"]}
-      - {name: b, command: /bin/sh, args: ["-c", "echo b ${gate} >> %[1]s/gated"], needs: [a]}
-      - {name: c, command: /bin/sh, args: ["-c", "echo c ${gate} >> %[1]s/gated"], needs: [b]}
+      - {name: a, command: /bin/sh, args: ["-c", "while [ ! -f \"%[1]s/$GATE\" ]; do sleep 0.05; done; echo a \"$GATE\" >> %[1]s/gated"], env: {GATE: "${gate}"}}
+      - {name: b, command: /bin/sh, args: ["-c", "echo b \"$GATE\" >> %[1]s/gated"], env: {GATE: "${gate}"}, needs: [a]}
+      - {name: c, command: /bin/sh, args: ["-c", "echo c \"$GATE\" >> %[1]s/gated"], env: {GATE: "${gate}"}, needs: [b]}
   - name: long
     jobs:
       - {name: sleeper, command: /bin/sh, args: ["-c", "echo $$ > %[1]s/long.sh; sleep 300 & echo $! > %[1]s/long.child; wait"]}

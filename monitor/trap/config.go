@@ -19,8 +19,9 @@ import (
 //
 //	listen: ":162"
 //	communities: [public]        # v1/v2c communities accepted; empty: any
+//	allow_sources: [10.0.0.0/8]  # senders accepted (any version); empty: any
 //	users:                       # SNMPv3 USM users
-//	  - {name: unyo, auth_protocol: SHA, auth_passphrase: "...", priv_protocol: AES, priv_passphrase: "..."}
+//	  - {name: unyo, auth_protocol: SHA, auth_passphrase: "...", priv_protocol: AES, priv_passphrase: "...", min_level: authPriv}
 //	targets: {10.0.0.1: core-sw-01}
 //	queue_size: 16384
 //	workers: 2
@@ -39,6 +40,11 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Communities accepted on v1 and v2c traps; empty accepts any.
 	Communities []Secret `yaml:"communities"`
+	// AllowSources are the addresses and CIDR prefixes traps are accepted
+	// from, whatever their version; empty accepts any. A packet from
+	// elsewhere is dropped by the socket reader before it is queued or
+	// decoded, and counted as rejected{reason="source"}.
+	AllowSources []string `yaml:"allow_sources"`
 	// Users are the SNMPv3 USM users; with none, v3 traps are rejected.
 	Users []User `yaml:"users"`
 	// Targets maps agent (source) IP addresses to target names.
@@ -80,10 +86,31 @@ type User struct {
 	AuthProtocol   string `yaml:"auth_protocol"`
 	AuthPassphrase Secret `yaml:"auth_passphrase"`
 	// PrivProtocol: "" (authNoPriv), DES, AES, AES192, AES256, AES192C,
-	// AES256C. A user with privacy still accepts authNoPriv traps, as USM
-	// does.
+	// AES256C.
 	PrivProtocol   string `yaml:"priv_protocol"`
 	PrivPassphrase Secret `yaml:"priv_passphrase"`
+	// MinLevel is the lowest security level accepted from this user:
+	// authPriv or authNoPriv. Default: authPriv when PrivProtocol is set,
+	// else authNoPriv. noAuthNoPriv is never accepted.
+	MinLevel string `yaml:"min_level"`
+}
+
+// minLevel returns the level MinLevel names, or its default.
+func (u *User) minLevel() (int, error) {
+	switch {
+	case u.MinLevel == "" && u.PrivProtocol != "":
+		return levelAuthPriv, nil
+	case u.MinLevel == "", strings.EqualFold(u.MinLevel, "authNoPriv"):
+		return levelAuthNoPriv, nil
+	case strings.EqualFold(u.MinLevel, "authPriv"):
+		if u.PrivProtocol == "" {
+			return 0, fmt.Errorf("%q needs priv_protocol", u.MinLevel)
+		}
+		return levelAuthPriv, nil
+	case strings.EqualFold(u.MinLevel, "noAuthNoPriv"):
+		return 0, fmt.Errorf("%q: unauthenticated v3 traps are never accepted; want authNoPriv or authPriv", u.MinLevel)
+	}
+	return 0, fmt.Errorf("%q: want authNoPriv or authPriv", u.MinLevel)
 }
 
 // Rule maps traps to events.
@@ -188,6 +215,11 @@ func (c *Config) Validate() error {
 			add(fmt.Sprintf("communities[%d]", i), "empty")
 		}
 	}
+	for i, a := range cc.AllowSources {
+		if _, err := parseSource(a); err != nil {
+			add(fmt.Sprintf("allow_sources[%d]", i), "%v", err)
+		}
+	}
 	users := map[string]int{}
 	for i, u := range cc.Users {
 		p := fmt.Sprintf("users[%d]", i)
@@ -212,6 +244,9 @@ func (c *Config) Validate() error {
 		}
 		if u.PrivProtocol == "" && u.PrivPassphrase != "" {
 			add(p+".priv_passphrase", "set without priv_protocol")
+		}
+		if _, err := u.minLevel(); err != nil {
+			add(p+".min_level", "%v", err)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cc.Targets)) {
@@ -257,6 +292,59 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// parseSource reads an allow_sources entry: an address (one host) or a
+// CIDR prefix without host bits.
+func parseSource(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q: not an address or CIDR prefix", s)
+		}
+		if p.Addr().Is4In6() {
+			return netip.Prefix{}, fmt.Errorf("%q: write IPv4 prefixes as a.b.c.d/n", s)
+		}
+		if m := p.Masked(); m != p {
+			return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, m)
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q: not an address or CIDR prefix", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// sourceSet is a parsed allow_sources; empty allows any address.
+type sourceSet []netip.Prefix
+
+func newSourceSet(list []string) (sourceSet, error) {
+	var s sourceSet
+	for i, a := range list {
+		p, err := parseSource(a)
+		if err != nil {
+			return nil, fmt.Errorf("allow_sources[%d]: %w", i, err)
+		}
+		s = append(s, p)
+	}
+	return s, nil
+}
+
+// allows reports whether a (unmapped) may send traps.
+func (s sourceSet) allows(a netip.Addr) bool {
+	if len(s) == 0 {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range s {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func unjoin(err error) []error {

@@ -15,11 +15,19 @@ import (
 
 // Decoding errors.
 var (
-	ErrMalformed  = errors.New("malformed SNMP packet")
-	ErrNoV3Users  = errors.New("SNMPv3 trap but no v3 users configured")
-	ErrCommunity  = errors.New("community not accepted")
-	ErrNotATrap   = errors.New("not a trap or inform PDU")
-	ErrV3Inform   = errors.New("SNMPv3 inform or engine discovery: not supported")
+	ErrMalformed = errors.New("malformed SNMP packet")
+	ErrNoV3Users = errors.New("SNMPv3 trap but no v3 users configured")
+	ErrCommunity = errors.New("community not accepted")
+	ErrNotATrap  = errors.New("not a trap or inform PDU")
+	ErrV3Inform  = errors.New("SNMPv3 inform or engine discovery: not supported")
+	// SNMPv3 refusals, checked by the receiver before gosnmp decodes.
+	ErrSecurityModel = errors.New("SNMPv3 msgSecurityModel is not USM (3)")
+	ErrUnknownUser   = errors.New("SNMPv3 user not configured")
+	ErrLevel         = errors.New("SNMPv3 security level below the user's min_level")
+	ErrAuth          = errors.New("SNMPv3 authentication failed")
+	ErrDecrypt       = errors.New("SNMPv3 decryption failed")
+	// ErrSource: the sender is outside allow_sources.
+	ErrSource     = errors.New("source address not in allow_sources")
 	errLibraryBug = errors.New("gosnmp panicked decoding the packet")
 )
 
@@ -63,7 +71,9 @@ type Var struct {
 type decoder struct {
 	v2          *gosnmp.GoSNMP // v1 and v2c
 	v3          *gosnmp.GoSNMP // v3 with the USM users; nil without users
+	users       map[string]*v3User
 	communities map[string]bool
+	scratch     []byte // verifyAuth's copy of the message
 }
 
 func newDecoder(cfg *Config) (*decoder, error) {
@@ -99,6 +109,14 @@ func newDecoder(cfg *Config) (*decoder, error) {
 			if err := table.Add(u.Name, sp); err != nil {
 				return nil, fmt.Errorf("users[%d]: %w", i, err)
 			}
+			lvl, err := u.minLevel()
+			if err != nil {
+				return nil, fmt.Errorf("users[%d].min_level: %w", i, err)
+			}
+			if d.users == nil {
+				d.users = map[string]*v3User{}
+			}
+			d.users[u.Name] = &v3User{auth: ap, pass: string(u.AuthPassphrase), minLevel: lvl}
 		}
 		d.v3 = &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, Logger: quiet}
 		d.v3.SetTrapSecurityParametersTable(table)
@@ -182,7 +200,7 @@ func (d *decoder) decode(b []byte, src netip.Addr) (*Trap, error) {
 		if d.v3 == nil {
 			return nil, ErrNoV3Users
 		}
-		g = d.v3
+		return d.decodeV3(b, src)
 	}
 	pkt, err := unmarshalGuarded(g, b)
 	if err != nil {
@@ -190,6 +208,50 @@ func (d *decoder) decode(b []byte, src netip.Addr) (*Trap, error) {
 	}
 	if pkt == nil {
 		return nil, fmt.Errorf("%w: nothing decoded", ErrMalformed)
+	}
+	return d.toTrap(pkt, src)
+}
+
+// decodeV3 checks an SNMPv3 message before gosnmp decodes it, in this
+// order: the header parses (else ErrMalformed); msgSecurityModel is USM
+// (ErrSecurityModel); an empty user at noAuthNoPriv is engine discovery
+// (ErrV3Inform); the user is configured (ErrUnknownUser); msgFlags give at
+// least the user's min_level (ErrLevel); the digest verifies (ErrAuth).
+// Only then does gosnmp authenticate again, decrypt (a failure with
+// privacy is ErrDecrypt) and decode, and what it decoded must be the
+// header read here.
+func (d *decoder) decodeV3(b []byte, src netip.Addr) (*Trap, error) {
+	h, err := parseV3Header(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if h.model != int64(gosnmp.UserSecurityModel) {
+		return nil, fmt.Errorf("%w: %d", ErrSecurityModel, h.model)
+	}
+	if len(h.user) == 0 && h.level() == levelNoAuthNoPriv {
+		return nil, ErrV3Inform
+	}
+	u := d.users[string(h.user)]
+	if u == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownUser, h.user)
+	}
+	if l := h.level(); l == 2 || l < u.minLevel {
+		return nil, fmt.Errorf("%w: %s, user %q needs %s", ErrLevel, levelNames[l], h.user, levelNames[u.minLevel])
+	}
+	if err := verifyAuth(b, h, u, &d.scratch); err != nil {
+		return nil, fmt.Errorf("%w (user %q)", err, h.user)
+	}
+	pkt, err := unmarshalGuarded(d.v3, b)
+	if err != nil || pkt == nil {
+		if h.level() == levelAuthPriv {
+			return nil, fmt.Errorf("%w (user %q): %v", ErrDecrypt, h.user, err)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	usm, _ := pkt.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+	if pkt.Version != gosnmp.Version3 || pkt.SecurityModel != gosnmp.UserSecurityModel || byte(pkt.MsgFlags)&3 != h.flags&3 ||
+		usm == nil || usm.UserName != string(h.user) {
+		return nil, fmt.Errorf("%w: gosnmp decoded another header than the one checked", ErrMalformed)
 	}
 	return d.toTrap(pkt, src)
 }

@@ -43,6 +43,30 @@
 // discovery against this receiver and are refused (counted as
 // rejected{reason="v3_inform"}).
 //
+// # What is refused
+//
+// allow_sources is checked by the socket reader on the source address, for
+// every version, before a packet is queued: a sender outside it costs no
+// queue slot, decoding, HMAC or decryption. v1/v2c communities are checked
+// after decoding.
+//
+// An SNMPv3 message is checked by this package before gosnmp decodes it
+// (v3.go), because gosnmp v1.47.0 authenticates only when
+// msgSecurityModel is 3 and only at the level msgFlags claim: a message
+// with a wrong passphrase and msgSecurityModel changed to any other number
+// was decoded and published. In order: the header must parse as BER
+// (decode error otherwise); msgSecurityModel must be USM, 3
+// (security_model); the user must be configured (unknown_user); msgFlags
+// must give at least the user's min_level, authPriv by default for a user
+// with a privacy protocol (level); the HMAC in msgAuthenticationParameters
+// must verify under the user's key localized to the message's engine ID
+// (auth). Then gosnmp authenticates again, decrypts (a failure at authPriv
+// is decrypt) and decodes, and what it decoded must be the header checked.
+// Every refusal is counted in rejected{reason} and logged at warn at most
+// once a minute per reason (with the number held back), every time at
+// debug. msgAuthoritativeEngineBoots/Time are not checked (no replay
+// window: a captured trap can be replayed, as with most trap receivers).
+//
 // # Metrics
 //
 // Registered on the Registerer given to New:
@@ -50,8 +74,9 @@
 //	unyo_trap_packets_received_total          UDP packets read
 //	unyo_trap_dropped_total                   packets dropped, queue full
 //	unyo_trap_decoded_total{version}          traps and informs decoded
-//	unyo_trap_decode_errors_total{version}    packets that failed to decode or authenticate (version from the header, or "unknown")
-//	unyo_trap_rejected_total{reason}          refused: community, no_v3_users, v3_inform, pdu_type
+//	unyo_trap_decode_errors_total{version}    packets that failed to decode (version from the header, or "unknown"); refusals are in rejected
+//	unyo_trap_rejected_total{reason}          refused: source, community, no_v3_users, security_model,
+//	                                          unknown_user, level, auth, decrypt, v3_inform, pdu_type
 //	unyo_trap_ignored_total                   traps an ignore rule dropped
 //	unyo_trap_unmatched_total                 traps no rule matched
 //	unyo_trap_events_published_total          events handed to the sink

@@ -34,7 +34,9 @@ type Receiver struct {
 	sink  monitor.Sink
 	rules *ruleSet
 	names map[netip.Addr]string
+	allow sourceSet
 	m     *metrics
+	warn  *refusalLog
 	queue chan packet
 	drain time.Duration // how long Stop lets workers finish the queue
 
@@ -65,6 +67,10 @@ func New(cfg Config, sink monitor.Sink, log *slog.Logger, reg prometheus.Registe
 	if _, err := newDecoder(&cfg); err != nil {
 		return nil, fmt.Errorf("trap: config: %w", err)
 	}
+	allow, err := newSourceSet(cfg.AllowSources)
+	if err != nil {
+		return nil, fmt.Errorf("trap: config: %w", err)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -74,6 +80,8 @@ func New(cfg Config, sink monitor.Sink, log *slog.Logger, reg prometheus.Registe
 		sink:  sink,
 		rules: rs,
 		names: map[netip.Addr]string{},
+		allow: allow,
+		warn:  newRefusalLog(refusalLogEvery),
 		queue: make(chan packet, cfg.QueueSize),
 		drain: drainTimeout,
 		done:  make(chan struct{}),
@@ -176,6 +184,10 @@ func (r *Receiver) read() {
 			continue
 		}
 		r.m.packets.Inc()
+		if !r.allow.allows(src.Addr()) {
+			r.refused(src, peekVersion(buf[:n]), "source", ErrSource)
+			continue
+		}
 		p := packet{data: append([]byte(nil), buf[:n]...), src: src, received: time.Now()}
 		select {
 		case r.queue <- p:
@@ -196,9 +208,13 @@ func (r *Receiver) handle(d *decoder, p packet) {
 	src := p.src.Addr().Unmap()
 	t, err := d.decode(p.data, src)
 	if err != nil {
-		r.countError(p.data, err)
+		if reason := rejectReason(err); reason != "" {
+			r.refused(p.src, peekVersion(p.data), reason, err)
+			return
+		}
+		r.m.decodeErrors[versionIndex(peekVersion(p.data))].Inc()
 		if r.log.Enabled(r.ctx, slog.LevelDebug) {
-			r.log.Debug("trap rejected", "agent", p.src.String(), "bytes", len(p.data), "err", err)
+			r.log.Debug("trap not decoded", "agent", p.src.String(), "bytes", len(p.data), "err", err)
 		}
 		if errors.Is(err, errLibraryBug) {
 			r.log.Warn("trap decoder panicked; packet dropped", "agent", p.src.String(), "err", err)
@@ -233,19 +249,76 @@ func (r *Receiver) handle(d *decoder, p packet) {
 	r.m.published.Inc()
 }
 
-func (r *Receiver) countError(data []byte, err error) {
-	switch {
-	case errors.Is(err, ErrCommunity):
-		r.m.rejected["community"].Inc()
-	case errors.Is(err, ErrNoV3Users):
-		r.m.rejected["no_v3_users"].Inc()
-	case errors.Is(err, ErrV3Inform):
-		r.m.rejected["v3_inform"].Inc()
-	case errors.Is(err, ErrNotATrap):
-		r.m.rejected["pdu_type"].Inc()
-	default:
-		r.m.decodeErrors[versionIndex(peekVersion(data))].Inc()
+// rejectReasons maps the refusals to their reason label; an error matching
+// none is a decode error.
+var rejectReasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrSource, "source"},
+	{ErrCommunity, "community"},
+	{ErrNoV3Users, "no_v3_users"},
+	{ErrSecurityModel, "security_model"},
+	{ErrUnknownUser, "unknown_user"},
+	{ErrLevel, "level"},
+	{ErrAuth, "auth"},
+	{ErrDecrypt, "decrypt"},
+	{ErrV3Inform, "v3_inform"},
+	{ErrNotATrap, "pdu_type"},
+}
+
+func rejectReason(err error) string {
+	for _, r := range rejectReasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
 	}
+	return ""
+}
+
+// refused counts a refused packet and logs it: at debug every time, at
+// warn at most once per reason per refusalLogEvery, with the number of
+// refusals not logged at warn since.
+func (r *Receiver) refused(src netip.AddrPort, version, reason string, err error) {
+	r.m.rejected[reason].Inc()
+	if ok, suppressed := r.warn.allow(reason, time.Now()); ok {
+		r.log.Warn("trap refused", "reason", reason, "agent", src.String(), "version", version, "err", err,
+			"suppressed", suppressed)
+		return
+	}
+	if r.log.Enabled(context.Background(), slog.LevelDebug) {
+		r.log.Debug("trap refused", "reason", reason, "agent", src.String(), "version", version, "err", err)
+	}
+}
+
+// refusalLogEvery is the least time between two warn lines of one reason.
+const refusalLogEvery = time.Minute
+
+// refusalLog rate-limits the warn lines of refusals, per reason. It is
+// shared by the reader and the workers.
+type refusalLog struct {
+	every      time.Duration
+	mu         sync.Mutex
+	last       map[string]time.Time
+	suppressed map[string]int
+}
+
+func newRefusalLog(every time.Duration) *refusalLog {
+	return &refusalLog{every: every, last: map[string]time.Time{}, suppressed: map[string]int{}}
+}
+
+// allow reports whether a warn line for reason may be written at now and,
+// if so, how many were held back since the last one.
+func (l *refusalLog) allow(reason string, now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, ok := l.last[reason]; ok && now.Sub(last) < l.every {
+		l.suppressed[reason]++
+		return false, 0
+	}
+	n := l.suppressed[reason]
+	l.last[reason], l.suppressed[reason] = now, 0
+	return true, n
 }
 
 // target names the agent: its entry in targets, else its address.
@@ -293,17 +366,17 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 		Name: "unyo_trap_decoded_total", Help: "Traps and informs decoded, by SNMP version.",
 	}, []string{"version"})
 	decodeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "unyo_trap_decode_errors_total", Help: "Packets that failed to decode or authenticate, by the version in their header.",
+		Name: "unyo_trap_decode_errors_total", Help: "Packets that failed to decode (refusals are in unyo_trap_rejected_total), by the version in their header.",
 	}, []string{"version"})
 	for i, v := range versions {
 		m.decoded[i] = decoded.WithLabelValues(v)
 		m.decodeErrors[i] = decodeErrors.WithLabelValues(v)
 	}
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "unyo_trap_rejected_total", Help: "Well-formed packets refused, by reason.",
+		Name: "unyo_trap_rejected_total", Help: "Packets refused (sender, community, SNMPv3 security, PDU type), by reason.",
 	}, []string{"reason"})
-	for _, reason := range []string{"community", "no_v3_users", "v3_inform", "pdu_type"} {
-		m.rejected[reason] = rejected.WithLabelValues(reason)
+	for _, rr := range rejectReasons {
+		m.rejected[rr.reason] = rejected.WithLabelValues(rr.reason)
 	}
 	queueLen := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_trap_queue_length", Help: "Packets waiting for a worker.",

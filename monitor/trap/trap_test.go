@@ -171,17 +171,20 @@ func TestSnmptrapV3(t *testing.T) {
 			t.Fatalf("authenticationFailure event %+v", ev)
 		}
 	})
-	t.Run("wrong passphrase is a counted decode error", func(t *testing.T) {
+	t.Run("wrong passphrase is refused as auth", func(t *testing.T) {
 		snmp(t, "snmptrap", "-v", "3", "-e", engineID, "-u", "unyo", "-l", "authPriv", "-a", "SHA", "-A", "wrongpass99", "-x", "AES", "-X", privPass,
 			dst, "", "1.3.6.1.6.3.1.1.5.1")
-		eventually(t, "v3 decode error", func() bool { return testutil.ToFloat64(h.r.m.decodeErrors[2]) == 1 })
+		eventually(t, "v3 auth refusal", func() bool { return testutil.ToFloat64(h.r.m.rejected["auth"]) == 1 })
 		h.none(t, 50*time.Millisecond)
 	})
 	t.Run("unknown user", func(t *testing.T) {
 		snmp(t, "snmptrap", "-v", "3", "-e", engineID, "-u", "mallory", "-l", "authNoPriv", "-a", "SHA", "-A", authPass, dst, "", "1.3.6.1.6.3.1.1.5.1")
-		eventually(t, "v3 decode error", func() bool { return testutil.ToFloat64(h.r.m.decodeErrors[2]) == 2 })
+		eventually(t, "v3 unknown user", func() bool { return testutil.ToFloat64(h.r.m.rejected["unknown_user"]) == 1 })
 		h.none(t, 50*time.Millisecond)
 	})
+	if n := testutil.ToFloat64(h.r.m.decodeErrors[2]); n != 0 {
+		t.Errorf("decode errors %v: refusals must be counted as rejected, not as decode errors", n)
+	}
 }
 
 func TestSnmptrapV1(t *testing.T) {
@@ -332,7 +335,7 @@ func TestDecodeCapturedPackets(t *testing.T) {
 	t.Run("v3 tampered", func(t *testing.T) {
 		b, _ := os.ReadFile("testdata/packets/v3-authnopriv-linkup.bin")
 		b[len(b)-1] ^= 1
-		if _, err := d.decode(b, src); !errors.Is(err, ErrMalformed) {
+		if _, err := d.decode(b, src); !errors.Is(err, ErrAuth) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -346,8 +349,12 @@ func TestGosnmpPanicContained(t *testing.T) {
 	cfg := Config{Users: testUsers}
 	cfg.setDefaults()
 	d, _ := newDecoder(&cfg)
-	if _, err := d.decode(bad, netip.MustParseAddr("192.0.2.1")); !errors.Is(err, errLibraryBug) || !errors.Is(err, ErrMalformed) {
+	if _, err := unmarshalGuarded(d.v3, bad); !errors.Is(err, errLibraryBug) {
 		t.Fatalf("err = %v, want the contained gosnmp panic", err)
+	}
+	// The receiver's own v3 header check now refuses it before gosnmp.
+	if _, err := d.decode(bad, netip.MustParseAddr("192.0.2.1")); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v, want ErrMalformed", err)
 	}
 	h := start(t, Config{})
 	c, _ := net.Dial("udp", h.r.Addr().String())

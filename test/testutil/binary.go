@@ -119,6 +119,9 @@ type Process struct {
 	cmd    *exec.Cmd
 	URL    string
 	Config string
+	// CAFile is the CA the node's HTTPS certificate is signed by ("" for
+	// plain HTTP).
+	CAFile string
 	mu     sync.Mutex
 	log    bytes.Buffer
 	exited chan struct{}
@@ -152,7 +155,21 @@ func Serve(t testing.TB, cfgPath, addr string) *Process {
 // ready (members of a cluster become ready together).
 func Start(t testing.TB, cfgPath, addr string) *Process {
 	t.Helper()
-	p := &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}
+	return start(t, &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})})
+}
+
+// ServeTLS is Serve for a node whose http.tls certificate for addr is
+// signed by caFile.
+func ServeTLS(t testing.TB, cfgPath, addr, caFile string) *Process {
+	t.Helper()
+	p := start(t, &Process{t: t, URL: "https://" + addr, Config: cfgPath, CAFile: caFile, exited: make(chan struct{})})
+	p.WaitReady(60 * time.Second)
+	return p
+}
+
+func start(t testing.TB, p *Process) *Process {
+	t.Helper()
+	cfgPath := p.Config
 	p.cmd = exec.Command(Binary(t), "serve", "--config", cfgPath)
 	p.cmd.Env = append(os.Environ(), "UNYO_BOOTSTRAP_TOKEN="+AdminToken)
 	p.cmd.Stderr = lockedWriter{p}
@@ -186,7 +203,7 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // WaitReady waits until /readyz answers 200.
 func (p *Process) WaitReady(d time.Duration) {
 	p.t.Helper()
-	c, err := client.New(p.URL)
+	c, err := client.NewTLS(p.URL, client.TLSFiles{CAFile: p.CAFile})
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -44,4 +44,13 @@
 // retries the whole batch, as it does on deadlock (40P01) and serialization
 // (40001) failures. Event IDs are inserted and incidents locked in a fixed
 // order to keep deadlocks rare.
+//
+// Users, tokens and the audit log (auth.Store, migration 0006): users (name
+// primary key), tokens (id primary key, a UNIQUE index on hash, the hex
+// SHA-256 of the secret; NULL expires/last_used/revoked when not set) and
+// audit (seq bigint primary key, an index on at and one on (actor, seq)).
+// AppendAudit takes pg_advisory_xact_lock(AuditLockKey) in its transaction
+// before it reads the last (seq, hash), so every node sharing the database
+// appends to one chain with no gap; the primary key on seq makes a fork
+// impossible even without the lock.
 package postgres

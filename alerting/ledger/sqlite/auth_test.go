@@ -77,6 +77,9 @@ func TestAuditTamperBreaksChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if r, err := auth.VerifyAudit(ctx, s); err != nil || !r.OK || r.Entries != 3 {
+		t.Fatalf("VerifyAudit before the edit = %+v, %v; want 3 entries, ok", r, err)
+	}
 	if _, err := s.w.ExecContext(ctx, TamperSQL); err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +93,15 @@ func TestAuditTamperBreaksChain(t *testing.T) {
 	if es[2].Prev != es[1].Hash {
 		t.Errorf("the next entry's prev no longer names the stored hash")
 	}
+	r, err := auth.VerifyAudit(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK || r.BadSeq != 2 {
+		t.Errorf("VerifyAudit after editing entry 2 = %+v, want not ok at seq 2", r)
+	}
+}
+
+func BenchmarkAuth(b *testing.B) {
+	authtest.Bench(b, func(b *testing.B) auth.Store { return openTest(b) })
 }

@@ -21,5 +21,13 @@
 // ledger-wide append order that Pending follows) and events (one row per
 // applied event ID). Times are INTEGER microseconds since the Unix epoch, UTC.
 //
+// Users, tokens and the audit log (auth.Store, migration 0006): users (name
+// primary key), tokens (id primary key, a UNIQUE index on hash, the hex
+// SHA-256 of the secret; 0 for an unset expires/last_used/revoked) and
+// audit (seq primary key, an index on at and one on (actor, seq)).
+// AppendAudit reads the last (seq, hash) and inserts the next entry in one
+// BEGIN IMMEDIATE transaction, so appends, also from another process
+// opening the file, make one chain with no gap.
+//
 // One process owns the file: run a single store per database file.
 package sqlite
