@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
@@ -42,8 +41,8 @@ import (
 // Credential prefixes; a bearer token of another form is not the
 // cluster's (the user-token authenticator is asked next).
 const (
-	JoinTokenPrefix  = "unyoj_"
-	MemberCredPrefix = "unyom_"
+	JoinTokenPrefix  = auth.JoinPrefix
+	MemberCredPrefix = auth.MemberPrefix
 )
 
 // Files in Options.DataDir.
@@ -125,10 +124,7 @@ func GenerateJoinToken() (string, error) { return newSecret(JoinTokenPrefix) }
 
 // HashCredential is the hash the state records for a token or credential:
 // the hex SHA-256 of its text.
-func HashCredential(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
+func HashCredential(s string) string { return auth.HashSecret(s) }
 
 func validHash(h string) bool {
 	if len(h) != 64 {
