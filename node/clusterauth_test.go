@@ -139,6 +139,9 @@ func TestClusterRoutesNeedMembers(t *testing.T) {
 		return b.raft.InQuorum() && targetNames(b) == "web1" &&
 			b.raft.State().Creds["auth-b"] == cluster.HashCredential(b.raft.MemberCredential())
 	})
+	if err := b.WaitStore(ctx); err != nil { // admin tokens are checked in the ledger
+		t.Fatal(err)
+	}
 	bdir := b.opts.Cluster.DataDir
 	for _, f := range []string{cluster.MemberCredFile, cluster.SecretKeyFile} {
 		fi, err := os.Stat(filepath.Join(bdir, f))

@@ -80,6 +80,11 @@ func TestSharedConfig(t *testing.T) {
 		return targetNames(b) == "web1" && b.raft.MemberCredential() != ""
 	})
 
+	for _, n := range []*Node{a, b} {
+		if err := n.WaitStore(context.Background()); err != nil { // admin tokens are checked in the ledger
+			t.Fatal(err)
+		}
+	}
 	post := func(n *Node, body string) (int, string) {
 		req, _ := http.NewRequest("POST", n.URL()+ConfigPath+"?name=new.yaml", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+testAdminToken+"")
