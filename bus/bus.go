@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // Options configure the bus. The zero value, with StoreDir set, runs an
@@ -223,7 +224,7 @@ func Open(ctx context.Context, opts Options) (_ *Bus, err error) {
 			nats.ReconnectWait(250*time.Millisecond), nats.Timeout(5*time.Second))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bus: connect: %w", err)
+		return nil, redact.Err(fmt.Errorf("bus: connect: %w", err))
 	}
 	b.js, err = jetstream.New(b.nc)
 	if err != nil {
@@ -391,7 +392,7 @@ func (b *Bus) startEmbedded() error {
 		return errors.New("bus: embedded server not ready within 15s")
 	}
 	b.ns = ns
-	b.log.Info("embedded NATS started", "store_dir", b.opts.StoreDir, "listen", b.ClientURL(),
+	b.log.Info("embedded NATS started", "store_dir", b.opts.StoreDir, "listen", redact.URL(b.ClientURL()),
 		"cluster", b.ClusterAddr(), "routes", len(so.Routes))
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones of calendars work without the system's zoneinfo
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // AlertingConfig is escalation and notification: who is told of a fault,
@@ -45,9 +47,11 @@ type AlertingSMTPConfig struct {
 
 // AlertingWebhookConfig is the webhook notifier.
 type AlertingWebhookConfig struct {
-	URL       string        `yaml:"url" json:"url"`
-	Timeout   time.Duration `yaml:"timeout" json:"timeout"`
-	MaxAlerts int           `yaml:"max_alerts" json:"max_alerts"`
+	// URL may carry a token (in the query, the path or as user:password@):
+	// it prints redacted.
+	URL       redact.SecretURL `yaml:"url" json:"url"`
+	Timeout   time.Duration    `yaml:"timeout" json:"timeout"`
+	MaxAlerts int              `yaml:"max_alerts" json:"max_alerts"`
 }
 
 // AlertingCommandConfig is the command notifier.
@@ -92,9 +96,9 @@ type AlertingCalendar struct {
 
 // AlertingContact is a person or desk.
 type AlertingContact struct {
-	Name    string   `yaml:"name" json:"name"`
-	Mail    []string `yaml:"mail" json:"mail"`
-	Webhook string   `yaml:"webhook" json:"webhook"`
+	Name    string           `yaml:"name" json:"name"`
+	Mail    []string         `yaml:"mail" json:"mail"`
+	Webhook redact.SecretURL `yaml:"webhook" json:"webhook"`
 }
 
 // AlertingRole is who a step notifies.
@@ -215,8 +219,8 @@ func (s *AlertingConfig) validate(_ *Config, v validator) {
 	}
 	positive(mv, "timeout", s.SMTP.Timeout)
 	wv := v.sub("webhook")
-	if s.Webhook.URL != "" && !httpURL(s.Webhook.URL) {
-		wv.errf("url", "%s: want an absolute http:// or https:// URL", quote(s.Webhook.URL))
+	if s.Webhook.URL != "" && !httpURL(string(s.Webhook.URL)) {
+		wv.errf("url", "%s: want an absolute http:// or https:// URL", quote(s.Webhook.URL.String()))
 	}
 	positive(wv, "timeout", s.Webhook.Timeout)
 	if s.Webhook.MaxAlerts < 0 {
@@ -283,8 +287,8 @@ func (s *AlertingConfig) validate(_ *Config, v validator) {
 				cv.errf(fmt.Sprintf("mail[%d]", j), "%s: not a mail address", quote(m))
 			}
 		}
-		if c.Webhook != "" && !httpURL(c.Webhook) {
-			cv.errf("webhook", "%s: want an absolute http:// or https:// URL", quote(c.Webhook))
+		if c.Webhook != "" && !httpURL(string(c.Webhook)) {
+			cv.errf("webhook", "%s: want an absolute http:// or https:// URL", quote(c.Webhook.String()))
 		}
 	}
 	roles := names(v, "roles", len(s.Roles), func(i int) string { return s.Roles[i].Name })

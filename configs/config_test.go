@@ -613,7 +613,7 @@ func FuzzParse(f *testing.F) {
 		if c == nil {
 			t.Fatal("nil config and nil error")
 		}
-		if c.Ledger.Postgres.URL != "" || c.Monitor.hasSecrets() {
+		if hasSecretValues(c) {
 			return // printed as <secret>: does not load back
 		}
 		out := c.String()

@@ -32,6 +32,11 @@
 //
 // Secrets ([Secret]) never leave the process in clear: they print, marshal to
 // YAML and to JSON as "<secret>", and validation messages never quote them.
+// URLs and DSNs that may carry credentials (redact.SecretURL,
+// redact.SecretDSN, [URLs]) print redacted. Every value of a secret type may
+// be written as ${env:NAME} or file:PATH, resolved at load time (secrets.go);
+// [SealShared] gives what a cluster replicates, every secret written out
+// sealed as enc:v1:..., and [ParseWith] opens those with the cluster key.
 //
 // # Adding a section
 //

@@ -86,12 +86,19 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse decodes, completes and validates a configuration. name is the file
-// name used in errors, as Config.Source, and whose directory relative paths
-// are resolved against.
+// Parse is ParseWith with no options: secrets given by reference are
+// resolved from the process's environment and files; a sealed one
+// (enc:v1:) is an error.
+func Parse(name string, data []byte) (*Config, error) {
+	return ParseWith(name, data, ParseOptions{})
+}
+
+// ParseWith decodes, completes and validates a configuration. name is the
+// file name used in errors, as Config.Source, and whose directory relative
+// paths (and file: references of secrets) are resolved against.
 //
 // The error, if any, is an *Error or an errors.Join of them, sorted by line.
-func Parse(name string, data []byte) (cfg *Config, err error) {
+func ParseWith(name string, data []byte, opts ParseOptions) (cfg *Config, err error) {
 	defer func() {
 		// The YAML parser is not ours; never let it take the process down.
 		if r := recover(); r != nil {
@@ -107,11 +114,14 @@ func Parse(name string, data []byte) (cfg *Config, err error) {
 	for _, s := range c.sections() {
 		s.sec.defaults()
 	}
-	d := &decoder{file: name, lines: map[string]int{}}
+	dir := filepath.Dir(name)
+	d := &decoder{file: name, lines: map[string]int{}, opts: opts, dir: dir}
+	if opts.Dir != "" {
+		d.dir = opts.Dir
+	}
 	if root != nil {
 		d.decodeRoot(root, reflect.ValueOf(c).Elem())
 	}
-	dir := filepath.Dir(name)
 	for _, s := range c.sections() {
 		s.sec.resolve(c, dir)
 	}
@@ -213,6 +223,12 @@ type decoder struct {
 	nodes int // nodes visited, aliases expanded; bounded against alias bombs
 
 	merging map[*yaml.Node]bool // mappings being merged (<<), against cycles
+
+	opts ParseOptions // how secrets given by reference or sealed are read
+	dir  string       // the config file's directory, for file: references
+	// collect, when set, is given every secret's node instead of resolving
+	// it (SealShared).
+	collect func(n *yaml.Node, path string)
 }
 
 // maxNodes bounds the work an input can cause through aliases (a variable
@@ -331,6 +347,10 @@ func join(path, key string) string {
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	n = d.deref(n)
 	if n == nil || isNull(n) {
+		return
+	}
+	if secretTypes[v.Type()] {
+		d.secret(n, v, path)
 		return
 	}
 	if v.CanAddr() {

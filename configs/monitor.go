@@ -311,14 +311,3 @@ func hasTags(have, want map[string]string) bool {
 	}
 	return true
 }
-
-// hasSecrets reports whether the section holds a secret, which prints as
-// "<secret>" and so does not load back as it was.
-func (s *MonitorConfig) hasSecrets() bool {
-	for _, t := range s.Targets {
-		if t.SNMP != nil && (t.SNMP.Community != "" || t.SNMP.AuthPassword != "" || t.SNMP.PrivPassword != "") {
-			return true
-		}
-	}
-	return len(s.Traps.Communities) > 0 || len(s.Traps.Users) > 0
-}

@@ -77,7 +77,7 @@ func alertingOptions(c *configs.Config) (AlertingOptions, error) {
 		o.Mail = &mail.Config{Host: a.SMTP.Host, Port: a.SMTP.Port, From: a.SMTP.From, Username: a.SMTP.Username,
 			Password: string(a.SMTP.Password), TLS: a.SMTP.TLS, Timeout: a.SMTP.Timeout}
 	}
-	o.Webhook = &webhook.Config{URL: a.Webhook.URL, Timeout: a.Webhook.Timeout, MaxAlerts: a.Webhook.MaxAlerts}
+	o.Webhook = &webhook.Config{URL: string(a.Webhook.URL), Timeout: a.Webhook.Timeout, MaxAlerts: a.Webhook.MaxAlerts}
 	if a.Command.Path != "" {
 		o.Command = &command.Config{Path: a.Command.Path, Args: a.Command.Args, Timeout: a.Command.Timeout}
 	}

@@ -65,6 +65,13 @@ func (n *Node) newCluster() error {
 	if o.DataDir == "" {
 		return nil
 	}
+	if o.Bootstrap {
+		// The cluster secret key is born with the cluster (see
+		// sharedconfig.go); a join gives it to the other members.
+		if _, err := n.createSecretKey(); err != nil {
+			return err
+		}
+	}
 	api := o.APIAddr
 	if api == "" {
 		api = n.Addr()

@@ -22,6 +22,7 @@ import (
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // Version is the unyo version, set at build time with -ldflags.
@@ -313,7 +314,7 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.httpDone <- err
 	}()
-	n.log.Info("node started", "http", n.URL(), "store", n.opts.StoreName, "nats", n.bus.ClientURL())
+	n.log.Info("node started", "http", n.URL(), "store", n.opts.StoreName, "nats", redact.URL(n.bus.ClientURL()))
 	return nil
 }
 

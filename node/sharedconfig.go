@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/configs"
+	"github.com/unyo-ops/unyo/internal/secretbox"
 )
 
 // Shared configuration. The sections every member must agree on — monitor,
@@ -26,6 +28,14 @@ import (
 // sections, then reloads (see Reload: the monitor changes at once; alerting
 // and jobnet changes are logged as needing a restart). A node that joins
 // gets the active configuration from the log or a snapshot.
+//
+// What goes into the Raft log is configs.SealShared of the file: the shared
+// sections only (the lines of the others blanked), every secret written in
+// clear sealed ("enc:v1:...") under the cluster secret key, the file
+// <cluster data dir>/secret.key that the bootstrapping node creates and a
+// join hands to each member (package internal/secretbox). Secrets given by
+// reference (${env:NAME}, file:PATH) stay references, resolved on each
+// member. So no Raft log segment or snapshot holds a secret in clear.
 
 // ConfigPath is where a new shared configuration is posted (YAML body).
 const ConfigPath = "/v1/cluster/config"
@@ -45,6 +55,11 @@ func (n *Node) seedConfig(ctx context.Context) {
 	data, err := os.ReadFile(c.Source)
 	if err != nil {
 		n.log.Warn("seed shared config", "err", err)
+		return
+	}
+	data, err = configs.SealShared(c.Source, data, configs.ParseOptions{SecretKey: n.createSecretKey})
+	if err != nil {
+		n.log.Warn("seed shared config: not replicated", "err", err)
 		return
 	}
 	if _, err := n.raft.SetConfig(ctx, 1, data); err != nil && !errors.Is(err, cluster.ErrStaleConfig) {
@@ -76,6 +91,12 @@ func (n *Node) followConfig(ctx context.Context) {
 			continue
 		}
 		applied = ac.Hash
+		if cur := n.currentConfig(); cur != nil && sameShared(cur, merged) {
+			// The replicated file is sealed, so its hash never matches the
+			// node's own; what it says may still be what the node runs.
+			n.log.Info("shared config unchanged", "version", ac.Version, "hash", ac.Hash)
+			continue
+		}
 		err = n.Reload(ctx, merged)
 		n.log.Info("shared config applied", "version", ac.Version, "hash", ac.Hash, "by", ac.AppliedBy, "err", err)
 	}
@@ -89,7 +110,7 @@ func (n *Node) mergeShared(data []byte) (*configs.Config, error) {
 	if own != nil && own.Source != "" {
 		name = filepath.Join(filepath.Dir(own.Source), name)
 	}
-	shared, err := configs.Parse(name, data)
+	shared, err := configs.ParseWith(name, data, configs.ParseOptions{SecretKey: n.secretKey})
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +144,20 @@ func (n *Node) configHandler(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = "<posted config>"
 	}
-	if _, err := configs.Parse(name, data); err != nil {
+	// References (file:) resolve where they will: next to this node's file.
+	opts := configs.ParseOptions{SecretKey: n.secretKey}
+	if own := n.currentConfig(); own != nil && own.Source != "" {
+		opts.Dir = filepath.Dir(own.Source)
+	}
+	if _, err := configs.ParseWith(name, data, opts); err != nil {
 		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	data, err = configs.SealShared(name, data, opts)
+	if err != nil {
+		// The file parsed: what failed is the key (a member that joined
+		// without being given it).
+		writeErr(w, http.StatusServiceUnavailable, fmt.Errorf("cannot seal the config's secrets: %w", err))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -144,6 +177,35 @@ func (n *Node) configHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeErr(w, http.StatusConflict, fmt.Errorf("config version raced five times: %w", err))
+}
+
+// secretKeyPath is the cluster secret key's file.
+func (n *Node) secretKeyPath() string {
+	return filepath.Join(n.opts.Cluster.DataDir, secretbox.KeyFile)
+}
+
+// secretKey reads the cluster secret key (each time: a join may write it
+// after the node started).
+func (n *Node) secretKey() ([]byte, error) {
+	if n.opts.Cluster.DataDir == "" {
+		return nil, secretbox.ErrNoKey
+	}
+	return secretbox.LoadKey(n.secretKeyPath())
+}
+
+// createSecretKey reads the cluster secret key, creating it if missing;
+// only the node that seeds the cluster's configuration does.
+func (n *Node) createSecretKey() ([]byte, error) {
+	if n.opts.Cluster.DataDir == "" {
+		return nil, secretbox.ErrNoKey
+	}
+	return secretbox.LoadOrCreateKey(n.secretKeyPath())
+}
+
+// sameShared reports whether a and b agree on the shared sections.
+func sameShared(a, b *configs.Config) bool {
+	return reflect.DeepEqual(a.Monitor, b.Monitor) && reflect.DeepEqual(a.Alerting, b.Alerting) &&
+		reflect.DeepEqual(a.Jobnets, b.Jobnets)
 }
 
 func writeErr(w http.ResponseWriter, code int, err error) {

@@ -1,24 +1,34 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/unyo-ops/unyo/configs"
+	"github.com/unyo-ops/unyo/internal/secretbox"
 )
 
 // startFileMember writes a config file and starts a node from it.
 func startFileMember(t *testing.T, name, join, monitorYAML string) *Node {
 	t.Helper()
-	dir := t.TempDir()
+	return startFileMemberIn(t, t.TempDir(), name, join, monitorYAML)
+}
+
+// startFileMemberIn is startFileMember with dir as the node's directory.
+func startFileMemberIn(t *testing.T, dir, name, join, monitorYAML string) *Node {
+	t.Helper()
 	yml := fmt.Sprintf("node:\n  name: %s\n  data_dir: %q\nhttp:\n  listen: 127.0.0.1:0\ncluster:\n  bind: 127.0.0.1:0\n", name, dir)
 	yml += joinYAML(join)
 	yml += monitorYAML
@@ -111,5 +121,104 @@ func TestSharedConfig(t *testing.T) {
 	}
 	if v := a.raft.Config().Version; v != 2 {
 		t.Errorf("a refused config changed the version to %d", v)
+	}
+}
+
+// TestSharedConfigSecrets: the replicated configuration holds no secret in
+// clear (none of its bytes, raw or in base64, in the Raft directory); a node
+// with the cluster key opens it; one with another key, or none, refuses it
+// and says why; a config applied through the handler is sealed too.
+func TestSharedConfigSecrets(t *testing.T) {
+	const pw, tok = "pw-Sentinel-7f3a", "tok-Sentinel-91bc"
+	mon := func(name string) string {
+		return fmt.Sprintf("monitor:\n  targets:\n    - {name: %s, address: 127.0.0.1, services: [{type: http, url: 'http://mon:%s@127.0.0.1:1/h?token=%s', interval: 1h}]}\n", name, pw, tok)
+	}
+	own := func(name string) string {
+		return fmt.Sprintf("monitor:\n  targets:\n    - {name: %s, address: 127.0.0.1, services: [{type: tcp, port: 1, interval: 1h}]}\n", name)
+	}
+	wantURL := "http://mon:" + pw + "@127.0.0.1:1/h?token=" + tok
+	a := startFileMember(t, "sec-a", "", mon("web1"))
+	waitUntil(t, "sec-a seeds the config", func() bool { return a.IsLeader() && a.raft.Config().Version == 1 })
+	data := a.raft.Config().Data
+	if bytes.Contains(data, []byte(pw)) || bytes.Contains(data, []byte(tok)) || !bytes.Contains(data, []byte("enc:v1:")) {
+		t.Fatalf("replicated config:\n%s", data)
+	}
+	key, err := os.ReadFile(filepath.Join(a.opts.Cluster.DataDir, secretbox.KeyFile))
+	if err != nil || len(key) != secretbox.KeySize {
+		t.Fatalf("bootstrap key: %v", err)
+	}
+	if cfg := a.currentConfig(); string(cfg.Monitor.Targets[0].Services[0].URL) != wantURL {
+		t.Errorf("sec-a runs with %q", cfg.Monitor.Targets[0].Services[0].URL.String())
+	}
+
+	// b has the cluster's key (as a join gives it); c has its own.
+	bdir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(bdir, "raft"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := secretbox.WriteKey(filepath.Join(bdir, "raft", secretbox.KeyFile), key); err != nil {
+		t.Fatal(err)
+	}
+	b := startFileMemberIn(t, bdir, "sec-b", "", own("own-b"))
+	c := startFileMember(t, "sec-c", "", own("own-c"))
+	merged, err := b.mergeShared(data)
+	if err != nil || len(merged.Monitor.Targets) != 1 || string(merged.Monitor.Targets[0].Services[0].URL) != wantURL {
+		t.Fatalf("sec-b merges the shared config: %v", err)
+	}
+	if _, err := c.mergeShared(data); err == nil || !strings.Contains(err.Error(), "sealed value: cannot decrypt") || strings.Contains(err.Error(), pw) {
+		t.Errorf("sec-c merges the shared config with another key: %v", err)
+	}
+
+	// Applied through the handler: sealed under the node's key.
+	apply := func(n *Node, body string) (int, string) {
+		rec := httptest.NewRecorder()
+		n.configHandler(rec, httptest.NewRequest(http.MethodPost, ConfigPath, strings.NewReader(body)))
+		return rec.Code, rec.Body.String()
+	}
+	waitUntil(t, "sec-b leads its own cluster", func() bool { return b.IsLeader() && b.raft.Config().Version >= 1 })
+	if code, out := apply(b, mon("web2")); code != http.StatusOK {
+		t.Fatalf("apply on sec-b: %d %s", code, out)
+	}
+	if d := b.raft.Config().Data; bytes.Contains(d, []byte(pw)) || !bytes.Contains(d, []byte("enc:v1:")) {
+		t.Errorf("applied config:\n%s", d)
+	}
+	waitUntil(t, "sec-b runs web2", func() bool { return targetNames(b) == "web2" })
+	// Without a key, a config with a secret is refused, one without is not.
+	if err := os.Remove(filepath.Join(c.opts.Cluster.DataDir, secretbox.KeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "sec-c leads its own cluster", func() bool { return c.IsLeader() })
+	code, out := apply(c, mon("web3"))
+	if code != http.StatusServiceUnavailable || !strings.Contains(out, "no cluster secret key") || strings.Contains(out, pw) {
+		t.Errorf("apply without a key: %d %s", code, out)
+	}
+	if code, out := apply(c, own("own-c2")); code != http.StatusOK {
+		t.Errorf("apply of a config without secrets, without a key: %d %s", code, out)
+	}
+
+	for _, n := range []*Node{a, b, c} {
+		_ = filepath.WalkDir(n.opts.Cluster.DataDir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			// Raft entries are JSON: the config's bytes are in base64.
+			views := [][]byte{data}
+			for _, run := range regexp.MustCompile(`[A-Za-z0-9+/]{24,}={0,2}`).FindAll(data, -1) {
+				if dec, err := base64.StdEncoding.DecodeString(string(run[:len(run)/4*4])); err == nil {
+					views = append(views, dec)
+				}
+			}
+			for _, v := range views {
+				if bytes.Contains(v, []byte(pw)) || bytes.Contains(v, []byte(tok)) {
+					t.Errorf("%s holds a secret in clear", p)
+				}
+			}
+			return nil
+		})
 	}
 }

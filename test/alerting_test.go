@@ -41,7 +41,9 @@ const (
 // an alerting section that mails an in-process SMTP server and posts to a
 // real HTTP webhook receiver. Events come in over POST /api/v1/events; the
 // operator uses the command line: oncall, incident ack/resolve/report,
-// maintenance add/list/end, ledger export.
+// maintenance add/list/end, ledger export. Each acts with a user's own API
+// token (alice and bob operators, kato an operations SE): the names in the
+// timeline, the mails, the report and the export are the identities'.
 func TestAlerting(t *testing.T) {
 	smtp := mailtest.New(t)
 	hooks := newHookRecorder(t)
@@ -89,6 +91,9 @@ alerting:
 `, dir, addr, alExternal, smtp.Port(), hooks.URL+"/default", alGroupWait, alRecheck, hooks.URL+"/desk", alStep1Wait, alStep2Wait)
 	p := serveYAML(t, dir, addr, cfg)
 	srv := "--server=" + p.URL
+	alice := addUser(t, p.URL, "alice", "operator")
+	bob := addUser(t, p.URL, "bob", "operator")
+	kato := addUser(t, p.URL, "kato", "ops-se")
 
 	show := func(t *testing.T, id int64) console.IncidentDetail {
 		t.Helper()
@@ -359,7 +364,7 @@ alerting:
 		// Acknowledge: the escalation stops. Without it, repeat: 1 would run
 		// step 1 again alStep2Wait after step 2 (plus up to a poll interval
 		// and the group wait): the window watched below is longer than that.
-		unyo(t, 0, "incident", "ack", id, srv, "--by", "alice", "--comment", "on it")
+		unyoAs(t, alice, 0, "incident", "ack", id, srv, "--comment", "on it")
 		acked := time.Now()
 		watch := m2.At.Add(alStep2Wait + alPoll + alGroupWait + time.Second).Sub(acked)
 		watch = max(watch, alStep2Wait+time.Second)
@@ -394,19 +399,29 @@ alerting:
 
 	t.Run("maintenance", func(t *testing.T) {
 		end := time.Now().Add(2 * time.Minute).Truncate(time.Second)
+		add := []string{"maintenance", "add", srv, "--name", "kernel patch", "--target", "web0*",
+			"--end", end.Format(time.RFC3339), "--comment", "reboot after patching", "-o", "json"}
+		// An operator may not silence targets (maintenance.write is ops-se
+		// and up): refused, nothing made.
+		out, errOut, code := testutil.RunEnv(t, []string{"UNYO_TOKEN=" + alice}, add...)
+		if code != 1 || !strings.Contains(errOut, "forbidden") || !strings.Contains(errOut, "403") {
+			t.Errorf("maintenance add as an operator: exit %d, want 1 and 403 forbidden\nstdout: %s\nstderr: %s", code, out, errOut)
+		}
+		if ws := maintenances(t); len(ws) != 0 {
+			t.Errorf("windows after a refused add: %+v", ws)
+		}
 		var w console.MaintenanceView
-		out := unyo(t, 0, "maintenance", "add", srv, "--name", "kernel patch", "--target", "web0*",
-			"--end", end.Format(time.RFC3339), "--comment", "reboot after patching", "--by", "alice", "-o", "json")
+		out = unyoAs(t, kato, 0, add...)
 		if err := json.Unmarshal([]byte(out), &w); err != nil {
 			t.Fatalf("maintenance add -o json: %v\n%s", err, out)
 		}
-		if w.ID == 0 || !w.Active || w.Scope != "target" || w.Match != "web0*" || w.End == nil || !w.End.Equal(end) || w.CreatedBy != "alice" {
+		if w.ID == 0 || !w.Active || w.Scope != "target" || w.Match != "web0*" || w.End == nil || !w.End.Equal(end) || w.CreatedBy != "kato" {
 			t.Fatalf("window added: %+v", w)
 		}
 		wid := strconv.FormatInt(w.ID, 10)
 		table := unyo(t, 0, "maintenance", "list", srv)
 		line := tableLine(table, wid)
-		for _, want := range []string{"kernel patch", "target web0*", "in force until", "alice"} {
+		for _, want := range []string{"kernel patch", "target web0*", "in force until", "kato"} {
 			if !strings.Contains(line, want) {
 				t.Errorf("maintenance list line %q lacks %q:\n%s", line, want, table)
 			}
@@ -442,7 +457,7 @@ alerting:
 		// End the window: the still-open incident is notified at the next
 		// recheck.
 		ended := time.Now()
-		out = unyo(t, 0, "maintenance", "end", wid, srv, "--by", "alice")
+		out = unyoAs(t, kato, 0, "maintenance", "end", wid, srv)
 		if !strings.Contains(out, "ended") {
 			t.Errorf("maintenance end said %q", out)
 		}
@@ -470,7 +485,10 @@ alerting:
 			t.Errorf("maintenance list --all, window %s: %q", wid, line)
 		}
 		// Quiet the rest of web02's escalation.
-		unyo(t, 0, "incident", "ack", id, srv, "--by", "bob")
+		unyoAs(t, bob, 0, "incident", "ack", id, srv)
+		if d := show(t, inc.ID); d.Incident.AckedBy != "bob" {
+			t.Errorf("web02 acknowledged by %q, want bob", d.Incident.AckedBy)
+		}
 	})
 
 	t.Run("resolve, report, export", func(t *testing.T) {
@@ -479,7 +497,7 @@ alerting:
 		}
 		id := itoa(dbID)
 		n := len(smtp.Messages())
-		unyo(t, 0, "incident", "resolve", id, srv, "--by", "alice", "--comment", "NIC replaced")
+		unyoAs(t, alice, 0, "incident", "resolve", id, srv, "--comment", "NIC replaced")
 		// A recovery notice to every destination that was told: the step 1
 		// mail (desk), the step 2 mail (se), and desk's webhook.
 		var rec []mailMsg
@@ -512,8 +530,9 @@ alerting:
 		}
 
 		// The fault report.
-		out := unyo(t, 0, "incident", "report", id, srv, "--cause", "NIC firmware hang",
-			"--action", "replaced the NIC", "--prevention", "firmware 2.1 on all db hosts", "--role", "operator", "--by", "alice")
+		// Who reports, and in which role, is alice's identity (operator).
+		out := unyoAs(t, alice, 0, "incident", "report", id, srv, "--cause", "NIC firmware hang",
+			"--action", "replaced the NIC", "--prevention", "firmware 2.1 on all db hosts")
 		if !strings.Contains(out, "NIC firmware hang") || !strings.Contains(out, "level 2 reached") {
 			t.Errorf("incident report table:\n%s", out)
 		}
@@ -611,7 +630,7 @@ alerting:
 			{"missing name", []string{"--target", "web*", "--duration", "1h"}, 2, "--name"},
 			{"two scopes", []string{"--name", "x", "--target", "web*", "--site", "tokyo-1"}, 2, "exactly one of"},
 		} {
-			args := append([]string{"maintenance", "add", srv, "--by", "alice"}, c.args...)
+			args := append([]string{"maintenance", "add", srv}, c.args...)
 			out, errOut, code := testutil.Run(t, args...)
 			if code == 0 || (c.code != 0 && code != c.code) {
 				t.Errorf("%s: exit %d, want %d (0: any non-zero)\nstdout: %s\nstderr: %s", c.name, code, c.code, out, errOut)
@@ -629,7 +648,7 @@ alerting:
 		}
 		// A report needs a resolved incident; web02 is only acknowledged.
 		if web, err := findIncident(unyo(t, 0, "incident", "list", srv, "-o", "json", "--target", "web02")); err == nil {
-			out, errOut, code := testutil.Run(t, "incident", "report", itoa(web.ID), srv, "--cause", "x", "--by", "alice")
+			out, errOut, code := testutil.Run(t, "incident", "report", itoa(web.ID), srv, "--cause", "x")
 			if code == 0 {
 				t.Errorf("report on an acknowledged incident: exit 0\n%s%s", out, errOut)
 			}

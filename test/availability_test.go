@@ -156,7 +156,7 @@ alerting:
 	from := time.Now().Round(0)
 	var w console.MaintenanceView
 	out := unyo(t, 0, "maintenance", "add", srv, "--name", "db firmware", "--target", "avail-db*",
-		"--start", rfc(from.Add(50*time.Millisecond)), "--end", rfc(from.Add(10*time.Minute)), "--by", "alice", "-o", "json")
+		"--start", rfc(from.Add(50*time.Millisecond)), "--end", rfc(from.Add(10*time.Minute)), "-o", "json")
 	if err := json.Unmarshal([]byte(out), &w); err != nil {
 		t.Fatalf("maintenance add -o json: %v\n%s", err, out)
 	}

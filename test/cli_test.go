@@ -14,7 +14,9 @@ import (
 
 // TestOperatorCLI drives a real node the way an operator does: an event comes
 // in, the operator lists, acknowledges and resolves the incident with the
-// command line, and the timeline records each step.
+// command line, and the timeline records each step under the name of the
+// identity that acted (the operator's own API token), not a name given on
+// the command line.
 func TestOperatorCLI(t *testing.T) {
 	dir := t.TempDir()
 	cfg, addr := writeConfig(t, dir, "")
@@ -52,11 +54,31 @@ func TestOperatorCLI(t *testing.T) {
 	}
 
 	ids := itoa(id)
-	out := run(0, "incident", "ack", ids, srv, "--by", "yamada", "--comment", "looking")
+	yamada := addUser(t, p.URL, "yamada", "operator")
+	tanaka := addUser(t, p.URL, "tanaka", "operator")
+	as := func(tok string, want int, args ...string) string {
+		t.Helper()
+		out, errOut, code := testutil.RunEnv(t, []string{"UNYO_TOKEN=" + tok}, args...)
+		if code != want {
+			t.Fatalf("unyo %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out + errOut
+	}
+	// Who acts is the token's owner: there is no flag to say otherwise.
+	out := as(yamada, 2, "incident", "ack", ids, srv, "--by", "tanaka")
+	if !strings.Contains(out, "flag provided but not defined: -by") {
+		t.Errorf("ack --by said %q", out)
+	}
+	// Without a token the node refuses (and the CLI says how to get one).
+	out, errOut, code := testutil.RunEnv(t, nil, "incident", "ack", ids, srv)
+	if code != 1 || !strings.Contains(out+errOut, "401") {
+		t.Errorf("anonymous ack: exit %d\n%s%s", code, out, errOut)
+	}
+	out = as(yamada, 0, "incident", "ack", ids, srv, "--comment", "looking")
 	if !strings.Contains(out, "acknowledged") {
 		t.Errorf("ack said %q", out)
 	}
-	out = run(1, "incident", "ack", ids, srv, "--by", "tanaka")
+	out = as(tanaka, 1, "incident", "ack", ids, srv)
 	if !strings.Contains(out, "cannot acknowledge") || !strings.Contains(out, "409") {
 		t.Errorf("second ack said %q", out)
 	}
@@ -70,13 +92,16 @@ func TestOperatorCLI(t *testing.T) {
 		return d
 	}
 	waitFor(t, "recovered", func() bool { return show().Incident.Recovered })
-	run(0, "incident", "resolve", ids, srv, "--by", "yamada", "--comment", "NIC replaced")
-	if d = show(); d.Incident.State != incident.Resolved || d.Incident.ResolvedBy != "yamada" {
+	as(yamada, 0, "incident", "resolve", ids, srv, "--comment", "NIC replaced")
+	if d = show(); d.Incident.State != incident.Resolved || d.Incident.ResolvedBy != "yamada" || d.Incident.AckedBy != "yamada" {
 		t.Errorf("after resolve: %+v", d.Incident)
 	}
 	var kinds []string
 	for _, e := range d.Timeline {
 		kinds = append(kinds, string(e.Kind))
+		if (e.Kind == incident.KindAcknowledged || e.Kind == incident.KindResolved) && e.By != "yamada" {
+			t.Errorf("timeline entry %s by %q, want yamada (the token's owner)", e.Kind, e.By)
+		}
 	}
 	if got := strings.Join(kinds, ","); got != "opened,acknowledged,recovered,resolved" {
 		t.Errorf("timeline %s", got)

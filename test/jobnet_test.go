@@ -15,6 +15,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/test/testutil"
 )
@@ -261,12 +262,26 @@ jobnets:
 		}
 	}
 
+	// Operators act with their own tokens: op1 an operator, se1 an
+	// operations SE (skip is ops-se and up).
+	op1 := addUser(t, p.URL, "op1", "operator")
+	se1 := addUser(t, p.URL, "se1", "ops-se")
+
 	t.Run("hold and release a job", func(t *testing.T) {
 		id := strings.TrimSpace(unyo(0, "jobnet", "run", "gated", "--param", "gate=g1", srv))
 		waitJob(id, "a", "running")
-		out := unyo(0, "run", "hold", id, "--job", "b", srv, "--by", "op1")
+		out := unyoAs(t, op1, 0, "run", "hold", id, "--job", "b", srv)
 		if !strings.Contains(out, "b") {
 			t.Errorf("run hold:\n%s", out)
+		}
+		// The audit log says op1 held it (from op1's token, not a flag).
+		var es []auth.AuditEntry
+		if err := json.Unmarshal([]byte(unyo(0, "audit", "list", "--actor", "op1", srv, "-o", "json")), &es); err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1 || es[0].Action != string(auth.ActionRunHold) || es[0].Result != "ok" || es[0].Role != auth.RoleOperator ||
+			!strings.Contains(es[0].Target, id) {
+			t.Errorf("audit entries of op1 after the hold of %s: %+v", id, es)
 		}
 		touch("g1") // a ends; b is due but held
 		r := waitJob(id, "b", "held")
@@ -294,10 +309,15 @@ jobnets:
 		id := strings.TrimSpace(unyo(0, "jobnet", "run", "gated", "--param", "gate=g2", srv))
 		waitJob(id, "a", "running")
 		unyo(1, "run", "skip", id, "--job", "a", srv) // running: kill it instead
-		unyo(0, "run", "skip", id, "--job", "b", srv)
+		// An operator may not skip (run.skip is ops-se and up).
+		out, errOut, code := testutil.RunEnv(t, []string{"UNYO_TOKEN=" + op1}, "run", "skip", id, "--job", "b", srv)
+		if code != 1 || !strings.Contains(errOut, "403") {
+			t.Errorf("run skip as an operator: exit %d, want 1 and 403\n%s%s", code, out, errOut)
+		}
+		unyoAs(t, se1, 0, "run", "skip", id, "--job", "b", srv)
 		touch("g2")
 		r := waitRun(id, "ended-normal")
-		if b := job(r, "b"); b.State != "skipped" || !strings.Contains(b.Reason, "skipped by") {
+		if b := job(r, "b"); b.State != "skipped" || b.Reason != "skipped by se1" {
 			t.Errorf("b: %+v", b)
 		}
 		if c := job(r, "c"); c.State != "ended-normal" {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/notify"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // Channels a step can notify on.
@@ -54,9 +56,10 @@ type Config struct {
 
 // Contact is a person or a desk.
 type Contact struct {
-	Name    string   `json:"name"`
-	Mail    []string `json:"mail,omitempty"`
-	Webhook string   `json:"webhook,omitempty"`
+	Name string   `json:"name"`
+	Mail []string `json:"mail,omitempty"`
+	// Webhook prints and marshals redacted (it may carry a token).
+	Webhook redact.SecretURL `json:"webhook,omitempty"`
 }
 
 // Role is who a step notifies: its contacts, when its calendar is open

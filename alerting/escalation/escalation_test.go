@@ -24,6 +24,8 @@ import (
 	"github.com/unyo-ops/unyo/alerting/notify/mail/mailtest"
 	"github.com/unyo-ops/unyo/alerting/notify/webhook"
 	"github.com/unyo-ops/unyo/bus"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // T0 is a Monday, 02:00 UTC (11:00 in Tokyo).
@@ -171,7 +173,7 @@ func newHarness(t *testing.T, open opener, mut func(*escalation.Config, *escalat
 	}
 	h.cfg = baseConfig()
 	// Contact sato's webhook points at the receiver too.
-	h.cfg.Contacts[1].Webhook = h.hookS.URL + "/sato"
+	h.cfg.Contacts[1].Webhook = redact.SecretURL(h.hookS.URL + "/sato")
 	h.nf = map[string]notify.Notifier{"mail": m, "webhook": w}
 	h.opts = escalation.Options{Store: h.store, Notifiers: h.nf, Sink: h.sink, Clock: h.clock, Node: "n1"}
 	if mut != nil {

@@ -23,6 +23,8 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/notify"
 	"github.com/unyo-ops/unyo/bus"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // By is the name the escalator writes timeline entries under.
@@ -783,7 +785,7 @@ func (e *Escalator) stepNotifications(inc incident.Incident, s Step, kind, keyPr
 		case ChannelWebhook:
 			var urls []string
 			for _, c := range contacts {
-				urls = append(urls, c.Webhook) // "" is the configured default URL
+				urls = append(urls, string(c.Webhook)) // "" is the configured default URL
 			}
 			for _, u := range dedupSorted(urls) {
 				ns = append(ns, e.notification(inc, kind, keyPrefix, ch, u, role, level, now))
@@ -944,8 +946,11 @@ func (e *Escalator) send(ctx context.Context, group []ledger.Notification) error
 		cancel()
 	}
 	took := time.Since(start)
+	// What is said about this attempt (log, timeline, notifier health)
+	// never carries a webhook's token or a notifier's quoted credentials.
+	sendErr = redact.Err(sendErr)
 	e.nm.Observe(first.Channel, took, retry, sendErr)
-	to := first.Destination
+	to := redact.Text(first.Destination)
 	if to == "" {
 		to = first.Channel
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // Message kinds.
@@ -142,7 +144,7 @@ func (h *Health) Failed(ctx context.Context, channel string, err error) {
 		return
 	}
 	h.Metrics.setUp(channel, false)
-	h.publish(ctx, channel, incident.Problem, fmt.Sprintf("notifier %s failed %d times in a row: %v", channel, n, err))
+	h.publish(ctx, channel, incident.Problem, redact.Text(fmt.Sprintf("notifier %s failed %d times in a row: %v", channel, n, err)))
 }
 
 // OK records a successful attempt on channel.

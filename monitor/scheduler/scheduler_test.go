@@ -23,6 +23,8 @@ import (
 	"github.com/unyo-ops/unyo/monitor/snmp/snmptest"
 	"github.com/unyo-ops/unyo/monitor/target"
 	"github.com/unyo-ops/unyo/monitor/threshold"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // events collects published events.
@@ -195,7 +197,7 @@ func TestSetTargetsAgain(t *testing.T) {
 	ring := NewRing(1000)
 	s := start(t, Options{Sink: evs.sink(), Samples: ring})
 	web := func(name string) target.Target {
-		return target.Target{Name: name, Address: "127.0.0.1", Services: []service.Config{{Type: "http", URL: srv.URL, Interval: time.Second, DownAfter: 1}}}
+		return target.Target{Name: name, Address: "127.0.0.1", Services: []service.Config{{Type: "http", URL: redact.SecretURL(srv.URL), Interval: time.Second, DownAfter: 1}}}
 	}
 	if err := s.SetTargets([]target.Target{web("w1"), web("w2")}); err != nil {
 		t.Fatal(err)
@@ -317,7 +319,7 @@ func TestTakeoverChecksSoon(t *testing.T) {
 	s := start(t, Options{Sink: newEvents().sink()})
 	web := func(name string) target.Target {
 		return target.Target{Name: name, Address: "127.0.0.1",
-			Services: []service.Config{{Type: "http", URL: srv.URL + "/" + name, Interval: time.Hour}}}
+			Services: []service.Config{{Type: "http", URL: redact.SecretURL(srv.URL + "/" + name), Interval: time.Hour}}}
 	}
 	if err := s.SetTargets([]target.Target{web("first")}); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // Check kinds.
@@ -33,19 +35,19 @@ const (
 //	    timeout: 5s                   # default 5s
 //	    down_after: 2                 # default 2 consecutive failures
 type Config struct {
-	Name          string        `yaml:"name"`
-	Type          string        `yaml:"type"`
-	Port          int           `yaml:"port"`
-	Address       string        `yaml:"address"`
-	URL           string        `yaml:"url"`
-	ExpectStatus  []int         `yaml:"expect_status"`
-	BodyRegexp    string        `yaml:"body_regexp"`
-	TLSSkipVerify bool          `yaml:"tls_skip_verify"`
-	DSN           string        `yaml:"dsn"`
-	Query         string        `yaml:"query"`
-	Interval      time.Duration `yaml:"interval"`
-	Timeout       time.Duration `yaml:"timeout"`
-	DownAfter     int           `yaml:"down_after"`
+	Name          string           `yaml:"name"`
+	Type          string           `yaml:"type"`
+	Port          int              `yaml:"port"`
+	Address       string           `yaml:"address"`
+	URL           redact.SecretURL `yaml:"url"`
+	ExpectStatus  []int            `yaml:"expect_status"`
+	BodyRegexp    string           `yaml:"body_regexp"`
+	TLSSkipVerify bool             `yaml:"tls_skip_verify"`
+	DSN           redact.SecretDSN `yaml:"dsn"`
+	Query         string           `yaml:"query"`
+	Interval      time.Duration    `yaml:"interval"`
+	Timeout       time.Duration    `yaml:"timeout"`
+	DownAfter     int              `yaml:"down_after"`
 
 	body *regexp.Regexp
 }
@@ -101,9 +103,9 @@ func (c *Config) Validate() error {
 		}
 	case HTTP:
 		if c.URL != "" {
-			u, err := url.Parse(c.URL)
+			u, err := url.Parse(string(c.URL))
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("url: %q: want an absolute http:// or https:// URL", c.URL)
+				return fmt.Errorf("url: %q: want an absolute http:// or https:// URL", c.URL.String())
 			}
 		}
 		for i, s := range c.ExpectStatus {
@@ -129,17 +131,18 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// String prints the config with the DSN's password as <secret>.
+// String prints the config with credentials in its URL or DSN hidden
+// (package internal/redact).
 func (c Config) String() string {
-	return fmt.Sprintf("%s %s", c.Type, Redact(c.target()))
+	return fmt.Sprintf("%s %s", c.Type, c.target())
 }
 
 func (c Config) target() string {
 	switch c.Type {
 	case HTTP:
-		return c.URL
+		return c.URL.String()
 	case Postgres:
-		return c.DSN
+		return c.DSN.String()
 	}
 	if c.Address != "" {
 		return c.Address
@@ -147,22 +150,6 @@ func (c Config) target() string {
 	return fmt.Sprintf(":%d", c.Port)
 }
 
-// Redact replaces the password of a URL-form DSN with <secret>.
-func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		if i := strings.Index(dsn, "password="); i >= 0 {
-			end := strings.IndexAny(dsn[i:], " &")
-			if end < 0 {
-				return dsn[:i] + "password=<secret>"
-			}
-			return dsn[:i] + "password=<secret>" + dsn[i+end:]
-		}
-		return dsn
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "<secret>")
-		return strings.Replace(u.String(), "%3Csecret%3E", "<secret>", 1)
-	}
-	return dsn
-}
+// Redact hides the password of a DSN (URL or key=value form); see
+// redact.DSN.
+func Redact(dsn string) string { return redact.DSN(dsn) }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // Errors a failed check wraps.
@@ -57,7 +59,9 @@ func Check(ctx context.Context, host string, cfg *Config) Result {
 		if c := context.Cause(ctx); c != nil && ctx.Err() != nil && !errors.Is(err, c) {
 			err = fmt.Errorf("%w: %w", c, err)
 		}
-		r.Err = err
+		// The text becomes the event and incident message: net/http and
+		// pgx quote the URL or DSN they were given, credentials and all.
+		r.Err = redact.Err(err)
 	}
 	return r
 }
@@ -89,7 +93,7 @@ func probeTCP(ctx context.Context, host string, cfg *Config) (Result, error) {
 }
 
 func probeHTTP(ctx context.Context, host string, cfg *Config) (Result, error) {
-	u := cfg.URL
+	u := string(cfg.URL)
 	if u == "" {
 		u = "http://" + hostPort(host, cfg.Port, cfg.Address, 80) + "/"
 	}
@@ -140,9 +144,9 @@ func probeHTTP(ctx context.Context, host string, cfg *Config) (Result, error) {
 
 func probePostgres(ctx context.Context, host string, cfg *Config) (Result, error) {
 	start := time.Now()
-	pc, err := pgx.ParseConfig(cfg.DSN)
+	pc, err := pgx.ParseConfig(string(cfg.DSN))
 	if err != nil {
-		return Result{}, fmt.Errorf("postgres dsn %s: %w", Redact(cfg.DSN), err)
+		return Result{}, fmt.Errorf("postgres dsn %s: %w", cfg.DSN, err)
 	}
 	conn, err := pgx.ConnectConfig(ctx, pc)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 func pgURL() string {
@@ -76,15 +78,15 @@ func TestHTTP(t *testing.T) {
 		wantErr string
 		status  int
 	}{
-		{"ok", Config{URL: srv.URL + "/ok"}, "", 200},
-		{"body matches", Config{URL: srv.URL + "/ok", BodyRegexp: `"status":"ok"`}, "", 200},
-		{"body mismatch", Config{URL: srv.URL + "/ok", BodyRegexp: `"status":"fine"`}, "body does not match", 200},
-		{"503", Config{URL: srv.URL + "/down"}, "unexpected HTTP status: got 503, want 2xx or 3xx", 503},
-		{"503 expected", Config{URL: srv.URL + "/down", ExpectStatus: []int{503}}, "", 503},
-		{"404 not expected", Config{URL: srv.URL + "/nothing", ExpectStatus: []int{200, 204}}, "unexpected HTTP status: got 404, want 200 204", 404},
-		{"timeout", Config{URL: srv.URL + "/slow", Timeout: 200 * time.Millisecond, Interval: time.Second}, "http check timed out after 200ms", 0},
-		{"tls self-signed refused", Config{URL: tsrv.URL + "/ok"}, "certificate", 0},
-		{"tls skip verify", Config{URL: tsrv.URL + "/ok", TLSSkipVerify: true}, "", 200},
+		{"ok", Config{URL: redact.SecretURL(srv.URL + "/ok")}, "", 200},
+		{"body matches", Config{URL: redact.SecretURL(srv.URL + "/ok"), BodyRegexp: `"status":"ok"`}, "", 200},
+		{"body mismatch", Config{URL: redact.SecretURL(srv.URL + "/ok"), BodyRegexp: `"status":"fine"`}, "body does not match", 200},
+		{"503", Config{URL: redact.SecretURL(srv.URL + "/down")}, "unexpected HTTP status: got 503, want 2xx or 3xx", 503},
+		{"503 expected", Config{URL: redact.SecretURL(srv.URL + "/down"), ExpectStatus: []int{503}}, "", 503},
+		{"404 not expected", Config{URL: redact.SecretURL(srv.URL + "/nothing"), ExpectStatus: []int{200, 204}}, "unexpected HTTP status: got 404, want 200 204", 404},
+		{"timeout", Config{URL: redact.SecretURL(srv.URL + "/slow"), Timeout: 200 * time.Millisecond, Interval: time.Second}, "http check timed out after 200ms", 0},
+		{"tls self-signed refused", Config{URL: redact.SecretURL(tsrv.URL + "/ok")}, "certificate", 0},
+		{"tls skip verify", Config{URL: redact.SecretURL(tsrv.URL + "/ok"), TLSSkipVerify: true}, "", 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,14 +114,14 @@ func TestHTTP(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
-	r := Check(context.Background(), "", mustCfg(t, Config{Type: Postgres, DSN: pgURL(), Query: "SELECT 1, now()"}))
+	r := Check(context.Background(), "", mustCfg(t, Config{Type: Postgres, DSN: redact.SecretDSN(pgURL()), Query: "SELECT 1, now()"}))
 	if r.Err != nil {
 		t.Fatalf("PostgreSQL at %s (set UNYO_TEST_POSTGRES_URL; make test-deps starts it): %v", pgURL(), r.Err)
 	}
 	if r.Duration <= 0 {
 		t.Error("no response time")
 	}
-	r = Check(context.Background(), "", mustCfg(t, Config{Type: Postgres, DSN: pgURL(), Query: "SELECT * FROM no_such_table_unyo"}))
+	r = Check(context.Background(), "", mustCfg(t, Config{Type: Postgres, DSN: redact.SecretDSN(pgURL()), Query: "SELECT * FROM no_such_table_unyo"}))
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "no_such_table_unyo") {
 		t.Fatalf("bad query: %v", r.Err)
 	}
@@ -127,7 +129,7 @@ func TestPostgres(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	r = Check(context.Background(), "", mustCfg(t, Config{Type: Postgres, DSN: "postgres://u:hunter2@" + addr + "/x?sslmode=disable"}))
+	r = Check(context.Background(), "", mustCfg(t, Config{Type: Postgres, DSN: redact.SecretDSN("postgres://u:hunter2@" + addr + "/x?sslmode=disable")}))
 	if r.Err == nil || strings.Contains(r.Err.Error(), "hunter2") {
 		t.Fatalf("dead server: %v", r.Err)
 	}
@@ -159,8 +161,8 @@ func TestValidate(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u:pw@h/db":           "postgres://u:<secret>@h/db",
-		"host=h user=u password=pw db=x": "host=h user=u password=<secret> db=x",
+		"postgres://u:pw@h/db":           "postgres://u:xxxxx@h/db",
+		"host=h user=u password=pw db=x": "host=h user=u password=xxxxx db=x",
 		"postgres://u@h/db":              "postgres://u@h/db",
 	} {
 		if got := Redact(in); got != want {
@@ -171,4 +173,35 @@ func TestRedact(t *testing.T) {
 		t.Error(s)
 	}
 	_ = errors.New
+}
+
+// TestErrorsHideCredentials: a failed check's error (which becomes the event
+// and incident message) never carries the URL's or DSN's credentials, though
+// net/http and pgx quote what they were given.
+func TestErrorsHideCredentials(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	ln.Close() // nothing listens there now
+	for _, c := range []Config{
+		{Type: HTTP, URL: redact.SecretURL("http://mon:pw-Sentinel1@" + addr + "/x?token=tok-Sentinel2&page=1")},
+		{Type: HTTP, URL: redact.SecretURL("http://" + addr + "/hook/aB3dE5gH7jK9mN1pQ3sT5vW7")},
+		{Type: Postgres, DSN: redact.SecretDSN("host=127.0.0.1 port=" + port + " user=u password=pw-Sentinel3 dbname=x sslmode=disable")},
+		{Type: Postgres, DSN: redact.SecretDSN("postgres://u:pw-Sentinel4@" + addr + "/x?sslmode=disable")},
+		{Type: Postgres, DSN: redact.SecretDSN("host=127.0.0.1 port=notaport password=pw-Sentinel5")},
+	} {
+		r := Check(context.Background(), "127.0.0.1", mustCfg(t, c))
+		if r.Err == nil {
+			t.Fatalf("%s: the check passed", c)
+		}
+		for _, s := range []string{"Sentinel", "aB3dE5gH7jK9mN1pQ3sT5vW7"} {
+			if strings.Contains(r.Err.Error(), s) || strings.Contains(c.String(), s) || strings.Contains(fmt.Sprintf("%+v", c), s) {
+				t.Errorf("%s: %q shows a secret", c, r.Err)
+			}
+		}
+		t.Logf("%s: %v", c, r.Err)
+	}
 }

@@ -155,23 +155,32 @@ func Serve(t testing.TB, cfgPath, addr string) *Process {
 // ready (members of a cluster become ready together).
 func Start(t testing.TB, cfgPath, addr string) *Process {
 	t.Helper()
-	return start(t, &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})})
+	return start(t, &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}, bootstrapEnv())
+}
+
+// StartEnv is Start with env added to the environment instead of
+// UNYO_BOOTSTRAP_TOKEN (nil: the node makes its own first admin token).
+func StartEnv(t testing.TB, cfgPath, addr string, env []string) *Process {
+	t.Helper()
+	return start(t, &Process{t: t, URL: "http://" + addr, Config: cfgPath, exited: make(chan struct{})}, env)
 }
 
 // ServeTLS is Serve for a node whose http.tls certificate for addr is
 // signed by caFile.
 func ServeTLS(t testing.TB, cfgPath, addr, caFile string) *Process {
 	t.Helper()
-	p := start(t, &Process{t: t, URL: "https://" + addr, Config: cfgPath, CAFile: caFile, exited: make(chan struct{})})
+	p := start(t, &Process{t: t, URL: "https://" + addr, Config: cfgPath, CAFile: caFile, exited: make(chan struct{})}, bootstrapEnv())
 	p.WaitReady(60 * time.Second)
 	return p
 }
 
-func start(t testing.TB, p *Process) *Process {
+func bootstrapEnv() []string { return []string{"UNYO_BOOTSTRAP_TOKEN=" + AdminToken} }
+
+func start(t testing.TB, p *Process, env []string) *Process {
 	t.Helper()
 	cfgPath := p.Config
 	p.cmd = exec.Command(Binary(t), "serve", "--config", cfgPath)
-	p.cmd.Env = append(os.Environ(), "UNYO_BOOTSTRAP_TOKEN="+AdminToken)
+	p.cmd.Env = append(withoutBootstrap(os.Environ()), env...)
 	p.cmd.Stderr = lockedWriter{p}
 	p.cmd.Stdout = lockedWriter{p}
 	if err := p.cmd.Start(); err != nil {
@@ -293,6 +302,16 @@ func withoutToken(env []string) []string {
 	out := env[:0:0]
 	for _, kv := range env {
 		if !strings.HasPrefix(kv, "UNYO_TOKEN=") && !strings.HasPrefix(kv, "UNYO_TOKEN_FILE=") && !strings.HasPrefix(kv, "UNYO_CREDENTIALS=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func withoutBootstrap(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "UNYO_BOOTSTRAP_TOKEN=") {
 			out = append(out, kv)
 		}
 	}

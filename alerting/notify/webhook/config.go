@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // Config is the webhook notifier.
@@ -38,7 +40,7 @@ func (c *Config) Validate() error {
 func CheckURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q: want an absolute http:// or https:// URL", s)
+		return fmt.Errorf("%q: want an absolute http:// or https:// URL", redact.URL(s))
 	}
 	return nil
 }

@@ -10,10 +10,13 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"time"
 
 	"github.com/unyo-ops/unyo/alerting/notify"
+
+	"github.com/unyo-ops/unyo/internal/redact"
 )
 
 // Payload is Alertmanager's webhook payload, version 4.
@@ -157,16 +160,22 @@ func (w *Webhook) Notify(ctx context.Context, m notify.Message) (bool, error) {
 func (w *Webhook) post(ctx context.Context, url, key string, body []byte) (bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return false, fmt.Errorf("webhook: %w", err)
+		return false, redact.Err(fmt.Errorf("webhook: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "unyo-webhook")
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	shown := redact.URL(url)
 	resp, err := w.hc.Do(req)
 	if err != nil {
-		return true, fmt.Errorf("webhook: post %s: %w", req.URL.Redacted(), err)
+		// net/http's *url.Error quotes the URL, query and all.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			ue.URL = redact.URL(ue.URL)
+		}
+		return true, redact.Err(fmt.Errorf("webhook: post %s: %w", shown, err))
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -174,5 +183,8 @@ func (w *Webhook) post(ctx context.Context, url, key string, body []byte) (bool,
 		return false, nil
 	}
 	retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-	return retry, fmt.Errorf("webhook: post %s: HTTP %d: %s", req.URL.Redacted(), resp.StatusCode, bytes.TrimSpace(msg))
+	// The answer is quoted: a receiver may echo the URL, its path or a
+	// token back.
+	answer := redact.Strip(string(bytes.TrimSpace(msg)), redact.URLSecrets(url)...)
+	return retry, redact.Err(fmt.Errorf("webhook: post %s: HTTP %d: %s", shown, resp.StatusCode, answer))
 }

@@ -1,10 +1,14 @@
 package webhook_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,5 +121,50 @@ func TestRetryByStatus(t *testing.T) {
 		if err == nil || retry != tt.retry {
 			t.Errorf("HTTP %d: retry %v, %v; want retry %v", tt.status, retry, err, tt.retry)
 		}
+	}
+}
+
+// TestErrorsHideToken: a failed post's error (logged, written in the
+// incident's timeline, raised as a notifier incident) never carries the
+// URL's token or password, though net/http and the receiver quote them.
+func TestErrorsHideToken(t *testing.T) {
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, "bad gateway for %s path %s token %s", r.URL, r.URL.Path, r.URL.Query().Get("token"))
+	}))
+	defer echo.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	w, err := webhook.New(webhook.Config{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{
+		echo.URL + "/hook?token=tok-Sentinel1&x=1",
+		"http://u:pw-Sentinel2@" + dead + "/hook?api_key=key-Sentinel3",
+		"http://" + dead + "/services/T0/B0/aB3dE5gH7jK9mN1pQ3sT5vW7",
+		echo.URL + "/services/T0/B0/aB3dE5gH7jK9mN1pQ3sT5vW7",
+	} {
+		m := msg(notify.KindProblem)
+		m.To = []string{u}
+		_, err := w.Notify(context.Background(), m)
+		if err == nil {
+			t.Fatalf("%s: no error", u)
+		}
+		for _, s := range []string{"Sentinel", "aB3dE5gH7jK9mN1pQ3sT5vW7"} {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("error shows a secret: %v", err)
+			}
+		}
+		if !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("error does not show where it posted: %v", err)
+		}
+	}
+	if err := (&webhook.Config{URL: "ftp://h/?token=tok-Sentinel4", Timeout: time.Second}).Validate(); err == nil || strings.Contains(err.Error(), "Sentinel") {
+		t.Errorf("Validate: %v", err)
 	}
 }
