@@ -98,6 +98,9 @@ func TestClusterTrust(t *testing.T) {
 	if time.Since(born) > ttl {
 		t.Fatalf("trust-b joined only after the token's %s: the machine is too slow for this test", ttl)
 	}
+	// Ready (in the quorum) comes as the leader adds it; the credential
+	// with the join answer right after.
+	waitFor(t, "trust-b's member credential", func() bool { return readCred(bdir) != "" })
 	for _, f := range []string{cluster.MemberCredFile, cluster.SecretKeyFile} {
 		fi, err := os.Stat(filepath.Join(bdir, "raft", f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
