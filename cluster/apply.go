@@ -160,7 +160,10 @@ func (n *Node) do(ctx context.Context, req Request) (Result, error) {
 				res, err = n.opts.Forwarder.Forward(ctx, nl.Leader, req)
 			}
 		}
-		if err == nil || !retryable(err) {
+		// A node that has just joined may forward before its credential
+		// (in the join answer) is stored: wait for it like for a leader.
+		waitCred := errors.Is(err, ErrBadCredential) && n.MemberCredential() == ""
+		if err == nil || !(retryable(err) || waitCred) {
 			return res, err
 		}
 		select {
