@@ -71,6 +71,20 @@ type Options struct {
 	// dialing. A ClientAuth below RequireAndVerifyClientCert is raised to it.
 	// [RouteTLSConfig] builds one from PEM files.
 	ClusterTLS *tls.Config
+	// Agents may connect to the embedded server's client listener, each
+	// with its own permissions (see [AgentPermissions]). Whenever the
+	// embedded server listens for clients (Listen set, or an embedded
+	// cluster, which always has a client listener), it requires
+	// authentication: the node's own in-process connection uses a user
+	// with a random password made at start, and only the agents listed
+	// here can connect besides it. Ignored with an external URL, where
+	// the NATS server's own configuration decides.
+	Agents []AgentCredential
+	// ClientTLS, if set, secures the embedded server's client listener
+	// (agents connect with tls://). With ClientCAs set, clients must
+	// present a certificate it verifies. [ClientTLSConfig] builds one from
+	// PEM files. The in-process connection does not use it.
+	ClientTLS *tls.Config
 	// StartTimeout bounds how long Open retries creating the streams while
 	// JetStream is not ready (no meta leader yet, peers still joining).
 	// Default 30s; a deadline on Open's context also ends it.
@@ -124,6 +138,9 @@ func (o *Options) validate() error {
 	}
 	if o.URL != "" {
 		return nil
+	}
+	if o.Listen == "" && !o.clustered() && (len(o.Agents) > 0 || o.ClientTLS != nil) {
+		return errors.New("bus: agents or client TLS without a client listener (set Listen)")
 	}
 	if !o.clustered() {
 		if len(o.Routes) > 0 || o.ClusterTLS != nil {
@@ -193,9 +210,12 @@ func splitListen(hostport string) (host string, port int, err error) {
 type Bus struct {
 	opts Options
 	ns   *server.Server // nil with an external server
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	log  *slog.Logger
+	// nodePass is the password of the node's own user on the embedded
+	// server; "" when it requires no authentication.
+	nodePass string
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	log      *slog.Logger
 }
 
 // Open starts or connects to NATS and creates the streams. It undoes what it
@@ -217,8 +237,12 @@ func Open(ctx context.Context, opts Options) (_ *Bus, err error) {
 		}
 		// The node's own connection stays in-process, also in a cluster:
 		// it never follows discovered servers to another node.
-		b.nc, err = nats.Connect("", nats.InProcessServer(b.ns), nats.Name(opts.Name),
-			nats.MaxReconnects(-1), nats.IgnoreDiscoveredServers())
+		copts := []nats.Option{nats.InProcessServer(b.ns), nats.Name(opts.Name),
+			nats.MaxReconnects(-1), nats.IgnoreDiscoveredServers()}
+		if b.nodePass != "" {
+			copts = append(copts, nats.UserInfo(nodeUser, b.nodePass))
+		}
+		b.nc, err = nats.Connect("", copts...)
 	} else {
 		b.nc, err = nats.Connect(opts.URL, nats.Name(opts.Name), nats.MaxReconnects(-1),
 			nats.ReconnectWait(250*time.Millisecond), nats.Timeout(5*time.Second))
@@ -359,6 +383,22 @@ func (b *Bus) startEmbedded() error {
 		}
 		so.Host, so.Port = host, port
 	}
+	if !so.DontListen {
+		// A client listener: nobody connects without an identity.
+		pass, err := authorize(so, b.opts.Agents)
+		if err != nil {
+			return err
+		}
+		b.nodePass = pass
+		if b.opts.ClientTLS != nil {
+			tc := b.opts.ClientTLS.Clone()
+			so.TLS, so.TLSConfig, so.TLSTimeout = true, tc, 2
+			if tc.ClientCAs != nil {
+				tc.ClientAuth = tls.RequireAndVerifyClientCert
+				so.TLSVerify = true
+			}
+		}
+	}
 	if b.opts.clustered() {
 		host, port, err := splitListen(b.opts.ClusterListen)
 		if err != nil {
@@ -393,7 +433,8 @@ func (b *Bus) startEmbedded() error {
 	}
 	b.ns = ns
 	b.log.Info("embedded NATS started", "store_dir", b.opts.StoreDir, "listen", redact.URL(b.ClientURL()),
-		"cluster", b.ClusterAddr(), "routes", len(so.Routes))
+		"cluster", b.ClusterAddr(), "routes", len(so.Routes), "auth", b.nodePass != "",
+		"agents", len(b.opts.Agents), "client_tls", so.TLSConfig != nil)
 	return nil
 }
 
@@ -458,6 +499,10 @@ func (b *Bus) ClientURL() string {
 	}
 	return b.ns.ClientURL()
 }
+
+// AuthRequired reports whether the embedded server requires clients to
+// authenticate (it does whenever it has a client listener).
+func (b *Bus) AuthRequired() bool { return b.nodePass != "" }
 
 // Conn returns the NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }

@@ -46,5 +46,16 @@
 // server without Options.Listen listens for clients on a random loopback
 // port, which it does not advertise.
 //
+// # Access control
+//
+// An embedded server with a client listener (Options.Listen, or an
+// embedded cluster) requires authentication: the node's own connection is
+// in-process, as a user with a random password allowed only in-process;
+// the agents of Options.Agents connect with a password or an NKey, each
+// allowed only its own task consumers, kill subjects and inbox, and to
+// publish results and heartbeats ([AgentPermissions]). Options.ClientTLS
+// puts TLS (and optionally client certificates) on the client listener.
+// With an external NATS the operator's server configuration decides.
+//
 // docs/bus.md describes the message schema for consumers.
 package bus

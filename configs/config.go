@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"gopkg.in/yaml.v3"
 )
 
@@ -107,6 +108,24 @@ type NATSConfig struct {
 	URL      URLs               `yaml:"url" json:"url"`
 	Embedded NATSEmbeddedConfig `yaml:"embedded" json:"embedded"`
 	Stream   NATSStreamConfig   `yaml:"stream" json:"stream"`
+	// TaskSigning is the key the node signs the job tasks it dispatches
+	// with, and the keys its own built-in agent trusts.
+	TaskSigning NATSTaskSigningConfig `yaml:"task_signing" json:"task_signing"`
+}
+
+// NATSTaskSigningConfig: the leader signs every job task it sends to an
+// agent (ed25519); agents run only tasks signed by a key they trust.
+type NATSTaskSigningConfig struct {
+	// KeyFile is this node's private key (PEM, PKCS#8), created with mode
+	// 0600 on first start when missing; the public key is written next to
+	// it (".pub" for ".key"). Default <data_dir>/task-signing.key.
+	KeyFile string `yaml:"key_file" json:"key_file"`
+	// TrustedKeys are public key files (PEM) of the other nodes of a
+	// cluster, trusted by this node's built-in agent (run_on.node) along
+	// with its own key. Not needed when every node has the same key file.
+	TrustedKeys []string `yaml:"trusted_keys" json:"trusted_keys"`
+	// TTL is how long a signed task stays valid. Default 10m.
+	TTL time.Duration `yaml:"ttl" json:"ttl"`
 }
 
 // NATSEmbeddedConfig configures the in-process NATS server; ignored when
@@ -119,6 +138,41 @@ type NATSEmbeddedConfig struct {
 	// Cluster joins the embedded servers of several nodes into one NATS
 	// cluster (routes) with JetStream clustered.
 	Cluster NATSClusterConfig `yaml:"cluster" json:"cluster"`
+	// TLS secures the client listener (listen) when its files are set.
+	TLS NATSClientTLSConfig `yaml:"tls" json:"tls"`
+	// Agents are the `unyo agent`s allowed to connect to the client
+	// listener, each with permissions on its own subjects only. Whenever
+	// the server listens for clients it requires authentication: only the
+	// node itself and these agents connect.
+	Agents []NATSAgentConfig `yaml:"agents" json:"agents"`
+}
+
+// NATSClientTLSConfig are the PEM files for TLS on the embedded server's
+// client listener.
+type NATSClientTLSConfig struct {
+	CertFile string `yaml:"cert_file" json:"cert_file"`
+	KeyFile  string `yaml:"key_file" json:"key_file"`
+	// CAFile, if set, makes clients present a certificate signed by it.
+	CAFile string `yaml:"ca_file" json:"ca_file"`
+}
+
+// Enabled reports whether client TLS is configured.
+func (t NATSClientTLSConfig) Enabled() bool {
+	return t.CertFile != "" || t.KeyFile != "" || t.CAFile != ""
+}
+
+// NATSAgentConfig is one agent's identity on the embedded server: its
+// name (run_on.agent, and its user name), the tags it may take tasks for
+// (run_on.tag), and a password or an NKey (exactly one).
+type NATSAgentConfig struct {
+	Name string   `yaml:"name" json:"name"`
+	Tags []string `yaml:"tags" json:"tags"`
+	// Password the agent gives (`unyo agent --password-file`); at least 16
+	// characters.
+	Password Secret `yaml:"password" json:"password"`
+	// NKey is the agent's public user NKey (U...); the agent holds the
+	// seed (`unyo agent --nkey FILE`).
+	NKey string `yaml:"nkey" json:"nkey"`
 }
 
 // NATSClusterConfig is the embedded server's NATS cluster: with Listen
@@ -515,6 +569,7 @@ func (s *HTTPConfig) validate(_ *Config, v validator) {
 
 func (s *NATSConfig) defaults() {
 	s.Embedded.Cluster.Name = "unyo"
+	s.TaskSigning.TTL = 10 * time.Minute
 	s.Stream.Replicas = 1
 	s.Stream.MaxAge = 72 * time.Hour
 	s.Stream.DuplicateWindow = 10 * time.Minute
@@ -533,6 +588,23 @@ func (s *NATSConfig) resolve(c *Config, dir string) {
 	cl.TLS.CertFile = resolvePath(dir, cl.TLS.CertFile)
 	cl.TLS.KeyFile = resolvePath(dir, cl.TLS.KeyFile)
 	cl.TLS.CAFile = resolvePath(dir, cl.TLS.CAFile)
+	ct := &s.Embedded.TLS
+	ct.CertFile, ct.KeyFile, ct.CAFile = resolvePath(dir, ct.CertFile), resolvePath(dir, ct.KeyFile), resolvePath(dir, ct.CAFile)
+	if len(s.Embedded.Agents) == 0 {
+		s.Embedded.Agents = nil
+	}
+	ts := &s.TaskSigning
+	if ts.KeyFile == "" {
+		ts.KeyFile = filepath.Join(c.Node.DataDir, "task-signing.key")
+	} else {
+		ts.KeyFile = resolvePath(dir, ts.KeyFile)
+	}
+	for i, f := range ts.TrustedKeys {
+		ts.TrustedKeys[i] = resolvePath(dir, f)
+	}
+	if len(ts.TrustedKeys) == 0 {
+		ts.TrustedKeys = nil
+	}
 }
 
 func (s *NATSConfig) validate(c *Config, v validator) {
@@ -556,6 +628,17 @@ func (s *NATSConfig) validate(c *Config, v validator) {
 		ev.errf("store_dir", "must not be empty")
 	}
 	s.Embedded.Cluster.validate(c, ev.sub("cluster"))
+	s.Embedded.validateClients(ev)
+	tv := v.sub("task_signing")
+	if s.TaskSigning.KeyFile == "" {
+		tv.errf("key_file", "must not be empty")
+	}
+	for i, f := range s.TaskSigning.TrustedKeys {
+		if msg := checkReadableFile(f); msg != "" {
+			tv.errf(fmt.Sprintf("trusted_keys[%d]", i), "%s", msg)
+		}
+	}
+	atLeast(tv, "ttl", s.TaskSigning.TTL, 10*time.Second)
 	sv := v.sub("stream")
 	switch {
 	case s.Stream.Replicas < 1 || s.Stream.Replicas > 5:
@@ -577,6 +660,65 @@ func (s *NATSConfig) validate(c *Config, v validator) {
 }
 
 var natsClusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// natsAgentNameRE is an agent's name or tag: one NATS subject token (the
+// same rule as bus.AgentNameRE).
+var natsAgentNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+// minAgentPassword is the shortest agent password accepted.
+const minAgentPassword = 16
+
+// validateClients checks the client listener's TLS and agents.
+//
+// Agents without a client listener are accepted (the node warns at start:
+// no agent can connect), so that an example can list them.
+func (s *NATSEmbeddedConfig) validateClients(v validator) {
+	if s.TLS.Enabled() {
+		tv := v.sub("tls")
+		if s.Listen == "" {
+			v.errAt("listen", tv.path, "required when nats.embedded.tls is set")
+		}
+		for _, f := range []struct {
+			key, path string
+			required  bool
+		}{{"cert_file", s.TLS.CertFile, true}, {"key_file", s.TLS.KeyFile, true}, {"ca_file", s.TLS.CAFile, false}} {
+			switch {
+			case f.path == "" && f.required:
+				tv.errAt(f.key, tv.path, "required with nats.embedded.tls (cert_file and key_file; ca_file to verify clients)")
+			case f.path != "":
+				if msg := checkReadableFile(f.path); msg != "" {
+					tv.errf(f.key, "%s", msg)
+				}
+			}
+		}
+	}
+	names := map[string]int{}
+	for i, a := range s.Agents {
+		av := v.sub(fmt.Sprintf("agents[%d]", i))
+		if !natsAgentNameRE.MatchString(a.Name) {
+			av.errf("name", "%s: want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit", quote(a.Name))
+		} else if j, dup := names[a.Name]; dup {
+			av.errf("name", "%s: also the name of nats.embedded.agents[%d]", quote(a.Name), j)
+		} else {
+			names[a.Name] = i
+		}
+		for k, t := range a.Tags {
+			if !natsAgentNameRE.MatchString(t) {
+				av.errf(fmt.Sprintf("tags[%d]", k), "%s: want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit", quote(t))
+			}
+		}
+		switch {
+		case a.Password == "" && a.NKey == "":
+			av.errAt("password", av.path, "want a password or an nkey")
+		case a.Password != "" && a.NKey != "":
+			av.errf("nkey", "want a password or an nkey, not both")
+		case a.Password != "" && len(a.Password) < minAgentPassword:
+			av.errf("password", "shorter than %d characters", minAgentPassword)
+		case a.NKey != "" && !nkeys.IsValidPublicUserKey(a.NKey):
+			av.errf("nkey", "%s: want a public user NKey (U and 55 characters of A-Z, 2-7, with a valid checksum)", quote(a.NKey))
+		}
+	}
+}
 
 func (s *NATSClusterConfig) validate(c *Config, v validator) {
 	if !natsClusterNameRE.MatchString(s.Name) {
@@ -625,6 +767,13 @@ func (s *NATSClusterConfig) validate(c *Config, v validator) {
 			}
 		}
 	}
+}
+
+// EmbeddedListens reports whether the embedded server listens for
+// clients: nats.embedded.listen set, or an embedded cluster (which always
+// has a client listener). It then requires authentication.
+func (s NATSConfig) EmbeddedListens() bool {
+	return s.URL == "" && (s.Embedded.Listen != "" || s.Embedded.Cluster.Listen != "")
 }
 
 // EmbeddedCluster reports whether the node's embedded NATS server joins a

@@ -135,6 +135,20 @@ testdata/invalid-jobnet-params.yaml:26: jobnets[0].jobs[3].args[1]: "echo ${vers
 		"invalid-jobnet-params-map.yaml": `testdata/invalid-jobnet-params-map.yaml:4: jobnets[0].params[1].default: want a string, got a list
 testdata/invalid-jobnet-params-map.yaml:5: jobnets[0].params[2].default: "a b" does not match the pattern [A-Za-z0-9._-]{0,256} (the default pattern)`,
 		// Every problem, decode and validation alike, one per line, by line.
+		"invalid-jobnet-agent-unknown.yaml": `testdata/invalid-jobnet-agent-unknown.yaml:10: jobnets[0].jobs[1].run_on.agent: "web02": not in nats.embedded.agents, so no such agent can connect to this node's NATS
+testdata/invalid-jobnet-agent-unknown.yaml:11: jobnets[0].jobs[2].run_on.tag: "windows": no agent of nats.embedded.agents has this tag, so no agent may take its tasks`,
+		"invalid-nats-agents.yaml": `testdata/invalid-nats-agents.yaml:5: nats.embedded.agents[0].name: "web.01": want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit
+testdata/invalid-nats-agents.yaml:6: nats.embedded.agents[1].tags[1]: "a b": want 1 to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit
+testdata/invalid-nats-agents.yaml:6: nats.embedded.agents[1].password: shorter than 16 characters
+testdata/invalid-nats-agents.yaml:7: nats.embedded.agents[2].name: "db01": also the name of nats.embedded.agents[1]
+testdata/invalid-nats-agents.yaml:7: nats.embedded.agents[2].nkey: "UNOTAKEY": want a public user NKey (U and 55 characters of A-Z, 2-7, with a valid checksum)
+testdata/invalid-nats-agents.yaml:8: nats.embedded.agents[3].password: want a password or an nkey
+testdata/invalid-nats-agents.yaml:9: nats.embedded.agents[4].nkey: want a password or an nkey, not both`,
+		"invalid-nats-client-tls.yaml": `testdata/invalid-nats-client-tls.yaml:3: nats.embedded.listen: required when nats.embedded.tls is set
+testdata/invalid-nats-client-tls.yaml:3: nats.embedded.tls.key_file: required with nats.embedded.tls (cert_file and key_file; ca_file to verify clients)
+testdata/invalid-nats-client-tls.yaml:4: nats.embedded.tls.cert_file: "testdata/tls/nats.pem": no such file
+testdata/invalid-nats-client-tls.yaml:6: nats.task_signing.trusted_keys[0]: "testdata/keys/node2.pub": no such file
+testdata/invalid-nats-client-tls.yaml:7: nats.task_signing.ttl: 1s: want at least 10s`,
 		"invalid-many.yaml": `testdata/invalid-many.yaml:4: http.listen: "nowhere": missing port in address, want host:port
 testdata/invalid-many.yaml:5: http.read_timeout: "soon" is not a duration
 testdata/invalid-many.yaml:7: nats.urll: unknown field
@@ -214,6 +228,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 			want.Node.DataDir = "testdata/data"
 			want.NATS.Embedded.StoreDir = "testdata/data/jetstream"
 			want.Ledger.SQLite.Path = "testdata/data/ledger.db"
+			want.NATS.TaskSigning.KeyFile = "testdata/data/task-signing.key"
 			want.Auth.AdminTokenFile = "testdata/data/admin.token"
 			want.Hash, want.Source = c.Hash, c.Source
 			if !reflect.DeepEqual(c, want) {

@@ -393,6 +393,7 @@ func (s *JobnetsConfig) validate(c *Config, v validator) {
 		nv := validator{path: fmt.Sprintf("%s[%d]", v.path, i), errs: v.errs}
 		n.validate(nv, nets)
 	}
+	s.checkAgents(c, v)
 	// Nested jobnets must not include themselves, directly or not.
 	graph := map[string][]string{}
 	var names []string
@@ -777,6 +778,33 @@ func emptyToNil(v reflect.Value) {
 		for i := 0; i < v.NumField(); i++ {
 			if v.Type().Field(i).IsExported() {
 				emptyToNil(v.Field(i))
+			}
+		}
+	}
+}
+
+// checkAgents: with the embedded NATS server listening (it then lets in
+// only nats.embedded.agents), a job's run_on.agent must be one of them and
+// its run_on.tag a tag of one of them, or the job could never run.
+func (s *JobnetsConfig) checkAgents(c *Config, v validator) {
+	if !c.NATS.EmbeddedListens() {
+		return
+	}
+	agents, tags := map[string]bool{}, map[string]bool{}
+	for _, a := range c.NATS.Embedded.Agents {
+		agents[a.Name] = true
+		for _, t := range a.Tags {
+			tags[t] = true
+		}
+	}
+	for i, n := range *s {
+		for j, jb := range n.Jobs {
+			rv := validator{path: fmt.Sprintf("%s[%d].jobs[%d].run_on", v.path, i, j), errs: v.errs}
+			switch {
+			case jb.RunOn.Agent != "" && !agents[jb.RunOn.Agent]:
+				rv.errf("agent", "%s: not in nats.embedded.agents, so no such agent can connect to this node's NATS", quote(jb.RunOn.Agent))
+			case jb.RunOn.Tag != "" && !tags[jb.RunOn.Tag]:
+				rv.errf("tag", "%s: no agent of nats.embedded.agents has this tag, so no agent may take its tasks", quote(jb.RunOn.Tag))
 			}
 		}
 	}

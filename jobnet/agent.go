@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Subjects and streams of remote execution. Tasks and results are in
@@ -81,43 +82,67 @@ func targetSubject(target string) (string, error) {
 }
 
 // Agents is the engine's side of remote execution: it dispatches tasks,
-// sends kills, and feeds agents' heartbeats and results to the engine.
+// signed, sends kills, and feeds agents' heartbeats and results to the
+// engine.
 type Agents struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	log *slog.Logger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	signer  *Signer
+	log     *slog.Logger
+	refused *prometheus.CounterVec
 }
 
 var _ Remote = (*Agents)(nil)
 
-// NewAgents makes the streams with one replica and returns the dispatcher.
-func NewAgents(ctx context.Context, nc *nats.Conn, log *slog.Logger) (*Agents, error) {
-	return NewReplicatedAgents(ctx, nc, 1, log)
+// AgentsOptions configure the dispatcher.
+type AgentsOptions struct {
+	// Replicas of the job streams (see EnsureStreams; default 1).
+	Replicas int
+	// Signer signs every task dispatched; without it Dispatch fails.
+	Signer *Signer
+	Logger *slog.Logger
+	// Registerer takes unyo_jobnet_tasks_refused_total (nil: none).
+	Registerer prometheus.Registerer
 }
 
-// NewReplicatedAgents makes the streams with replicas copies (see
-// EnsureStreams) and returns the dispatcher.
-func NewReplicatedAgents(ctx context.Context, nc *nats.Conn, replicas int, log *slog.Logger) (*Agents, error) {
+// ErrNoSigner is returned by Dispatch without a task-signing key.
+var ErrNoSigner = errors.New("jobnet: no task-signing key: tasks are not dispatched unsigned")
+
+// NewAgents makes the job streams and returns the dispatcher.
+func NewAgents(ctx context.Context, nc *nats.Conn, o AgentsOptions) (*Agents, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	if err := EnsureStreams(ctx, js, replicas); err != nil {
+	if err := EnsureStreams(ctx, js, max(o.Replicas, 1)); err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Agents{nc: nc, js: js, log: log}, nil
+	a := &Agents{nc: nc, js: js, signer: o.Signer, log: o.Logger,
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "unyo_jobnet_tasks_refused_total",
+			Help: "Tasks agents reported they refused (bad or missing signature, expired, misaddressed), by reason.",
+		}, []string{"reason"})}
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(a.refused); err != nil {
+			return nil, fmt.Errorf("jobnet: metrics: %w", err)
+		}
+	}
+	return a, nil
 }
 
-// Dispatch implements Remote.
+// Dispatch implements Remote: it signs t for target and publishes it.
 func (a *Agents) Dispatch(ctx context.Context, target string, t Task) error {
 	sfx, err := targetSubject(target)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(t)
+	if a.signer == nil {
+		return ErrNoSigner
+	}
+	b, err := a.signer.Sign(target, t)
 	if err != nil {
 		return err
 	}
@@ -182,6 +207,10 @@ func (a *Agents) Serve(ctx context.Context, e *Engine) error {
 					_ = m.Term()
 					return
 				}
+				if r.Refused != "" {
+					a.refused.WithLabelValues(r.Refused).Inc()
+					a.log.Warn("an agent refused a task", "job", r.Key(), "where", r.Where, "reason", r.Refused, "err", r.Err)
+				}
 				if err := e.Report(ctx, r); err != nil {
 					_ = m.NakWithDelay(500 * time.Millisecond)
 					return
@@ -201,9 +230,13 @@ type heartbeat struct {
 
 // Agent runs jobs on a managed server: `unyo agent --name NAME --nats URL`.
 // It takes tasks for its name (and for each of its tags) from JetStream,
-// acknowledges a task when it starts it (so a task runs at most once),
-// reports liveness of what it runs every Heartbeat, and publishes each
-// result to JetStream, retrying until stored.
+// runs only those signed by a key it trusts, addressed to it, not expired
+// and not seen before (see Verifier), acknowledges a task when it starts
+// it (so a task runs at most once), reports liveness of what it runs every
+// Heartbeat, and publishes each result to JetStream, retrying until
+// stored. A task it refuses is logged, counted, removed from the stream
+// and answered with a Result whose Refused says why, so that the leader
+// ends the job abnormally instead of waiting for it.
 type Agent struct {
 	// Name is the agent's name (run_on.agent).
 	Name string
@@ -211,21 +244,56 @@ type Agent struct {
 	Node bool
 	Tags []string
 	NC   *nats.Conn
+	// Trust verifies the tasks' signatures (required).
+	Trust *Verifier
 	// Exec runs the tasks (default &Local{Name: "agent:" + Name}).
 	Exec      Executor
 	Heartbeat time.Duration
 	// Parallel caps concurrent tasks (default 64).
 	Parallel int
 	Logger   *slog.Logger
+	// Registerer takes unyo_agent_tasks_run_total and
+	// unyo_agent_tasks_refused_total (nil: none).
+	Registerer prometheus.Registerer
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
+	seen    map[string]time.Time // task key → expiry, against replays
+	ran     prometheus.Counter
+	refused *prometheus.CounterVec
+}
+
+// ErrNoTrust is returned by Agent.Run without trusted keys.
+var ErrNoTrust = errors.New("jobnet agent: no trusted task-signing key: every task would be refused")
+
+func (a *Agent) metrics() error {
+	a.ran = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "unyo_agent_tasks_run_total", Help: "Tasks the agent verified and ran."})
+	a.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "unyo_agent_tasks_refused_total",
+		Help: "Tasks the agent refused to run (unsigned, bad signature, unknown key, expired, misaddressed, replayed, malformed), by reason.",
+	}, []string{"reason"})
+	if a.Registerer == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{a.ran, a.refused} {
+		if err := a.Registerer.Register(c); err != nil {
+			return fmt.Errorf("jobnet agent: metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Run serves until ctx ends; running tasks are killed then.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.Name == "" || a.NC == nil {
 		return errors.New("jobnet agent: name and NATS connection required")
+	}
+	if a.Trust == nil || len(a.Trust.keys) == 0 {
+		return ErrNoTrust
+	}
+	if err := a.metrics(); err != nil {
+		return err
 	}
 	if a.Logger == nil {
 		a.Logger = slog.New(slog.DiscardHandler)
@@ -244,32 +312,35 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Exec = &Local{Name: kind + ":" + a.Name}
 	}
 	a.running = map[string]context.CancelFunc{}
+	a.seen = map[string]time.Time{}
 	js, err := jetstream.New(a.NC)
 	if err != nil {
 		return err
 	}
-	if err := EnsureStreams(ctx, js, 0); err != nil {
-		return err
-	}
-	targets := []struct{ durable, subject string }{{kind + "-" + token(a.Name), "." + kind + "." + token(a.Name)}}
+	type target struct{ durable, subject, name string }
+	targets := []target{{kind + "-" + token(a.Name), "." + kind + "." + token(a.Name), kind + ":" + a.Name}}
 	for _, t := range a.Tags {
-		targets = append(targets, struct{ durable, subject string }{"tag-" + token(t), ".tag." + token(t)})
+		targets = append(targets, target{"tag-" + token(t), ".tag." + token(t), "tag:" + t})
 	}
 	sem := make(chan struct{}, a.Parallel)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// A consumer that cannot be made ends Run: what was started for the
+	// targets before it stops then (cancel runs before wg.Wait).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, t := range targets {
 		ks, err := a.NC.Subscribe(killSubject+t.subject, func(m *nats.Msg) { a.kill(string(m.Data)) })
 		if err != nil {
 			return err
 		}
 		defer ks.Unsubscribe()
-		cons, err := js.CreateOrUpdateConsumer(ctx, TaskStream, jetstream.ConsumerConfig{
+		cons, err := a.consumer(ctx, js, jetstream.ConsumerConfig{
 			Durable: t.durable, FilterSubject: taskSubject + t.subject,
 			AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: a.Parallel,
 		})
 		if err != nil {
-			return fmt.Errorf("jobnet agent: consumer %s: %w", t.durable, err)
+			return err
 		}
 		wg.Add(1)
 		go func() {
@@ -283,22 +354,29 @@ func (a *Agent) Run(ctx context.Context) error {
 					continue
 				}
 				for m := range batch.Messages() {
-					var task Task
-					if err := json.Unmarshal(m.Data(), &task); err != nil {
-						_ = m.Term()
+					o, err := a.verify(m.Data(), t.name)
+					if err != nil {
+						_ = m.Term() // a refused task is not redelivered
+						a.refuse(ctx, js, m.Subject(), o.Task, err)
 						continue
 					}
+					task := o.Task
 					select {
 					case sem <- struct{}{}:
 					case <-ctx.Done():
+						a.forget(task.Key())
 						_ = m.Nak()
 						return
 					}
 					// At most once: the task is ours from here.
 					if err := m.DoubleAck(ctx); err != nil {
+						a.forget(task.Key())
 						<-sem
 						continue
 					}
+					a.Logger.Info("task run", "job", task.Key(), "command", taskCommand(task), "target", o.Target,
+						"by", o.By, "key_id", o.keyID)
+					a.ran.Inc()
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
@@ -323,9 +401,126 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	a.Logger.Info("agent serving", "name", a.Name, "tags", a.Tags)
+	a.Logger.Info("agent serving", "name", a.Name, "tags", a.Tags, "trusted_keys", a.Trust.KeyIDs())
 	<-ctx.Done()
 	return nil
+}
+
+// consumer creates (or updates) one of the agent's durable consumers on the
+// task stream, waiting while the stream does not exist yet (the node makes
+// it; an agent has no right to).
+func (a *Agent) consumer(ctx context.Context, js jetstream.JetStream, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	// The server answers a denied request with an asynchronous error, not
+	// a reply: the request only times out, and the connection's last error
+	// says why.
+	denied := "Permissions Violation for Publish to \"$JS.API.CONSUMER.CREATE." + TaskStream + "." + cc.Durable + "."
+	for wait, logged := 200*time.Millisecond, false; ; wait = min(2*wait, 5*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cons, err := js.CreateOrUpdateConsumer(cctx, TaskStream, cc)
+		cancel()
+		switch {
+		case err == nil:
+			return cons, nil
+		case a.NC.LastError() != nil && strings.Contains(a.NC.LastError().Error(), denied):
+			return nil, fmt.Errorf("jobnet agent: consumer %s on %s: %w (the agent's NATS user may not take %s: see nats.embedded.agents)",
+				cc.Durable, cc.FilterSubject, a.NC.LastError(), cc.FilterSubject)
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			if !logged {
+				a.Logger.Info("waiting for the task stream (a node creates it when it has jobnets)", "stream", TaskStream)
+				logged = true
+			}
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+			a.Logger.Warn("creating the task consumer; retrying", "consumer", cc.Durable, "err", err)
+		default:
+			return nil, fmt.Errorf("jobnet agent: consumer %s on %s: %w", cc.Durable, cc.FilterSubject, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// verify opens a task message received for target (agent:NAME, tag:TAG or
+// node:NAME) and checks it is addressed there and not a replay. With an
+// error (a *Refusal) the task returned is unverified and only names the
+// attempt to report the refusal for.
+func (a *Agent) verify(data []byte, target string) (opened, error) {
+	now := time.Now()
+	o, err := a.Trust.open(data, now)
+	if err != nil {
+		return o, err
+	}
+	if o.Target != target {
+		return o, refuse(RefusedMisaddressed, "signed for %s, received as %s", o.Target, target)
+	}
+	k := o.Task.Key()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, dup := a.seen[k]; dup {
+		return o, refuse(RefusedReplayed, "attempt %s already taken by this agent", k)
+	}
+	if len(a.seen) >= maxSeen {
+		for sk, exp := range a.seen {
+			if !now.Before(exp) {
+				delete(a.seen, sk)
+			}
+		}
+		if len(a.seen) >= maxSeen {
+			return o, refuse(RefusedOverloaded, "more than %d live tasks remembered; refusing rather than forgetting", maxSeen)
+		}
+	}
+	a.seen[k] = o.Expires
+	return o, nil
+}
+
+// forget drops a task key verify recorded, for a task not taken after all.
+func (a *Agent) forget(k string) {
+	a.mu.Lock()
+	delete(a.seen, k)
+	a.mu.Unlock()
+}
+
+// taskCommand is what a task runs, for the log.
+func taskCommand(t Task) string {
+	if t.Command != "" {
+		return t.Command
+	}
+	return t.Kind
+}
+
+// refuse logs and counts a refused task and, when it names an attempt,
+// publishes a result saying so (not for a replay: the attempt is this
+// agent's own and is running or done).
+func (a *Agent) refuse(ctx context.Context, js jetstream.JetStream, subject string, t Task, err error) {
+	var r *Refusal
+	if !errors.As(err, &r) {
+		r = &Refusal{Reason: RefusedMalformed, Detail: err.Error()}
+	}
+	a.refused.WithLabelValues(r.Reason).Inc()
+	k := ""
+	if t.Run != "" {
+		k = t.Key()
+	}
+	a.Logger.Warn("task refused", "job", k, "reason", r.Reason, "detail", r.Detail, "subject", subject,
+		"command", taskCommand(t))
+	if k == "" || r.Reason == RefusedReplayed {
+		return
+	}
+	where := "agent:" + a.Name
+	if a.Node {
+		where = "node:" + a.Name
+	}
+	now := time.Now()
+	res := Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Where: where, Started: now, Ended: now,
+		Refused: r.Reason, Err: fmt.Sprintf("%s refused the task: %s", where, r.Error())}
+	b, _ := json.Marshal(res)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := js.Publish(pctx, resultSubject, b, jetstream.WithMsgID("refused:"+k+":"+r.Reason)); err != nil {
+		a.Logger.Warn("publish refusal", "job", k, "err", err)
+	}
 }
 
 func (a *Agent) beat() {

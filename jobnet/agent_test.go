@@ -1,13 +1,39 @@
 package jobnet
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/jobnet/runstate"
+)
+
+// testSigner signs the tasks of every test's dispatcher; testTrust is what
+// the tests' agents trust.
+var (
+	testSigner = func() *Signer {
+		s, err := GenerateSigner("test-leader")
+		if err != nil {
+			panic(err)
+		}
+		return s
+	}()
+	testTrust = NewVerifier(testSigner.PublicKey())
 )
 
 func openBus(t *testing.T) *bus.Bus {
@@ -24,7 +50,7 @@ func TestAgentExecutionOverNATS(t *testing.T) {
 	b := openBus(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	agents, err := NewAgents(ctx, b.Conn(), nil)
+	agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +63,7 @@ jobnets:
       - {name: c, command: /bin/sleep, args: ["30"], run_on: {agent: db1}, needs: [a]}
 `, func(o *Options) { o.Remote = agents })
 	go agents.Serve(ctx, h.e)
-	ag := &Agent{Name: "db1", Tags: []string{"linux"}, NC: b.Conn(), Heartbeat: 100 * time.Millisecond}
+	ag := &Agent{Trust: testTrust, Name: "db1", Tags: []string{"linux"}, NC: b.Conn(), Heartbeat: 100 * time.Millisecond}
 	agentDone := make(chan struct{})
 	go func() { ag.Run(ctx); close(agentDone) }()
 
@@ -69,7 +95,7 @@ func TestAgentGoneIsLost(t *testing.T) {
 	b := openBus(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	agents, err := NewAgents(ctx, b.Conn(), nil)
+	agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,5 +116,180 @@ jobnets:
 	evs := h.sink.all()
 	if len(evs) != 1 || evs[0].Severity != "critical" || evs[0].Runbook != "agent-down" || !strings.Contains(evs[0].Message, "lost") {
 		t.Fatalf("incident: %+v", evs)
+	}
+}
+
+// syncBuf is a log sink the test reads while the agent writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAgentRefusesForgedTasks: NATS access alone runs nothing. Tasks put
+// on an agent's subject without the leader's signature (bare, signed by
+// another key, altered, addressed to another agent, replayed) are refused,
+// logged and counted, and their commands (each would create a file) never
+// run; a legitimately dispatched task runs, and one that expired before
+// the agent took it ends its job abnormally at the leader, with the
+// reason.
+func TestAgentRefusesForgedTasks(t *testing.T) {
+	dir := t.TempDir()
+	b := openBus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	leader, err := GenerateSigner("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lag atomic.Int64 // how far the leader's clock is behind
+	leader.Now = func() time.Time { return time.Now().Add(-time.Duration(lag.Load())) }
+	reg := prometheus.NewRegistry()
+	agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: leader, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, fmt.Sprintf(`
+jobnets:
+  - name: legit
+    jobs:
+      - {name: a, command: /bin/sh, args: ["-c", "touch %[1]s/legit"], run_on: {agent: db1}}
+  - name: late
+    jobs:
+      - {name: a, command: /bin/sh, args: ["-c", "touch %[1]s/late"], run_on: {agent: db1}}
+`, dir), func(o *Options) { o.Remote = agents })
+	go agents.Serve(ctx, h.e)
+	var log syncBuf
+	ag := &Agent{Name: "db1", NC: b.Conn(), Trust: NewVerifier(leader.PublicKey()), Heartbeat: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	agentDone := make(chan struct{})
+	go func() { ag.Run(ctx); close(agentDone) }()
+	defer func() {
+		cancel()
+		<-agentDone
+		if t.Failed() {
+			t.Logf("agent log:\n%s", log.String())
+		}
+	}()
+
+	// The leader's own task runs, and the agent logs it.
+	id, err := h.e.Start(t.Context(), "legit", nil, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.wait(id); r.Jobs["a"].State != runstate.EndedNormal {
+		t.Fatalf("legit: %+v", r.Jobs["a"])
+	}
+	if _, err := os.Stat(filepath.Join(dir, "legit")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), `msg="task run" job=`+id+`/a/1 command=/bin/sh target=agent:db1 by=n1`) {
+		t.Errorf("no task run line in the agent log:\n%s", log.String())
+	}
+
+	// Forged tasks, each of which would create a file.
+	js := agents.js
+	forge := func(name string) Task {
+		return Task{Run: "forged-" + name, Job: "x", Attempt: 1, Kind: "command", Command: "/bin/sh",
+			Args: []string{"-c", "touch " + filepath.Join(dir, "pwned-"+name)}}
+	}
+	attacker, _ := GenerateSigner("mallory")
+	legitMsg, err := leader.Sign("agent:db1", forge("altered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, _ := json.Marshal(forge("bare"))
+	byAttacker, _ := attacker.Sign("agent:db1", forge("attacker"))
+	forOther, _ := leader.Sign("agent:db2", forge("misaddressed"))
+	altered := reseal(t, legitMsg, func(s *signedTask) { s.Task.Args[1] = "touch " + filepath.Join(dir, "pwned-altered2") })
+	replay, _ := leader.Sign("agent:db1", Task{Run: id, Job: "a", Attempt: 1, Kind: "command", Command: "/bin/sh",
+		Args: []string{"-c", "touch " + filepath.Join(dir, "pwned-replay")}})
+	for i, m := range [][]byte{bare, byAttacker, altered, forOther, replay} {
+		if _, err := js.Publish(ctx, "unyo.job.task.agent.db1", m, jetstream.WithMsgID(fmt.Sprintf("forged-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]float64{RefusedUnsigned: 1, RefusedUnknownKey: 1, RefusedBadSignature: 1, RefusedMisaddressed: 1, RefusedReplayed: 1}
+	waitFor(t, "five refusals", func() bool {
+		for reason, n := range want {
+			if promtestutil.ToFloat64(ag.refused.WithLabelValues(reason)) != n {
+				return false
+			}
+		}
+		return true
+	})
+	for reason := range want {
+		if !strings.Contains(log.String(), `msg="task refused"`) || !strings.Contains(log.String(), "reason="+reason) {
+			t.Errorf("no refusal logged with reason %s", reason)
+		}
+	}
+	// Refusals of tasks that name an attempt reach the leader (the
+	// replayed one is the agent's own attempt and is not reported).
+	waitFor(t, "refusals reported to the leader", func() bool {
+		return promtestutil.ToFloat64(agents.refused.WithLabelValues(RefusedUnsigned)) == 1 &&
+			promtestutil.ToFloat64(agents.refused.WithLabelValues(RefusedBadSignature)) == 1
+	})
+
+	// A task that expired before the agent took it: the job ends
+	// abnormally, with the reason, instead of waiting.
+	lag.Store(int64(time.Hour))
+	id2, err := h.e.Start(t.Context(), "late", nil, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.wait(id2)
+	if j := r.Jobs["a"]; j.State != runstate.EndedAbnormal || !strings.Contains(j.Reason, "refused") || !strings.Contains(j.Reason, "expired") {
+		t.Errorf("late: %+v", j)
+	}
+	if promtestutil.ToFloat64(agents.refused.WithLabelValues(RefusedExpired)) != 1 {
+		t.Error("expired refusal not counted by the leader")
+	}
+	if promtestutil.ToFloat64(ag.ran) != 1 {
+		t.Errorf("agent ran %v tasks, want 1", promtestutil.ToFloat64(ag.ran))
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "pwned-*"))
+	if _, err := os.Stat(filepath.Join(dir, "late")); err == nil {
+		matches = append(matches, "late")
+	}
+	if len(matches) > 0 {
+		t.Errorf("refused tasks ran: %v", matches)
+	}
+}
+
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAgentNeedsTrust: an agent without trusted keys does not start, and
+// a dispatcher without a signing key sends nothing.
+func TestAgentNeedsTrust(t *testing.T) {
+	b := openBus(t)
+	if err := (&Agent{Name: "x", NC: b.Conn()}).Run(t.Context()); !errors.Is(err, ErrNoTrust) {
+		t.Errorf("agent without trust: %v", err)
+	}
+	agents, err := NewAgents(t.Context(), b.Conn(), AgentsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agents.Dispatch(t.Context(), "agent:x", Task{Run: "r", Job: "j", Attempt: 1}); !errors.Is(err, ErrNoSigner) {
+		t.Errorf("dispatch without a signer: %v", err)
 	}
 }

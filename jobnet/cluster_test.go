@@ -45,7 +45,7 @@ jobnets:
 	members := map[string]*member{}
 	for _, id := range c.IDs() {
 		ctx, cancel := context.WithCancel(context.Background())
-		agents, err := NewAgents(ctx, b.Conn(), nil)
+		agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ jobnets:
 	}()
 	actx, acancel := context.WithCancel(context.Background())
 	defer acancel()
-	go (&Agent{Name: "a1", NC: b.Conn(), Heartbeat: 200 * time.Millisecond}).Run(actx)
+	go (&Agent{Trust: testTrust, Name: "a1", NC: b.Conn(), Heartbeat: 200 * time.Millisecond}).Run(actx)
 
 	time.Sleep(4 * time.Second)
 	leader := c.WaitLeader()

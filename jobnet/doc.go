@@ -38,6 +38,23 @@
 // result to a results stream, from which the leader — whichever node that
 // is by then — commits it and only then acknowledges it.
 //
+// # Signed tasks
+//
+// The engine's Agents sign every task with the leader's ed25519 key
+// (Signer; LoadOrCreateSigningKey keeps it in the node's data directory):
+// the signature covers the target (agent:NAME, tag:TAG, node:NAME), the
+// signing node, the time issued, an expiry and the whole Task. An Agent
+// runs a task only if a key it trusts (Verifier) signed it, it is
+// addressed to the agent, unexpired, and not an attempt the agent already
+// took; it refuses anything else — not run, logged, counted and answered
+// with a Result whose Refused names the reason, which the leader commits
+// as an abnormal end. So publishing on a task subject never runs a
+// command. docs/bus.md describes the message.
+//
+// Metrics: unyo_jobnet_tasks_refused_total{reason} (the leader, refusals
+// agents reported), unyo_agent_tasks_run_total and
+// unyo_agent_tasks_refused_total{reason} (each agent).
+//
 // An abnormal end, a lost job and a start or end delay raise an incident
 // through Options.Sink (severity and runbook per job); a rerun that ends
 // normally clears it. Every run goes to the ledger's RunHistoryStore.

@@ -46,6 +46,9 @@ type Result struct {
 	Where   string    `json:"where,omitempty"`
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended"`
+	// Refused is set when the agent refused the task instead of running
+	// it: the reason (RefusedUnsigned, RefusedBadSignature, ...).
+	Refused string `json:"refused,omitempty"`
 }
 
 // Key identifies the attempt the result is for.

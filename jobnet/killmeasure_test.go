@@ -173,7 +173,7 @@ func killLeaders(t *testing.T, nNets, kills int, between time.Duration) {
 	members := map[string]*member{}
 	boot := func(id string) {
 		ctx, cancel := context.WithCancel(context.Background())
-		agents, err := NewAgents(ctx, b.Conn(), nil)
+		agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +203,7 @@ func killLeaders(t *testing.T, nNets, kills int, between time.Duration) {
 	var agentsDone sync.WaitGroup
 	for _, name := range []string{"w1", "w2"} {
 		agentsDone.Go(func() {
-			(&Agent{Name: name, Tags: []string{"workers"}, NC: b.Conn(), Exec: recorder{"agent:" + name, execs},
+			(&Agent{Trust: testTrust, Name: name, Tags: []string{"workers"}, NC: b.Conn(), Exec: recorder{"agent:" + name, execs},
 				Heartbeat: 200 * time.Millisecond}).Run(actx)
 		})
 	}
@@ -380,10 +380,10 @@ jobnets:
 			actx, acancel := context.WithCancel(context.Background())
 			var agentDone sync.WaitGroup
 			agentDone.Go(func() {
-				(&Agent{Name: "x1", NC: b.Conn(), Exec: recorder{"agent:x1", execs}, Heartbeat: 100 * time.Millisecond}).Run(actx)
+				(&Agent{Trust: testTrust, Name: "x1", NC: b.Conn(), Exec: recorder{"agent:x1", execs}, Heartbeat: 100 * time.Millisecond}).Run(actx)
 			})
 			defer func() { acancel(); agentDone.Wait() }()
-			agents, err := NewAgents(t.Context(), b.Conn(), nil)
+			agents, err := NewAgents(t.Context(), b.Conn(), AgentsOptions{Signer: testSigner})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,6 +47,24 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	if err := httpTLS(c, log, &o); err != nil {
 		return o, err
 	}
+	if e := c.NATS.Embedded; c.NATS.IsEmbedded() {
+		switch {
+		case c.NATS.EmbeddedListens():
+			for _, a := range e.Agents {
+				o.Bus.Agents = append(o.Bus.Agents, bus.AgentCredential{Name: a.Name, Tags: a.Tags,
+					Password: string(a.Password), NKey: a.NKey})
+			}
+			if e.TLS.Enabled() {
+				tc, err := bus.ClientTLSConfig(e.TLS.CertFile, e.TLS.KeyFile, e.TLS.CAFile)
+				if err != nil {
+					return o, fmt.Errorf("nats.embedded.tls: %w", err)
+				}
+				o.Bus.ClientTLS = tc
+			}
+		case len(e.Agents) > 0 && log != nil:
+			log.Warn("nats.embedded.agents are listed but nats.embedded.listen is empty: no agent can connect", "agents", len(e.Agents))
+		}
+	}
 	if c.NATS.EmbeddedCluster() {
 		cl := c.NATS.Embedded.Cluster
 		o.Bus.ClusterName, o.Bus.ClusterListen, o.Bus.Routes = cl.Name, cl.Listen, cl.Routes

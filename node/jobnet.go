@@ -28,11 +28,52 @@ type JobnetOptions struct {
 	LogPath string
 	// Tick, LostAfter and KeepEnded tune the engine (jobnet.Options).
 	Tick, LostAfter, KeepEnded time.Duration
+	// SigningKeyFile is the node's private task-signing key, created on
+	// first start (see jobnet.LoadOrCreateSigningKey). Empty: a new key in
+	// memory at each start (tests; no agent outside can trust it).
+	SigningKeyFile string
+	// TrustedKeyFiles are other nodes' public keys, trusted by the node's
+	// built-in agent besides the node's own.
+	TrustedKeyFiles []string
+	// TaskTTL is how long a signed task stays valid (default
+	// jobnet.DefaultTaskTTL).
+	TaskTTL time.Duration
 }
 
 // jobnetOptions turns the jobnets section into JobnetOptions.
 func jobnetOptions(c *configs.Config) JobnetOptions {
-	return JobnetOptions{Jobnets: c.Jobnets, LogPath: filepath.Join(c.Node.DataDir, "jobnet", "runs.log")}
+	return JobnetOptions{Jobnets: c.Jobnets, LogPath: filepath.Join(c.Node.DataDir, "jobnet", "runs.log"),
+		SigningKeyFile: c.NATS.TaskSigning.KeyFile, TrustedKeyFiles: c.NATS.TaskSigning.TrustedKeys,
+		TaskTTL: c.NATS.TaskSigning.TTL}
+}
+
+// signer loads (or creates) the node's task-signing key and returns it
+// with the keys the node's built-in agent trusts.
+func (n *Node) signer() (*jobnet.Signer, *jobnet.Verifier, error) {
+	o := n.opts.Jobnets
+	var (
+		s       *jobnet.Signer
+		created bool
+		err     error
+	)
+	if o.SigningKeyFile == "" {
+		s, err = jobnet.GenerateSigner(n.opts.Name)
+	} else {
+		s, created, err = jobnet.LoadOrCreateSigningKey(o.SigningKeyFile, n.opts.Name)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: %w", err)
+	}
+	s.TTL = o.TaskTTL
+	trusted, err := jobnet.ReadTrustedKeys(o.TrustedKeyFiles...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: trusted task-signing keys: %w", err)
+	}
+	if o.SigningKeyFile != "" {
+		n.log.Info("task-signing key", "key_id", s.KeyID(), "created", created,
+			"public_key_file", jobnet.PublicKeyPath(o.SigningKeyFile), "trusted_keys", len(trusted))
+	}
+	return s, jobnet.NewVerifier(append(trusted, s.PublicKey())...), nil
 }
 
 // jobnetPart is the running job network of a node: the engine (which
@@ -42,7 +83,8 @@ func jobnetOptions(c *configs.Config) JobnetOptions {
 type jobnetPart struct {
 	engine *jobnet.Engine
 	agents *jobnet.Agents
-	file   *jobnet.FileLog // nil with Raft
+	trust  *jobnet.Verifier // what the built-in agent trusts
+	file   *jobnet.FileLog  // nil with Raft
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -53,13 +95,24 @@ type jobnetPart struct {
 func (n *Node) newJobnet(ctx context.Context) error {
 	o := n.opts.Jobnets
 	if len(o.Jobnets) == 0 {
+		if o.SigningKeyFile != "" {
+			// Made on first start all the same, so that the agents can be
+			// given the public key before the first jobnet is configured.
+			if _, _, err := n.signer(); err != nil {
+				return err
+			}
+		}
 		return nil
+	}
+	signer, trust, err := n.signer()
+	if err != nil {
+		return err
 	}
 	nets, err := jobnet.Compile(o.Jobnets)
 	if err != nil {
 		return fmt.Errorf("node: jobnets: %w", err)
 	}
-	p := &jobnetPart{}
+	p := &jobnetPart{trust: trust}
 	var log jobnet.RunLog
 	if n.raft != nil {
 		log = jobnet.ClusterLog{Node: n.raft}
@@ -70,7 +123,8 @@ func (n *Node) newJobnet(ctx context.Context) error {
 		log = p.file
 	}
 	lg := n.log.With("component", "jobnet")
-	p.agents, err = jobnet.NewReplicatedAgents(ctx, n.bus.Conn(), n.bus.Replicas(), lg)
+	p.agents, err = jobnet.NewAgents(ctx, n.bus.Conn(), jobnet.AgentsOptions{
+		Replicas: n.bus.Replicas(), Signer: signer, Logger: lg, Registerer: n.opts.Registry})
 	if err != nil {
 		p.close()
 		return fmt.Errorf("node: jobnet agents: %w", err)
@@ -102,7 +156,8 @@ func (n *Node) startJobnet(ctx context.Context) error {
 	}
 	ctx, p.cancel = context.WithCancel(ctx)
 	lg := n.log.With("component", "jobnet")
-	builtin := &jobnet.Agent{Name: n.opts.Name, Node: true, NC: n.bus.Conn(), Logger: lg}
+	builtin := &jobnet.Agent{Name: n.opts.Name, Node: true, NC: n.bus.Conn(), Logger: lg, Trust: p.trust,
+		Registerer: n.opts.Registry}
 	for _, f := range []func() error{
 		func() error { return p.engine.Run(ctx) },
 		func() error { return p.agents.Serve(ctx, p.engine) },

@@ -27,9 +27,13 @@ import (
 func TestJobnet(t *testing.T) {
 	dir := t.TempDir()
 	natsAddr := testutil.FreePort(t)
+	if err := os.WriteFile(filepath.Join(dir, "ag1.pass"), []byte("ag1-password-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	extra := fmt.Sprintf(`nats:
   embedded:
     listen: %[2]q
+    agents: [{name: ag1, password: "ag1-password-0123456789"}]
 jobnets:
   - name: nightly
     description: extract, then load and report in parallel
@@ -209,7 +213,8 @@ jobnets:
 
 	t.Run("agent", func(t *testing.T) {
 		id := strings.TrimSpace(unyo(0, "jobnet", "run", "remote", srv))
-		cmd := exec.Command(testutil.Binary(t), "agent", "--name", "ag1", "--nats", "nats://"+natsAddr)
+		cmd := exec.Command(testutil.Binary(t), "agent", "--name", "ag1", "--nats", "nats://"+natsAddr,
+			"--password-file", filepath.Join(dir, "ag1.pass"), "--trust-key", filepath.Join(dir, "task-signing.pub"))
 		var log lockedBuf
 		cmd.Stdout, cmd.Stderr = &log, &log
 		if err := cmd.Start(); err != nil {
