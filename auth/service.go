@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,13 @@ type Options struct {
 	// ActiveWithin: a session or token used within it counts as logged in
 	// (Sessions). Default 15m.
 	ActiveWithin time.Duration
+	// While the store cannot be reached, a token verified within StaleTTL
+	// (default 1h) is still taken, with the identity it had (a revoke
+	// made meanwhile takes effect when the store is back), and so is
+	// BootstrapToken, as the first admin: the bus accepts events during a
+	// ledger outage, so the API that feeds it must not need the ledger.
+	StaleTTL       time.Duration
+	BootstrapToken string
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 	Now          func() time.Time
@@ -64,6 +72,8 @@ type Service struct {
 	logins *prometheus.CounterVec
 	wait   prometheus.Histogram
 
+	stale  prometheus.Counter
+
 	mu      sync.Mutex
 	cache   map[string]cached // by token hash
 	touched map[string]time.Time
@@ -73,8 +83,9 @@ type cached struct {
 	id      Identity
 	tokenID string
 	expires time.Time // of the token; zero: never
-	until   time.Time // trust the entry until
-	err     error     // a remembered refusal
+	until    time.Time // trust the entry until
+	verified time.Time // when the store last confirmed it
+	err      error     // a remembered refusal
 }
 
 const maxCache = 10000
@@ -105,6 +116,9 @@ func NewService(o Options) (*Service, error) {
 	if o.ActiveWithin <= 0 {
 		o.ActiveWithin = 15 * time.Minute
 	}
+	if o.StaleTTL <= 0 {
+		o.StaleTTL = time.Hour
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -120,6 +134,10 @@ func NewService(o Options) (*Service, error) {
 			Name: "unyo_auth_login_wait_seconds", Help: "Time a login waited for an Argon2id slot.",
 			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "unyo_auth_offline_verifications_total",
+			Help: "Requests authenticated without the store (it was unreachable): a recently verified token or the bootstrap token.",
+		}),
 	}
 	for _, r := range []string{"ok", "invalid", "busy", "error"} {
 		s.logins.WithLabelValues(r)
@@ -129,6 +147,9 @@ func NewService(o Options) (*Service, error) {
 			return nil, err
 		}
 		if err := o.Registerer.Register(s.wait); err != nil {
+			return nil, err
+		}
+		if err := o.Registerer.Register(s.stale); err != nil {
 			return nil, err
 		}
 	}
@@ -244,13 +265,24 @@ func (s *Service) AuthenticateToken(ctx context.Context, secret, from string) (I
 	c, hit := s.cache[h]
 	s.mu.Unlock()
 	if !hit || now.After(c.until) {
-		c = s.lookup(ctx, h, now)
-		s.mu.Lock()
-		if len(s.cache) >= maxCache {
-			clear(s.cache)
+		fresh := s.lookup(ctx, h, now)
+		switch {
+		case !errors.Is(fresh.err, ErrUnavailable):
+			c = fresh
+			s.mu.Lock()
+			if len(s.cache) >= maxCache {
+				clear(s.cache)
+			}
+			s.cache[h] = c
+			s.mu.Unlock()
+		case hit && c.err == nil && now.Sub(c.verified) < s.o.StaleTTL:
+			s.stale.Inc() // the store is down: the identity it last confirmed
+		case s.o.BootstrapToken != "" && subtle.ConstantTimeCompare([]byte(h), []byte(HashSecret(s.o.BootstrapToken))) == 1:
+			s.stale.Inc()
+			c = cached{id: Identity{Kind: KindToken, Name: "admin", Role: RoleAdmin, TokenID: "bootstrap"}}
+		default:
+			c = fresh
 		}
-		s.cache[h] = c
-		s.mu.Unlock()
 	}
 	if c.err != nil {
 		return Identity{}, c.err
@@ -258,7 +290,9 @@ func (s *Service) AuthenticateToken(ctx context.Context, secret, from string) (I
 	if !c.expires.IsZero() && !now.Before(c.expires) {
 		return Identity{}, fmt.Errorf("%w: token expired", ErrInvalidCredentials)
 	}
-	s.touch(c.tokenID, now, from)
+	if c.tokenID != "" {
+		s.touch(c.tokenID, now, from)
+	}
 	return c.id, nil
 }
 
@@ -295,7 +329,7 @@ func (s *Service) lookup(ctx context.Context, h string, now time.Time) cached {
 		kind = KindSession
 	}
 	return cached{id: Identity{Kind: kind, Name: u.Name, Role: role, TokenID: t.ID},
-		tokenID: t.ID, expires: t.Expires, until: until}
+		tokenID: t.ID, expires: t.Expires, until: until, verified: now}
 }
 
 // touch records a token's use in the store at most once a minute, in

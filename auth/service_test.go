@@ -326,3 +326,49 @@ func readSecret(t *testing.T, path string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// TestStoreDown: while the store is unreachable, a token it confirmed
+// within StaleTTL and the bootstrap token still work (the API that feeds
+// the bus must not need the ledger); an unknown token is 'unavailable',
+// not 'invalid'.
+func TestStoreDown(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := auth.NewSecret(auth.TokenPrefix)
+	s, err := auth.NewService(auth.Options{Store: st, Now: clock, BootstrapToken: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddUser(ctx, "op", auth.RoleOperator, ""); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := s.CreateToken(ctx, admin, "op", "t", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuthenticateToken(ctx, secret, ""); err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // the ledger goes away
+	advance(time.Minute)
+	if id, err := s.AuthenticateToken(ctx, secret, ""); err != nil || id.Name != "op" || id.Role != auth.RoleOperator {
+		t.Errorf("a token verified a minute ago, store down: %+v %v", id, err)
+	}
+	if id, err := s.AuthenticateToken(ctx, boot, ""); err != nil || id.Role != auth.RoleAdmin {
+		t.Errorf("bootstrap token, store down: %+v %v", id, err)
+	}
+	if _, err := s.AuthenticateToken(ctx, auth.NewSecret(auth.TokenPrefix), ""); !errors.Is(err, auth.ErrUnavailable) {
+		t.Errorf("unknown token, store down: %v, want ErrUnavailable", err)
+	}
+	advance(time.Hour)
+	if _, err := s.AuthenticateToken(ctx, secret, ""); !errors.Is(err, auth.ErrUnavailable) {
+		t.Errorf("a token verified over an hour ago, store down: %v, want ErrUnavailable", err)
+	}
+}

@@ -30,7 +30,7 @@ type AuthOptions struct {
 // guard of every route.
 func (n *Node) newAuth() error {
 	o := n.opts.Auth
-	svc, err := auth.NewService(auth.Options{Store: n.store, Argon2: o.Argon2, SessionTTL: o.SessionTTL,
+	svc, err := auth.NewService(auth.Options{Store: n.store, Argon2: o.Argon2, SessionTTL: o.SessionTTL, BootstrapToken: o.BootstrapToken,
 		Logger: n.log.With("component", "auth"), Registerer: n.opts.Registry})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
