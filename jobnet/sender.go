@@ -50,13 +50,19 @@ func senderOf(subject, prefix string) (sender, bool) {
 		return sender{}, false
 	}
 	toks := strings.Split(rest, ".")
+	var s sender
 	switch {
 	case len(toks) == 1:
-		return sender{"agent", toks[0]}, true
-	case len(toks) == 2 && toks[0] == "node" && toks[1] != "":
-		return sender{"node", toks[1]}, true
+		s = sender{"agent", toks[0]}
+	case len(toks) == 2 && toks[0] == "node":
+		s = sender{"node", toks[1]}
+	default:
+		return sender{}, false
 	}
-	return sender{}, false
+	if s.name == "" || token(s.name) != s.name {
+		return sender{}, false // a wildcard or a space: nobody's subject
+	}
+	return s, true
 }
 
 // splitKey parses an attempt key run/job/attempt (a run id may hold '/',
