@@ -197,6 +197,13 @@ jobnets:
 			t.Fatal(err)
 		}
 		expect(`Permissions Violation for Publish to "unyo.job.task.agent.web01"`)
+		// Nor report for web02: its results and heartbeats are its own.
+		for _, subj := range []string{"unyo.job.result.web02", "unyo.job.heartbeat.web02"} {
+			if err := nc.Publish(subj, []byte(`{"run":"forged","job":"b","attempt":1,"code":0}`)); err != nil {
+				t.Fatal(err)
+			}
+			expect(`Permissions Violation for Publish to "` + subj + `"`)
+		}
 	})
 
 	t.Run("signed tasks run on the real agents", func(t *testing.T) {
@@ -254,7 +261,7 @@ authorization {
     {user: node, password: %q}
     {user: web01, password: %q, permissions: {
       publish: {allow: [
-        "unyo.job.result", "unyo.job.heartbeat",
+        "unyo.job.result.web01", "unyo.job.heartbeat.web01",
         "$JS.API.CONSUMER.CREATE.UNYO_JOBS.agent-web01.unyo.job.task.agent.web01",
         "$JS.API.CONSUMER.MSG.NEXT.UNYO_JOBS.agent-web01",
         "$JS.ACK.UNYO_JOBS.agent-web01.>"]}
