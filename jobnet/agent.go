@@ -201,6 +201,8 @@ func (a *Agents) Serve(ctx context.Context, e *Engine) error {
 			return
 		}
 		keys := hb.Keys[:0:0]
+		var first, firstReason string // logged once per message, not per key
+		refused := 0
 		for _, k := range hb.Keys {
 			run, job, attempt, ok := splitKey(k)
 			if !ok {
@@ -208,10 +210,16 @@ func (a *Agents) Serve(ctx context.Context, e *Engine) error {
 			}
 			if reason := a.accept(e, m.Subject, run, job, attempt, hb.claim()); reason != "" {
 				a.beatsRefused.WithLabelValues(reason).Inc()
-				a.log.Warn("heartbeat refused", "job", k, "claimed", hb.claim(), "subject", m.Subject, "reason", reason)
+				if refused++; refused == 1 {
+					first, firstReason = k, reason
+				}
 				continue
 			}
 			keys = append(keys, k)
+		}
+		if refused > 0 {
+			a.log.Warn("heartbeat refused", "job", first, "claimed", hb.claim(), "subject", m.Subject,
+				"reason", firstReason, "keys_refused", refused)
 		}
 		e.Heartbeat(keys)
 	})
