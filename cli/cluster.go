@@ -16,9 +16,15 @@ import (
 
 const clusterUsage = `usage:
   unyo cluster status [-o table|json]
-  unyo cluster join ADDR                 ask the member at ADDR (http://host:port) to add the node at --server
   unyo cluster leave [NODE]              remove NODE (default: the node at --server)
-  unyo cluster transfer-leadership [--to NODE]`
+  unyo cluster transfer-leadership [--to NODE]
+  unyo cluster token create [--ttl 1h]   make a join token (admin; shown once)
+  unyo cluster token list                the live join tokens (ids and expiries)
+  unyo cluster token revoke ID
+  unyo cluster token generate            print a new token for cluster.bootstrap_join_token (offline)
+
+A new node joins with cluster.join and cluster.join_token in its config.
+Cluster routes need a credential (unyo login, UNYO_TOKEN).`
 
 func runCluster(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -28,6 +34,7 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 	server := serverFlag(fs, env)
 	out := outputFlag(fs)
 	to := fs.String("to", "", "transfer-leadership: the node to hand leadership to (default any)")
+	ttl := fs.Duration("ttl", time.Hour, "token create: how long the join token is valid")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -36,10 +43,6 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	c, err := newClient(env, *server)
-	if err != nil {
-		return err
-	}
-	hc, err := server.httpClient()
 	if err != nil {
 		return err
 	}
@@ -58,19 +61,8 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		}
 		printClusterStatus(env, st)
 		return nil
-	case "join":
-		if len(pos) != 1 {
-			return usagef("usage: unyo cluster join ADDR [--server URL]")
-		}
-		var self cluster.JoinRequest
-		if err := callJSON(ctx, c, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
-			return fmt.Errorf("asking the node to join (%s): %w", base, err)
-		}
-		if err := node.PostJoin(ctx, hc, pos[0], self); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "%s joined the cluster via %s\n", self.NodeID, pos[0])
-		return nil
+	case "token":
+		return clusterToken(ctx, env, c, base, pos, *ttl, *out)
 	case "leave":
 		if len(pos) > 1 {
 			return usagef("usage: unyo cluster leave [NODE]")
@@ -79,11 +71,11 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		if len(pos) == 1 {
 			id = pos[0]
 		} else {
-			var self cluster.JoinRequest
-			if err := callJSON(ctx, c, http.MethodGet, base+node.SelfPath, nil, &self); err != nil {
+			var st cluster.Status
+			if err := callJSON(ctx, c, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
 				return err
 			}
-			id = self.NodeID
+			id = st.NodeID
 		}
 		if err := callJSON(ctx, c, http.MethodPost, base+"/v1/cluster/leave", map[string]string{"node_id": id}, nil); err != nil {
 			return err
@@ -109,6 +101,68 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	return usagef("unknown cluster command %q\n%s", args[0], clusterUsage)
+}
+
+func clusterToken(ctx context.Context, env *Env, c *client.Client, base string, pos []string, ttl time.Duration, out string) error {
+	const usage = "usage: unyo cluster token create [--ttl 1h] | list | revoke ID | generate"
+	if len(pos) == 0 {
+		return usagef("%s", usage)
+	}
+	switch pos[0] {
+	case "create":
+		if len(pos) != 1 {
+			return usagef("%s", usage)
+		}
+		var ans struct {
+			Token *cluster.CreatedToken `json:"token"`
+		}
+		if err := callJSON(ctx, c, http.MethodPost, base+node.TokensPath, map[string]string{"ttl": ttl.String()}, &ans); err != nil {
+			return err
+		}
+		if ans.Token == nil {
+			return fmt.Errorf("the node answered no token")
+		}
+		if out == "json" {
+			return printJSON(env.Stdout, ans.Token)
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", ans.Token.Token)
+		fmt.Fprintf(env.Stderr, "join token %s, valid until %s; it is shown only now: give it to the new node as cluster.join_token\n",
+			ans.Token.ID, ans.Token.Expires.Format(time.RFC3339))
+		return nil
+	case "list":
+		var ans struct {
+			Tokens []cluster.JoinToken `json:"tokens"`
+		}
+		if err := callJSON(ctx, c, http.MethodGet, base+node.TokensPath, nil, &ans); err != nil {
+			return err
+		}
+		if out == "json" {
+			return printJSON(env.Stdout, ans.Tokens)
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEXPIRES\tBY")
+		for _, t := range ans.Tokens {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, t.Expires.Format(time.RFC3339), dash(t.By))
+		}
+		return tw.Flush()
+	case "revoke":
+		if len(pos) != 2 {
+			return usagef("usage: unyo cluster token revoke ID")
+		}
+		if err := callJSON(ctx, c, http.MethodPost, base+node.TokensPath+"/revoke", map[string]string{"id": pos[1]}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "join token %s revoked\n", pos[1])
+		return nil
+	case "generate":
+		tok, err := cluster.GenerateJoinToken()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, tok)
+		return nil
+	}
+	return usagef("%s", usage)
 }
 
 func printClusterStatus(env *Env, st cluster.Status) {

@@ -13,6 +13,11 @@ import (
 type Result struct {
 	// Index is the Raft log index the command was committed at.
 	Index uint64 `json:"index"`
+	// Credential is the member credential minted by an OpJoin (shown to
+	// the joiner once).
+	Credential string `json:"credential,omitempty"`
+	// Token is the join token made by an OpToken (shown once).
+	Token *CreatedToken `json:"token,omitempty"`
 }
 
 // Request operations a follower forwards to the leader.
@@ -21,6 +26,7 @@ const (
 	OpJoin     = "join"
 	OpLeave    = "leave"
 	OpTransfer = "transfer-leadership"
+	OpToken    = "token" // make a join token (credentials.go)
 )
 
 // Request is an operation forwarded from a follower to the leader. The
@@ -34,6 +40,10 @@ type Request struct {
 	RaftAddr string `json:"raft_addr,omitempty"` // OpJoin
 	Site     string `json:"site,omitempty"`      // OpJoin
 	APIAddr  string `json:"api_addr,omitempty"`  // OpJoin
+	// TTL is a new join token's lifetime (OpToken).
+	TTL time.Duration `json:"ttl,omitempty"`
+	// By names who asked (OpToken), for the record.
+	By string `json:"by,omitempty"`
 }
 
 // Forwarder sends a Request to the leader (at leader.APIAddr) and returns
@@ -150,7 +160,10 @@ func (n *Node) do(ctx context.Context, req Request) (Result, error) {
 				res, err = n.opts.Forwarder.Forward(ctx, nl.Leader, req)
 			}
 		}
-		if err == nil || !retryable(err) {
+		// A node that has just joined may forward before its credential
+		// (in the join answer) is stored: wait for it like for a leader.
+		waitCred := errors.Is(err, ErrBadCredential) && n.MemberCredential() == ""
+		if err == nil || !(retryable(err) || waitCred) {
 			return res, err
 		}
 		select {
@@ -180,6 +193,8 @@ func (n *Node) Handle(ctx context.Context, req Request) (Result, error) {
 		return n.leaveLocal(ctx, req.NodeID)
 	case OpTransfer:
 		return Result{}, n.transferLocal(ctx, req.NodeID)
+	case OpToken:
+		return n.tokenLocal(ctx, req)
 	}
 	return Result{}, fmt.Errorf("%w: unknown op %q", ErrBadCommand, req.Op)
 }
@@ -200,7 +215,13 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (Result, error) {
 // and data again is a no-op). Every member, including ones that join
 // later, sees it through WatchConfig.
 func (n *Node) SetConfig(ctx context.Context, version int64, data []byte) (Result, error) {
-	cmd, err := NewCommand(CmdConfigSet, ConfigSet{Version: version, Data: data, Hash: ConfigHash(data), By: n.opts.NodeID})
+	return n.SetConfigBy(ctx, version, data, n.opts.NodeID)
+}
+
+// SetConfigBy is SetConfig recording by as who applied it (the
+// authenticated actor of the request).
+func (n *Node) SetConfigBy(ctx context.Context, version int64, data []byte, by string) (Result, error) {
+	cmd, err := NewCommand(CmdConfigSet, ConfigSet{Version: version, Data: data, Hash: ConfigHash(data), By: by})
 	if err != nil {
 		return Result{}, err
 	}

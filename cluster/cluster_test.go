@@ -295,7 +295,12 @@ func TestTCP(t *testing.T) {
 	if _, err := c.Node(follower).SetConfig(ctx, 1, []byte("stale")); !errors.Is(err, cluster.ErrStaleConfig) {
 		t.Fatalf("stale config over HTTP: %v", err)
 	}
-	if _, err := c.Node(follower).SetTargets(ctx, someTargets(30)); err != nil {
+	// Only the leader proposes the target list: a member's raw
+	// targets.set over the forward route is refused.
+	if _, err := c.Node(follower).SetTargets(ctx, someTargets(30)); !errors.Is(err, cluster.ErrForbidden) {
+		t.Fatalf("targets.set forwarded by a follower: %v, want ErrForbidden", err)
+	}
+	if _, err := c.Node(leader).SetTargets(ctx, someTargets(30)); err != nil {
 		t.Fatal(err)
 	}
 	c.WaitFor("targets assigned", func() bool { return allAssignedTo(c.Node(leader), 30, c.IDs()...) })

@@ -20,11 +20,24 @@
 //	})
 //	n.Start(); defer n.Stop()
 //
-//	mux.Handle("POST /v1/cluster/forward", n.ForwardHandler())   // followers → leader
-//	mux.Handle("POST /v1/cluster/join", n.JoinHandler())         // unyo cluster join
-//	mux.Handle("POST /v1/cluster/leave", n.LeaveHandler())       // unyo cluster leave
-//	mux.Handle("POST /v1/cluster/transfer-leadership", n.TransferHandler())
-//	mux.Handle("GET /v1/cluster/status", n.StatusHandler())      // unyo cluster status
+//	// m is an auth.Mux whose Guard asks n.Authenticator() (credentials.go)
+//	m.Handle("POST /v1/cluster/forward", auth.ActionClusterInternal, n.ForwardHandler())
+//	m.Handle("POST /v1/cluster/join", auth.ActionClusterJoin, n.JoinHandler())
+//	m.Handle("POST /v1/cluster/leave", auth.ActionClusterLeave, n.LeaveHandler())
+//	m.Handle("POST /v1/cluster/transfer-leadership", auth.ActionClusterTransfer, n.TransferHandler())
+//	m.Handle("GET /v1/cluster/status", auth.ActionClusterRead, n.StatusHandler())
+//	m.Handle("POST /v1/cluster/tokens", auth.ActionClusterToken, n.TokenHandler(actor))
+//
+// # Trust
+//
+// Nobody acts on a member without a credential (credentials.go): a join
+// token (unyoj_…, expiring, stored as a hash) to join, a member credential
+// (unyom_…, minted by the leader at the join, stored as a hash) for every
+// member→member call. The forward route takes only what a follower
+// legitimately forwards (forward.go). Without cluster TLS the Raft
+// transport starts every connection with a handshake proving both ends
+// hold the cluster secret key (handshake.go); a joiner fetches the key
+// (JoinRequest.KeyOnly) before it asks to be added.
 //
 // Then: follow WatchConfig to reload configuration applied anywhere; call
 // SetTargets with the configured targets after a reload (on any node;

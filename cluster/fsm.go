@@ -62,6 +62,11 @@ type State struct {
 	Targets map[string]Assignment `json:"targets"`
 	// Jobnet is the job network's run state (cluster/jobnet_cmds.go).
 	Jobnet *runstate.State `json:"jobnet,omitempty"`
+	// JoinTokens are the live join tokens by id (hashes only;
+	// credentials.go).
+	JoinTokens map[string]JoinToken `json:"join_tokens,omitempty"`
+	// Creds maps a member id to the SHA-256 of its member credential.
+	Creds map[string]string `json:"member_creds,omitempty"`
 }
 
 // ActiveConfig is the configuration every member runs.
@@ -111,7 +116,10 @@ var commandHandlers = map[string]commandHandler{
 	CmdMemberRemove: applyMemberRemove,
 	CmdTargetsSet:   applyTargetsSet,
 	CmdAssignUpdate: applyAssignUpdate,
-	CmdJobnetOp:     applyJobnetOp, // jobnet_cmds.go
+	CmdJobnetOp:     applyJobnetOp,    // jobnet_cmds.go
+	CmdTokenCreate:  applyTokenCreate, // credentials.go
+	CmdTokenRevoke:  applyTokenRevoke,
+	CmdMemberCred:   applyMemberCred,
 }
 
 // NewFSM returns an empty state machine.
@@ -236,7 +244,8 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 func (s *fsmSnapshot) Release() {}
 
 func (s State) clone() State {
-	return State{Config: s.Config, Members: maps.Clone(s.Members), Targets: maps.Clone(s.Targets), Jobnet: s.Jobnet.Clone()}
+	return State{Config: s.Config, Members: maps.Clone(s.Members), Targets: maps.Clone(s.Targets), Jobnet: s.Jobnet.Clone(),
+		JoinTokens: maps.Clone(s.JoinTokens), Creds: maps.Clone(s.Creds)}
 }
 
 // --- reads ---------------------------------------------------------------
@@ -351,12 +360,22 @@ func applyConfigSet(st *State, at time.Time, p json.RawMessage) error {
 }
 
 func applyMemberUpsert(st *State, at time.Time, p json.RawMessage) error {
-	var m Member
-	if err := decodePayload(p, &m); err != nil {
+	var mu memberUpsert
+	if err := decodePayload(p, &mu); err != nil {
 		return err
 	}
+	m := mu.Member
 	if m.ID == "" || m.RaftAddr == "" {
 		return fmt.Errorf("%w: member needs id and raft_addr", ErrBadCommand)
+	}
+	if mu.CredHash != "" && !validHash(mu.CredHash) {
+		return fmt.Errorf("%w: member credential hash: want 64 hex digits", ErrBadCommand)
+	}
+	if mu.CredHash != "" {
+		if st.Creds == nil {
+			st.Creds = map[string]string{}
+		}
+		st.Creds[m.ID] = mu.CredHash
 	}
 	if old, ok := st.Members[m.ID]; ok && !old.JoinedAt.IsZero() {
 		m.JoinedAt = old.JoinedAt
@@ -393,6 +412,7 @@ func applyMemberRemove(st *State, at time.Time, p json.RawMessage) error {
 	if err := decodePayload(p, &r); err != nil {
 		return err
 	}
+	delete(st.Creds, r.ID)
 	if _, ok := st.Members[r.ID]; !ok {
 		return nil
 	}

@@ -57,6 +57,10 @@ func sampleLog(t *testing.T) []*raft.Log {
 		b.cmd(CmdTargetsSet, TargetsSet{Targets: []Target{{Name: "db1", Site: "east"}, {Name: "web1", Site: "west"}, {Name: "dns1"}}}, t0),
 		b.cmd(CmdAssignUpdate, AssignUpdate{Moves: []Move{{Target: "db1", Node: "n1"}, {Target: "web1", Node: "n2"}, {Target: "dns1", Node: "n3"}}}, t0),
 		b.cmd(CmdConfigSet, configSet(2, "a: 2\n"), t0.Add(time.Minute)),
+		b.cmd(CmdMemberCred, MemberCred{ID: "n1", Hash: HashCredential("unyom_a")}, t0),
+		b.cmd(CmdTokenCreate, JoinToken{ID: "t1", Hash: HashCredential("unyoj_a"), Expires: t0.Add(time.Hour)}, t0),
+		b.cmd(CmdTokenCreate, JoinToken{ID: "t2", Hash: HashCredential("unyoj_b"), Expires: t0.Add(2 * time.Hour)}, t0),
+		b.cmd(CmdTokenRevoke, TokenRevoke{ID: "t2"}, t0.Add(time.Minute)),
 	}
 }
 
@@ -77,11 +81,11 @@ func TestFSMApply(t *testing.T) {
 	if m := st.Members["n3"]; m.RaftAddr != "10.0.0.3:7000" || !m.JoinedAt.Equal(t0.Add(2*time.Second)) {
 		t.Errorf("n3 = %+v", m)
 	}
-	if f.AppliedIndex() != 7 {
+	if f.AppliedIndex() != 11 {
 		t.Errorf("applied index = %d", f.AppliedIndex())
 	}
 
-	b := &logBuilder{t: t, index: 7}
+	b := &logBuilder{t: t, index: 11}
 	// A re-join keeps the original join time; ensure does not clobber.
 	mustOK(t, f, b.cmd(CmdMemberUpsert, Member{ID: "n2", RaftAddr: "10.0.0.2:7001", Site: "west"}, t0.Add(time.Hour)))
 	mustOK(t, f, b.cmd(CmdMemberEnsure, Member{ID: "n2", RaftAddr: "10.0.0.2:7002"}, t0.Add(time.Hour)))

@@ -67,6 +67,10 @@ func TestHandlersRejectBadRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Stop()
+	if _, err := EnsureSecretKey(n.opts.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	big := `{"node_id":"` + strings.Repeat("a", MaxJoinBody) + `"}`
 	tests := []struct {
 		name   string
 		h      http.Handler
@@ -78,8 +82,19 @@ func TestHandlersRejectBadRequests(t *testing.T) {
 		{"GET on forward", n.ForwardHandler(), http.MethodGet, "", http.StatusMethodNotAllowed, "method"},
 		{"unknown field", n.ForwardHandler(), http.MethodPost, `{"op":"apply","bogus":1}`, http.StatusBadRequest, "bad_command"},
 		{"unknown op", n.ForwardHandler(), http.MethodPost, `{"op":"dance"}`, http.StatusBadRequest, "bad_command"},
-		{"not started", n.ForwardHandler(), http.MethodPost, `{"op":"apply","command":{"type":"config.set"}}`, http.StatusServiceUnavailable, "not_started"},
+		{"not started", n.ForwardHandler(), http.MethodPost, `{"op":"apply","command":{"type":"token.revoke","payload":{"id":"a"}}}`, http.StatusServiceUnavailable, "not_started"},
+		{"raw targets.set", n.ForwardHandler(), http.MethodPost, `{"op":"apply","command":{"type":"targets.set","payload":{"targets":[]}}}`, http.StatusForbidden, "forbidden"},
+		{"raw assign.update", n.ForwardHandler(), http.MethodPost, `{"op":"apply","command":{"type":"assign.update","payload":{"moves":[]}}}`, http.StatusForbidden, "forbidden"},
+		{"raw member.upsert", n.ForwardHandler(), http.MethodPost, `{"op":"apply","command":{"type":"member.upsert","payload":{"id":"x","raft_addr":"x:1"}}}`, http.StatusForbidden, "forbidden"},
+		{"raw member.cred", n.ForwardHandler(), http.MethodPost, `{"op":"apply","command":{"type":"member.cred","payload":{"id":"x"}}}`, http.StatusForbidden, "forbidden"},
+		{"config hash mismatch", n.ForwardHandler(), http.MethodPost, `{"op":"apply","command":{"type":"config.set","payload":{"version":1,"data":"eA==","hash":"sha256:00"}}}`, http.StatusBadRequest, "bad_command"},
+		{"forwarded join bad id", n.ForwardHandler(), http.MethodPost, `{"op":"join","node_id":"../x","raft_addr":"x:1"}`, http.StatusBadRequest, "bad_command"},
+		{"token ttl too long", n.ForwardHandler(), http.MethodPost, `{"op":"token","ttl":999999999999999999}`, http.StatusBadRequest, "bad_command"},
+		{"two values", n.ForwardHandler(), http.MethodPost, `{"op":"leave","node_id":"a"} {}`, http.StatusBadRequest, "bad_command"},
 		{"join without id", n.JoinHandler(), http.MethodPost, `{"raft_addr":"x:1"}`, http.StatusBadRequest, "bad_command"},
+		{"join bad api addr", n.JoinHandler(), http.MethodPost, `{"node_id":"n2","raft_addr":"x:1","api_addr":"nohost"}`, http.StatusBadRequest, "bad_command"},
+		{"join too large", n.JoinHandler(), http.MethodPost, big, http.StatusRequestEntityTooLarge, "too_large"},
+		{"leave too large", n.LeaveHandler(), http.MethodPost, `{"node_id":"` + strings.Repeat("a", MaxSmallBody) + `"}`, http.StatusRequestEntityTooLarge, "too_large"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

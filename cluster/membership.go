@@ -20,11 +20,18 @@ import (
 // directory, and asks any member (usually over the node's HTTP API) to
 // call Join for it.
 func (n *Node) Join(ctx context.Context, nodeID, raftAddr, site, apiAddr string) error {
-	if nodeID == "" || raftAddr == "" {
-		return fmt.Errorf("%w: join needs a node id and a raft address", ErrBadCommand)
-	}
-	_, err := n.do(ctx, Request{Op: OpJoin, NodeID: nodeID, RaftAddr: raftAddr, Site: site, APIAddr: apiAddr})
+	_, err := n.JoinMember(ctx, JoinRequest{NodeID: nodeID, RaftAddr: raftAddr, Site: site, APIAddr: apiAddr})
 	return err
+}
+
+// JoinMember is Join returning the member credential the leader minted
+// for the node (see credentials.go): the joiner's only copy.
+func (n *Node) JoinMember(ctx context.Context, jr JoinRequest) (credential string, err error) {
+	if err := jr.validate(false); err != nil {
+		return "", err
+	}
+	res, err := n.do(ctx, Request{Op: OpJoin, NodeID: jr.NodeID, RaftAddr: jr.RaftAddr, Site: jr.Site, APIAddr: jr.APIAddr})
+	return res.Credential, err
 }
 
 func (n *Node) joinLocal(ctx context.Context, req Request) (Result, error) {
@@ -60,7 +67,23 @@ func (n *Node) joinLocal(ctx context.Context, req Request) (Result, error) {
 		}
 		n.log.Info("member joined", "id", id, "addr", addr, "site", req.Site)
 	}
-	return n.applyTyped(ctx, CmdMemberUpsert, Member{ID: req.NodeID, RaftAddr: req.RaftAddr, Site: req.Site, APIAddr: req.APIAddr})
+	jr := JoinRequest{NodeID: req.NodeID, RaftAddr: req.RaftAddr, Site: req.Site, APIAddr: req.APIAddr}
+	if err := jr.validate(false); err != nil {
+		return Result{}, err
+	}
+	cred, err := newSecret(MemberCredPrefix)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := n.applyTyped(ctx, CmdMemberUpsert, memberUpsert{
+		Member:   Member{ID: req.NodeID, RaftAddr: req.RaftAddr, Site: req.Site, APIAddr: req.APIAddr},
+		CredHash: HashCredential(cred),
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Credential = cred
+	return res, nil
 }
 
 // leaderErr turns raft's not-leader into a *NotLeaderError with a hint.

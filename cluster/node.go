@@ -37,6 +37,10 @@ type Node struct {
 	live *liveness
 	kick chan struct{} // wakes the reconcile loop
 
+	credMu sync.Mutex
+	cred   string // this node's member credential (credentials.go)
+	key    []byte // the cluster secret key, once known
+
 	leaderCh chan bool     // public, latest value wins
 	done     chan struct{} // closed when Stop begins
 	stopDone chan struct{} // closed when Stop has finished
@@ -71,6 +75,17 @@ func New(opts Options) (_ *Node, err error) {
 		stopDone: make(chan struct{}),
 	}
 	n.live = newLiveness(opts.NodeID, opts.LivenessTimeout, opts.StableAfter)
+
+	if n.cred, err = loadMemberCredential(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if opts.Bootstrap {
+		if n.key, err = EnsureSecretKey(opts.DataDir); err != nil {
+			return nil, err
+		}
+	} else if k, err := ReadSecretKey(opts.DataDir); err == nil {
+		n.key = k
+	}
 
 	var undo []func()
 	defer func() {
@@ -118,7 +133,7 @@ func New(opts Options) (_ *Node, err error) {
 	if opts.Transport != nil {
 		n.trans = opts.Transport
 	} else {
-		n.trans, err = newTCPTransport(opts, n.log)
+		n.trans, err = newTCPTransport(opts, n.log, n.secretKey)
 		if err != nil {
 			return nil, err
 		}

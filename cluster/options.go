@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -110,6 +111,17 @@ type Options struct {
 	// set ServerName / VerifyConnection to check them another way).
 	TLS *tls.Config
 
+	// ValidateConfig, if set, checks a configuration forwarded by a
+	// follower before the leader proposes it (the node parses it).
+	ValidateConfig func(data []byte) error
+
+	// BootstrapJoinToken, if set on the bootstrapping node, is recorded as
+	// a join token (id "bootstrap") the first time this node leads, valid
+	// for BootstrapJoinTokenTTL (default 1h): the other members of a new
+	// cluster can join with it before any admin exists.
+	BootstrapJoinToken    string
+	BootstrapJoinTokenTTL time.Duration
+
 	// Transport replaces the TCP transport (tests use raft.InmemTransport).
 	// BindAddr and AdvertiseAddr are then ignored. The Node closes it on
 	// Stop.
@@ -135,6 +147,7 @@ func (o *Options) setDefaults() {
 	def(&o.StableAfter, DefaultStableAfter)
 	def(&o.ApplyTimeout, DefaultApplyTimeout)
 	def(&o.SnapshotInterval, DefaultSnapshotInterval)
+	def(&o.BootstrapJoinTokenTTL, time.Hour)
 	if o.MaxRebalance == 0 {
 		o.MaxRebalance = DefaultMaxRebalance
 	}
@@ -178,6 +191,12 @@ func (o *Options) validate() error {
 		if len(o.TLS.Certificates) == 0 && o.TLS.GetCertificate == nil || o.TLS.RootCAs == nil && !o.TLS.InsecureSkipVerify {
 			bad("TLS", "%v", errTLSConfig)
 		}
+	}
+	if t := o.BootstrapJoinToken; t != "" && (!strings.HasPrefix(t, JoinTokenPrefix) || len(t) < len(JoinTokenPrefix)+22) {
+		bad("BootstrapJoinToken", "want %s and at least 22 more characters (unyo cluster token generate)", JoinTokenPrefix)
+	}
+	if o.BootstrapJoinTokenTTL > MaxJoinTokenTTL {
+		bad("BootstrapJoinTokenTTL", "at most %s", MaxJoinTokenTTL)
 	}
 	pos := func(field string, d time.Duration) {
 		if d < 0 {

@@ -173,6 +173,9 @@ func (n *Node) reconcile(ctx context.Context) error {
 			}
 		}
 	}
+	if err := n.ensureOwnCredential(ctx); err != nil {
+		return err
+	}
 	st = n.fsm.core()
 	if len(st.Targets) == 0 {
 		return nil

@@ -21,6 +21,11 @@ type streamLayer struct {
 	ln        net.Listener
 	advertise net.Addr
 	tls       *tls.Config
+	// key, without TLS, returns the cluster secret key for the handshake
+	// (handshake.go); nil: no handshake (a transport built outside a Node).
+	key     func() []byte
+	timeout time.Duration
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -61,6 +66,11 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 	}
 	if s.tls != nil {
 		c = tls.Server(c, s.tls) // handshake on first read, under raft's deadline
+	} else if s.key != nil {
+		from := c.RemoteAddr()
+		c = &keyConn{Conn: c, key: s.key, timeout: s.timeout, onFail: func(err error) {
+			s.log.Warn("raft connection refused", "from", from, "err", err)
+		}}
 	}
 	return s.track(c)
 }
@@ -74,6 +84,12 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		c, err = (&tls.Dialer{NetDialer: d, Config: s.tls}).Dial("tcp", string(address))
 	} else {
 		c, err = d.Dial("tcp", string(address))
+		if err == nil && s.key != nil {
+			if herr := handshake(c, s.key(), "dial", min(timeout, s.timeout)); herr != nil {
+				_ = c.Close()
+				return nil, fmt.Errorf("raft dial %s: %w", address, herr)
+			}
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -123,7 +139,7 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-func newTCPTransport(opts Options, log *slog.Logger) (raft.Transport, error) {
+func newTCPTransport(opts Options, log *slog.Logger, key func() []byte) (raft.Transport, error) {
 	var adv net.Addr
 	if opts.AdvertiseAddr != "" {
 		a, err := net.ResolveTCPAddr("tcp", opts.AdvertiseAddr)
@@ -135,6 +151,9 @@ func newTCPTransport(opts Options, log *slog.Logger) (raft.Transport, error) {
 	stream, err := newStreamLayer(opts.BindAddr, adv, opts.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: raft transport on %s: %w", opts.BindAddr, err)
+	}
+	if opts.TLS == nil {
+		stream.key, stream.timeout, stream.log = key, DefaultHandshakeTimeout, log.With("component", "raft-transport")
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,

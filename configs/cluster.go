@@ -23,6 +23,15 @@ type ClusterConfig struct {
 	Bootstrap *bool `yaml:"bootstrap" json:"bootstrap"`
 	// JoinTimeout bounds how long a starting node keeps trying to join.
 	JoinTimeout time.Duration `yaml:"join_timeout" json:"join_timeout"`
+	// JoinToken is the join token (`unyo cluster token create` on a
+	// member) this node sends when it asks to join.
+	JoinToken Secret `yaml:"join_token" json:"join_token"`
+	// BootstrapJoinToken, on the node that bootstraps a new cluster, is
+	// recorded as a join token the first time that node leads, valid for
+	// BootstrapJoinTokenTTL: the other members of a new cluster join with
+	// it before any admin exists (`unyo cluster token generate` makes one).
+	BootstrapJoinToken    Secret        `yaml:"bootstrap_join_token" json:"bootstrap_join_token"`
+	BootstrapJoinTokenTTL time.Duration `yaml:"bootstrap_join_token_ttl" json:"bootstrap_join_token_ttl"`
 	// TLS makes the Raft transport mutual TLS (all three files or none);
 	// node certificates need IP SANs for the addresses peers dial.
 	TLS NATSClusterTLSConfig `yaml:"tls" json:"tls"`
@@ -34,7 +43,12 @@ const defaultRaftBind = "127.0.0.1:9781"
 func (s *ClusterConfig) defaults() {
 	s.Bind = defaultRaftBind
 	s.JoinTimeout = 5 * time.Minute
+	s.BootstrapJoinTokenTTL = time.Hour
 }
+
+// joinTokenPrefix is cluster.JoinTokenPrefix (configs does not import
+// cluster).
+const joinTokenPrefix = "unyoj_"
 
 func (s *ClusterConfig) resolve(_ *Config, dir string) {
 	s.TLS.CertFile = resolvePath(dir, s.TLS.CertFile)
@@ -68,6 +82,21 @@ func (s *ClusterConfig) validate(c *Config, v validator) {
 		}
 	}
 	positive(v, "join_timeout", s.JoinTimeout)
+	for _, t := range []struct {
+		key string
+		val Secret
+	}{{"join_token", s.JoinToken}, {"bootstrap_join_token", s.BootstrapJoinToken}} {
+		if t.val != "" && (!strings.HasPrefix(string(t.val), joinTokenPrefix) || len(t.val) < len(joinTokenPrefix)+22) {
+			v.errf(t.key, "not a join token: want %s and at least 22 more characters", joinTokenPrefix)
+		}
+	}
+	positive(v, "bootstrap_join_token_ttl", s.BootstrapJoinTokenTTL)
+	if s.BootstrapJoinTokenTTL > 30*24*time.Hour {
+		v.errf("bootstrap_join_token_ttl", "%s: at most 720h", fmtDuration(s.BootstrapJoinTokenTTL))
+	}
+	if s.BootstrapJoinToken != "" && s.Bootstrap != nil && !*s.Bootstrap {
+		v.errf("bootstrap_join_token", "only the node that bootstraps the cluster (cluster.bootstrap, or no cluster.join) records one")
+	}
 	if s.TLS.Enabled() {
 		tv := v.sub("tls")
 		for _, f := range []struct{ key, path string }{

@@ -107,6 +107,10 @@ testdata/invalid-nats-cluster-routes.yaml:6: nats.stream.replicas: 3: the embedd
 		"invalid-nats-cluster-tls.yaml": `testdata/invalid-nats-cluster-tls.yaml:7: nats.embedded.cluster.tls.cert_file: "testdata/tls/node1.pem": no such file
 testdata/invalid-nats-cluster-tls.yaml:8: nats.embedded.cluster.tls.key_file: required with the other nats.embedded.cluster.tls files (cert_file, key_file, ca_file)
 testdata/invalid-nats-cluster-tls.yaml:9: nats.embedded.cluster.tls.ca_file: "testdata": a directory, want a file`,
+		"invalid-cluster-join-token.yaml": `testdata/invalid-cluster-join-token.yaml:3: cluster.join_token: not a join token: want unyoj_ and at least 22 more characters
+testdata/invalid-cluster-join-token.yaml:4: cluster.bootstrap_join_token: not a join token: want unyoj_ and at least 22 more characters
+testdata/invalid-cluster-join-token.yaml:4: cluster.bootstrap_join_token: only the node that bootstraps the cluster (cluster.bootstrap, or no cluster.join) records one
+testdata/invalid-cluster-join-token.yaml:5: cluster.bootstrap_join_token_ttl: 1000h: at most 720h`,
 		"invalid-nats-cluster-no-routes.yaml": `testdata/invalid-nats-cluster-no-routes.yaml:4: nats.embedded.cluster.routes: required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]`,
 		"invalid-http-insecure.yaml":          `testdata/invalid-http-insecure.yaml:3: http.listen: "0.0.0.0:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
 		"invalid-http-insecure-host.yaml":     `testdata/invalid-http-insecure-host.yaml:2: http.listen: "unyo1.example.net:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,

@@ -18,6 +18,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/cluster"
+	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/target"
 )
@@ -38,6 +39,13 @@ type ClusterOptions struct {
 	// Join lists API URLs of members to ask to add this node.
 	Join        []string
 	JoinTimeout time.Duration
+	// JoinToken is the join token sent with the join request (`unyo
+	// cluster token create` on a member).
+	JoinToken string
+	// BootstrapJoinToken, on the bootstrapping node, is recorded as a join
+	// token valid for BootstrapJoinTokenTTL the first time it leads.
+	BootstrapJoinToken    string
+	BootstrapJoinTokenTTL time.Duration
 	// TLS, if set, makes the Raft transport mutual TLS.
 	TLS *tls.Config
 	// Tune adjusts the Raft options (tests shorten timeouts).
@@ -47,7 +55,7 @@ type ClusterOptions struct {
 // HTTP paths the cluster mounts on the node's listener.
 const (
 	clusterPrefix = "/v1/cluster/"
-	// SelfPath answers this node's JoinRequest, for `unyo cluster join`.
+	// SelfPath answers this node's JoinRequest (members only).
 	SelfPath = "/v1/cluster/self"
 )
 
@@ -72,9 +80,15 @@ func (n *Node) newCluster() error {
 		NodeID: n.opts.Name, Site: o.Site, BindAddr: o.Bind, AdvertiseAddr: o.Advertise,
 		APIAddr: api, DataDir: o.DataDir, Bootstrap: o.Bootstrap,
 		Logger: n.log.With("component", "cluster"), Registerer: n.opts.Registry,
-		Forwarder:                &cluster.HTTPForwarder{Client: n.peerClient(15 * time.Second), Scheme: n.scheme()},
+		Forwarder: &cluster.HTTPForwarder{Client: n.peerClient(15 * time.Second), Scheme: n.scheme(),
+			Credential: n.memberCredential},
 		TransferLeadershipOnStop: true,
 		TLS:                      o.TLS,
+		ValidateConfig: func(data []byte) error {
+			_, err := configs.Parse("<forwarded config>", data)
+			return err
+		},
+		BootstrapJoinToken: o.BootstrapJoinToken, BootstrapJoinTokenTTL: o.BootstrapJoinTokenTTL,
 	}
 	if o.Tune != nil {
 		o.Tune(&co)
@@ -84,7 +98,38 @@ func (n *Node) newCluster() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.raft = r
+	n.keyReady = make(chan struct{})
+	if _, err := r.SecretKey(); err == nil {
+		close(n.keyReady)
+	} else if len(o.Join) == 0 {
+		// Nothing will bring the key: say so, and do not hold up the
+		// shared configuration for it.
+		n.log.Warn("no cluster secret key and nobody to join: copy "+cluster.SecretKeyFile+" from a member into "+o.DataDir, "err", err)
+		close(n.keyReady)
+	}
 	return nil
+}
+
+// memberCredential is this node's member credential, sent on every
+// member→member call ("" before it has one).
+func (n *Node) memberCredential() string {
+	if n.raft == nil {
+		return ""
+	}
+	return n.raft.MemberCredential()
+}
+
+// memberRequest makes a member→member request carrying the credential.
+func (n *Node) memberRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c := n.memberCredential(); c != "" {
+		req.Header.Set("Authorization", "Bearer "+c)
+	}
+	return req, nil
 }
 
 // Cluster returns the node's Raft member, nil when it runs without Raft.
@@ -94,18 +139,22 @@ func (n *Node) Cluster() *cluster.Node { return n.raft }
 // without Raft).
 func (n *Node) IsLeader() bool { return n.raft == nil || n.raft.IsLeader() }
 
-// registerCluster adds the cluster endpoints to m, each with its action:
-// members call forward, self and recheck; admins (and members, which
-// forward to the leader) the rest; a join takes a join token.
+// registerCluster registers the cluster routes on m, each with the action
+// it performs (auth/actions.go): members call forward, self and recheck;
+// a join token (or an admin) joins; an admin makes join tokens.
 func (n *Node) registerCluster(m *auth.Mux) {
 	if n.raft == nil {
 		return
 	}
+	actor := func(r *http.Request) string { return auth.FromRequest(r).Actor() }
 	m.Handle("POST "+cluster.ForwardPath, auth.ActionClusterInternal, n.raft.ForwardHandler())
 	m.Handle("POST /v1/cluster/join", auth.ActionClusterJoin, n.raft.JoinHandler())
 	m.Handle("POST /v1/cluster/leave", auth.ActionClusterLeave, n.raft.LeaveHandler())
 	m.Handle("POST /v1/cluster/transfer-leadership", auth.ActionClusterTransfer, n.raft.TransferHandler())
 	m.Handle("GET /v1/cluster/status", auth.ActionClusterRead, n.raft.StatusHandler())
+	m.Handle("POST "+TokensPath, auth.ActionClusterToken, n.raft.TokenHandler(actor))
+	m.Handle("GET "+TokensPath, auth.ActionClusterToken, n.raft.TokenListHandler())
+	m.Handle("POST "+TokensPath+"/revoke", auth.ActionClusterToken, n.raft.TokenRevokeHandler())
 	m.HandleFunc("GET "+SelfPath, auth.ActionClusterInternal, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(n.joinRequest())
@@ -113,6 +162,10 @@ func (n *Node) registerCluster(m *auth.Mux) {
 	m.HandleFunc("POST "+RecheckPath, auth.ActionClusterInternal, n.recheckHandler)
 	m.HandleFunc("POST "+ConfigPath, auth.ActionClusterConfig, n.configHandler)
 }
+
+// TokensPath is where join tokens are made (POST), listed (GET) and
+// revoked (POST …/revoke).
+const TokensPath = "/v1/cluster/tokens"
 
 func (n *Node) joinRequest() cluster.JoinRequest {
 	api := n.opts.Cluster.APIAddr
@@ -160,17 +213,43 @@ func (n *Node) joinLoop(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body, _ := json.Marshal(n.joinRequest())
+	jr := n.joinRequest()
+	body, _ := json.Marshal(jr)
+	jr.KeyOnly = true
+	keyBody, _ := json.Marshal(jr)
 	hc := n.peerClient(10 * time.Second)
+	if o.JoinToken == "" {
+		n.log.Warn("cluster.join is set but cluster.join_token is not: the members will refuse the join")
+	}
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		if slices.ContainsFunc(n.raft.Members(), func(m cluster.Member) bool { return m.ID == n.opts.Name }) && n.raft.InQuorum() {
 			n.log.Info("cluster member", "leader", n.raft.Leader().ID)
+			if _, err := n.raft.SecretKey(); err != nil {
+				// A member from before join answers carried the key.
+				n.log.Error("this member has no cluster secret key: copy "+cluster.SecretKeyFile+" from a member into the cluster data directory", "err", err)
+				select {
+				case <-n.keyReady:
+				default:
+					close(n.keyReady)
+				}
+			}
 			return
 		}
 		var errs []error
 		for _, u := range o.Join {
-			err := postJoin(ctx, hc, u, body)
+			// First the secret key (the Raft handshake needs it before
+			// the leader adds this node), then the membership.
+			ans, err := postJoin(ctx, hc, u, o.JoinToken, keyBody)
+			if err == nil {
+				err = n.storeJoinAnswer(ans)
+			}
+			if err == nil {
+				ans, err = postJoin(ctx, hc, u, o.JoinToken, body)
+			}
+			if err == nil {
+				err = n.storeJoinAnswer(ans)
+			}
 			if err == nil {
 				n.log.Info("joined the cluster", "via", u)
 				return
@@ -189,35 +268,70 @@ func (n *Node) joinLoop(ctx context.Context) {
 	}
 }
 
+// storeJoinAnswer keeps the credential and the cluster secret key a
+// member handed this node (before any shared config is applied: see
+// followConfig).
+func (n *Node) storeJoinAnswer(a cluster.JoinAnswer) error {
+	if err := n.raft.SetSecretKey(a.SecretKey); err != nil {
+		return fmt.Errorf("join answer: %w", err)
+	}
+	if a.Credential != "" {
+		if err := n.raft.SetMemberCredential(a.Credential); err != nil {
+			return fmt.Errorf("join answer: %w", err)
+		}
+	}
+	select {
+	case <-n.keyReady:
+	default:
+		close(n.keyReady)
+	}
+	return nil
+}
+
 // PostJoin asks the member at base (http(s)://host:port) to add the node
-// described by req, with hc (nil: a plain client with a 30 s timeout).
-func PostJoin(ctx context.Context, hc *http.Client, base string, req cluster.JoinRequest) error {
+// described by req, proving the right with a join token, with hc (nil: a
+// plain client with a 30 s timeout), and returns the answer (the node's
+// member credential and the cluster secret key).
+func PostJoin(ctx context.Context, hc *http.Client, base, token string, req cluster.JoinRequest) (cluster.JoinAnswer, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return err
+		return cluster.JoinAnswer{}, err
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return postJoin(ctx, hc, base, body)
+	return postJoin(ctx, hc, base, token, body)
 }
 
-func postJoin(ctx context.Context, hc *http.Client, base string, body []byte) error {
+func postJoin(ctx context.Context, hc *http.Client, base, token string, body []byte) (cluster.JoinAnswer, error) {
+	var ans cluster.JoinAnswer
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/v1/cluster/join", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return ans, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("join via %s: %w", base, err)
+		return ans, fmt.Errorf("join via %s: %w", base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("join via %s: HTTP %d: %s", base, resp.StatusCode, strings.TrimSpace(string(msg)))
+		return ans, fmt.Errorf("join via %s: HTTP %d: %s", base, resp.StatusCode, strings.TrimSpace(string(msg)))
 	}
-	return nil
+	var out struct {
+		Join *cluster.JoinAnswer `json:"join"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
+		return ans, fmt.Errorf("join via %s: answer: %w", base, err)
+	}
+	if out.Join == nil || len(out.Join.SecretKey) != cluster.SecretKeySize {
+		return ans, fmt.Errorf("join via %s: the answer lacks the member credential or the secret key", base)
+	}
+	return *out.Join, nil
 }
 
 // followLeadership makes the leader (and only it) run escalation, and
@@ -349,4 +463,8 @@ type clusterCounters struct {
 	// outside the quorum (unyo_node_check_events_withheld_total).
 	withheld prometheus.Counter
 	reassign chan struct{} // reload → followAssignments
+	// keyReady is closed once the cluster secret key is in the data
+	// directory (at once on the bootstrapping node, after the join answer
+	// on a joiner); shared config waits for it.
+	keyReady chan struct{}
 }

@@ -109,6 +109,8 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 		Bind: c.Cluster.Bind, Advertise: c.Cluster.Advertise, APIAddr: apiAddr(c),
 		Bootstrap: c.Cluster.Bootstrap != nil && *c.Cluster.Bootstrap,
 		Join:      c.Cluster.Join, JoinTimeout: c.Cluster.JoinTimeout,
+		JoinToken:          string(c.Cluster.JoinToken),
+		BootstrapJoinToken: string(c.Cluster.BootstrapJoinToken), BootstrapJoinTokenTTL: c.Cluster.BootstrapJoinTokenTTL,
 	}
 	if c.Cluster.TLS.Enabled() {
 		tc, err := bus.RouteTLSConfig(c.Cluster.TLS.CertFile, c.Cluster.TLS.KeyFile, c.Cluster.TLS.CAFile)

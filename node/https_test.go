@@ -148,28 +148,27 @@ func TestHTTPSClientCertificates(t *testing.T) {
 // https://, and a command applied on the follower is forwarded to the
 // leader over HTTPS with the member's certificate.
 func TestClusterOverTLS(t *testing.T) {
-	// The cluster routes now take a join token and member credentials
-	// (auth), which members do not send yet: TestRaftMutualTLS is in the
-	// same state. Remove this line once they do.
-	t.Skip("members have no credentials for the cluster routes yet (issue 11, auth)")
 	ca := tlstest.NewCA(t, t.TempDir(), "unyo")
 	raftTLS := func(name string) string {
 		c, k := ca.Issue(t, name+"-raft")
 		return fmt.Sprintf("  tls:\n    cert_file: %q\n    key_file: %q\n    ca_file: %q\n", c, k, ca.File)
 	}
 	c1, k1 := ca.Issue(t, "ctls1")
-	a := startHTTPS(t, "ctls1", httpTLSYAML(ca, c1, k1, true), raftTLS("ctls1"))
+	a := startHTTPS(t, "ctls1", httpTLSYAML(ca, c1, k1, true), joinYAML("")+raftTLS("ctls1"))
 	waitUntil(t, "ctls1 leads", a.IsLeader)
 	c2, k2 := ca.Issue(t, "ctls2")
-	b := startHTTPS(t, "ctls2", httpTLSYAML(ca, c2, k2, true), fmt.Sprintf("  join: [%q]\n", a.URL())+raftTLS("ctls2"))
-	waitUntil(t, "ctls2 joined over HTTPS", func() bool { return len(a.Cluster().Members()) == 2 && b.Cluster().InQuorum() })
+	b := startHTTPS(t, "ctls2", httpTLSYAML(ca, c2, k2, true), joinYAML(a.URL())+raftTLS("ctls2"))
+	waitUntil(t, "ctls2 joined over HTTPS with its join token and holds its credential", func() bool {
+		return len(a.Cluster().Members()) == 2 && b.Cluster().InQuorum() && b.Cluster().MemberCredential() != "" &&
+			a.Cluster().State().Creds["ctls2"] == cluster.HashCredential(b.Cluster().MemberCredential())
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := b.Cluster().SetTargets(ctx, []cluster.Target{{Name: "web01"}, {Name: "web02"}}); err != nil {
-		t.Fatalf("a command on the follower, forwarded over HTTPS: %v", err)
+	if _, err := b.Cluster().CreateJoinToken(ctx, time.Minute, "test"); err != nil {
+		t.Fatalf("a request on the follower, forwarded over HTTPS with its member credential: %v", err)
 	}
-	waitUntil(t, "the leader has the forwarded targets", func() bool { return a.Cluster().Status().Targets == 2 })
+	waitUntil(t, "the leader has the forwarded token", func() bool { return len(a.Cluster().JoinTokens()) == 2 })
 	if a.opts.TLS.ClientAuth != tls.RequireAndVerifyClientCert {
 		t.Fatalf("client auth %v, want the member certificate required", a.opts.TLS.ClientAuth)
 	}

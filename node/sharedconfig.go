@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/internal/secretbox"
@@ -72,6 +73,14 @@ func (n *Node) followConfig(ctx context.Context) {
 	if c := n.currentConfig(); c != nil {
 		applied = c.Hash
 	}
+	// A joiner applies no shared config before it holds the cluster
+	// secret key (from the join answer): secrets in it are encrypted
+	// under that key.
+	select {
+	case <-n.keyReady:
+	case <-ctx.Done():
+		return
+	}
 	for ac := range n.raft.WatchConfig(ctx) {
 		if ac.Version == 0 || ac.Hash == applied {
 			continue
@@ -116,9 +125,19 @@ func (n *Node) mergeShared(data []byte) (*configs.Config, error) {
 
 // configHandler validates a posted config and makes it the next version.
 func (n *Node) configHandler(w http.ResponseWriter, r *http.Request) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	if r.ContentLength > cluster.MaxConfigSize {
+		w.Header().Set("Connection", "close")
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("config of %d bytes: at most %d", r.ContentLength, cluster.MaxConfigSize))
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cluster.MaxConfigSize))
 	if err != nil {
-		writeErr(w, http.StatusRequestEntityTooLarge, err)
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("config: at most %d bytes", cluster.MaxConfigSize))
+			return
+		}
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("config: %w", err))
 		return
 	}
 	name := r.URL.Query().Get("name")
@@ -145,7 +164,7 @@ func (n *Node) configHandler(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	for range 5 {
 		next := n.raft.Config().Version + 1
-		_, err = n.raft.SetConfig(ctx, next, data)
+		_, err = n.raft.SetConfigBy(ctx, next, data, auth.FromRequest(r).Actor())
 		if errors.Is(err, cluster.ErrStaleConfig) {
 			continue // another apply won the race; take the next version
 		}

@@ -30,9 +30,7 @@ func startFileMember(t *testing.T, name, join, monitorYAML string) *Node {
 func startFileMemberIn(t *testing.T, dir, name, join, monitorYAML string) *Node {
 	t.Helper()
 	yml := fmt.Sprintf("node:\n  name: %s\n  data_dir: %q\nhttp:\n  listen: 127.0.0.1:0\ncluster:\n  bind: 127.0.0.1:0\n", name, dir)
-	if join != "" {
-		yml += fmt.Sprintf("  join: [%q]\n", join)
-	}
+	yml += joinYAML(join)
 	yml += monitorYAML
 	path := filepath.Join(dir, "unyo.yaml")
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
@@ -46,6 +44,7 @@ func startFileMemberIn(t *testing.T, dir, name, join, monitorYAML string) *Node 
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.Auth.BootstrapToken = testAdminToken
 	n, err := New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -87,10 +86,19 @@ func TestSharedConfig(t *testing.T) {
 	a := startFileMember(t, "cfg-a", "", mon("web1"))
 	waitUntil(t, "cfg-a leads and seeds the config", func() bool { return a.IsLeader() && a.raft.Config().Version == 1 })
 	b := startFileMember(t, "cfg-b", a.URL(), mon("only-b"))
-	waitUntil(t, "cfg-b adopts the cluster's monitor section", func() bool { return targetNames(b) == "web1" })
+	waitUntil(t, "cfg-b adopts the cluster's monitor section and holds its credential", func() bool {
+		return targetNames(b) == "web1" && b.raft.MemberCredential() != ""
+	})
 
+	for _, n := range []*Node{a, b} {
+		if err := n.WaitStore(context.Background()); err != nil { // admin tokens are checked in the ledger
+			t.Fatal(err)
+		}
+	}
 	post := func(n *Node, body string) (int, string) {
-		resp, err := http.Post(n.URL()+ConfigPath+"?name=new.yaml", "application/yaml", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", n.URL()+ConfigPath+"?name=new.yaml", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testAdminToken+"")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -65,6 +65,7 @@ func startYAML(t *testing.T, name, clusterExtra string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.Auth.BootstrapToken = testAdminToken
 	n, err := New(context.Background(), o)
 	if err != nil {
 		return nil, err
@@ -77,19 +78,19 @@ func startYAML(t *testing.T, name, clusterExtra string) (*Node, error) {
 // a member with a certificate from another CA is never added.
 func TestRaftMutualTLS(t *testing.T) {
 	good := writePKI(t, t.TempDir())
-	a, err := startYAML(t, "tls-a", good)
+	a, err := startYAML(t, "tls-a", joinYAML("")+good)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "tls-a leads", a.IsLeader)
-	b, err := startYAML(t, "tls-b", fmt.Sprintf("  join: [%q]\n", a.URL())+good)
+	b, err := startYAML(t, "tls-b", joinYAML(a.URL())+good)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "tls-b joined over TLS", func() bool { return len(a.Cluster().Members()) == 2 && b.Cluster().InQuorum() })
 
 	other := writePKI(t, t.TempDir()) // a different CA
-	c, err := startYAML(t, "tls-c", fmt.Sprintf("  join: [%q]\n  join_timeout: 5s\n", a.URL())+other)
+	c, err := startYAML(t, "tls-c", joinYAML(a.URL())+"  join_timeout: 5s\n"+other)
 	if err != nil {
 		t.Fatal(err)
 	}

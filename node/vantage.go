@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -121,7 +122,7 @@ func (n *Node) confirm(ctx context.Context, ev incident.Event) incident.Event {
 	hc := n.peerClient(5 * time.Second)
 	for _, m := range n.confirmers() {
 		var res RecheckResult
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.scheme()+"://"+m.APIAddr+RecheckPath, bytes.NewReader(body))
+		req, err := n.memberRequest(ctx, http.MethodPost, n.scheme()+"://"+m.APIAddr+RecheckPath, bytes.NewReader(body))
 		if err != nil {
 			continue
 		}
@@ -130,7 +131,12 @@ func (n *Node) confirm(ctx context.Context, ev incident.Event) incident.Event {
 			n.log.Warn("dual-vantage recheck failed", "target", ev.Target, "member", m.ID, "err", err)
 			continue
 		}
-		err = json.NewDecoder(resp.Body).Decode(&res)
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			n.log.Warn("dual-vantage recheck refused", "target", ev.Target, "member", m.ID, "status", resp.StatusCode)
+			continue
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&res)
 		resp.Body.Close()
 		if err != nil || res.Error != "" {
 			n.log.Warn("dual-vantage recheck failed", "target", ev.Target, "member", m.ID, "err", err, "error", res.Error)

@@ -17,9 +17,7 @@ func startMember(t *testing.T, name, join, extra string) *Node {
 	t.Helper()
 	dir := t.TempDir()
 	yml := fmt.Sprintf("node:\n  name: %s\n  data_dir: %q\nhttp:\n  listen: 127.0.0.1:0\ncluster:\n  bind: 127.0.0.1:0\n", name, dir)
-	if join != "" {
-		yml += fmt.Sprintf("  join: [%q]\n", join)
-	}
+	yml += joinYAML(join)
 	yml += extra
 	cfg, err := configs.Parse(filepath.Join(dir, "unyo.yaml"), []byte(yml))
 	if err != nil {
@@ -29,6 +27,7 @@ func startMember(t *testing.T, name, join, extra string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.Auth.BootstrapToken = testAdminToken
 	ctx := context.Background()
 	n, err := New(ctx, o)
 	if err != nil {

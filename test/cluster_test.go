@@ -29,6 +29,7 @@ type threeNodes struct {
 	t     *testing.T
 	names []string
 	cfgs  []string
+	dirs  []string // data directories
 	addrs []string
 	procs []*testutil.Process
 	dbURL string
@@ -39,6 +40,16 @@ const (
 	checkInterval  = 3 * time.Second
 )
 
+// adminGet is hc.Get with the admin token.
+func adminGet(hc *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testutil.AdminToken)
+	return hc.Do(req)
+}
+
 // lastChecks returns, per target, the newest check time any live node
 // reports.
 func (c *threeNodes) lastChecks() map[string]time.Time {
@@ -48,7 +59,7 @@ func (c *threeNodes) lastChecks() map[string]time.Time {
 		if c.procs[i].Exited() {
 			continue
 		}
-		resp, err := hc.Get("http://" + c.addrs[i] + "/api/v1/targets")
+		resp, err := adminGet(hc, "http://"+c.addrs[i]+"/api/v1/targets")
 		if err != nil {
 			c.t.Logf("targets of %s: %v", c.names[i], err)
 			continue
@@ -97,10 +108,13 @@ func startThree(t *testing.T, extra ...string) *threeNodes {
 				others = append(others, fmt.Sprintf("%q", "nats-route://"+routes[j]))
 			}
 		}
-		join := ""
+		// The first node records a join token when it first leads; the
+		// others join with it.
+		join := fmt.Sprintf("  bootstrap_join_token: %q\n", e2eJoinToken)
 		if i > 0 {
-			join = fmt.Sprintf("  join: [%q]\n", "http://"+c.addrs[0])
+			join = fmt.Sprintf("  join: [%q]\n  join_token: %q\n", "http://"+c.addrs[0], e2eJoinToken)
 		}
+		c.dirs = append(c.dirs, dir)
 		cfg := fmt.Sprintf(`node:
   name: %s
   data_dir: %q
@@ -141,15 +155,36 @@ monitor:
 	return c
 }
 
+// e2eJoinToken is the bootstrap join token of the test clusters.
+const e2eJoinToken = "unyoj_ZTJlZTJlZTJlZTJlZTJlZTJlZTJlZTJlZTJlZTJlZTI"
+
+// cred is node i's member credential ("" before it has one).
+func (c *threeNodes) cred(i int) string {
+	b, _ := os.ReadFile(filepath.Join(c.dirs[i], "raft", "member.cred"))
+	return strings.TrimSpace(string(b))
+}
+
 // status asks node i for its view of the cluster.
 func (c *threeNodes) status(i int) (cluster.Status, error) {
 	var st cluster.Status
 	hc := &http.Client{Timeout: time.Second}
-	resp, err := hc.Get("http://" + c.addrs[i] + "/v1/cluster/status")
+	req, err := http.NewRequest(http.MethodGet, "http://"+c.addrs[i]+"/v1/cluster/status", nil)
+	if err != nil {
+		return st, err
+	}
+	cred := c.cred(i)
+	if cred == "" {
+		cred = c.cred(0)
+	}
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return st, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status of %s: HTTP %d", c.names[i], resp.StatusCode)
+	}
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 

@@ -75,7 +75,10 @@ func TestClusterEscalationLeaderChange(t *testing.T) {
 	t.Run("transfer when step 2 falls due", func(t *testing.T) {
 		escalateAcross(t, c, smtp, "esc-transfer", func(step1 time.Time) {
 			old := c.leader()
-			time.Sleep(time.Until(step1.Add(escStepWait - 150*time.Millisecond)))
+			// Half a second ahead: starting the CLI and checking its token
+			// take a while on a loaded machine, and the transfer must land
+			// before step 2 is claimed.
+			time.Sleep(time.Until(step1.Add(escStepWait - 500*time.Millisecond)))
 			out, errOut, code := testutil.Run(t, "cluster", "transfer-leadership", "--server=http://"+c.addrs[old])
 			if code != 0 {
 				t.Fatalf("unyo cluster transfer-leadership: exit %d %s%s", code, out, errOut)
@@ -218,7 +221,7 @@ func incidentOf(t *testing.T, c *threeNodes, target string) console.IncidentDeta
 		if c.procs[i].Exited() {
 			continue
 		}
-		resp, err := hc.Get("http://" + c.addrs[i] + "/api/v1/incidents?target=" + target)
+		resp, err := adminGet(hc, "http://"+c.addrs[i]+"/api/v1/incidents?target="+target)
 		if err != nil {
 			continue
 		}
@@ -230,7 +233,7 @@ func incidentOf(t *testing.T, c *threeNodes, target string) console.IncidentDeta
 		if err != nil || len(list.Incidents) != 1 {
 			continue
 		}
-		resp, err = hc.Get(fmt.Sprintf("http://%s/api/v1/incidents/%d", c.addrs[i], list.Incidents[0].ID))
+		resp, err = adminGet(hc, fmt.Sprintf("http://%s/api/v1/incidents/%d", c.addrs[i], list.Incidents[0].ID))
 		if err != nil {
 			continue
 		}

@@ -195,6 +195,18 @@ func (c *Cluster) boot(m *member, bootstrap bool) *cluster.Node {
 	for _, f := range c.tweak {
 		f(m.id, &opts)
 	}
+	c.mu.Lock()
+	firstDir := c.members[c.ids[0]].dir
+	c.mu.Unlock()
+	if c.tcp && !bootstrap && firstDir != m.dir {
+		// What a joiner's first join request fetches: the cluster secret
+		// key, for the Raft transport's handshake.
+		if k, err := cluster.ReadSecretKey(firstDir); err == nil {
+			if err := cluster.WriteSecretKey(m.dir, k); err != nil {
+				c.t.Fatalf("clustertest: %v", err)
+			}
+		}
+	}
 	var n *cluster.Node
 	var err error
 	for try := 0; ; try++ {
