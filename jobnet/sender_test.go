@@ -385,3 +385,51 @@ func FuzzSenderOf(f *testing.F) {
 		}
 	})
 }
+
+// TestNodeAgentReports: a node's built-in agent reports on its own
+// subjects (unyo.job.result.node.NAME), which the leader takes for a
+// run_on.node job; an agent of the same name cannot report on it.
+func TestNodeAgentReports(t *testing.T) {
+	b := openBus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := filepath.Join(t.TempDir(), "go")
+	h := start(t, fmt.Sprintf(`
+jobnets:
+  - name: onnode
+    jobs:
+      - {name: a, command: /bin/sh, args: ["-c", "while [ ! -e %s ]; do sleep 0.05; done; echo on $UNYO_JOB"], run_on: {node: n2}}
+`, gate), func(o *Options) { o.Remote = agents })
+	go agents.Serve(ctx, h.e)
+	var agentLog syncBuf
+	ag := &Agent{Name: "n2", Node: true, NC: b.Conn(), Trust: testTrust, Heartbeat: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&agentLog, nil))}
+	agentDone := make(chan struct{})
+	go func() { ag.Run(ctx); close(agentDone) }()
+	defer func() { cancel(); <-agentDone }()
+	id, err := h.e.Start(t.Context(), "onnode", nil, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n2 running the job", func() bool { return strings.Contains(agentLog.String(), `msg="task run"`) })
+	// An agent named like the node, on its own subject.
+	now := time.Now().UTC()
+	m, _ := json.Marshal(Result{Run: id, Job: "a", Attempt: 1, Code: 0, Where: "agent:n2", Started: now, Ended: now})
+	if _, err := b.JetStream().Publish(ctx, "unyo.job.result.n2", m); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the agent n2's result refused", func() bool {
+		return promtestutil.ToFloat64(agents.resultsRefused.WithLabelValues(RefusedSender)) == 1
+	})
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := h.wait(id)
+	if j := r.Jobs["a"]; j.State != runstate.EndedNormal || j.Output != "on a\n" || j.Where != "node:n2" {
+		t.Fatalf("a: %+v", j)
+	}
+}
