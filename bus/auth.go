@@ -89,20 +89,22 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     each of its tags (the server refuses a create whose filter differs
 //     from the one in the API subject), fetch from them and acknowledge
 //     their messages;
-//   - publish results (unyo.job.result, stored by JetStream) and
-//     heartbeats (unyo.job.heartbeat);
+//   - publish its own results (unyo.job.result.NAME, stored by JetStream)
+//     and heartbeats (unyo.job.heartbeat.NAME), and no other agent's: the
+//     leader takes a result or heartbeat for an attempt only from the
+//     subject of the agent it dispatched the attempt to (jobnet.Agents);
 //   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG) and
 //     the replies in its own inbox (AgentInboxPrefix).
 //
-// It may not publish a task, read another agent's subjects or inbox, or
-// call any other JetStream API.
+// It may not publish a task or another agent's results or heartbeats,
+// read another agent's subjects or inbox, or call any other JetStream API.
 func AgentPermissions(name string, tags []string) *server.Permissions {
 	type target struct{ durable, subject string }
 	targets := []target{{"agent-" + name, ".agent." + name}}
 	for _, t := range tags {
 		targets = append(targets, target{"tag-" + t, ".tag." + t})
 	}
-	pub := []string{jobResultSubject, jobBeatSubject}
+	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name}
 	sub := []string{AgentInboxPrefix(name) + ".>"}
 	for _, t := range targets {
 		pub = append(pub,

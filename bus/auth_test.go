@@ -34,7 +34,7 @@ func openAgentBus(t *testing.T, mod func(*Options)) *Bus {
 	t.Cleanup(b.Close)
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: jobTaskStream, Subjects: []string{jobTaskSubject + ".>"}, Retention: jetstream.WorkQueuePolicy},
-		{Name: "UNYO_JOBRESULTS", Subjects: []string{jobResultSubject}, Retention: jetstream.WorkQueuePolicy},
+		{Name: "UNYO_JOBRESULTS", Subjects: []string{jobResultSubject + ".>"}, Retention: jetstream.WorkQueuePolicy},
 	} {
 		if _, err := b.JetStream().CreateOrUpdateStream(t.Context(), sc); err != nil {
 			t.Fatal(err)
@@ -183,10 +183,10 @@ func TestAgentAccess(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("kill not received")
 		}
-		if _, err := a.js.Publish(ctx, jobResultSubject, []byte(`{}`)); err != nil {
+		if _, err := a.js.Publish(ctx, jobResultSubject+".web01", []byte(`{}`)); err != nil {
 			t.Fatalf("publish result: %v", err)
 		}
-		if err := a.nc.Publish(jobBeatSubject, []byte(`{}`)); err != nil {
+		if err := a.nc.Publish(jobBeatSubject+".web01", []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 		a.noViolation(t)
@@ -211,7 +211,11 @@ func TestAgentAccess(t *testing.T) {
 			}
 			a.violation(t, "subscription", subj)
 		}
-		for _, subj := range []string{"unyo.job.task.agent.web01", "unyo.job.task.agent.web02", "unyo.event.x", "$JS.API.STREAM.DELETE." + jobTaskStream} {
+		for _, subj := range []string{"unyo.job.task.agent.web01", "unyo.job.task.agent.web02", "unyo.event.x", "$JS.API.STREAM.DELETE." + jobTaskStream,
+			// Another agent's (or a node's) results and heartbeats, and
+			// the single subjects of old versions.
+			"unyo.job.result.web02", "unyo.job.result.node.node1", "unyo.job.result", "unyo.job.result.web01.x",
+			"unyo.job.heartbeat.web02", "unyo.job.heartbeat", "unyo.job.heartbeat.node.node1"} {
 			if err := a.nc.Publish(subj, []byte(`{"run":"forged"}`)); err != nil {
 				t.Fatal(err)
 			}

@@ -53,7 +53,7 @@
 // in-process, as a user with a random password allowed only in-process;
 // the agents of Options.Agents connect with a password or an NKey, each
 // allowed only its own task consumers, kill subjects and inbox, and to
-// publish results and heartbeats ([AgentPermissions]). Options.ClientTLS
+// publish its own results and heartbeats ([AgentPermissions]). Options.ClientTLS
 // puts TLS (and optionally client certificates) on the client listener.
 // With an external NATS the operator's server configuration decides.
 //

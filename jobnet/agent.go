@@ -23,9 +23,9 @@ const (
 	TaskStream      = "UNYO_JOBS"
 	ResultStream    = "UNYO_JOBRESULTS"
 	taskSubject     = "unyo.job.task"      // .agent.NAME | .tag.TAG | .node.NAME
-	resultSubject   = "unyo.job.result"    // one stream, read by the leader
+	resultSubject   = "unyo.job.result"    // .NAME | .node.NAME: one stream, read by the leader
 	killSubject     = "unyo.job.kill"      // .agent.NAME | .tag.TAG | .node.NAME (core NATS)
-	beatSubject     = "unyo.job.heartbeat" // core NATS: {agent, keys}
+	beatSubject     = "unyo.job.heartbeat" // .NAME | .node.NAME, core NATS: {agent, keys}
 	resultsConsumer = "jobnet-results"
 )
 
@@ -38,7 +38,10 @@ const (
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: TaskStream, Subjects: []string{taskSubject + ".>"}},
-		{Name: ResultStream, Subjects: []string{resultSubject}},
+		// Results arrive on each sender's own subject (see senderOf); a
+		// stream made before with the single subject unyo.job.result is
+		// updated to this by the node (CreateOrUpdateStream).
+		{Name: ResultStream, Subjects: []string{resultSubject + ".>"}},
 	} {
 		sc.Retention = jetstream.WorkQueuePolicy
 		sc.Storage = jetstream.FileStorage
@@ -90,6 +93,11 @@ type Agents struct {
 	signer  *Signer
 	log     *slog.Logger
 	refused *prometheus.CounterVec
+	// tags: agent name → the tags it holds; nil: unknown (see
+	// AgentsOptions.AgentTags).
+	tags           map[string][]string
+	resultsRefused *prometheus.CounterVec
+	beatsRefused   *prometheus.CounterVec
 }
 
 var _ Remote = (*Agents)(nil)
@@ -101,8 +109,17 @@ type AgentsOptions struct {
 	// Signer signs every task dispatched; without it Dispatch fails.
 	Signer *Signer
 	Logger *slog.Logger
-	// Registerer takes unyo_jobnet_tasks_refused_total (nil: none).
+	// Registerer takes unyo_jobnet_tasks_refused_total,
+	// unyo_jobnet_results_refused_total and
+	// unyo_jobnet_heartbeats_refused_total (nil: none).
 	Registerer prometheus.Registerer
+	// AgentTags are the agents that may connect and the tags each holds
+	// (the embedded server's agents): a result or heartbeat for a tag:TAG
+	// task is taken only from an agent listed with TAG. nil means unknown
+	// (an external NATS server, whose own permissions decide who may take
+	// a tag's tasks): then any agent may report on a tag's task. An empty
+	// non-nil map lets no agent report on one.
+	AgentTags map[string][]string
 }
 
 // ErrNoSigner is returned by Dispatch without a task-signing key.
@@ -120,14 +137,25 @@ func NewAgents(ctx context.Context, nc *nats.Conn, o AgentsOptions) (*Agents, er
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Agents{nc: nc, js: js, signer: o.Signer, log: o.Logger,
+	a := &Agents{nc: nc, js: js, signer: o.Signer, log: o.Logger, tags: o.AgentTags,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "unyo_jobnet_tasks_refused_total",
 			Help: "Tasks agents reported they refused (bad or missing signature, expired, misaddressed), by reason.",
-		}, []string{"reason"})}
+		}, []string{"reason"}),
+		resultsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "unyo_jobnet_results_refused_total",
+			Help: "Job results the leader refused: from another sender than the one the attempt was dispatched to (sender), claiming another sender than their subject (claim), on a subject naming no sender (subject).",
+		}, []string{"reason"}),
+		beatsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "unyo_jobnet_heartbeats_refused_total",
+			Help: "Attempt keys in heartbeats the leader refused, by reason (as unyo_jobnet_results_refused_total).",
+		}, []string{"reason"}),
+	}
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(a.refused); err != nil {
-			return nil, fmt.Errorf("jobnet: metrics: %w", err)
+		for _, c := range []prometheus.Collector{a.refused, a.resultsRefused, a.beatsRefused} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("jobnet: metrics: %w", err)
+			}
 		}
 	}
 	return a, nil
@@ -162,12 +190,38 @@ func (a *Agents) Kill(_ context.Context, target, key string) error {
 // Serve feeds heartbeats and results to e until ctx ends. Results are
 // taken only while e's node leads, and acknowledged only once committed
 // (or found stale), so a leader change loses none.
+//
+// Each result and heartbeat is taken only from the subject of the sender
+// the attempt was dispatched to (see accept): anything else is refused,
+// logged and counted, and changes nothing.
 func (a *Agents) Serve(ctx context.Context, e *Engine) error {
-	sub, err := a.nc.Subscribe(beatSubject, func(m *nats.Msg) {
+	sub, err := a.nc.Subscribe(beatSubject+".>", func(m *nats.Msg) {
 		var hb heartbeat
-		if json.Unmarshal(m.Data, &hb) == nil {
-			e.Heartbeat(hb.Keys)
+		if json.Unmarshal(m.Data, &hb) != nil {
+			return
 		}
+		keys := hb.Keys[:0:0]
+		var first, firstReason string // logged once per message, not per key
+		refused := 0
+		for _, k := range hb.Keys {
+			run, job, attempt, ok := splitKey(k)
+			if !ok {
+				continue
+			}
+			if reason := a.accept(e, m.Subject, run, job, attempt, hb.claim()); reason != "" {
+				a.beatsRefused.WithLabelValues(reason).Inc()
+				if refused++; refused == 1 {
+					first, firstReason = k, reason
+				}
+				continue
+			}
+			keys = append(keys, k)
+		}
+		if refused > 0 {
+			a.log.Warn("heartbeat refused", "job", first, "claimed", hb.claim(), "subject", m.Subject,
+				"reason", firstReason, "keys_refused", refused)
+		}
+		e.Heartbeat(keys)
 	})
 	if err != nil {
 		return err
@@ -207,6 +261,13 @@ func (a *Agents) Serve(ctx context.Context, e *Engine) error {
 					_ = m.Term()
 					return
 				}
+				if reason := a.accept(e, m.Subject(), r.Run, r.Job, r.Attempt, r.Where); reason != "" {
+					a.resultsRefused.WithLabelValues(reason).Inc()
+					a.log.Warn("job result refused", "job", r.Key(), "claimed", r.Where, "subject", m.Subject(),
+						"reason", reason, "code", r.Code)
+					_ = m.Term()
+					return
+				}
 				if r.Refused != "" {
 					a.refused.WithLabelValues(r.Refused).Inc()
 					a.log.Warn("an agent refused a task", "job", r.Key(), "where", r.Where, "reason", r.Refused, "err", r.Err)
@@ -223,9 +284,48 @@ func (a *Agents) Serve(ctx context.Context, e *Engine) error {
 	return nil
 }
 
+// accept checks a result or heartbeat for attempt run/job/attempt that
+// arrived on subject and claims to come from claimed (Result.Where, or
+// the heartbeat's "agent:NAME"; "" claims nothing). It returns "" to take
+// it, else the reason to refuse it. An attempt that is not running is
+// taken: the engine finds it stale and changes nothing.
+func (a *Agents) accept(e *Engine, subject, run, job string, attempt int, claimed string) string {
+	prefix := resultSubject
+	if strings.HasPrefix(subject, beatSubject+".") {
+		prefix = beatSubject
+	}
+	s, ok := senderOf(subject, prefix)
+	if !ok {
+		return RefusedSubject
+	}
+	if claimed != "" && claimed != s.String() {
+		return RefusedClaim
+	}
+	where, running := e.runningWhere(run, job, attempt)
+	if !running {
+		return ""
+	}
+	if !mayReport(s, where, a.tags) {
+		return RefusedSender
+	}
+	return ""
+}
+
 type heartbeat struct {
 	Agent string   `json:"agent"`
+	Node  bool     `json:"node,omitempty"`
 	Keys  []string `json:"keys"`
+}
+
+// claim is who the heartbeat says it is from, "agent:NAME" or "node:NAME".
+func (hb heartbeat) claim() string {
+	switch {
+	case hb.Agent == "":
+		return ""
+	case hb.Node:
+		return "node:" + hb.Agent
+	}
+	return "agent:" + hb.Agent
 }
 
 // Agent runs jobs on a managed server: `unyo agent --name NAME --nats URL`.
@@ -518,7 +618,7 @@ func (a *Agent) refuse(ctx context.Context, js jetstream.JetStream, subject stri
 	b, _ := json.Marshal(res)
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := js.Publish(pctx, resultSubject, b, jetstream.WithMsgID("refused:"+k+":"+r.Reason)); err != nil {
+	if _, err := js.Publish(pctx, a.subject(resultSubject), b, jetstream.WithMsgID("refused:"+k+":"+r.Reason)); err != nil {
 		a.Logger.Warn("publish refusal", "job", k, "err", err)
 	}
 }
@@ -533,8 +633,19 @@ func (a *Agent) beat() {
 	if len(keys) == 0 {
 		return
 	}
-	b, _ := json.Marshal(heartbeat{Agent: a.Name, Keys: keys})
-	_ = a.NC.Publish(beatSubject, b)
+	b, _ := json.Marshal(heartbeat{Agent: a.Name, Node: a.Node, Keys: keys})
+	_ = a.NC.Publish(a.subject(beatSubject), b)
+}
+
+// subject is the agent's own results or heartbeats subject (prefix
+// resultSubject or beatSubject): the only ones its NATS user may publish
+// on, and the ones the leader takes its reports from.
+func (a *Agent) subject(prefix string) string {
+	kind := "agent"
+	if a.Node {
+		kind = "node"
+	}
+	return prefix + senderSuffix(kind, a.Name)
 }
 
 func (a *Agent) kill(key string) {
@@ -562,7 +673,7 @@ func (a *Agent) execute(ctx context.Context, js jetstream.JetStream, t Task) {
 	b, _ := json.Marshal(res)
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, err := js.Publish(pctx, resultSubject, b, jetstream.WithMsgID("result:"+k))
+		_, err := js.Publish(pctx, a.subject(resultSubject), b, jetstream.WithMsgID("result:"+k))
 		pcancel()
 		if err == nil {
 			return

@@ -51,8 +51,21 @@
 // as an abnormal end. So publishing on a task subject never runs a
 // command. docs/bus.md describes the message.
 //
+// # Results and heartbeats
+//
+// Each agent publishes its results and heartbeats on its own subjects
+// (unyo.job.result.NAME, unyo.job.heartbeat.NAME; .node.NAME for a node's
+// built-in agent), the only ones its NATS user may publish on. The leader
+// takes a result, or a heartbeat's attempt key, only from the subject of
+// the agent the attempt was dispatched to (for a tag, an agent holding it:
+// AgentsOptions.AgentTags); anything else is refused, logged, counted and
+// changes no run, so an agent's credentials cannot end or keep alive
+// another agent's job.
+//
 // Metrics: unyo_jobnet_tasks_refused_total{reason} (the leader, refusals
-// agents reported), unyo_agent_tasks_run_total and
+// agents reported), unyo_jobnet_results_refused_total{reason} and
+// unyo_jobnet_heartbeats_refused_total{reason} (the leader, reports from
+// the wrong sender), unyo_agent_tasks_run_total and
 // unyo_agent_tasks_refused_total{reason} (each agent).
 //
 // An abnormal end, a lost job and a start or end delay raise an incident

@@ -824,6 +824,22 @@ func (e *Engine) Heartbeat(keys []string) {
 	e.mu.Unlock()
 }
 
+// runningWhere is where the attempt run/job/attempt was dispatched
+// (runstate.Job.Where: "agent:NAME", "tag:TAG", "node:NAME", or the leading
+// node's name for a job it runs itself, "nested" for a nested jobnet),
+// if it is running; ok is false for an attempt that is not (ended, an old
+// attempt, unknown).
+func (e *Engine) runningWhere(run, job string, attempt int) (where string, ok bool) {
+	e.opts.Log.View(func(st *runstate.State) {
+		if r := st.Runs[run]; r != nil {
+			if j := r.Jobs[job]; j != nil && j.State == runstate.Running && j.Attempt == attempt {
+				where, ok = j.Where, true
+			}
+		}
+	})
+	return where, ok
+}
+
 func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	var (
 		run   *runstate.Run

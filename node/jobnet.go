@@ -124,7 +124,8 @@ func (n *Node) newJobnet(ctx context.Context) error {
 	}
 	lg := n.log.With("component", "jobnet")
 	p.agents, err = jobnet.NewAgents(ctx, n.bus.Conn(), jobnet.AgentsOptions{
-		Replicas: n.bus.Replicas(), Signer: signer, Logger: lg, Registerer: n.opts.Registry})
+		Replicas: n.bus.Replicas(), Signer: signer, Logger: lg, Registerer: n.opts.Registry,
+		AgentTags: n.agentTags()})
 	if err != nil {
 		p.close()
 		return fmt.Errorf("node: jobnet agents: %w", err)
@@ -139,6 +140,21 @@ func (n *Node) newJobnet(ctx context.Context) error {
 	}
 	n.jobnets = p
 	return nil
+}
+
+// agentTags are the agents the embedded server lets in and their tags:
+// the leader takes a report on a tag's task only from one of them holding
+// the tag. nil with an external NATS server, which the node does not
+// configure (its own permissions decide who may take a tag's tasks).
+func (n *Node) agentTags() map[string][]string {
+	if n.opts.Bus.URL != "" {
+		return nil
+	}
+	m := make(map[string][]string, len(n.opts.Bus.Agents))
+	for _, a := range n.opts.Bus.Agents {
+		m[a.Name] = a.Tags
+	}
+	return m
 }
 
 func (p *jobnetPart) close() {

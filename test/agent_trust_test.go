@@ -197,6 +197,13 @@ jobnets:
 			t.Fatal(err)
 		}
 		expect(`Permissions Violation for Publish to "unyo.job.task.agent.web01"`)
+		// Nor report for web02: its results and heartbeats are its own.
+		for _, subj := range []string{"unyo.job.result.web02", "unyo.job.heartbeat.web02"} {
+			if err := nc.Publish(subj, []byte(`{"run":"forged","job":"b","attempt":1,"code":0}`)); err != nil {
+				t.Fatal(err)
+			}
+			expect(`Permissions Violation for Publish to "` + subj + `"`)
+		}
 	})
 
 	t.Run("signed tasks run on the real agents", func(t *testing.T) {
@@ -232,8 +239,10 @@ func mustReadString(t *testing.T, path string) string {
 // nats-server configured as docs/bus.md shows), a client that can publish
 // on the task subjects — here with the node's own NATS credentials, but
 // without its signing key — gets nothing run: the real `unyo agent`
-// refuses and logs each forged task, and the leader ends the job a forged
-// task named abnormally, with the reason; the task the node signed runs.
+// refuses and logs each forged task; its report of a refusal naming
+// another agent's job is refused by the leader (a report on a job is taken
+// only from the agent it was dispatched to), so that job goes on; the task
+// the node signed runs.
 func TestAgentRefusesForgedTasks(t *testing.T) {
 	natsBin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -254,7 +263,7 @@ authorization {
     {user: node, password: %q}
     {user: web01, password: %q, permissions: {
       publish: {allow: [
-        "unyo.job.result", "unyo.job.heartbeat",
+        "unyo.job.result.web01", "unyo.job.heartbeat.web01",
         "$JS.API.CONSUMER.CREATE.UNYO_JOBS.agent-web01.unyo.job.task.agent.web01",
         "$JS.API.CONSUMER.MSG.NEXT.UNYO_JOBS.agent-web01",
         "$JS.ACK.UNYO_JOBS.agent-web01.>"]}
@@ -339,9 +348,15 @@ jobnets:
 			t.Fatal(err)
 		}
 	}
-	r := waitRunStatus(t, srv, victim, "ended-abnormal")
-	if j := r.Jobs[0]; !strings.Contains(j.Reason, "agent:web01 refused the task") || !strings.Contains(j.Reason, "unsigned") {
-		t.Errorf("victim job: %+v", j)
+	// web01 refuses the forged task naming web09's job and reports that on
+	// its own subject; the leader takes reports on that job only from
+	// web09, so the report is refused and the job goes on.
+	waitFor(t, "web01's report on web09's job refused", func() bool {
+		l := p.Log()
+		return strings.Contains(l, `msg="job result refused"`) && strings.Contains(l, "job="+victim+"/v/1 claimed=agent:web01 subject=unyo.job.result.web01 reason=sender")
+	})
+	if r := runRecord(t, srv, victim); len(r.Jobs) != 1 || r.Jobs[0].State != "running" {
+		t.Errorf("victim job after another agent's report: %+v", r.Jobs)
 	}
 	waitFor(t, "refusals in the agent's log", func() bool {
 		l := ag.log.String()
