@@ -59,9 +59,9 @@ type Options struct {
 	// ledger outage, so the API that feeds it must not need the ledger.
 	StaleTTL       time.Duration
 	BootstrapToken string
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
-	Now          func() time.Time
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
+	Now            func() time.Time
 }
 
 // Service holds the identity rules: logins, tokens, users, the token
@@ -72,7 +72,7 @@ type Service struct {
 	logins *prometheus.CounterVec
 	wait   prometheus.Histogram
 
-	stale  prometheus.Counter
+	stale prometheus.Counter
 
 	mu      sync.Mutex
 	cache   map[string]cached // by token hash
@@ -80,9 +80,9 @@ type Service struct {
 }
 
 type cached struct {
-	id      Identity
-	tokenID string
-	expires time.Time // of the token; zero: never
+	id       Identity
+	tokenID  string
+	expires  time.Time // of the token; zero: never
 	until    time.Time // trust the entry until
 	verified time.Time // when the store last confirmed it
 	err      error     // a remembered refusal
