@@ -31,7 +31,10 @@ lint:
 
 # One fuzz target per run (go test -fuzz takes one package at a time).
 FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCron:./alerting/escalation/ \
-	FuzzParse:./monitor/syslog/ FuzzTrapDecode:./monitor/trap/ FuzzPrefilter:./monitor/filter/
+	FuzzParse:./monitor/syslog/ FuzzTrapDecode:./monitor/trap/ FuzzPrefilter:./monitor/filter/ \
+	FuzzV3Header:./monitor/trap/ FuzzParsePHC:./auth/ FuzzVerifierOpen:./jobnet/ FuzzSenderOf:./jobnet/ \
+	FuzzSealShared:./configs/ FuzzResolveSecret:./configs/ FuzzForwarded:./cluster/ FuzzAssign:./cluster/ \
+	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
