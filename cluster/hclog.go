@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // hcLogger adapts a *slog.Logger to hclog.Logger, which raft and raft-wal
@@ -47,7 +49,69 @@ func (h *hcLogger) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off {
 		return
 	}
-	h.l.Log(context.Background(), toSlogLevel(level), msg, args...)
+	h.l.Log(context.Background(), toSlogLevel(level), msg, logArgs(args)...)
+}
+
+// logArgs renders the values hclog would format itself: hclog.Fmt
+// (printf verb and arguments) becomes its formatted text, and Raft's
+// server lists a readable "id=address/suffrage" list instead of a Go
+// struct dump. args is not modified.
+func logArgs(args []any) []any {
+	var out []any
+	for i, a := range args {
+		if out == nil {
+			if !isRendered(a) {
+				continue
+			}
+			out = append(make([]any, 0, len(args)), args[:i]...)
+		}
+		out = append(out, logValue(a))
+	}
+	if out == nil {
+		return args
+	}
+	return out
+}
+
+// isRendered reports whether logValue changes a.
+func isRendered(a any) bool {
+	switch a.(type) {
+	case hclog.Format, []raft.Server, raft.Server, raft.Configuration:
+		return true
+	}
+	return false
+}
+
+func logValue(a any) any {
+	switch v := a.(type) {
+	case hclog.Format:
+		if len(v) == 2 {
+			if _, ok := v[0].(string); ok && isRendered(v[1]) {
+				return logValue(v[1])
+			}
+		}
+		if len(v) > 0 {
+			if f, ok := v[0].(string); ok {
+				return fmt.Sprintf(f, v[1:]...)
+			}
+		}
+		return fmt.Sprint(v...)
+	case []raft.Server:
+		parts := make([]string, len(v))
+		for i, s := range v {
+			parts[i] = serverString(s)
+		}
+		return strings.Join(parts, ",")
+	case raft.Server:
+		return serverString(v)
+	case raft.Configuration:
+		return logValue(v.Servers)
+	}
+	return a
+}
+
+func serverString(s raft.Server) string {
+	return fmt.Sprintf("%s=%s/%s", s.ID, s.Address, strings.ToLower(s.Suffrage.String()))
 }
 
 func (h *hcLogger) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
@@ -67,7 +131,7 @@ func (h *hcLogger) IsError() bool { return h.enabled(slog.LevelError) }
 func (h *hcLogger) ImpliedArgs() []any { return h.implied }
 
 func (h *hcLogger) With(args ...any) hclog.Logger {
-	return &hcLogger{l: h.l.With(args...), name: h.name, implied: append(append([]any(nil), h.implied...), args...)}
+	return &hcLogger{l: h.l.With(logArgs(args)...), name: h.name, implied: append(append([]any(nil), h.implied...), args...)}
 }
 
 func (h *hcLogger) Name() string { return h.name }

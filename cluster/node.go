@@ -25,7 +25,8 @@ import (
 // are idempotent; a stopped Node stays stopped.
 type Node struct {
 	opts    Options
-	log     *slog.Logger
+	log     *slog.Logger // component=cluster
+	base    *slog.Logger // node= only: Raft's loggers add their own component
 	fsm     *FSM
 	wal     *wal.WAL
 	walMeta *metadb.BoltMetaDB
@@ -66,7 +67,7 @@ func New(opts Options) (_ *Node, err error) {
 	}
 	n := &Node{
 		opts:     opts,
-		log:      opts.Logger.With("node", opts.NodeID),
+		base:     opts.Logger.With("node", opts.NodeID),
 		fsm:      NewFSM(),
 		metrics:  newMetrics(),
 		kick:     make(chan struct{}, 1),
@@ -74,6 +75,7 @@ func New(opts Options) (_ *Node, err error) {
 		done:     make(chan struct{}),
 		stopDone: make(chan struct{}),
 	}
+	n.log = n.base.With("component", "cluster")
 	n.live = newLiveness(opts.NodeID, opts.LivenessTimeout, opts.StableAfter)
 
 	if n.cred, err = loadMemberCredential(opts.DataDir); err != nil {
@@ -114,7 +116,7 @@ func New(opts Options) (_ *Node, err error) {
 	// process would hang. Own the meta store and close it after the WAL.
 	meta := &metadb.BoltMetaDB{}
 	w, err := wal.Open(walDir,
-		wal.WithLogger(newHCLogger(n.log.With("component", "raft-wal"), "raft-wal")),
+		wal.WithLogger(newHCLogger(n.base.With("component", "raft-wal"), "raft-wal")),
 		wal.WithMetaStore(meta),
 		wal.WithSegmentSize(segSize))
 	if err != nil {
@@ -125,7 +127,7 @@ func New(opts Options) (_ *Node, err error) {
 	undo = append(undo, func() { _ = n.closeWAL() })
 
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(opts.DataDir, opts.SnapshotRetain,
-		newHCLogger(n.log.With("component", "raft-snapshot"), "raft-snapshot"))
+		newHCLogger(n.base.With("component", "raft-snapshot"), "raft-snapshot"))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open snapshot store in %s: %w", opts.DataDir, err)
 	}
@@ -133,7 +135,7 @@ func New(opts Options) (_ *Node, err error) {
 	if opts.Transport != nil {
 		n.trans = opts.Transport
 	} else {
-		n.trans, err = newTCPTransport(opts, n.log, n.secretKey)
+		n.trans, err = newTCPTransport(opts, n.base, n.secretKey)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +173,7 @@ func (n *Node) Start() error {
 		return nil
 	}
 	n.notifyCh = make(chan bool, 4)
-	conf := n.opts.raftConfig(n.log)
+	conf := n.opts.raftConfig(n.base)
 	conf.NotifyCh = n.notifyCh
 
 	if n.opts.Bootstrap {

@@ -55,6 +55,8 @@ type Options struct {
 	// Raft state yet. Ignored when state exists.
 	Bootstrap bool
 
+	// Logger gets node=NodeID and component=cluster (component=raft,
+	// raft-transport, … for Raft's own lines): pass one without them.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
 

@@ -79,7 +79,7 @@ func (n *Node) newCluster() error {
 	co := cluster.Options{
 		NodeID: n.opts.Name, Site: o.Site, BindAddr: o.Bind, AdvertiseAddr: o.Advertise,
 		APIAddr: api, DataDir: o.DataDir, Bootstrap: o.Bootstrap,
-		Logger: n.log.With("component", "cluster"), Registerer: n.opts.Registry,
+		Logger: n.opts.Logger, Registerer: n.opts.Registry,
 		Forwarder: &cluster.HTTPForwarder{Client: n.peerClient(15 * time.Second), Scheme: n.scheme(),
 			Credential: n.memberCredential},
 		TransferLeadershipOnStop: true,
