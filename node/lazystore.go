@@ -9,11 +9,9 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 )
 
-// errNotOpen is returned by lazyStore before the store has opened.
-var errNotOpen = fmt.Errorf("%w: not open yet", ledger.ErrUnavailable)
-
-// lazyStore is a ledger.Store that answers errNotOpen (with the last open
-// error) until the real store is set.
+// lazyStore is a ledger.Store that answers ledger.ErrNotOpen until the real
+// store is set, or ledger.ErrUnavailable with the last open error once an
+// attempt to open it has failed (a real failure, which callers may log).
 type lazyStore struct {
 	mu      sync.RWMutex
 	s       ledger.Store
@@ -25,9 +23,9 @@ func (l *lazyStore) get() (ledger.Store, error) {
 	defer l.mu.RUnlock()
 	if l.s == nil {
 		if l.openErr != nil {
-			return nil, fmt.Errorf("%w: %w", errNotOpen, l.openErr)
+			return nil, fmt.Errorf("%w: not open yet: %w", ledger.ErrUnavailable, l.openErr)
 		}
-		return nil, errNotOpen
+		return nil, ledger.ErrNotOpen
 	}
 	return l.s, nil
 }

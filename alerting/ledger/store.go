@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 )
@@ -14,6 +15,11 @@ var (
 	ErrClosed = errors.New("ledger store closed")
 	// ErrUnavailable: the store could not be reached or opened (yet).
 	ErrUnavailable = errors.New("ledger store unavailable")
+	// ErrNotOpen: the store is still opening and no attempt to open it has
+	// failed yet. It wraps ErrUnavailable. A component that meets it at
+	// start-up logs it at debug at most: the node reports the opening
+	// itself, and a failed open is reported as ErrUnavailable.
+	ErrNotOpen = fmt.Errorf("%w: not open yet", ErrUnavailable)
 )
 
 // Filter selects incidents for Incidents. Zero values select everything.

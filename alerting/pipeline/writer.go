@@ -223,7 +223,7 @@ func (p *Pipeline) apply(ctx context.Context, msgs []jetstream.Msg) {
 		changes, err := p.store.ApplyEvents(ctx, evs)
 		if err == nil {
 			p.m.batch.Observe(time.Since(start).Seconds())
-			if p.Ready() != nil {
+			if err := p.Ready(); err != nil && !errors.Is(err, ledger.ErrNotOpen) {
 				p.log.Info("ledger available again")
 			}
 			p.setReady(nil)
@@ -244,7 +244,12 @@ func (p *Pipeline) apply(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		p.m.applyErrors.Inc()
 		p.setReady(fmt.Errorf("ledger unavailable: %w", err))
-		p.log.Error("ledger apply failed; keeping the batch and retrying", "events", len(evs), "retry_in", backoff, "err", err)
+		if errors.Is(err, ledger.ErrNotOpen) {
+			// The node is still opening the store: not a failure.
+			p.log.Debug("ledger not open yet; keeping the batch", "events", len(evs), "retry_in", backoff)
+		} else {
+			p.log.Error("ledger apply failed; keeping the batch and retrying", "events", len(evs), "retry_in", backoff, "err", err)
+		}
 		if time.Since(lastProgress) > p.opts.AckWait/3 || backoff >= p.opts.AckWait/3 {
 			for _, msg := range keep {
 				_ = msg.InProgress()
