@@ -137,6 +137,9 @@ type Node struct {
 	started  bool
 	stopped  bool
 	httpDone chan error
+	// listening is closed once Start has its listeners up; openStore
+	// waits for it to log "node started" after "node listening".
+	listening chan struct{}
 }
 
 // New opens the bus and binds the HTTP port; on error it undoes what it did.
@@ -286,6 +289,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return nil
 	}
 	n.started = true
+	n.listening = make(chan struct{})
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
 	n.bg.Add(1)
@@ -314,7 +318,9 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.httpDone <- err
 	}()
-	n.log.Info("node started", "http", n.URL(), "store", n.opts.StoreName, "nats", redact.URL(n.bus.ClientURL()))
+	// "node started" follows once the ledger store is open (openStore).
+	n.log.Info("node listening; opening the ledger store", "http", n.URL(), "store", n.opts.StoreName, "nats", redact.URL(n.bus.ClientURL()))
+	close(n.listening)
 	return nil
 }
 
@@ -343,6 +349,11 @@ func (n *Node) openStore(ctx context.Context) {
 			n.bootstrapAdmin(ctx, s)
 			n.store.set(s, nil)
 			n.log.Info("ledger store open", "store", n.opts.StoreName)
+			select {
+			case <-n.listening:
+				n.log.Info("node started", "http", n.URL(), "store", n.opts.StoreName, "nats", redact.URL(n.bus.ClientURL()))
+			case <-ctx.Done():
+			}
 			return
 		}
 		n.store.set(nil, err)
