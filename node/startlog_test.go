@@ -5,8 +5,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
 	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/monitor/trap"
 	"github.com/unyo-ops/unyo/node"
 )
 
@@ -52,6 +55,7 @@ func TestStartLogIsHonest(t *testing.T) {
 		Bus:     bus.Options{StoreDir: filepath.Join(dir, "js")},
 		Auth:    node.AuthOptions{BootstrapToken: adminToken},
 		Cluster: node.ClusterOptions{DataDir: filepath.Join(dir, "raft"), Bind: "127.0.0.1:0", Bootstrap: true},
+		Monitor: node.MonitorOptions{Enabled: true, Traps: &trap.Config{Listen: "127.0.0.1:0"}},
 		OpenStore: func(ctx context.Context) (ledger.Store, error) {
 			// Held until the pipeline has met the store still opening.
 			select {
@@ -115,6 +119,25 @@ func TestStartLogIsHonest(t *testing.T) {
 		}
 	}
 	waitLog(`msg="node started"`)
+	// A line from a receiver the node hands its logger to: a malformed trap.
+	m := regexp.MustCompile(`msg="trap receiver listening".* udp=(\S+)`).FindStringSubmatch(buf.String())
+	if m == nil {
+		t.Fatalf("no trap receiver address in the log:\n%s", buf.String())
+	}
+	c, err := net.Dial("udp", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for !strings.Contains(buf.String(), "component=trap") {
+		if _, err := c.Write([]byte("not a trap")); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line from the trap receiver:\n%s", buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	out := buf.String()
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	open, started := -1, -1
