@@ -550,7 +550,7 @@ func (b *Bus) Publish(ctx context.Context, ev incident.Event) error {
 	if err != nil {
 		return fmt.Errorf("bus: encode event: %w", err)
 	}
-	if _, err := b.js.Publish(ctx, b.EventSubject(ev.Source), data, jetstream.WithMsgID(ev.ID)); err != nil && !duplicateInProcess(err) {
+	if _, err := b.js.Publish(ctx, b.EventSubject(ev.Source), data, jetstream.WithMsgID(ev.ID)); err != nil {
 		return fmt.Errorf("bus: publish event %s: %w", ev.ID, err)
 	}
 	return nil
@@ -582,9 +582,6 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []incident.Event) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			if duplicateInProcess(err) {
-				continue
-			}
 			errs = append(errs, fmt.Errorf("bus: publish event %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err))
 		case <-ctx.Done():
 			return errors.Join(append(errs, fmt.Errorf("bus: publish: %w", ctx.Err()))...)
@@ -608,24 +605,20 @@ func (b *Bus) PublishTransition(ctx context.Context, t Transition) error {
 		return fmt.Errorf("bus: encode transition: %w", err)
 	}
 	id := fmt.Sprintf("incident.%d.%d", t.Entry.IncidentID, t.Entry.Seq)
-	if _, err := b.js.Publish(ctx, b.IncidentSubject(t.Entry.Kind), data, jetstream.WithMsgID(id)); err != nil && !duplicateInProcess(err) {
+	if _, err := b.js.Publish(ctx, b.IncidentSubject(t.Entry.Kind), data, jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("bus: publish %s: %w", id, err)
 	}
 	return nil
 }
 
-// jsErrDuplicateInProcess is JetStream's "duplicate message id is in
-// process" (JSStreamDuplicateMessageConflict): a replicated stream is
-// storing another publish of the same message id right now.
-const jsErrDuplicateInProcess jetstream.ErrorCode = 10158
-
-// duplicateInProcess reports whether err is JetStream de-duplicating a
-// message id whose first publish it is storing: the message is stored
-// once, so for the publisher (which publishes with a message id exactly
-// so that a repeat is harmless) it is a success, like a plain duplicate.
-func duplicateInProcess(err error) bool {
+// DuplicateInProcess reports whether err is JetStream's "duplicate
+// message id is in process" (error code 10158): a replicated stream is
+// storing another publish of the same message id right now. It is still
+// an error (that first publish may yet fail): the publisher retries, and
+// the retry is a plain duplicate once the first is stored.
+func DuplicateInProcess(err error) bool {
 	var ae *jetstream.APIError
-	return errors.As(err, &ae) && ae.ErrorCode == jsErrDuplicateInProcess
+	return errors.As(err, &ae) && ae.ErrorCode == 10158
 }
 
 // Healthy reports whether the connection is up.

@@ -21,7 +21,10 @@ func (p *Pipeline) relayLoop(ctx context.Context) {
 			n, err := p.relayOnce(ctx)
 			if err != nil {
 				// Once per distinct error: an outage retries every second.
-				if err.Error() != lastErr && !errors.Is(err, ledger.ErrUnavailable) {
+				// "duplicate message id is in process": a replicated stream is
+				// storing the same entry now; the retry finds it stored (a plain
+				// duplicate, success). Not worth a warning.
+				if err.Error() != lastErr && !errors.Is(err, ledger.ErrUnavailable) && !bus.DuplicateInProcess(err) {
 					p.log.Warn("outbox relay", "err", err)
 					lastErr = err.Error()
 				}
