@@ -20,9 +20,9 @@
 // # Samples (metric sets; every sample also gets the label target)
 //
 //	system      snmp_sys_uptime_seconds                       sysUpTime; going backwards → reboot event
-//	storage     snmp_storage_size_bytes{descr}                hrStorageSize × units
-//	            snmp_storage_used_bytes{descr}                hrStorageUsed × units
-//	            snmp_storage_used_percent{descr}              used / size × 100
+//	storage     snmp_storage_size_bytes{descr,type}           hrStorageSize × units
+//	            snmp_storage_used_bytes{descr,type}           hrStorageUsed × units
+//	            snmp_storage_used_percent{descr,type}         used / size × 100; type: fixed_disk, ram, virtual_memory, other, network_disk, … (hrStorageType)
 //	processor   snmp_cpu_load_percent{cpu}                    hrProcessorLoad (net-snmp fills it after one minute)
 //	            snmp_cpu_load_avg_percent                     mean over processors
 //	interfaces  snmp_if_oper_up{if}                           1 when ifOperStatus is up; changes → link events

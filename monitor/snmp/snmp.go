@@ -51,6 +51,7 @@ var (
 	oidMemAvailSwap = MustOID("UCD-SNMP-MIB::memAvailSwap.0")
 
 	colStorageDescr = MustOID("HOST-RESOURCES-MIB::hrStorageDescr")
+	colStorageType  = MustOID("HOST-RESOURCES-MIB::hrStorageType")
 	colStorageUnits = MustOID("HOST-RESOURCES-MIB::hrStorageAllocationUnits")
 	colStorageSize  = MustOID("HOST-RESOURCES-MIB::hrStorageSize")
 	colStorageUsed  = MustOID("HOST-RESOURCES-MIB::hrStorageUsed")
@@ -310,7 +311,7 @@ func (p *Poller) poll(ctx context.Context, d Device, res *Result) error {
 	// One multi-column GETBULK walk for every table.
 	var cols []string
 	if has(SetStorage) {
-		cols = append(cols, colStorageDescr, colStorageUnits, colStorageSize, colStorageUsed)
+		cols = append(cols, colStorageDescr, colStorageType, colStorageUnits, colStorageSize, colStorageUsed)
 	}
 	if has(SetProcessor) {
 		cols = append(cols, colProcLoad)
@@ -573,10 +574,10 @@ func (p *Poller) derive(d Device, res *Result, got map[string]gosnmp.SnmpPDU, ta
 		if !ok1 || !ok2 || !ok3 || size <= 0 {
 			continue
 		}
-		descr := toString(dv)
-		add("snmp_storage_size_bytes", size*units, "descr", descr)
-		add("snmp_storage_used_bytes", used*units, "descr", descr)
-		add("snmp_storage_used_percent", 100*used/size, "descr", descr)
+		descr, typ := toString(dv), StorageType(toString(tables[colStorageType][idx]))
+		add("snmp_storage_size_bytes", size*units, "descr", descr, "type", typ)
+		add("snmp_storage_used_bytes", used*units, "descr", descr, "type", typ)
+		add("snmp_storage_used_percent", 100*used/size, "descr", descr, "type", typ)
 	}
 	// Processor load.
 	if rows := tables[colProcLoad]; len(rows) > 0 {
@@ -714,4 +715,28 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// storageTypes names the HOST-RESOURCES-TYPES storage types
+// (hrStorageTypes, 1.3.6.1.2.1.25.2.1.N), for the "type" label of the
+// storage samples: a threshold on disks selects type fixed_disk, and
+// does not fire on memory rows that are always full (cached, shared).
+var storageTypes = map[string]string{
+	"1": "other", "2": "ram", "3": "virtual_memory", "4": "fixed_disk", "5": "removable_disk",
+	"6": "floppy_disk", "7": "compact_disc", "8": "ram_disk", "9": "flash_memory", "10": "network_disk",
+}
+
+// StorageType names an hrStorageType value (an OID such as
+// .1.3.6.1.2.1.25.2.1.4 → "fixed_disk"); an unknown type is its OID, a
+// missing one "unknown".
+func StorageType(oid string) string {
+	if oid == "" {
+		return "unknown"
+	}
+	if n, ok := strings.CutPrefix(strings.TrimPrefix(oid, "."), "1.3.6.1.2.1.25.2.1."); ok {
+		if name, ok := storageTypes[n]; ok {
+			return name
+		}
+	}
+	return oid
 }

@@ -76,7 +76,8 @@ func TestPollMetricSets(t *testing.T) {
 			}
 			for _, want := range [][]string{
 				{"snmp_sys_uptime_seconds"},
-				{"snmp_storage_used_percent", "descr", "Physical memory"},
+				{"snmp_storage_used_percent", "descr", "Physical memory", "type", "ram"},
+				{"snmp_storage_used_percent", "descr", "/", "type", "fixed_disk"},
 				{"snmp_storage_size_bytes", "descr", "Physical memory"},
 				{"snmp_if_oper_up", "if", "lo"},
 				{"snmp_if_in_errors_total", "if", "lo"},
@@ -353,5 +354,17 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if s := Secret("x").String(); s != "<secret>" {
 		t.Error(s)
+	}
+}
+
+func TestStorageType(t *testing.T) {
+	for in, want := range map[string]string{
+		".1.3.6.1.2.1.25.2.1.4": "fixed_disk", "1.3.6.1.2.1.25.2.1.2": "ram", ".1.3.6.1.2.1.25.2.1.1": "other",
+		".1.3.6.1.2.1.25.2.1.10": "network_disk", ".1.3.6.1.2.1.25.2.1.99": ".1.3.6.1.2.1.25.2.1.99",
+		".1.3.6.1.4.1.9.9": ".1.3.6.1.4.1.9.9", "": "unknown",
+	} {
+		if got := StorageType(in); got != want {
+			t.Errorf("StorageType(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
