@@ -344,13 +344,6 @@ func runToken(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-func fmtDay(t time.Time, zero string) string {
-	if t.IsZero() {
-		return zero
-	}
-	return t.Local().Format("2006-01-02 15:04")
-}
-
 const auditUsage = `usage:
   unyo audit list [--from T] [--to T] [--actor NAME] [--limit N] [-o table|json]   T: RFC 3339 or YYYY-MM-DD
   unyo audit verify                                   check the hash chain (exit 1 if broken)`

@@ -204,17 +204,10 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// dash returns s made safe for a terminal, or "-" when it is empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
-}
-
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
+	return safe(s)
 }
