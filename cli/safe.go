@@ -91,8 +91,8 @@ func fmtDay(t time.Time, zero string) string {
 
 // fmtUntil formats the end of something in force: the time of day alone
 // (with the zone) when it is today in local time, the full time otherwise.
-func fmtUntil(t, now time.Time) string {
-	if t.IsZero() {
+func fmtUntil(t *time.Time, now time.Time) string {
+	if t == nil || t.IsZero() {
 		return "-"
 	}
 	l, n := t.Local(), now.Local()
