@@ -167,7 +167,7 @@ func clusterToken(ctx context.Context, env *Env, c *client.Client, base string, 
 
 func printClusterStatus(env *Env, st cluster.Status) {
 	fmt.Fprintf(env.Stdout, "node %s (%s), leader %s, term %d, in quorum %v, config v%d, %d targets (%d unassigned)\n\n",
-		st.NodeID, st.State, dash(st.Leader.ID), st.Term, st.InQuorum, st.Config.Version, st.Targets, st.Unassigned)
+		safe(st.NodeID), st.State, dash(st.Leader.ID), st.Term, st.InQuorum, st.Config.Version, st.Targets, st.Unassigned)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tSITE\tRAFT\tAPI\tROLE\tLIVE\tTARGETS")
 	for _, m := range st.Members {
