@@ -81,7 +81,7 @@ func jobnetShow(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, " — %s", safe(d.Description))
 	}
 	fmt.Fprintf(w, "\nconcurrency: %s   schedules: %s   triggers: %d   live runs: %d   next: %s\n",
-		d.Concurrency, dash(strings.Join(d.Schedules, "; ")), d.Triggers, d.Live, timeOrDash(d.Next))
+		safe(string(d.Concurrency)), dash(strings.Join(d.Schedules, "; ")), d.Triggers, d.Live, timeOrDash(d.Next))
 	if len(d.Params) > 0 {
 		var ps []string
 		for k, v := range d.Params {
@@ -143,6 +143,6 @@ func jobnetRun(ctx context.Context, env *Env, args []string) error {
 	if cmd.json() {
 		return printJSON(env.Stdout, console.StartResponse{Run: id})
 	}
-	fmt.Fprintln(env.Stdout, id)
+	fmt.Fprintln(env.Stdout, safe(id))
 	return nil
 }

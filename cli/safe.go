@@ -52,6 +52,16 @@ func safe(s string) string {
 	return b.String()
 }
 
+// safeLines is safe for a text of several lines, an error message above
+// all: its line breaks stay, everything else is escaped as safe does.
+func safeLines(s string) string {
+	ls := strings.Split(s, "\n")
+	for i, l := range ls {
+		ls[i] = safe(l)
+	}
+	return strings.Join(ls, "\n")
+}
+
 // unsafeRune reports whether r must not reach a terminal as it is: controls
 // (C0, DEL, C1) and format characters (Unicode category Cf: the bidi
 // embeddings, overrides and isolates, the marks LRM/RLM/ALM, zero-width

@@ -25,6 +25,12 @@ func TestSafe(t *testing.T) {
 	}
 }
 
+func TestSafeLines(t *testing.T) {
+	if got, want := safeLines("line 1: bad\nline 2: x\r\u202ey\x00"), "line 1: bad\nline 2: x\\r\\u202ey\\x00"; got != want {
+		t.Errorf("safeLines = %q, want %q", got, want)
+	}
+}
+
 func TestOneLine(t *testing.T) {
 	if got := oneLine("a\r\n  b\u202e\x00c", 80); got != `a b\u202e\x00c` {
 		t.Errorf("oneLine: %q", got)
