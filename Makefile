@@ -11,8 +11,15 @@ FUZZTIME ?= 30s
 
 all: build
 
+# DEBUG=1 keeps symbols and debug information (for a debugger).
+ifeq ($(DEBUG),)
+BUILDFLAGS := -trimpath -ldflags "-s -w $(LDFLAGS)"
+else
+BUILDFLAGS := -ldflags "$(LDFLAGS)"
+endif
+
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/unyo
+	$(GO) build $(BUILDFLAGS) -o $(BIN) ./cmd/unyo
 
 run: build
 	./$(BIN) serve --config $(CONFIG)
@@ -49,4 +56,4 @@ tidy-check:
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum
 
 clean:
-	rm -rf bin data
+	rm -rf bin data configs/data
