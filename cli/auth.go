@@ -69,7 +69,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		tok, name = r.Token, r.User
-		defer fmt.Fprintf(env.Stdout, "logged in to %s as %s (%s) until %s\n", server.url, r.User, r.Role, r.Expires.Local().Format(time.RFC3339))
+		defer fmt.Fprintf(env.Stdout, "logged in to %s as %s (%s) until %s\n", server.url, safe(r.User), r.Role, fmtTime(r.Expires))
 	}
 	creds, path, err := readCredentials(env)
 	if err != nil {
@@ -129,7 +129,7 @@ func runWhoAmI(ctx context.Context, env *Env, args []string) error {
 	if cmd.json() {
 		return printJSON(env.Stdout, id)
 	}
-	fmt.Fprintf(env.Stdout, "%s (%s) by %s %s from %s\n", id.Actor(), id.Role, id.Kind, id.TokenID, id.From)
+	fmt.Fprintf(env.Stdout, "%s (%s) by %s %s from %s\n", safe(id.Actor()), id.Role, id.Kind, safe(id.TokenID), safe(id.From))
 	return nil
 }
 
@@ -149,8 +149,8 @@ func runWho(ctx context.Context, env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tROLE\tKIND\tFROM\tLAST USED\tSINCE")
 	for _, s := range ss {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.User, s.Role, s.Kind, s.From,
-			s.LastUsed.Local().Format("15:04:05"), s.Since.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(s.User), s.Role, s.Kind, safe(s.From),
+			fmtTime(s.LastUsed), fmtTime(s.Since))
 	}
 	return tw.Flush()
 }
@@ -209,7 +209,7 @@ func runUser(ctx context.Context, env *Env, args []string) error {
 			if u.Disabled {
 				st = "disabled"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, st, u.Source, u.Created.Local().Format("2006-01-02"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(u.Name), u.Role, st, safe(u.Source), fmtTime(u.Created))
 		}
 		return tw.Flush()
 	case "add":
@@ -308,9 +308,9 @@ func runToken(ctx context.Context, env *Env, args []string) error {
 		}
 		exp := "never"
 		if !r.Token.Expires.IsZero() {
-			exp = r.Token.Expires.Local().Format(time.RFC3339)
+			exp = fmtTime(r.Token.Expires)
 		}
-		fmt.Fprintf(env.Stderr, "token %s for %s (%s), expires %s; the secret below is shown only now:\n", r.Token.ID, r.Token.Owner, r.Token.Role, exp)
+		fmt.Fprintf(env.Stderr, "token %s for %s (%s), expires %s; the secret below is shown only now:\n", safe(r.Token.ID), safe(r.Token.Owner), r.Token.Role, exp)
 		fmt.Fprintln(env.Stdout, r.Secret)
 	case "list":
 		ts, err := c.Tokens(ctx, *all)
@@ -331,7 +331,7 @@ func runToken(ctx context.Context, env *Env, args []string) error {
 			case !t.Live(now):
 				st = "expired"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Kind, t.Owner, t.Role,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safe(t.ID), safe(t.Name), t.Kind, safe(t.Owner), t.Role,
 				fmtDay(t.Expires, "never"), fmtDay(t.LastUsed, "-"), st)
 		}
 		return tw.Flush()
@@ -342,13 +342,6 @@ func runToken(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "token %s revoked\n", pos[0])
 	}
 	return nil
-}
-
-func fmtDay(t time.Time, zero string) string {
-	if t.IsZero() {
-		return zero
-	}
-	return t.Local().Format("2006-01-02 15:04")
 }
 
 const auditUsage = `usage:
@@ -425,8 +418,8 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tROLE\tACTION\tTARGET\tFROM\tRESULT\tDETAIL")
 	for _, e := range all {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04:05"),
-			e.Actor, e.Role, e.Action, e.Target, e.From, e.Result, oneLine(e.Detail, 60))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, fmtTime(e.At),
+			safe(e.Actor), safe(string(e.Role)), safe(e.Action), safe(e.Target), safe(e.From), safe(string(e.Result)), oneLine(e.Detail, 60))
 	}
 	return tw.Flush()
 }

@@ -85,10 +85,10 @@ func Main(ctx context.Context, args []string, env *Env) int {
 			return 0
 		}
 		if errors.Is(err, errUsage) {
-			fmt.Fprintln(env.Stderr, strings.TrimSuffix(err.Error(), ": "+errUsage.Error()))
+			fmt.Fprintln(env.Stderr, safeLines(strings.TrimSuffix(err.Error(), ": "+errUsage.Error())))
 			return 2
 		}
-		fmt.Fprintf(env.Stderr, "unyo %s: %v\n", args[0], err)
+		fmt.Fprintf(env.Stderr, "unyo %s: %s\n", args[0], safeLines(err.Error()))
 		var ce *client.Error
 		if errors.As(err, &ce) && ce.Status == 401 {
 			fmt.Fprintln(env.Stderr, "hint: unyo login --user NAME, or export UNYO_TOKEN_FILE=<node data_dir>/admin.token on the node's first start")

@@ -127,7 +127,7 @@ func clusterToken(ctx context.Context, env *Env, c *client.Client, base string, 
 		}
 		fmt.Fprintf(env.Stdout, "%s\n", ans.Token.Token)
 		fmt.Fprintf(env.Stderr, "join token %s, valid until %s; it is shown only now: give it to the new node as cluster.join_token\n",
-			ans.Token.ID, ans.Token.Expires.Format(time.RFC3339))
+			ans.Token.ID, fmtTime(ans.Token.Expires))
 		return nil
 	case "list":
 		var ans struct {
@@ -142,7 +142,7 @@ func clusterToken(ctx context.Context, env *Env, c *client.Client, base string, 
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tEXPIRES\tBY")
 		for _, t := range ans.Tokens {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, t.Expires.Format(time.RFC3339), dash(t.By))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, fmtTime(t.Expires), dash(t.By))
 		}
 		return tw.Flush()
 	case "revoke":
@@ -167,7 +167,7 @@ func clusterToken(ctx context.Context, env *Env, c *client.Client, base string, 
 
 func printClusterStatus(env *Env, st cluster.Status) {
 	fmt.Fprintf(env.Stdout, "node %s (%s), leader %s, term %d, in quorum %v, config v%d, %d targets (%d unassigned)\n\n",
-		st.NodeID, st.State, dash(st.Leader.ID), st.Term, st.InQuorum, st.Config.Version, st.Targets, st.Unassigned)
+		safe(st.NodeID), st.State, dash(st.Leader.ID), st.Term, st.InQuorum, st.Config.Version, st.Targets, st.Unassigned)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tSITE\tRAFT\tAPI\tROLE\tLIVE\tTARGETS")
 	for _, m := range st.Members {
@@ -182,7 +182,7 @@ func printClusterStatus(env *Env, st cluster.Status) {
 		if m.Live != nil {
 			live = fmt.Sprint(*m.Live)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", m.ID, dash(m.Site), m.RaftAddr, dash(m.APIAddr), role, live, m.AssignedTargets)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", safe(m.ID), dash(m.Site), safe(m.RaftAddr), dash(m.APIAddr), role, live, m.AssignedTargets)
 	}
 	tw.Flush()
 }

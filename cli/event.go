@@ -77,6 +77,8 @@ func runEvent(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, strings.Join(ids, "\n"))
+	for _, id := range ids {
+		fmt.Fprintln(env.Stdout, safe(id))
+	}
 	return nil
 }

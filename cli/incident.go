@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/client"
@@ -93,8 +92,8 @@ func incidentList(ctx context.Context, env *Env, args []string) error {
 		if i.Recovered {
 			state += " (recovered)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", i.ID, state, i.Severity, i.Target, i.Check,
-			i.Count, i.LastSeen.Local().Format(time.DateTime), dash(i.Owner), oneLine(i.Message, 60))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", i.ID, state, safe(string(i.Severity)), safe(i.Target), safe(i.Check),
+			i.Count, fmtTime(i.LastSeen), dash(i.Owner), oneLine(i.Message, 60))
 	}
 	return tw.Flush()
 }
@@ -130,7 +129,7 @@ func incidentShow(ctx context.Context, env *Env, args []string) error {
 	}
 	i := d.Incident
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, safe(v)) }
 	row("Incident", strconv.FormatInt(i.ID, 10))
 	row("State", string(i.State))
 	row("Severity", string(i.Severity))
@@ -140,8 +139,8 @@ func incidentShow(ctx context.Context, env *Env, args []string) error {
 	row("Dedup key", i.DedupKey)
 	row("Message", i.Message)
 	row("Occurrences", strconv.FormatInt(i.Count, 10))
-	row("First seen", i.FirstSeen.Local().Format(time.RFC3339))
-	row("Last seen", i.LastSeen.Local().Format(time.RFC3339))
+	row("First seen", fmtTime(i.FirstSeen))
+	row("Last seen", fmtTime(i.LastSeen))
 	row("Recovered", fmt.Sprint(i.Recovered))
 	row("Owner", dash(i.Owner))
 	if i.Runbook != "" {
@@ -151,7 +150,7 @@ func incidentShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintln(env.Stdout, "\nTimeline:")
 	tw = tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	for _, e := range d.Timeline {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(time.RFC3339), e.Kind, e.By, e.State, oneLine(e.Comment, 80))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", fmtTime(e.At), e.Kind, safe(e.By), e.State, oneLine(e.Comment, 80))
 	}
 	return tw.Flush()
 }
@@ -186,7 +185,7 @@ func incidentAct(ctx context.Context, env *Env, verb string, args []string) erro
 	if *out == "json" {
 		return printJSON(env.Stdout, r)
 	}
-	fmt.Fprintf(env.Stdout, "incident %d: %s by %s, now %s\n", r.Incident.ID, r.Entry.Kind, r.Entry.By, r.Incident.State)
+	fmt.Fprintf(env.Stdout, "incident %d: %s by %s, now %s\n", r.Incident.ID, r.Entry.Kind, safe(r.Entry.By), r.Incident.State)
 	return nil
 }
 
@@ -204,17 +203,10 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// dash returns s made safe for a terminal, or "-" when it is empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
-}
-
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
+	return safe(s)
 }

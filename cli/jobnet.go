@@ -50,7 +50,7 @@ func jobnetList(ctx context.Context, env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tJOBS\tSCHEDULES\tCONCURRENCY\tLIVE\tNEXT")
 	for _, n := range ns {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", n.Name, n.Jobs, dash(strings.Join(n.Schedules, "; ")), n.Concurrency, n.Live, timeOrDash(n.Next))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", safe(n.Name), n.Jobs, dash(strings.Join(n.Schedules, "; ")), n.Concurrency, n.Live, timeOrDash(n.Next))
 	}
 	return tw.Flush()
 }
@@ -59,7 +59,7 @@ func timeOrDash(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format(time.DateTime)
+	return fmtTime(*t)
 }
 
 func jobnetShow(ctx context.Context, env *Env, args []string) error {
@@ -76,23 +76,23 @@ func jobnetShow(ctx context.Context, env *Env, args []string) error {
 		return printJSON(env.Stdout, d)
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "jobnet %s", d.Name)
+	fmt.Fprintf(w, "jobnet %s", safe(d.Name))
 	if d.Description != "" {
-		fmt.Fprintf(w, " — %s", d.Description)
+		fmt.Fprintf(w, " — %s", safe(d.Description))
 	}
 	fmt.Fprintf(w, "\nconcurrency: %s   schedules: %s   triggers: %d   live runs: %d   next: %s\n",
-		d.Concurrency, dash(strings.Join(d.Schedules, "; ")), d.Triggers, d.Live, timeOrDash(d.Next))
+		safe(string(d.Concurrency)), dash(strings.Join(d.Schedules, "; ")), d.Triggers, d.Live, timeOrDash(d.Next))
 	if len(d.Params) > 0 {
 		var ps []string
 		for k, v := range d.Params {
 			ps = append(ps, fmt.Sprintf("%s=%q (pattern %s)", k, v, d.ParamPatterns[k]))
 		}
 		sort.Strings(ps)
-		fmt.Fprintf(w, "params: %s\n", strings.Join(ps, ", "))
+		fmt.Fprintf(w, "params: %s\n", safe(strings.Join(ps, ", ")))
 	}
 	fmt.Fprintln(w, "\nDAG (each level needs only earlier ones):")
 	for i, lv := range d.Levels {
-		fmt.Fprintf(w, "  %d: %s\n", i+1, strings.Join(lv, "  "))
+		fmt.Fprintf(w, "  %d: %s\n", i+1, safe(strings.Join(lv, "  ")))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -109,7 +109,7 @@ func jobnetShow(ctx context.Context, env *Env, args []string) error {
 		if j.Hold {
 			name += " (hold)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, dash(strings.Join(j.Needs, ",")), dash(j.RunOn), dash(j.Kind), dash(cmd))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(name), dash(strings.Join(j.Needs, ",")), dash(j.RunOn), dash(j.Kind), dash(cmd))
 	}
 	return tw.Flush()
 }
@@ -143,6 +143,6 @@ func jobnetRun(ctx context.Context, env *Env, args []string) error {
 	if cmd.json() {
 		return printJSON(env.Stdout, console.StartResponse{Run: id})
 	}
-	fmt.Fprintln(env.Stdout, id)
+	fmt.Fprintln(env.Stdout, safe(id))
 	return nil
 }

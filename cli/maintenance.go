@@ -125,14 +125,14 @@ func describeWindow(m console.MaintenanceView) string {
 		}
 		when = fmt.Sprintf("every %q (%s) for %s", m.Cron, tz, m.Duration)
 	} else if m.End != nil {
-		when = m.Start.Local().Format("2006-01-02 15:04") + " → " + m.End.Local().Format("2006-01-02 15:04")
+		when = fmtTime(m.Start) + " → " + fmtTime(*m.End)
 	}
-	s := fmt.Sprintf("%s: %s, %s", m.Name, scope, when)
+	s := fmt.Sprintf("%s: %s, %s", safe(m.Name), safe(scope), safe(when))
 	switch {
 	case m.EndedAt != nil:
-		s += ", ended " + m.EndedAt.Local().Format("2006-01-02 15:04") + " by " + m.EndedBy
+		s += ", ended " + fmtTime(*m.EndedAt) + " by " + safe(m.EndedBy)
 	case m.Active:
-		s += ", in force until " + m.ActiveUntil.Local().Format("2006-01-02 15:04")
+		s += ", in force until " + fmtUntil(m.ActiveUntil, time.Now())
 	}
 	return s
 }
@@ -179,18 +179,18 @@ func maintenanceList(ctx context.Context, env *Env, args []string) error {
 		if m.Cron != "" {
 			when = fmt.Sprintf("cron %q %s for %s", m.Cron, dash(m.TimeZone), m.Duration)
 		} else if m.End != nil {
-			when = m.Start.Local().Format("2006-01-02 15:04") + " → " + m.End.Local().Format("2006-01-02 15:04")
+			when = fmtTime(m.Start) + " → " + fmtTime(*m.End)
 		}
 		status := "scheduled"
 		switch {
 		case m.EndedAt != nil:
 			status = "ended"
 		case m.Active:
-			status = "in force until " + m.ActiveUntil.Local().Format("15:04")
+			status = "in force until " + fmtUntil(m.ActiveUntil, now)
 		case m.Cron == "" && m.End != nil && !m.End.After(now):
 			status = "over"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s %s\t%s\t%s\t%s\n", m.ID, m.Name, m.Scope, m.Match, when, status, m.CreatedBy)
+		fmt.Fprintf(tw, "%d\t%s\t%s %s\t%s\t%s\t%s\n", m.ID, safe(m.Name), safe(string(m.Scope)), safe(m.Match), safe(when), status, safe(m.CreatedBy))
 	}
 	return tw.Flush()
 }

@@ -47,7 +47,7 @@ func runOnCall(ctx context.Context, env *Env, args []string) error {
 		if !r.OnDuty {
 			duty = "no"
 			if r.NextOnDuty != nil {
-				duty += " (from " + r.NextOnDuty.Local().Format("Mon 2006-01-02 15:04") + ")"
+				duty += " (from " + r.NextOnDuty.Local().Format("Mon "+timeLayout) + ")"
 			}
 		}
 		var who []string
@@ -61,7 +61,7 @@ func runOnCall(ctx context.Context, env *Env, args []string) error {
 			}
 			who = append(who, s)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Role, duty, strings.Join(who, "; "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(r.Role), duty, safe(strings.Join(who, "; ")))
 	}
 	return tw.Flush()
 }

@@ -57,7 +57,7 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 		if t == nil {
 			return "-"
 		}
-		return t.Local().Format("2006-01-02 15:04:05")
+		return fmtTime(*t)
 	}
 	since := func(t *time.Time) string {
 		if t == nil {
@@ -68,7 +68,7 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 	w := env.Stdout
 	fmt.Fprintf(w, "Fault report (障害報告書) — incident %d\n\n", i.ID)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, safe(v)) }
 	row("Server", i.Target)
 	row("Fault", i.Check+" ("+string(i.Severity)+")")
 	row("Content", i.Message)
@@ -91,7 +91,7 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 		if r.Role != "" {
 			reporter += " (" + r.Role + ")"
 		}
-		row("Reported by", reporter+", "+r.At.Local().Format("2006-01-02 15:04"))
+		row("Reported by", reporter+", "+fmtTime(r.At))
 	} else {
 		row("Report", "not written yet: unyo incident report "+strconv.FormatInt(i.ID, 10)+" --cause ... --action ... --prevention ...")
 	}
@@ -99,7 +99,7 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintln(w, "\nTimeline:")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, e := range v.Timeline {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, e.By, oneLine(e.Comment, 100))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", fmtTime(e.At), e.Kind, safe(e.By), oneLine(e.Comment, 100))
 	}
 	return tw.Flush()
 }
@@ -201,7 +201,7 @@ func printAvailability(w io.Writer, r availability.Report) error {
 		if t.OverBudget {
 			used += " OVER"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.3f%%\t%s\t%d\n", t.Target, dur(t.Down), dur(t.Planned), dur(t.Unplanned),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.3f%%\t%s\t%d\n", safe(t.Target), dur(t.Down), dur(t.Planned), dur(t.Unplanned),
 			dur(t.Maintenance), t.Availability, used, len(t.Incidents))
 	}
 	if err := tw.Flush(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/console"
@@ -53,16 +52,9 @@ func runList(ctx context.Context, env *Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tJOBNET\tSTATUS\tTRIGGER\tSCHEDULED\tENDED")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Jobnet, r.Status, r.Trigger, fmtTime(r.Scheduled), fmtTime(r.Ended))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(r.ID), safe(r.Jobnet), r.Status, safe(string(r.Trigger)), fmtTime(r.Scheduled), fmtTime(r.Ended))
 	}
 	return tw.Flush()
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Local().Format("2006-01-02 15:04:05.000")
 }
 
 func runShow(ctx context.Context, env *Env, args []string) error {
@@ -84,10 +76,10 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 
 func printRun(env *Env, r ledger.RunRecord) {
 	w := env.Stdout
-	fmt.Fprintf(w, "run %s of %s: %s\n", r.ID, r.Jobnet, r.Status)
-	fmt.Fprintf(w, "trigger: %s", r.Trigger)
+	fmt.Fprintf(w, "run %s of %s: %s\n", safe(r.ID), safe(r.Jobnet), r.Status)
+	fmt.Fprintf(w, "trigger: %s", safe(string(r.Trigger)))
 	if r.By != "" {
-		fmt.Fprintf(w, " by %s", r.By)
+		fmt.Fprintf(w, " by %s", safe(r.By))
 	}
 	fmt.Fprintf(w, "   scheduled: %s   created: %s   ended: %s", fmtTime(r.Scheduled), fmtTime(r.Created), fmtTime(r.Ended))
 	if r.Gen > 0 {
@@ -99,7 +91,7 @@ func printRun(env *Env, r ledger.RunRecord) {
 		for k, v := range r.Params {
 			ps = append(ps, k+"="+v)
 		}
-		fmt.Fprintf(w, "params: %s\n", strings.Join(ps, " "))
+		fmt.Fprintf(w, "params: %s\n", safe(strings.Join(ps, " ")))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -109,7 +101,7 @@ func printRun(env *Env, r ledger.RunRecord) {
 		if j.Code != nil {
 			code = fmt.Sprint(*j.Code)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Job, j.Attempt, j.State, code, dash(j.Where), fmtTime(j.Started), fmtTime(j.Ended), dash(firstLine(j.Reason)))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", safe(j.Job), j.Attempt, j.State, code, dash(j.Where), fmtTime(j.Started), fmtTime(j.Ended), dash(firstLine(j.Reason)))
 	}
 	tw.Flush()
 }

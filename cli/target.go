@@ -52,7 +52,7 @@ func targetList(ctx context.Context, env *Env, args []string) error {
 		for _, ch := range t.Checks {
 			checks = append(checks, ch.Check+"="+string(ch.Status))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Address, stateText(t.Status), strings.Join(checks, ","), ago(now, t.LastCheck), rtt(t.LastRTT))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(t.Name), safe(t.Address), stateText(t.Status), safe(strings.Join(checks, ",")), ago(now, t.LastCheck), rtt(t.LastRTT))
 	}
 	return tw.Flush()
 }
@@ -72,18 +72,18 @@ func targetShow(ctx context.Context, env *Env, args []string) error {
 	}
 	now := time.Now()
 	w := env.Stdout
-	fmt.Fprintf(w, "target   %s (%s)\nstate    %s\n", d.Name, d.Address, stateText(d.Status))
+	fmt.Fprintf(w, "target   %s (%s)\nstate    %s\n", safe(d.Name), safe(d.Address), stateText(d.Status))
 	if d.Parent != "" {
-		fmt.Fprintf(w, "parent   %s\n", d.Parent)
+		fmt.Fprintf(w, "parent   %s\n", safe(d.Parent))
 	}
 	if d.Site != "" {
-		fmt.Fprintf(w, "site     %s\n", d.Site)
+		fmt.Fprintf(w, "site     %s\n", safe(d.Site))
 	}
 	fmt.Fprintf(w, "checked  %s\nrtt      %s\n", ago(now, d.LastCheck), rtt(d.LastRTT))
 	for _, s := range d.Results {
-		fmt.Fprintf(w, "\n%s: %s since %s (%d/%d failures)\n", s.Check, stateText(s.Status), ago(now, timePtr(s.Since)), s.ConsecutiveFailures, s.DownAfter)
+		fmt.Fprintf(w, "\n%s: %s since %s (%d/%d failures)\n", safe(s.Check), stateText(s.Status), ago(now, timePtr(s.Since)), s.ConsecutiveFailures, s.DownAfter)
 		if s.LastFailure != nil {
-			fmt.Fprintf(w, "  last failure %s: %s\n", s.LastFailure.Time.Local().Format(time.DateTime), s.LastFailure.Message)
+			fmt.Fprintf(w, "  last failure %s: %s\n", fmtTime(s.LastFailure.Time), oneLine(s.LastFailure.Message, 0))
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TIME\tRESULT\tTOOK\tMESSAGE")
@@ -96,14 +96,14 @@ func targetShow(ctx context.Context, env *Env, args []string) error {
 			if !r.OK {
 				res = "FAILED"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Time.Local().Format(time.TimeOnly), res, r.Duration.Round(time.Microsecond), r.Message)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", fmtTime(r.Time), res, r.Duration.Round(time.Microsecond), oneLine(r.Message, 0))
 		}
 		tw.Flush()
 	}
 	if len(d.Thresholds) > 0 {
 		fmt.Fprintln(w, "\nthresholds not at ok:")
 		for _, t := range d.Thresholds {
-			fmt.Fprintf(w, "  %s %s %s\n", t.Rule, t.Labels, t.Level)
+			fmt.Fprintf(w, "  %s %s %s\n", safe(t.Rule), safe(fmt.Sprint(t.Labels)), t.Level)
 		}
 	}
 	return nil
