@@ -64,6 +64,9 @@ func incidentList(ctx context.Context, env *Env, args []string) error {
 	if err := checkOutput(*out); err != nil {
 		return err
 	}
+	if *limit < 1 || *limit > 10000 {
+		return usagef("--limit %d: want 1 to 10000", *limit)
+	}
 	o := client.ListOptions{Target: *target, Limit: *limit}
 	for _, s := range strings.Split(*state, ",") {
 		if s = strings.TrimSpace(s); s == "" {

@@ -137,6 +137,6 @@ func configApply(ctx context.Context, env *Env, args []string) error {
 	if err := callRaw(ctx, c, strings.TrimRight(server.url, "/")+node.ConfigPath+"?name="+url.QueryEscape(pos[0]), data, &out); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%s: applied as cluster config version %d (sha256 %s)\n", pos[0], out.Version, out.Hash)
+	fmt.Fprintf(env.Stdout, "%s: applied as cluster config version %d (sha256 %s)\n", pos[0], out.Version, strings.TrimPrefix(out.Hash, "sha256:"))
 	return nil
 }

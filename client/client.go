@@ -100,14 +100,21 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if err != nil {
 		return fmt.Errorf("%s %s: read: %w", method, u.Redacted(), err)
 	}
+	notAPI := !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
 	if resp.StatusCode >= 300 {
 		var e struct{ Error, Field string }
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
+			if notAPI || len(e.Error) > 200 {
+				e.Error = fmt.Sprintf("%s %s answered %s, not a unyo API error: is --server a unyo node?", method, u.Redacted(), contentType(resp))
+			}
 		}
 		return &Error{Status: resp.StatusCode, Field: e.Field, Msg: e.Error}
 	}
 	if out != nil {
+		if notAPI {
+			return fmt.Errorf("%s %s answered %s, not JSON: is --server a unyo node?", method, u.Redacted(), contentType(resp))
+		}
 		if err := json.Unmarshal(data, out); err != nil {
 			return fmt.Errorf("%s %s: decode: %w", method, u.Redacted(), err)
 		}
@@ -180,4 +187,11 @@ func (c *Client) Ready(ctx context.Context) error {
 		return fmt.Errorf("not ready: %s", e.Msg)
 	}
 	return err
+}
+
+func contentType(resp *http.Response) string {
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		return ct
+	}
+	return "no Content-Type"
 }

@@ -232,7 +232,7 @@ func (a *api) getReport(w http.ResponseWriter, r *http.Request) {
 	}
 	inc, err := a.Store.Incident(r.Context(), id)
 	if err != nil {
-		a.storeError(w, err)
+		a.incidentError(w, id, err)
 		return
 	}
 	tl, err := a.Store.Timeline(r.Context(), id)

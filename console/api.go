@@ -227,7 +227,7 @@ func (a *api) getIncident(w http.ResponseWriter, r *http.Request) {
 	}
 	inc, err := a.Store.Incident(r.Context(), id)
 	if err != nil {
-		a.storeError(w, err)
+		a.incidentError(w, id, err)
 		return
 	}
 	tl, err := a.Store.Timeline(r.Context(), id)
@@ -271,7 +271,7 @@ func (a *api) transition(kind incident.Kind) http.HandlerFunc {
 		inc, entry, err := a.Store.Transition(r.Context(), id, incident.Action{
 			Kind: kind, By: actor(r), Comment: req.Comment, At: a.Now().UTC()})
 		if err != nil {
-			a.storeError(w, err)
+			a.incidentError(w, id, err)
 			return
 		}
 		if a.AfterTransition != nil {
@@ -348,6 +348,16 @@ func (a *api) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, EventsResponse{IDs: ids})
+}
+
+// incidentError is storeError for a request about incident id: a
+// missing one is "no incident N", in the operator's words.
+func (a *api) incidentError(w http.ResponseWriter, id int64, err error) {
+	if errors.Is(err, incident.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "id", fmt.Sprintf("no incident %d", id))
+		return
+	}
+	a.storeError(w, err)
 }
 
 // actor is who acts: the request's authenticated identity.

@@ -36,3 +36,16 @@ func TestIncidentActionsNeedARole(t *testing.T) {
 		t.Errorf("incidents anonymous: %d, want 401", code)
 	}
 }
+
+func TestMissingIncidentInOperatorWords(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/api/v1/incidents/9999", ""},
+		{"POST", "/api/v1/incidents/9999/ack", `{}`},
+	} {
+		code, out := f.do(t, c.method, c.path, c.body)
+		if code != http.StatusNotFound || out["error"] != "no incident 9999" || out["field"] != "id" {
+			t.Errorf("%s %s: %d %v, want 404 \"no incident 9999\"", c.method, c.path, code, out)
+		}
+	}
+}

@@ -130,7 +130,7 @@ func TestOperatorCLI(t *testing.T) {
 		}
 	}
 	out = run(1, "incident", "show", "999999", srv)
-	if !strings.Contains(out, "not found") {
+	if !strings.Contains(out, "no incident 999999") || strings.Contains(out, "sqlite") {
 		t.Errorf("show of a missing incident said %q", out)
 	}
 }
