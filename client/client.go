@@ -105,7 +105,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		var e struct{ Error, Field string }
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
-			if notAPI || len(e.Error) > 200 {
+			if notAPI {
 				e.Error = fmt.Sprintf("%s %s answered %s, not a unyo API error: is --server a unyo node?", method, u.Redacted(), contentType(resp))
 			}
 		}
