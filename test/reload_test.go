@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,21 +17,7 @@ import (
 // SIGHUP, without a restart; a broken file then changes nothing and the
 // node says so in its metrics.
 func TestReloadOnSIGHUP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testutil.TCPPort(t)
 	dir := t.TempDir()
 	addr := testutil.FreePort(t)
 	target := func(name string) string {

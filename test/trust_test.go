@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,22 +30,7 @@ import (
 // refused, the legitimate path still works, and the audit log records who
 // did what and detects an entry edited in the database.
 func TestTrust(t *testing.T) {
-	// A TCP service for the targets' checks.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testutil.TCPPort(t) // a TCP service for the targets' checks
 	dir := t.TempDir()
 	addr := testutil.FreePort(t)
 	cfgWith := func(targets ...string) string {

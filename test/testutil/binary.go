@@ -317,3 +317,25 @@ func withoutBootstrap(env []string) []string {
 	}
 	return out
 }
+
+// TCPPort listens on a loopback port that accepts and closes every
+// connection (a live service for TCP checks), until the test ends, and
+// returns the port.
+func TCPPort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
