@@ -71,11 +71,11 @@ func unsafeRune(r rune) bool {
 }
 
 // oneLine returns s made safe with its runs of white space folded into one
-// space, cut to n characters.
+// space, cut to n terminal columns (a Japanese character takes two).
 func oneLine(s string, n int) string {
 	s = safe(strings.Join(strings.Fields(s), " "))
-	if r := []rune(s); n > 0 && len(r) > n {
-		return string(r[:n-1]) + "…"
+	if n > 0 && displayWidth(s) > n {
+		return runewidthCond.Truncate(s, n, "…")
 	}
 	return s
 }

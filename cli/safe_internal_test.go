@@ -38,6 +38,9 @@ func TestOneLine(t *testing.T) {
 	if got := oneLine("abcdef", 4); got != "abc…" {
 		t.Errorf("oneLine cut: %q", got)
 	}
+	if got := oneLine("東京都のサーバ", 7); got != "東京都…" {
+		t.Errorf("oneLine cuts by display width: %q", got)
+	}
 	if got := oneLine("abc", 0); got != "abc" {
 		t.Errorf("oneLine without limit: %q", got)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/internal/jsondur"
 )
 
 // Jobnets is the job network as the API sees it: the node implements it
@@ -81,7 +82,7 @@ type JobNode struct {
 	RunOn   string        `json:"run_on,omitempty"`
 	Needs   []string      `json:"needs,omitempty"`
 	Hold    bool          `json:"hold,omitempty"`
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout jsondur.Duration `json:"timeout,omitempty"` // "10m0s"
 	Retries int           `json:"retries,omitempty"`
 }
 
