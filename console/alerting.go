@@ -12,8 +12,8 @@ import (
 	"github.com/unyo-ops/unyo/alerting/escalation"
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
-	"github.com/unyo-ops/unyo/internal/jsondur"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/internal/jsondur"
 )
 
 // AlertingDeps are what the alerting endpoints serve from besides the

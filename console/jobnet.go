@@ -74,16 +74,16 @@ type JobnetDetail struct {
 
 // JobNode is one job of a jobnet's DAG.
 type JobNode struct {
-	Name    string        `json:"name"`
-	Kind    string        `json:"kind,omitempty"`
-	Command string        `json:"command,omitempty"`
-	Args    []string      `json:"args,omitempty"`
-	Jobnet  string        `json:"jobnet,omitempty"`
-	RunOn   string        `json:"run_on,omitempty"`
-	Needs   []string      `json:"needs,omitempty"`
-	Hold    bool          `json:"hold,omitempty"`
+	Name    string           `json:"name"`
+	Kind    string           `json:"kind,omitempty"`
+	Command string           `json:"command,omitempty"`
+	Args    []string         `json:"args,omitempty"`
+	Jobnet  string           `json:"jobnet,omitempty"`
+	RunOn   string           `json:"run_on,omitempty"`
+	Needs   []string         `json:"needs,omitempty"`
+	Hold    bool             `json:"hold,omitempty"`
 	Timeout jsondur.Duration `json:"timeout,omitempty"` // "10m0s"
-	Retries int           `json:"retries,omitempty"`
+	Retries int              `json:"retries,omitempty"`
 }
 
 // StartRequest is the body of POST /api/v1/jobnets/{name}/runs.
