@@ -100,7 +100,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 
 		// Completion offers the incident ids the node has, with the token.
 		compl, _, _ := testutil.RunEnv(t, env, "__complete", "incident", "show", "")
-		if !regexp.MustCompile(`(?m)^` + show[1] + `\t`).MatchString(compl) || !regexp.MustCompile(`(?m)^` + itoa(others[0].ID) + `\t`).MatchString(compl) {
+		if !regexp.MustCompile(`(?m)^`+show[1]+`\t`).MatchString(compl) || !regexp.MustCompile(`(?m)^`+itoa(others[0].ID)+`\t`).MatchString(compl) {
 			t.Errorf("run %d: completion of incident show does not offer %s and %d:\n%s", run, show[1], others[0].ID, compl)
 		}
 		p.Stop()
