@@ -48,9 +48,9 @@ func TestOneLine(t *testing.T) {
 
 func TestTimeFormats(t *testing.T) {
 	tokyo := time.FixedZone("JST", 9*3600)
-	old := time.Local
-	time.Local = tokyo
-	defer func() { time.Local = old }()
+	old := local
+	local = tokyo
+	defer func() { local = old }()
 
 	at := time.Date(2026, 11, 3, 1, 2, 3, 0, time.UTC)
 	if got, want := fmtTime(at), "2026-11-03 10:02:03 +09:00"; got != want {
