@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/unyo-ops/unyo/auth"
@@ -40,10 +41,80 @@ import (
 // ConfigPath is where a new shared configuration is posted (YAML body).
 const ConfigPath = "/v1/cluster/config"
 
-// ConfigApplied is the answer of ConfigPath.
+// ConfigApplyWait bounds how long POST ConfigPath waits for the member to
+// apply the version it committed before answering "pending".
+var ConfigApplyWait = 10 * time.Second
+
+// ConfigApplied is the answer of ConfigPath: the version committed, and
+// what the member that took the request did with it (every member applies
+// it the same way; each logs its own outcome).
 type ConfigApplied struct {
 	Version int64  `json:"version"`
 	Hash    string `json:"hash"`
+	// Node is the member whose outcome this is.
+	Node string `json:"node,omitempty"`
+	// Unchanged: the shared sections are what the member runs already.
+	Unchanged bool `json:"unchanged,omitempty"`
+	// Pending: the member had not applied the version when the answer
+	// was due (it will; see its log).
+	Pending bool `json:"pending,omitempty"`
+	ReloadResult
+}
+
+// NotApplied reports whether a part of the configuration is not in effect
+// on the member: waiting for a restart, failed, or not applied yet.
+func (a ConfigApplied) NotApplied() bool {
+	return a.Pending || len(a.Restart) > 0 || len(a.Failed) > 0
+}
+
+// sharedOutcome is what this member did with a shared config version.
+type sharedOutcome struct {
+	version   int64
+	unchanged bool
+	res       ReloadResult
+}
+
+// sharedState is the last shared config version this member handled;
+// changed is closed and replaced at each.
+type sharedState struct {
+	sharedMu      sync.Mutex
+	sharedLast    sharedOutcome
+	sharedChanged chan struct{}
+}
+
+func (n *Node) sharedDone(o sharedOutcome) {
+	n.sharedMu.Lock()
+	defer n.sharedMu.Unlock()
+	if o.version < n.sharedLast.version {
+		return
+	}
+	n.sharedLast = o
+	if n.sharedChanged != nil {
+		close(n.sharedChanged)
+	}
+	n.sharedChanged = make(chan struct{})
+}
+
+// waitShared waits until this member has handled version (or a later
+// one): false when ctx ends first.
+func (n *Node) waitShared(ctx context.Context, version int64) (sharedOutcome, bool) {
+	for {
+		n.sharedMu.Lock()
+		last := n.sharedLast
+		if n.sharedChanged == nil {
+			n.sharedChanged = make(chan struct{})
+		}
+		ch := n.sharedChanged
+		n.sharedMu.Unlock()
+		if last.version >= version {
+			return last, true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return sharedOutcome{}, false
+		}
+	}
 }
 
 // seedConfig makes this leader's file the cluster's first active config.
@@ -82,12 +153,17 @@ func (n *Node) followConfig(ctx context.Context) {
 		return
 	}
 	for ac := range n.raft.WatchConfig(ctx) {
-		if ac.Version == 0 || ac.Hash == applied {
+		if ac.Version == 0 {
+			continue
+		}
+		if ac.Hash == applied {
+			n.sharedDone(sharedOutcome{version: ac.Version, unchanged: true})
 			continue
 		}
 		merged, err := n.mergeShared(ac.Data)
 		if err != nil {
 			n.log.Error("shared config not applied", "version", ac.Version, "err", err)
+			n.sharedDone(sharedOutcome{version: ac.Version, res: ReloadResult{Failed: []string{err.Error()}}})
 			continue
 		}
 		applied = ac.Hash
@@ -95,10 +171,13 @@ func (n *Node) followConfig(ctx context.Context) {
 			// The replicated file is sealed, so its hash never matches the
 			// node's own; what it says may still be what the node runs.
 			n.log.Info("shared config unchanged", "version", ac.Version, "hash", ac.Hash)
+			n.sharedDone(sharedOutcome{version: ac.Version, unchanged: true})
 			continue
 		}
-		err = n.Reload(ctx, merged)
-		n.log.Info("shared config applied", "version", ac.Version, "hash", ac.Hash, "by", ac.AppliedBy, "err", err)
+		res, err := n.ReloadReport(ctx, merged)
+		n.log.Info("shared config applied", "version", ac.Version, "hash", ac.Hash, "by", ac.AppliedBy,
+			"applied", res.Applied, "restart", res.Restart, "err", err)
+		n.sharedDone(sharedOutcome{version: ac.Version, res: res})
 	}
 }
 
@@ -172,8 +251,23 @@ func (n *Node) configHandler(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, http.StatusServiceUnavailable, err)
 			return
 		}
+		out := ConfigApplied{Version: next, Hash: cluster.ConfigHash(data), Node: n.opts.Name}
+		// Answer with what this member did with it (bounded: a member that
+		// is slow to apply answers "pending").
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(r.Context()), ConfigApplyWait)
+		o, ok := n.waitShared(wctx, next)
+		wcancel()
+		switch {
+		case !ok:
+			out.Pending = true
+		case o.version > next:
+			// A later version came first; what this one did is in the log.
+			out.Pending = true
+		default:
+			out.Unchanged, out.ReloadResult = o.unchanged, o.res
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(ConfigApplied{Version: next, Hash: cluster.ConfigHash(data)})
+		_ = json.NewEncoder(w).Encode(out)
 		return
 	}
 	writeErr(w, http.StatusConflict, fmt.Errorf("config version raced five times: %w", err))
