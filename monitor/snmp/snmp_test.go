@@ -170,7 +170,7 @@ func TestDeadDeviceDoesNotDelayOthers(t *testing.T) {
 	a := snmptest.Start(t)
 	b := snmptest.Start(t)
 	p, _ := NewPoller(Options{Workers: 8}, nil, nil)
-	dead := &Config{Timeout: 2 * time.Second, Retries: 1, Port: snmptest.FreeUDPPort(t)}
+	dead := &Config{Timeout: 2 * time.Second, Retries: ptr(1), Port: snmptest.FreeUDPPort(t)}
 	dead.Defaults()
 	if err := dead.Validate(); err != nil {
 		t.Fatal(err)
@@ -368,3 +368,5 @@ func TestStorageType(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
