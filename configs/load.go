@@ -122,9 +122,11 @@ func ParseWith(name string, data []byte, opts ParseOptions) (cfg *Config, err er
 	if root != nil {
 		d.decodeRoot(root, reflect.ValueOf(c).Elem())
 	}
+	c.given = d.lines
 	for _, s := range c.sections() {
 		s.sec.resolve(c, dir)
 	}
+	c.given = nil
 
 	errs := d.errs
 	bad := map[string]bool{} // fields whose value did not decode

@@ -265,7 +265,14 @@ type Options struct {
 	Workers int `yaml:"workers"`
 }
 
-// Validate checks the options.
+// Defaults sets the workers left at zero (64).
+func (o *Options) Defaults() {
+	if o.Workers == 0 {
+		o.Workers = 64
+	}
+}
+
+// Validate checks the options (zero workers counts as the default).
 func (o *Options) Validate() error {
 	if o.Workers < 0 || o.Workers > 10000 {
 		return fmt.Errorf("workers: %d: want 1 to 10000", o.Workers)
