@@ -26,9 +26,10 @@ import (
 // member, forwarded to the leader) replaces it with a new version. Every
 // member follows it: it takes those sections from the replicated file and
 // keeps its own node, http, nats, ledger, pipeline, cluster and log
-// sections, then reloads (see Reload: the monitor changes at once; alerting
-// and jobnet changes are logged as needing a restart). A node that joins
-// gets the active configuration from the log or a snapshot.
+// sections, then reloads (see Reload: the monitor and the jobnets change at
+// once; alerting changes are logged as needing a restart). The member that
+// took a `config apply` answers with what it did (ConfigApplied). A node
+// that joins gets the active configuration from the log or a snapshot.
 //
 // What goes into the Raft log is configs.SealShared of the file: the shared
 // sections only (the lines of the others blanked), every secret written in
