@@ -43,6 +43,8 @@ func runServe(ctx context.Context, env *Env, path *string) error {
 	if err != nil {
 		return err
 	}
+	// A member starts with the cluster's shared sections it last applied.
+	cfg = node.StartupConfig(cfg, log)
 	opts, err := node.FromConfig(cfg, log)
 	if err != nil {
 		return err

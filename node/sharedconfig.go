@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -168,6 +169,7 @@ func (n *Node) followConfig(ctx context.Context) {
 			continue
 		}
 		applied = ac.Hash
+		n.saveShared(ac.Data)
 		if cur := n.currentConfig(); cur != nil && sameShared(cur, merged) {
 			// The replicated file is sealed, so its hash never matches the
 			// node's own; what it says may still be what the node runs.
@@ -185,12 +187,15 @@ func (n *Node) followConfig(ctx context.Context) {
 // mergeShared parses a shared config and returns this node's config with
 // the shared sections replaced.
 func (n *Node) mergeShared(data []byte) (*configs.Config, error) {
+	return mergeSharedInto(n.currentConfig(), data, n.secretKey)
+}
+
+func mergeSharedInto(own *configs.Config, data []byte, key func() ([]byte, error)) (*configs.Config, error) {
 	name := "cluster-config.yaml"
-	own := n.currentConfig()
 	if own != nil && own.Source != "" {
 		name = filepath.Join(filepath.Dir(own.Source), name)
 	}
-	shared, err := configs.ParseWith(name, data, configs.ParseOptions{SecretKey: n.secretKey})
+	shared, err := configs.ParseWith(name, data, configs.ParseOptions{SecretKey: key})
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +206,55 @@ func (n *Node) mergeShared(data []byte) (*configs.Config, error) {
 		merged.Hash, merged.Source = shared.Hash, own.Source
 	}
 	return &merged, nil
+}
+
+// SharedCacheFile, in the cluster data directory, holds the replicated
+// configuration this member last applied, as replicated (secrets sealed).
+const SharedCacheFile = "shared-config.yaml"
+
+// saveShared keeps the replicated configuration this member applied, for
+// its next start.
+func (n *Node) saveShared(data []byte) {
+	if n.opts.Cluster.DataDir == "" {
+		return
+	}
+	path := filepath.Join(n.opts.Cluster.DataDir, SharedCacheFile)
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		n.log.Warn("keep the shared config for the next start", "err", err)
+	}
+}
+
+// StartupConfig is what a member starts with: its own file, with the
+// shared sections (monitor, alerting, jobnets) of the replicated
+// configuration it last applied, kept in <node.data_dir>/raft/
+// (SharedCacheFile). So what `config apply` changed that needs a restart
+// (alerting) is in effect after the restart, instead of the file's older
+// sections coming back until the replicated ones are applied again. With
+// no such file, or one that does not load (it is logged), cfg as it is.
+func StartupConfig(cfg *configs.Config, log *slog.Logger) *configs.Config {
+	dir := filepath.Join(cfg.Node.DataDir, "raft")
+	data, err := os.ReadFile(filepath.Join(dir, SharedCacheFile))
+	if err != nil {
+		return cfg
+	}
+	key := func() ([]byte, error) { return secretbox.LoadKey(filepath.Join(dir, secretbox.KeyFile)) }
+	merged, err := mergeSharedInto(cfg, data, key)
+	if err != nil {
+		if log != nil {
+			log.Warn("the cluster's shared config kept from the last run does not load; starting with the file's", "err", err)
+		}
+		return cfg
+	}
+	if log != nil && !sameShared(cfg, merged) {
+		log.Info("starting with the cluster's shared config (monitor, alerting, jobnets) last applied, not the file's",
+			"file", cfg.Source, "shared", filepath.Join(dir, SharedCacheFile))
+	}
+	return merged
 }
 
 // configHandler validates a posted config and makes it the next version.

@@ -148,4 +148,14 @@ func TestJobnetReload(t *testing.T) {
 	if !strings.Contains(out, "needs a restart: alerting") {
 		t.Errorf("config apply of an alerting change:\n%s", out)
 	}
+	// After a restart it is in effect (the file still has the old
+	// alerting section): the same file again changes nothing.
+	p.Stop()
+	p = testutil.Serve(t, cfg, addr)
+	if out := unyo(0, "config", "apply", next, srv); !strings.Contains(out, "unchanged on e2e") {
+		t.Errorf("config apply of what runs after the restart:\n%s", out)
+	}
+	if strings.Contains(p.Log(), "need a restart") {
+		t.Errorf("the restart after an alerting change logged that settings need a restart:\n%s", p.Log())
+	}
 }
