@@ -154,12 +154,15 @@ func (n *Node) followConfig(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	var stillPending ReloadResult // of the last version applied
 	for ac := range n.raft.WatchConfig(ctx) {
 		if ac.Version == 0 {
 			continue
 		}
 		if ac.Hash == applied {
-			n.sharedDone(sharedOutcome{version: ac.Version, unchanged: true})
+			// The same file again: what waits for a restart still does.
+			pending := ReloadResult{Restart: stillPending.Restart, Failed: stillPending.Failed}
+			n.sharedDone(sharedOutcome{version: ac.Version, unchanged: len(pending.Restart)+len(pending.Failed) == 0, res: pending})
 			continue
 		}
 		merged, err := n.mergeShared(ac.Data)
@@ -174,10 +177,12 @@ func (n *Node) followConfig(ctx context.Context) {
 			// The replicated file is sealed, so its hash never matches the
 			// node's own; what it says may still be what the node runs.
 			n.log.Info("shared config unchanged", "version", ac.Version, "hash", ac.Hash)
+			stillPending = ReloadResult{}
 			n.sharedDone(sharedOutcome{version: ac.Version, unchanged: true})
 			continue
 		}
 		res, err := n.ReloadReport(ctx, merged)
+		stillPending = res
 		n.log.Info("shared config applied", "version", ac.Version, "hash", ac.Hash, "by", ac.AppliedBy,
 			"applied", res.Applied, "restart", res.Restart, "err", err)
 		n.sharedDone(sharedOutcome{version: ac.Version, res: res})
