@@ -154,8 +154,21 @@ func (n *Node) followConfig(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	// At a restart the log is replayed: each older version would be
+	// applied in turn (and an alerting change undone and redone, each
+	// logged as needing a restart). Wait until the log this member had at
+	// start is applied, then take the latest version.
+	var replayed uint64
+	if r := n.raft.Raft(); r != nil {
+		replayed = r.LastIndex()
+	}
 	var stillPending ReloadResult // of the last version applied
 	for ac := range n.raft.WatchConfig(ctx) {
+		if replayed > 0 {
+			n.waitApplied(ctx, replayed, ReplayWait)
+			replayed = 0
+			ac = n.raft.Config()
+		}
 		if ac.Version == 0 {
 			continue
 		}
@@ -186,6 +199,22 @@ func (n *Node) followConfig(ctx context.Context) {
 		n.log.Info("shared config applied", "version", ac.Version, "hash", ac.Hash, "by", ac.AppliedBy,
 			"applied", res.Applied, "restart", res.Restart, "err", err)
 		n.sharedDone(sharedOutcome{version: ac.Version, res: res})
+	}
+}
+
+// ReplayWait bounds how long a starting member waits for its log to be
+// applied before it applies the shared configuration it has.
+var ReplayWait = 30 * time.Second
+
+// waitApplied waits until the FSM has applied index, ctx ends or max has
+// passed (entries a new leader drops are never applied).
+func (n *Node) waitApplied(ctx context.Context, index uint64, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for n.raft.AppliedIndex() < index && ctx.Err() == nil && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
