@@ -124,7 +124,13 @@ type Node struct {
 	guard *auth.Guard
 	clusterCounters
 	reloadState
-	jobnets *jobnetPart // nil without jobnets (jobnet.go)
+	sharedState
+	// jobnets is nil until jobnets are configured (at start or by a
+	// reload); jobnetMu guards it and bgctx, the context background work
+	// started after Start runs under (jobnet.go).
+	jobnets  *jobnetPart
+	jobnetMu sync.Mutex
+	bgctx    context.Context
 
 	ln   net.Listener
 	mux  *auth.Mux // every route, each with its action
@@ -292,6 +298,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.listening = make(chan struct{})
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
+	n.jobnetMu.Lock()
+	n.bgctx = bgctx
+	n.jobnetMu.Unlock()
 	n.bg.Add(1)
 	go func() { defer n.bg.Done(); n.openStore(bgctx) }()
 	n.pipe.Start()
