@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,9 +10,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/monitor/filter"
@@ -189,6 +193,9 @@ func (n *Node) startMonitor(ctx context.Context) error {
 	if err := m.sched.Start(ctx); err != nil {
 		return fmt.Errorf("node: monitor: %w", err)
 	}
+	if err := n.followResolves(ctx); err != nil {
+		return fmt.Errorf("node: monitor: %w", err)
+	}
 	// In a cluster the assignment decides (followAssignments in cluster.go).
 	if n.opts.Cluster.DataDir == "" {
 		if err := m.sched.SetTargets(m.targetList()); err != nil {
@@ -196,6 +203,34 @@ func (n *Node) startMonitor(ctx context.Context) error {
 		}
 	}
 	m.log.Info("monitor started", "targets", len(m.targetList()), "thresholds", len(m.opts.Thresholds))
+	return nil
+}
+
+// followResolves applies every manual resolve to the checks this node runs:
+// the check (or threshold series) of the resolved incident's dedup key forgets
+// its verdict, as a restart would, so a fault still present recurs at the
+// next checks (a new incident saying "recurred: still failing after manual
+// resolve of incident N") instead of staying silent until the node restarts.
+// Every member hears every resolve (a plain subscription on the transitions'
+// subject); only the one running the check has a state to rearm. A resolve
+// missed while the bus was away is caught at the next restart, which
+// reconstructs the same state.
+func (n *Node) followResolves(ctx context.Context) error {
+	m := n.mon
+	sub, err := n.bus.Conn().Subscribe(n.bus.IncidentSubject(incident.KindResolved), func(msg *nats.Msg) {
+		var t bus.Transition
+		if err := json.Unmarshal(msg.Data, &t); err != nil {
+			m.log.Warn("undecodable incident transition", "subject", msg.Subject, "err", err)
+			return
+		}
+		if t.Entry.Kind == incident.KindResolved && t.Incident.DedupKey != "" {
+			m.sched.Rearm(t.Incident.DedupKey)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow resolves: %w", err)
+	}
+	context.AfterFunc(ctx, func() { _ = sub.Unsubscribe() })
 	return nil
 }
 

@@ -47,6 +47,10 @@ const (
 	ORDER BY id
 	FOR NO KEY UPDATE`
 
+	lastInactiveSQL = `SELECT DISTINCT ON (dedup_key) ` + incidentCols + ` FROM incidents
+	WHERE dedup_key = ANY($1::text[]) AND state IN ('resolved', 'closed')
+	ORDER BY dedup_key, id DESC`
+
 	insertIncidentsSQL = `INSERT INTO incidents (dedup_key, source, target, check_name, severity, state, message,
 		runbook, labels, count, first_seen, last_seen, opened_at, recovered, recovered_at, last_seq)
 	SELECT u.dedup_key, u.source, u.target, u.check_name, u.severity, u.state, u.message, u.runbook,
@@ -219,8 +223,30 @@ func (s *Store) applyOnce(ctx context.Context, evs []incident.Event, now time.Ti
 		}
 	}
 
+	// The newest resolved or closed incident of the keys with none active
+	// (the manual-resolve rule, see plan.Apply); not locked: a recovered
+	// flag set twice is the same flag.
+	prev := make(map[string]*plan.Incident)
+	if keys := plan.Inactive(plan.Keys(evs, applied), active); len(keys) > 0 {
+		rows, err := tx.Query(ctx, lastInactiveSQL, keys)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			inc, err := scanIncident(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			prev[inc.DedupKey] = &inc
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+
 	// 3. Decide, in order.
-	res := plan.Apply(evs, applied, active, now)
+	res := plan.Apply(evs, applied, active, prev, now)
 
 	// 4. Write.
 	if len(res.Created) > 0 {

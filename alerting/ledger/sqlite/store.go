@@ -85,7 +85,26 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 		}
 	}
 
-	res := plan.Apply(evs, applied, active, now)
+	// The newest resolved or closed incident of the keys with none active
+	// (the manual-resolve rule, see plan.Apply).
+	prev := make(map[string]*plan.Incident)
+	last, err := tx.PrepareContext(ctx, "SELECT "+incidentCols+" FROM incidents WHERE dedup_key = ? ORDER BY id DESC LIMIT 1")
+	if err != nil {
+		return nil, err
+	}
+	defer last.Close()
+	for _, k := range plan.Inactive(plan.Keys(evs, applied), active) {
+		inc, err := scanIncident(last.QueryRowContext(ctx, k))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, err
+		default:
+			prev[k] = &inc
+		}
+	}
+
+	res := plan.Apply(evs, applied, active, prev, now)
 
 	if len(res.Created) > 0 {
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO incidents (dedup_key, source, target, check_name, severity, state,
