@@ -69,6 +69,7 @@ func runEvent(ctx context.Context, env *Env, args []string) error {
 	if err := ev.Validate(); err != nil {
 		return usagef("--%v", err)
 	}
+	ev.Received = time.Time{} // the node stamps it
 	c, err := newClient(env, *server)
 	if err != nil {
 		return err

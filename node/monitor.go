@@ -18,6 +18,7 @@ import (
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/filter"
 	"github.com/unyo-ops/unyo/monitor/ping"
 	"github.com/unyo-ops/unyo/monitor/scheduler"
@@ -156,7 +157,7 @@ func (n *Node) newMonitor(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("node: monitor: syslog filters: %w", err)
 		}
-		if m.syslog, err = syslog.New(*o.Syslog, engine, n.bus, n.log, reg); err != nil {
+		if m.syslog, err = syslog.New(*o.Syslog, engine, n.receivedSink(), n.log, reg); err != nil {
 			return fmt.Errorf("node: monitor: %w", err)
 		}
 		if err := m.syslog.Start(rctx); err != nil {
@@ -167,7 +168,7 @@ func (n *Node) newMonitor(ctx context.Context) (err error) {
 		log.Info("syslog receiver listening", "udp", udp, "tcp", tcp, "filters", engine.Len())
 	}
 	if o.Traps != nil {
-		if m.traps, err = trap.New(*o.Traps, n.bus, n.log, reg); err != nil {
+		if m.traps, err = trap.New(*o.Traps, n.receivedSink(), n.log, reg); err != nil {
 			return fmt.Errorf("node: monitor: %w", err)
 		}
 		if err := m.traps.Start(rctx); err != nil {
@@ -204,6 +205,17 @@ func (n *Node) startMonitor(ctx context.Context) error {
 	}
 	m.log.Info("monitor started", "targets", len(m.targetList()), "thresholds", len(m.opts.Thresholds))
 	return nil
+}
+
+// receivedSink is where syslog and trap events go, stamped with their
+// receive time. Their event time is the receive time too (a sender's
+// clock is not used: package filter and trap), so alerting.event_time has
+// nothing to refuse there; a wrong clock on a device cannot date a fault.
+func (n *Node) receivedSink() monitor.Sink {
+	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
+		ev.Received = time.Now().UTC()
+		return n.bus.Publish(ctx, ev)
+	})
 }
 
 // followResolves applies every manual resolve to the checks this node runs:

@@ -2,11 +2,14 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/client"
@@ -154,4 +157,62 @@ monitor:
 	if inc := activeIncident(t, c, "nshost", "snmp"); inc != nil {
 		t.Errorf("SNMP incident after the host came back: %+v", inc)
 	}
+}
+
+// TestEventTimesBounded (issue 17 item 4): an API event dated 9999-12-31 is
+// refused with a 400 naming the field; one a few minutes ahead is taken,
+// and its timeline shows the receive time beside it.
+func TestEventTimesBounded(t *testing.T) {
+	dir := t.TempDir()
+	addr := testutil.FreePort(t)
+	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
+  name: e2e-event-time
+  data_dir: %q
+http:
+  listen: %q
+cluster:
+  bind: 127.0.0.1:0
+alerting:
+  event_time: {max_future: 5m, max_past: 1h}
+`, dir, addr))
+	c := testutil.Client(t, p.URL)
+	ctx := context.Background()
+
+	post := func(body string) (int, map[string]any) {
+		resp, err := testutil.Post(p.URL+"/api/v1/events", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	code, out := post(`{"target":"clock01","check":"x","severity":"major","time":"9999-12-31T23:59:59Z"}`)
+	if code != http.StatusBadRequest || out["field"] != "time" || !strings.Contains(fmt.Sprint(out["error"]), "alerting.event_time.max_future") {
+		t.Errorf("9999-12-31: %d %v, want 400 naming field time and the setting", code, out)
+	}
+	code, out = post(`{"target":"clock01","check":"x","severity":"major","time":"2001-01-01T00:00:00Z"}`)
+	if code != http.StatusBadRequest || out["field"] != "time" || !strings.Contains(fmt.Sprint(out["error"]), "max_past") {
+		t.Errorf("2001-01-01: %d %v, want 400 naming field time", code, out)
+	}
+
+	ahead := time.Now().Add(3 * time.Minute).UTC().Truncate(time.Second)
+	code, out = post(`{"target":"clock02","check":"x","severity":"major","time":"` + ahead.Format(time.RFC3339) + `"}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("3 minutes ahead: %d %v, want 202", code, out)
+	}
+	var inc *incident.Incident
+	waitFor(t, "incident of the event 3 minutes ahead", func() bool { inc = activeIncident(t, c, "clock02", "x"); return inc != nil })
+	d, err := c.Incident(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := d.Timeline[0]; !e.At.Equal(ahead) || e.Received == nil || !e.Received.Before(ahead) {
+		t.Errorf("opened entry at %s received %v, want the source time %s and an earlier receive time", e.At, e.Received, ahead)
+	}
+	if show := unyo(t, 0, "incident", "show", itoa(inc.ID), "--server="+p.URL); !strings.Contains(show, "received ") {
+		t.Errorf("incident show does not show the receive time:\n%s", show)
+	}
+
 }

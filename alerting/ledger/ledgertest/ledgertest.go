@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"IncidentsFilter", testIncidentsFilter},
 		{"LabelsRoundTrip", testLabels},
 		{"TimePrecision", testTimePrecision},
+		{"ReceiveTimeBesideSourceTime", testReceived},
 		{"Outbox", testOutbox},
 		{"EventCount", testEventCount},
 		{"InvalidEventRejectsBatch", testInvalidEvent},
@@ -762,6 +763,31 @@ func testLabels(t *testing.T, s ledger.Store) {
 	id2 := apply(t, s, Event("e2", "n1/ping", incident.Minor, 0))[0].IncidentID
 	if got := get(t, s, id2).Labels; len(got) != 0 {
 		t.Errorf("labels of an event without labels = %v, want none", got)
+	}
+}
+
+// The receive time is kept beside the source time: on the timeline entry
+// where they differ, not where they are equal.
+func testReceived(t *testing.T, s ledger.Store) {
+	e1 := Event("e1", "n1/ping", incident.Major, 0)
+	e1.Received = T0.Add(-time.Hour) // the source's clock runs an hour fast
+	e2 := OK("e2", "n1/ping", time.Minute)
+	e2.Received = e2.Time
+	id := apply(t, s, e1, e2)[0].IncidentID
+	es := wantTimeline(t, s, id, incident.KindOpened, incident.KindRecovered)
+	want := T0.Add(-time.Hour).Truncate(time.Microsecond)
+	if es[0].Received == nil || !es[0].Received.Equal(want) || !es[0].At.Equal(T0.Truncate(time.Microsecond)) {
+		t.Errorf("opened entry at %s received %v, want at %s received %s", es[0].At, es[0].Received, T0, want)
+	}
+	if !es[0].TrustedAt().Equal(want) {
+		t.Errorf("TrustedAt %s, want the receive time %s", es[0].TrustedAt(), want)
+	}
+	if es[1].Received != nil {
+		t.Errorf("recovered entry received %v, want none (equal to at)", es[1].Received)
+	}
+	pend, err := s.Pending(ctx(t), 10)
+	if err != nil || len(pend) != 2 || pend[0].Received == nil || !pend[0].Received.Equal(want) {
+		t.Errorf("Pending = %+v, %v; want the receive time on the first entry", pend, err)
 	}
 }
 

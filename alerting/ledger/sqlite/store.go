@@ -22,6 +22,10 @@ const incidentCols = `id, dedup_key, source, target, check_name, severity, state
 
 const entryCols = `incident_id, seq, at, kind, by_name, comment, severity, state`
 
+// entrySelectCols are entryCols and the receive time (NULL unless it
+// differs from at).
+const entrySelectCols = entryCols + `, received_at`
+
 // ApplyEvents applies the batch in one write transaction; see ledger.Store.
 func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes []incident.Change, err error) {
 	if s.closed.Load() {
@@ -146,7 +150,7 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 		return nil, err
 	}
 	insEv, err := tx.PrepareContext(ctx, `INSERT INTO events (id, incident_id, source, target, check_name, severity, status,
-		dedup_key, message, runbook, time, labels, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		dedup_key, message, runbook, time, labels, applied_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +159,7 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 	for _, e := range res.Events {
 		incID := sql.NullInt64{Int64: e.IncidentID, Valid: e.IncidentID != 0}
 		if _, err := insEv.ExecContext(ctx, e.ID, incID, e.Source, e.Target, e.Check, e.Severity, e.Status,
-			e.DedupKey, e.Message, e.Runbook, micros(e.Time), labelsJSON(e.Labels), appliedAt); err != nil {
+			e.DedupKey, e.Message, e.Runbook, micros(e.Time), labelsJSON(e.Labels), appliedAt, micros(e.Received)); err != nil {
 			return nil, err
 		}
 	}
@@ -175,14 +179,14 @@ func insertEntries(ctx context.Context, tx *sql.Tx, es []incident.Entry) error {
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(pos), 0) FROM timeline").Scan(&pos); err != nil {
 		return err
 	}
-	ins, err := tx.PrepareContext(ctx, "INSERT INTO timeline ("+entryCols+", pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	ins, err := tx.PrepareContext(ctx, "INSERT INTO timeline ("+entryCols+", received_at, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
 	for _, e := range es {
 		pos++
-		if _, err := ins.ExecContext(ctx, e.IncidentID, e.Seq, micros(e.At), e.Kind, e.By, e.Comment, e.Severity, e.State, pos); err != nil {
+		if _, err := ins.ExecContext(ctx, e.IncidentID, e.Seq, micros(e.At), e.Kind, e.By, e.Comment, e.Severity, e.State, nullMicros(e.Received), pos); err != nil {
 			return err
 		}
 	}
@@ -269,7 +273,7 @@ func (s *Store) Timeline(ctx context.Context, id int64) ([]incident.Entry, error
 		return nil, s.wrap("timeline", err)
 	}
 	defer tx.Rollback()
-	es, err := queryEntries(ctx, tx, "SELECT "+entryCols+" FROM timeline WHERE incident_id = ? ORDER BY seq", id)
+	es, err := queryEntries(ctx, tx, "SELECT "+entrySelectCols+" FROM timeline WHERE incident_id = ? ORDER BY seq", id)
 	if err != nil {
 		return nil, s.wrap(fmt.Sprintf("timeline %d", id), err)
 	}
@@ -364,7 +368,7 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]incident.Entry, error
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	es, err := queryEntries(ctx, s.r, "SELECT "+entryCols+" FROM timeline WHERE published = 0 ORDER BY pos LIMIT ?", limit)
+	es, err := queryEntries(ctx, s.r, "SELECT "+entrySelectCols+" FROM timeline WHERE published = 0 ORDER BY pos LIMIT ?", limit)
 	if err != nil {
 		return nil, s.wrap("pending", err)
 	}
@@ -415,13 +419,18 @@ func queryEntries(ctx context.Context, q queryer, query string, args ...any) ([]
 	var out []incident.Entry
 	for rows.Next() {
 		var (
-			e  incident.Entry
-			at int64
+			e   incident.Entry
+			at  int64
+			rcv sql.NullInt64
 		)
-		if err := rows.Scan(&e.IncidentID, &e.Seq, &at, &e.Kind, &e.By, &e.Comment, &e.Severity, &e.State); err != nil {
+		if err := rows.Scan(&e.IncidentID, &e.Seq, &at, &e.Kind, &e.By, &e.Comment, &e.Severity, &e.State, &rcv); err != nil {
 			return nil, err
 		}
 		e.At = fromMicros(at)
+		if rcv.Valid {
+			t := fromMicros(rcv.Int64)
+			e.Received = &t
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -33,6 +33,7 @@ func Prepare(evs []incident.Event, now time.Time) ([]incident.Event, error) {
 			return nil, fmt.Errorf("event %d (%q): %w", i, e.ID, err)
 		}
 		e.Time = Time(e.Time)
+		e.Received = Time(e.Received)
 		e.Labels = maps.Clone(e.Labels)
 		out[i] = e
 	}
@@ -173,7 +174,7 @@ func Apply(evs []incident.Event, applied map[string]int64, active, prev map[stri
 			if p := prev[e.DedupKey]; StillFailing(p) {
 				comment = RecurComment(p.ID)
 			}
-			r.entry(inc, e.Time, incident.KindOpened, e.Source, comment)
+			r.entry(inc, e.Time, incident.KindOpened, e.Source, comment, e)
 			ch.Kind = incident.ChangeOpened
 		case e.Status == incident.Problem:
 			ch.Kind = incident.ChangeOccurrence
@@ -193,13 +194,13 @@ func Apply(evs []incident.Event, applied map[string]int64, active, prev map[stri
 			if inc.Recovered {
 				inc.Recovered = false
 				inc.RecoveredAt = nil
-				r.entry(inc, e.Time, incident.KindRecurred, e.Source, "")
+				r.entry(inc, e.Time, incident.KindRecurred, e.Source, "", e)
 				ch.Kind = incident.ChangeRecurred
 			}
 			if e.Severity.Rank() > inc.Severity.Rank() {
 				from := inc.Severity
 				inc.Severity = e.Severity
-				r.entry(inc, e.Time, incident.KindEscalated, e.Source, fmt.Sprintf("severity raised from %s to %s", from, e.Severity))
+				r.entry(inc, e.Time, incident.KindEscalated, e.Source, fmt.Sprintf("severity raised from %s to %s", from, e.Severity), e)
 			}
 			touch()
 		case inc == nil: // ok, nothing active
@@ -219,7 +220,7 @@ func Apply(evs []incident.Event, applied map[string]int64, active, prev map[stri
 			at := e.Time
 			inc.Recovered = true
 			inc.RecoveredAt = &at
-			r.entry(inc, e.Time, incident.KindRecovered, e.Source, e.Message)
+			r.entry(inc, e.Time, incident.KindRecovered, e.Source, e.Message, e)
 			touch()
 		}
 		if inc != nil {
@@ -232,9 +233,17 @@ func Apply(evs []incident.Event, applied map[string]int64, active, prev map[stri
 	return r
 }
 
-func (r *Result) entry(inc *Incident, at time.Time, k incident.Kind, by, comment string) {
+// entry appends an entry; with an event, its receive time is kept beside
+// at when they differ.
+func (r *Result) entry(inc *Incident, at time.Time, k incident.Kind, by, comment string, ev ...incident.Event) {
 	inc.LastSeq++
+	var received *time.Time
+	if len(ev) > 0 && !ev[0].Received.IsZero() && !ev[0].Received.Equal(at) {
+		rt := ev[0].Received
+		received = &rt
+	}
 	r.Entries = append(r.Entries, incident.Entry{
+		Received:   received,
 		IncidentID: inc.ID,
 		Seq:        inc.LastSeq,
 		At:         at,
