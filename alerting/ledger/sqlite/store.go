@@ -23,8 +23,9 @@ const incidentCols = `id, dedup_key, source, target, check_name, severity, state
 const entryCols = `incident_id, seq, at, kind, by_name, comment, severity, state`
 
 // entrySelectCols are entryCols and the receive time (NULL unless it
-// differs from at).
-const entrySelectCols = entryCols + `, received_at`
+// differs from at; migration 0008 keeps it in table timeline_received).
+const entrySelectCols = entryCols + `, (SELECT r.received_at FROM timeline_received r
+	WHERE r.incident_id = timeline.incident_id AND r.seq = timeline.seq) AS received_at`
 
 // ApplyEvents applies the batch in one write transaction; see ledger.Store.
 func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes []incident.Change, err error) {
@@ -150,16 +151,24 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 		return nil, err
 	}
 	insEv, err := tx.PrepareContext(ctx, `INSERT INTO events (id, incident_id, source, target, check_name, severity, status,
-		dedup_key, message, runbook, time, labels, applied_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		dedup_key, message, runbook, time, labels, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, err
 	}
 	defer insEv.Close()
+	insRcv, err := tx.PrepareContext(ctx, `INSERT INTO event_received (event_id, received_at) VALUES (?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer insRcv.Close()
 	appliedAt := micros(now)
 	for _, e := range res.Events {
 		incID := sql.NullInt64{Int64: e.IncidentID, Valid: e.IncidentID != 0}
 		if _, err := insEv.ExecContext(ctx, e.ID, incID, e.Source, e.Target, e.Check, e.Severity, e.Status,
-			e.DedupKey, e.Message, e.Runbook, micros(e.Time), labelsJSON(e.Labels), appliedAt, micros(e.Received)); err != nil {
+			e.DedupKey, e.Message, e.Runbook, micros(e.Time), labelsJSON(e.Labels), appliedAt); err != nil {
+			return nil, err
+		}
+		if _, err := insRcv.ExecContext(ctx, e.ID, micros(e.Received)); err != nil {
 			return nil, err
 		}
 	}
@@ -179,15 +188,21 @@ func insertEntries(ctx context.Context, tx *sql.Tx, es []incident.Entry) error {
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(pos), 0) FROM timeline").Scan(&pos); err != nil {
 		return err
 	}
-	ins, err := tx.PrepareContext(ctx, "INSERT INTO timeline ("+entryCols+", received_at, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	ins, err := tx.PrepareContext(ctx, "INSERT INTO timeline ("+entryCols+", pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
 	for _, e := range es {
 		pos++
-		if _, err := ins.ExecContext(ctx, e.IncidentID, e.Seq, micros(e.At), e.Kind, e.By, e.Comment, e.Severity, e.State, nullMicros(e.Received), pos); err != nil {
+		if _, err := ins.ExecContext(ctx, e.IncidentID, e.Seq, micros(e.At), e.Kind, e.By, e.Comment, e.Severity, e.State, pos); err != nil {
 			return err
+		}
+		if e.Received != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO timeline_received (incident_id, seq, received_at) VALUES (?, ?, ?)",
+				e.IncidentID, e.Seq, micros(*e.Received)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
