@@ -67,3 +67,20 @@ func TestNotesAndAttempts(t *testing.T) {
 		t.Errorf("Distinct = %v", got)
 	}
 }
+
+func TestRunRules(t *testing.T) {
+	for n, want := range map[int]int{0: DefaultRuns, -1: DefaultRuns, 5: 5, 5000: MaxRuns} {
+		if got := RunLimit(n); got != want {
+			t.Errorf("RunLimit(%d) = %d, want %d", n, got, want)
+		}
+	}
+	if b, err := RunParams(nil); err != nil || string(b) != "{}" {
+		t.Errorf("RunParams(nil) = %s, %v", b, err)
+	}
+	if b, err := RunParams(map[string]string{"a": "1"}); err != nil || string(b) != `{"a":"1"}` {
+		t.Errorf("RunParams = %s, %v", b, err)
+	}
+	if !errors.Is(NoRun("x"), incident.ErrNotFound) {
+		t.Error("NoRun is not ErrNotFound")
+	}
+}
