@@ -208,45 +208,16 @@ func (s *Store) applyOnce(ctx context.Context, evs []incident.Event, now time.Ti
 	}
 
 	// 2. Lock the active incidents of the batch's dedup keys.
-	active := make(map[string]*plan.Incident)
-	if keys := plan.Keys(evs, applied); len(keys) > 0 {
-		rows, err := tx.Query(ctx, lockActiveSQL, keys)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			inc, err := scanIncident(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			active[inc.DedupKey] = &inc
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	active, err := incidentsByKey(ctx, tx, lockActiveSQL, plan.Keys(evs, applied))
+	if err != nil {
+		return nil, err
 	}
-
 	// The newest resolved or closed incident of the keys with none active
 	// (the manual-resolve rule, see plan.Apply); not locked: a recovered
 	// flag set twice is the same flag.
-	prev := make(map[string]*plan.Incident)
-	if keys := plan.Inactive(plan.Keys(evs, applied), active); len(keys) > 0 {
-		rows, err := tx.Query(ctx, lastInactiveSQL, keys)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			inc, err := scanIncident(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			prev[inc.DedupKey] = &inc
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	prev, err := incidentsByKey(ctx, tx, lastInactiveSQL, plan.Inactive(plan.Keys(evs, applied), active))
+	if err != nil {
+		return nil, err
 	}
 
 	// 3. Decide, in order.
@@ -283,6 +254,28 @@ func (s *Store) applyOnce(ctx context.Context, evs []incident.Event, now time.Ti
 		return nil, err
 	}
 	return res.Changes, nil
+}
+
+// incidentsByKey runs q (one incident per key at most) for keys and
+// returns the incidents by dedup key.
+func incidentsByKey(ctx context.Context, tx pgx.Tx, q string, keys []string) (map[string]*plan.Incident, error) {
+	out := make(map[string]*plan.Incident)
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, q, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		inc, err := scanIncident(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[inc.DedupKey] = &inc
+	}
+	return out, rows.Err()
 }
 
 func insertIncidents(ctx context.Context, tx pgx.Tx, res *plan.Result) error {

@@ -73,40 +73,17 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 	}
 
 	// Active incidents of the batch's dedup keys.
-	active := make(map[string]*plan.Incident)
-	act, err := tx.PrepareContext(ctx, "SELECT "+incidentCols+" FROM incidents WHERE dedup_key = ? AND state IN ('open', 'acknowledged')")
+	active, err := incidentsByKey(ctx, tx, "SELECT "+incidentCols+" FROM incidents WHERE dedup_key = ? AND state IN ('open', 'acknowledged')",
+		plan.Keys(evs, applied))
 	if err != nil {
 		return nil, err
 	}
-	defer act.Close()
-	for _, k := range plan.Keys(evs, applied) {
-		inc, err := scanIncident(act.QueryRowContext(ctx, k))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, err
-		default:
-			active[k] = &inc
-		}
-	}
-
 	// The newest resolved or closed incident of the keys with none active
 	// (the manual-resolve rule, see plan.Apply).
-	prev := make(map[string]*plan.Incident)
-	last, err := tx.PrepareContext(ctx, "SELECT "+incidentCols+" FROM incidents WHERE dedup_key = ? ORDER BY id DESC LIMIT 1")
+	prev, err := incidentsByKey(ctx, tx, "SELECT "+incidentCols+" FROM incidents WHERE dedup_key = ? ORDER BY id DESC LIMIT 1",
+		plan.Inactive(plan.Keys(evs, applied), active))
 	if err != nil {
 		return nil, err
-	}
-	defer last.Close()
-	for _, k := range plan.Inactive(plan.Keys(evs, applied), active) {
-		inc, err := scanIncident(last.QueryRowContext(ctx, k))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, err
-		default:
-			prev[k] = &inc
-		}
 	}
 
 	res := plan.Apply(evs, applied, active, prev, now)
@@ -176,6 +153,31 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 		return nil, err
 	}
 	return res.Changes, nil
+}
+
+// incidentsByKey runs q (one dedup key argument, at most one incident) for
+// each key and returns the incidents found by key.
+func incidentsByKey(ctx context.Context, tx *sql.Tx, q string, keys []string) (map[string]*plan.Incident, error) {
+	out := make(map[string]*plan.Incident)
+	if len(keys) == 0 {
+		return out, nil
+	}
+	st, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for _, k := range keys {
+		inc, err := scanIncident(st.QueryRowContext(ctx, k))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, err
+		default:
+			out[k] = &inc
+		}
+	}
+	return out, nil
 }
 
 // insertEntries appends entries to the timeline after every entry already
