@@ -88,6 +88,7 @@ func eventSend(ctx context.Context, env *Env, pos []string, server endpoint, ev 
 	if err := ev.Validate(); err != nil {
 		return usagef("--%v", err)
 	}
+	ev.Received = time.Time{} // the node stamps it
 	c, err := newClient(env, server)
 	if err != nil {
 		return err

@@ -182,3 +182,52 @@ func TestResultJSONDuration(t *testing.T) {
 		}
 	}
 }
+
+// A manual resolve rearms the state: a fault still present is raised again
+// after DownAfter more failures, exactly as after a restart (a fresh State).
+func TestRearmIsARestart(t *testing.T) {
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	run := func(s *State, results string) string {
+		var b strings.Builder
+		for i, c := range results {
+			ev := s.Record(Result{Time: t0.Add(time.Duration(i) * time.Second), OK: c == 'o'})
+			switch {
+			case ev == nil:
+				b.WriteByte('.')
+			case ev.Status == incident.Problem:
+				b.WriteByte('P')
+			default:
+				b.WriteByte('O')
+			}
+		}
+		return b.String()
+	}
+	opts := StateOptions{Target: "web01", Check: "http", DownAfter: 2, InitialOK: true}
+	for _, after := range []string{"xx", "xo", "o"} {
+		s := NewState(opts)
+		if got := run(s, "xx"); got != ".P" {
+			t.Fatalf("before: %s", got)
+		}
+		if s.Rearm() != true {
+			t.Fatal("Rearm of a down state reported false")
+		}
+		if st, _ := s.Status(); st != Unknown {
+			t.Fatalf("status after rearm %s", st)
+		}
+		rearmed, fresh := run(s, after), run(NewState(opts), after)
+		if rearmed != fresh {
+			t.Errorf("after rearm %q gives %q, a restarted node %q", after, rearmed, fresh)
+		}
+	}
+	s := NewState(opts)
+	run(s, "o")
+	if s.Rearm() {
+		t.Error("Rearm of an up state reported true")
+	}
+	tr := NewTracker()
+	tr.Ensure(opts).Record(Result{Time: t0})
+	tr.Get("web01", "http").Record(Result{Time: t0})
+	if !tr.Rearm("web01/http") || tr.Rearm("web01/http") || tr.Rearm("other/http") {
+		t.Error("Tracker.Rearm by dedup key")
+	}
+}
