@@ -420,3 +420,21 @@ func TestAckedFileTorn(t *testing.T) {
 		t.Fatalf("with a torn acked mark read %v, want all 10 again", got)
 	}
 }
+
+// TestAppendNoSync: an entry appended without waiting is read (after its
+// fsync) and survives a reopen.
+func TestAppendNoSync(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	if err := s.AppendNoSync(msg(0), msg(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the entries durable", func() bool { return len(readAll(t, s)) == 2 })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, dir, Options{})
+	if got := ids(readAll(t, s2)); !slices.Equal(got, wantIDs(0, 2)) {
+		t.Fatalf("after reopen read %v", got)
+	}
+}
