@@ -24,6 +24,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -148,6 +150,10 @@ func run() int {
 		events, float64(events)/elapsed.Seconds(), failed)
 	fmt.Printf("latency p50 %s  p90 %s  p99 %s  max %s\n", q(0.50).Round(time.Microsecond), q(0.90).Round(time.Microsecond),
 		q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
+	if sum, cnt := fsyncs(hc, base, token); cnt > 0 {
+		fmt.Printf("spool fsyncs %d (%.1f events each), mean %s\n", int64(cnt), float64(events)/cnt,
+			time.Duration(sum/cnt*float64(time.Second)).Round(time.Microsecond))
+	}
 	// How long until the ledger holds every accepted event (500 incidents
 	// whose counts add up).
 	t0 := time.Now()
@@ -176,6 +182,28 @@ func waitReady(hc *http.Client, base string, d time.Duration) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
+}
+
+// fsyncs reads the spool's fsync histogram sum and count from /metrics
+// (0, 0 for a build without the spool).
+func fsyncs(hc *http.Client, base, token string) (sum, count float64) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "unyo_spool_fsync_duration_seconds_sum "); ok {
+			sum, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "unyo_spool_fsync_duration_seconds_count "); ok {
+			count, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return sum, count
 }
 
 // ledgerCount adds up the occurrence counts of the incidents.
