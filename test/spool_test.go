@@ -159,7 +159,7 @@ func TestSpoolFullAnswers503AndRecovers(t *testing.T) {
 		}
 	}
 	t.Logf("bus down: %d events accepted into the spool, then 503; slowest answer %s", accepted, slowest)
-	waitFor(t, "/readyz to name the spool", func() bool { return readyzMentions(c, `"spool"`) })
+	waitFor(t, "/readyz to say the spool is full", func() bool { return readyzMentions(c, "% full") })
 	if err := c.Ready(context.Background()); err != nil {
 		t.Logf("/readyz: %v", err)
 	}
