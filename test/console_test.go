@@ -219,7 +219,7 @@ alerting:
 // screenshot writes the whole page as dir/name.png.
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
-	buf := get(t, ctx, "screenshot "+name, 30*time.Second, chromedp.FullScreenshot(90))
+	buf := get(t, ctx, "screenshot "+name, 30*time.Second, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
