@@ -19,7 +19,7 @@ import (
 
 // chromiumPath finds Debian's chromium, or skips the test saying how to
 // get it.
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -31,7 +31,7 @@ func chromiumPath(t *testing.T) string {
 }
 
 // newBrowser starts headless Chromium with a fresh profile.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
@@ -57,7 +57,7 @@ func newBrowser(t *testing.T) context.Context {
 
 // artifacts is where screenshots go: $UNYO_TEST_ARTIFACTS, else a
 // temporary directory.
-func artifacts(t *testing.T) string {
+func artifacts(t testing.TB) string {
 	if d := os.Getenv("UNYO_TEST_ARTIFACTS"); d != "" {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -68,13 +68,13 @@ func artifacts(t *testing.T) string {
 }
 
 // run runs browser actions with a deadline and fails the test on error.
-func run(t *testing.T, ctx context.Context, what string, d time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+func run(t testing.TB, ctx context.Context, what string, d time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	get(t, ctx, what, d, chromedp.Steps(actions...))
 }
 
 // get runs one browser action that returns a value.
-func get[T any](t *testing.T, ctx context.Context, what string, d time.Duration, a chromedp.Action[T]) T {
+func get[T any](t testing.TB, ctx context.Context, what string, d time.Duration, a chromedp.Action[T]) T {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -158,7 +158,7 @@ alerting:
 	// 2. A new event shows on the open overview without a reload.
 	run(t, ctx, "open the overview", 30*time.Second,
 		chromedp.Navigate(p.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`#r-overview`)),
+		chromedp.WaitVisible(chromedp.CSS(`#r-summary`)),
 		chromedp.Poll[chromedp.Void](`document.getElementById("live").dataset.state === "live"`, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`))
 	const newTarget = "東京-db-02"
@@ -217,7 +217,7 @@ alerting:
 }
 
 // screenshot writes the whole page as dir/name.png.
-func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+func screenshot(t testing.TB, ctx context.Context, dir, name string) {
 	t.Helper()
 	buf := get(t, ctx, "screenshot "+name, 30*time.Second, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {

@@ -91,7 +91,9 @@ type overviewData struct {
 const maxActive = 10000
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	d, err := s.overviewData(r.Context())
+	// A live redraw of the summary alone needs no tiles: it comes first.
+	summary := r.Header.Get("HX-Target") == "r-summary"
+	d, err := s.overviewData(r.Context(), !summary)
 	if err != nil {
 		s.storeFail(w, r, "incidents", err)
 		return
@@ -99,7 +101,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "overview", d)
 }
 
-func (s *Server) overviewData(ctx context.Context) (overviewData, error) {
+func (s *Server) overviewData(ctx context.Context, withTiles bool) (overviewData, error) {
 	var d overviewData
 	act, truncated, err := s.activeIncidents(ctx)
 	if err != nil {
@@ -108,7 +110,7 @@ func (s *Server) overviewData(ctx context.Context) (overviewData, error) {
 	d.Truncated = truncated
 	tiles := map[string]*Tile{}
 	var order []string
-	if s.d.Targets != nil {
+	if s.d.Targets != nil && withTiles {
 		for _, t := range s.d.Targets.Targets() {
 			tiles[t.Name] = &Tile{Name: t.Name, Status: t.Status}
 			order = append(order, t.Name)
@@ -120,6 +122,19 @@ func (s *Server) overviewData(ctx context.Context) (overviewData, error) {
 		d.Counts = append(d.Counts, SevCount{})
 	}
 	for _, inc := range act {
+		if !withTiles {
+			d.Active++
+			if inc.State == incident.Open {
+				d.Open++
+			}
+			if c := counts[inc.Severity]; c != nil {
+				c.Active++
+				if inc.State == incident.Open {
+					c.Open++
+				}
+			}
+			continue
+		}
 		t := tiles[inc.Target]
 		if t == nil {
 			t = &Tile{Name: inc.Target}
