@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -515,5 +516,65 @@ func TestLiveStream(t *testing.T) {
 	r = bufio.NewReader(resp2.Body)
 	if _, typ := next(); typ != "refresh" {
 		t.Fatalf("stale Last-Event-ID: first event %q, want refresh", typ)
+	}
+}
+
+func TestMaintenanceAddAndEnd(t *testing.T) {
+	f := newFixture(t)
+	b := f.as(t, auth.RoleOpsSE)
+	// A bad window is refused with the field named, and the form kept.
+	code, body, _ := b.post(t, "/maintenance", url.Values{"name": {"patching"}, "scope": {"planet"}, "match": {"web-*"}, "duration": {"2h"}})
+	if code != http.StatusBadRequest || !strings.Contains(body, "scope") || !strings.Contains(body, `value="patching"`) {
+		t.Fatalf("bad scope: %d\n%s", code, body)
+	}
+	code, _, _ = b.post(t, "/maintenance", url.Values{"name": {"patching 東京"}, "scope": {"target"}, "match": {"web-*"}, "duration": {"2h"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("add: %d", code)
+	}
+	_, body, _ = b.get(t, "/maintenance")
+	if !strings.Contains(body, "patching 東京") || !strings.Contains(body, "in force until") || !strings.Contains(body, "End now") {
+		t.Fatalf("the new window is not shown in force:\n%s", body)
+	}
+	if code, _, _ := b.post(t, "/maintenance/1/end", nil); code != http.StatusSeeOther {
+		t.Fatalf("end: %d", code)
+	}
+	_, body, _ = b.get(t, "/maintenance")
+	if strings.Contains(body, "in force until") || !strings.Contains(body, "ended by opsse1") && !strings.Contains(body, "ended by ops-se1") {
+		t.Fatalf("the ended window:\n%s", body)
+	}
+}
+
+func TestTimesShowTheirZone(t *testing.T) {
+	f := newFixture(t)
+	f.event(t, "web-01", "http", incident.Critical, "503 from /")
+	b := f.as(t, auth.RoleViewer)
+	_, body, _ := b.get(t, "/incidents/1")
+	if !regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\+|&#43;|-)\d\d:\d\d`).MatchString(body) {
+		t.Fatalf("no time with its zone offset on the incident page:\n%s", body)
+	}
+}
+
+func TestLiveRegionIsAPartOnly(t *testing.T) {
+	f := newFixture(t)
+	f.event(t, "web-01", "http", incident.Critical, "503 from /")
+	b := f.as(t, auth.RoleViewer)
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/", nil)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("HX-Target", "r-summary")
+	code, body, h := b.do(t, req)
+	if code != http.StatusOK || strings.Contains(body, "<html") || !strings.Contains(body, "503 from /") || strings.Contains(body, "tile") {
+		t.Fatalf("summary region: %d\n%s", code, body)
+	}
+	if h.Get("X-Unyo-Event-Id") == "" {
+		t.Error("a region carries no event id: the page cannot tell whether it is current")
+	}
+	// An expired session on a live redraw sends the page to the login page.
+	b2 := f.browser(t)
+	req, _ = http.NewRequest(http.MethodGet, f.srv.URL+"/", nil)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("HX-Current-URL", f.srv.URL+"/incidents/1")
+	code, _, h = b2.do(t, req)
+	if code != http.StatusUnauthorized || h.Get("HX-Redirect") != "/login?next=%2Fincidents%2F1" {
+		t.Fatalf("anonymous redraw: %d HX-Redirect %q", code, h.Get("HX-Redirect"))
 	}
 }
