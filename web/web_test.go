@@ -578,3 +578,57 @@ func TestLiveRegionIsAPartOnly(t *testing.T) {
 		t.Fatalf("anonymous redraw: %d HX-Redirect %q", code, h.Get("HX-Redirect"))
 	}
 }
+
+// TestLiveStreamOutlivesServerTimeouts: a stream stays open past the
+// server's read and write timeouts (the node sets 10 s and 30 s).
+func TestLiveStreamOutlivesServerTimeouts(t *testing.T) {
+	f := newFixture(t)
+	b := f.as(t, auth.RoleViewer) // cookies go by host, not port: the session works on the server below
+	f.srv.Close()
+	srv := httptest.NewUnstartedServer(f.srv.Config.Handler)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	f.srv = srv
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	// Publish until an event has come through well after both timeouts.
+	start := time.Now()
+	got := make(chan error, 1)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				got <- err
+				return
+			}
+			if strings.HasPrefix(line, "event: incident") && time.Since(start) > time.Second {
+				got <- nil
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("the stream ended after %v: %v", time.Since(start), err)
+			}
+			return
+		case <-tick.C:
+			f.web.Hub().Publish("incident", nil)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no event through the stream")
+		}
+	}
+}
