@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/unyo-ops/unyo/alerting/escalation"
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/auth"
@@ -67,6 +68,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if o.Alerting.EventSkew == (incident.Skew{}) {
+		o.Alerting.EventSkew = incident.DefaultSkew
+	}
 	if o.Name == "" {
 		o.Name = "unyo"
 	}
@@ -204,6 +208,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,
+		EventSkew:       opts.Alerting.EventSkew,
 		Ready: []console.Check{
 			{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
 			{Name: "ledger", Fn: n.store.Ping},
