@@ -73,7 +73,8 @@ type Engine struct {
 
 	mu       sync.Mutex
 	nets     map[string]*Net
-	defs     map[string]*Net // Def → definition, kept while a run uses it
+	defs     map[string]*Net      // Def → definition, kept while a run uses it
+	retired  map[string]time.Time // Def → when it left the configuration
 	leading  bool
 	starting map[string]bool               // run/job whose start is being proposed
 	local    map[string]context.CancelFunc // key → cancel of local attempts
@@ -114,7 +115,7 @@ func New(opts Options) (*Engine, error) {
 		opts.Nets = map[string]*Net{}
 	}
 	return &Engine{
-		opts: opts, log: opts.Logger.With("component", "jobnet"), nets: opts.Nets, defs: defsOf(opts.Nets, nil),
+		opts: opts, log: opts.Logger.With("component", "jobnet"), nets: opts.Nets, defs: defsOf(opts.Nets, nil), retired: map[string]time.Time{},
 		starting: map[string]bool{}, local: map[string]context.CancelFunc{}, seen: map[string]time.Time{},
 		killSent: map[string]time.Time{}, recorded: map[string]bool{},
 		results: make(chan Result, 1024), resultSem: make(chan struct{}, 256), wake: make(chan struct{}, 1),
@@ -134,6 +135,12 @@ func (e *Engine) SetNets(nets map[string]*Net) {
 		nets = map[string]*Net{}
 	}
 	e.mu.Lock()
+	now := e.opts.Now()
+	for _, old := range e.nets {
+		if n := nets[old.Name]; n == nil || n.Def != old.Def {
+			e.retired[old.Def] = now
+		}
+	}
 	e.nets = nets
 	e.defs = defsOf(nets, e.defs)
 	e.mu.Unlock()
@@ -172,8 +179,10 @@ func (e *Engine) netOfLocked(r *runstate.Run) *Net {
 	return e.nets[r.Jobnet]
 }
 
-// pruneDefsLocked forgets the old definitions no run in st uses.
-func (e *Engine) pruneDefsLocked(st *runstate.State) {
+// pruneDefsLocked forgets the old definitions no run in st uses, once
+// they have been out of the configuration for LostAfter (a start fired
+// just before the change may not be in st yet).
+func (e *Engine) pruneDefsLocked(st *runstate.State, now time.Time) {
 	if len(e.defs) <= len(e.nets) {
 		return
 	}
@@ -185,8 +194,9 @@ func (e *Engine) pruneDefsLocked(st *runstate.State) {
 		used[r.Def] = true
 	}
 	for d := range e.defs {
-		if !used[d] {
+		if !used[d] && now.Sub(e.retired[d]) > e.opts.LostAfter {
 			delete(e.defs, d)
+			delete(e.retired, d)
 		}
 	}
 }
@@ -530,7 +540,7 @@ func (e *Engine) drive(ctx context.Context, now time.Time) {
 	)
 	e.mu.Lock()
 	e.opts.Log.View(func(st *runstate.State) {
-		e.pruneDefsLocked(st)
+		e.pruneDefsLocked(st, now)
 		for _, r := range st.SortedRuns() {
 			n := e.netOfLocked(r)
 			if !r.Live() {
