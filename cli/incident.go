@@ -84,7 +84,7 @@ func incidentList(ctx context.Context, env *Env, pos []string, server endpoint, 
 		return printJSON(env.Stdout, incs)
 	}
 	tw := newTable(env.Stdout)
-	fmt.Fprintln(tw, "ID\tSTATE\tSEVERITY\tTARGET\tCHECK\tCOUNT\tLAST SEEN\tOWNER\tMESSAGE")
+	fmt.Fprintln(tw, "ID\tSTATE\tSEVERITY\tTARGET\tCHECK\tOCCURRENCES\tLAST SEEN\tOWNER\tMESSAGE")
 	for _, i := range incs {
 		state := string(i.State)
 		if i.Recovered {

@@ -14,6 +14,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/internal/jsondur"
 	"github.com/unyo-ops/unyo/jobnet"
 	"github.com/unyo-ops/unyo/jobnet/runstate"
 )
@@ -284,7 +285,7 @@ func (v jobnetView) Jobnet(name string) (console.JobnetDetail, error) {
 	}
 	for _, jc := range net.Jobs {
 		node := console.JobNode{Name: jc.Name, Kind: jc.Kind, Command: jc.Command, Args: jc.Args, Jobnet: jc.Jobnet,
-			Needs: jc.Needs, Hold: jc.Hold, Timeout: jc.Timeout, Retries: jc.Retry.Count}
+			Needs: jc.Needs, Hold: jc.Hold, Timeout: jsondur.Duration(jc.Timeout), Retries: jc.Retry.Count}
 		switch {
 		case jc.RunOn.Node != "":
 			node.RunOn = "node:" + jc.RunOn.Node

@@ -1,6 +1,7 @@
 package target
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -160,6 +161,25 @@ thresholds:
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestResultJSONDuration: a result's duration reads "1.5ms" in JSON, and
+// integer nanoseconds (older nodes) still decode (issue 17 item 10).
+func TestResultJSONDuration(t *testing.T) {
+	r := Result{Time: time.Unix(1700000000, 0).UTC(), OK: true, Duration: 1500 * time.Microsecond, Message: "ok"}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"duration":"1.5ms"`) || !strings.Contains(string(b), `"message":"ok"`) || strings.Count(string(b), "duration") != 1 {
+		t.Errorf("marshalled %s", b)
+	}
+	for _, in := range []string{string(b), `{"time":"2023-11-14T22:13:20Z","ok":true,"duration":1500000,"message":"ok"}`} {
+		var back Result
+		if err := json.Unmarshal([]byte(in), &back); err != nil || back.Duration != r.Duration || !back.Time.Equal(r.Time) || back.Message != "ok" || !back.OK {
+			t.Errorf("%s: %+v, %v", in, back, err)
+		}
 	}
 }
 
