@@ -43,7 +43,8 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzSealShared:./configs/ FuzzResolveSecret:./configs/ FuzzForwarded:./cluster/ FuzzAssign:./cluster/ \
 	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/ \
 	FuzzUnmarshal:./internal/jsondur/ FuzzNormalizeArgs:./cli/ \
-	FuzzTimeChart:./internal/plot/
+	FuzzCheck:./internal/oid/ \
+	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

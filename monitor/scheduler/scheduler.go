@@ -239,7 +239,7 @@ func (s *Scheduler) SetTargets(ts []target.Target) error {
 		}
 		if t.SNMP != nil {
 			want[t.Name+"/snmp"] = &runner{key: t.Name + "/snmp", kind: "snmp", target: t, interval: t.SNMP.Interval,
-				fp: base + fmt.Sprintf("|%+v|%+v|%+v", *t.SNMP, t.SNMP.OIDs, t.Processes)}
+				fp: base + snmpFingerprint(*t.SNMP) + fmt.Sprintf("|%+v|%+v", t.SNMP.OIDs, t.Processes)}
 		}
 		for i := range t.Services {
 			sc := &t.Services[i]
@@ -498,4 +498,12 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// snmpFingerprint prints an SNMP config by value (its pointer fields
+// dereferenced), so an unchanged config keeps its running check.
+func snmpFingerprint(c snmp.Config) string {
+	r := c.RetryCount()
+	c.Retries = nil
+	return fmt.Sprintf("|%+v|retries=%d", c, r)
 }

@@ -224,7 +224,7 @@ func TestSetTargetsAgain(t *testing.T) {
 		t.Errorf("%+v", ev)
 	}
 	t.Log(ev.Message)
-	if err := s.SetTargets([]target.Target{{Name: "bad", Address: "127.0.0.1", Ping: &ping.Config{Interval: time.Millisecond}}}); err == nil || err.Error() != "targets[0].ping.interval: 1ms: must be at least 1s" {
+	if err := s.SetTargets([]target.Target{{Name: "bad", Address: "127.0.0.1", Ping: &ping.Config{Interval: time.Millisecond}}}); err == nil || !strings.HasPrefix(err.Error(), "targets[0].ping.interval: 1ms: must be at least 1s\n") {
 		t.Errorf("bad target: %v", err)
 	}
 }
