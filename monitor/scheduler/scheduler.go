@@ -373,7 +373,7 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 				msg += ", want " + bound
 			}
 			pres := target.Result{Time: start, OK: pc.OK, Message: msg, Values: map[string]float64{"count": float64(pc.Count)}}
-			if why, down, ok := s.unreachable(t, pres); ok {
+			if why, down, ok := s.unreachable(t, ps, pres); ok {
 				ps.RecordUnreachable(pres, why, down)
 			} else if ev := ps.Record(pres); ev != nil {
 				events = append(events, *ev)
@@ -408,7 +408,7 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 	s.metrics.checks.WithLabelValues(r.kind, result).Inc()
 	s.metrics.duration.WithLabelValues(r.kind).Observe(time.Since(start).Seconds())
 
-	if why, down, ok := s.unreachable(t, res); ok {
+	if why, down, ok := s.unreachable(t, st, res); ok {
 		st.RecordUnreachable(res, why, down)
 	} else if ev := st.Record(res); ev != nil {
 		events = append(events, *ev)
@@ -427,15 +427,16 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 	}
 }
 
-// unreachable says whether a failed result of a check on t must be recorded
-// as unreachable rather than raise a problem: t's ping check is down
-// (down true), or failing and not yet down, or has not run since this
-// check began (down false: the failure is counted but held until ping
-// decides, at most one more interval of this check). A host that is down
-// pages once, for ping; its SNMP, process and service checks are not
-// separate faults. A result that is ok, or of a target without a ping
-// check, or whose ping answered since the check began, is not.
-func (s *Scheduler) unreachable(t target.Target, res target.Result) (why string, down, ok bool) {
+// unreachable says whether a failed result res of check st on t must be
+// recorded as unreachable rather than raise a problem: t's ping check is
+// down (down true), or failing and not yet down, or has not run since st
+// began failing (down false: the failure is counted but held until ping
+// decides; with a ping interval no longer than the check's, at most one
+// more interval of the check). A host that is down pages once, for ping;
+// its SNMP, process and service checks are not separate faults. A result
+// that is ok, or of a target without a ping check, or whose ping answered
+// after st began failing, is not.
+func (s *Scheduler) unreachable(t target.Target, st *target.State, res target.Result) (why string, down, ok bool) {
 	if res.OK || t.Ping == nil {
 		return "", false, false
 	}
@@ -444,12 +445,16 @@ func (s *Scheduler) unreachable(t target.Target, res target.Result) (why string,
 		return "", false, false
 	}
 	status, fails, last := ps.Liveness()
+	since := st.FailingSince()
+	if since.IsZero() {
+		since = res.Time
+	}
 	switch {
 	case status == target.Down:
 		return t.Name + " does not answer ping", true, true
 	case fails > 0:
 		return t.Name + " is missing ping replies", false, true
-	case last.Before(res.Time):
+	case last.Before(since):
 		return "waiting for " + t.Name + "'s next ping", false, true
 	}
 	return "", false, false

@@ -74,6 +74,7 @@ type State struct {
 	status   Status
 	since    time.Time
 	fails    int
+	failedAt time.Time // time of the first failure of the current run of failures
 	recent   ring
 	failures ring
 	newID    func() string
@@ -112,7 +113,7 @@ func (s *State) Record(r Result) *incident.Event {
 	defer s.mu.Unlock()
 	s.recent.push(r)
 	if r.OK {
-		s.fails = 0
+		s.fails, s.failedAt = 0, time.Time{}
 		if s.status == Up {
 			return nil
 		}
@@ -128,6 +129,9 @@ func (s *State) Record(r Result) *incident.Event {
 		return nil
 	}
 	s.failures.push(r)
+	if s.fails == 0 {
+		s.failedAt = r.Time
+	}
 	s.fails++
 	if s.status == Down || s.fails < s.opts.DownAfter {
 		return nil
@@ -165,6 +169,9 @@ func (s *State) RecordUnreachable(r Result, why string, down bool) {
 	}
 	s.recent.push(r)
 	s.failures.push(r)
+	if s.fails == 0 {
+		s.failedAt = r.Time
+	}
 	s.fails++
 	if down && s.status != Down && s.status != Unreachable {
 		s.status, s.since = Unreachable, r.Time
@@ -184,7 +191,7 @@ func (s *State) Rearm() bool {
 	if s.status != Down {
 		return false
 	}
-	s.status, s.fails = Unknown, 0
+	s.status, s.fails, s.failedAt = Unknown, 0, time.Time{}
 	return true
 }
 
@@ -193,6 +200,14 @@ func (s *State) Status() (Status, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.status, s.since
+}
+
+// FailingSince returns the time of the first of the consecutive failures
+// (zero when the last result was ok).
+func (s *State) FailingSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failedAt
 }
 
 // Liveness returns the status, the count of consecutive failures and the
