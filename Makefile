@@ -51,7 +51,7 @@ fuzz:
 	done
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./alerting/ledger/... ./test/...
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./alerting/ledger/... ./internal/plot/ ./internal/dag/ ./test/...
 
 tidy-check:
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum
