@@ -135,7 +135,9 @@ func targetCharts(ctx context.Context, ss ledger.SampleStore, target string, to 
 		}
 	}
 	out.Truncated = n > maxChartRows
-	slices.SortStableFunc(all, func(a, b *series) int { return cmp.Or(cmp.Compare(a.metric, b.metric), cmp.Compare(a.labels, b.labels)) })
+	slices.SortStableFunc(all, func(a, b *series) int {
+		return cmp.Or(cmp.Compare(a.metric, b.metric), cmp.Compare(a.labels, b.labels))
+	})
 	var metrics []string
 	byMetric := map[string][]*series{}
 	for _, s := range all {
