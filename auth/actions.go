@@ -55,6 +55,8 @@ const (
 	ActionUserWrite   Action = "user.write"  // add, disable, set role, reset password
 	ActionTokenAdmin  Action = "token.admin" // list and revoke anyone's tokens
 	ActionAuditRead   Action = "audit.read"
+
+	ActionWebView Action = "web.view" // the console's overview and its live stream
 )
 
 var (
@@ -110,6 +112,8 @@ var permissions = map[Action][]Role{
 	ActionUserWrite:   adminOnly,
 	ActionTokenAdmin:  adminOnly,
 	ActionAuditRead:   managerUp,
+
+	ActionWebView: viewerUp,
 }
 
 // RoleJoiner is the role of a caller that presented a valid cluster join

@@ -234,7 +234,7 @@ func auditTarget(r *http.Request) string {
 
 func resultOf(status int) string {
 	switch {
-	case status < 300:
+	case status < 400: // a redirect after a form's POST is its success
 		return "ok"
 	case status == http.StatusForbidden || status == http.StatusUnauthorized:
 		return "denied"

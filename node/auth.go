@@ -7,6 +7,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/web"
 )
 
 // AuthOptions configure identities on the node (package auth).
@@ -36,7 +37,7 @@ func (n *Node) newAuth() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.auth = svc
-	authn := []auth.Authenticator{svc.Authenticator()}
+	authn := []auth.Authenticator{svc.Authenticator(), web.CookieAuthenticator(svc)}
 	if n.raft != nil {
 		authn = append(authn, n.raft.Authenticator())
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/internal/redact"
+	"github.com/unyo-ops/unyo/web"
 )
 
 // Version is the unyo version, set at build time with -ldflags.
@@ -126,6 +128,10 @@ type Node struct {
 	reloadState
 	jobnets *jobnetPart // nil without jobnets (jobnet.go)
 
+	web    *web.Server // the console's pages (web.go)
+	hub    *web.Hub
+	webSub *nats.Subscription
+
 	ln   net.Listener
 	mux  *auth.Mux // every route, each with its action
 	http *http.Server
@@ -187,7 +193,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.registerInfo(start)
 	n.mux = auth.NewMux(n.guard)
 	n.registerCluster(n.mux)
-	console.Register(n.mux, console.Deps{
+	deps := console.Deps{
 		Store:           n.store,
 		Publisher:       n.bus,
 		Gatherer:        opts.Registry,
@@ -204,14 +210,17 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			{Name: "pipeline", Fn: func(context.Context) error { return n.pipe.Ready() }},
 			{Name: "cluster", Fn: n.clusterReady},
 		},
-	})
+	}
+	console.Register(n.mux, deps)
+	n.newWeb(deps)
 	n.http = &http.Server{
-		Handler:           n.mux,
+		Handler:           n.web.Wrap(n.mux),
 		ReadTimeout:       opts.ReadTimeout,
 		ReadHeaderTimeout: opts.ReadTimeout,
 		WriteTimeout:      opts.WriteTimeout,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
+	n.http.RegisterOnShutdown(n.hub.Close)
 	if opts.TLS != nil {
 		// ServeTLS adds h2 and http/1.1 to the clone's NextProtos.
 		n.http.TLSConfig = opts.TLS.Clone()
@@ -305,6 +314,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startJobnet(bgctx); err != nil {
 		return err
 	}
+	if err := n.startWeb(); err != nil {
+		return err
+	}
 	n.httpDone = make(chan error, 1)
 	go func() {
 		var err error
@@ -394,6 +406,7 @@ func (n *Node) teardown(ctx context.Context) error {
 	if t, ok := n.peer.(*http.Transport); ok && n.peer != http.DefaultTransport {
 		t.CloseIdleConnections()
 	}
+	n.stopWeb()
 	n.stopJobnet()
 	n.stopCluster()
 	n.stopMonitor()

@@ -1,0 +1,69 @@
+package node
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/cluster"
+	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/web"
+)
+
+// newWeb registers the console's pages on the node's mux (package web),
+// with the same dependencies as the JSON API, and wraps the node's
+// handler with the page middleware (cross-origin protection, login
+// redirects, gzip).
+func (n *Node) newWeb(d console.Deps) {
+	n.hub = web.NewHub(web.HubOptions{Registerer: n.opts.Registry})
+	wd := web.Deps{Deps: d, Hub: n.hub, SessionTTL: n.opts.Auth.SessionTTL}
+	if n.raft != nil {
+		wd.Cluster = func() (cluster.Status, bool) { return n.raft.Status(), true }
+	}
+	if n.opts.Config != nil {
+		if u, err := url.Parse(n.opts.Config.HTTP.ExternalURL); err == nil && u.Scheme != "" && u.Host != "" {
+			wd.TrustedOrigins = append(wd.TrustedOrigins, u.Scheme+"://"+u.Host)
+		}
+	}
+	n.web = web.Register(n.mux, wd)
+}
+
+// liveTransition is what an "incident" event of the live stream carries.
+type liveTransition struct {
+	ID       int64  `json:"id"`
+	Target   string `json:"target"`
+	Kind     string `json:"kind"`
+	State    string `json:"state"`
+	Severity string `json:"severity"`
+}
+
+// startWeb feeds the live stream: every incident transition on the bus
+// (published by whichever node's relay committed it) goes to the hub.
+func (n *Node) startWeb() error {
+	sub, err := n.bus.Conn().Subscribe(strings.TrimSuffix(n.bus.IncidentSubject("x"), "x")+"*", func(m *nats.Msg) {
+		var t bus.Transition
+		if err := json.Unmarshal(m.Data, &t); err != nil {
+			return
+		}
+		n.hub.Publish("incident", liveTransition{ID: t.Incident.ID, Target: t.Incident.Target, Kind: string(t.Entry.Kind),
+			State: string(t.Incident.State), Severity: string(t.Incident.Severity)})
+	})
+	if err != nil {
+		return err
+	}
+	n.webSub = sub
+	return nil
+}
+
+func (n *Node) stopWeb() {
+	if n.webSub != nil {
+		_ = n.webSub.Unsubscribe()
+		n.webSub = nil
+	}
+}
+
+// Hub returns the console's live hub (publish run and job changes to it).
+func (n *Node) Hub() *web.Hub { return n.hub }
