@@ -392,6 +392,17 @@ func (v jobnetView) Run(ctx context.Context, id string) (ledger.RunRecord, error
 	return rec, err
 }
 
+// LiveRuns implements web.LiveRuns: the runs in the replicated state,
+// with their jobs, without reading the history (the console's run
+// watcher polls it).
+func (v jobnetView) LiveRuns() []ledger.RunRecord {
+	var out []ledger.RunRecord
+	for _, r := range v.e.Runs() {
+		out = append(out, jobnet.ToRecord(r))
+	}
+	return out
+}
+
 // ActRun implements console.Jobnets.
 func (v jobnetView) ActRun(ctx context.Context, id string, a console.RunAction) error {
 	err := v.e.Act(ctx, id, jobnet.Action{Verb: a.Verb, Job: a.Job, Mode: a.From, By: a.By})
