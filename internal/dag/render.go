@@ -108,8 +108,8 @@ func (g *Graph) SVG(o Options) []byte {
 			`" stroke-width="`, sw, `"`, dash, `/>`)
 		w(`<text x="8" y="16">`, esc(fitText(j.Name, NodeW-16, 12)), `</text>`)
 		label := st
-		if label == "" {
-			label = "—"
+		if label == "" { // a definition: what the job is
+			label = j.Note
 		}
 		w(`<text x="8" y="32" font-size="11" fill-opacity="0.8" class="dag-state">`, esc(fitText(label, NodeW-16, 11)), `</text>`)
 		if href != "" {
