@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and only what
 # is missing: net-snmp (snmpd, snmptrap, snmpget, snmptrapd), util-linux's
-# logger, iproute2 for test hosts in network namespaces, chromium for the
-# console's browser tests. It also starts the local
+# logger, iproute2 for test hosts in network namespaces, Debian's chromium and
+# a Japanese font for the console's browser tests. It also starts the local
 # PostgreSQL and NATS servers when they are installed but stopped.
 set -euo pipefail
 
@@ -13,7 +13,10 @@ have snmptrap  || need+=(snmp)
 have snmptrapd || need+=(snmptrapd)
 have logger    || need+=(bsdutils)
 have ip        || need+=(iproute2)
-have chromium  || need+=(chromium)   # the console's browser tests (chromedp)
+# Headless Chromium for the console's browser tests (driven by chromedp),
+# and a Japanese font so target names in screenshots are legible.
+have chromium  || need+=(chromium)
+[ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf ] || need+=(fonts-ipafont-gothic)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

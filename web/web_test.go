@@ -25,16 +25,19 @@ import (
 const password = "correct horse battery"
 
 type fixture struct {
-	srv   *httptest.Server
-	store *sqlite.Store
-	svc   *auth.Service
-	web   *web.Server
+	srv     *httptest.Server
+	store   *sqlite.Store
+	svc     *auth.Service
+	web     *web.Server
+	targets *fakeTargets
 }
 
 type fakeTargets struct{ list []console.TargetSummary }
 
-func (f fakeTargets) Targets() []console.TargetSummary { return f.list }
-func (f fakeTargets) Target(name string) (console.TargetDetail, error) {
+func (f *fixture) setTargets(l []console.TargetSummary) { f.targets.list = l }
+
+func (f *fakeTargets) Targets() []console.TargetSummary { return f.list }
+func (f *fakeTargets) Target(name string) (console.TargetDetail, error) {
 	for _, t := range f.list {
 		if t.Name == name {
 			now := time.Now()
@@ -66,13 +69,14 @@ func newFixture(t testing.TB) *fixture {
 	}
 	g := auth.NewGuard(auth.GuardOptions{Authenticators: []auth.Authenticator{svc.Authenticator(), web.CookieAuthenticator(svc)}, Auditor: svc})
 	m := auth.NewMux(g)
-	deps := console.Deps{Store: s, Auth: svc, Audit: g.Audit, Targets: fakeTargets{list: []console.TargetSummary{
-		{Name: "web-01", Status: target.Up}, {Name: "東京-db-01", Status: target.Down}, {Name: "mail-02", Status: target.Unknown}}}}
+	tg := &fakeTargets{list: []console.TargetSummary{
+		{Name: "web-01", Status: target.Up}, {Name: "東京-db-01", Status: target.Down}, {Name: "mail-02", Status: target.Unknown}}}
+	deps := console.Deps{Store: s, Auth: svc, Audit: g.Audit, Targets: tg}
 	console.Register(m, deps)
 	ws := web.Register(m, web.Deps{Deps: deps})
 	srv := httptest.NewServer(ws.Wrap(m))
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: s, svc: svc, web: ws}
+	return &fixture{srv: srv, store: s, svc: svc, web: ws, targets: tg}
 }
 
 // event opens (or adds to) an incident and returns its id.
