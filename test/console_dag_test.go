@@ -17,48 +17,13 @@ import (
 	"github.com/unyo-ops/unyo/test/testutil"
 )
 
-// chromiumPath is Debian's chromium (scripts/test-deps.sh installs it).
-const chromiumPath = "/usr/bin/chromium"
-
-// newChromium starts a headless Chromium with a fresh profile, for the
-// life of the test.
-func newChromium(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("no %s (scripts/test-deps.sh installs it): %v", chromiumPath, err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil { // start the browser, with no deadline
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// artefactDir is where screenshots go: $UNYO_TEST_ARTIFACTS when set
-// (kept), else a temporary directory.
-func artefactDir(t *testing.T) string {
-	if d := os.Getenv("UNYO_TEST_ARTIFACTS"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
 // TestConsoleRunDAG starts a jobnet from its console page in a real
 // Chromium against the real binary and watches the run's DAG: first job
 // running, then every job green (ended-normal), updated live without a
 // reload; the run page is shot at phone and desktop sizes and must not
 // overflow the phone's width.
 func TestConsoleRunDAG(t *testing.T) {
+	chromiumPath(t)
 	dir := t.TempDir()
 	gate := filepath.Join(dir, "gate")
 	extra := fmt.Sprintf(`jobnets:
@@ -81,7 +46,7 @@ func TestConsoleRunDAG(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx := newChromium(t)
+	ctx := newBrowser(t) // console_test.go
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
@@ -167,7 +132,7 @@ func TestConsoleRunDAG(t *testing.T) {
 	}
 
 	// screenshots, and no horizontal overflow on a phone
-	arts := artefactDir(t)
+	arts := artifacts(t)
 	for _, v := range []struct {
 		w, h int64
 		opts []chromedp.EmulateViewportOption

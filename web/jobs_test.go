@@ -164,7 +164,7 @@ func newJobFixture(t testing.TB, jn console.Jobnets) *fixture {
 	g := auth.NewGuard(auth.GuardOptions{Authenticators: []auth.Authenticator{svc.Authenticator(), web.CookieAuthenticator(svc)}, Auditor: svc})
 	m := auth.NewMux(g)
 	deps := console.Deps{Store: s, Auth: svc, Audit: g.Audit, Jobnets: jn,
-		Targets: fakeTargets{list: []console.TargetSummary{{Name: "web-01", Status: target.Up}}}}
+		Targets: &fakeTargets{list: []console.TargetSummary{{Name: "web-01", Status: target.Up}}}}
 	console.Register(m, deps)
 	ws := web.Register(m, web.Deps{Deps: deps})
 	srv := httptest.NewServer(ws.Wrap(m))
