@@ -158,6 +158,7 @@ func targetCharts(ctx context.Context, ss ledger.SampleStore, target string, to 
 			From:     from,
 			To:       to,
 			Location: loc,
+			Width:    480, // legible on a phone (scaled to ~0.7), near 1:1 in a desktop grid cell
 			Height:   180,
 		}
 		if unit == "%" {
