@@ -372,3 +372,31 @@ func TestJobPages404(t *testing.T) {
 		t.Errorf("/runs/r1 without a job network: %d", code)
 	}
 }
+
+func TestJobPagesNeedLogin(t *testing.T) {
+	jn := newFakeJobnets()
+	f := newJobFixture(t, jn)
+	anon := f.browser(t)
+	for _, p := range []string{"/jobnets", "/jobnets/nightly", "/runs", "/runs/r1", "/runs/r1/dag.svg", "/runs/r1/jobs/extract"} {
+		code, body, h := anon.get(t, p)
+		if code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login?next=") || strings.Contains(body, "dag-job") || strings.Contains(body, "the nightly batch") {
+			t.Errorf("anonymous GET %s: %d %q", p, code, h.Get("Location"))
+		}
+	}
+	for _, p := range []string{"/jobnets/nightly/start", "/runs/r1/hold", "/runs/r1/release", "/runs/r1/skip", "/runs/r1/kill", "/runs/r1/rerun"} {
+		code, _, h := anon.post(t, p, url.Values{"job": {"load"}})
+		if code < 300 || code == http.StatusSeeOther && !strings.HasPrefix(h.Get("Location"), "/login") {
+			t.Errorf("anonymous POST %s: %d %q", p, code, h.Get("Location"))
+		}
+	}
+	// an API token is not a page session either way: the bearer token works on
+	// the API, never a forged cookie
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/runs/r1", nil)
+	req.AddCookie(&http.Cookie{Name: web.CookieName, Value: "unyo_forged"})
+	if code, _, _ := anon.do(t, req); code == http.StatusOK {
+		t.Error("a forged session cookie opened the run page")
+	}
+	if len(jn.actions()) != 0 || len(jn.starts) != 0 {
+		t.Fatal("anonymous posts acted")
+	}
+}
