@@ -389,8 +389,7 @@ func TestJobPagesNeedLogin(t *testing.T) {
 			t.Errorf("anonymous POST %s: %d %q", p, code, h.Get("Location"))
 		}
 	}
-	// an API token is not a page session either way: the bearer token works on
-	// the API, never a forged cookie
+	// a forged session cookie is no session
 	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/runs/r1", nil)
 	req.AddCookie(&http.Cookie{Name: web.CookieName, Value: "unyo_forged"})
 	if code, _, _ := anon.do(t, req); code == http.StatusOK {
