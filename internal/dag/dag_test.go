@@ -402,3 +402,39 @@ func BenchmarkLayoutRender300(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "bytes/svg")
 }
+
+// FuzzLayout lays out graphs made from bytes: each byte pair is a need
+// (job a needs job b, among up to 40 jobs, cycles and self-needs
+// included). A layout must either be refused with one of the errors or
+// keep every rule; the drawing must parse.
+func FuzzLayout(f *testing.F) {
+	f.Add([]byte{1, 0, 2, 1, 3, 1, 3, 2})
+	f.Add([]byte{0, 1, 1, 0})
+	f.Add([]byte{5, 5})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 400 {
+			b = b[:400]
+		}
+		n := 40
+		jobs := make([]Job, n)
+		for i := range jobs {
+			jobs[i].Name = fmt.Sprintf("j%d", i)
+		}
+		for i := 0; i+1 < len(b); i += 2 {
+			a, c := int(b[i])%n, int(b[i+1])%n
+			if !slices.Contains(jobs[a].Needs, jobs[c].Name) {
+				jobs[a].Needs = append(jobs[a].Needs, jobs[c].Name)
+			}
+		}
+		g, err := Layout(jobs)
+		if err != nil {
+			if !errors.Is(err, ErrCycle) {
+				t.Fatalf("refused with %v", err)
+			}
+			return
+		}
+		checkLayout(t, jobs, g)
+		parse(t, g.SVG(Options{}))
+	})
+}
