@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ func TestConsoleRunDAG(t *testing.T) {
 	chromiumPath(t)
 	dir := t.TempDir()
 	gate := filepath.Join(dir, "gate")
+	addrPort := testutil.FreePort(t)
+	_, ps, _ := strings.Cut(addrPort, ":")
+	port, _ := strconv.Atoi(ps)
 	extra := fmt.Sprintf(`jobnets:
   - name: dag-e2e
     description: a waits for the test, then b and c, then d
@@ -34,8 +38,16 @@ func TestConsoleRunDAG(t *testing.T) {
       - {name: b, command: /bin/sh, args: ["-c", "echo b"], needs: [a]}
       - {name: c, command: /bin/sh, args: ["-c", "echo c"], needs: [a]}
       - {name: d, command: /bin/sh, args: ["-c", "echo '<d> & done'"], needs: [b, c]}
-`, gate)
-	cfg, addr := writeConfig(t, dir, extra)
+monitor:
+  enabled: true
+  targets:
+    - name: web-e2e
+      address: 127.0.0.1
+      services:
+        - {name: console-tcp, type: tcp, port: %[2]d, interval: 1s, timeout: 900ms}
+  samples: {store: true, flush_interval: 1s}
+`, gate, port)
+	cfg, addr := writeConfigAt(t, dir, addrPort, extra)
 	p := testutil.Serve(t, cfg, addr)
 	c, err := client.New(p.URL, client.WithToken(testutil.AdminToken))
 	if err != nil {
@@ -47,7 +59,7 @@ func TestConsoleRunDAG(t *testing.T) {
 	}
 
 	ctx := newBrowser(t) // console_test.go
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	err = chromedp.Do(ctx,
@@ -131,13 +143,23 @@ func TestConsoleRunDAG(t *testing.T) {
 		t.Errorf("job output %q", out)
 	}
 
+	// the target's metric charts, drawn on the server from its samples
+	// (the TCP check of the node's own port, once a second)
+	waitFor("a chart of web-e2e's samples", 90*time.Second, func() (bool, string) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(p.URL+"/targets/web-e2e?range=1h"), chromedp.WaitVisible(css(`#charts`))); err != nil {
+			return false, err.Error()
+		}
+		n := eval(`String(document.querySelectorAll("#charts svg.plot-time .plot-series path, #charts svg.plot-time .plot-series circle").length)`)
+		return n != "0", n + " marks"
+	})
+
 	// screenshots, and no horizontal overflow on a phone
 	arts := artifacts(t)
 	for _, v := range []struct {
 		w, h int64
 		opts []chromedp.EmulateViewportOption
 	}{{375, 812, []chromedp.EmulateViewportOption{chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch}}, {1366, 768, nil}} {
-		for _, page := range []string{runURL, p.URL + "/jobnets/dag-e2e", p.URL + "/jobnets", runURL + "/jobs/d"} {
+		for _, page := range []string{runURL, p.URL + "/jobnets/dag-e2e", p.URL + "/jobnets", runURL + "/jobs/d", p.URL + "/targets/web-e2e?range=1h"} {
 			err := chromedp.Do(ctx, chromedp.EmulateViewport(v.w, v.h, v.opts...), chromedp.Navigate(page), chromedp.WaitVisible(css(`main`)))
 			if err != nil {
 				t.Fatalf("%s at %dx%d: %v", page, v.w, v.h, err)
@@ -146,7 +168,7 @@ func TestConsoleRunDAG(t *testing.T) {
 			if err != nil {
 				t.Fatalf("screenshot of %s: %v", page, err)
 			}
-			name := fmt.Sprintf("%s-%dx%d.png", strings.Trim(strings.NewReplacer(p.URL, "", "/", "_").Replace(page), "_"), v.w, v.h)
+			name := fmt.Sprintf("%s-%dx%d.png", strings.Trim(strings.NewReplacer(p.URL, "", "/", "_", "?", "_").Replace(page), "_"), v.w, v.h)
 			if err := os.WriteFile(filepath.Join(arts, name), png, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -162,4 +184,16 @@ func TestConsoleRunDAG(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", arts)
+}
+
+// writeConfigAt is writeConfig with the node's HTTP address chosen by the
+// caller (a check of the node's own port needs it in the file).
+func writeConfigAt(t *testing.T, dir, addr, extra string) (path, _ string) {
+	t.Helper()
+	cfg := fmt.Sprintf("node:\n  name: e2e\n  data_dir: %q\nhttp:\n  listen: %q\ncluster:\n  bind: 127.0.0.1:0\nlog:\n  level: debug\n%s", dir, addr, extra)
+	path = filepath.Join(dir, "unyo.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, addr
 }

@@ -164,6 +164,7 @@ func targetCharts(ctx context.Context, ss ledger.SampleStore, target string, to 
 		if unit == "%" {
 			c.YFrom, c.YTo = 0, 100
 		}
+		c.ZeroBased = true // times, sizes, rates and states read against zero
 		for _, s := range byMetric[m] {
 			name := s.labels
 			if name == "" {
