@@ -168,6 +168,11 @@ alerting:
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#recent .name")].some(e => e.textContent === %q)`, newTarget),
 			chromedp.WithPollingInterval(20*time.Millisecond)))
 	t.Logf("event send → row on the overview: %v", time.Since(sent).Round(time.Millisecond))
+	// The tiles follow (redrawn at most every 1.5 s), and then the page
+	// says it is live again: not behind.
+	run(t, ctx, "the new target's tile, and live again", 20*time.Second,
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#r-tiles .tile .name")].some(e => e.textContent === %q)`, newTarget)),
+		chromedp.Poll[chromedp.Void](`document.getElementById("live").dataset.state === "live"`))
 	if !get(t, ctx, "no reload", 5*time.Second, chromedp.Evaluate[bool](`window.__notReloaded === true`)) {
 		t.Fatal("the overview was reloaded to show the new incident")
 	}

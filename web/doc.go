@@ -57,7 +57,11 @@
 //	     hx-sync="this:queue last" hx-swap="innerHTML">{{template "list" .}}</div>
 //
 // render answers such a request (HX-Target: r-list) with the template
-// "list" alone. static/unyo.js shows live / behind / reconnecting, keeps
+// "list" alone. A region that is costly to draw (the overview's 2,000
+// tiles, a large DAG) takes data-settle="1500" data-events="incident
+// target" and hx-trigger="unyo:redraw, unyo:retry" instead: unyo.js
+// redraws it at most once per 1.5 s and always after the last event,
+// and the badge says "behind" until it has been. static/unyo.js shows live / behind / reconnecting, keeps
 // ticked checkboxes across a redraw and retries a failed redraw; list a
 // new event type in its TYPES.
 //

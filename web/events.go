@@ -32,7 +32,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.d.Hub.unsubscribe(c)
-	// The stream outlives the server's write timeout.
+	// The stream outlives the server's read and write timeouts.
+	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -515,5 +516,119 @@ func TestLiveStream(t *testing.T) {
 	r = bufio.NewReader(resp2.Body)
 	if _, typ := next(); typ != "refresh" {
 		t.Fatalf("stale Last-Event-ID: first event %q, want refresh", typ)
+	}
+}
+
+func TestMaintenanceAddAndEnd(t *testing.T) {
+	f := newFixture(t)
+	b := f.as(t, auth.RoleOpsSE)
+	// A bad window is refused with the field named, and the form kept.
+	code, body, _ := b.post(t, "/maintenance", url.Values{"name": {"patching"}, "scope": {"planet"}, "match": {"web-*"}, "duration": {"2h"}})
+	if code != http.StatusBadRequest || !strings.Contains(body, "scope") || !strings.Contains(body, `value="patching"`) {
+		t.Fatalf("bad scope: %d\n%s", code, body)
+	}
+	code, _, _ = b.post(t, "/maintenance", url.Values{"name": {"patching 東京"}, "scope": {"target"}, "match": {"web-*"}, "duration": {"2h"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("add: %d", code)
+	}
+	_, body, _ = b.get(t, "/maintenance")
+	if !strings.Contains(body, "patching 東京") || !strings.Contains(body, "in force until") || !strings.Contains(body, "End now") {
+		t.Fatalf("the new window is not shown in force:\n%s", body)
+	}
+	if code, _, _ := b.post(t, "/maintenance/1/end", nil); code != http.StatusSeeOther {
+		t.Fatalf("end: %d", code)
+	}
+	_, body, _ = b.get(t, "/maintenance")
+	if strings.Contains(body, "in force until") || !strings.Contains(body, "ended by opsse1") && !strings.Contains(body, "ended by ops-se1") {
+		t.Fatalf("the ended window:\n%s", body)
+	}
+}
+
+func TestTimesShowTheirZone(t *testing.T) {
+	f := newFixture(t)
+	f.event(t, "web-01", "http", incident.Critical, "503 from /")
+	b := f.as(t, auth.RoleViewer)
+	_, body, _ := b.get(t, "/incidents/1")
+	if !regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\+|&#43;|-)\d\d:\d\d`).MatchString(body) {
+		t.Fatalf("no time with its zone offset on the incident page:\n%s", body)
+	}
+}
+
+func TestLiveRegionIsAPartOnly(t *testing.T) {
+	f := newFixture(t)
+	f.event(t, "web-01", "http", incident.Critical, "503 from /")
+	b := f.as(t, auth.RoleViewer)
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/", nil)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("HX-Target", "r-summary")
+	code, body, h := b.do(t, req)
+	if code != http.StatusOK || strings.Contains(body, "<html") || !strings.Contains(body, "503 from /") || strings.Contains(body, "tile") {
+		t.Fatalf("summary region: %d\n%s", code, body)
+	}
+	if h.Get("X-Unyo-Event-Id") == "" {
+		t.Error("a region carries no event id: the page cannot tell whether it is current")
+	}
+	// An expired session on a live redraw sends the page to the login page.
+	b2 := f.browser(t)
+	req, _ = http.NewRequest(http.MethodGet, f.srv.URL+"/", nil)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("HX-Current-URL", f.srv.URL+"/incidents/1")
+	code, _, h = b2.do(t, req)
+	if code != http.StatusUnauthorized || h.Get("HX-Redirect") != "/login?next=%2Fincidents%2F1" {
+		t.Fatalf("anonymous redraw: %d HX-Redirect %q", code, h.Get("HX-Redirect"))
+	}
+}
+
+// TestLiveStreamOutlivesServerTimeouts: a stream stays open past the
+// server's read and write timeouts (the node sets 10 s and 30 s).
+func TestLiveStreamOutlivesServerTimeouts(t *testing.T) {
+	f := newFixture(t)
+	b := f.as(t, auth.RoleViewer) // cookies go by host, not port: the session works on the server below
+	f.srv.Close()
+	srv := httptest.NewUnstartedServer(f.srv.Config.Handler)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	f.srv = srv
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	// Publish until an event has come through well after both timeouts.
+	start := time.Now()
+	got := make(chan error, 1)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				got <- err
+				return
+			}
+			if strings.HasPrefix(line, "event: incident") && time.Since(start) > time.Second {
+				got <- nil
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("the stream ended after %v: %v", time.Since(start), err)
+			}
+			return
+		case <-tick.C:
+			f.web.Hub().Publish("incident", nil)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no event through the stream")
+		}
 	}
 }

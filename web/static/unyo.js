@@ -9,10 +9,15 @@
   var main = document.getElementById("main");
   if (main && main.dataset.eventId) lastId = main.dataset.eventId;
 
+  // The page's live state, for a look from the developer tools (and the
+  // benchmark): state, last event id, when the last event came (ms epoch).
+  var live = window.unyoLive = { state: "connecting", lastId: lastId, lastEventAt: 0 };
+
   function show() {
     var el = document.getElementById("live");
     if (!el) return;
     var s = !open ? "reconnecting" : (behind || failed) ? "behind" : "live";
+    live.state = s;
     el.dataset.state = s;
     el.textContent = s;
   }
@@ -24,9 +29,11 @@
     TYPES.forEach(function (t) {
       src.addEventListener(t, function (e) {
         lastMsg = Date.now();
-        if (e.lastEventId) lastId = e.lastEventId;
+        if (e.lastEventId) lastId = live.lastId = e.lastEventId;
+        if (t !== "ping") live.lastEventAt = Date.now();
         if (t !== "ping" && document.querySelector(".region")) {
           behind = true; // until the regions have been drawn again
+          settle(t);
           show();
         }
       });
@@ -37,13 +44,34 @@
   document.addEventListener("htmx:sseOpen", function () { open = true; lastMsg = Date.now(); show(); });
   document.addEventListener("htmx:sseError", function () { open = false; show(); });
 
+  // A heavy region (data-settle="ms", data-events="incident target")
+  // redraws at most once per that many ms, and always after the last
+  // event: its hx-trigger listens for "unyo:redraw", not the stream.
+  function settle(type) {
+    document.querySelectorAll(".region[data-settle]").forEach(function (elt) {
+      if ((" " + elt.dataset.events + " ").indexOf(" " + type + " ") < 0 && type !== "refresh") return;
+      if (elt._unyoTimer) return; // the redraw already planned will show this event too
+      elt._unyoTimer = setTimeout(function () {
+        elt._unyoTimer = null;
+        htmx.trigger(elt, "unyo:redraw");
+      }, Number(elt.dataset.settle) || 1000);
+    });
+  }
+  function planned(except) {
+    var n = 0;
+    document.querySelectorAll(".region").forEach(function (elt) {
+      if (elt !== except && (elt._unyoTimer || elt.classList.contains("htmx-request"))) n++;
+    });
+    return n > 0;
+  }
+
   function isRegion(e) { return e.detail && e.detail.elt && e.detail.elt.classList && e.detail.elt.classList.contains("region"); }
   document.addEventListener("htmx:afterRequest", function (e) {
     if (!isRegion(e)) return;
     if (e.detail.successful) {
       failed = false;
       var id = e.detail.xhr && e.detail.xhr.getResponseHeader("X-Unyo-Event-Id");
-      if (!id || !lastId || id === lastId || newer(id, lastId)) behind = false;
+      if ((!id || !lastId || id === lastId || newer(id, lastId)) && !planned(e.detail.elt)) behind = false;
     } else {
       failed = true; // try again shortly; the badge says "behind" meanwhile
       var elt = e.detail.elt;
