@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and only what
 # is missing: net-snmp (snmpd, snmptrap, snmpget, snmptrapd), util-linux's
-# logger, iproute2 for test hosts in network namespaces, Debian's chromium and
-# a Japanese font for the console's browser tests. It also starts the local
+# logger, iproute2 for test hosts in network namespaces, jq for the README
+# walk-through, Debian's chromium and a Japanese font for the console's
+# browser tests. It also starts the local
 # PostgreSQL and NATS servers when they are installed but stopped.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ have snmptrap  || need+=(snmp)
 have snmptrapd || need+=(snmptrapd)
 have logger    || need+=(bsdutils)
 have ip        || need+=(iproute2)
+have jq        || need+=(jq)        # the README walk-through (test/walkthrough_test.go)
 # Headless Chromium for the console's browser tests (driven by chromedp),
 # and a Japanese font so target names in screenshots are legible.
 have chromium  || need+=(chromium)
