@@ -44,7 +44,8 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/ \
 	FuzzUnmarshal:./internal/jsondur/ FuzzNormalizeArgs:./cli/ \
 	FuzzCheck:./internal/oid/ \
-	FuzzTimeChart:./internal/plot/ FuzzLayout:./internal/dag/
+	FuzzTimeChart:./internal/plot/ FuzzLayout:./internal/dag/ \
+	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -28,6 +28,7 @@ func (n *Node) newWeb(d console.Deps) {
 	if n.opts.Config != nil {
 		if u, err := url.Parse(n.opts.Config.HTTP.ExternalURL); err == nil && u.Scheme != "" && u.Host != "" {
 			wd.TrustedOrigins = append(wd.TrustedOrigins, u.Scheme+"://"+u.Host)
+			wd.SecureCookie = u.Scheme == "https"
 		}
 	}
 	n.web = web.Register(n.mux, wd)

@@ -118,7 +118,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		maxAge = int(s.d.SessionTTL.Seconds())
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: r.TLS != nil || s.d.SecureCookie, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -131,6 +131,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		auth.Note(r.Context(), "session "+id.TokenID)
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: r.TLS != nil || s.d.SecureCookie, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -45,6 +45,10 @@ type Deps struct {
 	// TrustedOrigins are origins (scheme://host[:port]) allowed to post
 	// besides the request's own host: http.external_url behind a proxy.
 	TrustedOrigins []string
+	// SecureCookie marks the session cookie Secure even on a plain HTTP
+	// request: the console is reached over HTTPS through a proxy
+	// (http.external_url is https://). Over TLS it is Secure anyway.
+	SecureCookie bool
 }
 
 // Server draws the console's pages.

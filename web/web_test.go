@@ -632,3 +632,19 @@ func TestLiveStreamOutlivesServerTimeouts(t *testing.T) {
 		}
 	}
 }
+
+func TestCookieSecureOverHTTPS(t *testing.T) {
+	f := newFixture(t)
+	tls := httptest.NewTLSServer(f.srv.Config.Handler)
+	t.Cleanup(tls.Close)
+	c := tls.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.PostForm(tls.URL+"/login", url.Values{"user": {"viewer1"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if sc := resp.Header.Get("Set-Cookie"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(sc, "Secure") {
+		t.Fatalf("login over HTTPS: %d, cookie %q is not Secure", resp.StatusCode, sc)
+	}
+}
