@@ -44,7 +44,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/ \
 	FuzzUnmarshal:./internal/jsondur/ FuzzNormalizeArgs:./cli/ \
 	FuzzCheck:./internal/oid/ \
-	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ \
+	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/
 
 fuzz:
@@ -54,7 +54,7 @@ fuzz:
 	done
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./alerting/ledger/... ./test/...
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./alerting/ledger/... ./internal/plot/ ./internal/dag/ ./test/...
 
 tidy-check:
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum

@@ -494,6 +494,21 @@ func (v jobnetView) Run(ctx context.Context, id string) (ledger.RunRecord, error
 	return rec, err
 }
 
+// LiveRuns implements web.LiveRuns: the runs in the replicated state,
+// with their jobs, without reading the history (the console's run
+// watcher polls it).
+func (v jobnetView) LiveRuns() []ledger.RunRecord {
+	e := v.engine()
+	if e == nil {
+		return nil
+	}
+	var out []ledger.RunRecord
+	for _, r := range e.Runs() {
+		out = append(out, jobnet.ToRecord(r))
+	}
+	return out
+}
+
 // ActRun implements console.Jobnets.
 func (v jobnetView) ActRun(ctx context.Context, id string, a console.RunAction) error {
 	e := v.engine()

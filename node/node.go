@@ -339,7 +339,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startJobnet(bgctx); err != nil {
 		return err
 	}
-	if err := n.startWeb(); err != nil {
+	if err := n.startWeb(bgctx); err != nil {
 		return err
 	}
 	n.httpDone = make(chan error, 1)

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -42,8 +44,12 @@ type liveTransition struct {
 }
 
 // startWeb feeds the live stream: every incident transition on the bus
-// (published by whichever node's relay committed it) goes to the hub.
-func (n *Node) startWeb() error {
+// (published by whichever node's relay committed it) goes to the hub, and
+// every change of a run or a job in the replicated job network state
+// (web.Server.WatchRuns, until ctx ends).
+func (n *Node) startWeb(ctx context.Context) error {
+	n.bg.Add(1)
+	go func() { defer n.bg.Done(); n.web.WatchRuns(ctx, 500*time.Millisecond) }()
 	sub, err := n.bus.Conn().Subscribe(strings.TrimSuffix(n.bus.IncidentSubject("x"), "x")+"*", func(m *nats.Msg) {
 		var t bus.Transition
 		if err := json.Unmarshal(m.Data, &t); err != nil {
@@ -68,3 +74,5 @@ func (n *Node) stopWeb() {
 
 // Hub returns the console's live hub (publish run and job changes to it).
 func (n *Node) Hub() *web.Hub { return n.hub }
+
+var _ web.LiveRuns = jobnetView{}

@@ -38,6 +38,7 @@ func (s *Server) routes(m *auth.Mux) {
 	m.HandleFunc("POST /maintenance/{id}/end", auth.ActionMaintenanceWrite, s.endMaint) // maintenance.go
 	m.HandleFunc("GET /oncall", auth.ActionOnCallRead, s.oncall)                        // oncall.go
 	m.HandleFunc("GET /audit", auth.ActionAuditRead, s.audit)                           // audit.go
+	s.jobRoutes(m)                                                                      // jobnets.go, runs.go
 
 	// Anything else under the console is a 404 page (for a logged-in
 	// viewer; the guard sends others to the login page first).

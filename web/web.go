@@ -190,6 +190,7 @@ type NavItem struct {
 var Nav = []NavItem{
 	{"overview", "/", "Overview", auth.ActionWebView},
 	{"incidents", "/incidents", "Incidents", auth.ActionIncidentRead},
+	{"jobnets", "/jobnets", "Jobs", auth.ActionJobnetRead},
 	{"maintenance", "/maintenance", "Maintenance", auth.ActionMaintenanceRead},
 	{"oncall", "/oncall", "On-call", auth.ActionOnCallRead},
 	{"audit", "/audit", "Audit", auth.ActionAuditRead},
