@@ -124,7 +124,7 @@ func (n *Node) newJobnet(ctx context.Context) error {
 	}
 	lg := n.log.With("component", "jobnet")
 	p.agents, err = jobnet.NewAgents(ctx, n.bus.Conn(), jobnet.AgentsOptions{
-		Replicas: n.bus.Replicas(), Signer: signer, Logger: lg, Registerer: n.opts.Registry,
+		Replicas: n.bus.Replicas(), StartTimeout: n.opts.Bus.StartTimeout, Signer: signer, Logger: lg, Registerer: n.opts.Registry,
 		AgentTags: n.agentTags()})
 	if err != nil {
 		p.close()
