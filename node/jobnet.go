@@ -12,6 +12,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/jobnet"
@@ -411,6 +412,10 @@ func jobnetErr(err error) error {
 		return fmt.Errorf("%w: %w", console.ErrInvalid, err)
 	case errors.Is(err, runstate.ErrState), errors.Is(err, jobnet.ErrForbidden), errors.Is(err, runstate.ErrExists):
 		return fmt.Errorf("%w: %w", console.ErrConflict, err)
+	case errors.Is(err, cluster.ErrNoQuorum), errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrStopped):
+		// No leader to commit to (an election, or this node is cut off
+		// from the majority): 503, at once (cluster.ErrNoQuorum).
+		return console.Unavailable(err)
 	}
 	return err
 }
