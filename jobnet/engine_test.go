@@ -226,7 +226,7 @@ func TestTimeoutKillsProcessTree(t *testing.T) {
 	l := &Local{Name: "n1"}
 	start := time.Now()
 	res := l.Execute(t.Context(), Task{Run: "r", Job: "j", Attempt: 1, Command: "/bin/sh",
-		Args:    []string{"-c", "sleep 60 & echo $$ $! > " + pids + "; wait"},
+		Args: []string{"-c", "sleep 60 & echo $$ $! > " + pids + "; wait"},
 		// Long enough for the shim and the shell to start on a loaded
 		// machine (the race detector's shim is a large binary).
 		Timeout: 3 * time.Second})
