@@ -180,6 +180,14 @@ func (a *Agents) Dispatch(ctx context.Context, target string, t Task) error {
 	return err
 }
 
+// BeatLocal announces the attempts node runs itself, as its built-in
+// agent announces those it runs for others (the leader takes them from
+// the node's subject only).
+func (a *Agents) BeatLocal(node string, keys []string) {
+	b, _ := json.Marshal(heartbeat{Agent: node, Node: true, Keys: keys})
+	_ = a.nc.Publish(beatSubject+senderSuffix("node", node), b)
+}
+
 // Kill implements Remote.
 func (a *Agents) Kill(_ context.Context, target, key string) error {
 	sfx, err := targetSubject(target)
@@ -305,7 +313,7 @@ func (a *Agents) accept(e *Engine, subject, run, job string, attempt int, claime
 	if claimed != "" && claimed != s.String() {
 		return RefusedClaim
 	}
-	where, running := e.runningWhere(run, job, attempt)
+	where, running := e.reportableWhere(run, job, attempt)
 	if !running {
 		return ""
 	}

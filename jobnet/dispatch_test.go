@@ -142,3 +142,46 @@ jobnets:
 		t.Fatalf("incident: %+v", ev)
 	}
 }
+
+// silentRemote stores every task and never reports: its agent is cut off.
+type silentRemote struct{}
+
+func (silentRemote) Dispatch(context.Context, string, Task) error { return nil }
+func (silentRemote) Kill(context.Context, string, string) error   { return nil }
+
+// TestLateEndOfLostJob: an attempt declared lost whose end comes after
+// all (its node was cut off past the lease) is recorded as it ended, the
+// run goes on, and the "lost" incident is answered by an OK.
+func TestLateEndOfLostJob(t *testing.T) {
+	h := start(t, `
+jobnets:
+  - name: cut
+    jobs:
+      - {name: a, command: /bin/true, run_on: {agent: db1}}
+      - {name: b, command: /bin/true, needs: [a]}
+`, func(o *Options) { o.Remote = silentRemote{}; o.LostAfter = 200 * time.Millisecond })
+	id, _ := h.e.Start(t.Context(), "cut", nil, "", "test")
+	if r := h.wait(id); r.Jobs["a"].State != runstate.Lost || r.Status != runstate.StatusAbnorm {
+		t.Fatalf("before the late end: %s %s", r.Status, jobStates(r))
+	}
+	now := time.Now().UTC()
+	if err := h.e.Report(t.Context(), Result{Run: id, Job: "a", Attempt: 1, Code: 0, Where: "agent:db1", Started: now, Ended: now}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitJob(id, "b", runstate.EndedNormal)
+	r := h.wait(id)
+	if r.Jobs["a"].State != runstate.EndedNormal || r.Status != runstate.StatusNormal {
+		t.Fatalf("after the late end: %s %s", r.Status, jobStates(r))
+	}
+	waitFor(t, "the lost incident and its OK", func() bool {
+		evs := h.sink.all()
+		return len(evs) == 2 && evs[0].Labels["what"] == "lost" && evs[1].Status == incident.OK && evs[0].DedupKey == evs[1].DedupKey
+	})
+	// A second report of the same attempt changes nothing.
+	if err := h.e.Report(t.Context(), Result{Run: id, Job: "a", Attempt: 1, Code: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.e.GetRun(id); r.Jobs["a"].State != runstate.EndedNormal {
+		t.Fatalf("a second report changed the job: %+v", r.Jobs["a"])
+	}
+}

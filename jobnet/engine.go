@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +72,27 @@ type Options struct {
 	// RaiseFor bounds how long an incident the engine raises is retried
 	// while the sink cannot take it (default DefaultRaiseFor).
 	RaiseFor time.Duration
+	// Results keeps the end of a job this node ran that it could not
+	// commit (it lost the lead, or is cut off from the majority): the
+	// result goes to the results stream on the node's own subject, and
+	// the leader takes it when it arrives, even after declaring the job
+	// lost. The node's spool (bus.Ingest) keeps it on disk until the bus
+	// stores it. Nil: the end is proposed again in memory until it
+	// commits or the node stops.
+	Results ResultSink
+}
+
+// ResultSink stores a message durably for a subject of the bus's
+// streams, with a message id (bus.Ingest implements it).
+type ResultSink interface {
+	Append(ctx context.Context, subject, msgID string, data []byte) error
+}
+
+// localBeater is a Remote that can announce the attempts this node runs
+// itself (Agents does), so that a leader other than this node keeps them
+// alive.
+type localBeater interface {
+	BeatLocal(node string, keys []string)
 }
 
 // Defaults of Options.
@@ -184,6 +206,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer e.wg.Wait()
 	due := time.NewTimer(time.Hour)
 	defer due.Stop()
+	beat := time.NewTicker(LocalBeat)
+	defer beat.Stop()
 	for {
 		changed := e.opts.Log.Changed()
 		e.step(ctx, true)
@@ -196,6 +220,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-t.C:
 		case <-changed:
 		case <-e.wake:
+		case <-beat.C:
+			e.beatLocal()
 		case r := <-e.results:
 			e.resultAsync(ctx, r)
 		}
@@ -232,6 +258,66 @@ func (e *Engine) untilDue() time.Duration {
 	return max(d, time.Millisecond)
 }
 
+// LocalBeat is how often a node announces the jobs it runs itself.
+var LocalBeat = time.Second
+
+// beatLocal announces the attempts this node runs itself: after a change
+// of leader the new one hears they are alive, as it hears agents.
+func (e *Engine) beatLocal() {
+	b, ok := e.opts.Remote.(localBeater)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	keys := make([]string, 0, len(e.local))
+	for k := range e.local {
+		keys = append(keys, k)
+	}
+	e.mu.Unlock()
+	if len(keys) > 0 {
+		b.BeatLocal(e.opts.Node, keys)
+	}
+}
+
+// keepEnd keeps the end of a job this node ran that it could not commit
+// until the leader has it (see Options.Results).
+func (e *Engine) keepEnd(ctx context.Context, res Result, err error) {
+	res.local = false
+	res.Where = "node:" + e.opts.Node
+	if e.opts.Results != nil {
+		b, _ := json.Marshal(res)
+		subject := resultSubject + senderSuffix("node", e.opts.Node)
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		aerr := e.opts.Results.Append(actx, subject, "result:"+res.Key(), b)
+		cancel()
+		if aerr == nil {
+			e.log.Warn("job end not committed; kept for the leader", "job", res.Key(), "code", res.Code, "err", err)
+			return
+		}
+		e.log.Error("job end not committed and not kept; retrying in memory", "job", res.Key(), "err", err, "keep_err", aerr)
+	} else {
+		e.log.Warn("job end not committed; retrying", "job", res.Key(), "code", res.Code, "err", err)
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		wait := 100 * time.Millisecond
+		for {
+			select {
+			case <-ctx.Done():
+				e.log.Error("job end never committed: node stopping", "job", res.Key(), "code", res.Code)
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 5*time.Second)
+			if e.handleResult(ctx, res) == nil {
+				e.log.Info("job end committed after retries", "job", res.Key())
+				return
+			}
+		}
+	}()
+}
+
 // resultAsync commits an executor's result off the main loop: results of
 // many jobs are proposed side by side, so Raft commits them together
 // instead of one round trip each.
@@ -241,7 +327,9 @@ func (e *Engine) resultAsync(ctx context.Context, r Result) {
 	go func() {
 		defer e.wg.Done()
 		defer func() { <-e.resultSem }()
-		e.handleResult(ctx, r)
+		if err := e.handleResult(ctx, r); err != nil && r.local && ctx.Err() == nil {
+			e.keepEnd(ctx, r, err)
+		}
 	}()
 }
 
@@ -907,6 +995,7 @@ func (e *Engine) runLocal(ctx context.Context, t Task) {
 		e.handleResult(context.WithoutCancel(ctx), res)
 		return
 	}
+	res.local = true
 	e.results <- res
 }
 
@@ -940,6 +1029,19 @@ func (e *Engine) runningWhere(run, job string, attempt int) (where string, ok bo
 	return where, ok
 }
 
+// reportableWhere is runningWhere, also for an attempt declared lost
+// (whose end may still come, see runstate's late end).
+func (e *Engine) reportableWhere(run, job string, attempt int) (where string, ok bool) {
+	e.opts.Log.View(func(st *runstate.State) {
+		if r := st.Runs[run]; r != nil {
+			if j := r.Jobs[job]; j != nil && (j.State == runstate.Running || j.State == runstate.Lost) && j.Attempt == attempt {
+				where, ok = j.Where, true
+			}
+		}
+	})
+	return where, ok
+}
+
 func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	var (
 		run   *runstate.Run
@@ -948,7 +1050,7 @@ func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	)
 	e.opts.Log.View(func(st *runstate.State) {
 		if r := st.Runs[res.Run]; r != nil {
-			if j := r.Jobs[res.Job]; j != nil && j.State == runstate.Running && j.Attempt == res.Attempt {
+			if j := r.Jobs[res.Job]; j != nil && (j.State == runstate.Running || j.State == runstate.Lost) && j.Attempt == res.Attempt {
 				run, job, found = r.Clone(), j, true
 				jj := *j
 				job = &jj
@@ -963,6 +1065,7 @@ func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	if n != nil {
 		jc = n.Job(res.Job)
 	}
+	wasLost := job.State == runstate.Lost
 	st := runstate.EndedAbnormal
 	reason := res.Err
 	switch {
@@ -991,6 +1094,12 @@ func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	delete(e.seen, res.Key())
 	delete(e.killSent, res.Key())
 	e.mu.Unlock()
+	if wasLost {
+		e.log.Warn("end of a job declared lost: it ran, and is recorded as it ended", "job", res.Key(), "state", st, "code", res.Code)
+		if n != nil && (st == runstate.EndedNormal || st == runstate.EndedWarning) {
+			e.raise(ctx, n, jc, res.Run, res.Job, "reported", fmt.Sprintf("job %s of run %s was declared lost but ran: it ended %s (end code %d)", res.Job, res.Run, st, res.Code), incident.OK)
+		}
+	}
 	if !op.RetryAt.IsZero() {
 		e.log.Info("job retry", "job", res.Key(), "code", res.Code, "at", op.RetryAt)
 	} else {

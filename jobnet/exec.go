@@ -51,6 +51,8 @@ type Result struct {
 	// Refused is set when the agent refused the task instead of running
 	// it: the reason (RefusedUnsigned, RefusedBadSignature, ...).
 	Refused string `json:"refused,omitempty"`
+
+	local bool // run by this node's engine itself (kept if not committed)
 }
 
 // Key identifies the attempt the result is for.

@@ -132,7 +132,7 @@ func (n *Node) newJobnet(ctx context.Context) error {
 		return fmt.Errorf("node: jobnet agents: %w", err)
 	}
 	p.engine, err = jobnet.New(jobnet.Options{
-		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.ingest.in,
+		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.ingest.in, Results: n.ingest.in,
 		Logger: n.log, Tick: o.Tick, LostAfter: o.LostAfter, KeepEnded: o.KeepEnded,
 	})
 	if err != nil {
