@@ -22,7 +22,16 @@ import (
 type Ingest struct {
 	b  *Bus
 	sp *spool.Spool
+	// noSync: answer once written, before the fsync (see NoSync).
+	noSync bool
 }
+
+// NoSync returns an Ingest over the same spool whose Publish answers once
+// the events are written to the spool file, before the fsync that follows
+// at once (spool.AppendNoSync): they survive the process being killed, not
+// a power loss within that fsync. For the syslog and trap receivers, whose
+// UDP senders get no acknowledgement, so that they never wait on the disk.
+func (i *Ingest) NoSync() *Ingest { return &Ingest{b: i.b, sp: i.sp, noSync: true} }
 
 // NewIngest returns the ingest of b through sp.
 func NewIngest(b *Bus, sp *spool.Spool) *Ingest { return &Ingest{b: b, sp: sp} }
@@ -50,7 +59,13 @@ func (i *Ingest) PublishBatch(ctx context.Context, evs []incident.Event) error {
 		}
 		msgs = append(msgs, spool.Msg{Subject: i.b.EventSubject(ev.Source), MsgID: ev.ID, Data: data})
 	}
-	if err := i.sp.Append(ctx, msgs...); err != nil {
+	var err error
+	if i.noSync {
+		err = i.sp.AppendNoSync(msgs...)
+	} else {
+		err = i.sp.Append(ctx, msgs...)
+	}
+	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
 	return nil

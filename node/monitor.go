@@ -152,7 +152,7 @@ func (n *Node) newMonitor(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("node: monitor: syslog filters: %w", err)
 		}
-		if m.syslog, err = syslog.New(*o.Syslog, engine, n.ingest.in, n.log, reg); err != nil {
+		if m.syslog, err = syslog.New(*o.Syslog, engine, n.ingest.in.NoSync(), n.log, reg); err != nil {
 			return fmt.Errorf("node: monitor: %w", err)
 		}
 		if err := m.syslog.Start(rctx); err != nil {
@@ -163,7 +163,7 @@ func (n *Node) newMonitor(ctx context.Context) (err error) {
 		log.Info("syslog receiver listening", "udp", udp, "tcp", tcp, "filters", engine.Len())
 	}
 	if o.Traps != nil {
-		if m.traps, err = trap.New(*o.Traps, n.ingest.in, n.log, reg); err != nil {
+		if m.traps, err = trap.New(*o.Traps, n.ingest.in.NoSync(), n.log, reg); err != nil {
 			return fmt.Errorf("node: monitor: %w", err)
 		}
 		if err := m.traps.Start(rctx); err != nil {

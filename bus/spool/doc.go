@@ -20,6 +20,9 @@
 //     so a caller that retries must reuse the same MsgIDs;
 //   - with ErrTooLarge for a message above MaxEntry, ErrClosed after Close.
 //
+// AppendNoSync is Append without the wait for the fsync (the fsync still
+// follows at once): for receivers whose senders get no acknowledgement.
+//
 // MsgID must be stable for the message (the event id): it becomes the
 // Nats-Msg-Id, so JetStream drops a replay within its duplicate window, and
 // the ledger applies an event id once whatever the window (ledger.Store's

@@ -280,15 +280,35 @@ func segName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }
 // Append adds msgs and returns once they are durable (see the package
 // doc). Either all of msgs are kept or, on ErrFull and ErrTooLarge, none.
 func (s *Spool) Append(ctx context.Context, msgs ...Msg) error {
+	target, err := s.write(msgs)
+	if err != nil || target == 0 {
+		return err
+	}
+	return s.waitSynced(ctx, target)
+}
+
+// AppendNoSync adds msgs as Append does but returns once they are written
+// to the segment file, before the fsync that follows at once: they survive
+// the process being killed (the kernel holds them), not a power loss
+// before that fsync. For receivers whose senders get no acknowledgement
+// anyway (syslog over UDP, traps), so that they never wait on the disk.
+func (s *Spool) AppendNoSync(msgs ...Msg) error {
+	_, err := s.write(msgs)
+	return err
+}
+
+// write writes msgs' records and asks for an fsync; it returns the
+// sequence the fsync must cover (0 for no msgs).
+func (s *Spool) write(msgs []Msg) (uint64, error) {
 	if len(msgs) == 0 {
-		return nil
+		return 0, nil
 	}
 	var total int64
 	for i := range msgs {
 		m := &msgs[i]
 		if len(m.Subject)+len(m.MsgID)+len(m.Data) > s.opts.MaxEntry || len(m.Subject) > 0xffff || len(m.MsgID) > 0xffff {
 			s.m.rejected.WithLabelValues("too_large").Add(float64(len(msgs)))
-			return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(m.Subject)+len(m.MsgID)+len(m.Data), s.opts.MaxEntry)
+			return 0, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(m.Subject)+len(m.MsgID)+len(m.Data), s.opts.MaxEntry)
 		}
 		total += int64(recordSize(m))
 	}
@@ -297,20 +317,20 @@ func (s *Spool) Append(ctx context.Context, msgs ...Msg) error {
 	switch {
 	case s.closed:
 		s.mu.Unlock()
-		return ErrClosed
+		return 0, ErrClosed
 	case s.syncErr != nil:
 		err := s.syncErr
 		s.mu.Unlock()
-		return err
+		return 0, err
 	case s.bytes+total > s.opts.MaxBytes:
 		s.mu.Unlock()
 		s.m.rejected.WithLabelValues("full").Add(float64(len(msgs)))
-		return fmt.Errorf("%w: %d bytes waiting for the bus, bound %d", ErrFull, s.bytes, s.opts.MaxBytes)
+		return 0, fmt.Errorf("%w: %d bytes waiting for the bus, bound %d", ErrFull, s.bytes, s.opts.MaxBytes)
 	}
 	for i := 0; i < len(msgs); {
 		if err := s.ensureActive(int64(recordSize(&msgs[i]))); err != nil {
 			s.mu.Unlock()
-			return err
+			return 0, err
 		}
 		seg := s.segs[len(s.segs)-1]
 		b := s.buf[:0]
@@ -326,7 +346,7 @@ func (s *Spool) Append(ctx context.Context, msgs ...Msg) error {
 			// A partial write leaves a torn record: cut it off.
 			_ = s.active.Truncate(seg.size)
 			s.mu.Unlock()
-			return fmt.Errorf("spool: write: %w", err)
+			return 0, fmt.Errorf("spool: write: %w", err)
 		}
 		if cap(b) <= 1<<20 {
 			s.buf = b
@@ -347,7 +367,7 @@ func (s *Spool) Append(ctx context.Context, msgs ...Msg) error {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return s.waitSynced(ctx, target)
+	return target, nil
 }
 
 // waitSynced waits until the fsync covering seq has ended.
