@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	Shim = exe
+	if os.Getenv("JOBNET_TEST_NATS") != "" {
+		natsRole()
+	}
 	if dir := os.Getenv("JOBNET_TEST_NODE"); dir != "" {
 		(&Local{Name: "n1"}).Execute(context.Background(), Task{Run: "r", Job: "j", Attempt: 1,
 			Command: "/bin/sh", Args: []string{"-c", "sleep 300 & echo $! > " + filepath.Join(dir, "child") +

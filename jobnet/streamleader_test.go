@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,9 +16,25 @@ import (
 	"github.com/unyo-ops/unyo/jobnet/runstate"
 )
 
+// natsRole runs, in a process of its own (the test binary re-run by
+// openBusCluster), one embedded NATS server of the test cluster until it
+// is killed: JOBNET_TEST_NATS=name,storeDir,listen,route0,route1,route2.
+func natsRole() {
+	f := strings.Split(os.Getenv("JOBNET_TEST_NATS"), ",")
+	b, err := bus.Open(context.Background(), bus.Options{Name: f[0], StoreDir: f[1], Replicas: 3,
+		ClusterName: "jobs", ClusterListen: f[2], Routes: f[3:], StartTimeout: -1})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	_ = b
+	select {}
+}
+
 // openBusCluster opens three embedded NATS servers routed into one
-// JetStream cluster (streams replicated to 3).
-func openBusCluster(t *testing.T) []*bus.Bus {
+// JetStream cluster (streams replicated to 3): s0 and s1 in this process,
+// s2 in a process of its own, returned, which the test may kill -9.
+func openBusCluster(t *testing.T) ([]*bus.Bus, *exec.Cmd) {
 	t.Helper()
 	var routes []string
 	for range 3 {
@@ -27,15 +45,22 @@ func openBusCluster(t *testing.T) []*bus.Bus {
 		routes = append(routes, l.Addr().String())
 		l.Close()
 	}
-	buses := make([]*bus.Bus, 3)
-	errs := make([]error, 3)
+	s2 := exec.Command(os.Args[0], "-test.run=^$")
+	s2.Env = append(os.Environ(), "JOBNET_TEST_NATS="+strings.Join(append([]string{"s2", t.TempDir(), routes[2]}, routes...), ","))
+	s2.Stdout, s2.Stderr = os.Stderr, os.Stderr
+	if err := s2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s2.Process.Kill(); _ = s2.Wait() })
+	buses := make([]*bus.Bus, 2)
+	errs := make([]error, 2)
 	var wg sync.WaitGroup
-	for i := range 3 {
+	for i := range 2 {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			buses[i], errs[i] = bus.Open(ctx, bus.Options{Name: fmt.Sprintf("s%d", i), StoreDir: t.TempDir(), Replicas: 3,
-				ClusterName: "jobs", ClusterListen: routes[i], Routes: routes})
+				ClusterName: "jobs", ClusterListen: routes[i], Routes: routes, StartTimeout: 2 * time.Minute})
 		})
 	}
 	wg.Wait()
@@ -51,7 +76,7 @@ func openBusCluster(t *testing.T) []*bus.Bus {
 			t.Fatalf("bus s%d: %v", i, err)
 		}
 	}
-	return buses
+	return buses, s2
 }
 
 // startRecorder records when each attempt started on the agent.
@@ -69,7 +94,7 @@ func (r *startRecorder) Execute(_ context.Context, t Task) Result {
 }
 
 // TestStreamLeaderLoss: the server leading the task stream (UNYO_JOBS)
-// goes away while a jobnet falls due every second on an agent; the
+// is killed (SIGKILL) while a jobnet falls due every second on an agent; the
 // engine and the agent are on the two other servers. JetStream takes
 // seconds to elect a new stream leader, during which a task cannot be
 // stored ("no response from stream"): every job due meanwhile must still
@@ -81,7 +106,7 @@ func TestStreamLeaderLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three NATS servers and a leader election")
 	}
-	buses := openBusCluster(t)
+	buses, s2 := openBusCluster(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	agents, err := NewAgents(ctx, buses[0].Conn(), AgentsOptions{Replicas: 3, Signer: testSigner, StartTimeout: time.Minute})
@@ -138,9 +163,10 @@ jobnets:
 		return false
 	})
 	lost := time.Now().UTC()
-	buses[2].Close()
-	buses[2] = nil
-	t.Logf("s2, the task stream's leader, gone at %s", lost.Format(time.RFC3339Nano))
+	if err := s2.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	t.Logf("s2, the task stream's leader, killed (SIGKILL) at %s", lost.Format(time.RFC3339Nano))
 	var newLeader string
 	waitFor(t, "a new stream leader", func() bool { newLeader = leader(); return newLeader != "" && newLeader != "s2" })
 	t.Logf("new stream leader %s after %s", newLeader, time.Since(lost).Round(100*time.Millisecond))
