@@ -10,9 +10,11 @@ import (
 	"testing"
 )
 
-// TestMain makes the test binary the job shim, as the unyo binary is
-// (cmd/unyo), so every test's local jobs run under it; and, for
-// TestJobDiesWithNode, a stand-in node running one job.
+// TestMain lets the test binary be the job shim, as the unyo binary is
+// (cmd/unyo), for the tests that set Shim to testShim (not the others: a
+// race-enabled test binary starts slowly on a loaded machine); it is
+// also, for TestJobDiesWithNode, a stand-in node running one job, and for
+// TestStreamLeaderLoss a NATS server.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == ShimCommand {
 		os.Exit(RunShim(os.Args[2:]))
@@ -21,17 +23,27 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	Shim = exe
+	testShim = exe
 	if os.Getenv("JOBNET_TEST_NATS") != "" {
 		natsRole()
 	}
 	if dir := os.Getenv("JOBNET_TEST_NODE"); dir != "" {
+		Shim = testShim
 		(&Local{Name: "n1"}).Execute(context.Background(), Task{Run: "r", Job: "j", Attempt: 1,
 			Command: "/bin/sh", Args: []string{"-c", "sleep 300 & echo $! > " + filepath.Join(dir, "child") +
 				"; echo $$ > " + filepath.Join(dir, "job") + "; wait"}})
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// testShim is the test binary as a job shim.
+var testShim string
+
+// useShim runs the test's local jobs under the shim.
+func useShim(t *testing.T) {
+	Shim = testShim
+	t.Cleanup(func() { Shim = "" })
 }
 
 // gone reports whether pid has exited (a zombie waiting for init counts).
@@ -82,6 +94,7 @@ func TestJobDiesWithNode(t *testing.T) {
 // TestShimReportsStartFailure: a command that does not start is a start
 // error (code -1), not an exit code of the shim.
 func TestShimReportsStartFailure(t *testing.T) {
+	useShim(t)
 	res := (&Local{Name: "n1"}).Execute(t.Context(), Task{Run: "r", Job: "j", Attempt: 1, Command: "/nonexistent/cmd"})
 	if res.Code != -1 || !strings.HasPrefix(res.Err, "start: ") || !strings.Contains(res.Err, "no such file") {
 		t.Fatalf("result %+v, want code -1 and a start error", res)
