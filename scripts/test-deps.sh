@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and only what
 # is missing: net-snmp (snmpd, snmptrap, snmpget, snmptrapd), util-linux's
-# logger, iproute2 for test hosts in network namespaces. It also starts the local
+# logger, iproute2 for test hosts in network namespaces, jq for the README
+# walk-through. It also starts the local
 # PostgreSQL and NATS servers when they are installed but stopped.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ have snmptrap  || need+=(snmp)
 have snmptrapd || need+=(snmptrapd)
 have logger    || need+=(bsdutils)
 have ip        || need+=(iproute2)
+have jq        || need+=(jq)        # the README walk-through (test/walkthrough_test.go)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
