@@ -85,9 +85,12 @@ type Options struct {
 	// present a certificate it verifies. [ClientTLSConfig] builds one from
 	// PEM files. The in-process connection does not use it.
 	ClientTLS *tls.Config
-	// StartTimeout bounds how long Open retries creating the streams while
-	// JetStream is not ready (no meta leader yet, peers still joining).
-	// Default 30s; a deadline on Open's context also ends it.
+	// StartTimeout bounds how long Open waits for the embedded server and
+	// retries creating the streams while JetStream is not ready (no meta
+	// leader yet, peers still joining), and how long EnsureConsumer
+	// retries by default. Default 30s; negative: no limit, Open waits
+	// (logging its progress) until its context ends, as `unyo serve`
+	// does. A deadline on Open's context also ends it.
 	StartTimeout time.Duration
 
 	Logger *slog.Logger
@@ -232,7 +235,7 @@ func Open(ctx context.Context, opts Options) (_ *Bus, err error) {
 		}
 	}()
 	if opts.URL == "" {
-		if err := b.startEmbedded(); err != nil {
+		if err := b.startEmbedded(ctx); err != nil {
 			return nil, err
 		}
 		// The node's own connection stays in-process, also in a cluster:
@@ -273,31 +276,79 @@ func Open(ctx context.Context, opts Options) (_ *Bus, err error) {
 	return b, nil
 }
 
-// ensureStream creates or updates a stream, retrying with backoff while
+// ensureStream creates or updates one of the bus's streams (see
+// EnsureStream), for up to Options.StartTimeout (negative: until ctx
+// ends).
+func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	return EnsureStream(ctx, b.js, sc, StreamOptions{Timeout: b.opts.StartTimeout, Logger: b.log, Meta: b.metaLeader})
+}
+
+// StreamOptions tune EnsureStream.
+type StreamOptions struct {
+	// Timeout gives up after this long (0: 30s; negative: never, only
+	// when ctx ends).
+	Timeout time.Duration
+	// CreateOnly creates a missing stream and leaves an existing one as
+	// it is (an agent must not undo a node's replication).
+	CreateOnly bool
+	Logger     *slog.Logger
+	// Meta names the JetStream meta leader for the progress log (optional).
+	Meta func() string
+}
+
+// ProgressEvery is how often a wait for JetStream (a stream or a consumer
+// that cannot be made yet) logs that it is still waiting.
+var ProgressEvery = 5 * time.Second
+
+// EnsureStream creates or updates a stream, retrying with backoff while
 // JetStream is not ready: in a cluster the meta group may have no leader yet,
 // too few peers may have joined for the replicas ("insufficient
 // resources", "no suitable peers"), or another node may be creating the same
 // stream at the same moment ("already in use"; the next attempt finds it and
 // updates it to the same config). It gives up on errors no wait can cure, at
-// ctx's deadline, or after Options.StartTimeout.
+// ctx's deadline, or after o.Timeout, and logs its progress every
+// ProgressEvery while it waits.
 //
 // Each attempt waits at most 2s for an answer: nats-server v2.15 creates a
 // stream that several nodes ask for at once but may answer none of them, and
 // the retry (an update to the same config) is answered at once. The waits
 // between attempts are jittered so that nodes started together fall out of
 // step.
-func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
-	ctx, cancel := context.WithTimeout(ctx, b.opts.StartTimeout)
-	defer cancel()
+func EnsureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, o StreamOptions) error {
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Meta == nil {
+		o.Meta = func() string { return "" }
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
 	start := time.Now()
+	lastLog := start
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := b.js.CreateOrUpdateStream(actx, sc)
+		var err error
+		if o.CreateOnly {
+			if _, err = js.Stream(actx, sc.Name); err != nil {
+				_, err = js.CreateStream(actx, sc)
+				if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+					err = nil
+				}
+			}
+		} else {
+			_, err = js.CreateOrUpdateStream(actx, sc)
+		}
 		acancel()
 		if err == nil {
 			if attempt > 1 {
-				b.log.Info("stream ready", "stream", sc.Name, "replicas", sc.Replicas,
+				o.Logger.Info("stream ready", "stream", sc.Name, "replicas", sc.Replicas,
 					"attempts", attempt, "after", time.Since(start).Round(time.Millisecond))
 			}
 			return nil
@@ -305,12 +356,19 @@ func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error
 		if permanentStreamErr(err) {
 			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
 		}
-		if b.streamInPlace(ctx, sc) {
-			b.log.Info("stream ready (created or updated concurrently)", "stream", sc.Name, "replicas", sc.Replicas,
+		if !o.CreateOnly && streamInPlace(ctx, js, sc) {
+			o.Logger.Info("stream ready (created or updated concurrently)", "stream", sc.Name, "replicas", sc.Replicas,
 				"attempts", attempt, "after", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
-		b.log.Debug("stream not ready, retrying", "stream", sc.Name, "attempt", attempt, "err", err, "meta", b.metaLeader())
+		if time.Since(lastLog) >= ProgressEvery {
+			lastLog = time.Now()
+			o.Logger.Warn("waiting for JetStream to make a stream (peers starting, no quorum or no placement yet)",
+				"stream", sc.Name, "replicas", sc.Replicas, "attempts", attempt,
+				"waited", time.Since(start).Round(time.Second), "meta_leader", o.Meta(), "err", err)
+		} else {
+			o.Logger.Debug("stream not ready, retrying", "stream", sc.Name, "attempt", attempt, "err", err)
+		}
 		jittered := wait/2 + rand.N(wait)
 		select {
 		case <-ctx.Done():
@@ -325,10 +383,10 @@ func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error
 // streamInPlace reports whether the stream exists with the settings sc
 // makes: the answer to a create or update racing another node's may be lost
 // although the stream is there.
-func (b *Bus) streamInPlace(ctx context.Context, sc jetstream.StreamConfig) bool {
+func streamInPlace(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) bool {
 	ictx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	s, err := b.js.Stream(ictx, sc.Name)
+	s, err := js.Stream(ictx, sc.Name)
 	if err != nil {
 		return false
 	}
@@ -360,7 +418,29 @@ func permanentStreamErr(err error) bool {
 	return false
 }
 
-func (b *Bus) startEmbedded() error {
+// waitReady waits until the embedded server takes connections, logging
+// every ProgressEvery that it still waits (a clustered server that
+// recovers its JetStream state while its peers start), until ctx ends or
+// Options.StartTimeout passes (negative: no limit).
+func (b *Bus) waitReady(ctx context.Context, ns *server.Server) error {
+	start := time.Now()
+	for {
+		if ns.ReadyForConnections(ProgressEvery) {
+			return nil
+		}
+		waited := time.Since(start).Round(time.Second)
+		if ctx.Err() != nil {
+			return fmt.Errorf("bus: embedded server not ready after %s: %w", waited, ctx.Err())
+		}
+		if b.opts.StartTimeout > 0 && time.Since(start) >= b.opts.StartTimeout {
+			return fmt.Errorf("bus: embedded server not ready within %s", waited)
+		}
+		b.log.Warn("waiting for the embedded NATS server to be ready", "waited", waited,
+			"routes", ns.NumRoutes(), "store_dir", b.opts.StoreDir)
+	}
+}
+
+func (b *Bus) startEmbedded(ctx context.Context) error {
 	so := &server.Options{
 		ServerName: b.opts.Name,
 		JetStream:  true,
@@ -430,9 +510,9 @@ func (b *Bus) startEmbedded() error {
 		return fmt.Errorf("bus: embedded server: %w", err)
 	}
 	ns.Start()
-	if !ns.ReadyForConnections(15 * time.Second) {
+	if err := b.waitReady(ctx, ns); err != nil {
 		ns.Shutdown()
-		return errors.New("bus: embedded server not ready within 15s")
+		return err
 	}
 	b.ns = ns
 	b.log.Info("embedded NATS started", "store_dir", b.opts.StoreDir, "listen", redact.URL(b.ClientURL()),

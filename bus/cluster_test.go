@@ -575,7 +575,7 @@ func TestEmbeddedClusterTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	rogue := &Bus{opts: ro, log: ro.Logger}
-	if err := rogue.startEmbedded(); err != nil {
+	if err := rogue.startEmbedded(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer rogue.Close()
@@ -596,7 +596,7 @@ func TestEmbeddedClusterTLS(t *testing.T) {
 	po := ro
 	po.Name, po.StoreDir, po.ClusterTLS = "plain", t.TempDir(), nil
 	plain := &Bus{opts: po, log: po.Logger}
-	if err := plain.startEmbedded(); err != nil {
+	if err := plain.startEmbedded(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer plain.Close()

@@ -148,6 +148,9 @@ func (n *Node) do(ctx context.Context, req Request) (Result, error) {
 	defer cancel()
 	backoff := 20 * time.Millisecond
 	for {
+		if without := n.leaderless(); without >= n.opts.NoLeaderWait {
+			return Result{}, &noQuorumError{node: n.opts.NodeID, without: without}
+		}
 		res, err := n.Handle(ctx, req)
 		var nl *NotLeaderError
 		if errors.As(err, &nl) && nl.Leader.ID != "" && nl.Leader.ID != n.opts.NodeID {
@@ -175,6 +178,30 @@ func (n *Node) do(ctx context.Context, req Request) (Result, error) {
 		}
 		backoff = min(backoff*2, 250*time.Millisecond)
 	}
+}
+
+// leaderless is how long this node has been without a leader it hears
+// from: 0 while it leads or follows a leader that reached it within
+// NoLeaderWait; else the time since it last heard from one (or since
+// Start, when it never has).
+func (n *Node) leaderless() time.Duration {
+	r, err := n.running()
+	if err != nil {
+		return 0 // Handle answers ErrNotStarted / ErrStopped
+	}
+	if r.State() == raft.Leader {
+		return 0
+	}
+	last := r.LastContact()
+	n.mu.Lock()
+	if last.Before(n.startedAt) {
+		last = n.startedAt
+	}
+	n.mu.Unlock()
+	if _, id := r.LeaderWithID(); id != "" && time.Since(last) < n.opts.NoLeaderWait {
+		return 0
+	}
+	return time.Since(last)
 }
 
 // Handle runs req on this node without forwarding; on a follower it

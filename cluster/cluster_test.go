@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,6 +189,12 @@ func TestMinorityPartition(t *testing.T) {
 		t.Fatal("the minority applied a configuration")
 	} else if !errors.Is(err, cluster.ErrNotLeader) && !errors.Is(err, context.DeadlineExceeded) {
 		t.Logf("minority apply failed with: %v", err)
+	}
+	// Past NoLeaderWait without a leader, a request that needs one is
+	// refused at once, naming the situation, not at the caller's deadline.
+	if _, err := isolated.SetConfig(ctxT(t, time.Minute), 8, []byte("minority")); !errors.Is(err, cluster.ErrNoQuorum) ||
+		!errors.Is(err, cluster.ErrNoLeader) || !strings.Contains(err.Error(), "no leader: this node cannot reach a quorum") {
+		t.Fatalf("minority apply: %v, want ErrNoQuorum", err)
 	}
 
 	majority := slices.DeleteFunc(c.IDs(), func(id string) bool { return id == old })

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -20,6 +21,11 @@ var (
 	// ErrNoLeader is returned when no leader is known (an election is in
 	// progress, or this node is cut off from the majority).
 	ErrNoLeader = errors.New("cluster: no leader")
+	// ErrNoQuorum is returned, at once, by a request that needs the
+	// leader on a node that has had none for longer than
+	// Options.NoLeaderWait: it is cut off from the majority (or the
+	// majority is down). It also matches ErrNoLeader.
+	ErrNoQuorum = errors.New("no leader: this node cannot reach a quorum")
 	// ErrUnknownCommand is the result of applying a command whose type the
 	// state machine does not know. It never panics the FSM.
 	ErrUnknownCommand = errors.New("cluster: unknown command type")
@@ -63,3 +69,16 @@ func (e *NotLeaderError) Unwrap() []error {
 	}
 	return []error{raft.ErrNotLeader}
 }
+
+// noQuorumError is ErrNoQuorum with how long the node has been without a
+// leader.
+type noQuorumError struct {
+	node    string
+	without time.Duration
+}
+
+func (e *noQuorumError) Error() string {
+	return fmt.Sprintf("%s (node %s has had no leader for %s)", ErrNoQuorum, e.node, e.without.Round(100*time.Millisecond))
+}
+
+func (e *noQuorumError) Unwrap() []error { return []error{ErrNoQuorum, ErrNoLeader} }

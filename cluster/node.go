@@ -46,15 +46,16 @@ type Node struct {
 	done     chan struct{} // closed when Stop begins
 	stopDone chan struct{} // closed when Stop has finished
 
-	mu       sync.Mutex
-	started  bool
-	stopped  bool
-	raft     *raft.Raft
-	notifyCh chan bool
-	obsCh    chan raft.Observation
-	observer *raft.Observer
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	started   bool
+	startedAt time.Time
+	stopped   bool
+	raft      *raft.Raft
+	notifyCh  chan bool
+	obsCh     chan raft.Observation
+	observer  *raft.Observer
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // New validates opts, opens the Raft log, stable store and snapshot store
@@ -173,6 +174,7 @@ func (n *Node) Start() error {
 		return nil
 	}
 	n.notifyCh = make(chan bool, 4)
+	n.startedAt = time.Now()
 	conf := n.opts.raftConfig(n.base)
 	conf.NotifyCh = n.notifyCh
 

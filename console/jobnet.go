@@ -20,7 +20,8 @@ import (
 // Nil when the node runs no job network; the endpoints then answer 404.
 //
 // Errors it returns are matched with errors.Is against ErrNoJobnet and
-// ErrNoRun (404), ErrInvalid (400) and ErrConflict (409).
+// ErrNoRun (404), ErrInvalid (400), ErrConflict (409) and ErrUnavailable
+// (503).
 type Jobnets interface {
 	// Jobnets lists the configured jobnets, by name.
 	Jobnets() []JobnetSummary
@@ -43,6 +44,10 @@ var (
 	ErrNoRun    = errors.New("no such run")
 	ErrInvalid  = errors.New("invalid request")
 	ErrConflict = errors.New("not possible in the current state")
+	// ErrUnavailable (503, with Retry-After): the node cannot do it now,
+	// e.g. it has no leader to commit to; Unavailable marks an error so
+	// without changing its message.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // JobnetSummary is one row of GET /api/v1/jobnets.
@@ -250,9 +255,19 @@ func jobnetError(w http.ResponseWriter, err error, field string) {
 		writeError(w, http.StatusBadRequest, "", err.Error())
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, "", err.Error())
+	case errors.Is(err, ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "", err.Error())
 	case errors.Is(err, ledger.ErrUnavailable):
 		writeError(w, http.StatusServiceUnavailable, "", err.Error())
 	default:
 		writeError(w, http.StatusInternalServerError, "", err.Error())
 	}
 }
+
+// Unavailable marks err as ErrUnavailable (503) keeping its message.
+func Unavailable(err error) error { return unavailableError{err} }
+
+type unavailableError struct{ error }
+
+func (e unavailableError) Unwrap() []error { return []error{e.error, ErrUnavailable} }

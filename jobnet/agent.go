@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/unyo-ops/unyo/bus"
 )
 
 // Subjects and streams of remote execution. Tasks and results are in
@@ -29,13 +31,16 @@ const (
 	resultsConsumer = "jobnet-results"
 )
 
-// EnsureStreams creates the job streams (idempotent).
+// EnsureStreams creates the job streams (idempotent), retrying while
+// JetStream cannot make them yet (no meta leader, too few peers for the
+// replicas, a concurrent create; see bus.EnsureStream) for up to
+// timeout (0: 30s; negative: until ctx ends), logging its progress.
 //
 // replicas > 0 creates or updates the streams with that many replicas (the
 // node, which knows the bus); replicas <= 0 only creates a missing stream
 // with one replica and leaves an existing one as it is (an agent, which
 // must not undo the node's replication).
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int, timeout time.Duration, log *slog.Logger) error {
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: TaskStream, Subjects: []string{taskSubject + ".>"}},
 		// Results arrive on each sender's own subject (see senderOf); a
@@ -48,17 +53,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 		sc.Duplicates = 10 * time.Minute
 		sc.MaxAge = 7 * 24 * time.Hour
 		sc.Replicas = max(replicas, 1)
-		if replicas <= 0 {
-			if _, err := js.Stream(ctx, sc.Name); err == nil {
-				continue
-			}
-			if _, err := js.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				return fmt.Errorf("jobnet: stream %s: %w", sc.Name, err)
-			}
-			continue
-		}
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("jobnet: stream %s: %w", sc.Name, err)
+		if err := bus.EnsureStream(ctx, js, sc, bus.StreamOptions{Timeout: timeout, CreateOnly: replicas <= 0, Logger: log}); err != nil {
+			return fmt.Errorf("jobnet: %w", err)
 		}
 	}
 	return nil
@@ -74,12 +70,14 @@ func token(s string) string {
 	}, s)
 }
 
+var errBadTarget = errors.New("jobnet: bad target")
+
 // targetSubject maps "agent:NAME", "tag:TAG", "node:NAME" to a subject
 // suffix ".agent.NAME".
 func targetSubject(target string) (string, error) {
 	kind, name, ok := strings.Cut(target, ":")
 	if !ok || name == "" || (kind != "agent" && kind != "tag" && kind != "node") {
-		return "", fmt.Errorf("jobnet: bad target %q", target)
+		return "", fmt.Errorf("%w %q", errBadTarget, target)
 	}
 	return "." + kind + "." + token(name), nil
 }
@@ -106,6 +104,10 @@ var _ Remote = (*Agents)(nil)
 type AgentsOptions struct {
 	// Replicas of the job streams (see EnsureStreams; default 1).
 	Replicas int
+	// StartTimeout bounds how long NewAgents retries making the job
+	// streams while JetStream is not ready (see EnsureStreams: 0 is 30s,
+	// negative waits until its context ends).
+	StartTimeout time.Duration
 	// Signer signs every task dispatched; without it Dispatch fails.
 	Signer *Signer
 	Logger *slog.Logger
@@ -131,11 +133,11 @@ func NewAgents(ctx context.Context, nc *nats.Conn, o AgentsOptions) (*Agents, er
 	if err != nil {
 		return nil, err
 	}
-	if err := EnsureStreams(ctx, js, max(o.Replicas, 1)); err != nil {
-		return nil, err
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := EnsureStreams(ctx, js, max(o.Replicas, 1), o.StartTimeout, o.Logger); err != nil {
+		return nil, err
 	}
 	a := &Agents{nc: nc, js: js, signer: o.Signer, log: o.Logger, tags: o.AgentTags,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -176,6 +178,14 @@ func (a *Agents) Dispatch(ctx context.Context, target string, t Task) error {
 	}
 	_, err = a.js.Publish(ctx, taskSubject+sfx, b, jetstream.WithMsgID("task:"+t.Key()))
 	return err
+}
+
+// BeatLocal announces the attempts node runs itself, as its built-in
+// agent announces those it runs for others (the leader takes them from
+// the node's subject only).
+func (a *Agents) BeatLocal(node string, keys []string) {
+	b, _ := json.Marshal(heartbeat{Agent: node, Node: true, Keys: keys})
+	_ = a.nc.Publish(beatSubject+senderSuffix("node", node), b)
 }
 
 // Kill implements Remote.
@@ -227,10 +237,12 @@ func (a *Agents) Serve(ctx context.Context, e *Engine) error {
 		return err
 	}
 	defer sub.Unsubscribe()
-	cons, err := a.js.CreateOrUpdateConsumer(ctx, ResultStream, jetstream.ConsumerConfig{
+	// Retried until made (or ctx ends): a node without its results
+	// consumer would take no agent's result.
+	cons, err := bus.EnsureConsumer(ctx, a.js, ResultStream, jetstream.ConsumerConfig{
 		Durable: resultsConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second,
 		MaxAckPending: 10000,
-	})
+	}, -1, a.log)
 	if err != nil {
 		return fmt.Errorf("jobnet: results consumer: %w", err)
 	}
@@ -301,7 +313,7 @@ func (a *Agents) accept(e *Engine, subject, run, job string, attempt int, claime
 	if claimed != "" && claimed != s.String() {
 		return RefusedClaim
 	}
-	where, running := e.runningWhere(run, job, attempt)
+	where, running := e.reportableWhere(run, job, attempt)
 	if !running {
 		return ""
 	}
@@ -529,10 +541,11 @@ func (a *Agent) consumer(ctx context.Context, js jetstream.JetStream, cc jetstre
 				a.Logger.Info("waiting for the task stream (a node creates it when it has jobnets)", "stream", TaskStream)
 				logged = true
 			}
-		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrJetStreamNotEnabled):
-			a.Logger.Warn("creating the task consumer; retrying", "consumer", cc.Durable, "err", err)
-		default:
+		case permanentConsumerErr(err):
 			return nil, fmt.Errorf("jobnet agent: consumer %s on %s: %w", cc.Durable, cc.FilterSubject, err)
+		default:
+			// Timeouts, no quorum, no placement, an election: retried.
+			a.Logger.Warn("creating the task consumer; retrying", "consumer", cc.Durable, "retry_in", wait, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -540,6 +553,22 @@ func (a *Agent) consumer(ctx context.Context, js jetstream.JetStream, cc jetstre
 		case <-time.After(wait):
 		}
 	}
+}
+
+// permanentConsumerErr: a consumer configuration the server refuses;
+// no wait cures it.
+func permanentConsumerErr(err error) bool {
+	var ae *jetstream.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode {
+	case 10013, // consumer name already in use
+		10093, // filter subject not a subset of the stream's
+		10131: // filter subject does not match the create subject
+		return true
+	}
+	return false
 }
 
 // verify opens a task message received for target (agent:NAME, tag:TAG or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
@@ -62,7 +64,44 @@ type Options struct {
 	// KeepEnded: an ended run stays in the replicated state this long
 	// before it is archived to the history (default 10m).
 	KeepEnded time.Duration
+	// DispatchFor is an attempt's start deadline: how long a task that
+	// the bus cannot store (an election of the stream's leader) is
+	// retried before the attempt ends abnormally (default
+	// DefaultDispatchFor).
+	DispatchFor time.Duration
+	// RaiseFor bounds how long an incident the engine raises is retried
+	// while the sink cannot take it (default DefaultRaiseFor).
+	RaiseFor time.Duration
+	// Results keeps the end of a job this node ran that it could not
+	// commit (it lost the lead, or is cut off from the majority): the
+	// result goes to the results stream on the node's own subject, and
+	// the leader takes it when it arrives, even after declaring the job
+	// lost. The node's spool (bus.Ingest) keeps it on disk until the bus
+	// stores it. Nil: the end is proposed again in memory until it
+	// commits or the node stops.
+	Results ResultSink
 }
+
+// ResultSink stores a message durably for a subject of the bus's
+// streams, with a message id (bus.Ingest implements it).
+type ResultSink interface {
+	Append(ctx context.Context, subject, msgID string, data []byte) error
+}
+
+// localBeater is a Remote that can announce the attempts this node runs
+// itself (Agents does), so that a leader other than this node keeps them
+// alive.
+type localBeater interface {
+	BeatLocal(node string, keys []string)
+}
+
+// Defaults of Options.
+const (
+	// DefaultDispatchFor is less than the task's signature lifetime
+	// (DefaultTaskTTL), so a task stored at the deadline is still valid.
+	DefaultDispatchFor = 5 * time.Minute
+	DefaultRaiseFor    = 10 * time.Minute
+)
 
 // Engine schedules jobnets and drives their runs. Every node runs one;
 // only the one whose RunLog says it leads schedules, dispatches and
@@ -81,6 +120,10 @@ type Engine struct {
 	seen     map[string]time.Time          // key → last sign of life
 	killSent map[string]time.Time
 	recorded map[string]bool // run@gen history written since it ended
+	// dispatching: attempts whose task is being handed to the bus
+	// (retried through an election); they are alive meanwhile.
+	dispatching map[string]bool
+	raising     atomic.Int64 // incidents being retried
 
 	results   chan Result
 	resultSem chan struct{} // bounds results committed at once
@@ -108,6 +151,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.KeepEnded == 0 {
 		opts.KeepEnded = 10 * time.Minute
 	}
+	if opts.DispatchFor == 0 {
+		opts.DispatchFor = DefaultDispatchFor
+	}
+	if opts.RaiseFor == 0 {
+		opts.RaiseFor = DefaultRaiseFor
+	}
 	if opts.Local == nil {
 		opts.Local = &Local{Name: opts.Node}
 	}
@@ -117,7 +166,7 @@ func New(opts Options) (*Engine, error) {
 	return &Engine{
 		opts: opts, log: opts.Logger.With("component", "jobnet"), nets: opts.Nets, defs: defsOf(opts.Nets, nil), retired: map[string]time.Time{},
 		starting: map[string]bool{}, local: map[string]context.CancelFunc{}, seen: map[string]time.Time{},
-		killSent: map[string]time.Time{}, recorded: map[string]bool{},
+		killSent: map[string]time.Time{}, recorded: map[string]bool{}, dispatching: map[string]bool{},
 		results: make(chan Result, 1024), resultSem: make(chan struct{}, 256), wake: make(chan struct{}, 1),
 	}, nil
 }
@@ -229,6 +278,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer e.wg.Wait()
 	due := time.NewTimer(time.Hour)
 	defer due.Stop()
+	beat := time.NewTicker(LocalBeat)
+	defer beat.Stop()
 	for {
 		changed := e.opts.Log.Changed()
 		e.step(ctx, true)
@@ -241,6 +292,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-t.C:
 		case <-changed:
 		case <-e.wake:
+		case <-beat.C:
+			e.beatLocal()
 		case r := <-e.results:
 			e.resultAsync(ctx, r)
 		}
@@ -277,6 +330,66 @@ func (e *Engine) untilDue() time.Duration {
 	return max(d, time.Millisecond)
 }
 
+// LocalBeat is how often a node announces the jobs it runs itself.
+var LocalBeat = time.Second
+
+// beatLocal announces the attempts this node runs itself: after a change
+// of leader the new one hears they are alive, as it hears agents.
+func (e *Engine) beatLocal() {
+	b, ok := e.opts.Remote.(localBeater)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	keys := make([]string, 0, len(e.local))
+	for k := range e.local {
+		keys = append(keys, k)
+	}
+	e.mu.Unlock()
+	if len(keys) > 0 {
+		b.BeatLocal(e.opts.Node, keys)
+	}
+}
+
+// keepEnd keeps the end of a job this node ran that it could not commit
+// until the leader has it (see Options.Results).
+func (e *Engine) keepEnd(ctx context.Context, res Result, err error) {
+	res.local = false
+	res.Where = "node:" + e.opts.Node
+	if e.opts.Results != nil {
+		b, _ := json.Marshal(res)
+		subject := resultSubject + senderSuffix("node", e.opts.Node)
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		aerr := e.opts.Results.Append(actx, subject, "result:"+res.Key(), b)
+		cancel()
+		if aerr == nil {
+			e.log.Warn("job end not committed; kept for the leader", "job", res.Key(), "code", res.Code, "err", err)
+			return
+		}
+		e.log.Error("job end not committed and not kept; retrying in memory", "job", res.Key(), "err", err, "keep_err", aerr)
+	} else {
+		e.log.Warn("job end not committed; retrying", "job", res.Key(), "code", res.Code, "err", err)
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		wait := 100 * time.Millisecond
+		for {
+			select {
+			case <-ctx.Done():
+				e.log.Error("job end never committed: node stopping", "job", res.Key(), "code", res.Code)
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 5*time.Second)
+			if e.handleResult(ctx, res) == nil {
+				e.log.Info("job end committed after retries", "job", res.Key())
+				return
+			}
+		}
+	}()
+}
+
 // resultAsync commits an executor's result off the main loop: results of
 // many jobs are proposed side by side, so Raft commits them together
 // instead of one round trip each.
@@ -286,7 +399,9 @@ func (e *Engine) resultAsync(ctx context.Context, r Result) {
 	go func() {
 		defer e.wg.Done()
 		defer func() { <-e.resultSem }()
-		e.handleResult(ctx, r)
+		if err := e.handleResult(ctx, r); err != nil && r.local && ctx.Err() == nil {
+			e.keepEnd(ctx, r, err)
+		}
 	}()
 }
 
@@ -583,7 +698,7 @@ func (e *Engine) drive(ctx context.Context, now time.Time) {
 						kills = append(kills, child)
 					}
 				case j.State == runstate.Running:
-					if _, ok := e.local[k]; ok {
+					if _, ok := e.local[k]; ok || e.dispatching[k] {
 						e.seen[k] = now
 					}
 					if _, ok := e.seen[k]; !ok {
@@ -799,10 +914,82 @@ func (e *Engine) start(ctx context.Context, now time.Time, s startReq) {
 		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "no agent transport for " + target, Ended: e.opts.Now()}
 		return
 	}
-	if err := e.opts.Remote.Dispatch(ctx, target, t); err != nil {
+	if err := e.dispatch(ctx, target, t); err != nil {
 		e.log.Warn("dispatch", "job", t.Key(), "target", target, "err", err)
 		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "dispatch to " + target + ": " + err.Error(), Ended: e.opts.Now()}
 	}
+}
+
+// errStopDispatch: the attempt no longer wants its task (it ended, was
+// killed or another attempt started) or this node stopped leading.
+var errStopDispatch = errors.New("jobnet: dispatch no longer wanted")
+
+// dispatch hands t to the agents, retrying with backoff while the bus
+// cannot store it (a JetStream stream-leader election answers "no
+// response from stream" for several seconds) until the attempt's start
+// deadline (Options.DispatchFor after now). The task carries the attempt
+// key as message id, so a retry of a publish that was stored after all is
+// stored once. While it retries the attempt is kept alive (not lost). It
+// gives up early, returning nil, when the attempt is no longer running
+// here or this node stops leading (a new leader dispatches again).
+func (e *Engine) dispatch(ctx context.Context, target string, t Task) error {
+	k := t.Key()
+	e.mu.Lock()
+	e.dispatching[k] = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.dispatching, k)
+		e.mu.Unlock()
+	}()
+	deadline := e.opts.Now().Add(e.opts.DispatchFor)
+	wait := 25 * time.Millisecond
+	for tries := 1; ; tries++ {
+		actx, cancel := context.WithTimeout(ctx, DispatchAttemptTimeout)
+		err := e.opts.Remote.Dispatch(actx, target, t)
+		cancel()
+		if err == nil {
+			if tries > 1 {
+				e.log.Info("dispatched after retries", "job", k, "target", target, "tries", tries)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil // the node stops; a new leader dispatches again
+		}
+		if permanentDispatchErr(err) {
+			return err
+		}
+		if !e.opts.Log.Leader() {
+			e.log.Info("dispatch stopped: not leading any more", "job", k, "err", err)
+			return nil
+		}
+		if where, ok := e.runningWhere(t.Run, t.Job, t.Attempt); !ok || where != target {
+			return nil // ended (killed, settled) meanwhile
+		}
+		if !e.opts.Now().Add(wait).Before(deadline) {
+			return fmt.Errorf("not stored within %s (%d tries): %w", e.opts.DispatchFor, tries, err)
+		}
+		if tries == 1 || tries%20 == 0 {
+			e.log.Warn("dispatch failed; retrying", "job", k, "target", target, "tries", tries, "err", err)
+		}
+		e.Heartbeat([]string{k})
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// DispatchAttemptTimeout bounds one try to store a task.
+var DispatchAttemptTimeout = 2 * time.Second
+
+// permanentDispatchErr: errors no retry cures (no signing key, a bad
+// target, a task too large to sign).
+func permanentDispatchErr(err error) bool {
+	return errors.Is(err, ErrNoSigner) || errors.Is(err, errBadTarget)
 }
 
 // task is the attempt s of job jc as an executor gets it.
@@ -850,8 +1037,9 @@ func (e *Engine) redispatch(ctx context.Context, s startReq) {
 	}
 	where := s.run.Jobs[s.job].Where
 	t := task(jc, s)
-	if err := e.opts.Remote.Dispatch(ctx, where, t); err != nil {
+	if err := e.dispatch(ctx, where, t); err != nil {
 		e.log.Warn("dispatch again after takeover", "job", t.Key(), "target", where, "err", err)
+		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "dispatch again to " + where + ": " + err.Error(), Ended: e.opts.Now()}
 	}
 }
 
@@ -880,6 +1068,7 @@ func (e *Engine) runLocal(ctx context.Context, t Task) {
 		e.handleResult(context.WithoutCancel(ctx), res)
 		return
 	}
+	res.local = true
 	e.results <- res
 }
 
@@ -913,6 +1102,19 @@ func (e *Engine) runningWhere(run, job string, attempt int) (where string, ok bo
 	return where, ok
 }
 
+// reportableWhere is runningWhere, also for an attempt declared lost
+// (whose end may still come, see runstate's late end).
+func (e *Engine) reportableWhere(run, job string, attempt int) (where string, ok bool) {
+	e.opts.Log.View(func(st *runstate.State) {
+		if r := st.Runs[run]; r != nil {
+			if j := r.Jobs[job]; j != nil && (j.State == runstate.Running || j.State == runstate.Lost) && j.Attempt == attempt {
+				where, ok = j.Where, true
+			}
+		}
+	})
+	return where, ok
+}
+
 func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	var (
 		run   *runstate.Run
@@ -921,7 +1123,7 @@ func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	)
 	e.opts.Log.View(func(st *runstate.State) {
 		if r := st.Runs[res.Run]; r != nil {
-			if j := r.Jobs[res.Job]; j != nil && j.State == runstate.Running && j.Attempt == res.Attempt {
+			if j := r.Jobs[res.Job]; j != nil && (j.State == runstate.Running || j.State == runstate.Lost) && j.Attempt == res.Attempt {
 				run, job, found = r.Clone(), j, true
 				jj := *j
 				job = &jj
@@ -936,6 +1138,7 @@ func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	if n != nil {
 		jc = n.Job(res.Job)
 	}
+	wasLost := job.State == runstate.Lost
 	st := runstate.EndedAbnormal
 	reason := res.Err
 	switch {
@@ -964,6 +1167,12 @@ func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	delete(e.seen, res.Key())
 	delete(e.killSent, res.Key())
 	e.mu.Unlock()
+	if wasLost {
+		e.log.Warn("end of a job declared lost: it ran, and is recorded as it ended", "job", res.Key(), "state", st, "code", res.Code)
+		if n != nil && (st == runstate.EndedNormal || st == runstate.EndedWarning) {
+			e.raise(ctx, n, jc, res.Run, res.Job, "reported", fmt.Sprintf("job %s of run %s was declared lost but ran: it ended %s (end code %d)", res.Job, res.Run, st, res.Code), incident.OK)
+		}
+	}
 	if !op.RetryAt.IsZero() {
 		e.log.Info("job retry", "job", res.Key(), "code", res.Code, "at", op.RetryAt)
 	} else {
@@ -1041,9 +1250,59 @@ func (e *Engine) raise(ctx context.Context, n *Net, jc *Job, run, job, what, msg
 	if len(ev.Message) > incident.MaxMessageLen {
 		ev.Message = ev.Message[:incident.MaxMessageLen]
 	}
-	if err := e.opts.Sink.Publish(ctx, ev); err != nil {
-		e.log.Error("raise incident", "run", run, "job", job, "err", err)
+	e.publish(ctx, ev)
+}
+
+// maxRaising bounds the incidents being retried at once.
+const maxRaising = 4096
+
+// publish hands ev to the sink. A sink that cannot take it now (the bus
+// electing a stream leader) is retried with backoff in the background,
+// for up to Options.RaiseFor or until the engine stops; the event id
+// makes a retry of a publish that was stored after all harmless.
+func (e *Engine) publish(ctx context.Context, ev incident.Event) {
+	try := func() error {
+		pctx, cancel := context.WithTimeout(ctx, DispatchAttemptTimeout)
+		defer cancel()
+		return e.opts.Sink.Publish(pctx, ev)
 	}
+	err := try()
+	if err == nil || ctx.Err() != nil {
+		if err != nil {
+			e.log.Error("raise incident: node stopping", "event", ev.ID, "labels", ev.Labels, "err", err)
+		}
+		return
+	}
+	if e.raising.Add(1) > maxRaising {
+		e.raising.Add(-1)
+		e.log.Error("raise incident: too many being retried; dropped", "event", ev.ID, "labels", ev.Labels, "err", err)
+		return
+	}
+	e.log.Warn("raise incident failed; retrying", "event", ev.ID, "labels", ev.Labels, "err", err)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer e.raising.Add(-1)
+		deadline := time.Now().Add(e.opts.RaiseFor)
+		wait := 50 * time.Millisecond
+		for tries := 2; ; tries++ {
+			select {
+			case <-ctx.Done():
+				e.log.Error("raise incident: node stopping", "event", ev.ID, "labels", ev.Labels, "err", err)
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 2*time.Second)
+			if err = try(); err == nil {
+				e.log.Info("incident raised after retries", "event", ev.ID, "tries", tries)
+				return
+			}
+			if time.Now().After(deadline) {
+				e.log.Error("raise incident: gave up", "event", ev.ID, "labels", ev.Labels, "tries", tries, "err", err)
+				return
+			}
+		}
+	}()
 }
 
 // record writes the run to the history; true when written (or there is

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +51,8 @@ type Result struct {
 	// Refused is set when the agent refused the task instead of running
 	// it: the reason (RefusedUnsigned, RefusedBadSignature, ...).
 	Refused string `json:"refused,omitempty"`
+
+	local bool // run by this node's engine itself (kept if not committed)
 }
 
 // Key identifies the attempt the result is for.
@@ -123,7 +127,17 @@ func (l *Local) finish(ctx context.Context, res *Result) {
 }
 
 func runCommand(ctx context.Context, t Task) (int, string, string) {
+	// The death signal is armed for the thread that starts the process:
+	// this goroutine keeps that thread until the job has ended, so only
+	// the node's death sends it (Go ends a thread only under a locked
+	// goroutine that exits; Wait holds a thread anyway).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	shim := Shim
 	cmd := exec.Command(t.Command, t.Args...)
+	if shim != "" {
+		cmd = exec.Command(shim, append([]string{ShimCommand, "--", t.Command}, t.Args...)...)
+	}
 	cmd.Dir = t.Dir
 	cmd.Env = os.Environ()
 	for k, v := range t.Env {
@@ -132,9 +146,28 @@ func runCommand(ctx context.Context, t Task) (int, string, string) {
 	cmd.Env = append(cmd.Env, "UNYO_RUN="+t.Run, "UNYO_JOB="+t.Job, fmt.Sprintf("UNYO_ATTEMPT=%d", t.Attempt))
 	var out capBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The job leads its own process group, and dies when the node does
+	// (see Shim): SIGKILL to a job started directly, SIGTERM to the
+	// shim, which then kills the group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var status *os.File
+	if shim != "" {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", shimParentEnv, os.Getpid()))
+		r, w, err := os.Pipe()
+		if err != nil {
+			return -1, "", fmt.Sprintf("start: %v", err)
+		}
+		defer r.Close()
+		cmd.ExtraFiles = []*os.File{w}
+		status = r
+		defer w.Close()
+	}
 	if err := cmd.Start(); err != nil {
 		return -1, "", fmt.Sprintf("start: %v", err)
+	}
+	if status != nil {
+		cmd.ExtraFiles[0].Close() // the shim has it; EOF once it exits
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -160,6 +193,11 @@ func runCommand(ctx context.Context, t Task) (int, string, string) {
 	wg.Wait()
 	if ctx.Err() != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if status != nil {
+		if msg, _ := io.ReadAll(io.LimitReader(status, 4<<10)); len(msg) > 0 {
+			return -1, out.String(), "start: " + string(msg)
+		}
 	}
 	code := 0
 	if err != nil {

@@ -84,14 +84,16 @@ func splitKey(k string) (run, job string, attempt int, ok bool) {
 }
 
 // mayReport reports whether s may report on an attempt dispatched to
-// where ("agent:NAME", "tag:TAG", "node:NAME"; anything else is run by the
-// leader itself, and nobody reports on it over NATS). For a tag, tags
+// where ("agent:NAME", "tag:TAG", "node:NAME"; a bare node name for a job
+// that node ran itself as leader, reported on by that node only). For a tag, tags
 // says who holds it; nil tags (unknown: an external NATS server, whose own
 // permissions decide who takes the tag's tasks) lets any agent report.
 func mayReport(s sender, where string, tags map[string][]string) bool {
 	kind, name, ok := strings.Cut(where, ":")
 	if !ok {
-		return false
+		// A job a node ran itself (as leader): only that node reports on
+		// it, once it no longer leads (see Engine.keepEnd).
+		return s.kind == "node" && where != "" && where != "nested" && s.name == token(where)
 	}
 	switch kind {
 	case "agent", "node":

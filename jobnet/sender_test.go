@@ -336,8 +336,11 @@ func TestSenderOf(t *testing.T) {
 		{"agent:web03", "tag:linux", tags, false},
 		{"agent:web03", "tag:linux", nil, true}, // tags unknown (external NATS)
 		{"node:n1", "tag:linux", nil, false},
-		{"agent:n1", "n1", tags, false}, // run by the leader itself
+		{"agent:n1", "n1", tags, false}, // run by a leader itself: only that node
+		{"node:n2", "n1", tags, false},
+		{"node:n1", "n1", tags, true},
 		{"agent:x", "nested", tags, false},
+		{"node:nested", "nested", tags, false},
 	} {
 		kind, name, _ := strings.Cut(tc.from, ":")
 		if got := mayReport(sender{kind, name}, tc.where, tc.tags); got != tc.ok {

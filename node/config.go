@@ -35,6 +35,9 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 			Replicas:        c.NATS.Stream.Replicas,
 			MaxAge:          c.NATS.Stream.MaxAge,
 			DuplicateWindow: c.NATS.Stream.DuplicateWindow,
+			// A node waits for its peers (logging its progress) however
+			// long they take to start, until it is stopped.
+			StartTimeout: -1,
 		},
 		Pipeline: pipeline.Options{
 			BatchSize:    c.Pipeline.BatchSize,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/internal/jsondur"
@@ -135,14 +136,14 @@ func (n *Node) newJobnetLocked(ctx context.Context, cfg configs.JobnetsConfig) e
 	}
 	lg := n.log.With("component", "jobnet")
 	p.agents, err = jobnet.NewAgents(ctx, n.bus.Conn(), jobnet.AgentsOptions{
-		Replicas: n.bus.Replicas(), Signer: signer, Logger: lg, Registerer: n.opts.Registry,
+		Replicas: n.bus.Replicas(), StartTimeout: n.opts.Bus.StartTimeout, Signer: signer, Logger: lg, Registerer: n.opts.Registry,
 		AgentTags: n.agentTags()})
 	if err != nil {
 		p.close()
 		return fmt.Errorf("node: jobnet agents: %w", err)
 	}
 	p.engine, err = jobnet.New(jobnet.Options{
-		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.ingest.in,
+		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.ingest.in, Results: n.ingest.in,
 		Logger: n.log, Tick: o.Tick, LostAfter: o.LostAfter, KeepEnded: o.KeepEnded,
 	})
 	if err != nil {
@@ -532,6 +533,10 @@ func jobnetErr(err error) error {
 		return fmt.Errorf("%w: %w", console.ErrInvalid, err)
 	case errors.Is(err, runstate.ErrState), errors.Is(err, jobnet.ErrForbidden), errors.Is(err, runstate.ErrExists):
 		return fmt.Errorf("%w: %w", console.ErrConflict, err)
+	case errors.Is(err, cluster.ErrNoQuorum), errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrStopped):
+		// No leader to commit to (an election, or this node is cut off
+		// from the majority): 503, at once (cluster.ErrNoQuorum).
+		return console.Unavailable(err)
 	}
 	return err
 }

@@ -32,7 +32,8 @@ type Options struct {
 	// Durable is the consumer name (default "ledger-writer").
 	Durable string
 	// ConsumerTimeout bounds how long New keeps trying to create the
-	// consumer (default 2m).
+	// consumer (default: the bus's, see bus.Bus.EnsureConsumer: 2m, or
+	// until New's context ends on a node that waits for its peers).
 	ConsumerTimeout time.Duration
 	Logger          *slog.Logger
 	Registerer      prometheus.Registerer
@@ -53,9 +54,6 @@ func (o *Options) defaults() {
 	}
 	if o.Durable == "" {
 		o.Durable = "ledger-writer"
-	}
-	if o.ConsumerTimeout <= 0 {
-		o.ConsumerTimeout = 2 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

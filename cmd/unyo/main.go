@@ -9,11 +9,20 @@ import (
 	"syscall"
 
 	"github.com/unyo-ops/unyo/cli"
+	"github.com/unyo-ops/unyo/jobnet"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
+	// A node and an agent start their local jobs under this binary as a
+	// shim, so that a job dies with the node (see jobnet.Shim).
+	if len(os.Args) > 1 && os.Args[1] == jobnet.ShimCommand {
+		return jobnet.RunShim(os.Args[2:])
+	}
+	if exe, err := os.Executable(); err == nil {
+		jobnet.Shim = exe
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return cli.Main(ctx, os.Args[1:], &cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})

@@ -311,7 +311,11 @@ func (s *State) Apply(at time.Time, op Op) error {
 		if err := needJob(); err != nil {
 			return err
 		}
-		if j.State != Running || op.Attempt != j.Attempt {
+		// An end may also come for an attempt declared lost (its node
+		// was cut off past the lease, and reports when it is back): the
+		// job ran, and is recorded as it ended.
+		lateEnd := op.Kind == OpEnd && j.State == Lost
+		if j.State != Running && !lateEnd || op.Attempt != j.Attempt {
 			return fmt.Errorf("%w: %s of %s attempt %d (job is %s, attempt %d)", ErrState, op.Kind, op.Job, op.Attempt, j.State, j.Attempt)
 		}
 		st := op.State
