@@ -108,6 +108,7 @@ func Register(m *auth.Mux, d Deps) {
 	m.HandleFunc("POST /api/v1/events", auth.ActionEventSend, a.postEvents)
 	a.registerAlerting(m)
 	a.registerTargets(m)
+	a.registerSamples(m)
 	a.registerJobnets(m)
 	a.registerAuth(m)
 	for _, method := range []string{http.MethodGet, http.MethodPost} {

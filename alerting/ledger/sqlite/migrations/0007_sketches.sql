@@ -1,0 +1,11 @@
+-- 0007: monthly value sketches of each series (ledger.SketchStore): how
+-- many samples fell into each logarithmic bucket (ledger.SketchBucket) in
+-- the UTC month starting at month (microseconds), for percentiles (p95)
+-- without the raw samples. Folded in by AddSamples with the rollups.
+CREATE TABLE IF NOT EXISTS sample_sketches (
+	series_id INTEGER NOT NULL REFERENCES sample_series (id),
+	month     INTEGER NOT NULL,
+	bucket    INTEGER NOT NULL,
+	count     INTEGER NOT NULL,
+	PRIMARY KEY (month, series_id, bucket)
+) WITHOUT ROWID;
