@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"ledger":      {"export the fault ledger as CSV", runLedger},
 		"report":      {"availability against the downtime budget", runReport},                   // cli/report.go
 		"target":      {"list monitored targets, show one's recent results", runTarget},          // cli/target.go
+		"metrics":     {"a target's samples and rollups", runMetrics},                            // cli/metrics.go
 		"cluster":     {"Raft membership: status, join, leave, transfer-leadership", runCluster}, // cli/cluster.go
 		"jobnet":      {"list and show jobnets, start a run", runJobnet},                         // cli/jobnet.go
 		// Identities (cli/auth.go).
