@@ -41,7 +41,8 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzParse:./monitor/syslog/ FuzzTrapDecode:./monitor/trap/ FuzzPrefilter:./monitor/filter/ \
 	FuzzV3Header:./monitor/trap/ FuzzParsePHC:./auth/ FuzzVerifierOpen:./jobnet/ FuzzSenderOf:./jobnet/ \
 	FuzzSealShared:./configs/ FuzzResolveSecret:./configs/ FuzzForwarded:./cluster/ FuzzAssign:./cluster/ \
-	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/
+	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/ \
+	FuzzTimeChart:./internal/plot/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
