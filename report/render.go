@@ -225,9 +225,15 @@ func (v view) metric(key string) Metric {
 	return Metric{Key: key, Title: key}
 }
 
+// Chart is a captioned chart of the page.
+type Chart struct {
+	Caption string
+	SVG     template.HTML
+}
+
 // GroupCharts are each group's daily trend charts.
-func (v view) GroupCharts() []template.HTML {
-	var out []template.HTML
+func (v view) GroupCharts() []Chart {
+	var out []Chart
 	for gi, g := range v.Groups {
 		for _, m := range v.Metrics {
 			days := g.Daily[m.Key]
@@ -243,15 +249,15 @@ func (v view) GroupCharts() []template.HTML {
 			c := plot.TimeChart{ID: fmt.Sprintf("g%d-%s", gi, m.Key), Title: g.Group + " — " + m.Title + " (daily mean and maximum)",
 				Unit: m.Unit, Series: []plot.Series{{Name: "daily mean", Points: avg}, {Name: "daily max", Points: mx}},
 				From: v.Window.PerfFrom, To: v.Window.PerfTo, ZeroBased: true, Height: 160}
-			out = append(out, c.HTML())
+			out = append(out, Chart{c.Title, c.HTML()})
 		}
 	}
 	return out
 }
 
 // DayCharts are the picked day's 1-minute charts.
-func (v view) DayCharts() []template.HTML {
-	var out []template.HTML
+func (v view) DayCharts() []Chart {
+	var out []Chart
 	for _, p := range v.PickedDay.Peaks {
 		if len(p.Points) == 0 {
 			continue
@@ -268,7 +274,7 @@ func (v view) DayCharts() []template.HTML {
 		}
 		c := plot.TimeChart{ID: "day-" + p.Metric, Title: m.Title + " on " + v.PickedDay.Day + " (1-minute, busiest " + strconv.Itoa(len(lines)) + ")",
 			Unit: m.Unit, Series: ss, From: v.Window.DayFrom, To: v.Window.DayTo, ZeroBased: true, Height: 180, MaxGap: 5 * time.Minute}
-		out = append(out, c.HTML())
+		out = append(out, Chart{c.Title, c.HTML()})
 	}
 	return out
 }

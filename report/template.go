@@ -24,6 +24,8 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowra
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 10px; }
 .chart { break-inside: avoid; page-break-inside: avoid; }
 .chart svg { display: block; }
+figure.chart { margin: 0; }
+figcaption { font-size: .85em; font-weight: 600; }
 .note { background: #fff7d6; border-left: 4px solid #c9a200; padding: 4px 8px; margin: .5em 0; }
 .flag { color: #a40000; font-weight: 600; }
 .over { color: #a40000; font-weight: 600; }
@@ -42,6 +44,8 @@ section.day h2 { border-bottom-color: #0b5cad; color: #0b5cad; }
   .wrap { overflow: visible; }
   tr, .chart { break-inside: avoid; page-break-inside: avoid; }
   .charts { grid-template-columns: 1fr 1fr; }
+  table { font-size: 7.5pt; }
+  th, td { padding: 1px 3px; }
 }
 </style>
 </head>
@@ -63,7 +67,7 @@ SHA-256 of the CSV files: <code>{{.CSVSHA256}}</code><br>
 {{range .GroupRows}}<tr>{{range $i, $c := .}}<td{{if gt $i 1}} class="n"{{end}}>{{$c}}</td>{{end}}</tr>{{end}}
 </table></div>
 <h3>Daily trend</h3>
-<div class="charts">{{range .GroupCharts}}<div class="chart">{{.}}</div>{{end}}</div>
+<div class="charts">{{range .GroupCharts}}<figure class="chart"><figcaption>{{.Caption}}</figcaption>{{.SVG}}</figure>{{end}}</div>
 
 <h2 id="servers">Servers</h2>
 <p>Mean / p95 / max for the month. A server with several disks, interfaces or service checks is summarised over all of them (each is in series.csv).</p>
@@ -102,7 +106,7 @@ SHA-256 of the CSV files: <code>{{.CSVSHA256}}</code><br>
 <table><tr><th>metric</th><th>busiest</th><th>peak</th><th>at (UTC)</th><th>day mean</th></tr>
 {{range .PickedDay.Peaks}}<tr><td>{{$.MetricTitle .Metric}}</td><td>{{.Server}} {{.Labels}}</td><td class="n">{{$.Val .Metric .Peak}}</td><td>{{if not .PeakAt.IsZero}}{{utc .PeakAt}}{{else}}–{{end}}</td><td class="n">{{$.Val .Metric .Avg}}</td></tr>{{end}}
 </table>
-<div class="charts">{{range .DayCharts}}<div class="chart">{{.}}</div>{{end}}</div>
+<div class="charts">{{range .DayCharts}}<figure class="chart"><figcaption>{{.Caption}}</figcaption>{{.SVG}}</figure>{{end}}</div>
 <h3>Groups on {{.PickedDay.Day}} (mean / max)</h3>
 <div class="wrap"><table>
 <tr><th>group</th>{{range .MetricTitles}}<th>{{.}}</th>{{end}}</tr>
