@@ -55,6 +55,9 @@ type Deps struct {
 	// the node runs no monitor.
 	Targets Targets
 	Jobnets Jobnets // console/jobnet.go; nil: no job network
+	// Reports makes and serves monthly reports (console/reports.go);
+	// nil: those endpoints answer 404.
+	Reports Reports
 	// Auth serves login, users, tokens, sessions and the audit log
 	// (console/auth.go); nil: those endpoints answer 503.
 	Auth *auth.Service
@@ -109,6 +112,7 @@ func Register(m *auth.Mux, d Deps) {
 	a.registerAlerting(m)
 	a.registerTargets(m)
 	a.registerSamples(m)
+	a.registerReports(m)
 	a.registerJobnets(m)
 	a.registerAuth(m)
 	for _, method := range []string{http.MethodGet, http.MethodPost} {

@@ -441,7 +441,9 @@ func Subtract(a, b []escalation.Interval) []escalation.Interval { return subtrac
 func Total(ivs []escalation.Interval) time.Duration { return total(ivs) }
 
 // Clip cuts intervals to [from, to) and drops the empty ones.
-func Clip(ivs []escalation.Interval, from, to time.Time) []escalation.Interval { return clip(ivs, from, to) }
+func Clip(ivs []escalation.Interval, from, to time.Time) []escalation.Interval {
+	return clip(ivs, from, to)
+}
 
 // Prorate is budget per calendar month (in loc) over [from, to).
 func Prorate(budget time.Duration, from, to time.Time, loc *time.Location) time.Duration {
