@@ -173,7 +173,7 @@ func (n *Node) startJobnet(ctx context.Context) error {
 	ctx, p.cancel = context.WithCancel(ctx)
 	lg := n.log.With("component", "jobnet")
 	builtin := &jobnet.Agent{Name: n.opts.Name, Node: true, NC: n.bus.Conn(), Logger: lg, Trust: p.trust,
-		Registerer: n.opts.Registry}
+		Registerer: n.opts.Registry, Exec: &jobnet.Local{Name: "node:" + n.opts.Name, Builtins: n.builtins()}}
 	for _, f := range []func() error{
 		func() error { return p.engine.Run(ctx) },
 		func() error { return p.agents.Serve(ctx, p.engine) },

@@ -60,6 +60,7 @@ type Options struct {
 	Config  *configs.Config
 	Jobnets JobnetOptions // see jobnet.go
 	Auth    AuthOptions   // see auth.go
+	Reports ReportOptions // see report.go
 	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
@@ -116,6 +117,8 @@ type Node struct {
 	log   *slog.Logger
 	bus   *bus.Bus
 	store *lazyStore
+	// reports makes the monthly reports (report.go); nil until asked.
+	reports *reports
 	pipe  *pipeline.Pipeline
 	esc   *escalation.Escalator // nil unless alerting is enabled
 	mon   *monitorPart          // nil unless the monitor is enabled
@@ -195,6 +198,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Alerting:        n.alertingDeps(),
 		Targets:         n.targetsView(),
 		Jobnets:         n.jobnetsView(),
+		Reports:         n.reportsView(),
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,
