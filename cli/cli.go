@@ -44,11 +44,11 @@ func commands() map[string]command {
 		"maintenance": {"add, list, end maintenance windows", runMaintenance},
 		"oncall":      {"who each role reaches now", runOnCall},
 		"ledger":      {"export the fault ledger as CSV", runLedger},
-		"report":      {"availability against the downtime budget", runReport},                   // cli/report.go
-		"target":      {"list monitored targets, show one's recent results", runTarget},          // cli/target.go
-		"metrics":     {"a target's samples and rollups", runMetrics},                            // cli/metrics.go
-		"cluster":     {"Raft membership: status, join, leave, transfer-leadership", runCluster}, // cli/cluster.go
-		"jobnet":      {"list and show jobnets, start a run", runJobnet},                         // cli/jobnet.go
+		"report":      {"availability against the budget; monthly performance reports", runReport}, // cli/report.go
+		"target":      {"list monitored targets, show one's recent results", runTarget},            // cli/target.go
+		"metrics":     {"a target's samples and rollups", runMetrics},                              // cli/metrics.go
+		"cluster":     {"Raft membership: status, join, leave, transfer-leadership", runCluster},   // cli/cluster.go
+		"jobnet":      {"list and show jobnets, start a run", runJobnet},                           // cli/jobnet.go
 		// Identities (cli/auth.go).
 		"login":  {"log in to a node and keep the session token for the CLI", runLogin},
 		"logout": {"end the session and forget its token", runLogout},

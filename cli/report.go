@@ -106,6 +106,8 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 
 const reportUsage = `usage:
   unyo report availability [--month YYYY-MM | --from TIME --to TIME] [--budget 2h] [-o table|json]
+  unyo report monthly [--month YYYY-MM] [--day YYYY-MM-DD] [--out DIR] [-o table|json]
+  unyo report list [-o table|json]
 
 availability: per target, the time its outage incidents (host down: ping;
 service down: tcp, http, postgres checks) were down in the period; of it,
@@ -114,7 +116,9 @@ availability outside maintenance; and how much of the unplanned-downtime
 budget (--budget per month, default 2h, prorated) is used. --month is read
 in the node's time zone (shown at the top); the default is the current
 month. TIME is RFC 3339, local "2006-01-02 15:04", or a date
-"2006-01-02", which (like --month) is midnight in the node's time zone.`
+"2006-01-02", which (like --month) is midnight in the node's time zone.
+
+monthly, list: the monthly performance report (unyo report monthly -h).`
 
 func runReport(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -123,6 +127,10 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 	switch args[0] {
 	case "availability":
 		return reportAvailability(ctx, env, args[1:])
+	case "monthly":
+		return reportMonthly(ctx, env, args[1:]) // cli/monthly.go
+	case "list", "ls":
+		return reportList(ctx, env, args[1:])
 	}
 	return usagef("unknown report %q\n%s", args[0], reportUsage)
 }

@@ -133,6 +133,7 @@ func (n *Node) newJobnet(ctx context.Context) error {
 	p.engine, err = jobnet.New(jobnet.Options{
 		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.bus,
 		Logger: n.log, Tick: o.Tick, LostAfter: o.LostAfter, KeepEnded: o.KeepEnded,
+		Local: &jobnet.Local{Name: n.opts.Name, Builtins: n.builtins()},
 	})
 	if err != nil {
 		p.close()
