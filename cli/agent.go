@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/configs"
@@ -34,18 +35,9 @@ Credentials (the node's nats.embedded.agents; never on the command line):
   --nkey FILE          an NKey seed file (or env UNYO_NATS_NKEY)
   --creds FILE         a NATS credentials file (JWT and seed), for an external NATS in operator mode (or env UNYO_NATS_CREDS)`
 
-// runAgent runs jobs on a managed server: unyo agent --name NAME --nats URL.
-func runAgent(ctx context.Context, env *Env, args []string) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "nkey":
-			return runAgentNKey(env, args[1:])
-		case "trust-key":
-			return runAgentTrustKey(env, args[1:])
-		}
-	}
-	fs := flags(env, "agent")
-	fs.Usage = func() { fmt.Fprintln(env.Stderr, agentUsage+"\n\nflags:"); fs.PrintDefaults() }
+func agentCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "agent", Short: "run jobs on this server for the job network", Long: agentUsage, ValidArgsFunction: noArgs}
+	fs := cmd.Flags()
 	name := fs.String("name", "", "agent name, as in run_on.agent and nats.embedded.agents[].name (required)")
 	url := fs.String("nats", env.Getenv("UNYO_NATS"), "NATS server URL(s), comma-separated, nats:// or tls:// (env UNYO_NATS; required)")
 	tags := fs.String("tag", "", "comma-separated tags, as in run_on.tag (each must be among the agent's nats.embedded.agents[].tags)")
@@ -64,10 +56,27 @@ func runAgent(ctx context.Context, env *Env, args []string) error {
 	fs.Func("trust-key", "PEM file of a node's public task-signing key (<data_dir>/task-signing.pub); repeat for each node (env UNYO_TRUST_KEYS, comma-separated; required)",
 		func(s string) error { trustFiles = append(trustFiles, s); return nil })
 	metrics := fs.String("metrics-listen", "", "host:port serving /metrics (unyo_agent_tasks_run_total, unyo_agent_tasks_refused_total); empty: none")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+	o := agentOptions{name: name, url: url, tags: tags, parallel: parallel, user: user, passFile: passFile, nkeyFile: nkeyFile,
+		credsFile: credsFile, tlsCA: tlsCA, tlsCert: tlsCert, tlsKey: tlsKey, trustFiles: &trustFiles, metrics: metrics}
+	cmd.RunE = run(func(ctx context.Context, pos []string) error { return runAgent(ctx, env, pos, o) })
+	cmd.AddCommand(agentNKeyCmd(env), agentTrustKeyCmd(env))
+	return cmd
+}
+
+// agentOptions are the flags of unyo agent.
+type agentOptions struct {
+	name, url, tags                     *string
+	parallel                            *int
+	user, passFile, nkeyFile, credsFile *string
+	tlsCA, tlsCert, tlsKey              *string
+	trustFiles                          *[]string
+	metrics                             *string
+}
+
+// runAgent runs jobs on a managed server: unyo agent --name NAME --nats URL.
+func runAgent(ctx context.Context, env *Env, pos []string, o agentOptions) error {
+	name, url, tags, parallel, user, passFile, nkeyFile, credsFile := o.name, o.url, o.tags, o.parallel, o.user, o.passFile, o.nkeyFile, o.credsFile
+	tlsCA, tlsCert, tlsKey, trustFiles, metrics := o.tlsCA, o.tlsCert, o.tlsKey, *o.trustFiles, o.metrics
 	switch {
 	case len(pos) > 0:
 		return usagef("unexpected argument %q\n%s", pos[0], agentUsage)
@@ -238,14 +247,21 @@ func splitList(s string) []string {
 	return out
 }
 
+func agentNKeyCmd(env *Env) *cobra.Command {
+	return &cobra.Command{Use: "nkey FILE", Short: "make an NKey seed for an agent (mode 0600), print its public key",
+		RunE: run(func(_ context.Context, pos []string) error { return runAgentNKey(env, pos) })}
+}
+
+func agentTrustKeyCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "trust-key", Short: "print the node's public task-signing key (for --trust-key)", ValidArgsFunction: noArgs}
+	path := cmd.Flags().String("config", "", "the node's configuration file (required; its nats.task_signing.key_file)")
+	cmd.RunE = run(func(_ context.Context, pos []string) error { return runAgentTrustKey(env, pos, *path) })
+	return cmd
+}
+
 // runAgentNKey makes an NKey seed file for an agent and prints the public
 // key for nats.embedded.agents[].nkey.
-func runAgentNKey(env *Env, args []string) error {
-	fs := flags(env, "agent nkey")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+func runAgentNKey(env *Env, pos []string) error {
 	if len(pos) != 1 {
 		return usagef("usage: unyo agent nkey FILE")
 	}
@@ -278,17 +294,11 @@ func runAgentNKey(env *Env, args []string) error {
 
 // runAgentTrustKey prints the node's public task-signing key, the file
 // agents are given with --trust-key.
-func runAgentTrustKey(env *Env, args []string) error {
-	fs := flags(env, "agent trust-key")
-	path := fs.String("config", "", "the node's configuration file (required; its nats.task_signing.key_file)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 || *path == "" {
+func runAgentTrustKey(env *Env, pos []string, path string) error {
+	if len(pos) > 0 || path == "" {
 		return usagef("usage: unyo agent trust-key --config FILE")
 	}
-	cfg, err := configs.Load(*path)
+	cfg, err := configs.Load(path)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func TestAgentUsage(t *testing.T) {
 		{"bad tag", append(append([]string{}, base...), "--trust-key", trust, "--tag", "a.b"), 2, "--tag"},
 		{"two credentials", append(append([]string{}, base...), "--trust-key", trust, "--password-file", trust, "--nkey", trust), 2, "give one"},
 		{"cert without key", append(append([]string{}, base...), "--trust-key", trust, "--tls-cert", trust), 2, "--tls-key"},
-		{"a password on the command line", append(append([]string{}, base...), "--trust-key", trust, "--password", "x"), 2, "not defined: -password"},
+		{"a password on the command line", append(append([]string{}, base...), "--trust-key", trust, "--password", "x"), 2, "unknown flag: --password"},
 		{"unreadable trusted key", append(append([]string{}, base...), "--trust-key", trust), 1, "no PEM PUBLIC KEY"},
 		{"nkey without a file", []string{"agent", "nkey"}, 2, "usage: unyo agent nkey FILE"},
 		{"trust-key without a config", []string{"agent", "trust-key"}, 2, "--config"},

@@ -8,9 +8,9 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/unyo-ops/unyo/auth"
@@ -22,17 +22,24 @@ const loginUsage = `usage:
   unyo login [--user NAME] [--password-stdin]   log in; the session token is kept for this --server
   unyo login --token-file FILE                  keep an existing token (e.g. a node's data/…/admin.token)`
 
-// runLogin logs in and stores the token in the credentials file.
-func runLogin(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "login")
+func loginCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "login", Short: "log in to a node and keep the session token for the CLI", ValidArgsFunction: noArgs,
+		Long: "Log in with a password; the session token is kept for this --server in the credentials file\n" +
+			"($UNYO_CREDENTIALS, or $XDG_CONFIG_HOME/unyo/credentials.json, or ~/.config/unyo/credentials.json).\n" +
+			"--token-file keeps an existing token instead (e.g. a node's data/…/admin.token)."}
+	fs := cmd.Flags()
 	server := serverFlag(fs, env)
 	user := fs.String("user", env.Getenv("USER"), "user name (default $USER)")
 	stdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	tokenFile := fs.String("token-file", "", "keep the token in FILE instead of logging in with a password")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		return runLogin(ctx, env, pos, server, user, stdin, tokenFile)
+	})
+	return cmd
+}
+
+// runLogin logs in and stores the token in the credentials file.
+func runLogin(ctx context.Context, env *Env, pos []string, server *endpoint, user *string, stdin *bool, tokenFile *string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q\n%s", pos[0], loginUsage)
 	}
@@ -85,13 +92,20 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+func logoutCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "logout", Short: "end the session and forget its token", ValidArgsFunction: noArgs}
+	server := serverFlag(cmd.Flags(), env)
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		if len(pos) > 0 {
+			return usagef("unexpected argument %q\nusage: unyo logout [--server URL]", pos[0])
+		}
+		return runLogout(ctx, env, server)
+	})
+	return cmd
+}
+
 // runLogout ends the session and drops the stored token.
-func runLogout(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "logout")
-	server := serverFlag(fs, env)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
+func runLogout(ctx context.Context, env *Env, server *endpoint) error {
 	creds, path, err := readCredentials(env)
 	if err != nil {
 		return err
@@ -116,9 +130,22 @@ func runLogout(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-func runWhoAmI(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "whoami")
-	_, c, err := cmd.connect(args, 0, "usage: unyo whoami [-o table|json]")
+func whoamiCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "whoami", Short: "show who the CLI acts as", ValidArgsFunction: noArgs}
+	a := newAPICmd(env, c)
+	c.RunE = run(func(ctx context.Context, pos []string) error { return runWhoAmI(ctx, env, a, pos) })
+	return c
+}
+
+func whoCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "who", Short: "who else is logged in", ValidArgsFunction: noArgs}
+	a := newAPICmd(env, c)
+	c.RunE = run(func(ctx context.Context, pos []string) error { return runWho(ctx, env, a, pos) })
+	return c
+}
+
+func runWhoAmI(ctx context.Context, env *Env, cmd *apiCmd, args []string) error {
+	c, err := cmd.connect(args, 0, "usage: unyo whoami [-o table|json]")
 	if err != nil {
 		return err
 	}
@@ -133,9 +160,8 @@ func runWhoAmI(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-func runWho(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "who")
-	_, c, err := cmd.connect(args, 0, "usage: unyo who [-o table|json]")
+func runWho(ctx context.Context, env *Env, cmd *apiCmd, args []string) error {
+	c, err := cmd.connect(args, 0, "usage: unyo who [-o table|json]")
 	if err != nil {
 		return err
 	}
@@ -146,7 +172,7 @@ func runWho(ctx context.Context, env *Env, args []string) error {
 	if cmd.json() {
 		return printJSON(env.Stdout, ss)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "USER\tROLE\tKIND\tFROM\tLAST USED\tSINCE")
 	for _, s := range ss {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(s.User), s.Role, s.Kind, safe(s.From),
@@ -163,34 +189,58 @@ const userUsage = `usage:
   unyo user role NAME ROLE
 roles: viewer, operator, ops-se, site-manager, admin`
 
-func runUser(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", userUsage)
+func userCmd(env *Env) *cobra.Command {
+	sub := func(verb, use, short string, nargs int) *cobra.Command {
+		c := &cobra.Command{Use: use, Short: short, ValidArgsFunction: noArgs}
+		a := newAPICmd(env, c)
+		var role *string
+		var stdin, noPassword *bool
+		switch verb {
+		case "add":
+			role = c.Flags().String("role", "", "the user's role: viewer, operator, ops-se, site-manager, admin")
+			noPassword = c.Flags().Bool("no-password", false, "no password (tokens only)")
+			_ = c.RegisterFlagCompletionFunc("role", completeRoles)
+		case "role":
+			c.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+				if len(args) == 1 {
+					return completeRoles(nil, nil, "")
+				}
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+		}
+		if verb == "add" || verb == "passwd" {
+			stdin = c.Flags().Bool("password-stdin", false, "read the password from the first line of standard input")
+		}
+		c.RunE = run(func(ctx context.Context, pos []string) error {
+			return runUser(ctx, env, a, verb, nargs, pos, role, stdin, noPassword)
+		})
+		return c
 	}
-	verb := args[0]
-	cmd := newAPICmd(env, "user "+verb)
-	role := cmd.fs.String("role", "", "add: the user's role")
-	stdin := cmd.fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-	noPassword := cmd.fs.Bool("no-password", false, "add: no password (tokens only)")
-	nargs := map[string]int{"list": 0, "add": 1, "disable": 1, "enable": 1, "role": 2, "passwd": -1}[verb]
-	if _, ok := map[string]bool{"list": true, "add": true, "disable": true, "enable": true, "role": true, "passwd": true}[verb]; !ok {
-		return usagef("unknown user command %q\n%s", verb, userUsage)
-	}
-	var pos []string
+	return group("user", "add, list, passwd, disable, enable, role: users (admin)",
+		"roles: viewer, operator, ops-se, site-manager, admin",
+		sub("list", "list", "the users, their role and status", 0),
+		sub("add", "add NAME", "add a user (--role ROLE, --password-stdin or --no-password)", 1),
+		sub("passwd", "passwd [NAME]", "your own password (asks the current one), or NAME's (admin)", -1),
+		sub("disable", "disable NAME", "disable a user: their sessions and tokens stop working", 1),
+		sub("enable", "enable NAME", "enable a disabled user", 1),
+		sub("role", "role NAME ROLE", "change a user's role", 2),
+	)
+}
+
+// completeRoles completes a role name.
+var completeRoles = cobra.FixedCompletions([]string{"viewer", "operator", "ops-se", "site-manager", "admin"}, cobra.ShellCompDirectiveNoFileComp)
+
+func runUser(ctx context.Context, env *Env, cmd *apiCmd, verb string, nargs int, pos []string, role *string, stdin, noPassword *bool) error {
 	var c *client.Client
 	var err error
 	if verb == "passwd" {
-		pos, err = parse(cmd.fs, args[1:])
-		if err != nil {
-			return err
-		}
 		if len(pos) > 1 {
 			return usagef("%s", userUsage)
 		}
 		if c, err = newClient(env, *cmd.server); err != nil {
 			return err
 		}
-	} else if pos, c, err = cmd.connect(args[1:], nargs, userUsage); err != nil {
+	} else if c, err = cmd.connect(pos, nargs, userUsage); err != nil {
 		return err
 	}
 	switch verb {
@@ -202,7 +252,7 @@ func runUser(ctx context.Context, env *Env, args []string) error {
 		if cmd.json() {
 			return printJSON(env.Stdout, us)
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		tw := newTable(env.Stdout)
 		fmt.Fprintln(tw, "NAME\tROLE\tSTATUS\tSOURCE\tCREATED")
 		for _, u := range us {
 			st := "enabled"
@@ -275,22 +325,34 @@ const tokenUsage = `usage:
   unyo token list [--all]
   unyo token revoke ID`
 
-func runToken(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", tokenUsage)
-	}
-	verb := args[0]
-	cmd := newAPICmd(env, "token "+verb)
-	name := cmd.fs.String("name", "", "create: what the token is for")
-	role := cmd.fs.String("role", "", "create: its role, at most the owner's (default the owner's)")
-	ttl := cmd.fs.Duration("ttl", 90*24*time.Hour, "create: how long it lives (0: no expiry)")
-	owner := cmd.fs.String("owner", "", "create: the owner (admin; default you)")
-	all := cmd.fs.Bool("all", false, "list: everyone's tokens (admin)")
-	nargs, ok := map[string]int{"create": 0, "list": 0, "revoke": 1}[verb]
-	if !ok {
-		return usagef("unknown token command %q\n%s", verb, tokenUsage)
-	}
-	pos, c, err := cmd.connect(args[1:], nargs, tokenUsage)
+func tokenCmd(env *Env) *cobra.Command {
+	create := &cobra.Command{Use: "create", Short: "make an API token; the secret is printed once", ValidArgsFunction: noArgs}
+	ca := newAPICmd(env, create)
+	name := create.Flags().String("name", "", "what the token is for (required)")
+	role := create.Flags().String("role", "", "its role, at most the owner's (default the owner's)")
+	ttl := create.Flags().Duration("ttl", 90*24*time.Hour, "how long it lives (0: no expiry)")
+	owner := create.Flags().String("owner", "", "the owner (admin; default you)")
+	_ = create.RegisterFlagCompletionFunc("role", completeRoles)
+	create.RunE = run(func(ctx context.Context, pos []string) error {
+		return runToken(ctx, env, ca, "create", pos, name, role, ttl, owner, nil)
+	})
+	list := &cobra.Command{Use: "list", Short: "your API tokens and sessions (--all: everyone's)", ValidArgsFunction: noArgs}
+	la := newAPICmd(env, list)
+	all := list.Flags().Bool("all", false, "everyone's tokens (admin)")
+	list.RunE = run(func(ctx context.Context, pos []string) error {
+		return runToken(ctx, env, la, "list", pos, nil, nil, nil, nil, all)
+	})
+	revoke := &cobra.Command{Use: "revoke ID", Short: "revoke a token or session", ValidArgsFunction: noArgs}
+	ra := newAPICmd(env, revoke)
+	revoke.RunE = run(func(ctx context.Context, pos []string) error {
+		return runToken(ctx, env, ra, "revoke", pos, nil, nil, nil, nil, nil)
+	})
+	return group("token", "create, list, revoke API tokens", "", create, list, revoke)
+}
+
+func runToken(ctx context.Context, env *Env, cmd *apiCmd, verb string, pos []string, name, role *string, ttl *time.Duration, owner *string, all *bool) error {
+	nargs := map[string]int{"create": 0, "list": 0, "revoke": 1}[verb]
+	c, err := cmd.connect(pos, nargs, tokenUsage)
 	if err != nil {
 		return err
 	}
@@ -320,7 +382,7 @@ func runToken(ctx context.Context, env *Env, args []string) error {
 		if cmd.json() {
 			return printJSON(env.Stdout, ts)
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		tw := newTable(env.Stdout)
 		fmt.Fprintln(tw, "ID\tNAME\tKIND\tOWNER\tROLE\tEXPIRES\tLAST USED\tSTATUS")
 		now := time.Now()
 		for _, t := range ts {
@@ -348,20 +410,29 @@ const auditUsage = `usage:
   unyo audit list [--from T] [--to T] [--actor NAME] [--limit N] [-o table|json]   T: RFC 3339 or YYYY-MM-DD
   unyo audit verify                                   check the hash chain (exit 1 if broken)`
 
-func runAudit(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", auditUsage)
+func auditCmd(env *Env) *cobra.Command {
+	list := &cobra.Command{Use: "list", Short: "the audit log: who did what, when, from where", ValidArgsFunction: noArgs}
+	la := newAPICmd(env, list)
+	from := list.Flags().String("from", "", "entries at or after T (RFC 3339 or YYYY-MM-DD)")
+	to := list.Flags().String("to", "", "entries before T (RFC 3339 or YYYY-MM-DD)")
+	actor := list.Flags().String("actor", "", "only this actor's")
+	limit := list.Flags().Int("limit", 0, "at most this many (default all, in pages)")
+	list.RunE = run(func(ctx context.Context, pos []string) error {
+		return runAudit(ctx, env, la, "list", pos, *from, *to, *actor, *limit)
+	})
+	verify := &cobra.Command{Use: "verify", Short: "check the hash chain (exit 1 if broken)", ValidArgsFunction: noArgs}
+	va := newAPICmd(env, verify)
+	verify.RunE = run(func(ctx context.Context, pos []string) error {
+		return runAudit(ctx, env, va, "verify", pos, "", "", "", 0)
+	})
+	return group("audit", "list and verify the audit log", "", list, verify)
+}
+
+func runAudit(ctx context.Context, env *Env, cmd *apiCmd, verb string, pos []string, from, to, actor string, limit int) error {
+	if limit < 0 {
+		return usagef("--limit %d: want 0 (all) or more", limit)
 	}
-	verb := args[0]
-	cmd := newAPICmd(env, "audit "+verb)
-	from := cmd.fs.String("from", "", "list: entries at or after")
-	to := cmd.fs.String("to", "", "list: entries before")
-	actor := cmd.fs.String("actor", "", "list: only this actor's")
-	limit := cmd.fs.Int("limit", 0, "list: at most this many (default all, in pages)")
-	if verb != "list" && verb != "verify" {
-		return usagef("unknown audit command %q\n%s", verb, auditUsage)
-	}
-	_, c, err := cmd.connect(args[1:], 0, auditUsage)
+	c, err := cmd.connect(pos, 0, auditUsage)
 	if err != nil {
 		return err
 	}
@@ -382,11 +453,11 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 		}
 		return nil
 	}
-	q := client.AuditQuery{Actor: *actor}
+	q := client.AuditQuery{Actor: actor}
 	for _, p := range []struct {
 		flag, v string
 		dst     *time.Time
-	}{{"--from", *from, &q.From}, {"--to", *to, &q.To}} {
+	}{{"from", from, &q.From}, {"to", to, &q.To}} {
 		if p.v == "" {
 			continue
 		}
@@ -399,15 +470,15 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 	var all []auth.AuditEntry
 	for {
 		q.Limit = 1000
-		if *limit > 0 {
-			q.Limit = min(1000, *limit-len(all))
+		if limit > 0 {
+			q.Limit = min(1000, limit-len(all))
 		}
 		es, err := c.Audit(ctx, q)
 		if err != nil {
 			return err
 		}
 		all = append(all, es...)
-		if len(es) < q.Limit || (*limit > 0 && len(all) >= *limit) {
+		if len(es) < q.Limit || (limit > 0 && len(all) >= limit) {
 			break
 		}
 		q.After = es[len(es)-1].Seq
@@ -415,7 +486,7 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 	if cmd.json() {
 		return printJSON(env.Stdout, all)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tROLE\tACTION\tTARGET\tFROM\tRESULT\tDETAIL")
 	for _, e := range all {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, fmtTime(e.At),

@@ -3,16 +3,18 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/unyo-ops/unyo/client"
+	"github.com/unyo-ops/unyo/node"
 )
 
 // Env is what a command sees of the outside world.
@@ -22,43 +24,128 @@ type Env struct {
 	Getenv         func(string) string
 }
 
-// command is one subcommand; run gets the arguments after its name.
-type command struct {
-	summary string
-	run     func(ctx context.Context, env *Env, args []string) error
-}
-
 // errUsage marks an error whose message is already the usage text.
 var errUsage = errors.New("usage")
 
-// commands is the tree of subcommands, kept explicit.
-func commands() map[string]command {
-	return map[string]command{
-		"serve":    {"run a node", runServe},
-		"incident": {"list, show, ack, resolve, close, comment on incidents", runIncident},
-		"event":    {"send an event", runEvent},
-		"config":   {"check a configuration file", runConfig},
-		"version":  {"print the version", runVersion},
-		"agent":    {"run jobs on this server for the job network", runAgent},
-		// Alerting (cli/maintenance.go, cli/oncall.go, cli/ledger.go).
-		"maintenance": {"add, list, end maintenance windows", runMaintenance},
-		"oncall":      {"who each role reaches now", runOnCall},
-		"ledger":      {"export the fault ledger as CSV", runLedger},
-		"report":      {"availability against the budget; monthly performance reports", runReport}, // cli/report.go
-		"target":      {"list monitored targets, show one's recent results", runTarget},            // cli/target.go
-		"metrics":     {"a target's samples and rollups", runMetrics},                              // cli/metrics.go
-		"cluster":     {"Raft membership: status, join, leave, transfer-leadership", runCluster},   // cli/cluster.go
-		"jobnet":      {"list and show jobnets, start a run", runJobnet},                           // cli/jobnet.go
-		// Identities (cli/auth.go).
-		"login":  {"log in to a node and keep the session token for the CLI", runLogin},
-		"logout": {"end the session and forget its token", runLogout},
-		"whoami": {"show who the CLI acts as", runWhoAmI},
-		"who":    {"who else is logged in", runWho},
-		"user":   {"add, list, passwd, disable, enable, role: users (admin)", runUser},
-		"token":  {"create, list, revoke API tokens", runToken},
-		"audit":  {"list and verify the audit log", runAudit},
-		"run":    {"list and show jobnet runs; hold, release, skip, kill, rerun", runRun}, // cli/run.go
+// runError is an error returned by a command's own work, as opposed to
+// one of the command line itself (an unknown command or flag).
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// run adapts the body of a command to cobra: it gets the context and the
+// positional arguments, and its errors are marked as the command's own.
+func run(body func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		if err := body(c.Context(), args); err != nil {
+			return &runError{err}
+		}
+		return nil
 	}
+}
+
+// newRoot is the tree of commands, built for one run of Main: the flags'
+// defaults come from env.
+func newRoot(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "unyo",
+		Short: "unyo runs a monitoring, alerting and job-scheduling node, and is its operator's command line",
+		Long: `unyo runs a node (unyo serve) and talks to a node's API (every other command).
+
+The token a command uses is, first found: $UNYO_TOKEN; the file named by
+$UNYO_TOKEN_FILE; the credentials file written by 'unyo login'. A token is
+never given as a flag.`,
+		Version:               node.Version,
+		SilenceErrors:         true,
+		SilenceUsage:          true,
+		DisableFlagsInUseLine: false,
+		RunE: func(c *cobra.Command, args []string) error {
+			return usagef("%s", groupUsage(c))
+		},
+	}
+	root.SetVersionTemplate("unyo {{.Version}}\n")
+	root.SetUsageTemplate(usageTemplate)
+	root.Annotations = map[string]string{"group": "true"}
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v\nRun '%s --help' for its flags.", err, c.CommandPath())
+	})
+	root.AddCommand(
+		serveCmd(env), configCmd(env), versionCmd(env), agentCmd(env),
+		incidentCmd(env), eventCmd(env), targetCmd(env), metricsCmd(env), maintenanceCmd(env), oncallCmd(env),
+		ledgerCmd(env), reportCmd(env), clusterCmd(env), jobnetCmd(env), runCmd(env),
+		loginCmd(env), logoutCmd(env), whoamiCmd(env), whoCmd(env), userCmd(env), tokenCmd(env), auditCmd(env),
+	)
+	return root
+}
+
+// group is a command that only holds subcommands: run alone it prints
+// their list (exit 2), and an unknown subcommand is named.
+func group(use, short, long string, subs ...*cobra.Command) *cobra.Command {
+	g := &cobra.Command{Use: use, Short: short, Long: long, Annotations: map[string]string{"group": "true"}}
+	g.RunE = func(c *cobra.Command, args []string) error {
+		cmd, ok := groupArgs(c, args)
+		if !ok {
+			return nil // --help
+		}
+		if cmd == "" {
+			return usagef("%s", groupUsage(c))
+		}
+		return usagef("unknown %s command %q\n%s", c.Name(), cmd, groupUsage(c))
+	}
+	// A group has no flags of its own: what it gets is parsed here, so that
+	// a flag before a wrong or missing subcommand does not hide it.
+	g.DisableFlagParsing = true
+	g.AddCommand(subs...)
+	return g
+}
+
+// groupArgs looks at the arguments a group got instead of a known
+// subcommand: it prints the help and returns false for -h or --help, and
+// otherwise returns the first argument that is not a flag ("" for none).
+func groupArgs(c *cobra.Command, args []string) (string, bool) {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			_ = c.Help()
+			return "", false
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case !strings.HasPrefix(a, "-"):
+			return a, true
+		case !strings.Contains(a, "="):
+			i++ // perhaps the flag's value
+		}
+	}
+	return "", true
+}
+
+// groupUsage lists the subcommands of c as one line each.
+func groupUsage(c *cobra.Command) string {
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	w := 0
+	var lines [][2]string
+	for _, s := range c.Commands() {
+		if !s.IsAvailableCommand() {
+			continue
+		}
+		l := s.CommandPath()
+		if _, rest, ok := strings.Cut(s.Use, " "); ok {
+			l += " " + rest
+		}
+		w = max(w, len(l))
+		lines = append(lines, [2]string{l, s.Short})
+	}
+	for _, l := range lines {
+		fmt.Fprintf(&b, "  %-*s  %s\n", w, l[0], l[1])
+	}
+	fmt.Fprintf(&b, "Run '%s COMMAND --help' for a command's flags.", c.CommandPath())
+	return b.String()
 }
 
 // Main runs the command line and returns the process exit code: 0 on
@@ -67,83 +154,106 @@ func Main(ctx context.Context, args []string, env *Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.Stderr, cmds)
-		if len(args) == 0 {
-			return 2
-		}
+	root := newRoot(env)
+	root.SetArgs(normalizeArgs(root, append([]string{}, args...)))
+	c, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return 0
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(env.Stderr, "unyo: unknown command %q\n", args[0])
-		usage(env.Stderr, cmds)
+	var re *runError
+	if !errors.As(err, &re) || errors.Is(err, errUsage) {
+		// The command line itself: an unknown command or flag, a missing
+		// argument, a value the command refused before doing anything.
+		msg := strings.TrimSuffix(err.Error(), ": "+errUsage.Error())
+		if strings.HasPrefix(msg, "unknown command ") {
+			msg += "\nRun 'unyo --help' for the commands."
+		}
+		fmt.Fprintln(env.Stderr, safeLines(msg))
 		return 2
 	}
-	if err := c.run(ctx, env, args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		if errors.Is(err, errUsage) {
-			fmt.Fprintln(env.Stderr, safeLines(strings.TrimSuffix(err.Error(), ": "+errUsage.Error())))
-			return 2
-		}
-		fmt.Fprintf(env.Stderr, "unyo %s: %s\n", args[0], safeLines(err.Error()))
-		var ce *client.Error
-		if errors.As(err, &ce) && ce.Status == 401 {
-			fmt.Fprintln(env.Stderr, "hint: unyo login --user NAME, or export UNYO_TOKEN_FILE=<node data_dir>/admin.token on the node's first start")
-		}
-		return 1
+	fmt.Fprintf(env.Stderr, "%s: %s\n", c.CommandPath(), safeLines(err.Error()))
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Status == 401 {
+		fmt.Fprintln(env.Stderr, "hint: unyo login --user NAME, or export UNYO_TOKEN_FILE=<node data_dir>/admin.token on the node's first start")
 	}
-	return 0
+	return 1
 }
 
-func usage(w io.Writer, cmds map[string]command) {
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+// normalizeArgs keeps the flag spellings the standard flag package read:
+// a long flag with one dash (-config FILE, -print) gets its second dash,
+// and a one-letter flag with two (--o json) loses one. Only the flags of
+// the command the arguments name are rewritten, and never a flag's value
+// or anything after "--".
+func normalizeArgs(root *cobra.Command, args []string) []string {
+	c, _, err := root.Find(args)
+	if err != nil || c == nil {
+		return args
 	}
-	sort.Strings(names)
-	fmt.Fprintln(w, "usage: unyo COMMAND [flags]\n\ncommands:")
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	fs := pflag.NewFlagSet("", pflag.ContinueOnError)
+	fs.AddFlagSet(c.Flags())
+	fs.AddFlagSet(c.InheritedFlags())
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		dashes := len(a) - len(strings.TrimLeft(a, "-"))
+		var f *pflag.Flag
+		switch {
+		case dashes == 1 && name == "help":
+			args[i] = "-" + a
+		case dashes == 1 && len(name) > 1:
+			if f = fs.Lookup(name); f != nil {
+				args[i] = "-" + a
+			}
+		case dashes == 2 && len(name) == 1:
+			if f = fs.ShorthandLookup(name); f != nil {
+				args[i] = a[1:]
+			}
+		case dashes == 2:
+			f = fs.Lookup(name)
+		case dashes == 1 && len(name) == 1:
+			f = fs.ShorthandLookup(name)
+		}
+		if f != nil && !hasValue && f.NoOptDefVal == "" {
+			i++ // the flag's value, whatever it looks like
+		}
 	}
-	fmt.Fprintln(w, "\nRun 'unyo COMMAND -h' for a command's flags.")
+	return args
 }
+
+// usageTemplate is cobra's, but a group (a command that only holds
+// subcommands, runnable only to name a wrong one) shows no usage line of
+// its own: "unyo incident [command]", not "unyo incident [flags]".
+const usageTemplate = `Usage:{{if and .Runnable (ne .Annotations.group "true")}}
+  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Available Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global Flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableSubCommands}}
+
+Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
+`
 
 // usagef returns a usage error.
 func usagef(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, errUsage)...)
-}
-
-// flags makes a FlagSet that writes to stderr and returns errors.
-func flags(env *Env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("unyo "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	return fs
-}
-
-// parse parses flags allowing them before and after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%v: %w", err, errUsage)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }
 
 // endpoint is the node a command talks to: --server and the TLS files of
@@ -155,7 +265,7 @@ type endpoint struct {
 
 // serverFlag adds --server, --ca-file, --client-cert and --client-key to
 // fs. Dereference the result after parsing.
-func serverFlag(fs *flag.FlagSet, env *Env) *endpoint {
+func serverFlag(fs *pflag.FlagSet, env *Env) *endpoint {
 	def := env.Getenv("UNYO_SERVER")
 	if def == "" {
 		def = client.DefaultServer
@@ -194,40 +304,50 @@ func (e endpoint) httpClient() (*http.Client, error) {
 	return hc, nil
 }
 
-// apiCmd is a command that talks to a node's API: its flags always include
-// --server and -o. A command adds its own flags to fs, then calls connect.
+// apiCmd is the part of a command that talks to a node's API: --server
+// (with its TLS files) and -o.
 type apiCmd struct {
 	env    *Env
-	fs     *flag.FlagSet
+	fs     *pflag.FlagSet
 	server *endpoint
 	out    *string
 }
 
-func newAPICmd(env *Env, name string) *apiCmd {
-	fs := flags(env, name)
-	return &apiCmd{env: env, fs: fs, server: serverFlag(fs, env), out: outputFlag(fs)}
+// newAPICmd adds --server, its TLS flags and -o to c.
+func newAPICmd(env *Env, c *cobra.Command) *apiCmd {
+	fs := c.Flags()
+	a := &apiCmd{env: env, fs: fs, server: serverFlag(fs, env), out: outputFlag(c)}
+	return a
 }
 
-// connect parses args (flags before or after the positional ones),
-// requires exactly nargs positional arguments (else the usage text),
-// checks -o, and returns the positional arguments and a client.
-func (a *apiCmd) connect(args []string, nargs int, usage string) ([]string, *client.Client, error) {
-	pos, err := parse(a.fs, args)
-	if err != nil {
-		return nil, nil, err
-	}
+// connect requires exactly nargs positional arguments (else the usage
+// text), checks -o, and returns a client.
+func (a *apiCmd) connect(pos []string, nargs int, usage string) (*client.Client, error) {
 	if len(pos) != nargs {
 		if nargs == 0 {
-			return nil, nil, usagef("unexpected argument %q\n%s", pos[0], usage)
+			return nil, usagef("unexpected argument %q\n%s", pos[0], usage)
 		}
-		return nil, nil, usagef("%s", usage)
+		return nil, usagef("%s", usage)
 	}
 	if err := checkOutput(*a.out); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	c, err := newClient(a.env, *a.server)
-	return pos, c, err
+	return newClient(a.env, *a.server)
 }
 
 // json reports whether -o json was asked for.
 func (a *apiCmd) json() bool { return *a.out == "json" }
+
+// outputFlag adds -o (--output) to c.
+func outputFlag(c *cobra.Command) *string {
+	o := c.Flags().StringP("output", "o", "table", "output format: table or json")
+	_ = c.RegisterFlagCompletionFunc("output", completeOutput)
+	return o
+}
+
+func checkOutput(o string) error {
+	if o != "table" && o != "json" {
+		return usagef("-o %q: want table or json", o)
+	}
+	return nil
+}

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/cluster"
@@ -26,46 +27,34 @@ const clusterUsage = `usage:
 A new node joins with cluster.join and cluster.join_token in its config.
 Cluster routes need a credential (unyo login, UNYO_TOKEN).`
 
-func runCluster(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", clusterUsage)
-	}
-	fs := flags(env, "cluster "+args[0])
-	server := serverFlag(fs, env)
-	out := outputFlag(fs)
-	to := fs.String("to", "", "transfer-leadership: the node to hand leadership to (default any)")
-	ttl := fs.Duration("ttl", time.Hour, "token create: how long the join token is valid")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(env, *server)
-	if err != nil {
-		return err
-	}
-	base := strings.TrimRight(server.url, "/")
-	switch args[0] {
-	case "status":
-		if len(pos) > 0 {
-			return usagef("%s", clusterUsage)
+func clusterCmd(env *Env) *cobra.Command {
+	status := &cobra.Command{Use: "status", Short: "the members, the leader, quorum and who is live", ValidArgsFunction: noArgs}
+	sa := newAPICmd(env, status)
+	status.RunE = run(func(ctx context.Context, pos []string) error {
+		c, base, err := sa.clusterClient(pos, 0, clusterUsage)
+		if err != nil {
+			return err
 		}
 		var st cluster.Status
 		if err := callJSON(ctx, c, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
 			return err
 		}
-		if *out == "json" {
+		if sa.json() {
 			return printJSON(env.Stdout, st)
 		}
 		printClusterStatus(env, st)
 		return nil
-	case "token":
-		return clusterToken(ctx, env, c, base, pos, *ttl, *out)
-	case "leave":
+	})
+
+	leave := &cobra.Command{Use: "leave [NODE]", Short: "remove NODE from the cluster (default: the node at --server)", ValidArgsFunction: noArgs}
+	la := newAPICmd(env, leave)
+	leave.RunE = run(func(ctx context.Context, pos []string) error {
 		if len(pos) > 1 {
 			return usagef("usage: unyo cluster leave [NODE]")
+		}
+		c, base, err := la.clusterClient(nil, 0, clusterUsage)
+		if err != nil {
+			return err
 		}
 		id := ""
 		if len(pos) == 1 {
@@ -80,11 +69,17 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 		if err := callJSON(ctx, c, http.MethodPost, base+"/v1/cluster/leave", map[string]string{"node_id": id}, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "%s left the cluster\n", id)
+		fmt.Fprintf(env.Stdout, "%s left the cluster\n", safe(id))
 		return nil
-	case "transfer-leadership":
-		if len(pos) > 0 {
-			return usagef("usage: unyo cluster transfer-leadership [--to NODE]")
+	})
+
+	transfer := &cobra.Command{Use: "transfer-leadership", Short: "hand the leadership to another voter", ValidArgsFunction: noArgs}
+	ta := newAPICmd(env, transfer)
+	to := transfer.Flags().String("to", "", "the node to hand leadership to (default any)")
+	transfer.RunE = run(func(ctx context.Context, pos []string) error {
+		c, base, err := ta.clusterClient(pos, 0, "usage: unyo cluster transfer-leadership [--to NODE]")
+		if err != nil {
+			return err
 		}
 		if err := callJSON(ctx, c, http.MethodPost, base+"/v1/cluster/transfer-leadership", map[string]string{"to": *to}, nil); err != nil {
 			return err
@@ -97,21 +92,35 @@ func runCluster(ctx context.Context, env *Env, args []string) error {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		fmt.Fprintf(env.Stdout, "leader is now %s\n", st.Leader.ID)
+		fmt.Fprintf(env.Stdout, "leader is now %s\n", safe(st.Leader.ID))
 		return nil
-	}
-	return usagef("unknown cluster command %q\n%s", args[0], clusterUsage)
+	})
+
+	return group("cluster", "Raft membership: status, join, leave, transfer-leadership",
+		"A new node joins with cluster.join and cluster.join_token in its config.\n"+
+			"Cluster routes need a credential (unyo login, UNYO_TOKEN).",
+		status, leave, transfer, clusterTokenCmd(env))
 }
 
-func clusterToken(ctx context.Context, env *Env, c *client.Client, base string, pos []string, ttl time.Duration, out string) error {
-	const usage = "usage: unyo cluster token create [--ttl 1h] | list | revoke ID | generate"
-	if len(pos) == 0 {
-		return usagef("%s", usage)
+// clusterClient checks the positional arguments and -o, and returns a
+// client and the node's base URL.
+func (a *apiCmd) clusterClient(pos []string, nargs int, usage string) (*client.Client, string, error) {
+	c, err := a.connect(pos, nargs, usage)
+	if err != nil {
+		return nil, "", err
 	}
-	switch pos[0] {
-	case "create":
-		if len(pos) != 1 {
-			return usagef("%s", usage)
+	return c, strings.TrimRight(a.server.url, "/"), nil
+}
+
+func clusterTokenCmd(env *Env) *cobra.Command {
+	const usage = "usage: unyo cluster token create [--ttl 1h] | list | revoke ID | generate"
+	create := &cobra.Command{Use: "create", Short: "make a join token (admin; shown once)", ValidArgsFunction: noArgs}
+	ca := newAPICmd(env, create)
+	ttl := create.Flags().Duration("ttl", time.Hour, "how long the join token is valid")
+	create.RunE = run(func(ctx context.Context, pos []string) error {
+		c, base, err := ca.clusterClient(pos, 0, usage)
+		if err != nil {
+			return err
 		}
 		var ans struct {
 			Token *cluster.CreatedToken `json:"token"`
@@ -122,53 +131,72 @@ func clusterToken(ctx context.Context, env *Env, c *client.Client, base string, 
 		if ans.Token == nil {
 			return fmt.Errorf("the node answered no token")
 		}
-		if out == "json" {
+		if ca.json() {
 			return printJSON(env.Stdout, ans.Token)
 		}
 		fmt.Fprintf(env.Stdout, "%s\n", ans.Token.Token)
 		fmt.Fprintf(env.Stderr, "join token %s, valid until %s; it is shown only now: give it to the new node as cluster.join_token\n",
-			ans.Token.ID, fmtTime(ans.Token.Expires))
+			safe(ans.Token.ID), fmtTime(ans.Token.Expires))
 		return nil
-	case "list":
+	})
+
+	list := &cobra.Command{Use: "list", Short: "the live join tokens (ids and expiries)", ValidArgsFunction: noArgs}
+	lia := newAPICmd(env, list)
+	list.RunE = run(func(ctx context.Context, pos []string) error {
+		c, base, err := lia.clusterClient(pos, 0, usage)
+		if err != nil {
+			return err
+		}
 		var ans struct {
 			Tokens []cluster.JoinToken `json:"tokens"`
 		}
 		if err := callJSON(ctx, c, http.MethodGet, base+node.TokensPath, nil, &ans); err != nil {
 			return err
 		}
-		if out == "json" {
+		if lia.json() {
 			return printJSON(env.Stdout, ans.Tokens)
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		tw := newTable(env.Stdout)
 		fmt.Fprintln(tw, "ID\tEXPIRES\tBY")
 		for _, t := range ans.Tokens {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, fmtTime(t.Expires), dash(t.By))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(t.ID), fmtTime(t.Expires), dash(t.By))
 		}
 		return tw.Flush()
-	case "revoke":
-		if len(pos) != 2 {
-			return usagef("usage: unyo cluster token revoke ID")
-		}
-		if err := callJSON(ctx, c, http.MethodPost, base+node.TokensPath+"/revoke", map[string]string{"id": pos[1]}, nil); err != nil {
+	})
+
+	revoke := &cobra.Command{Use: "revoke ID", Short: "revoke a join token", ValidArgsFunction: noArgs}
+	ra := newAPICmd(env, revoke)
+	revoke.RunE = run(func(ctx context.Context, pos []string) error {
+		c, base, err := ra.clusterClient(pos, 1, "usage: unyo cluster token revoke ID")
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "join token %s revoked\n", pos[1])
+		if err := callJSON(ctx, c, http.MethodPost, base+node.TokensPath+"/revoke", map[string]string{"id": pos[0]}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "join token %s revoked\n", safe(pos[0]))
 		return nil
-	case "generate":
+	})
+
+	generate := &cobra.Command{Use: "generate", Short: "print a new token for cluster.bootstrap_join_token (offline)", ValidArgsFunction: noArgs}
+	generate.RunE = run(func(ctx context.Context, pos []string) error {
+		if len(pos) > 0 {
+			return usagef("unexpected argument %q\n%s", pos[0], usage)
+		}
 		tok, err := cluster.GenerateJoinToken()
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(env.Stdout, tok)
 		return nil
-	}
-	return usagef("%s", usage)
+	})
+	return group("token", "make, list, revoke join tokens", "", create, list, revoke, generate)
 }
 
 func printClusterStatus(env *Env, st cluster.Status) {
 	fmt.Fprintf(env.Stdout, "node %s (%s), leader %s, term %d, in quorum %v, config v%d, %d targets (%d unassigned)\n\n",
 		safe(st.NodeID), st.State, dash(st.Leader.ID), st.Term, st.InQuorum, st.Config.Version, st.Targets, st.Unassigned)
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "MEMBER\tSITE\tRAFT\tAPI\tROLE\tLIVE\tTARGETS")
 	for _, m := range st.Members {
 		role := "follower"

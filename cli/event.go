@@ -6,13 +6,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/console"
 )
 
 // labelsFlag collects repeated --label k=v.
 type labelsFlag map[string]string
 
 func (l labelsFlag) String() string { return fmt.Sprint(map[string]string(l)) }
+
+func (l labelsFlag) Type() string { return "key=value" }
 
 func (l labelsFlag) Set(s string) error {
 	k, v, ok := strings.Cut(s, "=")
@@ -23,11 +28,14 @@ func (l labelsFlag) Set(s string) error {
 	return nil
 }
 
-func runEvent(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "send" {
-		return usagef("usage: unyo event send --target T --check C --severity S --message M [--ok]")
-	}
-	fs := flags(env, "event send")
+func eventCmd(env *Env) *cobra.Command {
+	return group("event", "send an event", "", eventSendCmd(env))
+}
+
+func eventSendCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "send", Short: "send an event: a problem opens or updates an incident, --ok ends it",
+		Example: "  unyo event send --target web01 --check disk --severity major --message 'disk full'", ValidArgsFunction: noArgs}
+	fs := cmd.Flags()
 	server := serverFlag(fs, env)
 	ev := incident.Event{Labels: map[string]string{}}
 	fs.StringVar(&ev.Target, "target", "", "target (server or device) name (required)")
@@ -40,10 +48,16 @@ func runEvent(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&ev.Runbook, "runbook", "", "runbook id")
 	fs.StringVar(&ev.ID, "id", "", "event id, for an idempotent retry (default random)")
 	fs.Var(labelsFlag(ev.Labels), "label", "label key=value (repeatable)")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
+	out := outputFlag(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("target", completeTargets(env, server))
+	_ = cmd.RegisterFlagCompletionFunc("severity", cobra.FixedCompletions([]string{"critical", "major", "minor", "warning", "info"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		return eventSend(ctx, env, pos, *server, ev, *sev, *ok, *out)
+	})
+	return cmd
+}
+
+func eventSend(ctx context.Context, env *Env, pos []string, server endpoint, ev incident.Event, sev string, ok bool, out string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
@@ -52,14 +66,18 @@ func runEvent(ctx context.Context, env *Env, args []string) error {
 		return usagef("--target: required")
 	case ev.Check == "":
 		return usagef("--check: required")
-	case *sev == "":
+	case sev == "":
 		return usagef("--severity: required (critical, major, minor, warning or info)")
 	}
-	if ev.Severity, err = incident.ParseSeverity(*sev); err != nil {
+	if err := checkOutput(out); err != nil {
+		return err
+	}
+	var err error
+	if ev.Severity, err = incident.ParseSeverity(sev); err != nil {
 		return usagef("--%v", err)
 	}
 	ev.Status = incident.Problem
-	if *ok {
+	if ok {
 		ev.Status = incident.OK
 	}
 	if ev.ID == "" {
@@ -69,13 +87,16 @@ func runEvent(ctx context.Context, env *Env, args []string) error {
 	if err := ev.Validate(); err != nil {
 		return usagef("--%v", err)
 	}
-	c, err := newClient(env, *server)
+	c, err := newClient(env, server)
 	if err != nil {
 		return err
 	}
 	ids, err := c.SendEvents(ctx, ev)
 	if err != nil {
 		return err
+	}
+	if out == "json" {
+		return printJSON(env.Stdout, console.EventsResponse{IDs: ids})
 	}
 	for _, id := range ids {
 		fmt.Fprintln(env.Stdout, safe(id))

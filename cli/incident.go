@@ -7,7 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/client"
@@ -16,59 +17,53 @@ import (
 const incidentUsage = `usage:
   unyo incident list [--state S[,S]] [--target T] [--limit N] [-o table|json]
   unyo incident show ID [-o table|json]
-  unyo incident ack|resolve|close|comment ID --by NAME [--comment TEXT]
-  unyo incident report ID [--cause TEXT --action TEXT --prevention TEXT --role ROLE --by NAME]`
+  unyo incident ack|resolve|close|comment ID [--comment TEXT]
+  unyo incident report ID [--cause TEXT --action TEXT --prevention TEXT]`
 
-func runIncident(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", incidentUsage)
+func incidentCmd(env *Env) *cobra.Command {
+	subs := []*cobra.Command{incidentListCmd(env), incidentShowCmd(env)}
+	for _, v := range []struct{ verb, short string }{
+		{"ack", "acknowledge an incident: you own it, escalation stops"},
+		{"resolve", "resolve an incident: the fault is over"},
+		{"close", "close an incident: nothing more to do"},
+		{"comment", "add a comment to an incident's timeline"},
+	} {
+		subs = append(subs, incidentActCmd(env, v.verb, v.short))
 	}
-	switch args[0] {
-	case "list", "ls":
-		return incidentList(ctx, env, args[1:])
-	case "show":
-		return incidentShow(ctx, env, args[1:])
-	case "ack", "resolve", "close", "comment":
-		return incidentAct(ctx, env, args[0], args[1:])
-	case "report":
-		return incidentReport(ctx, env, args[1:]) // cli/report.go
-	}
-	return usagef("unknown incident command %q\n%s", args[0], incidentUsage)
+	subs = append(subs, incidentReportCmd(env)) // cli/report.go
+	return group("incident", "list, show, ack, resolve, close, comment on incidents",
+		"Incidents are the faults the node opened from events (checks, traps, syslog, unyo event send).\n"+
+			"You act as the identity of your token (unyo whoami).", subs...)
 }
 
-func outputFlag(fs interface {
-	String(string, string, string) *string
-}) *string {
-	return fs.String("o", "table", "output format: table or json")
-}
-
-func checkOutput(o string) error {
-	if o != "table" && o != "json" {
-		return usagef("-o %q: want table or json", o)
-	}
-	return nil
-}
-
-func incidentList(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "incident list")
+func incidentListCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "list incidents, newest first", ValidArgsFunction: noArgs}
+	fs := cmd.Flags()
 	server := serverFlag(fs, env)
 	state := fs.String("state", "", "only incidents in these states (open, acknowledged, resolved, closed; comma-separated)")
 	target := fs.String("target", "", "only incidents of this target")
-	limit := fs.Int("limit", 100, "at most this many")
-	out := outputFlag(fs)
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
+	limit := fs.Int("limit", 100, "at most this many (1 to 10000)")
+	out := outputFlag(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions([]string{"open", "acknowledged", "resolved", "closed"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("target", completeTargets(env, server))
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		return incidentList(ctx, env, pos, *server, *state, *target, *limit, *out)
+	})
+	return cmd
+}
+
+func incidentList(ctx context.Context, env *Env, pos []string, server endpoint, state, target string, limit int, out string) error {
+	if len(pos) > 0 {
 		return usagef("unexpected argument %q\n%s", pos[0], incidentUsage)
 	}
-	if err := checkOutput(*out); err != nil {
+	if err := checkOutput(out); err != nil {
 		return err
 	}
-	if *limit < 1 || *limit > 10000 {
-		return usagef("--limit %d: want 1 to 10000", *limit)
+	if limit < 1 || limit > 10000 {
+		return usagef("--limit %d: want 1 to 10000", limit)
 	}
-	o := client.ListOptions{Target: *target, Limit: *limit}
-	for _, s := range strings.Split(*state, ",") {
+	o := client.ListOptions{Target: target, Limit: limit}
+	for _, s := range strings.Split(state, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
@@ -77,7 +72,7 @@ func incidentList(ctx context.Context, env *Env, args []string) error {
 		}
 		o.States = append(o.States, incident.State(s))
 	}
-	c, err := newClient(env, *server)
+	c, err := newClient(env, server)
 	if err != nil {
 		return err
 	}
@@ -85,10 +80,10 @@ func incidentList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if out == "json" {
 		return printJSON(env.Stdout, incs)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "ID\tSTATE\tSEVERITY\tTARGET\tCHECK\tCOUNT\tLAST SEEN\tOWNER\tMESSAGE")
 	for _, i := range incs {
 		state := string(i.State)
@@ -101,14 +96,17 @@ func incidentList(ctx context.Context, env *Env, args []string) error {
 	return tw.Flush()
 }
 
-func incidentShow(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "incident show")
+func incidentShowCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "show ID", Short: "an incident and its timeline"}
+	fs := cmd.Flags()
 	server := serverFlag(fs, env)
-	out := outputFlag(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+	out := outputFlag(cmd)
+	cmd.ValidArgsFunction = completeIncidents(env, server, false)
+	cmd.RunE = run(func(ctx context.Context, pos []string) error { return incidentShow(ctx, env, pos, server, out) })
+	return cmd
+}
+
+func incidentShow(ctx context.Context, env *Env, pos []string, server *endpoint, out *string) error {
 	if len(pos) != 1 {
 		return usagef("usage: unyo incident show ID [-o table|json]")
 	}
@@ -131,7 +129,7 @@ func incidentShow(ctx context.Context, env *Env, args []string) error {
 		return printJSON(env.Stdout, d)
 	}
 	i := d.Incident
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, safe(v)) }
 	row("Incident", strconv.FormatInt(i.ID, 10))
 	row("State", string(i.State))
@@ -151,22 +149,27 @@ func incidentShow(ctx context.Context, env *Env, args []string) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(env.Stdout, "\nTimeline:")
-	tw = tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw = newTable(env.Stdout)
 	for _, e := range d.Timeline {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", fmtTime(e.At), e.Kind, safe(e.By), e.State, oneLine(e.Comment, 80))
 	}
 	return tw.Flush()
 }
 
-func incidentAct(ctx context.Context, env *Env, verb string, args []string) error {
-	fs := flags(env, "incident "+verb)
+func incidentActCmd(env *Env, verb, short string) *cobra.Command {
+	cmd := &cobra.Command{Use: verb + " ID", Short: short}
+	fs := cmd.Flags()
 	server := serverFlag(fs, env)
 	comment := fs.String("comment", "", "comment for the timeline")
-	out := outputFlag(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+	out := outputFlag(cmd)
+	cmd.ValidArgsFunction = completeIncidents(env, server, true)
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		return incidentAct(ctx, env, verb, pos, server, comment, out)
+	})
+	return cmd
+}
+
+func incidentAct(ctx context.Context, env *Env, verb string, pos []string, server *endpoint, comment, out *string) error {
 	if len(pos) != 1 {
 		return usagef("usage: unyo incident %s ID [--comment TEXT]  (you act as the identity of your token: unyo whoami)", verb)
 	}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/console"
 )
@@ -14,26 +15,29 @@ import (
 const jobnetUsage = `usage:
   unyo jobnet list [-o table|json]
   unyo jobnet show NAME [-o table|json]
-  unyo jobnet run NAME [--param k=v]... [--by NAME]`
+  unyo jobnet run NAME [--param k=v]...`
 
-func runJobnet(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", jobnetUsage)
-	}
-	switch args[0] {
-	case "list", "ls":
-		return jobnetList(ctx, env, args[1:])
-	case "show":
-		return jobnetShow(ctx, env, args[1:])
-	case "run", "start":
-		return jobnetRun(ctx, env, args[1:])
-	}
-	return usagef("unknown jobnet command %q\n%s", args[0], jobnetUsage)
+func jobnetCmd(env *Env) *cobra.Command {
+	list := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "the jobnets, their schedules and next run", ValidArgsFunction: noArgs}
+	la := newAPICmd(env, list)
+	list.RunE = run(func(ctx context.Context, pos []string) error { return jobnetList(ctx, env, la, pos) })
+
+	show := &cobra.Command{Use: "show NAME", Short: "a jobnet's jobs and their order"}
+	sa := newAPICmd(env, show)
+	show.ValidArgsFunction = completeWith(env, sa.server, jobnetNames)
+	show.RunE = run(func(ctx context.Context, pos []string) error { return jobnetShow(ctx, env, sa, pos) })
+
+	start := &cobra.Command{Use: "run NAME", Aliases: []string{"start"}, Short: "start a run of a jobnet now; prints the run id"}
+	ra := newAPICmd(env, start)
+	params := kvFlag{}
+	start.Flags().Var(params, "param", "a parameter of the run, name=value (repeatable)")
+	start.ValidArgsFunction = completeWith(env, ra.server, jobnetNames)
+	start.RunE = run(func(ctx context.Context, pos []string) error { return jobnetRun(ctx, env, ra, pos, params) })
+	return group("jobnet", "list and show jobnets, start a run", "", list, show, start)
 }
 
-func jobnetList(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "jobnet list")
-	_, c, err := cmd.connect(args, 0, jobnetUsage)
+func jobnetList(ctx context.Context, env *Env, cmd *apiCmd, args []string) error {
+	c, err := cmd.connect(args, 0, jobnetUsage)
 	if err != nil {
 		return err
 	}
@@ -47,7 +51,7 @@ func jobnetList(ctx context.Context, env *Env, args []string) error {
 		}
 		return printJSON(env.Stdout, ns)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "NAME\tJOBS\tSCHEDULES\tCONCURRENCY\tLIVE\tNEXT")
 	for _, n := range ns {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", safe(n.Name), n.Jobs, dash(strings.Join(n.Schedules, "; ")), n.Concurrency, n.Live, timeOrDash(n.Next))
@@ -62,9 +66,8 @@ func timeOrDash(t *time.Time) string {
 	return fmtTime(*t)
 }
 
-func jobnetShow(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "jobnet show")
-	pos, c, err := cmd.connect(args, 1, jobnetUsage)
+func jobnetShow(ctx context.Context, env *Env, cmd *apiCmd, pos []string) error {
+	c, err := cmd.connect(pos, 1, jobnetUsage)
 	if err != nil {
 		return err
 	}
@@ -95,7 +98,7 @@ func jobnetShow(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, "  %d: %s\n", i+1, safe(strings.Join(lv, "  ")))
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "JOB\tNEEDS\tRUN ON\tKIND\tCOMMAND")
 	for _, j := range d.Jobs {
 		cmd := strings.TrimSpace(j.Command + " " + strings.Join(j.Args, " "))
@@ -119,6 +122,8 @@ type kvFlag map[string]string
 
 func (f kvFlag) String() string { return "" }
 
+func (f kvFlag) Type() string { return "name=value" }
+
 func (f kvFlag) Set(s string) error {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
@@ -128,11 +133,8 @@ func (f kvFlag) Set(s string) error {
 	return nil
 }
 
-func jobnetRun(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "jobnet run")
-	params := kvFlag{}
-	cmd.fs.Var(params, "param", "a parameter of the run, name=value (repeatable)")
-	pos, c, err := cmd.connect(args, 1, jobnetUsage)
+func jobnetRun(ctx context.Context, env *Env, cmd *apiCmd, pos []string, params kvFlag) error {
+	c, err := cmd.connect(pos, 1, jobnetUsage)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
+	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/console"
 )
@@ -26,19 +28,10 @@ day of month must be *.
 During a window, faults in scope are recorded but not notified; one still
 open when the window ends is notified then.`
 
-func runMaintenance(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", maintenanceUsage)
-	}
-	switch args[0] {
-	case "add":
-		return maintenanceAdd(ctx, env, args[1:])
-	case "list", "ls":
-		return maintenanceList(ctx, env, args[1:])
-	case "end":
-		return maintenanceEnd(ctx, env, args[1:])
-	}
-	return usagef("unknown maintenance command %q\n%s", args[0], maintenanceUsage)
+func maintenanceCmd(env *Env) *cobra.Command {
+	_, long, _ := strings.Cut(maintenanceUsage, "\n\n")
+	return group("maintenance", "add, list, end maintenance windows", long,
+		maintenanceAddCmd(env), maintenanceListCmd(env), maintenanceEndCmd(env))
 }
 
 // parseTime accepts RFC 3339 or a local "2006-01-02 15:04".
@@ -57,8 +50,11 @@ func parseTime(flag, s string) (*time.Time, error) {
 	return nil, usagef("--%s %q: want RFC 3339 or \"2006-01-02 15:04\"", flag, s)
 }
 
-func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "maintenance add")
+func maintenanceAddCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "add", Short: "add a maintenance window: one-off (--end or --duration) or recurring (--cron)", ValidArgsFunction: noArgs,
+		Example: `  unyo maintenance add --name "kernel patch" --target 'web*' --duration 4h
+  unyo maintenance add --name "monthly" --site tokyo-1 --cron "0 1 * * SUN#1" --duration 12h --tz Asia/Tokyo`}
+	fs := cmd.Flags()
 	server := serverFlag(fs, env)
 	name := fs.String("name", "", "what the window is for (required)")
 	target := fs.String("target", "", "targets in scope: a name or glob (web*)")
@@ -70,18 +66,24 @@ func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
 	cron := fs.String("cron", "", "recurring: cron expression of the starts (minute hour day month weekday; weekday may be SUN#1 or FRIL)")
 	tz := fs.String("tz", "", "time zone of --cron (default UTC)")
 	comment := fs.String("comment", "", "comment")
-	out := outputFlag(fs)
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q\n%s", pos[0], maintenanceUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	req := console.MaintenanceRequest{Name: *name, Duration: *dur, Cron: *cron, TimeZone: *tz, Comment: *comment}
+	out := outputFlag(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("target", completeTargets(env, server))
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		if len(pos) > 0 {
+			return usagef("unexpected argument %q\n%s", pos[0], maintenanceUsage)
+		}
+		if err := checkOutput(*out); err != nil {
+			return err
+		}
+		return maintenanceAdd(ctx, env, *server, *name, *target, *tag, *site, *start, *end, *dur, *cron, *tz, *comment, *out)
+	})
+	return cmd
+}
+
+func maintenanceAdd(ctx context.Context, env *Env, server endpoint, name, target, tag, site, start, end, dur, cron, tz, comment, out string) error {
+	req := console.MaintenanceRequest{Name: name, Duration: dur, Cron: cron, TimeZone: tz, Comment: comment}
 	n := 0
-	for _, s := range []struct{ scope, v string }{{"target", *target}, {"tag", *tag}, {"site", *site}} {
+	for _, s := range []struct{ scope, v string }{{"target", target}, {"tag", tag}, {"site", site}} {
 		if s.v != "" {
 			req.Scope, req.Match = s.scope, s.v
 			n++
@@ -90,17 +92,17 @@ func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
 	if n != 1 {
 		return usagef("give exactly one of --target, --tag, --site\n%s", maintenanceUsage)
 	}
-	if *name == "" {
+	if name == "" {
 		return usagef("--name: required")
 	}
 	var err error
-	if req.Start, err = parseTime("start", *start); err != nil {
+	if req.Start, err = parseTime("start", start); err != nil {
 		return err
 	}
-	if req.End, err = parseTime("end", *end); err != nil {
+	if req.End, err = parseTime("end", end); err != nil {
 		return err
 	}
-	c, err := newClient(env, *server)
+	c, err := newClient(env, server)
 	if err != nil {
 		return err
 	}
@@ -108,7 +110,7 @@ func maintenanceAdd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "json" {
+	if out == "json" {
 		return printJSON(env.Stdout, m)
 	}
 	fmt.Fprintf(env.Stdout, "maintenance window %d added: %s\n", m.ID, describeWindow(m))
@@ -137,20 +139,17 @@ func describeWindow(m console.MaintenanceView) string {
 	return s
 }
 
-func maintenanceList(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "maintenance list")
-	server := serverFlag(fs, env)
-	all := fs.Bool("all", false, "include windows that are over")
-	out := outputFlag(fs)
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q\n%s", pos[0], maintenanceUsage)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	c, err := newClient(env, *server)
+func maintenanceListCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "the maintenance windows not over (--all: every one)", ValidArgsFunction: noArgs}
+	a := newAPICmd(env, cmd)
+	all := cmd.Flags().Bool("all", false, "include windows that are over")
+	cmd.RunE = run(func(ctx context.Context, pos []string) error { return maintenanceList(ctx, env, a, pos, *all) })
+	return cmd
+}
+
+func maintenanceList(ctx context.Context, env *Env, a *apiCmd, pos []string, all bool) error {
+	out := a.out
+	c, err := a.connect(pos, 0, maintenanceUsage)
 	if err != nil {
 		return err
 	}
@@ -162,7 +161,7 @@ func maintenanceList(ctx context.Context, env *Env, args []string) error {
 	var shown []console.MaintenanceView
 	for _, m := range ms {
 		over := m.EndedAt != nil || (m.Cron == "" && m.End != nil && !m.End.After(now))
-		if *all || !over {
+		if all || !over {
 			shown = append(shown, m)
 		}
 	}
@@ -172,7 +171,7 @@ func maintenanceList(ctx context.Context, env *Env, args []string) error {
 		}
 		return printJSON(env.Stdout, shown)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tWHEN\tSTATUS\tBY")
 	for _, m := range shown {
 		when := ""
@@ -195,13 +194,14 @@ func maintenanceList(ctx context.Context, env *Env, args []string) error {
 	return tw.Flush()
 }
 
-func maintenanceEnd(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "maintenance end")
-	server := serverFlag(fs, env)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+func maintenanceEndCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "end ID", Short: "end a maintenance window now", ValidArgsFunction: noArgs}
+	server := serverFlag(cmd.Flags(), env)
+	cmd.RunE = run(func(ctx context.Context, pos []string) error { return maintenanceEnd(ctx, env, pos, server) })
+	return cmd
+}
+
+func maintenanceEnd(ctx context.Context, env *Env, pos []string, server *endpoint) error {
 	if len(pos) != 1 {
 		return usagef("usage: unyo maintenance end ID")
 	}

@@ -8,8 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/console"
@@ -23,31 +24,41 @@ A target's samples: raw ones for a short range, the 1-minute, 1-hour or
 (midnight, local time) or a duration back from now (24h); the default is
 the last hour.`
 
-func runMetrics(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "metrics")
-	server := serverFlag(fs, env)
-	metric := fs.String("metric", "", "one metric (default: all)")
-	labels := fs.String("labels", "", "only series with these labels (k=v,k2=v2)")
-	from := fs.String("from", "", "start (RFC 3339, YYYY-MM-DD or a duration ago; default 1h)")
-	to := fs.String("to", "", "end, exclusive (default now)")
-	step := fs.String("step", "auto", "auto, raw, 1m, 1h or 1d")
-	out := fs.String("o", "table", "output format: table, json or csv")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+// metricsCmd is "unyo metrics NAME".
+func metricsCmd(env *Env) *cobra.Command {
+	_, long, _ := strings.Cut(metricsUsage, "\n\n")
+	c := &cobra.Command{Use: "metrics NAME", Short: "a target's samples and rollups", Long: long}
+	server := serverFlag(c.Flags(), env)
+	c.ValidArgsFunction = completeWith(env, server, targetNames)
+	o := metricsOpts{
+		metric: c.Flags().String("metric", "", "one metric (default: all)"),
+		labels: c.Flags().String("labels", "", "only series with these labels (k=v,k2=v2)"),
+		from:   c.Flags().String("from", "", "start (RFC 3339, YYYY-MM-DD or a duration ago; default 1h)"),
+		to:     c.Flags().String("to", "", "end, exclusive (default now)"),
+		step:   c.Flags().String("step", "auto", "auto, raw, 1m, 1h or 1d"),
+		out:    c.Flags().StringP("output", "o", "table", "output format: table, json or csv"),
 	}
+	c.RunE = run(func(ctx context.Context, pos []string) error { return runMetrics(ctx, env, server, o, pos) })
+	return c
+}
+
+type metricsOpts struct{ metric, labels, from, to, step, out *string }
+
+func runMetrics(ctx context.Context, env *Env, server *endpoint, o metricsOpts, pos []string) error {
 	if len(pos) != 1 {
 		return usagef("%s", metricsUsage)
 	}
-	if *out != "table" && *out != "json" && *out != "csv" {
-		return usagef("-o %q: want table, json or csv", *out)
+	out := *o.out
+	if out != "table" && out != "json" && out != "csv" {
+		return usagef("-o %q: want table, json or csv", out)
 	}
 	now := time.Now()
-	q := client.SamplesQuery{Metric: *metric, Labels: *labels, Step: *step}
-	if q.From, err = parseWhen("--from", *from, now); err != nil {
+	q := client.SamplesQuery{Metric: *o.metric, Labels: *o.labels, Step: *o.step}
+	var err error
+	if q.From, err = parseWhen("--from", *o.from, now); err != nil {
 		return err
 	}
-	if q.To, err = parseWhen("--to", *to, now); err != nil {
+	if q.To, err = parseWhen("--to", *o.to, now); err != nil {
 		return err
 	}
 	c, err := newClient(env, *server)
@@ -58,13 +69,13 @@ func runMetrics(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch *out {
+	switch out {
 	case "json":
 		return printJSON(env.Stdout, r)
 	case "csv":
 		return writeSamplesCSV(env.Stdout, r)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintf(tw, "TIME\tMETRIC\tLABELS\tVALUE\tMIN\tMAX\t(step %s)\n", r.Step)
 	for _, s := range r.Series {
 		for _, p := range s.Points {

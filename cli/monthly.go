@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
@@ -31,13 +31,29 @@ summary.json and one CSV per table. A progress bar on a terminal, log
 lines otherwise.
 list: the reports the node keeps.`
 
+// monthlyCmd is "unyo report monthly".
+func monthlyCmd(env *Env) *cobra.Command {
+	_, long, _ := strings.Cut(monthlyUsage, "\n\n")
+	c := &cobra.Command{Use: "monthly", Short: "make the monthly performance report and fetch its files", Long: long, ValidArgsFunction: noArgs}
+	a := newAPICmd(env, c)
+	month := c.Flags().String("month", "", "calendar month YYYY-MM (default: last month)")
+	day := c.Flags().String("day", "", "picked day YYYY-MM-DD in the month (default: the busiest)")
+	out := c.Flags().String("out", "", "directory for the files (default ./report-YYYY-MM; \"-\" writes none)")
+	c.RunE = run(func(ctx context.Context, pos []string) error { return reportMonthly(ctx, env, a, pos, month, day, out) })
+	return c
+}
+
+// reportListCmd is "unyo report list".
+func reportListCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "the monthly reports the node keeps", ValidArgsFunction: noArgs}
+	a := newAPICmd(env, c)
+	c.RunE = run(func(ctx context.Context, pos []string) error { return reportList(ctx, env, a, pos) })
+	return c
+}
+
 // reportMonthly is "unyo report monthly".
-func reportMonthly(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "report monthly")
-	month := cmd.fs.String("month", "", "calendar month YYYY-MM (default: last month)")
-	day := cmd.fs.String("day", "", "picked day YYYY-MM-DD in the month (default: the busiest)")
-	out := cmd.fs.String("out", "", "directory for the files (default ./report-YYYY-MM; \"-\" writes none)")
-	_, c, err := cmd.connect(args, 0, monthlyUsage)
+func reportMonthly(ctx context.Context, env *Env, cmd *apiCmd, pos []string, month, day, out *string) error {
+	c, err := cmd.connect(pos, 0, monthlyUsage)
 	if err != nil {
 		return err
 	}
@@ -150,9 +166,8 @@ func printReportEntry(w io.Writer, e report.Entry) {
 }
 
 // reportList is "unyo report list".
-func reportList(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "report list")
-	_, c, err := cmd.connect(args, 0, monthlyUsage)
+func reportList(ctx context.Context, env *Env, cmd *apiCmd, pos []string) error {
+	c, err := cmd.connect(pos, 0, monthlyUsage)
 	if err != nil {
 		return err
 	}
@@ -166,7 +181,7 @@ func reportList(ctx context.Context, env *Env, args []string) error {
 		}
 		return printJSON(env.Stdout, l)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "ID\tMONTH\tDAY\tMADE\tBY\tFILES\tPDF\tCSV SHA-256")
 	for _, e := range l {
 		pdf := "no"

@@ -4,18 +4,23 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
-func runOnCall(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "oncall")
+func oncallCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "oncall", Short: "who each role reaches now", ValidArgsFunction: noArgs}
+	fs := cmd.Flags()
 	server := serverFlag(fs, env)
 	at := fs.String("at", "", "at this time instead of now (RFC 3339 or \"2006-01-02 15:04\")")
-	out := outputFlag(fs)
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
+	out := outputFlag(cmd)
+	cmd.RunE = run(func(ctx context.Context, pos []string) error { return runOnCall(ctx, env, pos, server, at, out) })
+	return cmd
+}
+
+func runOnCall(ctx context.Context, env *Env, pos []string, server *endpoint, at, out *string) error {
+	if len(pos) > 0 {
 		return usagef("usage: unyo oncall [--at TIME] [-o table|json]")
 	}
 	if err := checkOutput(*out); err != nil {
@@ -40,7 +45,7 @@ func runOnCall(ctx context.Context, env *Env, args []string) error {
 	if *out == "json" {
 		return printJSON(env.Stdout, roles)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "ROLE\tON DUTY\tREACHES")
 	for _, r := range roles {
 		duty := "yes"

@@ -5,27 +5,34 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"text/tabwriter"
+	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/alerting/availability"
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/console"
 )
 
-// incidentReport shows the fault report (障害報告書) of an incident, or
-// writes it when any of --cause, --action, --prevention is given.
-func incidentReport(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "incident report")
+func incidentReportCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "report ID", Short: "show an incident's fault report (障害報告書), or write it with --cause, --action, --prevention"}
+	fs := cmd.Flags()
 	server := serverFlag(fs, env)
 	cause := fs.String("cause", "", "cause of the fault")
 	action := fs.String("action", "", "action taken")
 	prevention := fs.String("prevention", "", "measures against recurrence")
-	out := outputFlag(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+	out := outputFlag(cmd)
+	cmd.ValidArgsFunction = completeIncidents(env, server, false)
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		return incidentReport(ctx, env, pos, server, cause, action, prevention, out)
+	})
+	return cmd
+}
+
+// incidentReport shows the fault report (障害報告書) of an incident, or
+// writes it when any of --cause, --action, --prevention is given.
+func incidentReport(ctx context.Context, env *Env, pos []string, server *endpoint, cause, action, prevention, out *string) error {
 	if len(pos) != 1 {
 		return usagef("usage: unyo incident report ID [--cause TEXT --action TEXT --prevention TEXT] [-o table|json]")
 	}
@@ -67,7 +74,7 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "Fault report (障害報告書) — incident %d\n\n", i.ID)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, safe(v)) }
 	row("Server", i.Target)
 	row("Fault", i.Check+" ("+string(i.Severity)+")")
@@ -97,7 +104,7 @@ func incidentReport(ctx context.Context, env *Env, args []string) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nTimeline:")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw = newTable(w)
 	for _, e := range v.Timeline {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", fmtTime(e.At), e.Kind, safe(e.By), oneLine(e.Comment, 100))
 	}
@@ -116,32 +123,35 @@ availability outside maintenance; and how much of the unplanned-downtime
 budget (--budget per month, default 2h, prorated) is used. --month is read
 in the node's time zone (shown at the top); the default is the current
 month. TIME is RFC 3339, local "2006-01-02 15:04", or a date
-"2006-01-02", which (like --month) is midnight in the node's time zone.
+"2006-01-02", which (like --month) is midnight in the node's time zone.`
 
-monthly, list: the monthly performance report (unyo report monthly -h).`
-
-func runReport(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", reportUsage)
+func reportCmd(env *Env) *cobra.Command {
+	_, long, _ := strings.Cut(reportUsage, "\n\n")
+	av := &cobra.Command{Use: "availability", Short: "availability of each target against the downtime budget", Long: long, ValidArgsFunction: noArgs}
+	a := newAPICmd(env, av)
+	month := av.Flags().String("month", "", "calendar month YYYY-MM (default: the current month)")
+	from := av.Flags().String("from", "", "start of the period, instead of --month")
+	to := av.Flags().String("to", "", "end of the period (exclusive), with --from")
+	budget := av.Flags().String("budget", "", "unplanned downtime allowed per month (default the node's, 2h)")
+	av.RunE = run(func(ctx context.Context, pos []string) error {
+		return reportAvailability(ctx, env, a, pos, month, from, to, budget)
+	})
+	g := group("report", "availability against the budget; monthly performance reports", "", av, monthlyCmd(env), reportListCmd(env))
+	g.RunE = func(c *cobra.Command, args []string) error {
+		cmd, ok := groupArgs(c, args)
+		switch {
+		case !ok:
+			return nil // --help
+		case cmd == "":
+			return usagef("%s", reportUsage)
+		}
+		return usagef("unknown report %q\n%s", cmd, reportUsage)
 	}
-	switch args[0] {
-	case "availability":
-		return reportAvailability(ctx, env, args[1:])
-	case "monthly":
-		return reportMonthly(ctx, env, args[1:]) // cli/monthly.go
-	case "list", "ls":
-		return reportList(ctx, env, args[1:])
-	}
-	return usagef("unknown report %q\n%s", args[0], reportUsage)
+	return g
 }
 
-func reportAvailability(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "report availability")
-	month := cmd.fs.String("month", "", "calendar month YYYY-MM (default: the current month)")
-	from := cmd.fs.String("from", "", "start of the period, instead of --month")
-	to := cmd.fs.String("to", "", "end of the period (exclusive), with --from")
-	budget := cmd.fs.String("budget", "", "unplanned downtime allowed per month (default the node's, 2h)")
-	_, c, err := cmd.connect(args, 0, reportUsage)
+func reportAvailability(ctx context.Context, env *Env, cmd *apiCmd, pos []string, month, from, to, budget *string) error {
+	c, err := cmd.connect(pos, 0, reportUsage)
 	if err != nil {
 		return err
 	}
@@ -202,7 +212,7 @@ func printAvailability(w io.Writer, r availability.Report) error {
 		fmt.Fprintf(w, ", so far (until %s)", ts(r.Until))
 	}
 	fmt.Fprintf(w, "\nBudget: %s of unplanned downtime per target for the period\n\n", dur(r.Budget))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "TARGET\tDOWN\tPLANNED\tUNPLANNED\tMAINTENANCE\tAVAILABILITY\tBUDGET USED\tINCIDENTS")
 	for _, t := range r.Targets {
 		used := fmt.Sprintf("%.1f%%", t.BudgetUsed)

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/console"
@@ -13,65 +14,103 @@ import (
 const runUsage = `usage:
   unyo run list [--jobnet NAME] [--limit N] [-o table|json]
   unyo run show ID [-o table|json]
-  unyo run hold|release|skip|kill ID [--job JOB] [--by NAME]
-  unyo run rerun ID [--job JOB] [--from failed|after|all|warnings] [--by NAME]`
+  unyo run hold|release|skip|kill ID [--job JOB]
+  unyo run rerun ID [--job JOB] [--from failed|after|all|warnings]`
 
-func runRun(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", runUsage)
-	}
-	switch args[0] {
-	case "list", "ls":
-		return runList(ctx, env, args[1:])
-	case "show":
-		return runShow(ctx, env, args[1:])
-	case "hold", "release", "skip", "kill", "rerun":
-		return runAct(ctx, env, args[0], args[1:])
-	}
-	return usagef("unknown run command %q\n%s", args[0], runUsage)
-}
-
-func runList(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "run list")
-	jobnet := cmd.fs.String("jobnet", "", "only runs of this jobnet")
-	limit := cmd.fs.Int("limit", 100, "at most this many (1 to 1000)")
-	_, c, err := cmd.connect(args, 0, runUsage)
-	if err != nil {
-		return err
-	}
-	runs, err := c.Runs(ctx, *jobnet, *limit)
-	if err != nil {
-		return err
-	}
-	if cmd.json() {
-		if runs == nil {
-			runs = []ledger.RunRecord{}
+func runCmd(env *Env) *cobra.Command {
+	list := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "jobnet runs, newest first", ValidArgsFunction: noArgs}
+	la := newAPICmd(env, list)
+	jobnet := list.Flags().String("jobnet", "", "only runs of this jobnet")
+	limit := list.Flags().Int("limit", 100, "at most this many (1 to 1000)")
+	_ = list.RegisterFlagCompletionFunc("jobnet", completeJobnets(env, la.server))
+	list.RunE = run(func(ctx context.Context, pos []string) error {
+		c, err := la.connect(pos, 0, runUsage)
+		if err != nil {
+			return err
 		}
-		return printJSON(env.Stdout, runs)
+		if *limit < 1 || *limit > 1000 {
+			return usagef("--limit %d: want 1 to 1000", *limit)
+		}
+		runs, err := c.Runs(ctx, *jobnet, *limit)
+		if err != nil {
+			return err
+		}
+		if la.json() {
+			if runs == nil {
+				runs = []ledger.RunRecord{}
+			}
+			return printJSON(env.Stdout, runs)
+		}
+		tw := newTable(env.Stdout)
+		fmt.Fprintln(tw, "ID\tJOBNET\tSTATUS\tTRIGGER\tSCHEDULED\tENDED")
+		for _, r := range runs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(r.ID), safe(r.Jobnet), r.Status, safe(string(r.Trigger)), fmtTime(r.Scheduled), fmtTime(r.Ended))
+		}
+		return tw.Flush()
+	})
+
+	show := &cobra.Command{Use: "show ID", Short: "a run and the state of each job"}
+	sa := newAPICmd(env, show)
+	show.ValidArgsFunction = completeWith(env, sa.server, runIDs)
+	show.RunE = run(func(ctx context.Context, pos []string) error {
+		c, err := sa.connect(pos, 1, runUsage)
+		if err != nil {
+			return err
+		}
+		r, err := c.Run(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if sa.json() {
+			return printJSON(env.Stdout, r)
+		}
+		printRun(env, r)
+		return nil
+	})
+	cmds := []*cobra.Command{list, show}
+	for _, v := range []struct{ verb, short string }{
+		{"hold", "hold a run or one job: nothing more starts until release"},
+		{"release", "release what hold held"},
+		{"skip", "skip a job: it counts as done"},
+		{"kill", "kill a running job or the whole run"},
+		{"rerun", "run again the failed jobs (or --from after|all|warnings)"},
+	} {
+		cmds = append(cmds, runActCmd(env, v.verb, v.short))
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tJOBNET\tSTATUS\tTRIGGER\tSCHEDULED\tENDED")
-	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(r.ID), safe(r.Jobnet), r.Status, safe(string(r.Trigger)), fmtTime(r.Scheduled), fmtTime(r.Ended))
-	}
-	return tw.Flush()
+	return group("run", "list and show jobnet runs; hold, release, skip, kill, rerun", "", cmds...)
 }
 
-func runShow(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "run show")
-	pos, c, err := cmd.connect(args, 1, runUsage)
-	if err != nil {
-		return err
+func runActCmd(env *Env, verb, short string) *cobra.Command {
+	cmd := &cobra.Command{Use: verb + " ID", Short: short}
+	a := newAPICmd(env, cmd)
+	job := cmd.Flags().String("job", "", "the job (default: the whole run)")
+	from := ""
+	if verb == "rerun" {
+		cmd.Flags().StringVar(&from, "from", "failed", "rerun mode: failed, after, all or warnings")
+		_ = cmd.RegisterFlagCompletionFunc("from", cobra.FixedCompletions([]string{"failed", "after", "all", "warnings"}, cobra.ShellCompDirectiveNoFileComp))
 	}
-	r, err := c.Run(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if cmd.json() {
-		return printJSON(env.Stdout, r)
-	}
-	printRun(env, r)
-	return nil
+	cmd.ValidArgsFunction = completeWith(env, a.server, runIDs)
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		c, err := a.connect(pos, 1, runUsage)
+		if err != nil {
+			return err
+		}
+		switch from {
+		case "", "failed", "after", "all", "warnings":
+		default:
+			return usagef("--from %q: want failed, after, all or warnings", from)
+		}
+		r, err := c.ActRun(ctx, pos[0], console.RunAction{Verb: verb, Job: *job, From: from})
+		if err != nil {
+			return err
+		}
+		if a.json() {
+			return printJSON(env.Stdout, r)
+		}
+		printRun(env, r)
+		return nil
+	})
+	return cmd
 }
 
 func printRun(env *Env, r ledger.RunRecord) {
@@ -94,7 +133,7 @@ func printRun(env *Env, r ledger.RunRecord) {
 		fmt.Fprintf(w, "params: %s\n", safe(strings.Join(ps, " ")))
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "JOB\tATTEMPT\tSTATE\tCODE\tWHERE\tSTARTED\tENDED\tREASON")
 	for _, j := range r.Jobs {
 		code := "-"
@@ -112,31 +151,4 @@ func firstLine(s string) string {
 		s = s[:77] + "..."
 	}
 	return s
-}
-
-func runAct(ctx context.Context, env *Env, verb string, args []string) error {
-	cmd := newAPICmd(env, "run "+verb)
-	job := cmd.fs.String("job", "", "the job (default: the whole run)")
-	from := ""
-	if verb == "rerun" {
-		cmd.fs.StringVar(&from, "from", "failed", "rerun mode: failed, after, all or warnings")
-	}
-	pos, c, err := cmd.connect(args, 1, runUsage)
-	if err != nil {
-		return err
-	}
-	switch from {
-	case "", "failed", "after", "all", "warnings":
-	default:
-		return usagef("--from %q: want failed, after, all or warnings", from)
-	}
-	r, err := c.ActRun(ctx, pos[0], console.RunAction{Verb: verb, Job: *job, From: from})
-	if err != nil {
-		return err
-	}
-	if cmd.json() {
-		return printJSON(env.Stdout, r)
-	}
-	printRun(env, r)
-	return nil
 }

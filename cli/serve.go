@@ -10,20 +10,28 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/node"
 )
 
-func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "serve")
-	path := fs.String("config", "", "configuration file (default: built-in defaults)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unyo serve: unexpected argument %q", pos[0])
-	}
+func serveCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{Use: "serve", Short: "run a node", ValidArgsFunction: noArgs,
+		Long: "Run a node with the configuration file given by --config (default: built-in defaults).\nSIGHUP reloads the file."}
+	path := cmd.Flags().String("config", "", "configuration file (default: built-in defaults)")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+	cmd.RunE = run(func(ctx context.Context, pos []string) error {
+		if len(pos) > 0 {
+			return usagef("unyo serve: unexpected argument %q", pos[0])
+		}
+		return runServe(ctx, env, path)
+	})
+	return cmd
+}
+
+func runServe(ctx context.Context, env *Env, path *string) error {
+	var err error
 	cfg := configs.Default()
 	if *path != "" {
 		if cfg, err = configs.Load(*path); err != nil {
@@ -80,19 +88,35 @@ const configUsage = `usage:
   unyo config check FILE [--print]
   unyo config apply FILE [--server URL]   replicate FILE's monitor, alerting and jobnets sections to every member`
 
-func runConfig(ctx context.Context, env *Env, args []string) error {
-	if len(args) > 0 && args[0] == "apply" {
-		return configApply(ctx, env, args[1:])
+func configCmd(env *Env) *cobra.Command {
+	check := &cobra.Command{Use: "check FILE", Short: "check a configuration file: every problem, by file, line and field"}
+	show := check.Flags().Bool("print", false, "print the effective configuration (secrets masked)")
+	check.ValidArgsFunction = yamlFiles
+	check.RunE = run(func(ctx context.Context, pos []string) error { return configCheck(env, pos, *show) })
+	apply := &cobra.Command{Use: "apply FILE", Short: "replicate FILE's monitor, alerting and jobnets sections to every member"}
+	server := serverFlag(apply.Flags(), env)
+	apply.ValidArgsFunction = yamlFiles
+	apply.RunE = run(func(ctx context.Context, pos []string) error { return configApply(ctx, env, pos, *server) })
+	return group("config", "check a configuration file, apply it to the cluster", "", check, apply)
+}
+
+// yamlFiles completes a YAML file name.
+func yamlFiles(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	if len(args) == 0 || args[0] != "check" {
-		return usagef("%s", configUsage)
-	}
-	fs := flags(env, "config check")
-	show := fs.Bool("print", false, "print the effective configuration (secrets masked)")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
+	return []cobra.Completion{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+func versionCmd(env *Env) *cobra.Command {
+	return &cobra.Command{Use: "version", Short: "print the version", ValidArgsFunction: noArgs,
+		RunE: run(func(context.Context, []string) error {
+			fmt.Fprintln(env.Stdout, "unyo", node.Version)
+			return nil
+		})}
+}
+
+func configCheck(env *Env, pos []string, show bool) error {
 	if len(pos) != 1 {
 		return usagef("usage: unyo config check FILE")
 	}
@@ -100,25 +124,14 @@ func runConfig(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *show {
+	if show {
 		fmt.Fprint(env.Stdout, cfg.String())
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (sha256 %s)\n", pos[0], cfg.Hash)
 	return nil
 }
 
-func runVersion(ctx context.Context, env *Env, args []string) error {
-	fmt.Fprintln(env.Stdout, "unyo", node.Version)
-	return nil
-}
-
-func configApply(ctx context.Context, env *Env, args []string) error {
-	fs := flags(env, "config apply")
-	server := serverFlag(fs, env)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
+func configApply(ctx context.Context, env *Env, pos []string, server endpoint) error {
 	if len(pos) != 1 {
 		return usagef("%s", configUsage)
 	}
@@ -129,7 +142,7 @@ func configApply(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(env, *server)
+	c, err := newClient(env, server)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/console"
@@ -17,22 +18,19 @@ const targetUsage = `usage:
   unyo target list [-o table|json]
   unyo target show NAME [-o table|json]`
 
-func runTarget(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("%s", targetUsage)
-	}
-	switch args[0] {
-	case "list", "ls":
-		return targetList(ctx, env, args[1:])
-	case "show":
-		return targetShow(ctx, env, args[1:])
-	}
-	return usagef("unknown target command %q\n%s", args[0], targetUsage)
+func targetCmd(env *Env) *cobra.Command {
+	list := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "the monitored targets and their state", ValidArgsFunction: noArgs}
+	la := newAPICmd(env, list)
+	list.RunE = run(func(ctx context.Context, pos []string) error { return targetList(ctx, env, la, pos) })
+	show := &cobra.Command{Use: "show NAME", Short: "a target's checks and their recent results"}
+	sa := newAPICmd(env, show)
+	show.ValidArgsFunction = completeWith(env, sa.server, targetNames)
+	show.RunE = run(func(ctx context.Context, pos []string) error { return targetShow(ctx, env, sa, pos) })
+	return group("target", "list monitored targets, show one's recent results", "", list, show)
 }
 
-func targetList(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "target list")
-	_, c, err := cmd.connect(args, 0, targetUsage)
+func targetList(ctx context.Context, env *Env, cmd *apiCmd, args []string) error {
+	c, err := cmd.connect(args, 0, targetUsage)
 	if err != nil {
 		return err
 	}
@@ -46,7 +44,7 @@ func targetList(ctx context.Context, env *Env, args []string) error {
 		}
 		return printJSON(env.Stdout, ts)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout)
 	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tCHECKS\tLAST CHECK\tLAST RTT")
 	now := time.Now()
 	for _, t := range ts {
@@ -59,9 +57,8 @@ func targetList(ctx context.Context, env *Env, args []string) error {
 	return tw.Flush()
 }
 
-func targetShow(ctx context.Context, env *Env, args []string) error {
-	cmd := newAPICmd(env, "target show")
-	pos, c, err := cmd.connect(args, 1, targetUsage)
+func targetShow(ctx context.Context, env *Env, cmd *apiCmd, pos []string) error {
+	c, err := cmd.connect(pos, 1, targetUsage)
 	if err != nil {
 		return err
 	}
@@ -88,7 +85,7 @@ func targetShow(ctx context.Context, env *Env, args []string) error {
 		if s.LastFailure != nil {
 			fmt.Fprintf(w, "  last failure %s: %s\n", fmtTime(s.LastFailure.Time), oneLine(s.LastFailure.Message, 0))
 		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		tw := newTable(w)
 		fmt.Fprintln(tw, "  TIME\tRESULT\tTOOK\tMESSAGE")
 		recent := s.Recent
 		if len(recent) > 10 {
@@ -148,7 +145,7 @@ func latestValues(ctx context.Context, w io.Writer, c *client.Client, name strin
 		return
 	}
 	fmt.Fprintln(w, "\nlatest values:")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "  METRIC\tLABELS\tVALUE\tAT")
 	for _, s := range r.Series {
 		if len(s.Points) == 0 {

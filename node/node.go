@@ -119,12 +119,12 @@ type Node struct {
 	store *lazyStore
 	// reports makes the monthly reports (report.go); nil until asked.
 	reports *reports
-	pipe  *pipeline.Pipeline
-	esc   *escalation.Escalator // nil unless alerting is enabled
-	mon   *monitorPart          // nil unless the monitor is enabled
-	raft  *cluster.Node         // nil without Raft
-	auth  *auth.Service
-	guard *auth.Guard
+	pipe    *pipeline.Pipeline
+	esc     *escalation.Escalator // nil unless alerting is enabled
+	mon     *monitorPart          // nil unless the monitor is enabled
+	raft    *cluster.Node         // nil without Raft
+	auth    *auth.Service
+	guard   *auth.Guard
 	clusterCounters
 	reloadState
 	jobnets *jobnetPart // nil without jobnets (jobnet.go)

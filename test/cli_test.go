@@ -66,7 +66,7 @@ func TestOperatorCLI(t *testing.T) {
 	}
 	// Who acts is the token's owner: there is no flag to say otherwise.
 	out := as(yamada, 2, "incident", "ack", ids, srv, "--by", "tanaka")
-	if !strings.Contains(out, "flag provided but not defined: -by") {
+	if !strings.Contains(out, "unknown flag: --by") {
 		t.Errorf("ack --by said %q", out)
 	}
 	// Without a token the node refuses (and the CLI says how to get one).
