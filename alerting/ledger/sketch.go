@@ -98,7 +98,9 @@ func (s Sketch) Quantile(q float64) float64 {
 	for b := range s {
 		bs = append(bs, b)
 	}
-	slices.SortFunc(bs, func(a, b int32) int { return cmp.Compare(SketchValue(a), SketchValue(b)) })
+	// Bucket numbers order as their values: negative ones mirror positive
+	// ones (all above sketchOffset-sketchMaxIndex > 0) and zero is 0.
+	slices.Sort(bs)
 	var seen int64
 	for _, b := range bs {
 		seen += s[b]

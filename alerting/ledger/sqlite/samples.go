@@ -199,8 +199,11 @@ func (s *Store) Rollups(ctx context.Context, q ledger.RollupQuery) ([]ledger.Rol
 		return nil, s.wrapNil("rollups", err)
 	}
 	ids, byID := idList(ss)
-	tr, args := timeRange("bucket", q.SampleQuery)
-	rows, err := s.r.QueryContext(ctx, "SELECT series_id, bucket, min, max, sum, count FROM sample_rollups WHERE res = ? AND series_id IN ("+ids+")"+tr+
+	// "+res" and "+bucket" keep SQLite on the primary key (series_id,
+	// res, bucket): the (res, bucket) index would visit every series' rows
+	// of the period and look each up in the table.
+	tr, args := timeRange("+bucket", q.SampleQuery)
+	rows, err := s.r.QueryContext(ctx, "SELECT series_id, bucket, min, max, sum, count FROM sample_rollups WHERE +res = ? AND series_id IN ("+ids+")"+tr+
 		" ORDER BY bucket, series_id LIMIT ?", append(append([]any{int64(q.Resolution / time.Second)}, args...), limit)...)
 	if err != nil {
 		return nil, s.wrap("rollups", err)
