@@ -42,7 +42,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzV3Header:./monitor/trap/ FuzzParsePHC:./auth/ FuzzVerifierOpen:./jobnet/ FuzzSenderOf:./jobnet/ \
 	FuzzSealShared:./configs/ FuzzResolveSecret:./configs/ FuzzForwarded:./cluster/ FuzzAssign:./cluster/ \
 	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/ \
-	FuzzTimeChart:./internal/plot/
+	FuzzTimeChart:./internal/plot/ FuzzSamplesQuery:./console/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
