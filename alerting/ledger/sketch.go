@@ -136,8 +136,9 @@ type SketchRow struct {
 //   - AddSamples folds every kept sample into its series' sketch of its
 //     UTC month, in the same transaction (cells from AggregateSketch).
 //   - Sketches returns the cells of the series the query selects whose
-//     month start is in [From, To) (zero: unbounded), ordered by month,
-//     series, bucket; Limit as for samples (0: 10000).
+//     month start is in [From, To) (zero: unbounded), ordered by series
+//     (in the store's order), month and bucket; Limit as for samples (0:
+//     10000).
 //   - PurgeSketches deletes the months that started before before.
 type SketchStore interface {
 	Sketches(ctx context.Context, q SampleQuery) ([]SketchRow, error)

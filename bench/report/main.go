@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
@@ -52,6 +53,7 @@ func run() int {
 	pdf := flag.Bool("pdf", false, "also print the PDF with headless Chromium")
 	apiRuns := flag.Int("api-runs", 50, "samples API requests to time")
 	dir := flag.String("dir", "", "directory for the ledger (default: a temporary one)")
+	reuse := flag.Bool("reuse", false, "use the ledger already in -dir (seeded by an earlier run with the same sizes)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the report's making to this file")
 	flag.Parse()
 	if *dir == "" {
@@ -67,10 +69,13 @@ func run() int {
 	path := filepath.Join(*dir, "ledger.db")
 	month := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	start := time.Now()
-	rows, err := seed(ctx, path, month, *servers, *metrics, *minuteSeries)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "seed:", err)
-		return 1
+	var rows int64
+	if !*reuse {
+		var err error
+		if rows, err = seed(ctx, path, month, *servers, *metrics, *minuteSeries); err != nil {
+			fmt.Fprintln(os.Stderr, "seed:", err)
+			return 1
+		}
 	}
 	fi, _ := os.Stat(path)
 	fmt.Printf("seeded %d rows (%d servers × %d metrics, a month at 1-minute samples as rollups and sketches) in %s; ledger %.0f MB\n",
@@ -98,7 +103,7 @@ func run() int {
 		defer pprof.StopCPUProfile()
 	}
 	for round := 1; round <= 2; round++ {
-		t0 := time.Now()
+		t0, cpu0 := time.Now(), cpuTime()
 		last, stages := time.Now(), ""
 		r, err := report.Build(ctx, s, report.Options{Month: month, Day: month.AddDate(0, 0, 14), Now: month.AddDate(0, 1, 0),
 			Progress: func(stage string, done, total int) {
@@ -117,14 +122,15 @@ func run() int {
 			return 1
 		}
 		rendered := time.Since(t1)
+		cpu := cpuTime() - cpu0
 		var csvBytes int
 		for n, b := range files {
 			if filepath.Ext(n) == ".csv" {
 				csvBytes += len(b)
 			}
 		}
-		fmt.Printf("round %d: build %s, render %s, total %s; report.html %.2f MB, summary.json %.2f MB, %d CSV files %.2f MB; %d servers, %d series\n",
-			round, built.Round(time.Millisecond), rendered.Round(time.Millisecond), (built + rendered).Round(time.Millisecond),
+		fmt.Printf("round %d: CPU %s (user+sys of this process); wall: build %s, render %s, total %s; report.html %.2f MB, summary.json %.2f MB, %d CSV files %.2f MB; %d servers, %d series\n",
+			round, cpu.Round(time.Millisecond), built.Round(time.Millisecond), rendered.Round(time.Millisecond), (built + rendered).Round(time.Millisecond),
 			float64(len(files[report.HTMLFile]))/1e6, float64(len(files[report.JSONFile]))/1e6, len(files)-2, float64(csvBytes)/1e6,
 			len(r.Servers), len(r.Series))
 		if chromium != "" && round == 2 {
@@ -172,6 +178,13 @@ func run() int {
 	fmt.Printf("samples API, a month at step 1h (744 points), %d requests: median %s, p95 %s, max %s\n", len(ds),
 		ds[len(ds)/2].Round(time.Microsecond), ds[int(math.Ceil(0.95*float64(len(ds))))-1].Round(time.Microsecond), ds[len(ds)-1].Round(time.Microsecond))
 	return 0
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func name(i int) string { return fmt.Sprintf("srv%04d", i) }

@@ -95,8 +95,8 @@ func (s *Store) AddSamples(ctx context.Context, samples []ledger.Sample) error {
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO sample_sketches (series_id, month, bucket, count)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[])
-			ORDER BY 2, 1, 3
-			ON CONFLICT (month, series_id, bucket) DO UPDATE SET count = sample_sketches.count + excluded.count`,
+			ORDER BY 1, 2, 3
+			ON CONFLICT (series_id, month, bucket) DO UPDATE SET count = sample_sketches.count + excluded.count`,
 			sids, months, bs, cs)
 		return err
 	})
@@ -257,7 +257,7 @@ func (s *Store) Sketches(ctx context.Context, q ledger.SampleQuery) ([]ledger.Sk
 	tr, args := timeRange("month", q, []any{ids})
 	args = append(args, limit)
 	rows, err := s.pool.Query(ctx, "SELECT series_id, month, bucket, count FROM sample_sketches WHERE series_id = ANY($1)"+tr+
-		fmt.Sprintf(" ORDER BY month, series_id, bucket LIMIT $%d", len(args)), args...)
+		fmt.Sprintf(" ORDER BY series_id, month, bucket LIMIT $%d", len(args)), args...)
 	if err != nil {
 		return nil, s.wrap("sketches", err)
 	}

@@ -74,7 +74,7 @@ func (s *Store) AddSamples(ctx context.Context, samples []ledger.Sample) error {
 			}
 		}
 		sk, err := tx.PrepareContext(ctx, `INSERT INTO sample_sketches (series_id, month, bucket, count) VALUES (?, ?, ?, ?)
-			ON CONFLICT (month, series_id, bucket) DO UPDATE SET count = sample_sketches.count + excluded.count`)
+			ON CONFLICT (series_id, month, bucket) DO UPDATE SET count = sample_sketches.count + excluded.count`)
 		if err != nil {
 			return err
 		}
@@ -234,9 +234,11 @@ func (s *Store) Sketches(ctx context.Context, q ledger.SampleQuery) ([]ledger.Sk
 		return nil, s.wrapNil("sketches", err)
 	}
 	ids, byID := idList(ss)
-	tr, args := timeRange("month", q)
+	// "+month": by the primary key (series_id, month, bucket), not the
+	// month index, which would visit every series of the months.
+	tr, args := timeRange("+month", q)
 	rows, err := s.r.QueryContext(ctx, "SELECT series_id, month, bucket, count FROM sample_sketches WHERE series_id IN ("+ids+")"+tr+
-		" ORDER BY month, series_id, bucket LIMIT ?", append(args, limit)...)
+		" ORDER BY series_id, month, bucket LIMIT ?", append(args, limit)...)
 	if err != nil {
 		return nil, s.wrap("sketches", err)
 	}

@@ -7,5 +7,6 @@ CREATE TABLE IF NOT EXISTS sample_sketches (
 	month     BIGINT  NOT NULL,
 	bucket    INTEGER NOT NULL,
 	count     BIGINT  NOT NULL,
-	PRIMARY KEY (month, series_id, bucket)
+	PRIMARY KEY (series_id, month, bucket)
 );
+CREATE INDEX IF NOT EXISTS sample_sketches_month ON sample_sketches (month);

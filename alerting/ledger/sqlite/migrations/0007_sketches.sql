@@ -7,5 +7,6 @@ CREATE TABLE IF NOT EXISTS sample_sketches (
 	month     INTEGER NOT NULL,
 	bucket    INTEGER NOT NULL,
 	count     INTEGER NOT NULL,
-	PRIMARY KEY (month, series_id, bucket)
+	PRIMARY KEY (series_id, month, bucket)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sample_sketches_month ON sample_sketches (month);
