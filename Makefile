@@ -42,6 +42,8 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzV3Header:./monitor/trap/ FuzzParsePHC:./auth/ FuzzVerifierOpen:./jobnet/ FuzzSenderOf:./jobnet/ \
 	FuzzSealShared:./configs/ FuzzResolveSecret:./configs/ FuzzForwarded:./cluster/ FuzzAssign:./cluster/ \
 	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/ \
+	FuzzUnmarshal:./internal/jsondur/ FuzzNormalizeArgs:./cli/ \
+	FuzzCheck:./internal/oid/ \
 	FuzzTimeChart:./internal/plot/ FuzzSamplesQuery:./console/
 
 fuzz:

@@ -3,9 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,10 +42,11 @@ func clusterCmd(env *Env) *cobra.Command {
 		if err := callJSON(ctx, c, http.MethodGet, base+"/v1/cluster/status", nil, &st); err != nil {
 			return err
 		}
+		live := memberLiveness(ctx, c, base, &st)
 		if sa.json() {
 			return printJSON(env.Stdout, st)
 		}
-		printClusterStatus(env, st)
+		printClusterStatus(env, st, live)
 		return nil
 	})
 
@@ -193,7 +197,82 @@ func clusterTokenCmd(env *Env) *cobra.Command {
 	return group("token", "make, list, revoke join tokens", "", create, list, revoke, generate)
 }
 
-func printClusterStatus(env *Env, st cluster.Status) {
+// probeTimeout bounds each call cluster status makes besides the first:
+// to the leader, and to each member.
+const probeTimeout = 3 * time.Second
+
+// memberLiveness completes st, the status of the node at base, with what
+// only others know. Liveness is known on the leader: on a follower the
+// leader is asked, and its view of each member replaces the unknown one.
+// Every other member's API is then asked too, each within probeTimeout and
+// at the same time: one that does not answer is "unreachable" (and not
+// live in st), whatever the leader last saw. It returns the LIVE text of
+// each member.
+func memberLiveness(ctx context.Context, c *client.Client, base string, st *cluster.Status) map[string]string {
+	scheme := "http"
+	if u, err := url.Parse(base); err == nil && u.Scheme != "" {
+		scheme = u.Scheme
+	}
+	get := func(addr string) (cluster.Status, error) {
+		ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+		var s cluster.Status
+		err := callJSON(ctx, c, http.MethodGet, scheme+"://"+addr+"/v1/cluster/status", nil, &s)
+		return s, err
+	}
+	if st.State != "Leader" && st.Leader.APIAddr != "" {
+		if ls, err := get(st.Leader.APIAddr); err == nil && ls.NodeID == st.Leader.ID {
+			byID := map[string]*bool{}
+			for _, m := range ls.Members {
+				byID[m.ID] = m.Live
+			}
+			for i := range st.Members {
+				if l, ok := byID[st.Members[i].ID]; ok && l != nil {
+					st.Members[i].Live = l
+				}
+			}
+		}
+	}
+	answered := make([]bool, len(st.Members))
+	var wg sync.WaitGroup
+	for i, m := range st.Members {
+		if m.ID == st.NodeID {
+			answered[i] = true // it answered this command
+			continue
+		}
+		if m.APIAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := get(m.APIAddr)
+			var ce *client.Error
+			// Any answer of the node's API (even a refusal) means it is up.
+			answered[i] = err == nil || errors.As(err, &ce) || strings.Contains(err.Error(), ": HTTP ")
+		}()
+	}
+	wg.Wait()
+	texts := map[string]string{}
+	for i := range st.Members {
+		m := &st.Members[i]
+		switch {
+		case !answered[i] && m.APIAddr != "":
+			f := false
+			m.Live = &f
+			texts[m.ID] = "unreachable"
+		case m.Live == nil:
+			texts[m.ID] = "?"
+		case *m.Live:
+			texts[m.ID] = "yes"
+		default:
+			texts[m.ID] = "no"
+		}
+	}
+	return texts
+}
+
+func printClusterStatus(env *Env, st cluster.Status, live map[string]string) {
 	fmt.Fprintf(env.Stdout, "node %s (%s), leader %s, term %d, in quorum %v, config v%d, %d targets (%d unassigned)\n\n",
 		safe(st.NodeID), st.State, dash(st.Leader.ID), st.Term, st.InQuorum, st.Config.Version, st.Targets, st.Unassigned)
 	tw := newTable(env.Stdout)
@@ -206,11 +285,7 @@ func printClusterStatus(env *Env, st cluster.Status) {
 		case !m.Voter:
 			role = "non-voter"
 		}
-		live := "?"
-		if m.Live != nil {
-			live = fmt.Sprint(*m.Live)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", safe(m.ID), dash(m.Site), safe(m.RaftAddr), dash(m.APIAddr), role, live, m.AssignedTargets)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", safe(m.ID), dash(m.Site), safe(m.RaftAddr), dash(m.APIAddr), role, live[m.ID], m.AssignedTargets)
 	}
 	tw.Flush()
 }

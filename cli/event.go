@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
-	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/client"
 )
 
 // labelsFlag collects repeated --label k=v.
@@ -49,15 +49,16 @@ func eventSendCmd(env *Env) *cobra.Command {
 	fs.StringVar(&ev.ID, "id", "", "event id, for an idempotent retry (default random)")
 	fs.Var(labelsFlag(ev.Labels), "label", "label key=value (repeatable)")
 	out := outputFlag(cmd)
+	wait := fs.Duration("wait", 10*time.Second, "with -o json: how long to wait for the incident the event opened or updated (its id is printed as \"incident\"); 0: do not wait")
 	_ = cmd.RegisterFlagCompletionFunc("target", completeTargets(env, server))
 	_ = cmd.RegisterFlagCompletionFunc("severity", cobra.FixedCompletions([]string{"critical", "major", "minor", "warning", "info"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RunE = run(func(ctx context.Context, pos []string) error {
-		return eventSend(ctx, env, pos, *server, ev, *sev, *ok, *out)
+		return eventSend(ctx, env, pos, *server, ev, *sev, *ok, *out, *wait)
 	})
 	return cmd
 }
 
-func eventSend(ctx context.Context, env *Env, pos []string, server endpoint, ev incident.Event, sev string, ok bool, out string) error {
+func eventSend(ctx context.Context, env *Env, pos []string, server endpoint, ev incident.Event, sev string, ok bool, out string, wait time.Duration) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
@@ -87,6 +88,7 @@ func eventSend(ctx context.Context, env *Env, pos []string, server endpoint, ev 
 	if err := ev.Validate(); err != nil {
 		return usagef("--%v", err)
 	}
+	ev.Received = time.Time{} // the node stamps it
 	c, err := newClient(env, server)
 	if err != nil {
 		return err
@@ -96,10 +98,62 @@ func eventSend(ctx context.Context, env *Env, pos []string, server endpoint, ev 
 		return err
 	}
 	if out == "json" {
-		return printJSON(env.Stdout, console.EventsResponse{IDs: ids})
+		sent := eventSent{IDs: ids}
+		if wait > 0 {
+			if sent.Incident, err = incidentOf(ctx, c, ev, wait); err != nil {
+				return err
+			}
+		}
+		return printJSON(env.Stdout, sent)
 	}
 	for _, id := range ids {
 		fmt.Fprintln(env.Stdout, safe(id))
 	}
 	return nil
+}
+
+// eventSent is what event send -o json prints: the ids of the events the
+// node accepted, and the incident the event opened or updated (omitted
+// when none showed it within --wait, as for an ok event with nothing open).
+type eventSent struct {
+	IDs      []string `json:"ids"`
+	Incident int64    `json:"incident,omitempty"`
+}
+
+// incidentOf waits up to wait for the incident that ev opened or updated:
+// the newest with ev's dedup key last seen (a problem) or recovered (ok)
+// at ev's time or later. The node applies events in the background; 0
+// means none showed within wait.
+func incidentOf(ctx context.Context, c *client.Client, ev incident.Event, wait time.Duration) (int64, error) {
+	since := ev.Time.Add(-time.Millisecond) // stores keep microseconds
+	deadline := time.Now().Add(wait)
+	for {
+		incs, err := c.Incidents(ctx, client.ListOptions{Target: ev.Target, Limit: 100})
+		if err != nil {
+			return 0, err
+		}
+		for _, i := range incs { // newest first
+			if i.DedupKey != ev.DedupKey {
+				continue
+			}
+			at := i.LastSeen
+			if ev.Status == incident.OK {
+				if i.RecoveredAt == nil {
+					continue
+				}
+				at = *i.RecoveredAt
+			}
+			if !at.Before(since) {
+				return i.ID, nil
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return 0, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -84,7 +84,7 @@ func incidentList(ctx context.Context, env *Env, pos []string, server endpoint, 
 		return printJSON(env.Stdout, incs)
 	}
 	tw := newTable(env.Stdout)
-	fmt.Fprintln(tw, "ID\tSTATE\tSEVERITY\tTARGET\tCHECK\tCOUNT\tLAST SEEN\tOWNER\tMESSAGE")
+	fmt.Fprintln(tw, "ID\tSTATE\tSEVERITY\tTARGET\tCHECK\tOCCURRENCES\tLAST SEEN\tOWNER\tMESSAGE")
 	for _, i := range incs {
 		state := string(i.State)
 		if i.Recovered {
@@ -151,7 +151,16 @@ func incidentShow(ctx context.Context, env *Env, pos []string, server *endpoint,
 	fmt.Fprintln(env.Stdout, "\nTimeline:")
 	tw = newTable(env.Stdout)
 	for _, e := range d.Timeline {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", fmtTime(e.At), e.Kind, safe(e.By), e.State, oneLine(e.Comment, 80))
+		comment := oneLine(e.Comment, 80)
+		if e.Received != nil {
+			// The source's time and this platform's differ: show both.
+			rcv := "received " + fmtTime(*e.Received)
+			if comment != "" {
+				rcv += "; "
+			}
+			comment = rcv + comment
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", fmtTime(e.At), e.Kind, safe(e.By), e.State, comment)
 	}
 	return tw.Flush()
 }

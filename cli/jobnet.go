@@ -105,9 +105,7 @@ func jobnetShow(ctx context.Context, env *Env, cmd *apiCmd, pos []string) error 
 		if j.Jobnet != "" {
 			cmd = "jobnet " + j.Jobnet
 		}
-		if len(cmd) > 60 {
-			cmd = cmd[:57] + "..."
-		}
+		cmd = runewidthCond.Truncate(cmd, 60, "...")
 		name := j.Name
 		if j.Hold {
 			name += " (hold)"

@@ -52,7 +52,7 @@ func runOnCall(ctx context.Context, env *Env, pos []string, server *endpoint, at
 		if !r.OnDuty {
 			duty = "no"
 			if r.NextOnDuty != nil {
-				duty += " (from " + r.NextOnDuty.Local().Format("Mon "+timeLayout) + ")"
+				duty += " (from " + r.NextOnDuty.In(local).Format("Mon "+timeLayout) + ")"
 			}
 		}
 		var who []string

@@ -147,8 +147,6 @@ func printRun(env *Env, r ledger.RunRecord) {
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 80 {
-		s = s[:77] + "..."
-	}
+	s = runewidthCond.Truncate(s, 80, "...")
 	return s
 }

@@ -71,11 +71,11 @@ func unsafeRune(r rune) bool {
 }
 
 // oneLine returns s made safe with its runs of white space folded into one
-// space, cut to n characters.
+// space, cut to n terminal columns (a Japanese character takes two).
 func oneLine(s string, n int) string {
 	s = safe(strings.Join(strings.Fields(s), " "))
-	if r := []rune(s); n > 0 && len(r) > n {
-		return string(r[:n-1]) + "…"
+	if n > 0 && displayWidth(s) > n {
+		return runewidthCond.Truncate(s, n, "…")
 	}
 	return s
 }
@@ -84,6 +84,9 @@ func oneLine(s string, n int) string {
 // the machine the CLI runs on, with its offset from UTC, so that a time read
 // from any command means one instant.
 const timeLayout = "2006-01-02 15:04:05 -07:00"
+
+// local is the zone of human output: the machine's (a test sets another).
+var local = time.Local
 
 // fmtTime formats t for human output in local time with the zone shown; a
 // zero time prints as "-".
@@ -96,7 +99,7 @@ func fmtDay(t time.Time, zero string) string {
 	if t.IsZero() {
 		return zero
 	}
-	return t.Local().Format(timeLayout)
+	return t.In(local).Format(timeLayout)
 }
 
 // fmtUntil formats the end of something in force: the time of day alone
@@ -105,7 +108,7 @@ func fmtUntil(t *time.Time, now time.Time) string {
 	if t == nil || t.IsZero() {
 		return "-"
 	}
-	l, n := t.Local(), now.Local()
+	l, n := t.In(local), now.In(local)
 	if l.Year() == n.Year() && l.YearDay() == n.YearDay() {
 		return l.Format("15:04 -07:00") + " today"
 	}

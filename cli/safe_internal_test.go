@@ -38,6 +38,9 @@ func TestOneLine(t *testing.T) {
 	if got := oneLine("abcdef", 4); got != "abc…" {
 		t.Errorf("oneLine cut: %q", got)
 	}
+	if got := oneLine("東京都のサーバ", 7); got != "東京都…" {
+		t.Errorf("oneLine cuts by display width: %q", got)
+	}
 	if got := oneLine("abc", 0); got != "abc" {
 		t.Errorf("oneLine without limit: %q", got)
 	}
@@ -45,9 +48,9 @@ func TestOneLine(t *testing.T) {
 
 func TestTimeFormats(t *testing.T) {
 	tokyo := time.FixedZone("JST", 9*3600)
-	old := time.Local
-	time.Local = tokyo
-	defer func() { time.Local = old }()
+	old := local
+	local = tokyo
+	defer func() { local = old }()
 
 	at := time.Date(2026, 11, 3, 1, 2, 3, 0, time.UTC)
 	if got, want := fmtTime(at), "2026-11-03 10:02:03 +09:00"; got != want {

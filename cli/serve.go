@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -42,6 +43,8 @@ func runServe(ctx context.Context, env *Env, path *string) error {
 	if err != nil {
 		return err
 	}
+	// A member starts with the cluster's shared sections it last applied.
+	cfg = node.StartupConfig(cfg, log)
 	opts, err := node.FromConfig(cfg, log)
 	if err != nil {
 		return err
@@ -150,6 +153,41 @@ func configApply(ctx context.Context, env *Env, pos []string, server endpoint) e
 	if err := callRaw(ctx, c, strings.TrimRight(server.url, "/")+node.ConfigPath+"?name="+url.QueryEscape(pos[0]), data, &out); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%s: applied as cluster config version %d (sha256 %s)\n", pos[0], out.Version, strings.TrimPrefix(out.Hash, "sha256:"))
+	fmt.Fprint(env.Stdout, safeLines(applyReport(pos[0], out)))
+	if out.NotApplied() {
+		return errors.New("not everything in the file is in effect (above)")
+	}
 	return nil
+}
+
+// applyReport says what `config apply` did: the version committed, and
+// what the member that took it applied, what waits for a restart, what
+// failed.
+func applyReport(file string, out node.ConfigApplied) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: committed as cluster config version %d (sha256 %s)\n", file, out.Version, strings.TrimPrefix(out.Hash, "sha256:"))
+	on := "on " + out.Node
+	if out.Node == "" {
+		on = "on the member"
+	}
+	switch {
+	case out.Pending:
+		fmt.Fprintf(&b, "not applied yet %s when it answered: see its log (\"shared config applied\")\n", on)
+	case out.Unchanged:
+		fmt.Fprintf(&b, "unchanged %s: its monitor, alerting and jobnets sections are what it runs\n", on)
+	default:
+		if len(out.Applied) > 0 {
+			fmt.Fprintf(&b, "applied %s: %s\n", on, strings.Join(out.Applied, ", "))
+		}
+		if len(out.Restart) > 0 {
+			fmt.Fprintf(&b, "NOT applied %s, needs a restart: %s\n", on, strings.Join(out.Restart, ", "))
+		}
+		for _, f := range out.Failed {
+			fmt.Fprintf(&b, "FAILED %s: %s\n", on, f)
+		}
+		if len(out.Applied)+len(out.Restart)+len(out.Failed) == 0 {
+			fmt.Fprintf(&b, "applied %s: nothing it runs changed\n", on)
+		}
+	}
+	return b.String()
 }

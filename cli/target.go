@@ -87,11 +87,8 @@ func targetShow(ctx context.Context, env *Env, cmd *apiCmd, pos []string) error 
 		}
 		tw := newTable(w)
 		fmt.Fprintln(tw, "  TIME\tRESULT\tTOOK\tMESSAGE")
-		recent := s.Recent
-		if len(recent) > 10 {
-			recent = recent[len(recent)-10:]
-		}
-		for _, r := range recent {
+		// Every result the node keeps (monitor history.recent), oldest first.
+		for _, r := range s.Recent {
 			res := "ok"
 			if !r.OK {
 				res = "FAILED"

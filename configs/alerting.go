@@ -27,11 +27,22 @@ type AlertingConfig struct {
 	Maintenance AlertingMaintenanceConfig `yaml:"maintenance" json:"maintenance"`
 	// DownChecks: an active incident on one of these checks makes a
 	// target "down" for its children.
-	DownChecks []string           `yaml:"down_checks" json:"down_checks"`
-	Calendars  []AlertingCalendar `yaml:"calendars" json:"calendars"`
-	Contacts   []AlertingContact  `yaml:"contacts" json:"contacts"`
-	Roles      []AlertingRole     `yaml:"roles" json:"roles"`
-	Policies   []AlertingPolicy   `yaml:"policies" json:"policies"`
+	DownChecks []string `yaml:"down_checks" json:"down_checks"`
+	// EventTime bounds the source time of incoming events against the
+	// receiving node's clock (whether or not the escalator runs).
+	EventTime AlertingEventTimeConfig `yaml:"event_time" json:"event_time"`
+	Calendars []AlertingCalendar      `yaml:"calendars" json:"calendars"`
+	Contacts  []AlertingContact       `yaml:"contacts" json:"contacts"`
+	Roles     []AlertingRole          `yaml:"roles" json:"roles"`
+	Policies  []AlertingPolicy        `yaml:"policies" json:"policies"`
+}
+
+// AlertingEventTimeConfig bounds the times of events posted to the API;
+// one outside is refused (400, field time). Syslog messages and traps are
+// timed when received, so never outside.
+type AlertingEventTimeConfig struct {
+	MaxFuture time.Duration `yaml:"max_future" json:"max_future"`
+	MaxPast   time.Duration `yaml:"max_past" json:"max_past"`
 }
 
 // AlertingSMTPConfig is the mail relay.
@@ -146,6 +157,7 @@ func (s *AlertingConfig) defaults() {
 	s.Storm = AlertingStormConfig{GroupWait: 5 * time.Second, GroupBy: "target", FlapWindow: 10 * time.Minute, FlapThreshold: 6}
 	s.Maintenance = AlertingMaintenanceConfig{DefaultDuration: 4 * time.Hour, Recheck: time.Minute}
 	s.DownChecks = []string{"ping"}
+	s.EventTime = AlertingEventTimeConfig{MaxFuture: 5 * time.Minute, MaxPast: 24 * time.Hour}
 }
 
 // resolve makes empty lists and maps nil, so that a printed configuration
@@ -250,6 +262,9 @@ func (s *AlertingConfig) validate(_ *Config, v validator) {
 	if s.Storm.FlapThreshold < 2 {
 		sv.errf("flap_threshold", "%d: want at least 2", s.Storm.FlapThreshold)
 	}
+	ev := v.sub("event_time")
+	atLeast(ev, "max_future", s.EventTime.MaxFuture, time.Second)
+	atLeast(ev, "max_past", s.EventTime.MaxPast, time.Second)
 	xv := v.sub("maintenance")
 	positive(xv, "default_duration", s.Maintenance.DefaultDuration)
 	atLeast(xv, "recheck", s.Maintenance.Recheck, time.Second)

@@ -42,6 +42,18 @@ type Config struct {
 	Hash string `yaml:"-" json:"-"`
 	// Source is the file name the config was loaded from ("" for Default).
 	Source string `yaml:"-" json:"-"`
+
+	// given is the key paths written in the file (with their lines),
+	// while it is resolved: a default derived in resolve applies only to
+	// a key the file leaves out.
+	given map[string]int
+}
+
+// isGiven reports whether the file wrote the key at path
+// ("jobnets[0].misfire.grace").
+func (c *Config) isGiven(path string) bool {
+	_, ok := c.given[path]
+	return ok
 }
 
 // NodeConfig identifies this node and where it keeps its state.

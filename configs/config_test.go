@@ -38,6 +38,41 @@ testdata/invalid-monitor-refs.yaml:13: monitor.thresholds[1].tags: no target in 
 		"invalid-monitor-thresholds.yaml": `testdata/invalid-monitor-thresholds.yaml:8: monitor.thresholds[1].critical: 80 must be above warning 90
 testdata/invalid-monitor-thresholds.yaml:9: monitor.traps.listen: required when traps.rules or traps.users are set (e.g. ":162")
 testdata/invalid-monitor-thresholds.yaml:14: monitor.samples.retention.raw: 30m: want 0 (keep forever) or at least 1h`,
+		// Issue 17 item 5: every problem of every target at once.
+		"invalid-monitor-many-errors.yaml": `testdata/invalid-monitor-many-errors.yaml:4: monitor.targets[0].name: "bad name!": want 1-128 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit
+testdata/invalid-monitor-many-errors.yaml:5: monitor.targets[0].address: required (IP address or host name)
+testdata/invalid-monitor-many-errors.yaml:6: monitor.targets[0].ping.interval: 500ms: must be at least 1s
+testdata/invalid-monitor-many-errors.yaml:6: monitor.targets[0].ping.packets: 200: want 1 to 100
+testdata/invalid-monitor-many-errors.yaml:6: monitor.targets[0].ping.packet_interval: 1.25ms: must be at least 10ms
+testdata/invalid-monitor-many-errors.yaml:7: monitor.targets[0].snmp.version: "v9": want v2c or v3
+testdata/invalid-monitor-many-errors.yaml:7: monitor.targets[0].snmp.port: 70000: want 1 to 65535
+testdata/invalid-monitor-many-errors.yaml:11: monitor.targets[1].services[0].type: "smtp": want tcp, http or postgres
+testdata/invalid-monitor-many-errors.yaml:12: monitor.targets[1].services[1].down_after: 5000: want 1 to 1000 checks
+testdata/invalid-monitor-many-errors.yaml:12: monitor.targets[1].services[1].port: required for tcp checks without address
+testdata/invalid-monitor-many-errors.yaml:13: monitor.targets[1].processes: need an snmp block (processes are counted through HOST-RESOURCES-MIB)
+testdata/invalid-monitor-many-errors.yaml:14: monitor.targets[1].processes[0].name: "/usr/sbin/sshd": the process name as in hrSWRunName, without path or spaces
+testdata/invalid-monitor-many-errors.yaml:16: monitor.targets[1].thresholds[0].warning: set warning, critical or both
+testdata/invalid-monitor-many-errors.yaml:16: monitor.targets[1].thresholds[0].for: 2000: want 1 to 1000 samples`,
+		// Issue 17 item 6: a zero written in the file is not "default".
+		"invalid-monitor-zeros.yaml": `testdata/invalid-monitor-zeros.yaml:3: monitor.snmp_poller.workers: 0: not a valid value here (leave the key out for the default, 64)
+testdata/invalid-monitor-zeros.yaml:4: monitor.history.recent: 0: not a valid value here (leave the key out for the default, 20)
+testdata/invalid-monitor-zeros.yaml:8: monitor.targets[0].ping.packets: 0: not a valid value here (leave the key out for the default, 3)
+testdata/invalid-monitor-zeros.yaml:8: monitor.targets[0].ping.down_after: 0: not a valid value here (leave the key out for the default, 3)
+testdata/invalid-monitor-zeros.yaml:8: monitor.targets[0].ping.max_loss: 0: not a valid value here (leave the key out for the default, 100)
+testdata/invalid-monitor-zeros.yaml:8: monitor.targets[0].ping.interval: 0s: not a valid value here (leave the key out for the default, 10s)
+testdata/invalid-monitor-zeros.yaml:10: monitor.targets[0].snmp.port: 0: not a valid value here (leave the key out for the default, 161)
+testdata/invalid-monitor-zeros.yaml:11: monitor.targets[0].snmp.interval: 0s: not a valid value here (leave the key out for the default, 1m)
+testdata/invalid-monitor-zeros.yaml:12: monitor.targets[0].snmp.timeout: 0s: not a valid value here (leave the key out for the default, 10s)
+testdata/invalid-monitor-zeros.yaml:13: monitor.targets[0].snmp.max_repetitions: 0: not a valid value here (leave the key out for the default, 25)
+testdata/invalid-monitor-zeros.yaml:16: monitor.targets[0].snmp.oids[0].oid: "99999999999999999999.1": arc 1: arc larger than 4294967295 (32 bits)
+testdata/invalid-monitor-zeros.yaml:18: monitor.targets[0].services[0].timeout: 0s: not a valid value here (leave the key out for the default, 5s)
+testdata/invalid-monitor-zeros.yaml:20: monitor.targets[0].processes[0].min: 0: not a valid value here (leave the key out for the default, 1)
+testdata/invalid-monitor-zeros.yaml:22: monitor.thresholds[0].for: 0: not a valid value here (leave the key out for the default, 1)
+testdata/invalid-monitor-zeros.yaml:23: monitor.syslog.queue_size: 0: not a valid value here (leave the key out for the default, 65536)
+testdata/invalid-monitor-zeros.yaml:23: monitor.syslog.workers: 0: not a valid value here (leave the key out for the default, 2)
+testdata/invalid-monitor-zeros.yaml:24: monitor.traps.workers: 0: not a valid value here (leave the key out for the default, 2)
+testdata/invalid-monitor-zeros.yaml:27: jobnets[0].misfire.grace: 0s: want more than 0
+testdata/invalid-monitor-zeros.yaml:29: jobnets[0].triggers[0].file.poll: 0s: want more than 0`,
 		"invalid-monitor-traps-security.yaml": `testdata/invalid-monitor-traps-security.yaml:4: monitor.traps.allow_sources[1]: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?
 testdata/invalid-monitor-traps-security.yaml:9: monitor.traps.users[0].min_level: "authPriv" needs priv_protocol`,
 		"invalid-duration-type.yaml":         `testdata/invalid-duration-type.yaml:3: http.read_timeout: "abc" is not a duration`,

@@ -302,7 +302,7 @@ const (
 
 func (s *JobnetsConfig) defaults() {}
 
-func (s *JobnetsConfig) resolve(*Config, string) {
+func (s *JobnetsConfig) resolve(c *Config, _ string) {
 	if len(*s) == 0 {
 		*s = nil // "jobnets: []" is the default, nil
 	}
@@ -316,7 +316,8 @@ func (s *JobnetsConfig) resolve(*Config, string) {
 		if n.Misfire.Policy == "" {
 			n.Misfire.Policy = "once"
 		}
-		if n.Misfire.Grace == 0 {
+		np := fmt.Sprintf("jobnets[%d]", i)
+		if n.Misfire.Grace == 0 && !c.isGiven(np+".misfire.grace") {
 			n.Misfire.Grace = time.Minute
 		}
 		if n.Severity == "" {
@@ -340,10 +341,11 @@ func (s *JobnetsConfig) resolve(*Config, string) {
 				if len(ft.On) == 0 {
 					ft.On = []string{"created"}
 				}
-				if ft.Settle == 0 {
+				tp := fmt.Sprintf("%s.triggers[%d].file", np, j)
+				if ft.Settle == 0 && !c.isGiven(tp+".settle") {
 					ft.Settle = 2 * time.Second
 				}
-				if ft.Poll == 0 {
+				if ft.Poll == 0 && !c.isGiven(tp+".poll") {
 					ft.Poll = time.Second
 				}
 			}

@@ -122,9 +122,11 @@ func ParseWith(name string, data []byte, opts ParseOptions) (cfg *Config, err er
 	if root != nil {
 		d.decodeRoot(root, reflect.ValueOf(c).Elem())
 	}
+	c.given = d.lines
 	for _, s := range c.sections() {
 		s.sec.resolve(c, dir)
 	}
+	c.given = nil
 
 	errs := d.errs
 	bad := map[string]bool{} // fields whose value did not decode
@@ -545,6 +547,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := fieldsOf(v.Type())
+	var given []givenField
 	for _, p := range d.pairs(n, path) {
 		fp := join(path, p.name)
 		if _, ok := d.lines[fp]; !ok {
@@ -556,7 +559,98 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		d.decode(p.val, v.FieldByIndex(idx), fp)
+		if val := d.derefQuiet(p.val); val != nil && !isNull(val) {
+			given = append(given, givenField{idx: idx, path: fp, line: p.key.Line})
+		}
 	}
+	d.defaults(v, given)
+}
+
+// defaulter is a config type of another package that fills its own
+// defaults: Defaults sets every field left at its zero value.
+type defaulter interface{ Defaults() }
+
+// givenField is a key written in the file, with a value.
+type givenField struct {
+	idx  []int
+	path string
+	line int
+}
+
+// defaults completes a struct that fills its own defaults (a defaulter)
+// from the keys the file did not give: the defaults apply only where a
+// key is absent. A key given as zero (0, 0s, "", []) where the type's
+// default is something else is an error naming the default: zero there
+// does not silently mean "default", and most such zeros are not valid
+// values. (A field whose zero is a valid value, such as snmp.retries, is
+// a pointer, so that zero and absent differ.)
+func (d *decoder) defaults(v reflect.Value, given []givenField) {
+	if !v.CanAddr() {
+		return
+	}
+	df, ok := v.Addr().Interface().(defaulter)
+	if !ok {
+		return
+	}
+	before := reflect.New(v.Type()).Elem()
+	before.Set(v)
+	df.Defaults()
+	for _, g := range given {
+		was, now := before.FieldByIndex(g.idx), v.FieldByIndex(g.idx)
+		if isEmptyValue(was) && !isEmptyValue(now) {
+			d.errf(g.line, g.path, "%s: not a valid value here (leave the key out for the default, %s)", showValue(was), showValue(now))
+		}
+		now.Set(was) // what the file says stands
+	}
+}
+
+// isEmptyValue: the zero value, or an empty list or mapping.
+func isEmptyValue(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Slice, reflect.Map:
+		return v.Len() == 0
+	}
+	return v.IsZero()
+}
+
+// showValue prints a config value for a message: durations as "30s",
+// strings quoted, lists and mappings in YAML flow style.
+func showValue(v reflect.Value) string {
+	switch {
+	case v.Type() == durationType:
+		return fmtDuration(time.Duration(v.Int()))
+	case v.Kind() == reflect.String:
+		if st, ok := v.Interface().(fmt.Stringer); ok {
+			return quote(st.String()) // a secret type prints as <secret>
+		}
+		return quote(v.String())
+	case v.Kind() == reflect.Slice || v.Kind() == reflect.Map:
+		if v.Len() == 0 {
+			if v.Kind() == reflect.Map {
+				return "{}"
+			}
+			return "[]"
+		}
+		b, err := yaml.Marshal(v.Interface())
+		if err == nil {
+			var n yaml.Node
+			if yaml.Unmarshal(b, &n) == nil && len(n.Content) == 1 {
+				n.Content[0].Style = yaml.FlowStyle
+				if out, err := yaml.Marshal(n.Content[0]); err == nil {
+					return strings.TrimSpace(string(out))
+				}
+			}
+		}
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+// derefQuiet follows aliases without counting against the node budget.
+func (d *decoder) derefQuiet(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
 }
 
 func (d *decoder) slice(n *yaml.Node, v reflect.Value, path string) {

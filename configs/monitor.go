@@ -59,6 +59,10 @@ type MonitorSyslogConfig struct {
 	Filter   filter.Config `yaml:",inline"`
 }
 
+// Defaults fills the receiver's defaults (the config loader calls it, so
+// that a key given as zero is an error rather than the default).
+func (c *MonitorSyslogConfig) Defaults() { c.Receiver.Defaults() }
+
 // MonitorSamplesConfig sizes the in-memory sample buffer in front of the
 // ledger store and sets retention.
 type MonitorSamplesConfig struct {
@@ -126,6 +130,10 @@ func (s *MonitorConfig) defaults() {
 	s.SNMPPoller.Workers = 64
 	s.History = scheduler.HistoryConfig{Recent: 20, Failures: 50}
 	s.Syslog.Filter.DefaultAction = filter.ActionIgnore
+	// The receivers' defaults, so that the printed configuration shows
+	// what runs (the listen addresses stay empty: off).
+	s.Syslog.Receiver.Defaults()
+	s.Traps.Defaults()
 	s.Samples = MonitorSamplesConfig{
 		Store: true, Buffer: 100000, BatchSize: 5000, FlushInterval: 5 * time.Second,
 		Retention: MonitorRetentionConfig{

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/internal/jsondur"
 )
 
 // AlertingDeps are what the alerting endpoints serve from besides the
@@ -57,11 +59,37 @@ type MaintenanceRequest struct {
 	Comment  string     `json:"comment,omitempty"`
 }
 
-// MaintenanceView is a window with whether it is in force now.
+// MaintenanceView is a window with whether it is in force now. In JSON
+// its duration reads as "12h0m0s" (jsondur); integer nanoseconds, as
+// older nodes wrote it, still decode.
 type MaintenanceView struct {
 	ledger.Maintenance
 	Active      bool       `json:"active"`
 	ActiveUntil *time.Time `json:"active_until,omitempty"`
+}
+
+// maintenanceView is MaintenanceView without its JSON methods.
+type maintenanceView MaintenanceView
+
+// MarshalJSON writes the duration as a string.
+func (v MaintenanceView) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		maintenanceView
+		Duration jsondur.Duration `json:"duration,omitempty"`
+	}{maintenanceView(v), jsondur.Duration(v.Duration)})
+}
+
+// UnmarshalJSON reads the duration as a string or integer nanoseconds.
+func (v *MaintenanceView) UnmarshalJSON(b []byte) error {
+	w := struct {
+		*maintenanceView
+		Duration jsondur.Duration `json:"duration,omitempty"`
+	}{maintenanceView: (*maintenanceView)(v)}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	v.Duration = w.Duration.D()
+	return nil
 }
 
 // ReportRequest is the body of POST /api/v1/incidents/{id}/report. Who

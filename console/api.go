@@ -66,6 +66,10 @@ type Deps struct {
 	Audit  func(ctx context.Context, id auth.Identity, action, target, result, detail string)
 	Logger *slog.Logger
 	Now    func() time.Time
+	// EventSkew bounds the time of an event posted to the API against the
+	// node's clock; one outside is refused (400, field "time"). Zero: no
+	// bound.
+	EventSkew incident.Skew
 }
 
 // Handler returns a handler serving the API on a new auth.Mux checked by
@@ -331,8 +335,13 @@ func (a *api) postEvents(w http.ResponseWriter, r *http.Request) {
 		if ev.ID == "" {
 			ev.ID = incident.NewID()
 		}
+		ev.Received = now // never the sender's word
 		ev.Normalize(now)
-		if err := ev.Validate(); err != nil {
+		err := ev.Validate()
+		if err == nil {
+			err = a.EventSkew.Check(ev.Time, now)
+		}
+		if err != nil {
 			field := ""
 			var fe *incident.FieldError
 			if errors.As(err, &fe) {

@@ -37,7 +37,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(b.Close)
 	srv := httptest.NewServer(console.Handler(testGuard(), console.Deps{Store: s, Publisher: b,
-		Ready: []console.Check{{Name: "ledger", Fn: s.Ping}}}))
+		Ready: []console.Check{{Name: "ledger", Fn: s.Ping}}, EventSkew: incident.DefaultSkew}))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, store: s, bus: b}
 }
@@ -102,6 +102,11 @@ func TestPostEventsBadInput(t *testing.T) {
 		{"empty array", `[]`, "", "no events"},
 		{"trailing data", `{"target":"a","check":"b","severity":"info"} {}`, "", "unexpected data"},
 		{"long target", `{"target":"` + strings.Repeat("x", 300) + `","check":"b","severity":"info"}`, "target", "longer than"},
+		// Issue 17 item 4: event times are bounded (alerting.event_time).
+		{"time far in the future", `{"target":"a","check":"b","severity":"info","time":"9999-12-31T23:59:59Z"}`, "time", "ahead of this node's clock; at most 5m0s (alerting.event_time.max_future)"},
+		{"time in the future", `{"target":"a","check":"b","severity":"info","time":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, "time", "max_future"},
+		{"time long ago", `{"target":"a","check":"b","severity":"info","time":"2001-01-01T00:00:00Z"}`, "time", "behind this node's clock; at most 24h0m0s (alerting.event_time.max_past)"},
+		{"second of array too late", `[{"target":"a","check":"b","severity":"info"},{"target":"a","check":"b","severity":"info","time":"1970-01-02T00:00:00Z"}]`, "[1].time", "max_past"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, out := f.do(t, "POST", "/api/v1/events", c.body)

@@ -12,6 +12,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/internal/jsondur"
 )
 
 // Jobnets is the job network as the API sees it: the node implements it
@@ -73,16 +74,16 @@ type JobnetDetail struct {
 
 // JobNode is one job of a jobnet's DAG.
 type JobNode struct {
-	Name    string        `json:"name"`
-	Kind    string        `json:"kind,omitempty"`
-	Command string        `json:"command,omitempty"`
-	Args    []string      `json:"args,omitempty"`
-	Jobnet  string        `json:"jobnet,omitempty"`
-	RunOn   string        `json:"run_on,omitempty"`
-	Needs   []string      `json:"needs,omitempty"`
-	Hold    bool          `json:"hold,omitempty"`
-	Timeout time.Duration `json:"timeout,omitempty"`
-	Retries int           `json:"retries,omitempty"`
+	Name    string           `json:"name"`
+	Kind    string           `json:"kind,omitempty"`
+	Command string           `json:"command,omitempty"`
+	Args    []string         `json:"args,omitempty"`
+	Jobnet  string           `json:"jobnet,omitempty"`
+	RunOn   string           `json:"run_on,omitempty"`
+	Needs   []string         `json:"needs,omitempty"`
+	Hold    bool             `json:"hold,omitempty"`
+	Timeout jsondur.Duration `json:"timeout,omitempty"` // "10m0s"
+	Retries int              `json:"retries,omitempty"`
 }
 
 // StartRequest is the body of POST /api/v1/jobnets/{name}/runs.

@@ -31,7 +31,8 @@ type TargetSummary struct {
 	Parent  string            `json:"parent,omitempty"`
 	Tags    map[string]string `json:"tags,omitempty"`
 	// Status is down when any check is down, unknown before every check
-	// has a verdict, else up.
+	// has a verdict, else up (a check unreachable because the target's
+	// ping is down has a verdict; the ping check makes the target down).
 	Status target.Status  `json:"status"`
 	Checks []CheckSummary `json:"checks"`
 	// LastCheck is the time of the newest result of any check.
@@ -93,7 +94,7 @@ func Summarize(t target.Target, snaps []target.Snapshot) TargetSummary {
 		case target.Down:
 			down = true
 			known++
-		case target.Up:
+		case target.Up, target.Unreachable:
 			known++
 		}
 		s.Checks = append(s.Checks, c)

@@ -73,6 +73,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	nets     map[string]*Net
+	defs     map[string]*Net // Def → definition, kept while a run uses it
 	leading  bool
 	starting map[string]bool               // run/job whose start is being proposed
 	local    map[string]context.CancelFunc // key → cancel of local attempts
@@ -113,20 +114,81 @@ func New(opts Options) (*Engine, error) {
 		opts.Nets = map[string]*Net{}
 	}
 	return &Engine{
-		opts: opts, log: opts.Logger.With("component", "jobnet"), nets: opts.Nets,
+		opts: opts, log: opts.Logger.With("component", "jobnet"), nets: opts.Nets, defs: defsOf(opts.Nets, nil),
 		starting: map[string]bool{}, local: map[string]context.CancelFunc{}, seen: map[string]time.Time{},
 		killSent: map[string]time.Time{}, recorded: map[string]bool{},
 		results: make(chan Result, 1024), resultSem: make(chan struct{}, 256), wake: make(chan struct{}, 1),
 	}, nil
 }
 
-// SetNets replaces the jobnets (a configuration reload). Live runs keep
-// the jobs they were created with.
+// SetNets replaces the jobnets (a configuration reload). New runs and
+// schedules take the new definitions at once; a removed jobnet is no
+// longer scheduled. A run in progress keeps the definition it was created
+// with (its jobs, commands, end codes, retries, delays) until it ends: the
+// run records the definition's hash (Net.Def) and the engine keeps every
+// definition a live run still uses. A node started after the change knows
+// only the new definitions; a run created before is driven with the
+// current definition of its jobnet there.
 func (e *Engine) SetNets(nets map[string]*Net) {
+	if nets == nil {
+		nets = map[string]*Net{}
+	}
 	e.mu.Lock()
 	e.nets = nets
+	e.defs = defsOf(nets, e.defs)
 	e.mu.Unlock()
 	e.poke()
+}
+
+// defsOf adds the definitions of nets to defs (a new map).
+func defsOf(nets map[string]*Net, defs map[string]*Net) map[string]*Net {
+	out := maps.Clone(defs)
+	if out == nil {
+		out = map[string]*Net{}
+	}
+	for _, n := range nets {
+		if n.Def != "" {
+			out[n.Def] = n
+		}
+	}
+	return out
+}
+
+// netOf is the definition run r is driven with: the one it was created
+// with while this engine knows it, else its jobnet's current one (nil for
+// a removed jobnet).
+func (e *Engine) netOf(r *runstate.Run) *Net {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.netOfLocked(r)
+}
+
+func (e *Engine) netOfLocked(r *runstate.Run) *Net {
+	if r.Def != "" {
+		if n := e.defs[r.Def]; n != nil && n.Name == r.Jobnet {
+			return n
+		}
+	}
+	return e.nets[r.Jobnet]
+}
+
+// pruneDefsLocked forgets the old definitions no run in st uses.
+func (e *Engine) pruneDefsLocked(st *runstate.State) {
+	if len(e.defs) <= len(e.nets) {
+		return
+	}
+	used := make(map[string]bool, len(e.nets))
+	for _, n := range e.nets {
+		used[n.Def] = true
+	}
+	for _, r := range st.Runs {
+		used[r.Def] = true
+	}
+	for d := range e.defs {
+		if !used[d] {
+			delete(e.defs, d)
+		}
+	}
 }
 
 // Nets returns the jobnets by name.
@@ -391,7 +453,7 @@ func (e *Engine) fire(ctx context.Context, n *Net, id string, t time.Time, trigg
 	p := n.Params.Defaults()
 	maps.Copy(p, params)
 	op := runstate.Op{Kind: runstate.OpFire, Jobnet: n.Name, By: by,
-		Fire: &runstate.Fire{ID: id, Scheduled: t, Trigger: trigger, Params: p, Parent: parent, Jobs: n.specs()}}
+		Fire: &runstate.Fire{ID: id, Scheduled: t, Trigger: trigger, Params: p, Parent: parent, Jobs: n.specs(), Def: n.Def}}
 	if watermark {
 		op.Time = t
 	}
@@ -468,8 +530,9 @@ func (e *Engine) drive(ctx context.Context, now time.Time) {
 	)
 	e.mu.Lock()
 	e.opts.Log.View(func(st *runstate.State) {
+		e.pruneDefsLocked(st)
 		for _, r := range st.SortedRuns() {
-			n := e.nets[r.Jobnet]
+			n := e.netOfLocked(r)
 			if !r.Live() {
 				if now.Sub(r.Ended) >= e.opts.KeepEnded && !e.parentRunning(st, r) {
 					archive = append(archive, r.Clone())
@@ -661,7 +724,7 @@ func (e *Engine) target(jc *Job) string {
 }
 
 func (e *Engine) start(ctx context.Context, now time.Time, s startReq) {
-	n := e.net(s.run.Jobnet)
+	n := e.netOf(s.run)
 	var jc *Job
 	if n != nil {
 		jc = n.Job(s.job)
@@ -767,7 +830,7 @@ func remoteWhere(where string) bool {
 // redispatch hands a running remote attempt to the agents again (a new
 // leader's takeover); if it never arrives, the lease makes the job lost.
 func (e *Engine) redispatch(ctx context.Context, s startReq) {
-	n := e.net(s.run.Jobnet)
+	n := e.netOf(s.run)
 	if n == nil || e.opts.Remote == nil {
 		return
 	}
@@ -858,7 +921,7 @@ func (e *Engine) handleResult(ctx context.Context, res Result) error {
 	if !found {
 		return nil // stale: already ended, or an old attempt
 	}
-	n := e.net(run.Jobnet)
+	n := e.netOf(run)
 	var jc *Job
 	if n != nil {
 		jc = n.Job(res.Job)
@@ -918,7 +981,7 @@ func (e *Engine) afterEnd(ctx context.Context, runID, job string, st runstate.Jo
 	if run == nil {
 		return
 	}
-	n := e.net(run.Jobnet)
+	n := e.netOf(run)
 	if n != nil {
 		jc := n.Job(job)
 		switch st {

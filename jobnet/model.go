@@ -1,6 +1,9 @@
 package jobnet
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -22,6 +25,10 @@ import (
 // calendar resolved, end codes and retry codes as ranges.
 type Net struct {
 	configs.JobnetConfig
+	// Def identifies this definition: the SHA-256 of the jobnet's
+	// configuration. A run records it, and keeps this definition while
+	// it is in progress even when the configuration changes.
+	Def       string
 	Schedules []*Schedule
 	jobs      map[string]*Job
 	params    map[string]*regexp.Regexp // declared name → anchored pattern
@@ -38,7 +45,7 @@ type Job struct {
 func Compile(cfg configs.JobnetsConfig) (map[string]*Net, error) {
 	out := make(map[string]*Net, len(cfg))
 	for i, nc := range cfg {
-		n := &Net{JobnetConfig: nc, jobs: map[string]*Job{}, params: map[string]*regexp.Regexp{}}
+		n := &Net{JobnetConfig: nc, Def: defHash(nc), jobs: map[string]*Job{}, params: map[string]*regexp.Regexp{}}
 		for k, p := range nc.Params {
 			re, err := p.Regexp()
 			if err != nil {
@@ -82,6 +89,16 @@ func Compile(cfg configs.JobnetsConfig) (map[string]*Net, error) {
 		out[nc.Name] = n
 	}
 	return out, nil
+}
+
+// defHash is the SHA-256 of a jobnet's configuration (its JSON form).
+func defHash(nc configs.JobnetConfig) string {
+	b, err := json.Marshal(nc)
+	if err != nil {
+		b = fmt.Appendf(nil, "%#v", nc)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func (n *Net) jobNames() []string {

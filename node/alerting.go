@@ -34,6 +34,10 @@ type AlertingOptions struct {
 	SendTimeout time.Duration
 	// DefaultMaintenance is the length of a window added without an end.
 	DefaultMaintenance time.Duration
+	// EventSkew bounds incoming event times (alerting.event_time; zero:
+	// incident.DefaultSkew). The API refuses an event outside; syslog and
+	// traps keep it at its receive time (incident.Event.Clamp).
+	EventSkew incident.Skew
 }
 
 // alertingOptions turns the alerting section into AlertingOptions.
@@ -72,7 +76,8 @@ func alertingOptions(c *configs.Config) (AlertingOptions, error) {
 		}
 		cfg.Policies = append(cfg.Policies, p)
 	}
-	o := AlertingOptions{Enabled: a.Active(), Config: cfg, SendTimeout: a.Notify.SendTimeout, DefaultMaintenance: a.Maintenance.DefaultDuration}
+	o := AlertingOptions{Enabled: a.Active(), Config: cfg, SendTimeout: a.Notify.SendTimeout, DefaultMaintenance: a.Maintenance.DefaultDuration,
+		EventSkew: incident.Skew{Future: a.EventTime.MaxFuture, Past: a.EventTime.MaxPast}}
 	if a.SMTP.Host != "" {
 		o.Mail = &mail.Config{Host: a.SMTP.Host, Port: a.SMTP.Port, From: a.SMTP.From, Username: a.SMTP.Username,
 			Password: string(a.SMTP.Password), TLS: a.SMTP.TLS, Timeout: a.SMTP.Timeout}

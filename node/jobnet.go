@@ -14,6 +14,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/internal/jsondur"
 	"github.com/unyo-ops/unyo/jobnet"
 	"github.com/unyo-ops/unyo/jobnet/runstate"
 )
@@ -87,14 +88,24 @@ type jobnetPart struct {
 	file   *jobnet.FileLog  // nil with Raft
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// restartTriggers stops the triggers' watchers and starts them again
+	// on the engine's current jobnets (after a reload).
+	restartTriggers func()
 }
 
 // newJobnet compiles the jobnets and builds the engine on the run log:
 // the cluster's Raft log when the node runs Raft, else a file in the data
-// directory.
+// directory. With no jobnets it builds nothing (a reload that adds the
+// first one builds it then: reloadJobnets).
 func (n *Node) newJobnet(ctx context.Context) error {
+	n.jobnetMu.Lock()
+	defer n.jobnetMu.Unlock()
+	return n.newJobnetLocked(ctx, n.opts.Jobnets.Jobnets)
+}
+
+func (n *Node) newJobnetLocked(ctx context.Context, cfg configs.JobnetsConfig) error {
 	o := n.opts.Jobnets
-	if len(o.Jobnets) == 0 {
+	if len(cfg) == 0 {
 		if o.SigningKeyFile != "" {
 			// Made on first start all the same, so that the agents can be
 			// given the public key before the first jobnet is configured.
@@ -108,7 +119,7 @@ func (n *Node) newJobnet(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nets, err := jobnet.Compile(o.Jobnets)
+	nets, err := jobnet.Compile(cfg)
 	if err != nil {
 		return fmt.Errorf("node: jobnets: %w", err)
 	}
@@ -143,6 +154,40 @@ func (n *Node) newJobnet(ctx context.Context) error {
 	return nil
 }
 
+// reloadJobnets makes cfg the node's jobnets without a restart: new and
+// changed jobnets take effect for new runs and schedules at once, a
+// removed one is no longer scheduled, and runs in progress keep the
+// definition they started with (jobnet.Engine.SetNets). The file and
+// event triggers are restarted on the new definitions. The first jobnet
+// configured builds and starts the job network.
+func (n *Node) reloadJobnets(cfg configs.JobnetsConfig) error {
+	nets, err := jobnet.Compile(cfg)
+	if err != nil {
+		return fmt.Errorf("jobnets: %w", err)
+	}
+	n.jobnetMu.Lock()
+	defer n.jobnetMu.Unlock()
+	p := n.jobnets
+	if p == nil {
+		if len(nets) == 0 {
+			return nil
+		}
+		if n.bgctx == nil {
+			return errors.New("jobnets: the node is not started")
+		}
+		if err := n.newJobnetLocked(n.bgctx, cfg); err != nil {
+			return err
+		}
+		return n.startJobnetLocked(n.bgctx)
+	}
+	p.engine.SetNets(nets)
+	if p.restartTriggers != nil {
+		p.restartTriggers()
+	}
+	n.log.Info("jobnets reloaded", "component", "jobnet", "jobnets", len(nets))
+	return nil
+}
+
 // agentTags are the agents the embedded server lets in and their tags:
 // the leader takes a report on a tag's task only from one of them holding
 // the tag. nil with an external NATS server, which the node does not
@@ -167,6 +212,12 @@ func (p *jobnetPart) close() {
 // startJobnet runs the engine, the agents' results and heartbeats, the
 // triggers and the node's built-in agent.
 func (n *Node) startJobnet(ctx context.Context) error {
+	n.jobnetMu.Lock()
+	defer n.jobnetMu.Unlock()
+	return n.startJobnetLocked(ctx)
+}
+
+func (n *Node) startJobnetLocked(ctx context.Context) error {
 	p := n.jobnets
 	if p == nil {
 		return nil
@@ -175,12 +226,7 @@ func (n *Node) startJobnet(ctx context.Context) error {
 	lg := n.log.With("component", "jobnet")
 	builtin := &jobnet.Agent{Name: n.opts.Name, Node: true, NC: n.bus.Conn(), Logger: lg, Trust: p.trust,
 		Registerer: n.opts.Registry, Exec: &jobnet.Local{Name: "node:" + n.opts.Name, Builtins: n.builtins()}}
-	for _, f := range []func() error{
-		func() error { return p.engine.Run(ctx) },
-		func() error { return p.agents.Serve(ctx, p.engine) },
-		func() error { return p.engine.RunTriggers(ctx, n.bus.Conn()) },
-		func() error { return builtin.Run(ctx) },
-	} {
+	run := func(f func() error) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -189,6 +235,35 @@ func (n *Node) startJobnet(ctx context.Context) error {
 			}
 		}()
 	}
+	for _, f := range []func() error{
+		func() error { return p.engine.Run(ctx) },
+		func() error { return p.agents.Serve(ctx, p.engine) },
+		func() error { return builtin.Run(ctx) },
+	} {
+		run(f)
+	}
+	var (
+		tmu      sync.Mutex
+		tcancel  context.CancelFunc
+		tdone    chan struct{}
+		startTrg = func() {
+			tctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			tcancel, tdone = cancel, done
+			run(func() error { defer close(done); return p.engine.RunTriggers(tctx, n.bus.Conn()) })
+		}
+	)
+	startTrg()
+	p.restartTriggers = func() {
+		tmu.Lock()
+		defer tmu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		tcancel()
+		<-tdone
+		startTrg()
+	}
 	n.log.Info("job network started", "jobnets", len(p.engine.Nets()), "raft", n.raft != nil)
 	return nil
 }
@@ -196,7 +271,9 @@ func (n *Node) startJobnet(ctx context.Context) error {
 // stopJobnet stops what startJobnet started (local jobs are killed) and
 // closes the run log.
 func (n *Node) stopJobnet() {
+	n.jobnetMu.Lock()
 	p := n.jobnets
+	n.jobnetMu.Unlock()
 	if p == nil {
 		return
 	}
@@ -207,19 +284,28 @@ func (n *Node) stopJobnet() {
 	p.close()
 }
 
-// jobnetsView is what the console serves; nil without jobnets.
-func (n *Node) jobnetsView() console.Jobnets {
+// jobnetEngine is the node's jobnet engine; nil while no jobnet is
+// configured.
+func (n *Node) jobnetEngine() *jobnet.Engine {
+	n.jobnetMu.Lock()
+	defer n.jobnetMu.Unlock()
 	if n.jobnets == nil {
 		return nil
 	}
-	return jobnetView{n.jobnets.engine, n.store}
+	return n.jobnets.engine
+}
+
+// jobnetsView is what the console serves: the jobnets the node runs now
+// (none until some are configured; a reload may add them).
+func (n *Node) jobnetsView() console.Jobnets {
+	return jobnetView{n.jobnetEngine, n.store}
 }
 
 // jobnetView implements console.Jobnets over the engine (live runs) and
 // the ledger's run history.
 type jobnetView struct {
-	e    *jobnet.Engine
-	hist ledger.RunHistoryStore
+	engine func() *jobnet.Engine // nil while no jobnet is configured
+	hist   ledger.RunHistoryStore
 }
 
 func (v jobnetView) summary(net *jobnet.Net, live map[string]int, now time.Time) console.JobnetSummary {
@@ -238,9 +324,23 @@ func (v jobnetView) summary(net *jobnet.Net, live map[string]int, now time.Time)
 	return s
 }
 
+func (v jobnetView) nets() map[string]*jobnet.Net {
+	if e := v.engine(); e != nil {
+		return e.Nets()
+	}
+	return nil
+}
+
+func (v jobnetView) runs() []*runstate.Run {
+	if e := v.engine(); e != nil {
+		return e.Runs()
+	}
+	return nil
+}
+
 func (v jobnetView) live() map[string]int {
 	out := map[string]int{}
-	for _, r := range v.e.Runs() {
+	for _, r := range v.runs() {
 		if r.Live() && r.Parent == "" {
 			out[r.Jobnet]++
 		}
@@ -250,7 +350,7 @@ func (v jobnetView) live() map[string]int {
 
 // Jobnets implements console.Jobnets.
 func (v jobnetView) Jobnets() []console.JobnetSummary {
-	nets := v.e.Nets()
+	nets := v.nets()
 	live := v.live()
 	now := time.Now()
 	var out []console.JobnetSummary
@@ -262,7 +362,7 @@ func (v jobnetView) Jobnets() []console.JobnetSummary {
 
 // Jobnet implements console.Jobnets.
 func (v jobnetView) Jobnet(name string) (console.JobnetDetail, error) {
-	net := v.e.Nets()[name]
+	net := v.nets()[name]
 	if net == nil {
 		return console.JobnetDetail{}, fmt.Errorf("%w %q", console.ErrNoJobnet, name)
 	}
@@ -285,7 +385,7 @@ func (v jobnetView) Jobnet(name string) (console.JobnetDetail, error) {
 	}
 	for _, jc := range net.Jobs {
 		node := console.JobNode{Name: jc.Name, Kind: jc.Kind, Command: jc.Command, Args: jc.Args, Jobnet: jc.Jobnet,
-			Needs: jc.Needs, Hold: jc.Hold, Timeout: jc.Timeout, Retries: jc.Retry.Count}
+			Needs: jc.Needs, Hold: jc.Hold, Timeout: jsondur.Duration(jc.Timeout), Retries: jc.Retry.Count}
 		switch {
 		case jc.RunOn.Node != "":
 			node.RunOn = "node:" + jc.RunOn.Node
@@ -318,14 +418,14 @@ func paramPatterns(ps configs.JobnetParams) map[string]string {
 
 // StartRun implements console.Jobnets.
 func (v jobnetView) StartRun(ctx context.Context, name string, params map[string]string, by string) (string, error) {
-	net := v.e.Nets()[name]
+	net := v.nets()[name]
 	if net == nil {
 		return "", fmt.Errorf("%w %q", console.ErrNoJobnet, name)
 	}
 	if err := net.CheckParams(params); err != nil {
 		return "", fmt.Errorf("%w: %w", console.ErrInvalid, err)
 	}
-	id, err := v.e.Start(ctx, name, params, "operator", by)
+	id, err := v.engine().Start(ctx, name, params, "operator", by)
 	if err != nil {
 		return "", jobnetErr(err)
 	}
@@ -341,7 +441,7 @@ func (v jobnetView) Runs(ctx context.Context, f ledger.RunFilter) ([]ledger.RunR
 	}
 	seen := map[string]bool{}
 	var out []ledger.RunRecord
-	for _, r := range v.e.Runs() {
+	for _, r := range v.runs() {
 		if f.Jobnet != "" && r.Jobnet != f.Jobnet {
 			continue
 		}
@@ -383,8 +483,10 @@ func cmpString(a, b string) int {
 
 // Run implements console.Jobnets.
 func (v jobnetView) Run(ctx context.Context, id string) (ledger.RunRecord, error) {
-	if r, ok := v.e.GetRun(id); ok {
-		return jobnet.ToRecord(r), nil
+	if e := v.engine(); e != nil {
+		if r, ok := e.GetRun(id); ok {
+			return jobnet.ToRecord(r), nil
+		}
 	}
 	rec, err := v.hist.RunDetail(ctx, id)
 	if errors.Is(err, incident.ErrNotFound) {
@@ -395,7 +497,11 @@ func (v jobnetView) Run(ctx context.Context, id string) (ledger.RunRecord, error
 
 // ActRun implements console.Jobnets.
 func (v jobnetView) ActRun(ctx context.Context, id string, a console.RunAction) error {
-	err := v.e.Act(ctx, id, jobnet.Action{Verb: a.Verb, Job: a.Job, Mode: a.From, By: a.By})
+	e := v.engine()
+	if e == nil {
+		return fmt.Errorf("%w %q (no job network)", console.ErrNoRun, id)
+	}
+	err := e.Act(ctx, id, jobnet.Action{Verb: a.Verb, Job: a.Job, Mode: a.From, By: a.By})
 	return jobnetErr(err)
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,11 +10,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/filter"
 	"github.com/unyo-ops/unyo/monitor/ping"
 	"github.com/unyo-ops/unyo/monitor/scheduler"
@@ -152,7 +157,7 @@ func (n *Node) newMonitor(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("node: monitor: syslog filters: %w", err)
 		}
-		if m.syslog, err = syslog.New(*o.Syslog, engine, n.bus, n.log, reg); err != nil {
+		if m.syslog, err = syslog.New(*o.Syslog, engine, n.receivedSink(), n.log, reg); err != nil {
 			return fmt.Errorf("node: monitor: %w", err)
 		}
 		if err := m.syslog.Start(rctx); err != nil {
@@ -163,7 +168,7 @@ func (n *Node) newMonitor(ctx context.Context) (err error) {
 		log.Info("syslog receiver listening", "udp", udp, "tcp", tcp, "filters", engine.Len())
 	}
 	if o.Traps != nil {
-		if m.traps, err = trap.New(*o.Traps, n.bus, n.log, reg); err != nil {
+		if m.traps, err = trap.New(*o.Traps, n.receivedSink(), n.log, reg); err != nil {
 			return fmt.Errorf("node: monitor: %w", err)
 		}
 		if err := m.traps.Start(rctx); err != nil {
@@ -189,6 +194,9 @@ func (n *Node) startMonitor(ctx context.Context) error {
 	if err := m.sched.Start(ctx); err != nil {
 		return fmt.Errorf("node: monitor: %w", err)
 	}
+	if err := n.followResolves(ctx); err != nil {
+		return fmt.Errorf("node: monitor: %w", err)
+	}
 	// In a cluster the assignment decides (followAssignments in cluster.go).
 	if n.opts.Cluster.DataDir == "" {
 		if err := m.sched.SetTargets(m.targetList()); err != nil {
@@ -196,6 +204,45 @@ func (n *Node) startMonitor(ctx context.Context) error {
 		}
 	}
 	m.log.Info("monitor started", "targets", len(m.targetList()), "thresholds", len(m.opts.Thresholds))
+	return nil
+}
+
+// receivedSink is where syslog and trap events go, stamped with their
+// receive time. Their event time is the receive time too (a sender's
+// clock is not used: package filter and trap), so alerting.event_time has
+// nothing to refuse there; a wrong clock on a device cannot date a fault.
+func (n *Node) receivedSink() monitor.Sink {
+	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
+		ev.Received = time.Now().UTC()
+		return n.bus.Publish(ctx, ev)
+	})
+}
+
+// followResolves applies every manual resolve to the checks this node runs:
+// the check (or threshold series) of the resolved incident's dedup key forgets
+// its verdict, as a restart would, so a fault still present recurs at the
+// next checks (a new incident saying "recurred: still failing after manual
+// resolve of incident N") instead of staying silent until the node restarts.
+// Every member hears every resolve (a plain subscription on the transitions'
+// subject); only the one running the check has a state to rearm. A resolve
+// missed while the bus was away is caught at the next restart, which
+// reconstructs the same state.
+func (n *Node) followResolves(ctx context.Context) error {
+	m := n.mon
+	sub, err := n.bus.Conn().Subscribe(n.bus.IncidentSubject(incident.KindResolved), func(msg *nats.Msg) {
+		var t bus.Transition
+		if err := json.Unmarshal(msg.Data, &t); err != nil {
+			m.log.Warn("undecodable incident transition", "subject", msg.Subject, "err", err)
+			return
+		}
+		if t.Entry.Kind == incident.KindResolved && t.Incident.DedupKey != "" {
+			m.sched.Rearm(t.Incident.DedupKey)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow resolves: %w", err)
+	}
+	context.AfterFunc(ctx, func() { _ = sub.Unsubscribe() })
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/unyo-ops/unyo/alerting/escalation"
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/auth"
@@ -68,6 +69,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if o.Alerting.EventSkew == (incident.Skew{}) {
+		o.Alerting.EventSkew = incident.DefaultSkew
+	}
 	if o.Name == "" {
 		o.Name = "unyo"
 	}
@@ -127,7 +131,13 @@ type Node struct {
 	guard   *auth.Guard
 	clusterCounters
 	reloadState
-	jobnets *jobnetPart // nil without jobnets (jobnet.go)
+	sharedState
+	// jobnets is nil until jobnets are configured (at start or by a
+	// reload); jobnetMu guards it and bgctx, the context background work
+	// started after Start runs under (jobnet.go).
+	jobnets  *jobnetPart
+	jobnetMu sync.Mutex
+	bgctx    context.Context
 
 	ln   net.Listener
 	mux  *auth.Mux // every route, each with its action
@@ -202,6 +212,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,
+		EventSkew:       opts.Alerting.EventSkew,
 		Ready: []console.Check{
 			{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
 			{Name: "ledger", Fn: n.store.Ping},
@@ -296,6 +307,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.listening = make(chan struct{})
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
+	n.jobnetMu.Lock()
+	n.bgctx = bgctx
+	n.jobnetMu.Unlock()
 	n.bg.Add(1)
 	go func() { defer n.bg.Done(); n.openStore(bgctx) }()
 	n.pipe.Start()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,30 +18,55 @@ import (
 
 // Reload applies a new configuration without a restart (SIGHUP in `unyo
 // serve`). What it can apply: the monitor's targets, thresholds and syslog
-// filters. Sections that need a restart (node, http, nats, ledger,
-// pipeline, cluster, and turning the monitor or its receivers on or off)
-// are reported, not applied: the returned error names them, and the rest
-// of the reload still takes effect. A config that failed to load never
-// reaches Reload, so a bad file changes nothing.
+// filters, and the jobnets (new and changed ones for new runs and
+// schedules, removed ones no longer scheduled; runs in progress keep the
+// definition they started with). Sections that need a restart (node, http,
+// nats, ledger, pipeline, cluster, log, alerting, and turning the monitor
+// or its receivers on or off) are reported, not applied: the returned
+// error names them, and the rest of the reload still takes effect. A
+// config that failed to load never reaches Reload, so a bad file changes
+// nothing.
 //
 // Metrics: unyo_config_last_reload_successful,
 // unyo_config_last_reload_success_timestamp_seconds, unyo_config_info{hash}.
 func (n *Node) Reload(ctx context.Context, c *configs.Config) error {
+	_, err := n.ReloadReport(ctx, c)
+	return err
+}
+
+// ReloadResult says what a reload did, by section name.
+type ReloadResult struct {
+	// Applied are the sections that changed and are in effect now.
+	Applied []string `json:"applied,omitempty"`
+	// Restart are the sections that changed but take effect only after a
+	// restart of the node.
+	Restart []string `json:"restart,omitempty"`
+	// Failed are the sections that changed and could not be applied
+	// (with why, one entry each: "section: error").
+	Failed []string `json:"failed,omitempty"`
+}
+
+// ReloadReport is Reload, also saying what it applied. The error is nil
+// when everything that changed is in effect; it wraps ErrNeedsRestart when
+// something waits for a restart.
+func (n *Node) ReloadReport(ctx context.Context, c *configs.Config) (ReloadResult, error) {
 	n.reloadMu.Lock()
 	defer n.reloadMu.Unlock()
-	err := n.reload(ctx, c)
+	res, running, err := n.reload(ctx, c)
+	// What the node runs now: the new file but for what waits for a
+	// restart or failed, so that the next reload compares with it.
+	n.opts.Config = running
 	if err != nil {
 		n.reloadOK.Set(0)
-		n.log.Error("config reload", "source", c.Source, "err", err)
-		return err
+		n.log.Error("config reload", "source", c.Source, "applied", res.Applied, "err", err)
+		return res, err
 	}
 	n.reloadOK.Set(1)
 	n.reloadTime.SetToCurrentTime()
 	n.configInfo.Reset()
 	n.configInfo.WithLabelValues(c.Hash).Set(1)
-	n.opts.Config = c
-	n.log.Info("config reloaded", "source", c.Source, "hash", c.Hash)
-	return nil
+	n.log.Info("config reloaded", "source", c.Source, "hash", c.Hash, "applied", res.Applied)
+	return res, nil
 }
 
 // currentConfig is the configuration last applied (Reload replaces it).
@@ -50,41 +76,78 @@ func (n *Node) currentConfig() *configs.Config {
 	return n.opts.Config
 }
 
-func (n *Node) reload(ctx context.Context, c *configs.Config) error {
-	var restart []string
-	if old := n.opts.Config; old != nil {
+func (n *Node) reload(ctx context.Context, c *configs.Config) (ReloadResult, *configs.Config, error) {
+	var res ReloadResult
+	old := n.opts.Config
+	running := *c
+	if old != nil {
+		// Sections read only at start: a change waits for a restart, and
+		// the old one keeps running.
 		for _, s := range []struct {
 			name     string
 			old, new any
+			keep     func()
 		}{
-			{"node", old.Node, c.Node}, {"http", old.HTTP, c.HTTP}, {"nats", old.NATS, c.NATS},
-			{"ledger", old.Ledger, c.Ledger}, {"pipeline", old.Pipeline, c.Pipeline},
-			{"cluster", old.Cluster, c.Cluster}, {"log", old.Log, c.Log},
-			{"alerting", old.Alerting, c.Alerting}, {"jobnets", old.Jobnets, c.Jobnets},
+			{"node", old.Node, c.Node, func() { running.Node = old.Node }},
+			{"http", old.HTTP, c.HTTP, func() { running.HTTP = old.HTTP }},
+			{"nats", old.NATS, c.NATS, func() { running.NATS = old.NATS }},
+			{"ledger", old.Ledger, c.Ledger, func() { running.Ledger = old.Ledger }},
+			{"pipeline", old.Pipeline, c.Pipeline, func() { running.Pipeline = old.Pipeline }},
+			{"cluster", old.Cluster, c.Cluster, func() { running.Cluster = old.Cluster }},
+			{"log", old.Log, c.Log, func() { running.Log = old.Log }},
+			{"alerting", old.Alerting, c.Alerting, func() { running.Alerting = old.Alerting }},
 		} {
 			if !reflect.DeepEqual(s.old, s.new) {
-				restart = append(restart, s.name)
+				res.Restart = append(res.Restart, s.name)
+				s.keep()
 			}
+		}
+	}
+	if old == nil || !reflect.DeepEqual(old.Jobnets, c.Jobnets) {
+		if err := n.reloadJobnets(c.Jobnets); err != nil {
+			res.Failed = append(res.Failed, err.Error())
+			if old != nil {
+				running.Jobnets = old.Jobnets
+			}
+		} else if old != nil {
+			res.Applied = append(res.Applied, "jobnets")
 		}
 	}
 	o := monitorOptions(c)
 	m := n.mon
+	monChanged := old == nil || !reflect.DeepEqual(old.Monitor, c.Monitor)
 	switch {
 	case m == nil && o.Enabled:
-		restart = append(restart, "monitor (turning it on)")
+		res.Restart = append(res.Restart, "monitor (turning it on)")
+		if old != nil {
+			running.Monitor = old.Monitor
+		}
 	case m != nil:
-		if (o.Syslog == nil) != (m.syslog == nil) || (o.Traps == nil) != (m.traps == nil) {
-			restart = append(restart, "monitor receivers (turning syslog or traps on or off)")
+		receivers := (o.Syslog == nil) != (m.syslog == nil) || (o.Traps == nil) != (m.traps == nil)
+		if receivers {
+			res.Restart = append(res.Restart, "monitor receivers (turning syslog or traps on or off)")
 		}
 		if err := n.reloadMonitor(ctx, o); err != nil {
-			return err
+			res.Failed = append(res.Failed, err.Error())
+			if old != nil {
+				running.Monitor = old.Monitor
+			}
+		} else if monChanged && old != nil {
+			res.Applied = append(res.Applied, "monitor")
 		}
 	}
-	if len(restart) > 0 {
-		return fmt.Errorf("%w: %v", ErrNeedsRestart, restart)
+	var errs []error
+	if len(res.Failed) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrReloadFailed, strings.Join(res.Failed, "; ")))
 	}
-	return nil
+	if len(res.Restart) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %v", ErrNeedsRestart, res.Restart))
+	}
+	return res, &running, errors.Join(errs...)
 }
+
+// ErrReloadFailed: a changed section could not be applied.
+var ErrReloadFailed = errors.New("config reload: not applied")
 
 // ErrNeedsRestart: the new configuration changes sections that take effect
 // only after a restart; everything else was applied.

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/unyo-ops/unyo/auth"
@@ -25,9 +27,10 @@ import (
 // member, forwarded to the leader) replaces it with a new version. Every
 // member follows it: it takes those sections from the replicated file and
 // keeps its own node, http, nats, ledger, pipeline, cluster and log
-// sections, then reloads (see Reload: the monitor changes at once; alerting
-// and jobnet changes are logged as needing a restart). A node that joins
-// gets the active configuration from the log or a snapshot.
+// sections, then reloads (see Reload: the monitor and the jobnets change at
+// once; alerting changes are logged as needing a restart). The member that
+// took a `config apply` answers with what it did (ConfigApplied). A node
+// that joins gets the active configuration from the log or a snapshot.
 //
 // What goes into the Raft log is configs.SealShared of the file: the shared
 // sections only (the lines of the others blanked), every secret written in
@@ -40,10 +43,80 @@ import (
 // ConfigPath is where a new shared configuration is posted (YAML body).
 const ConfigPath = "/v1/cluster/config"
 
-// ConfigApplied is the answer of ConfigPath.
+// ConfigApplyWait bounds how long POST ConfigPath waits for the member to
+// apply the version it committed before answering "pending".
+var ConfigApplyWait = 10 * time.Second
+
+// ConfigApplied is the answer of ConfigPath: the version committed, and
+// what the member that took the request did with it (every member applies
+// it the same way; each logs its own outcome).
 type ConfigApplied struct {
 	Version int64  `json:"version"`
 	Hash    string `json:"hash"`
+	// Node is the member whose outcome this is.
+	Node string `json:"node,omitempty"`
+	// Unchanged: the shared sections are what the member runs already.
+	Unchanged bool `json:"unchanged,omitempty"`
+	// Pending: the member had not applied the version when the answer
+	// was due (it will; see its log).
+	Pending bool `json:"pending,omitempty"`
+	ReloadResult
+}
+
+// NotApplied reports whether a part of the configuration is not in effect
+// on the member: waiting for a restart, failed, or not applied yet.
+func (a ConfigApplied) NotApplied() bool {
+	return a.Pending || len(a.Restart) > 0 || len(a.Failed) > 0
+}
+
+// sharedOutcome is what this member did with a shared config version.
+type sharedOutcome struct {
+	version   int64
+	unchanged bool
+	res       ReloadResult
+}
+
+// sharedState is the last shared config version this member handled;
+// changed is closed and replaced at each.
+type sharedState struct {
+	sharedMu      sync.Mutex
+	sharedLast    sharedOutcome
+	sharedChanged chan struct{}
+}
+
+func (n *Node) sharedDone(o sharedOutcome) {
+	n.sharedMu.Lock()
+	defer n.sharedMu.Unlock()
+	if o.version < n.sharedLast.version {
+		return
+	}
+	n.sharedLast = o
+	if n.sharedChanged != nil {
+		close(n.sharedChanged)
+	}
+	n.sharedChanged = make(chan struct{})
+}
+
+// waitShared waits until this member has handled version (or a later
+// one): false when ctx ends first.
+func (n *Node) waitShared(ctx context.Context, version int64) (sharedOutcome, bool) {
+	for {
+		n.sharedMu.Lock()
+		last := n.sharedLast
+		if n.sharedChanged == nil {
+			n.sharedChanged = make(chan struct{})
+		}
+		ch := n.sharedChanged
+		n.sharedMu.Unlock()
+		if last.version >= version {
+			return last, true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return sharedOutcome{}, false
+		}
+	}
 }
 
 // seedConfig makes this leader's file the cluster's first active config.
@@ -81,36 +154,82 @@ func (n *Node) followConfig(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	// At a restart the log is replayed: each older version would be
+	// applied in turn (and an alerting change undone and redone, each
+	// logged as needing a restart). Wait until the log this member had at
+	// start is applied, then take the latest version.
+	var replayed uint64
+	if r := n.raft.Raft(); r != nil {
+		replayed = r.LastIndex()
+	}
+	var stillPending ReloadResult // of the last version applied
 	for ac := range n.raft.WatchConfig(ctx) {
-		if ac.Version == 0 || ac.Hash == applied {
+		if replayed > 0 {
+			n.waitApplied(ctx, replayed, ReplayWait)
+			replayed = 0
+			ac = n.raft.Config()
+		}
+		if ac.Version == 0 {
+			continue
+		}
+		if ac.Hash == applied {
+			// The same file again: what waits for a restart still does.
+			pending := ReloadResult{Restart: stillPending.Restart, Failed: stillPending.Failed}
+			n.sharedDone(sharedOutcome{version: ac.Version, unchanged: len(pending.Restart)+len(pending.Failed) == 0, res: pending})
 			continue
 		}
 		merged, err := n.mergeShared(ac.Data)
 		if err != nil {
 			n.log.Error("shared config not applied", "version", ac.Version, "err", err)
+			n.sharedDone(sharedOutcome{version: ac.Version, res: ReloadResult{Failed: []string{err.Error()}}})
 			continue
 		}
 		applied = ac.Hash
+		n.saveShared(ac.Data)
 		if cur := n.currentConfig(); cur != nil && sameShared(cur, merged) {
 			// The replicated file is sealed, so its hash never matches the
 			// node's own; what it says may still be what the node runs.
 			n.log.Info("shared config unchanged", "version", ac.Version, "hash", ac.Hash)
+			stillPending = ReloadResult{}
+			n.sharedDone(sharedOutcome{version: ac.Version, unchanged: true})
 			continue
 		}
-		err = n.Reload(ctx, merged)
-		n.log.Info("shared config applied", "version", ac.Version, "hash", ac.Hash, "by", ac.AppliedBy, "err", err)
+		res, err := n.ReloadReport(ctx, merged)
+		stillPending = res
+		n.log.Info("shared config applied", "version", ac.Version, "hash", ac.Hash, "by", ac.AppliedBy,
+			"applied", res.Applied, "restart", res.Restart, "err", err)
+		n.sharedDone(sharedOutcome{version: ac.Version, res: res})
+	}
+}
+
+// ReplayWait bounds how long a starting member waits for its log to be
+// applied before it applies the shared configuration it has.
+var ReplayWait = 30 * time.Second
+
+// waitApplied waits until the FSM has applied index, ctx ends or max has
+// passed (entries a new leader drops are never applied).
+func (n *Node) waitApplied(ctx context.Context, index uint64, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for n.raft.AppliedIndex() < index && ctx.Err() == nil && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
 // mergeShared parses a shared config and returns this node's config with
 // the shared sections replaced.
 func (n *Node) mergeShared(data []byte) (*configs.Config, error) {
+	return mergeSharedInto(n.currentConfig(), data, n.secretKey)
+}
+
+func mergeSharedInto(own *configs.Config, data []byte, key func() ([]byte, error)) (*configs.Config, error) {
 	name := "cluster-config.yaml"
-	own := n.currentConfig()
 	if own != nil && own.Source != "" {
 		name = filepath.Join(filepath.Dir(own.Source), name)
 	}
-	shared, err := configs.ParseWith(name, data, configs.ParseOptions{SecretKey: n.secretKey})
+	shared, err := configs.ParseWith(name, data, configs.ParseOptions{SecretKey: key})
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +240,55 @@ func (n *Node) mergeShared(data []byte) (*configs.Config, error) {
 		merged.Hash, merged.Source = shared.Hash, own.Source
 	}
 	return &merged, nil
+}
+
+// SharedCacheFile, in the cluster data directory, holds the replicated
+// configuration this member last applied, as replicated (secrets sealed).
+const SharedCacheFile = "shared-config.yaml"
+
+// saveShared keeps the replicated configuration this member applied, for
+// its next start.
+func (n *Node) saveShared(data []byte) {
+	if n.opts.Cluster.DataDir == "" {
+		return
+	}
+	path := filepath.Join(n.opts.Cluster.DataDir, SharedCacheFile)
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		n.log.Warn("keep the shared config for the next start", "err", err)
+	}
+}
+
+// StartupConfig is what a member starts with: its own file, with the
+// shared sections (monitor, alerting, jobnets) of the replicated
+// configuration it last applied, kept in <node.data_dir>/raft/
+// (SharedCacheFile). So what `config apply` changed that needs a restart
+// (alerting) is in effect after the restart, instead of the file's older
+// sections coming back until the replicated ones are applied again. With
+// no such file, or one that does not load (it is logged), cfg as it is.
+func StartupConfig(cfg *configs.Config, log *slog.Logger) *configs.Config {
+	dir := filepath.Join(cfg.Node.DataDir, "raft")
+	data, err := os.ReadFile(filepath.Join(dir, SharedCacheFile))
+	if err != nil {
+		return cfg
+	}
+	key := func() ([]byte, error) { return secretbox.LoadKey(filepath.Join(dir, secretbox.KeyFile)) }
+	merged, err := mergeSharedInto(cfg, data, key)
+	if err != nil {
+		if log != nil {
+			log.Warn("the cluster's shared config kept from the last run does not load; starting with the file's", "err", err)
+		}
+		return cfg
+	}
+	if log != nil && !sameShared(cfg, merged) {
+		log.Info("starting with the cluster's shared config (monitor, alerting, jobnets) last applied, not the file's",
+			"file", cfg.Source, "shared", filepath.Join(dir, SharedCacheFile))
+	}
+	return merged
 }
 
 // configHandler validates a posted config and makes it the next version.
@@ -172,8 +340,23 @@ func (n *Node) configHandler(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, http.StatusServiceUnavailable, err)
 			return
 		}
+		out := ConfigApplied{Version: next, Hash: cluster.ConfigHash(data), Node: n.opts.Name}
+		// Answer with what this member did with it (bounded: a member that
+		// is slow to apply answers "pending").
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(r.Context()), ConfigApplyWait)
+		o, ok := n.waitShared(wctx, next)
+		wcancel()
+		switch {
+		case !ok:
+			out.Pending = true
+		case o.version > next:
+			// A later version came first; what this one did is in the log.
+			out.Pending = true
+		default:
+			out.Unchanged, out.ReloadResult = o.unchanged, o.res
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(ConfigApplied{Version: next, Hash: cluster.ConfigHash(data)})
+		_ = json.NewEncoder(w).Encode(out)
 		return
 	}
 	writeErr(w, http.StatusConflict, fmt.Errorf("config version raced five times: %w", err))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and only what
 # is missing: net-snmp (snmpd, snmptrap, snmpget, snmptrapd), util-linux's
-# logger, iproute2 for test hosts in network namespaces, chromium (headless,
-# for chromedp) and poppler-utils (pdftoppm, pdfinfo). It also starts the local
+# logger, iproute2 for test hosts in network namespaces, jq for the README
+# walk-through, chromium (headless, for chromedp) and poppler-utils (pdftoppm,
+# pdfinfo). It also starts the local
 # PostgreSQL and NATS servers when they are installed but stopped.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ have snmptrap  || need+=(snmp)
 have snmptrapd || need+=(snmptrapd)
 have logger    || need+=(bsdutils)
 have ip        || need+=(iproute2)
+have jq        || need+=(jq)        # the README walk-through (test/walkthrough_test.go)
 have chromium  || need+=(chromium)       # report HTML → PDF, browser tests (chromedp)
 have pdftoppm  || need+=(poppler-utils)  # report PDF checks
 

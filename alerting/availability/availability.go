@@ -310,9 +310,12 @@ func outages(inc Incident, until time.Time) []escalation.Interval {
 		since, now time.Time
 	)
 	for _, e := range inc.Timeline {
-		// A late event may carry an earlier time than the entry before it.
-		if e.At.After(now) {
-			now = e.At
+		// Counted at the time that can be trusted: a source clock ahead of
+		// the receiving node's is taken at the receive time, so an event
+		// dated in the future cannot hide downtime (Entry.TrustedAt). A
+		// late event may carry an earlier time than the entry before it.
+		if at := e.TrustedAt(); at.After(now) {
+			now = at
 		}
 		switch e.Kind {
 		case incident.KindOpened, incident.KindRecurred:

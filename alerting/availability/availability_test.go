@@ -62,6 +62,12 @@ func outage(id int64, target, check string, labels map[string]string, steps ...s
 	return inc
 }
 
+// received sets the receive time of timeline entry i.
+func received(inc availability.Incident, i int, at time.Time) availability.Incident {
+	inc.Timeline[i].Received = &at
+	return inc
+}
+
 func opened(at time.Time) step    { return step{incident.KindOpened, at} }
 func recovered(at time.Time) step { return step{incident.KindRecovered, at} }
 func recurred(at time.Time) step  { return step{incident.KindRecurred, at} }
@@ -241,6 +247,23 @@ func TestCompute(t *testing.T) {
 				{target: "app01", incidents: []int64{}},
 			},
 			worst: "db01",
+		},
+		{
+			// Issue 17 item 4: the source said 9999-12-31; the node received
+			// it at 10:00. Counted from the receive time, not hidden.
+			name: "a down event dated in the future counts from its receive time",
+			in: availability.Input{Incidents: []availability.Incident{
+				received(outage(1, "web01", "ping", nil, opened(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)), resolved(nov(3, 11, 0))),
+					0, nov(3, 10, 0)),
+			}},
+			want: []want{{target: "web01", down: time.Hour, unplanned: time.Hour, incidents: []int64{1}}},
+		},
+		{
+			name: "a late down event counts from its source time",
+			in: availability.Input{Incidents: []availability.Incident{
+				received(outage(1, "web01", "ping", nil, opened(nov(3, 10, 0)), resolved(nov(3, 11, 0))), 0, nov(3, 10, 20)),
+			}},
+			want: []want{{target: "web01", down: time.Hour, unplanned: time.Hour, incidents: []int64{1}}},
 		},
 		{
 			name: "a known target's labels bring its windows",

@@ -21,7 +21,10 @@
 // CheckMaintenance; Occurrences lists a window's intervals) — when the
 // window ends and the fault is still open, a notification goes out; targets
 // whose parent is down (Options.Parents; "down" is an active incident on
-// one of Config.DownChecks), which are unreachable rather than down;
+// one of Config.DownChecks), which are unreachable rather than down, and
+// likewise the other checks of a target that is itself down (an SNMP or
+// service incident opened just before its ping incident: a down host
+// pages once);
 // recovered incidents until the problem recurs; flapping incidents (Flaps
 // state changes within FlapWindow), which are notified once.
 //

@@ -593,6 +593,23 @@ func TestParentDownSuppressesChild(t *testing.T) {
 	})
 }
 
+// A down host pages once: an SNMP incident of a target whose ping incident
+// is active is suppressed as unreachable (issue 17 item 2).
+func TestTargetDownSuppressesItsOtherChecks(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		h := newHarness(t, open, nil)
+		h.open("web01", "ping")
+		h.at(0)
+		other := h.open("web01", "snmp")
+		h.at(time.Second)
+		h.wantMails("desk-phone@example.com,desk@example.com [CRITICAL] web01: ping")
+		tl := h.timeline(other)
+		if len(tl) < 2 || tl[1].Kind != incident.KindSuppressed || !strings.Contains(tl[1].Comment, "unreachable: web01 is down") {
+			t.Fatalf("snmp timeline %s (%+v)", kinds(tl), tl)
+		}
+	})
+}
+
 func TestStormOfOneTargetSendsOneMessage(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, func(c *escalation.Config, _ *escalation.Options) { c.Storm.GroupWait = 10 * time.Second })

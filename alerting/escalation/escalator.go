@@ -680,6 +680,16 @@ func (e *Escalator) suppressed(ctx context.Context, inc incident.Incident, p *Po
 			return fmt.Sprintf("maintenance: window %d %q until %s", w.ID, w.Name, until.In(e.cfg.Location).Format(time.DateTime)), minTime(until, recheck)
 		}
 	}
+	// The target itself is down (its ping incident is active): another
+	// check of it failing is the same fault, paged once, for ping.
+	if !slices.Contains(e.cfg.DownChecks, inc.Check) {
+		down, id, err := e.parentDown(ctx, inc.Target)
+		if err != nil {
+			e.log.Warn("target state", "target", inc.Target, "err", err)
+		} else if down {
+			return fmt.Sprintf("unreachable: %s is down (incident %d)", inc.Target, id), recheck
+		}
+	}
 	if e.opts.Parents != nil {
 		if parent := e.opts.Parents(inc.Target); parent != "" && parent != inc.Target {
 			down, id, err := e.parentDown(ctx, parent)
@@ -710,8 +720,8 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// parentDown reports whether the parent has an active, unrecovered
-// incident on one of the down checks.
+// parentDown reports whether the parent (or a target itself) has an
+// active, unrecovered incident on one of the down checks.
 func (e *Escalator) parentDown(ctx context.Context, parent string) (bool, int64, error) {
 	incs, err := e.led.Incidents(ctx, ledger.Filter{States: []incident.State{incident.Open, incident.Acknowledged}, Target: parent, Limit: 100})
 	if err != nil {

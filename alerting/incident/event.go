@@ -83,6 +83,42 @@ type Event struct {
 	Time     time.Time         `json:"time"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Runbook  string            `json:"runbook,omitempty"`
+	// Received is when a node took the event in (API, receiver, check),
+	// by that node's clock; Time is the source's own time. The ledger
+	// keeps both; what a sender puts here is replaced on receipt.
+	Received time.Time `json:"received,omitzero"`
+}
+
+// Skew bounds an event's source time against its receive time: at most
+// Future ahead and Past behind (alerting.event_time). The API refuses an
+// event outside it.
+type Skew struct {
+	Future time.Duration
+	Past   time.Duration
+}
+
+// DefaultSkew is 5 minutes ahead, 24 hours behind.
+var DefaultSkew = Skew{Future: 5 * time.Minute, Past: 24 * time.Hour}
+
+// Check returns a *FieldError naming "time" when t is further from
+// received than s allows; a zero bound does not check.
+func (s Skew) Check(t, received time.Time) error {
+	switch d := t.Sub(received); {
+	case s.Future > 0 && d > s.Future:
+		return &FieldError{"time", fmt.Sprintf("%s is %s ahead of this node's clock; at most %s (alerting.event_time.max_future)",
+			t.UTC().Format(time.RFC3339), roundSkew(d), s.Future)}
+	case s.Past > 0 && -d > s.Past:
+		return &FieldError{"time", fmt.Sprintf("%s is %s behind this node's clock; at most %s (alerting.event_time.max_past)",
+			t.UTC().Format(time.RFC3339), roundSkew(-d), s.Past)}
+	}
+	return nil
+}
+
+func roundSkew(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Hour)
+	}
+	return d.Round(time.Second)
 }
 
 // FieldError is a validation error that names the offending field.
@@ -93,8 +129,8 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
-// Normalize fills defaults: Status problem, Source "api", Time now,
-// DedupKey "target/check". It does not invent an ID.
+// Normalize fills defaults: Status problem, Source "api", Time and
+// Received now, DedupKey "target/check". It does not invent an ID.
 func (e *Event) Normalize(now time.Time) {
 	if e.Status == "" {
 		e.Status = Problem
@@ -105,7 +141,11 @@ func (e *Event) Normalize(now time.Time) {
 	if e.Time.IsZero() {
 		e.Time = now
 	}
+	if e.Received.IsZero() {
+		e.Received = now
+	}
 	e.Time = e.Time.UTC()
+	e.Received = e.Received.UTC()
 	e.Severity = Severity(strings.ToLower(string(e.Severity)))
 	if e.DedupKey == "" {
 		e.DedupKey = e.Target + "/" + e.Check

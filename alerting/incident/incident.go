@@ -113,11 +113,24 @@ type Entry struct {
 	IncidentID int64     `json:"incident_id"`
 	Seq        int       `json:"seq"`
 	At         time.Time `json:"at"`
-	Kind       Kind      `json:"kind"`
-	By         string    `json:"by"`
-	Comment    string    `json:"comment,omitempty"`
-	Severity   Severity  `json:"severity,omitempty"`
-	State      State     `json:"state"` // the incident's state after this entry
+	// Received is when the event behind this entry was received, set only
+	// when it differs from At (the source's time): the timeline shows both.
+	Received *time.Time `json:"received_at,omitempty"`
+	Kind     Kind       `json:"kind"`
+	By       string     `json:"by"`
+	Comment  string     `json:"comment,omitempty"`
+	Severity Severity   `json:"severity,omitempty"`
+	State    State      `json:"state"` // the incident's state after this entry
+}
+
+// TrustedAt is the time to count the entry at: At, unless the source's
+// time is ahead of when the event was received (a clock running fast must
+// not move a fault into the future, where it hides downtime).
+func (e Entry) TrustedAt() time.Time {
+	if e.Received != nil && e.Received.Before(e.At) {
+		return *e.Received
+	}
+	return e.At
 }
 
 // Action is an operator's request to move an incident.

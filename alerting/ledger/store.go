@@ -46,6 +46,12 @@ type Filter struct {
 //   - An ok event marks the active incident for its key recovered (a
 //     "recovered" entry); with none it is a noop. It is still recorded as
 //     applied.
+//   - Manual resolve of a fault still reported: when the newest incident of
+//     a key was resolved (or closed) by an operator while not recovered, a
+//     problem event for the key opens a new incident whose "opened" entry
+//     reads "recurred: still failing after manual resolve of incident N";
+//     an ok event in between marks the resolved incident recovered (no
+//     entry), and a later problem is a new fault.
 //   - Every state change and every operator action appends one timeline entry;
 //     entries are never edited. Entries are the outbox: Pending returns those
 //     not yet marked published, oldest first.

@@ -100,7 +100,8 @@ func run() int {
 	nDead := int(float64(*devices) * *dead)
 	devs := make([]snmp.Device, *devices)
 	for i := range devs {
-		c := &snmp.Config{Version: *version, Timeout: *timeout, Interval: time.Minute, Retries: 1,
+		one := 1
+		c := &snmp.Config{Version: *version, Timeout: *timeout, Interval: time.Minute, Retries: &one,
 			User: "unyo", AuthPassword: "authpass123", PrivPassword: "privpass123"}
 		if i < nDead {
 			c.Port = deadPorts[i%len(deadPorts)]

@@ -76,7 +76,10 @@ type Run struct {
 	By      string            `json:"by,omitempty"`
 	Params  map[string]string `json:"params,omitempty"`
 	// Parent is "runID/job" for a nested run.
-	Parent  string    `json:"parent,omitempty"`
+	Parent string `json:"parent,omitempty"`
+	// Def is the hash of the jobnet's definition the run was created
+	// with (Fire.Def); empty for runs created before it was recorded.
+	Def     string    `json:"def,omitempty"`
 	Created time.Time `json:"created"`
 	Ended   time.Time `json:"ended,omitzero"`
 	Status  string    `json:"status"`
@@ -162,6 +165,10 @@ type Fire struct {
 	Params    map[string]string `json:"params,omitempty"`
 	Parent    string            `json:"parent,omitempty"`
 	Jobs      []JobSpec         `json:"jobs"`
+	// Def identifies the jobnet's definition the run is created with (a
+	// hash of it): a run in progress keeps that definition when the
+	// configuration changes.
+	Def string `json:"def,omitempty"`
 }
 
 // JobSpec is a job as the run is created with.
@@ -437,7 +444,7 @@ func (s *State) fire(at time.Time, op Op) error {
 	}
 	r := &Run{
 		ID: f.ID, Jobnet: op.Jobnet, Scheduled: f.Scheduled.UTC(), Trigger: f.Trigger, By: op.By,
-		Params: maps.Clone(f.Params), Parent: f.Parent, Created: at, Status: StatusRunning,
+		Params: maps.Clone(f.Params), Parent: f.Parent, Def: f.Def, Created: at, Status: StatusRunning,
 		Jobs: make(map[string]*Job, len(f.Jobs)),
 	}
 	for _, js := range f.Jobs {

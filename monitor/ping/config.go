@@ -60,26 +60,35 @@ func (c *Config) Defaults() {
 }
 
 // Validate checks the config after Defaults; errors name the field
-// relative to the ping block ("interval: must be at least 1s").
+// relative to the ping block ("interval: must be at least 1s"). Every
+// problem is reported (errors.Join), not only the first.
 func (c *Config) Validate() error {
-	switch {
-	case c.Interval < time.Second:
-		return fmt.Errorf("interval: %s: must be at least 1s", c.Interval)
-	case c.Packets < 1 || c.Packets > 100:
-		return fmt.Errorf("packets: %d: want 1 to 100", c.Packets)
-	case c.PacketInterval < 10*time.Millisecond:
-		return fmt.Errorf("packet_interval: %s: must be at least 10ms", c.PacketInterval)
-	case c.Timeout < 10*time.Millisecond:
-		return fmt.Errorf("timeout: %s: must be at least 10ms", c.Timeout)
-	case c.DownAfter < 1 || c.DownAfter > 1000:
-		return fmt.Errorf("down_after: %d: want 1 to 1000 checks", c.DownAfter)
-	case c.MaxLoss <= 0 || c.MaxLoss > 100:
-		return fmt.Errorf("max_loss: %g: want a percentage above 0, at most 100", c.MaxLoss)
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Interval < time.Second {
+		add("interval: %s: must be at least 1s", c.Interval)
 	}
-	if d := time.Duration(c.Packets-1)*c.PacketInterval + c.Timeout; d > c.Interval {
-		return fmt.Errorf("timeout: a check takes (packets-1) × packet_interval + timeout = %s, longer than interval %s", d, c.Interval)
+	if c.Packets < 1 || c.Packets > 100 {
+		add("packets: %d: want 1 to 100", c.Packets)
 	}
-	return nil
+	if c.PacketInterval < 10*time.Millisecond {
+		add("packet_interval: %s: must be at least 10ms", c.PacketInterval)
+	}
+	if c.Timeout < 10*time.Millisecond {
+		add("timeout: %s: must be at least 10ms", c.Timeout)
+	}
+	if c.DownAfter < 1 || c.DownAfter > 1000 {
+		add("down_after: %d: want 1 to 1000 checks", c.DownAfter)
+	}
+	if !(c.MaxLoss > 0 && c.MaxLoss <= 100) {
+		add("max_loss: %g: want a percentage above 0, at most 100", c.MaxLoss)
+	}
+	if len(errs) == 0 {
+		if d := time.Duration(c.Packets-1)*c.PacketInterval + c.Timeout; d > c.Interval {
+			add("timeout: a check takes (packets-1) × packet_interval + timeout = %s, longer than interval %s", d, c.Interval)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Modes of the shared socket.

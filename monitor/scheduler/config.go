@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +34,19 @@ type HistoryConfig struct {
 	Failures int `yaml:"failures"`
 }
 
-// Validate checks the config; errors name the field.
+// Defaults fills the sizes left at zero (20 recent, 50 failures).
+func (h *HistoryConfig) Defaults() {
+	if h.Recent == 0 {
+		h.Recent = 20
+	}
+	if h.Failures == 0 {
+		h.Failures = 50
+	}
+}
+
+// Validate checks the config; errors name the field. Zero values count as
+// their defaults (a config built in code); the config loader refuses a
+// zero written in the file.
 func (c *Config) Validate() error {
 	if err := c.Ping.Validate(); err != nil {
 		return errors.New("ping_engine." + err.Error())
@@ -42,10 +55,10 @@ func (c *Config) Validate() error {
 		return errors.New("snmp_poller." + err.Error())
 	}
 	if c.History.Recent < 0 || c.History.Recent > 10000 {
-		return errors.New("history.recent: want 0 (default 20) to 10000")
+		return fmt.Errorf("history.recent: %d: want 1 to 10000", c.History.Recent)
 	}
 	if c.History.Failures < 0 || c.History.Failures > 10000 {
-		return errors.New("history.failures: want 0 (default 50) to 10000")
+		return fmt.Errorf("history.failures: %d: want 1 to 10000", c.History.Failures)
 	}
 	return nil
 }

@@ -156,6 +156,20 @@ func (s *Scheduler) Tracker() *target.Tracker { return s.tracker }
 // Thresholds gives the threshold engine (for its Problems list).
 func (s *Scheduler) Thresholds() *threshold.Engine { return s.engine }
 
+// Rearm applies a manual resolve of the incident with this dedup key: the
+// check or threshold series it belongs to, when this scheduler runs it and
+// it is in problem, forgets its verdict as a restart would (see
+// target.State.Rearm, threshold.Engine.Rearm), so a fault still present is
+// raised again at the next checks. It reports whether anything was rearmed.
+func (s *Scheduler) Rearm(dedupKey string) bool {
+	a := s.tracker.Rearm(dedupKey)
+	b := s.engine.Rearm(dedupKey)
+	if a || b {
+		s.log.Info("rearmed after manual resolve", "dedup_key", dedupKey)
+	}
+	return a || b
+}
+
 // SetThresholds replaces the global threshold rules.
 func (s *Scheduler) SetThresholds(rules []threshold.Rule) error {
 	if err := threshold.ValidateRules("thresholds", rules); err != nil {
@@ -225,7 +239,7 @@ func (s *Scheduler) SetTargets(ts []target.Target) error {
 		}
 		if t.SNMP != nil {
 			want[t.Name+"/snmp"] = &runner{key: t.Name + "/snmp", kind: "snmp", target: t, interval: t.SNMP.Interval,
-				fp: base + fmt.Sprintf("|%+v|%+v|%+v", *t.SNMP, t.SNMP.OIDs, t.Processes)}
+				fp: base + snmpFingerprint(*t.SNMP) + fmt.Sprintf("|%+v|%+v", t.SNMP.OIDs, t.Processes)}
 		}
 		for i := range t.Services {
 			sc := &t.Services[i]
@@ -358,7 +372,10 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 				}
 				msg += ", want " + bound
 			}
-			if ev := ps.Record(target.Result{Time: start, OK: pc.OK, Message: msg, Values: map[string]float64{"count": float64(pc.Count)}}); ev != nil {
+			pres := target.Result{Time: start, OK: pc.OK, Message: msg, Values: map[string]float64{"count": float64(pc.Count)}}
+			if why, down, ok := s.unreachable(t, pres); ok {
+				ps.RecordUnreachable(pres, why, down)
+			} else if ev := ps.Record(pres); ev != nil {
 				events = append(events, *ev)
 			}
 		}
@@ -391,7 +408,9 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 	s.metrics.checks.WithLabelValues(r.kind, result).Inc()
 	s.metrics.duration.WithLabelValues(r.kind).Observe(time.Since(start).Seconds())
 
-	if ev := st.Record(res); ev != nil {
+	if why, down, ok := s.unreachable(t, res); ok {
+		st.RecordUnreachable(res, why, down)
+	} else if ev := st.Record(res); ev != nil {
 		events = append(events, *ev)
 	}
 	for _, x := range samples {
@@ -406,6 +425,34 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 	for _, ev := range events {
 		s.publish(ctx, t, ev)
 	}
+}
+
+// unreachable says whether a failed result of a check on t must be recorded
+// as unreachable rather than raise a problem: t's ping check is down
+// (down true), or failing and not yet down, or has not run since this
+// check began (down false: the failure is counted but held until ping
+// decides, at most one more interval of this check). A host that is down
+// pages once, for ping; its SNMP, process and service checks are not
+// separate faults. A result that is ok, or of a target without a ping
+// check, or whose ping answered since the check began, is not.
+func (s *Scheduler) unreachable(t target.Target, res target.Result) (why string, down, ok bool) {
+	if res.OK || t.Ping == nil {
+		return "", false, false
+	}
+	ps := s.tracker.Get(t.Name, "ping")
+	if ps == nil {
+		return "", false, false
+	}
+	status, fails, last := ps.Liveness()
+	switch {
+	case status == target.Down:
+		return t.Name + " does not answer ping", true, true
+	case fails > 0:
+		return t.Name + " is missing ping replies", false, true
+	case last.Before(res.Time):
+		return "waiting for " + t.Name + "'s next ping", false, true
+	}
+	return "", false, false
 }
 
 func (s *Scheduler) state(t target.Target, check, source string, downAfter int, sev incident.Severity) *target.State {
@@ -446,4 +493,12 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// snmpFingerprint prints an SNMP config by value (its pointer fields
+// dereferenced), so an unchanged config keeps its running check.
+func snmpFingerprint(c snmp.Config) string {
+	r := c.RetryCount()
+	c.Retries = nil
+	return fmt.Sprintf("|%+v|retries=%d", c, r)
 }

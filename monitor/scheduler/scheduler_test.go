@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -223,7 +224,7 @@ func TestSetTargetsAgain(t *testing.T) {
 		t.Errorf("%+v", ev)
 	}
 	t.Log(ev.Message)
-	if err := s.SetTargets([]target.Target{{Name: "bad", Address: "127.0.0.1", Ping: &ping.Config{Interval: time.Millisecond}}}); err == nil || err.Error() != "targets[0].ping.interval: 1ms: must be at least 1s" {
+	if err := s.SetTargets([]target.Target{{Name: "bad", Address: "127.0.0.1", Ping: &ping.Config{Interval: time.Millisecond}}}); err == nil || !strings.HasPrefix(err.Error(), "targets[0].ping.interval: 1ms: must be at least 1s\n") {
 		t.Errorf("bad target: %v", err)
 	}
 }
@@ -412,5 +413,66 @@ func TestSlowSinkIsNotALostPing(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A down host pages once (issue 17 item 2): when its ping check is down,
+// its SNMP check failing is recorded as unreachable, with no problem event;
+// when the host is back the SNMP check resumes, and a real SNMP failure on
+// an up host still raises a problem.
+func TestHostDownPagesOnce(t *testing.T) {
+	h := pingtest.NewHost(t)
+	agent := snmptest.StartWith(t, snmptest.Options{Host: h.Addr.String(), NetNS: h.NS})
+	evs := newEvents()
+	s := start(t, Options{Sink: evs.sink()})
+	pc := ping.Config{Interval: time.Second, Packets: 1, Timeout: 300 * time.Millisecond, DownAfter: 2}
+	sc := &snmp.Config{Port: agent.Port, Interval: time.Second, Timeout: 300 * time.Millisecond, DownAfter: 1}
+	if err := s.SetTargets([]target.Target{{Name: "nshost", Address: h.Addr.String(), Ping: &pc, SNMP: sc}}); err != nil {
+		t.Fatal(err)
+	}
+	evs.wait(t, 5*time.Second, "ping", incident.OK)
+	evs.wait(t, 5*time.Second, "snmp", incident.OK)
+	snmpState := func() (target.Status, int) { st, n, _ := s.Tracker().Get("nshost", "snmp").Liveness(); return st, n }
+
+	h.Down()
+	evs.wait(t, 10*time.Second, "ping", incident.Problem)
+	waitUntil(t, 15*time.Second, "snmp unreachable after 2 failures with ping down", func() bool {
+		st, fails := snmpState()
+		return st == target.Unreachable && fails >= 2
+	})
+	snap := s.Tracker().Snapshots("nshost")
+	for _, sn := range snap {
+		if sn.Check == "snmp" && (sn.LastFailure == nil || !strings.Contains(sn.LastFailure.Message, "unreachable: nshost does not answer ping")) {
+			t.Errorf("snmp last failure %+v", sn.LastFailure)
+		}
+	}
+
+	h.Up()
+	evs.wait(t, 10*time.Second, "ping", incident.OK)
+	waitUntil(t, 15*time.Second, "snmp up again", func() bool { st, _ := snmpState(); return st == target.Up })
+	evs.mu.Lock()
+	for _, e := range evs.evs {
+		if e.Check == "snmp" && e.Status == incident.Problem {
+			t.Errorf("the down host paged for snmp too: %+v", e)
+		}
+	}
+	evs.mu.Unlock()
+
+	// A real SNMP failure on a host that answers ping still pages.
+	agent.Stop()
+	ev := evs.wait(t, 15*time.Second, "snmp", incident.Problem)
+	if ev.DedupKey != "nshost/snmp" || strings.Contains(ev.Message, "unreachable") {
+		t.Errorf("snmp problem %+v", ev)
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

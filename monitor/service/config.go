@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -75,60 +76,65 @@ func (c *Config) Defaults() {
 }
 
 // Validate checks the config after Defaults; errors name the field
-// relative to the check ("port: required for tcp checks without address").
+// relative to the check ("port: required for tcp checks without
+// address"). Every problem is reported (errors.Join).
 func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	switch c.Type {
 	case TCP, HTTP, Postgres:
 	case "":
-		return fmt.Errorf("type: required (tcp, http or postgres)")
+		add("type: required (tcp, http or postgres)")
 	default:
-		return fmt.Errorf("type: %q: want tcp, http or postgres", c.Type)
+		add("type: %q: want tcp, http or postgres", c.Type)
 	}
-	switch {
-	case c.Interval < time.Second:
-		return fmt.Errorf("interval: %s: must be at least 1s", c.Interval)
-	case c.Timeout <= 0 || c.Timeout > c.Interval:
-		return fmt.Errorf("timeout: %s: want above 0 and at most interval %s", c.Timeout, c.Interval)
-	case c.DownAfter < 1 || c.DownAfter > 1000:
-		return fmt.Errorf("down_after: %d: want 1 to 1000 checks", c.DownAfter)
-	case c.Port < 0 || c.Port > 65535:
-		return fmt.Errorf("port: %d: want 1 to 65535", c.Port)
-	case strings.ContainsAny(c.Name, "/ \t\n"):
-		return fmt.Errorf("name: %q: must not contain '/' or spaces", c.Name)
+	if c.Interval < time.Second {
+		add("interval: %s: must be at least 1s", c.Interval)
+	}
+	if c.Timeout <= 0 || c.Timeout > c.Interval && c.Interval >= time.Second {
+		add("timeout: %s: want above 0 and at most interval %s", c.Timeout, c.Interval)
+	}
+	if c.DownAfter < 1 || c.DownAfter > 1000 {
+		add("down_after: %d: want 1 to 1000 checks", c.DownAfter)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		add("port: %d: want 1 to 65535", c.Port)
+	}
+	if strings.ContainsAny(c.Name, "/ \t\n") {
+		add("name: %q: must not contain '/' or spaces", c.Name)
 	}
 	switch c.Type {
 	case TCP:
 		if c.Port == 0 && c.Address == "" {
-			return fmt.Errorf("port: required for tcp checks without address")
+			add("port: required for tcp checks without address")
 		}
 	case HTTP:
 		if c.URL != "" {
 			u, err := url.Parse(string(c.URL))
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("url: %q: want an absolute http:// or https:// URL", c.URL.String())
+				add("url: %q: want an absolute http:// or https:// URL", c.URL.String())
 			}
 		}
 		for i, s := range c.ExpectStatus {
 			if s < 100 || s > 599 {
-				return fmt.Errorf("expect_status[%d]: %d: not an HTTP status", i, s)
+				add("expect_status[%d]: %d: not an HTTP status", i, s)
 			}
 		}
 	case Postgres:
 		if c.DSN == "" {
-			return fmt.Errorf("dsn: required for postgres checks")
+			add("dsn: required for postgres checks")
 		}
 	}
 	if c.BodyRegexp != "" {
 		if c.Type != HTTP {
-			return fmt.Errorf("body_regexp: only for http checks")
+			add("body_regexp: only for http checks")
+		} else if re, err := regexp.Compile(c.BodyRegexp); err != nil {
+			add("body_regexp: %w", err)
+		} else {
+			c.body = re
 		}
-		re, err := regexp.Compile(c.BodyRegexp)
-		if err != nil {
-			return fmt.Errorf("body_regexp: %w", err)
-		}
-		c.body = re
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // String prints the config with credentials in its URL or DSN hidden

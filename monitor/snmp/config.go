@@ -53,7 +53,7 @@ type Config struct {
 	Port           int           `yaml:"port"`
 	Interval       time.Duration `yaml:"interval"`
 	Timeout        time.Duration `yaml:"timeout"`
-	Retries        int           `yaml:"retries"`
+	Retries        *int          `yaml:"retries"` // nil: DefaultRetries; 0 is valid (no retry)
 	MaxRepetitions int           `yaml:"max_repetitions"`
 	DownAfter      int           `yaml:"down_after"`
 	MetricSets     []string      `yaml:"metric_sets"`
@@ -95,6 +95,18 @@ func (s Secret) String() string {
 // MarshalYAML hides the value.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 
+// DefaultRetries is the retries of a config that sets none.
+const DefaultRetries = 1
+
+// RetryCount is the retries per request: Retries, or DefaultRetries when
+// unset.
+func (c *Config) RetryCount() int {
+	if c.Retries == nil {
+		return DefaultRetries
+	}
+	return *c.Retries
+}
+
 // Defaults fills unset fields.
 func (c *Config) Defaults() {
 	if c.Version == "" {
@@ -120,8 +132,9 @@ func (c *Config) Defaults() {
 	if c.Timeout == 0 {
 		c.Timeout = min(10*time.Second, c.Interval)
 	}
-	if c.Retries == 0 {
-		c.Retries = 1
+	if c.Retries == nil {
+		r := DefaultRetries
+		c.Retries = &r
 	}
 	if c.MaxRepetitions == 0 {
 		c.MaxRepetitions = 25
@@ -137,68 +150,75 @@ func (c *Config) Defaults() {
 var sampleName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // Validate checks the config after Defaults and resolves OID names. Errors
-// name the field relative to the snmp block ("oids[1].oid: ...").
+// name the field relative to the snmp block ("oids[1].oid: ..."); every
+// problem is reported (errors.Join), not only the first.
 func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	switch c.Version {
 	case "v2c":
 		if c.Community == "" {
-			return errors.New("community: required for v2c")
+			add("community: required for v2c")
 		}
 	case "v3":
 		if c.User == "" {
-			return errors.New("user: required for v3")
+			add("user: required for v3")
 		}
 		if _, ok := authProtocols[strings.ToUpper(c.AuthProtocol)]; !ok {
-			return fmt.Errorf("auth_protocol: %q: want SHA, SHA224, SHA256, SHA384, SHA512 or MD5", c.AuthProtocol)
+			add("auth_protocol: %q: want SHA, SHA224, SHA256, SHA384, SHA512 or MD5", c.AuthProtocol)
 		}
 		if len(c.AuthPassword) < 8 {
-			return errors.New("auth_password: at least 8 characters required for v3")
+			add("auth_password: at least 8 characters required for v3")
 		}
 		if _, ok := privProtocols[strings.ToUpper(c.PrivProtocol)]; !ok {
-			return fmt.Errorf("priv_protocol: %q: want AES, AES192, AES256, DES or none", c.PrivProtocol)
+			add("priv_protocol: %q: want AES, AES192, AES256, DES or none", c.PrivProtocol)
 		}
 		if !strings.EqualFold(c.PrivProtocol, "none") && len(c.PrivPassword) < 8 {
-			return errors.New("priv_password: at least 8 characters required for authPriv")
+			add("priv_password: at least 8 characters required for authPriv")
 		}
 	default:
-		return fmt.Errorf("version: %q: want v2c or v3", c.Version)
+		add("version: %q: want v2c or v3", c.Version)
 	}
-	switch {
-	case c.Port < 1 || c.Port > 65535:
-		return fmt.Errorf("port: %d: want 1 to 65535", c.Port)
-	case c.Interval < time.Second:
-		return fmt.Errorf("interval: %s: must be at least 1s", c.Interval)
-	case c.Timeout < 10*time.Millisecond || c.Timeout > c.Interval:
-		return fmt.Errorf("timeout: %s: want at least 10ms and at most interval %s", c.Timeout, c.Interval)
-	case c.Retries < 0 || c.Retries > 10:
-		return fmt.Errorf("retries: %d: want 0 to 10", c.Retries)
-	case c.MaxRepetitions < 1 || c.MaxRepetitions > 200:
-		return fmt.Errorf("max_repetitions: %d: want 1 to 200", c.MaxRepetitions)
-	case c.DownAfter < 1 || c.DownAfter > 1000:
-		return fmt.Errorf("down_after: %d: want 1 to 1000 polls", c.DownAfter)
+	if c.Port < 1 || c.Port > 65535 {
+		add("port: %d: want 1 to 65535", c.Port)
+	}
+	if c.Interval < time.Second {
+		add("interval: %s: must be at least 1s", c.Interval)
+	}
+	if c.Timeout < 10*time.Millisecond || c.Timeout > c.Interval && c.Interval >= time.Second {
+		add("timeout: %s: want at least 10ms and at most interval %s", c.Timeout, c.Interval)
+	}
+	if r := c.RetryCount(); r < 0 || r > 10 {
+		add("retries: %d: want 0 to 10", r)
+	}
+	if c.MaxRepetitions < 1 || c.MaxRepetitions > 200 {
+		add("max_repetitions: %d: want 1 to 200", c.MaxRepetitions)
+	}
+	if c.DownAfter < 1 || c.DownAfter > 1000 {
+		add("down_after: %d: want 1 to 1000 polls", c.DownAfter)
 	}
 	for i, s := range c.MetricSets {
 		if !slices.Contains(AllSets, s) {
-			return fmt.Errorf("metric_sets[%d]: %q: want one of %s", i, s, strings.Join(AllSets, ", "))
+			add("metric_sets[%d]: %q: want one of %s", i, s, strings.Join(AllSets, ", "))
 		}
 	}
 	names := map[string]bool{}
 	for i := range c.OIDs {
 		o := &c.OIDs[i]
 		if !sampleName.MatchString(o.Name) {
-			return fmt.Errorf("oids[%d].name: %q: want a metric name ([a-zA-Z_][a-zA-Z0-9_]*)", i, o.Name)
-		}
-		if names[o.Name] {
-			return fmt.Errorf("oids[%d].name: %q used twice", i, o.Name)
+			add("oids[%d].name: %q: want a metric name ([a-zA-Z_][a-zA-Z0-9_]*)", i, o.Name)
+		} else if names[o.Name] {
+			add("oids[%d].name: %q used twice", i, o.Name)
 		}
 		names[o.Name] = true
 		r, err := ResolveOID(o.OID)
 		if err != nil {
-			return fmt.Errorf("oids[%d].oid: %w", i, err)
+			add("oids[%d].oid: %w", i, err)
+			continue
 		}
 		o.resolved = r
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Defaults fills unset fields.
@@ -211,21 +231,30 @@ func (p *Process) Defaults() {
 	}
 }
 
-// Validate checks a process check after Defaults.
+// Validate checks a process check after Defaults; every problem is
+// reported.
 func (p *Process) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	switch {
 	case p.Name == "" || len(p.Name) > 128:
-		return errors.New("name: required, at most 128 characters (the hrSWRunName, e.g. sshd)")
+		add("name: required, at most 128 characters (the hrSWRunName, e.g. sshd)")
 	case strings.ContainsAny(p.Name, "/ "):
-		return fmt.Errorf("name: %q: the process name as in hrSWRunName, without path or spaces", p.Name)
-	case p.Min < 0:
-		return fmt.Errorf("min: %d: must not be negative", p.Min)
-	case p.Max < 0 || (p.Max > 0 && p.Max < p.Min):
-		return fmt.Errorf("max: %d: want 0 (no limit) or at least min %d", p.Max, p.Min)
-	case p.DownAfter < 1 || p.DownAfter > 1000:
-		return fmt.Errorf("down_after: %d: want 1 to 1000 polls", p.DownAfter)
+		add("name: %q: the process name as in hrSWRunName, without path or spaces", p.Name)
 	}
-	return nil
+	if p.Min < 0 {
+		add("min: %d: must not be negative", p.Min)
+	}
+	if p.Max < 0 || (p.Max > 0 && p.Max < p.Min) {
+		add("max: %d: want 0 (no limit) or at least min %d", p.Max, p.Min)
+	}
+	if p.Min == 0 && p.Max == 0 {
+		add("min: 0 with max 0 (no limit): the check can never fail; set min, max or both")
+	}
+	if p.DownAfter < 1 || p.DownAfter > 1000 {
+		add("down_after: %d: want 1 to 1000 polls", p.DownAfter)
+	}
+	return errors.Join(errs...)
 }
 
 // Options configure the Poller shared by all targets.
@@ -236,7 +265,14 @@ type Options struct {
 	Workers int `yaml:"workers"`
 }
 
-// Validate checks the options.
+// Defaults sets the workers left at zero (64).
+func (o *Options) Defaults() {
+	if o.Workers == 0 {
+		o.Workers = 64
+	}
+}
+
+// Validate checks the options (zero workers counts as the default).
 func (o *Options) Validate() error {
 	if o.Workers < 0 || o.Workers > 10000 {
 		return fmt.Errorf("workers: %d: want 1 to 10000", o.Workers)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/unyo-ops/unyo/internal/oid"
 )
 
 // mibNames maps "MIB::object" to numeric OIDs for the standard MIBs unyo
@@ -94,11 +96,20 @@ var (
 func ResolveOID(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if numericOID.MatchString(s) {
-		return "." + strings.TrimPrefix(s, "."), nil
+		s = strings.TrimPrefix(s, ".")
+		if err := oid.Check(s); err != nil {
+			return "", err
+		}
+		return "." + s, nil
 	}
 	m := namedOID.FindStringSubmatch(s)
 	if m == nil {
 		return "", fmt.Errorf("%q: want a numeric OID (1.3.6.1...) or MIB::name", s)
+	}
+	if m[2] != "" {
+		if _, err := oid.Arcs(m[2][1:]); err != nil {
+			return "", fmt.Errorf("instance suffix: %w", err)
+		}
 	}
 	base, ok := mibNames[m[1]]
 	if !ok {

@@ -223,7 +223,7 @@ func (p *Poller) Poll(ctx context.Context, d Device) Result {
 
 func (p *Poller) client(ctx context.Context, d Device) (*gosnmp.GoSNMP, error) {
 	cfg := d.Config
-	per := cfg.Timeout / time.Duration(cfg.Retries+1)
+	per := cfg.Timeout / time.Duration(cfg.RetryCount()+1)
 	g := &gosnmp.GoSNMP{
 		Target:         d.Address,
 		Port:           uint16(cfg.Port),
@@ -231,7 +231,7 @@ func (p *Poller) client(ctx context.Context, d Device) (*gosnmp.GoSNMP, error) {
 		Community:      string(cfg.Community),
 		Version:        gosnmp.Version2c,
 		Timeout:        per,
-		Retries:        cfg.Retries,
+		Retries:        cfg.RetryCount(),
 		Context:        ctx,
 		MaxOids:        gosnmp.MaxOids,
 		MaxRepetitions: uint32(cfg.MaxRepetitions),

@@ -170,7 +170,7 @@ func TestDeadDeviceDoesNotDelayOthers(t *testing.T) {
 	a := snmptest.Start(t)
 	b := snmptest.Start(t)
 	p, _ := NewPoller(Options{Workers: 8}, nil, nil)
-	dead := &Config{Timeout: 2 * time.Second, Retries: 1, Port: snmptest.FreeUDPPort(t)}
+	dead := &Config{Timeout: 2 * time.Second, Retries: ptr(1), Port: snmptest.FreeUDPPort(t)}
 	dead.Defaults()
 	if err := dead.Validate(); err != nil {
 		t.Fatal(err)
@@ -336,14 +336,19 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{Config{Version: "v1"}, `version: "v1": want v2c or v3`},
-		{Config{Version: "v3"}, "user: required for v3"},
-		{Config{Version: "v3", User: "u", AuthPassword: "short"}, "auth_password: at least 8 characters required for v3"},
-		{Config{Version: "v3", User: "u", AuthPassword: "longenough", AuthProtocol: "SHA1"}, `auth_protocol: "SHA1": want SHA, SHA224, SHA256, SHA384, SHA512 or MD5`},
+		// Every problem, not only the first.
+		{Config{Version: "v3"}, "user: required for v3\nauth_password: at least 8 characters required for v3\npriv_password: at least 8 characters required for authPriv"},
+		{Config{Version: "v3", User: "u", AuthPassword: "short", PrivPassword: "longenough"}, "auth_password: at least 8 characters required for v3"},
+		{Config{Version: "v3", User: "u", AuthPassword: "longenough", PrivPassword: "longenough", AuthProtocol: "SHA1"}, `auth_protocol: "SHA1": want SHA, SHA224, SHA256, SHA384, SHA512 or MD5`},
 		{Config{Version: "v3", User: "u", AuthPassword: "longenough"}, "priv_password: at least 8 characters required for authPriv"},
 		{Config{Interval: 500 * time.Millisecond}, "interval: 500ms: must be at least 1s"},
 		{Config{MetricSets: []string{"system", "disks"}}, `metric_sets[1]: "disks": want one of system, storage, processor, interfaces, load, memory`},
 		{Config{OIDs: []OID{{Name: "a", OID: "1.3.6.1"}, {Name: "b", OID: "IF-MIB::ifInOctetz"}}}, `oids[1].oid: "IF-MIB::ifInOctetz": unknown MIB object (known MIBs: SNMPv2-MIB, IF-MIB, HOST-RESOURCES-MIB, UCD-SNMP-MIB; use the numeric OID for others)`},
 		{Config{OIDs: []OID{{Name: "bad-name", OID: "1.3.6.1"}}}, `oids[0].name: "bad-name": want a metric name ([a-zA-Z_][a-zA-Z0-9_]*)`},
+		{Config{OIDs: []OID{{Name: "big", OID: "99999999999999999999.1"}}}, `oids[0].oid: "99999999999999999999.1": arc 1: arc larger than 4294967295 (32 bits)`},
+		{Config{OIDs: []OID{{Name: "big", OID: "IF-MIB::ifInOctets.4294967296"}}}, `oids[0].oid: instance suffix: "4294967296": arc 1: arc larger than 4294967295 (32 bits)`},
+		{Config{OIDs: []OID{{Name: "first", OID: "5.1"}}}, `oids[0].oid: "5.1": the first arc must be 0, 1 or 2, and under 0 or 1 the second at most 39`},
+		{Config{Retries: ptr(11)}, "retries: 11: want 0 to 10"},
 	}
 	for _, tc := range tests {
 		c := tc.c
@@ -366,5 +371,21 @@ func TestStorageType(t *testing.T) {
 		if got := StorageType(in); got != want {
 			t.Errorf("StorageType(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestRetriesZero: retries 0 (no retry) is kept, not taken for "unset".
+func TestRetriesZero(t *testing.T) {
+	c := Config{Retries: ptr(0)}
+	c.Defaults()
+	if err := c.Validate(); err != nil || c.RetryCount() != 0 {
+		t.Errorf("retries 0: %d, %v", c.RetryCount(), err)
+	}
+	var d Config
+	d.Defaults()
+	if d.RetryCount() != DefaultRetries {
+		t.Errorf("unset retries: %d, want %d", d.RetryCount(), DefaultRetries)
 	}
 }

@@ -78,6 +78,10 @@ func DefaultConfig() Config {
 	return c
 }
 
+// Defaults fills the fields left at zero (not the listen addresses,
+// which turn the receiver on).
+func (c *Config) Defaults() { c.setDefaults() }
+
 func (c *Config) setDefaults() {
 	def := func(v *int, d int) {
 		if *v == 0 {

@@ -78,20 +78,23 @@ func Load(r io.Reader) (*Config, error) {
 }
 
 // Validate fills defaults and checks every target. Errors name the field
-// path, e.g. "targets[2].ping.interval: 500ms: must be at least 1s".
+// path, e.g. "targets[2].ping.interval: 500ms: must be at least 1s";
+// every problem of every target is reported (errors.Join).
 func (c *Config) Validate() error {
+	var errs []error
 	if err := threshold.ValidateRules("thresholds", c.Thresholds); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	index := map[string]int{}
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		p := fmt.Sprintf("targets[%d]", i)
 		if err := t.Validate(); err != nil {
-			return fmt.Errorf("%s.%w", p, err)
+			errs = append(errs, Prefix(p+".", err)...)
 		}
 		if j, dup := index[t.Name]; dup {
-			return fmt.Errorf("%s.name: %q already used by targets[%d]", p, t.Name, j)
+			errs = append(errs, fmt.Errorf("%s.name: %q already used by targets[%d]", p, t.Name, j))
+			continue
 		}
 		index[t.Name] = i
 	}
@@ -100,78 +103,116 @@ func (c *Config) Validate() error {
 			continue
 		}
 		if _, ok := index[t.Parent]; !ok {
-			return fmt.Errorf("targets[%d].parent: %q: no such target", i, t.Parent)
+			errs = append(errs, fmt.Errorf("targets[%d].parent: %q: no such target", i, t.Parent))
+			continue
 		}
 		seen := map[string]bool{t.Name: true}
 		for p := t.Parent; p != ""; p = c.Targets[index[p]].Parent {
 			if seen[p] {
-				return fmt.Errorf("targets[%d].parent: %q: parents form a loop", i, t.Parent)
+				errs = append(errs, fmt.Errorf("targets[%d].parent: %q: parents form a loop", i, t.Parent))
+				break
 			}
 			seen[p] = true
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// Validate fills defaults and checks one target; errors name the field
-// relative to the target ("ping.interval: ...").
-func (t *Target) Validate() error {
-	switch {
-	case !targetName.MatchString(t.Name):
-		return fmt.Errorf("name: %q: want 1-128 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit", t.Name)
-	case t.Address == "":
-		return errors.New("address: required (IP address or host name)")
-	case strings.ContainsAny(t.Address, " /\t"):
-		return fmt.Errorf("address: %q: not an IP address or host name", t.Address)
-	case t.Parent == t.Name && t.Parent != "":
-		return fmt.Errorf("parent: %q: a target cannot be its own parent", t.Parent)
+// Prefix puts prefix before each error joined in err (errors.Join), so
+// that each keeps its own field path: Prefix("ping.", err) turns
+// "interval: ..." into "ping.interval: ...".
+func Prefix(prefix string, err error) []error {
+	if err == nil {
+		return nil
 	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Prefix(prefix, e)...)
+		}
+		return out
+	}
+	return []error{fmt.Errorf("%s%w", prefix, err)}
+}
+
+// Defaults fills the defaults of the target's checks (a target built in
+// code; the config loader fills them from what the file leaves out).
+func (t *Target) Defaults() {
 	if t.Ping != nil {
-		if _, err := netip.ParseAddr(t.Address); err != nil {
-			return fmt.Errorf("address: %q: ping needs an IP address", t.Address)
-		}
 		t.Ping.Defaults()
-		if err := t.Ping.Validate(); err != nil {
-			return fmt.Errorf("ping.%w", err)
-		}
 	}
 	if t.SNMP != nil {
 		t.SNMP.Defaults()
-		if err := t.SNMP.Validate(); err != nil {
-			return fmt.Errorf("snmp.%w", err)
+	}
+	for i := range t.Services {
+		t.Services[i].Defaults()
+	}
+	for i := range t.Processes {
+		t.Processes[i].Defaults()
+	}
+	for i := range t.Thresholds {
+		t.Thresholds[i].Defaults()
+	}
+}
+
+// Validate fills defaults (Defaults) and checks one target; errors name
+// the field relative to the target ("ping.interval: ..."), every problem
+// of the target joined (errors.Join).
+func (t *Target) Validate() error {
+	t.Defaults()
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if !targetName.MatchString(t.Name) {
+		add("name: %q: want 1-128 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit", t.Name)
+	}
+	switch {
+	case t.Address == "":
+		add("address: required (IP address or host name)")
+	case strings.ContainsAny(t.Address, " /\t"):
+		add("address: %q: not an IP address or host name", t.Address)
+	case t.Ping != nil:
+		if _, err := netip.ParseAddr(t.Address); err != nil {
+			add("address: %q: ping needs an IP address", t.Address)
 		}
+	}
+	if t.Parent == t.Name && t.Parent != "" {
+		add("parent: %q: a target cannot be its own parent", t.Parent)
+	}
+	if t.Ping != nil {
+		errs = append(errs, Prefix("ping.", t.Ping.Validate())...)
+	}
+	if t.SNMP != nil {
+		errs = append(errs, Prefix("snmp.", t.SNMP.Validate())...)
 	}
 	names := map[string]int{}
 	for i := range t.Services {
 		s := &t.Services[i]
-		s.Defaults()
-		if err := s.Validate(); err != nil {
-			return fmt.Errorf("services[%d].%w", i, err)
-		}
+		p := fmt.Sprintf("services[%d].", i)
+		errs = append(errs, Prefix(p, s.Validate())...)
 		if s.Name == "ping" || s.Name == "snmp" || strings.HasPrefix(s.Name, "process:") {
-			return fmt.Errorf("services[%d].name: %q is reserved", i, s.Name)
+			add("%sname: %q is reserved", p, s.Name)
 		}
 		if j, dup := names[s.Name]; dup {
-			return fmt.Errorf("services[%d].name: %q already used by services[%d]; give one a name", i, s.Name, j)
+			add("%sname: %q already used by services[%d]; give one a name", p, s.Name, j)
 		}
 		names[s.Name] = i
 	}
 	if len(t.Processes) > 0 && t.SNMP == nil {
-		return errors.New("processes: need an snmp block (processes are counted through HOST-RESOURCES-MIB)")
+		add("processes: need an snmp block (processes are counted through HOST-RESOURCES-MIB)")
 	}
 	pnames := map[string]bool{}
 	for i := range t.Processes {
 		p := &t.Processes[i]
-		p.Defaults()
-		if err := p.Validate(); err != nil {
-			return fmt.Errorf("processes[%d].%w", i, err)
-		}
+		errs = append(errs, Prefix(fmt.Sprintf("processes[%d].", i), p.Validate())...)
 		if pnames[p.Name] {
-			return fmt.Errorf("processes[%d].name: %q listed twice", i, p.Name)
+			add("processes[%d].name: %q listed twice", i, p.Name)
 		}
 		pnames[p.Name] = true
 	}
-	return threshold.ValidateRules("thresholds", t.Thresholds)
+	if err := threshold.ValidateRules("thresholds", t.Thresholds); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // Checks lists the check names of a validated target.
@@ -202,6 +243,10 @@ func (t Target) Clone() Target {
 	}
 	if t.SNMP != nil {
 		s := *t.SNMP
+		if s.Retries != nil {
+			r := *s.Retries
+			s.Retries = &r
+		}
 		s.MetricSets = slices.Clone(s.MetricSets)
 		s.OIDs = slices.Clone(s.OIDs)
 		c.SNMP = &s

@@ -19,6 +19,10 @@ const (
 	Unknown Status = "unknown" // no verdict yet
 	Up      Status = "up"
 	Down    Status = "down"
+	// Unreachable: the check fails while its target's liveness check
+	// (ping) is down; recorded, never paged: the target's down incident
+	// is the one fault.
+	Unreachable Status = "unreachable"
 )
 
 // Result is the outcome of one check run.
@@ -145,11 +149,61 @@ func (s *State) event(st incident.Status, sev incident.Severity, msg string, at 
 	return ev
 }
 
+// RecordUnreachable records a failed result of a check whose target is
+// not reachable: its liveness check is down (down true), or failing and not
+// yet confirmed (down false). The failure is kept in the history and
+// counted, but never raises a problem: a host that is down pages once, for
+// its liveness check. When down, the status becomes Unreachable (a check
+// already down stays down: its incident is open). When the target answers
+// again, the next result is recorded as usual: a check that still fails
+// then goes down at once if DownAfter failures were counted meanwhile.
+func (s *State) RecordUnreachable(r Result, why string, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if why != "" {
+		r.Message = "unreachable: " + why + ": " + r.Message
+	}
+	s.recent.push(r)
+	s.failures.push(r)
+	s.fails++
+	if down && s.status != Down && s.status != Unreachable {
+		s.status, s.since = Unreachable, r.Time
+	}
+}
+
+// Rearm forgets a down verdict, as a restart of the node does: the state
+// goes back to Unknown with no failures counted, so a problem that is still
+// there is raised again once confirmed (DownAfter failed checks), and a
+// check found up reports ok (with InitialOK). It is how a manual resolve of
+// the check's incident is applied: a fault still present recurs at the next
+// checks instead of staying silent until the node restarts. It reports
+// whether the state was down.
+func (s *State) Rearm() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status != Down {
+		return false
+	}
+	s.status, s.fails = Unknown, 0
+	return true
+}
+
 // Status returns the current status and since when.
 func (s *State) Status() (Status, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.status, s.since
+}
+
+// Liveness returns the status, the count of consecutive failures and the
+// time of the last result (zero before the first).
+func (s *State) Liveness() (st Status, fails int, last time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.recent.buf); n > 0 {
+		last = s.recent.buf[(s.recent.next+n-1)%n].Time
+	}
+	return s.status, s.fails, last
 }
 
 // Snapshot is what a console shows for one check.
@@ -234,6 +288,15 @@ func (t *Tracker) Ensure(o StateOptions) *State {
 	s := NewState(o)
 	t.states[key] = s
 	return s
+}
+
+// Rearm rearms the state whose dedup key (<target>/<check>) is key (see
+// State.Rearm); it reports whether one was down.
+func (t *Tracker) Rearm(key string) bool {
+	t.mu.RLock()
+	s := t.states[key]
+	t.mu.RUnlock()
+	return s != nil && s.Rearm()
 }
 
 // Delete forgets target/check.

@@ -1,6 +1,7 @@
 package target
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -160,5 +161,73 @@ thresholds:
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestResultJSONDuration: a result's duration reads "1.5ms" in JSON, and
+// integer nanoseconds (older nodes) still decode (issue 17 item 10).
+func TestResultJSONDuration(t *testing.T) {
+	r := Result{Time: time.Unix(1700000000, 0).UTC(), OK: true, Duration: 1500 * time.Microsecond, Message: "ok"}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"duration":"1.5ms"`) || !strings.Contains(string(b), `"message":"ok"`) || strings.Count(string(b), "duration") != 1 {
+		t.Errorf("marshalled %s", b)
+	}
+	for _, in := range []string{string(b), `{"time":"2023-11-14T22:13:20Z","ok":true,"duration":1500000,"message":"ok"}`} {
+		var back Result
+		if err := json.Unmarshal([]byte(in), &back); err != nil || back.Duration != r.Duration || !back.Time.Equal(r.Time) || back.Message != "ok" || !back.OK {
+			t.Errorf("%s: %+v, %v", in, back, err)
+		}
+	}
+}
+
+// A manual resolve rearms the state: a fault still present is raised again
+// after DownAfter more failures, exactly as after a restart (a fresh State).
+func TestRearmIsARestart(t *testing.T) {
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	run := func(s *State, results string) string {
+		var b strings.Builder
+		for i, c := range results {
+			ev := s.Record(Result{Time: t0.Add(time.Duration(i) * time.Second), OK: c == 'o'})
+			switch {
+			case ev == nil:
+				b.WriteByte('.')
+			case ev.Status == incident.Problem:
+				b.WriteByte('P')
+			default:
+				b.WriteByte('O')
+			}
+		}
+		return b.String()
+	}
+	opts := StateOptions{Target: "web01", Check: "http", DownAfter: 2, InitialOK: true}
+	for _, after := range []string{"xx", "xo", "o"} {
+		s := NewState(opts)
+		if got := run(s, "xx"); got != ".P" {
+			t.Fatalf("before: %s", got)
+		}
+		if s.Rearm() != true {
+			t.Fatal("Rearm of a down state reported false")
+		}
+		if st, _ := s.Status(); st != Unknown {
+			t.Fatalf("status after rearm %s", st)
+		}
+		rearmed, fresh := run(s, after), run(NewState(opts), after)
+		if rearmed != fresh {
+			t.Errorf("after rearm %q gives %q, a restarted node %q", after, rearmed, fresh)
+		}
+	}
+	s := NewState(opts)
+	run(s, "o")
+	if s.Rearm() {
+		t.Error("Rearm of an up state reported true")
+	}
+	tr := NewTracker()
+	tr.Ensure(opts).Record(Result{Time: t0})
+	tr.Get("web01", "http").Record(Result{Time: t0})
+	if !tr.Rearm("web01/http") || tr.Rearm("web01/http") || tr.Rearm("other/http") {
+		t.Error("Tracker.Rearm by dedup key")
 	}
 }

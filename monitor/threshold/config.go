@@ -73,41 +73,54 @@ func (r *Rule) Defaults() {
 }
 
 // Validate checks a rule after Defaults. Errors name the field, relative
-// to the rule ("critical: must be above warning").
+// to the rule ("critical: must be above warning"); every problem is
+// reported (errors.Join).
 func (r *Rule) Validate() error {
-	switch {
-	case r.Metric == "":
-		return errors.New("metric: required")
-	case !nameRE.MatchString(r.Name):
-		return fmt.Errorf("name: %q: want 1-64 characters of A-Z a-z 0-9 _ . : -", r.Name)
-	case r.Warning == nil && r.Critical == nil:
-		return errors.New("warning: set warning, critical or both")
-	case r.Direction != Above && r.Direction != Below:
-		return fmt.Errorf("direction: %q: want above or below", r.Direction)
-	case r.For < 1 || r.For > 1000:
-		return fmt.Errorf("for: %d: want 1 to 1000 samples", r.For)
-	case r.ClearFor < 1 || r.ClearFor > 1000:
-		return fmt.Errorf("clear_for: %d: want 1 to 1000 samples", r.ClearFor)
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if r.Metric == "" {
+		add("metric: required")
 	}
+	if (r.Name != "" || r.Metric != "") && !nameRE.MatchString(r.Name) {
+		add("name: %q: want 1-64 characters of A-Z a-z 0-9 _ . : -", r.Name)
+	}
+	if r.Warning == nil && r.Critical == nil {
+		add("warning: set warning, critical or both")
+	}
+	dirOK := r.Direction == Above || r.Direction == Below
+	if !dirOK {
+		add("direction: %q: want above or below", r.Direction)
+	}
+	if r.For < 1 || r.For > 1000 {
+		add("for: %d: want 1 to 1000 samples", r.For)
+	}
+	if r.ClearFor < 1 || r.ClearFor > 1000 {
+		add("clear_for: %d: want 1 to 1000 samples", r.ClearFor)
+	}
+	finite := true
 	for _, p := range []struct {
 		name string
 		v    *float64
 	}{{"warning", r.Warning}, {"critical", r.Critical}, {"clear", r.Clear}} {
 		if p.v != nil && (math.IsNaN(*p.v) || math.IsInf(*p.v, 0)) {
-			return fmt.Errorf("%s: must be a finite number", p.name)
+			add("%s: must be a finite number", p.name)
+			finite = false
 		}
 	}
+	if !finite || !dirOK {
+		return errors.Join(errs...)
+	}
 	if r.Warning != nil && r.Critical != nil && !r.beyond(*r.Critical, *r.Warning) && *r.Critical != *r.Warning {
-		return fmt.Errorf("critical: %g must be %s warning %g", *r.Critical, r.Direction, *r.Warning)
+		add("critical: %g must be %s warning %g", *r.Critical, r.Direction, *r.Warning)
 	}
 	lo := r.Warning
 	if lo == nil {
 		lo = r.Critical
 	}
 	if r.Clear != nil && lo != nil && r.beyond(*r.Clear, *lo) {
-		return fmt.Errorf("clear: %g must not be %s the lowest level %g (hysteresis)", *r.Clear, r.Direction, *lo)
+		add("clear: %g must not be %s the lowest level %g (hysteresis)", *r.Clear, r.Direction, *lo)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // beyond reports whether v is strictly past level in the rule's direction.
@@ -130,16 +143,25 @@ func (r *Rule) reached(v, level float64) bool {
 // are prefixed with prefix and the index ("thresholds[1].for: ...").
 // Rule names must be unique within the list.
 func ValidateRules(prefix string, rules []Rule) error {
+	var errs []error
 	seen := map[string]int{}
 	for i := range rules {
 		rules[i].Defaults()
+		p := fmt.Sprintf("%s[%d].", prefix, i)
 		if err := rules[i].Validate(); err != nil {
-			return fmt.Errorf("%s[%d].%w", prefix, i, err)
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() {
+					errs = append(errs, fmt.Errorf("%s%w", p, e))
+				}
+			} else {
+				errs = append(errs, fmt.Errorf("%s%w", p, err))
+			}
 		}
 		if j, dup := seen[rules[i].Name]; dup {
-			return fmt.Errorf("%s[%d].name: %q already used by %s[%d]", prefix, i, rules[i].Name, prefix, j)
+			errs = append(errs, fmt.Errorf("%sname: %q already used by %s[%d]", p, rules[i].Name, prefix, j))
+			continue
 		}
 		seen[rules[i].Name] = i
 	}
-	return nil
+	return errors.Join(errs...)
 }

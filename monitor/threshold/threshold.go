@@ -268,6 +268,23 @@ func dedupKey(target, rule, sig string) string {
 	return k
 }
 
+// Rearm forgets every series not at ok whose events carry dedup key key,
+// as a restart of the node does: a level still reached fires again after
+// the rule's For samples. It is how a manual resolve of the series'
+// incident is applied. It reports whether a series was forgotten.
+func (e *Engine) Rearm(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	found := false
+	for k, s := range e.states {
+		if s.level != OK && dedupKey(s.target, s.rule, s.sig) == key {
+			delete(e.states, k)
+			found = true
+		}
+	}
+	return found
+}
+
 // State is the current level of one series, for a console.
 type State struct {
 	Target string

@@ -189,3 +189,32 @@ func TestLongLabelsDedupKey(t *testing.T) {
 	}
 	_ = incident.Critical
 }
+
+// A manual resolve rearms the series: a level still reached fires again
+// after For samples, as after a restart; other series keep their level.
+func TestRearm(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	e := New([]Rule{{Name: "disk", Metric: "used", Critical: f(90), For: 2}})
+	obs := func(tg string, v float64) []incident.Event {
+		return e.Observe(Input{Target: tg, Metric: "used", Labels: map[string]string{"path": "/"}, Value: v, Time: t0})
+	}
+	obs("a", 95)
+	evs := obs("a", 95)
+	obs("b", 95)
+	obs("b", 95)
+	if len(evs) != 1 || evs[0].Status != incident.Problem {
+		t.Fatalf("fire: %+v", evs)
+	}
+	if !e.Rearm(evs[0].DedupKey) || e.Rearm(evs[0].DedupKey) {
+		t.Fatal("Rearm reports")
+	}
+	if got := obs("a", 95); len(got) != 0 {
+		t.Fatalf("fired before For samples after rearm: %+v", got)
+	}
+	if got := obs("a", 95); len(got) != 1 || got[0].Status != incident.Problem || got[0].DedupKey != evs[0].DedupKey {
+		t.Fatalf("did not recur after rearm: %+v", got)
+	}
+	if p := e.Problems(); len(p) != 2 {
+		t.Fatalf("problems %+v", p)
+	}
+}

@@ -170,6 +170,12 @@ func (c *Config) setDefaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	c.Defaults()
+}
+
+// Defaults fills the fields left at zero but listen (which turns the
+// receiver on).
+func (c *Config) Defaults() {
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize
 	}

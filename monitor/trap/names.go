@@ -3,6 +3,8 @@ package trap
 import (
 	"fmt"
 	"strings"
+
+	"github.com/unyo-ops/unyo/internal/oid"
 )
 
 // Standard OIDs by name. Only what trap handling needs: the generic traps,
@@ -65,6 +67,9 @@ func ResolveOID(s string) (string, error) {
 		if !numericOID(s) {
 			return "", fmt.Errorf("%q: not a numeric OID", s)
 		}
+		if err := oid.Check(s); err != nil {
+			return "", err
+		}
 		return s, nil
 	}
 	name, suffix := s, ""
@@ -72,6 +77,9 @@ func ResolveOID(s string) (string, error) {
 		name, suffix = s[:i], s[i:]
 		if !numericOID(suffix[1:]) {
 			return "", fmt.Errorf("%q: instance suffix must be numeric", s)
+		}
+		if _, err := oid.Arcs(suffix[1:]); err != nil {
+			return "", fmt.Errorf("instance suffix: %w", err)
 		}
 	}
 	oid, ok := oidNames[name]

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"DuplicateInSameBatch", testDuplicateSameBatch},
 		{"NewIncidentAfterResolve", testNewAfterResolve},
 		{"NewIncidentAfterClose", testNewAfterClose},
+		{"RecurAfterManualResolve", testRecurAfterManualResolve},
 		{"Transitions", testTransitions},
 		{"ResolveFromOpen", testResolveFromOpen},
 		{"InvalidTransitionChangesNothing", testInvalidTransition},
@@ -45,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"IncidentsFilter", testIncidentsFilter},
 		{"LabelsRoundTrip", testLabels},
 		{"TimePrecision", testTimePrecision},
+		{"ReceiveTimeBesideSourceTime", testReceived},
 		{"Outbox", testOutbox},
 		{"EventCount", testEventCount},
 		{"InvalidEventRejectsBatch", testInvalidEvent},
@@ -456,6 +458,56 @@ func testNewAfterResolve(t *testing.T, s ledger.Store) {
 	wantTimeline(t, s, second, incident.KindOpened)
 }
 
+// The manual-resolve rule: a problem after a resolve of a fault that was
+// still reported opens a new incident whose "opened" entry says it recurred;
+// after an ok event (the fault cleared) a problem is a new fault; an
+// incident recovered before the resolve is not followed by a recurrence.
+func testRecurAfterManualResolve(t *testing.T, s ledger.Store) {
+	first := apply(t, s, Event("e1", "n1/disk", incident.Major, 0))[0].IncidentID
+	transition(t, s, first, incident.KindResolved, "alice", "", T0.Add(time.Minute))
+	ch := apply(t, s, Event("e2", "n1/disk", incident.Major, 2*time.Minute))
+	wantKinds(t, ch, incident.ChangeOpened)
+	second := ch[0].IncidentID
+	es := wantTimeline(t, s, second, incident.KindOpened)
+	if want := fmt.Sprintf("recurred: still failing after manual resolve of incident %d", first); es[0].Comment != want {
+		t.Errorf("opened entry comment %q, want %q", es[0].Comment, want)
+	}
+	if old := get(t, s, first); old.Recovered {
+		t.Errorf("old incident marked recovered")
+	}
+
+	// Resolved again; the fault clears (ok); a later problem is new.
+	transition(t, s, second, incident.KindResolved, "alice", "", T0.Add(3*time.Minute))
+	wantKinds(t, apply(t, s, OK("e3", "n1/disk", 4*time.Minute)), incident.ChangeNoop)
+	if old := get(t, s, second); !old.Recovered || old.RecoveredAt == nil || !old.RecoveredAt.Equal(T0.Add(4*time.Minute).Truncate(time.Microsecond)) ||
+		old.State != incident.Resolved {
+		t.Errorf("resolved incident after ok = %+v, want recovered at +4m, still resolved", old)
+	}
+	wantTimeline(t, s, second, incident.KindOpened, incident.KindResolved)
+	third := apply(t, s, Event("e4", "n1/disk", incident.Major, 5*time.Minute))[0].IncidentID
+	if es := wantTimeline(t, s, third, incident.KindOpened); es[0].Comment != "" {
+		t.Errorf("a new fault after recovery says %q", es[0].Comment)
+	}
+
+	// Recovered, then resolved: not a recurrence either.
+	apply(t, s, OK("e5", "n1/disk", 6*time.Minute))
+	transition(t, s, third, incident.KindResolved, "alice", "", T0.Add(7*time.Minute))
+	fourth := apply(t, s, Event("e6", "n1/disk", incident.Major, 8*time.Minute))[0].IncidentID
+	if es := wantTimeline(t, s, fourth, incident.KindOpened); es[0].Comment != "" {
+		t.Errorf("a problem after a recovered incident's resolve says %q", es[0].Comment)
+	}
+
+	// Closed (after resolve) while still failing: recurs too; in one batch
+	// with an occurrence.
+	transition(t, s, fourth, incident.KindResolved, "alice", "", T0.Add(9*time.Minute))
+	transition(t, s, fourth, incident.KindClosed, "bob", "", T0.Add(10*time.Minute))
+	ch = apply(t, s, Event("e7", "n1/disk", incident.Major, 11*time.Minute), Event("e8", "n1/disk", incident.Major, 12*time.Minute))
+	wantKinds(t, ch, incident.ChangeOpened, incident.ChangeOccurrence)
+	if es := wantTimeline(t, s, ch[0].IncidentID, incident.KindOpened); !strings.Contains(es[0].Comment, fmt.Sprintf("incident %d", fourth)) {
+		t.Errorf("recurrence after close says %q", es[0].Comment)
+	}
+}
+
 func testNewAfterClose(t *testing.T, s ledger.Store) {
 	first := apply(t, s, Event("e1", "n1/ping", incident.Major, 0))[0].IncidentID
 	transition(t, s, first, incident.KindAcknowledged, "alice", "", T0.Add(time.Minute))
@@ -711,6 +763,31 @@ func testLabels(t *testing.T, s ledger.Store) {
 	id2 := apply(t, s, Event("e2", "n1/ping", incident.Minor, 0))[0].IncidentID
 	if got := get(t, s, id2).Labels; len(got) != 0 {
 		t.Errorf("labels of an event without labels = %v, want none", got)
+	}
+}
+
+// The receive time is kept beside the source time: on the timeline entry
+// where they differ, not where they are equal.
+func testReceived(t *testing.T, s ledger.Store) {
+	e1 := Event("e1", "n1/ping", incident.Major, 0)
+	e1.Received = T0.Add(-time.Hour) // the source's clock runs an hour fast
+	e2 := OK("e2", "n1/ping", time.Minute)
+	e2.Received = e2.Time
+	id := apply(t, s, e1, e2)[0].IncidentID
+	es := wantTimeline(t, s, id, incident.KindOpened, incident.KindRecovered)
+	want := T0.Add(-time.Hour).Truncate(time.Microsecond)
+	if es[0].Received == nil || !es[0].Received.Equal(want) || !es[0].At.Equal(T0.Truncate(time.Microsecond)) {
+		t.Errorf("opened entry at %s received %v, want at %s received %s", es[0].At, es[0].Received, T0, want)
+	}
+	if !es[0].TrustedAt().Equal(want) {
+		t.Errorf("TrustedAt %s, want the receive time %s", es[0].TrustedAt(), want)
+	}
+	if es[1].Received != nil {
+		t.Errorf("recovered entry received %v, want none (equal to at)", es[1].Received)
+	}
+	pend, err := s.Pending(ctx(t), 10)
+	if err != nil || len(pend) != 2 || pend[0].Received == nil || !pend[0].Received.Equal(want) {
+		t.Errorf("Pending = %+v, %v; want the receive time on the first entry", pend, err)
 	}
 }
 

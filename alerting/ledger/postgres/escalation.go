@@ -133,7 +133,7 @@ func (s *Store) UpdateEscalation(ctx context.Context, e ledger.Escalation, ns []
 			return err
 		}
 		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("version %d: %w", e.Version, ledger.ErrConflict)
+			return plan.Conflict(e.Version)
 		}
 		if err := insertNotifications(ctx, tx, ns, now); err != nil {
 			return err
@@ -164,14 +164,11 @@ func insertNotifications(ctx context.Context, tx pgx.Tx, ns []ledger.Notificatio
 		notBefore                                = make([]time.Time, n)
 	)
 	for i, x := range ns {
-		if x.Key == "" || x.Channel == "" {
-			return &incident.FieldError{Field: "key", Msg: "notification without key or channel"}
+		if err := plan.CheckNotification(x); err != nil {
+			return err
 		}
 		keys[i], groups[i], kinds[i], chans[i], dests[i], roles[i] = x.Key, x.GroupKey, x.Kind, x.Channel, x.Destination, x.Role
-		incs[i], levels[i], notBefore[i] = x.IncidentID, int32(x.Level), x.NotBefore
-		if x.NotBefore.IsZero() {
-			notBefore[i] = now
-		}
+		incs[i], levels[i], notBefore[i] = x.IncidentID, int32(x.Level), plan.NotBefore(x, now)
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO notifications (id, incident_id, group_key, kind, channel, destination, role,
 		level, state, not_before, created_at)
@@ -187,11 +184,8 @@ func insertNotifications(ctx context.Context, tx pgx.Tx, ns []ledger.Notificatio
 
 // appendNote appends one system entry, with the incident row locked.
 func appendNote(ctx context.Context, tx pgx.Tx, n ledger.Note, now time.Time) (incident.Entry, error) {
-	if !n.Kind.IsSystem() && n.Kind != incident.KindReported {
-		return incident.Entry{}, fmt.Errorf("%w: %q is not a system entry", incident.ErrInvalidTransition, n.Kind)
-	}
-	if n.By == "" {
-		return incident.Entry{}, &incident.FieldError{Field: "by", Msg: "required"}
+	if err := plan.CheckNote(n); err != nil {
+		return incident.Entry{}, err
 	}
 	var (
 		seq        int32
@@ -200,17 +194,12 @@ func appendNote(ctx context.Context, tx pgx.Tx, n ledger.Note, now time.Time) (i
 	err := tx.QueryRow(ctx, "UPDATE incidents SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq, state, severity",
 		n.IncidentID).Scan(&seq, &state, &sev)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return incident.Entry{}, fmt.Errorf("incident %d: %w", n.IncidentID, incident.ErrNotFound)
+		return incident.Entry{}, plan.NoIncident(n.IncidentID)
 	}
 	if err != nil {
 		return incident.Entry{}, err
 	}
-	at := n.At
-	if at.IsZero() {
-		at = now
-	}
-	e := incident.Entry{IncidentID: n.IncidentID, Seq: int(seq), At: plan.Time(at), Kind: n.Kind, By: n.By,
-		Comment: n.Comment, Severity: incident.Severity(sev), State: incident.State(state)}
+	e := plan.NoteEntry(n, int(seq), state, sev, now)
 	_, err = tx.Exec(ctx, "INSERT INTO timeline ("+entryCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 		e.IncidentID, seq, e.At, string(e.Kind), e.By, e.Comment, sev, state)
 	return e, err
@@ -232,7 +221,7 @@ func (s *Store) Note(ctx context.Context, id int64, n ledger.Note) (incident.Ent
 // higher fence has claimed before.
 func (s *Store) ClaimNotifications(ctx context.Context, c ledger.Claim) ([]ledger.Notification, error) {
 	if c.MaxGroups <= 0 {
-		c.MaxGroups = 64
+		c.MaxGroups = plan.DefaultMaxGroups
 	}
 	now := c.Now
 	prefixed := "n." + strings.Join(strings.Split(strings.Join(strings.Fields(notifCols), " "), ", "), ", n.")
@@ -284,11 +273,8 @@ func raiseFence(ctx context.Context, tx pgx.Tx, c ledger.Claim, now time.Time) e
 	if err := tx.QueryRow(ctx, `SELECT fence, owner FROM escalation_fence WHERE id = 1 FOR UPDATE`).Scan(&fence, &owner); err != nil {
 		return err
 	}
-	switch {
-	case c.Fence < fence && !c.Takeover:
-		return fmt.Errorf("claim by %s with fence %d, but %s claimed with %d: %w", c.Owner, c.Fence, owner, fence, ledger.ErrFenced)
-	case c.Fence == fence && owner == c.Owner:
-		return nil
+	if record, err := plan.Fence(c, fence, owner, true); err != nil || !record {
+		return err
 	}
 	_, err := tx.Exec(ctx, `UPDATE escalation_fence SET fence = $1, owner = $2, at = $3 WHERE id = 1`,
 		c.Fence, c.Owner, plan.Time(now))
@@ -332,21 +318,19 @@ func (s *Store) FinishNotifications(ctx context.Context, keys []string, owner st
 		return nil
 	}
 	now := plan.Time(s.now())
-	at := a.At
-	if at.IsZero() {
-		at = now
-	}
+	at := plan.OrNow(a.At, now)
 	return s.tx(ctx, "finish notifications", func(tx pgx.Tx) error {
 		var (
 			q    string
 			args []any
 		)
-		switch {
-		case a.Err == "":
+		outcome, kind := plan.AttemptOutcome(a)
+		switch outcome {
+		case plan.Sent:
 			q = `UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = $3, last_error = '',
 				claimed_by = '', claim_until = NULL`
 			args = []any{at}
-		case !a.RetryAt.IsZero():
+		case plan.Retry:
 			q = `UPDATE notifications SET attempts = attempts + 1, last_error = $3, not_before = $4,
 				claimed_by = '', claim_until = NULL`
 			args = []any{a.Err, a.RetryAt}
@@ -364,20 +348,9 @@ func (s *Store) FinishNotifications(ctx context.Context, keys []string, owner st
 		if err != nil {
 			return err
 		}
-		seen := map[int64]bool{}
-		var incs []int64
-		for _, id := range ids {
-			if !seen[id] {
-				seen[id] = true
-				incs = append(incs, id)
-			}
-		}
+		incs := plan.Distinct(ids)
 		if len(incs) == 0 {
 			return nil
-		}
-		kind := incident.KindNotified
-		if a.Err != "" {
-			kind = incident.KindNotifyFailed
 		}
 		// One entry per incident, set-based: bump last_seq and append.
 		_, err = tx.Exec(ctx, `WITH u AS (

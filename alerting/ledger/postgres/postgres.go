@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	mig "github.com/unyo-ops/unyo/alerting/ledger/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -71,39 +69,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	return &Store{pool: pool, now: o.now}, nil
 }
 
-// migration is one numbered schema step.
-type migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
+// migration is one numbered schema step (package migrate).
+type migration = mig.Migration
 
 func embeddedMigrations() ([]migration, error) { return loadMigrations(migrations, "migrations") }
 
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	names, err := fs.Glob(fsys, dir+"/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, n := range names { // sorted
-		base := path.Base(n)
-		num, name, ok := strings.Cut(strings.TrimSuffix(base, ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
-		}
-		if len(ms) > 0 && ms[len(ms)-1].Version >= v {
-			return nil, fmt.Errorf("migration %s: version %d not after %d", base, v, ms[len(ms)-1].Version)
-		}
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{Version: v, Name: name, SQL: string(b)})
-	}
-	return ms, nil
-}
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) { return mig.Load(fsys, dir) }
 
 // migrate applies missing migrations on its own connection, holding the
 // migration advisory lock. Closing the connection releases the lock even if
@@ -146,14 +117,11 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig, now time.Time) (err error
 	if err != nil {
 		return wrap(err)
 	}
-	done := make(map[int]bool)
-	for _, v := range versions {
-		done[int(v)] = true
+	applied := make([]int, len(versions))
+	for i, v := range versions {
+		applied[i] = int(v)
 	}
-	for _, m := range ms {
-		if done[m.Version] {
-			continue
-		}
+	for _, m := range mig.Pending(ms, applied) {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
@@ -162,7 +130,7 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig, now time.Time) (err error
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("postgres ledger: migration %04d_%s: %w", m.Version, m.Name, err)
+			return mig.Error("postgres ledger", m, err)
 		}
 	}
 	return nil

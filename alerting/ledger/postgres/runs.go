@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/internal/plan"
 )
 
 var _ ledger.RunHistoryStore = (*Store)(nil)
@@ -31,12 +31,9 @@ func fromNull(t *time.Time) time.Time {
 
 // RecordRun implements ledger.RunHistoryStore.
 func (s *Store) RecordRun(ctx context.Context, r ledger.RunRecord) error {
-	params, err := json.Marshal(r.Params)
+	params, err := plan.RunParams(r.Params)
 	if err != nil {
 		return err
-	}
-	if r.Params == nil {
-		params = []byte("{}")
 	}
 	return s.tx(ctx, "record run", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO job_runs (id, jobnet, scheduled, trigger, by_whom, params, parent, status, created, ended, gen)
@@ -84,11 +81,7 @@ func (s *Store) Runs(ctx context.Context, f ledger.RunFilter) ([]ledger.RunRecor
 	if s.closed.Load() {
 		return nil, ledger.ErrClosed
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	limit = min(limit, 1000)
+	limit := plan.RunLimit(f.Limit)
 	rows, err := s.pool.Query(ctx, "SELECT "+runCols+` FROM job_runs WHERE ($1 = '' OR jobnet = $1)
 		ORDER BY created DESC, id DESC LIMIT $2`, f.Jobnet, limit)
 	if err != nil {
@@ -116,7 +109,7 @@ func (s *Store) RunDetail(ctx context.Context, id string) (ledger.RunRecord, err
 	}
 	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runCols+" FROM job_runs WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, fmt.Errorf("postgres ledger: run %q: %w", id, incident.ErrNotFound)
+		return r, fmt.Errorf("postgres ledger: %w", plan.NoRun(id))
 	}
 	if err != nil {
 		return r, s.wrap("run", err)

@@ -31,14 +31,18 @@ const incidentCols = `id, dedup_key, source, target, check_name, severity, state
 
 const entryCols = `incident_id, seq, at, kind, by_name, comment, severity, state`
 
+// entrySelectCols are entryCols and the receive time (NULL unless it
+// differs from at).
+const entrySelectCols = entryCols + `, received_at`
+
 const (
 	insertEventsSQL = `INSERT INTO events (id, source, target, check_name, severity, status, dedup_key, message,
-		runbook, time, labels, applied_at)
+		runbook, time, labels, applied_at, received_at)
 	SELECT u.id, u.source, u.target, u.check_name, u.severity, u.status, u.dedup_key, u.message, u.runbook,
-		u.time, u.labels::jsonb, $12
+		u.time, u.labels::jsonb, $12, u.received_at
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-		$9::text[], $10::timestamptz[], $11::text[])
-		AS u(id, source, target, check_name, severity, status, dedup_key, message, runbook, time, labels)
+		$9::text[], $10::timestamptz[], $11::text[], $13::timestamptz[])
+		AS u(id, source, target, check_name, severity, status, dedup_key, message, runbook, time, labels, received_at)
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id`
 
@@ -46,6 +50,10 @@ const (
 	WHERE dedup_key = ANY($1::text[]) AND state IN ('open', 'acknowledged')
 	ORDER BY id
 	FOR NO KEY UPDATE`
+
+	lastInactiveSQL = `SELECT DISTINCT ON (dedup_key) ` + incidentCols + ` FROM incidents
+	WHERE dedup_key = ANY($1::text[]) AND state IN ('resolved', 'closed')
+	ORDER BY dedup_key, id DESC`
 
 	insertIncidentsSQL = `INSERT INTO incidents (dedup_key, source, target, check_name, severity, state, message,
 		runbook, labels, count, first_seen, last_seen, opened_at, recovered, recovered_at, last_seq)
@@ -66,9 +74,9 @@ const (
 		AS u(id, severity, message, runbook, count, first_seen, last_seen, recovered, recovered_at, last_seq)
 	WHERE i.id = u.id`
 
-	insertEntriesSQL = `INSERT INTO timeline (` + entryCols + `)
+	insertEntriesSQL = `INSERT INTO timeline (` + entrySelectCols + `)
 	SELECT * FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
-		$7::text[], $8::text[])`
+		$7::text[], $8::text[], $9::timestamptz[])`
 
 	linkEventsSQL = `UPDATE events AS e SET incident_id = u.incident_id
 	FROM unnest($1::text[], $2::bigint[]) AS u(id, incident_id)
@@ -147,17 +155,17 @@ func (s *Store) applyOnce(ctx context.Context, evs []incident.Event, now time.Ti
 		ids, sources, targets, checks = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		sevs, statuses, keys, msgs    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		runbooks                      = make([]string, n)
-		times                         = make([]time.Time, n)
+		times, received               = make([]time.Time, n), make([]time.Time, n)
 		labels                        = make([]*string, n)
 	)
 	for j, i := range order {
 		e := &evs[i]
 		ids[j], sources[j], targets[j], checks[j] = e.ID, e.Source, e.Target, e.Check
 		sevs[j], statuses[j], keys[j], msgs[j] = string(e.Severity), string(e.Status), e.DedupKey, e.Message
-		runbooks[j], times[j], labels[j] = e.Runbook, e.Time, labelsJSON(e.Labels)
+		runbooks[j], times[j], labels[j], received[j] = e.Runbook, e.Time, labelsJSON(e.Labels), e.Received
 	}
 	rows, err := tx.Query(ctx, insertEventsSQL, ids, sources, targets, checks, sevs, statuses, keys, msgs,
-		runbooks, times, labels, plan.Time(now))
+		runbooks, times, labels, plan.Time(now), received)
 	if err != nil {
 		return nil, err
 	}
@@ -200,27 +208,20 @@ func (s *Store) applyOnce(ctx context.Context, evs []incident.Event, now time.Ti
 	}
 
 	// 2. Lock the active incidents of the batch's dedup keys.
-	active := make(map[string]*plan.Incident)
-	if keys := plan.Keys(evs, applied); len(keys) > 0 {
-		rows, err := tx.Query(ctx, lockActiveSQL, keys)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			inc, err := scanIncident(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			active[inc.DedupKey] = &inc
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	active, err := incidentsByKey(ctx, tx, lockActiveSQL, plan.Keys(evs, applied))
+	if err != nil {
+		return nil, err
+	}
+	// The newest resolved or closed incident of the keys with none active
+	// (the manual-resolve rule, see plan.Apply); not locked: a recovered
+	// flag set twice is the same flag.
+	prev, err := incidentsByKey(ctx, tx, lastInactiveSQL, plan.Inactive(plan.Keys(evs, applied), active))
+	if err != nil {
+		return nil, err
 	}
 
 	// 3. Decide, in order.
-	res := plan.Apply(evs, applied, active, now)
+	res := plan.Apply(evs, applied, active, prev, now)
 
 	// 4. Write.
 	if len(res.Created) > 0 {
@@ -253,6 +254,28 @@ func (s *Store) applyOnce(ctx context.Context, evs []incident.Event, now time.Ti
 		return nil, err
 	}
 	return res.Changes, nil
+}
+
+// incidentsByKey runs q (one incident per key at most) for keys and
+// returns the incidents by dedup key.
+func incidentsByKey(ctx context.Context, tx pgx.Tx, q string, keys []string) (map[string]*plan.Incident, error) {
+	out := make(map[string]*plan.Incident)
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, q, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		inc, err := scanIncident(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[inc.DedupKey] = &inc
+	}
+	return out, rows.Err()
 }
 
 func insertIncidents(ctx context.Context, tx pgx.Tx, res *plan.Result) error {
@@ -329,12 +352,13 @@ func queueEntries(b *pgx.Batch, es []incident.Entry) {
 		seqs                            = make([]int32, n)
 		ats                             = make([]time.Time, n)
 		kinds, bys, comments, sevs, sts = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		rcvs                            = make([]*time.Time, n)
 	)
 	for i, e := range es {
-		incIDs[i], seqs[i], ats[i] = e.IncidentID, int32(e.Seq), e.At
+		incIDs[i], seqs[i], ats[i], rcvs[i] = e.IncidentID, int32(e.Seq), e.At, e.Received
 		kinds[i], bys[i], comments[i], sevs[i], sts[i] = string(e.Kind), e.By, e.Comment, string(e.Severity), string(e.State)
 	}
-	b.Queue(insertEntriesSQL, incIDs, seqs, ats, kinds, bys, comments, sevs, sts)
+	b.Queue(insertEntriesSQL, incIDs, seqs, ats, kinds, bys, comments, sevs, sts, rcvs)
 }
 
 // sendBatch sends b as one pipeline and returns the first error.
@@ -429,7 +453,7 @@ func (s *Store) Timeline(ctx context.Context, id int64) ([]incident.Entry, error
 	if s.closed.Load() {
 		return nil, ledger.ErrClosed
 	}
-	es, err := s.queryEntries(ctx, "SELECT "+entryCols+" FROM timeline WHERE incident_id = $1 ORDER BY seq", id)
+	es, err := s.queryEntries(ctx, "SELECT "+entrySelectCols+" FROM timeline WHERE incident_id = $1 ORDER BY seq", id)
 	if err != nil {
 		return nil, s.wrap(fmt.Sprintf("timeline %d", id), err)
 	}
@@ -523,7 +547,7 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]incident.Entry, error
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	es, err := s.queryEntries(ctx, "SELECT "+entryCols+" FROM timeline WHERE NOT published ORDER BY pos LIMIT $1", limit)
+	es, err := s.queryEntries(ctx, "SELECT "+entrySelectCols+" FROM timeline WHERE NOT published ORDER BY pos LIMIT $1", limit)
 	if err != nil {
 		return nil, s.wrap("pending", err)
 	}
@@ -561,10 +585,16 @@ func (s *Store) queryEntries(ctx context.Context, q string, args ...any) ([]inci
 		e                incident.Entry
 		seq              int32
 		kind, sev, state string
+		rcv              *time.Time
 	)
 	var out []incident.Entry
-	_, err = pgx.ForEachRow(rows, []any{&e.IncidentID, &seq, &e.At, &kind, &e.By, &e.Comment, &sev, &state}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&e.IncidentID, &seq, &e.At, &kind, &e.By, &e.Comment, &sev, &state, &rcv}, func() error {
 		e.Seq, e.Kind, e.Severity, e.State, e.At = int(seq), incident.Kind(kind), incident.Severity(sev), incident.State(state), e.At.UTC()
+		e.Received = nil
+		if rcv != nil {
+			t := rcv.UTC()
+			e.Received = &t
+		}
 		out = append(out, e)
 		return nil
 	})

@@ -35,13 +35,12 @@ func (s *Store) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) erro
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		if errors.Is(err, incident.ErrNotFound) || errors.Is(err, incident.ErrInvalidTransition) ||
-			errors.Is(err, ledger.ErrConflict) || errors.Is(err, ledger.ErrFenced) {
-			return fmt.Errorf("sqlite ledger: %s: %w", op, err)
-		}
 		var fe *incident.FieldError
-		if errors.As(err, &fe) {
+		switch {
+		case errors.As(err, &fe):
 			return err
+		case plan.Domain(err):
+			return fmt.Errorf("sqlite ledger: %s: %w", op, err)
 		}
 		return s.wrap(op, err)
 	}
@@ -135,7 +134,7 @@ func (s *Store) UpdateEscalation(ctx context.Context, e ledger.Escalation, ns []
 			return err
 		}
 		if n, _ := r.RowsAffected(); n != 1 {
-			return fmt.Errorf("version %d: %w", e.Version, ledger.ErrConflict)
+			return plan.Conflict(e.Version)
 		}
 		if err := insertNotifications(ctx, tx, ns, now); err != nil {
 			return err
@@ -170,16 +169,12 @@ func insertNotifications(ctx context.Context, tx *sql.Tx, ns []ledger.Notificati
 	}
 	defer ins.Close()
 	for _, n := range ns {
-		if n.Key == "" || n.Channel == "" {
-			return &incident.FieldError{Field: "key", Msg: "notification without key or channel"}
+		if err := plan.CheckNotification(n); err != nil {
+			return err
 		}
 		pos++
-		nb := n.NotBefore
-		if nb.IsZero() {
-			nb = now
-		}
 		if _, err := ins.ExecContext(ctx, n.Key, n.IncidentID, n.GroupKey, n.Kind, n.Channel, n.Destination, n.Role,
-			n.Level, micros(nb), micros(now), pos); err != nil {
+			n.Level, micros(plan.NotBefore(n, now)), micros(now), pos); err != nil {
 			return err
 		}
 	}
@@ -188,11 +183,8 @@ func insertNotifications(ctx context.Context, tx *sql.Tx, ns []ledger.Notificati
 
 // appendNote appends one system entry; only the write connection calls it.
 func appendNote(ctx context.Context, tx *sql.Tx, n ledger.Note, now time.Time) (incident.Entry, error) {
-	if !n.Kind.IsSystem() && n.Kind != incident.KindReported {
-		return incident.Entry{}, fmt.Errorf("%w: %q is not a system entry", incident.ErrInvalidTransition, n.Kind)
-	}
-	if n.By == "" {
-		return incident.Entry{}, &incident.FieldError{Field: "by", Msg: "required"}
+	if err := plan.CheckNote(n); err != nil {
+		return incident.Entry{}, err
 	}
 	var (
 		seq        int
@@ -201,17 +193,12 @@ func appendNote(ctx context.Context, tx *sql.Tx, n ledger.Note, now time.Time) (
 	err := tx.QueryRowContext(ctx, "UPDATE incidents SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq, state, severity",
 		n.IncidentID).Scan(&seq, &state, &sev)
 	if errors.Is(err, sql.ErrNoRows) {
-		return incident.Entry{}, fmt.Errorf("incident %d: %w", n.IncidentID, incident.ErrNotFound)
+		return incident.Entry{}, plan.NoIncident(n.IncidentID)
 	}
 	if err != nil {
 		return incident.Entry{}, err
 	}
-	at := n.At
-	if at.IsZero() {
-		at = now
-	}
-	e := incident.Entry{IncidentID: n.IncidentID, Seq: seq, At: plan.Time(at), Kind: n.Kind, By: n.By,
-		Comment: n.Comment, Severity: incident.Severity(sev), State: incident.State(state)}
+	e := plan.NoteEntry(n, seq, state, sev, now)
 	return e, insertEntries(ctx, tx, []incident.Entry{e})
 }
 
@@ -231,7 +218,7 @@ func (s *Store) Note(ctx context.Context, id int64, n ledger.Note) (incident.Ent
 // higher fence has claimed before.
 func (s *Store) ClaimNotifications(ctx context.Context, c ledger.Claim) ([]ledger.Notification, error) {
 	if c.MaxGroups <= 0 {
-		c.MaxGroups = 64
+		c.MaxGroups = plan.DefaultMaxGroups
 	}
 	now := c.Now
 	var out []ledger.Notification
@@ -292,14 +279,12 @@ func raiseFence(ctx context.Context, tx *sql.Tx, c ledger.Claim, now time.Time) 
 		owner string
 	)
 	err := tx.QueryRowContext(ctx, `SELECT fence, owner FROM escalation_fence WHERE id = 1`).Scan(&fence, &owner)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
-	case c.Fence < fence && !c.Takeover:
-		return fmt.Errorf("claim by %s with fence %d, but %s claimed with %d: %w", c.Owner, c.Fence, owner, fence, ledger.ErrFenced)
-	case c.Fence == fence && owner == c.Owner:
-		return nil
+	}
+	if record, err := plan.Fence(c, fence, owner, found); err != nil || !record {
+		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO escalation_fence (id, fence, owner, at) VALUES (1, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET fence = excluded.fence, owner = excluded.owner, at = excluded.at`,
@@ -353,12 +338,13 @@ func (s *Store) FinishNotifications(ctx context.Context, keys []string, owner st
 			q    string
 			args []any
 		)
-		switch {
-		case a.Err == "":
+		outcome, kind := plan.AttemptOutcome(a)
+		switch outcome {
+		case plan.Sent:
 			q = `UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '',
 				claimed_by = '', claim_until = NULL WHERE id = ? AND claimed_by = ? AND state = 'pending' RETURNING incident_id`
-			args = []any{micros(orNow(a.At, now))}
-		case !a.RetryAt.IsZero():
+			args = []any{micros(plan.OrNow(a.At, now))}
+		case plan.Retry:
 			q = `UPDATE notifications SET attempts = attempts + 1, last_error = ?, not_before = ?,
 				claimed_by = '', claim_until = NULL WHERE id = ? AND claimed_by = ? AND state = 'pending' RETURNING incident_id`
 			args = []any{a.Err, micros(a.RetryAt)}
@@ -372,8 +358,7 @@ func (s *Store) FinishNotifications(ctx context.Context, keys []string, owner st
 			return err
 		}
 		defer st.Close()
-		var incs []int64
-		seen := map[int64]bool{}
+		var ids []int64
 		for _, k := range keys {
 			var id int64
 			err := st.QueryRowContext(ctx, append(append([]any{}, args...), k, owner)...).Scan(&id)
@@ -383,29 +368,15 @@ func (s *Store) FinishNotifications(ctx context.Context, keys []string, owner st
 			if err != nil {
 				return err
 			}
-			if !seen[id] {
-				seen[id] = true
-				incs = append(incs, id)
-			}
+			ids = append(ids, id)
 		}
-		kind := incident.KindNotified
-		if a.Err != "" {
-			kind = incident.KindNotifyFailed
-		}
-		for _, id := range incs {
+		for _, id := range plan.Distinct(ids) {
 			if _, err := appendNote(ctx, tx, ledger.Note{IncidentID: id, Kind: kind, By: a.By, Comment: a.Comment, At: a.At}, now); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-}
-
-func orNow(t, now time.Time) time.Time {
-	if t.IsZero() {
-		return now
-	}
-	return t
 }
 
 // CancelNotifications cancels pending notifications of the incident.

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/internal/plan"
 )
 
 var _ ledger.RunHistoryStore = (*Store)(nil)
@@ -30,12 +30,9 @@ func timeOrZero(v int64) time.Time {
 
 // RecordRun implements ledger.RunHistoryStore.
 func (s *Store) RecordRun(ctx context.Context, r ledger.RunRecord) error {
-	params, err := json.Marshal(r.Params)
+	params, err := plan.RunParams(r.Params)
 	if err != nil {
 		return err
-	}
-	if r.Params == nil {
-		params = []byte("{}")
 	}
 	return s.writeTx(ctx, "record run", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO job_runs (id, jobnet, scheduled, trigger, by, params, parent, status, created, ended, gen)
@@ -86,11 +83,7 @@ func (s *Store) Runs(ctx context.Context, f ledger.RunFilter) ([]ledger.RunRecor
 	if s.closed.Load() {
 		return nil, ledger.ErrClosed
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	limit = min(limit, 1000)
+	limit := plan.RunLimit(f.Limit)
 	q := "SELECT " + runCols + " FROM job_runs"
 	var args []any
 	if f.Jobnet != "" {
@@ -122,7 +115,7 @@ func (s *Store) RunDetail(ctx context.Context, id string) (ledger.RunRecord, err
 	}
 	r, err := scanRun(s.r.QueryRowContext(ctx, "SELECT "+runCols+" FROM job_runs WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("sqlite ledger: run %q: %w", id, incident.ErrNotFound)
+		return r, fmt.Errorf("sqlite ledger: %w", plan.NoRun(id))
 	}
 	if err != nil {
 		return r, s.wrap("run", err)

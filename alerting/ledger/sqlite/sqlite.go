@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -126,42 +126,13 @@ func (s *Store) checkWAL(ctx context.Context) error {
 	return nil
 }
 
-// migration is one numbered schema step.
-type migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
+// migration is one numbered schema step (package migrate).
+type migration = migrate.Migration
 
 // embeddedMigrations returns the embedded schema migrations in version order.
-func embeddedMigrations() ([]migration, error) {
-	return loadMigrations(migrations, "migrations")
-}
+func embeddedMigrations() ([]migration, error) { return loadMigrations(migrations, "migrations") }
 
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	names, err := fs.Glob(fsys, dir+"/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, n := range names { // Glob returns names sorted
-		base := path.Base(n)
-		num, name, ok := strings.Cut(strings.TrimSuffix(base, ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
-		}
-		if len(ms) > 0 && ms[len(ms)-1].Version >= v {
-			return nil, fmt.Errorf("migration %s: version %d not after %d", base, v, ms[len(ms)-1].Version)
-		}
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{Version: v, Name: name, SQL: string(b)})
-	}
-	return ms, nil
-}
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) { return migrate.Load(fsys, dir) }
 
 func (s *Store) migrate(ctx context.Context) (err error) {
 	ms, err := embeddedMigrations()
@@ -184,7 +155,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	)`); err != nil {
 		return fmt.Errorf("sqlite ledger: migrate: %w", err)
 	}
-	done := make(map[int]bool)
+	var applied []int
 	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
 	if err != nil {
 		return fmt.Errorf("sqlite ledger: migrate: %w", err)
@@ -195,21 +166,18 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 			rows.Close()
 			return fmt.Errorf("sqlite ledger: migrate: %w", err)
 		}
-		done[v] = true
+		applied = append(applied, v)
 	}
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("sqlite ledger: migrate: %w", err)
 	}
-	for _, m := range ms {
-		if done[m.Version] {
-			continue
-		}
+	for _, m := range migrate.Pending(ms, applied) {
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return fmt.Errorf("sqlite ledger: migration %04d_%s: %w", m.Version, m.Name, err)
+			return migrate.Error("sqlite ledger", m, err)
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
 			m.Version, m.Name, micros(s.now())); err != nil {
-			return fmt.Errorf("sqlite ledger: migration %04d_%s: %w", m.Version, m.Name, err)
+			return migrate.Error("sqlite ledger", m, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

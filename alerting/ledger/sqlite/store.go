@@ -22,6 +22,11 @@ const incidentCols = `id, dedup_key, source, target, check_name, severity, state
 
 const entryCols = `incident_id, seq, at, kind, by_name, comment, severity, state`
 
+// entrySelectCols are entryCols and the receive time (NULL unless it
+// differs from at; migration 0008 keeps it in table timeline_received).
+const entrySelectCols = entryCols + `, (SELECT r.received_at FROM timeline_received r
+	WHERE r.incident_id = timeline.incident_id AND r.seq = timeline.seq) AS received_at`
+
 // ApplyEvents applies the batch in one write transaction; see ledger.Store.
 func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes []incident.Change, err error) {
 	if s.closed.Load() {
@@ -68,24 +73,20 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 	}
 
 	// Active incidents of the batch's dedup keys.
-	active := make(map[string]*plan.Incident)
-	act, err := tx.PrepareContext(ctx, "SELECT "+incidentCols+" FROM incidents WHERE dedup_key = ? AND state IN ('open', 'acknowledged')")
+	active, err := incidentsByKey(ctx, tx, "SELECT "+incidentCols+" FROM incidents WHERE dedup_key = ? AND state IN ('open', 'acknowledged')",
+		plan.Keys(evs, applied))
 	if err != nil {
 		return nil, err
 	}
-	defer act.Close()
-	for _, k := range plan.Keys(evs, applied) {
-		inc, err := scanIncident(act.QueryRowContext(ctx, k))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, err
-		default:
-			active[k] = &inc
-		}
+	// The newest resolved or closed incident of the keys with none active
+	// (the manual-resolve rule, see plan.Apply).
+	prev, err := incidentsByKey(ctx, tx, "SELECT "+incidentCols+" FROM incidents WHERE dedup_key = ? ORDER BY id DESC LIMIT 1",
+		plan.Inactive(plan.Keys(evs, applied), active))
+	if err != nil {
+		return nil, err
 	}
 
-	res := plan.Apply(evs, applied, active, now)
+	res := plan.Apply(evs, applied, active, prev, now)
 
 	if len(res.Created) > 0 {
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO incidents (dedup_key, source, target, check_name, severity, state,
@@ -132,6 +133,11 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 		return nil, err
 	}
 	defer insEv.Close()
+	insRcv, err := tx.PrepareContext(ctx, `INSERT INTO event_received (event_id, received_at) VALUES (?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer insRcv.Close()
 	appliedAt := micros(now)
 	for _, e := range res.Events {
 		incID := sql.NullInt64{Int64: e.IncidentID, Valid: e.IncidentID != 0}
@@ -139,11 +145,39 @@ func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes [
 			e.DedupKey, e.Message, e.Runbook, micros(e.Time), labelsJSON(e.Labels), appliedAt); err != nil {
 			return nil, err
 		}
+		if _, err := insRcv.ExecContext(ctx, e.ID, micros(e.Received)); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	return res.Changes, nil
+}
+
+// incidentsByKey runs q (one dedup key argument, at most one incident) for
+// each key and returns the incidents found by key.
+func incidentsByKey(ctx context.Context, tx *sql.Tx, q string, keys []string) (map[string]*plan.Incident, error) {
+	out := make(map[string]*plan.Incident)
+	if len(keys) == 0 {
+		return out, nil
+	}
+	st, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for _, k := range keys {
+		inc, err := scanIncident(st.QueryRowContext(ctx, k))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, err
+		default:
+			out[k] = &inc
+		}
+	}
+	return out, nil
 }
 
 // insertEntries appends entries to the timeline after every entry already
@@ -165,6 +199,12 @@ func insertEntries(ctx context.Context, tx *sql.Tx, es []incident.Entry) error {
 		pos++
 		if _, err := ins.ExecContext(ctx, e.IncidentID, e.Seq, micros(e.At), e.Kind, e.By, e.Comment, e.Severity, e.State, pos); err != nil {
 			return err
+		}
+		if e.Received != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO timeline_received (incident_id, seq, received_at) VALUES (?, ?, ?)",
+				e.IncidentID, e.Seq, micros(*e.Received)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -250,7 +290,7 @@ func (s *Store) Timeline(ctx context.Context, id int64) ([]incident.Entry, error
 		return nil, s.wrap("timeline", err)
 	}
 	defer tx.Rollback()
-	es, err := queryEntries(ctx, tx, "SELECT "+entryCols+" FROM timeline WHERE incident_id = ? ORDER BY seq", id)
+	es, err := queryEntries(ctx, tx, "SELECT "+entrySelectCols+" FROM timeline WHERE incident_id = ? ORDER BY seq", id)
 	if err != nil {
 		return nil, s.wrap(fmt.Sprintf("timeline %d", id), err)
 	}
@@ -345,7 +385,7 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]incident.Entry, error
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	es, err := queryEntries(ctx, s.r, "SELECT "+entryCols+" FROM timeline WHERE published = 0 ORDER BY pos LIMIT ?", limit)
+	es, err := queryEntries(ctx, s.r, "SELECT "+entrySelectCols+" FROM timeline WHERE published = 0 ORDER BY pos LIMIT ?", limit)
 	if err != nil {
 		return nil, s.wrap("pending", err)
 	}
@@ -396,13 +436,18 @@ func queryEntries(ctx context.Context, q queryer, query string, args ...any) ([]
 	var out []incident.Entry
 	for rows.Next() {
 		var (
-			e  incident.Entry
-			at int64
+			e   incident.Entry
+			at  int64
+			rcv sql.NullInt64
 		)
-		if err := rows.Scan(&e.IncidentID, &e.Seq, &at, &e.Kind, &e.By, &e.Comment, &e.Severity, &e.State); err != nil {
+		if err := rows.Scan(&e.IncidentID, &e.Seq, &at, &e.Kind, &e.By, &e.Comment, &e.Severity, &e.State, &rcv); err != nil {
 			return nil, err
 		}
 		e.At = fromMicros(at)
+		if rcv.Valid {
+			t := fromMicros(rcv.Int64)
+			e.Received = &t
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -33,6 +33,7 @@ func Prepare(evs []incident.Event, now time.Time) ([]incident.Event, error) {
 			return nil, fmt.Errorf("event %d (%q): %w", i, e.ID, err)
 		}
 		e.Time = Time(e.Time)
+		e.Received = Time(e.Received)
 		e.Labels = maps.Clone(e.Labels)
 		out[i] = e
 	}
@@ -63,7 +64,8 @@ type Result struct {
 	// Created are new incidents, in the order they opened. Until SetIDs is
 	// called their IDs are temporary (negative).
 	Created []*Incident
-	// Updated are active incidents that existed before the batch and changed.
+	// Updated are incidents that existed before the batch and changed: active
+	// ones, and resolved ones marked recovered (see Apply).
 	Updated []*Incident
 	// Entries are the timeline entries to append, in order.
 	Entries []incident.Entry
@@ -85,12 +87,46 @@ func Keys(evs []incident.Event, applied map[string]int64) []string {
 	return keys
 }
 
+// Inactive returns the keys among keys with no incident in active: the ones
+// whose newest resolved or closed incident a store must load (the prev
+// argument of Apply).
+func Inactive(keys []string, active map[string]*Incident) []string {
+	var out []string
+	for _, k := range keys {
+		if active[k] == nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// StillFailing reports whether p, the newest incident of its dedup key and
+// no longer active, was resolved by an operator while its fault was still
+// reported (no ok event since): a problem for the key is then the same fault
+// recurring after a manual resolve.
+func StillFailing(p *Incident) bool {
+	return p != nil && !p.State.Active() && p.ResolvedAt != nil && !p.Recovered
+}
+
+// RecurComment is the comment of the "opened" entry of an incident that
+// recurs after a manual resolve of incident id.
+func RecurComment(id int64) string {
+	return fmt.Sprintf("recurred: still failing after manual resolve of incident %d", id)
+}
+
 // Apply computes the effect of evs (from Prepare), in order. applied maps the
 // IDs among evs that the ledger already holds to their incident (0 for none);
-// active maps a dedup key to its active incident. Apply updates the incidents
-// in active in place and adds the ones it opens; now is the ledger's clock
-// (opened_at).
-func Apply(evs []incident.Event, applied map[string]int64, active map[string]*Incident, now time.Time) *Result {
+// active maps a dedup key to its active incident; prev maps a key with no
+// active incident to its newest (resolved or closed) one, may be nil, and may
+// lack keys. Apply updates the incidents in active and prev in place and adds
+// the ones it opens to active; now is the ledger's clock (opened_at).
+//
+// The manual-resolve rule: an incident resolved while its fault was still
+// reported (StillFailing) is followed, for a problem of its key, by a new
+// incident whose "opened" entry says so (RecurComment); an ok event for the
+// key after the resolve marks the resolved incident recovered (no timeline
+// entry: it is no longer active), so a later problem is a new fault.
+func Apply(evs []incident.Event, applied map[string]int64, active, prev map[string]*Incident, now time.Time) *Result {
 	now = Time(now)
 	r := &Result{Changes: make([]incident.Change, 0, len(evs))}
 	seen := make(map[string]int64, len(evs)) // event ID → incident, within this batch
@@ -134,7 +170,11 @@ func Apply(evs []incident.Event, applied map[string]int64, active map[string]*In
 			}}
 			active[e.DedupKey] = inc
 			r.Created = append(r.Created, inc)
-			r.entry(inc, e.Time, incident.KindOpened, e.Source, "")
+			comment := ""
+			if p := prev[e.DedupKey]; StillFailing(p) {
+				comment = RecurComment(p.ID)
+			}
+			r.entry(inc, e.Time, incident.KindOpened, e.Source, comment, e)
 			ch.Kind = incident.ChangeOpened
 		case e.Status == incident.Problem:
 			ch.Kind = incident.ChangeOccurrence
@@ -154,17 +194,25 @@ func Apply(evs []incident.Event, applied map[string]int64, active map[string]*In
 			if inc.Recovered {
 				inc.Recovered = false
 				inc.RecoveredAt = nil
-				r.entry(inc, e.Time, incident.KindRecurred, e.Source, "")
+				r.entry(inc, e.Time, incident.KindRecurred, e.Source, "", e)
 				ch.Kind = incident.ChangeRecurred
 			}
 			if e.Severity.Rank() > inc.Severity.Rank() {
 				from := inc.Severity
 				inc.Severity = e.Severity
-				r.entry(inc, e.Time, incident.KindEscalated, e.Source, fmt.Sprintf("severity raised from %s to %s", from, e.Severity))
+				r.entry(inc, e.Time, incident.KindEscalated, e.Source, fmt.Sprintf("severity raised from %s to %s", from, e.Severity), e)
 			}
 			touch()
 		case inc == nil: // ok, nothing active
 			ch.Kind = incident.ChangeNoop
+			if p := prev[e.DedupKey]; StillFailing(p) {
+				at := e.Time
+				p.Recovered, p.RecoveredAt = true, &at
+				if !updated[p.ID] {
+					updated[p.ID] = true
+					r.Updated = append(r.Updated, p)
+				}
+			}
 		case inc.Recovered: // ok, already recovered
 			ch.Kind = incident.ChangeNoop
 		default: // ok
@@ -172,7 +220,7 @@ func Apply(evs []incident.Event, applied map[string]int64, active map[string]*In
 			at := e.Time
 			inc.Recovered = true
 			inc.RecoveredAt = &at
-			r.entry(inc, e.Time, incident.KindRecovered, e.Source, e.Message)
+			r.entry(inc, e.Time, incident.KindRecovered, e.Source, e.Message, e)
 			touch()
 		}
 		if inc != nil {
@@ -185,9 +233,17 @@ func Apply(evs []incident.Event, applied map[string]int64, active map[string]*In
 	return r
 }
 
-func (r *Result) entry(inc *Incident, at time.Time, k incident.Kind, by, comment string) {
+// entry appends an entry; with an event, its receive time is kept beside
+// at when they differ.
+func (r *Result) entry(inc *Incident, at time.Time, k incident.Kind, by, comment string, ev ...incident.Event) {
 	inc.LastSeq++
+	var received *time.Time
+	if len(ev) > 0 && !ev[0].Received.IsZero() && !ev[0].Received.Equal(at) {
+		rt := ev[0].Received
+		received = &rt
+	}
 	r.Entries = append(r.Entries, incident.Entry{
+		Received:   received,
 		IncidentID: inc.ID,
 		Seq:        inc.LastSeq,
 		At:         at,

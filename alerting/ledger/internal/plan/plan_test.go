@@ -27,7 +27,7 @@ func TestApplySetIDs(t *testing.T) {
 	if !evs[0].Time.Equal(t0.Truncate(time.Microsecond)) {
 		t.Errorf("Prepare did not truncate: %v", evs[0].Time)
 	}
-	r := Apply(evs, map[string]int64{}, map[string]*Incident{}, t0)
+	r := Apply(evs, map[string]int64{}, map[string]*Incident{}, nil, t0)
 	if len(r.Created) != 2 || r.Created[0].ID >= 0 {
 		t.Fatalf("created = %+v", r.Created)
 	}
