@@ -1,4 +1,4 @@
--- 0007: monthly value sketches of each series (ledger.SketchStore): how
+-- 0009: monthly value sketches of each series (ledger.SketchStore): how
 -- many samples fell into each logarithmic bucket (ledger.SketchBucket) in
 -- the UTC month starting at month (microseconds), for percentiles (p95)
 -- without the raw samples. Folded in by AddSamples with the rollups.
