@@ -44,7 +44,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/ \
 	FuzzUnmarshal:./internal/jsondur/ FuzzNormalizeArgs:./cli/ \
 	FuzzCheck:./internal/oid/ \
-	FuzzTimeChart:./internal/plot/ FuzzSamplesQuery:./console/
+	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzSamplesQuery:./console/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -250,7 +250,10 @@ func Open(ctx context.Context, opts Options) (_ *Bus, err error) {
 	if err != nil {
 		return nil, redact.Err(fmt.Errorf("bus: connect: %w", err))
 	}
-	b.js, err = jetstream.New(b.nc)
+	// An asynchronous publish whose acknowledgement never comes (the
+	// stream's leader lost mid-election) fails after this, freeing its
+	// slot; the spool forwarder publishes it again.
+	b.js, err = jetstream.New(b.nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("bus: jetstream: %w", err)
 	}

@@ -20,6 +20,19 @@
 //	    outbox after commit, so a transition is never lost and never stored
 //	    twice within the duplicate window.
 //
+// # Ingest through the spool
+//
+// Nothing that enters the node publishes directly: [Ingest] appends to the
+// node-local durable spool (package bus/spool) and answers once the
+// message is fsync'd there; the node runs spool.Forward with
+// [Bus.PublishEntries], which publishes batches asynchronously with each
+// message's id and advances the spool only over what JetStream stored.
+// Producers use Ingest.Publish / PublishBatch for events and
+// Ingest.Append(ctx, subject, msgID, data) for any other subject of the
+// streams (job results): a stable msgID makes a replay a duplicate.
+// [Bus.ProbeEvents] tells whether the events stream has a leader this node
+// reaches (readiness).
+//
 // # Embedded cluster
 //
 // With Options.ClusterListen and Options.Routes set, the embedded servers of

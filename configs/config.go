@@ -120,6 +120,9 @@ type NATSConfig struct {
 	URL      URLs               `yaml:"url" json:"url"`
 	Embedded NATSEmbeddedConfig `yaml:"embedded" json:"embedded"`
 	Stream   NATSStreamConfig   `yaml:"stream" json:"stream"`
+	// Spool is the node-local durable spool every ingest path writes to
+	// before the bus (package bus/spool).
+	Spool NATSSpoolConfig `yaml:"spool" json:"spool"`
 	// TaskSigning is the key the node signs the job tasks it dispatches
 	// with, and the keys its own built-in agent trusts.
 	TaskSigning NATSTaskSigningConfig `yaml:"task_signing" json:"task_signing"`
@@ -225,6 +228,22 @@ type NATSStreamConfig struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window" json:"duplicate_window"`
 }
 
+// NATSSpoolConfig configures the node-local spool in front of the bus.
+type NATSSpoolConfig struct {
+	// Dir holds the spool's segment files. Default <data_dir>/spool.
+	Dir string `yaml:"dir" json:"dir"`
+	// MaxBytes bounds the spool on disk; beyond it ingest is refused
+	// (the events API answers 503 with Retry-After, receivers count a
+	// rejection).
+	MaxBytes int64 `yaml:"max_bytes" json:"max_bytes"`
+	// AppendTimeout bounds how long an ingest waits for its events to be
+	// durable in the spool (the events API's answer time).
+	AppendTimeout time.Duration `yaml:"append_timeout" json:"append_timeout"`
+	// ReadyMaxAge: /readyz is not ready while a message has waited in the
+	// spool longer than this (the bus is not taking publishes).
+	ReadyMaxAge time.Duration `yaml:"ready_max_age" json:"ready_max_age"`
+}
+
 // LedgerConfig selects and configures the fault ledger store.
 type LedgerConfig struct {
 	Driver   string               `yaml:"driver" json:"driver"`
@@ -259,6 +278,9 @@ type PipelineConfig struct {
 	// up to MaxBackoff.
 	RetryBackoff time.Duration `yaml:"retry_backoff" json:"retry_backoff"`
 	MaxBackoff   time.Duration `yaml:"max_backoff" json:"max_backoff"`
+	// ReadyMaxBacklog: /readyz is not ready while more events than this
+	// wait on the bus for the ledger.
+	ReadyMaxBacklog int `yaml:"ready_max_backlog" json:"ready_max_backlog"`
 }
 
 // LogConfig configures the node's structured log.
@@ -585,6 +607,9 @@ func (s *NATSConfig) defaults() {
 	s.Stream.Replicas = 1
 	s.Stream.MaxAge = 72 * time.Hour
 	s.Stream.DuplicateWindow = 10 * time.Minute
+	s.Spool.MaxBytes = 1 << 30
+	s.Spool.AppendTimeout = 5 * time.Second
+	s.Spool.ReadyMaxAge = 10 * time.Second
 }
 
 func (s *NATSConfig) resolve(c *Config, dir string) {
@@ -592,6 +617,11 @@ func (s *NATSConfig) resolve(c *Config, dir string) {
 		s.Embedded.StoreDir = filepath.Join(c.Node.DataDir, "jetstream")
 	} else {
 		s.Embedded.StoreDir = resolvePath(dir, s.Embedded.StoreDir)
+	}
+	if s.Spool.Dir == "" {
+		s.Spool.Dir = filepath.Join(c.Node.DataDir, "spool")
+	} else {
+		s.Spool.Dir = resolvePath(dir, s.Spool.Dir)
 	}
 	cl := &s.Embedded.Cluster
 	if len(cl.Routes) == 0 {
@@ -651,6 +681,15 @@ func (s *NATSConfig) validate(c *Config, v validator) {
 		}
 	}
 	atLeast(tv, "ttl", s.TaskSigning.TTL, 10*time.Second)
+	pv := v.sub("spool")
+	if s.Spool.Dir == "" {
+		pv.errf("dir", "must not be empty")
+	}
+	if s.Spool.MaxBytes < 1<<20 {
+		pv.errf("max_bytes", "%d: want at least 1048576 (1 MiB)", s.Spool.MaxBytes)
+	}
+	atLeast(pv, "append_timeout", s.Spool.AppendTimeout, 100*time.Millisecond)
+	atLeast(pv, "ready_max_age", s.Spool.ReadyMaxAge, time.Second)
 	sv := v.sub("stream")
 	switch {
 	case s.Stream.Replicas < 1 || s.Stream.Replicas > 5:
@@ -903,6 +942,7 @@ func (s *PipelineConfig) defaults() {
 	s.AckWait = 30 * time.Second
 	s.RetryBackoff = time.Second
 	s.MaxBackoff = 30 * time.Second
+	s.ReadyMaxBacklog = 10000
 }
 
 func (s *PipelineConfig) resolve(*Config, string) {}
@@ -910,6 +950,9 @@ func (s *PipelineConfig) resolve(*Config, string) {}
 func (s *PipelineConfig) validate(_ *Config, v validator) {
 	if s.BatchSize < 1 || s.BatchSize > 10000 {
 		v.errf("batch_size", "%d: want 1..10000", s.BatchSize)
+	}
+	if s.ReadyMaxBacklog < 1 {
+		v.errf("ready_max_backlog", "%d: want at least 1", s.ReadyMaxBacklog)
 	}
 	positive(v, "ack_wait", s.AckWait)
 	if positive(v, "retry_backoff", s.RetryBackoff) && positive(v, "max_backoff", s.MaxBackoff) &&

@@ -87,6 +87,7 @@ testdata/invalid-monitor-traps-security.yaml:9: monitor.traps.users[0].min_level
 		"invalid-embedded-listen-clash.yaml": `testdata/invalid-embedded-listen-clash.yaml:6: nats.embedded.listen: "127.0.0.1:9780": already used by http.listen`,
 		"invalid-max-age.yaml":               `testdata/invalid-max-age.yaml:3: nats.stream.max_age: 30s: want at least 1m`,
 		"invalid-duplicate-window.yaml":      `testdata/invalid-duplicate-window.yaml:4: nats.stream.duplicate_window: 2h: want at most nats.stream.max_age (1h)`,
+		"invalid-spool-max-bytes.yaml":       `testdata/invalid-spool-max-bytes.yaml:3: nats.spool.max_bytes: 1000: want at least 1048576 (1 MiB)`,
 		"invalid-replicas.yaml":              `testdata/invalid-replicas.yaml:4: nats.stream.replicas: 7: want 1..5`,
 		"invalid-replicas-embedded.yaml":     `testdata/invalid-replicas-embedded.yaml:3: nats.stream.replicas: 3: the embedded NATS server is a single server, want 1 (or set nats.embedded.cluster, or nats.url to a cluster)`,
 		"invalid-nats-url.yaml":              `testdata/invalid-nats-url.yaml:2: nats.url: "http://u:xxxxx@10.0.0.2:4222": want nats://host:port[,nats://host:port...]`,
@@ -262,6 +263,7 @@ func TestLoadGoodConfigs(t *testing.T) {
 			want := Default()
 			want.Node.DataDir = "testdata/data"
 			want.NATS.Embedded.StoreDir = "testdata/data/jetstream"
+			want.NATS.Spool.Dir = "testdata/data/spool"
 			want.Ledger.SQLite.Path = "testdata/data/ledger.db"
 			want.NATS.TaskSigning.KeyFile = "testdata/data/task-signing.key"
 			want.Auth.AdminTokenFile = "testdata/data/admin.token"

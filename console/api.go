@@ -19,6 +19,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/bus/spool"
 )
 
 // MaxBody is the largest request body the API reads.
@@ -42,6 +43,10 @@ type Check struct {
 type Deps struct {
 	Store     ledger.Store
 	Publisher Publisher
+	// PublishTimeout bounds POST /api/v1/events' wait for the publisher
+	// (the spool's fsync): the answer comes within it, 202 or 503
+	// (default 5s).
+	PublishTimeout time.Duration
 	// Ready checks run by /readyz; all must pass.
 	Ready []Check
 	// Gatherer for /metrics (default: none, /metrics is 404).
@@ -89,6 +94,9 @@ func Register(m *auth.Mux, d Deps) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.PublishTimeout <= 0 {
+		d.PublishTimeout = 5 * time.Second
 	}
 	a := &api{Deps: d}
 	m.HandleFunc("GET /healthz", auth.Public, func(w http.ResponseWriter, r *http.Request) {
@@ -356,9 +364,22 @@ func (a *api) postEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		ids[i] = ev.ID
 	}
-	if err := a.Publisher.PublishBatch(r.Context(), evs); err != nil {
-		a.Logger.Error("publish events", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "", "event bus: "+err.Error())
+	ctx, cancel := context.WithTimeout(r.Context(), a.PublishTimeout)
+	err := a.Publisher.PublishBatch(ctx, evs)
+	cancel()
+	if err != nil {
+		// Full: refused at once, nothing kept; try again in a few
+		// seconds. Timed out: the events may yet be delivered, so a
+		// retry must carry the same ids (the ledger applies each once).
+		retry := "1"
+		if errors.Is(err, spool.ErrFull) {
+			retry = "5"
+			a.Logger.Warn("events refused: spool full", "events", len(evs), "err", err)
+		} else {
+			a.Logger.Error("publish events", "events", len(evs), "err", err)
+		}
+		w.Header().Set("Retry-After", retry)
+		writeError(w, http.StatusServiceUnavailable, "", "events not accepted, retry with the same ids: "+err.Error())
 		return
 	}
 	writeJSON(w, http.StatusAccepted, EventsResponse{IDs: ids})

@@ -122,7 +122,7 @@ func (n *Node) newAlerting(ctx context.Context) error {
 		Store:        n.store,
 		Bus:          n.bus,
 		Notifiers:    nf,
-		Sink:         n.bus,
+		Sink:         n.ingest.in,
 		Parents:      a.Parents,
 		Node:         n.opts.Name,
 		SendTimeout:  a.SendTimeout,

@@ -429,7 +429,7 @@ func (n *Node) followAssignments(ctx context.Context) {
 // opens no incidents on its own (its targets move to the majority).
 func (n *Node) checkSink() monitor.Sink {
 	if n.opts.Cluster.DataDir == "" {
-		return n.bus
+		return n.ingest.in
 	}
 	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
 		if n.raft != nil && !n.raft.InQuorum() {
@@ -438,11 +438,11 @@ func (n *Node) checkSink() monitor.Sink {
 		}
 		ev = n.confirm(ctx, ev)
 		if ev.Source == "ping" && ev.Check == "ping" && ev.Status == incident.OK && n.raft != nil {
-			if err := n.bus.Publish(ctx, n.pathOK(ev)); err != nil {
+			if err := n.ingest.in.Publish(ctx, n.pathOK(ev)); err != nil {
 				return err
 			}
 		}
-		return n.bus.Publish(ctx, ev)
+		return n.ingest.in.Publish(ctx, ev)
 	})
 }
 

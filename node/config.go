@@ -42,6 +42,13 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 			RetryBackoff: c.Pipeline.RetryBackoff,
 			MaxBackoff:   c.Pipeline.MaxBackoff,
 		},
+		Spool: SpoolOptions{
+			Dir:             c.NATS.Spool.Dir,
+			MaxBytes:        c.NATS.Spool.MaxBytes,
+			AppendTimeout:   c.NATS.Spool.AppendTimeout,
+			ReadyMaxAge:     c.NATS.Spool.ReadyMaxAge,
+			ReadyMaxBacklog: c.Pipeline.ReadyMaxBacklog,
+		},
 		StoreName: c.Ledger.Driver,
 	}
 	if err := httpTLS(c, log, &o); err != nil {

@@ -142,7 +142,7 @@ func (n *Node) newJobnetLocked(ctx context.Context, cfg configs.JobnetsConfig) e
 		return fmt.Errorf("node: jobnet agents: %w", err)
 	}
 	p.engine, err = jobnet.New(jobnet.Options{
-		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.bus,
+		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.ingest.in,
 		Logger: n.log, Tick: o.Tick, LostAfter: o.LostAfter, KeepEnded: o.KeepEnded,
 		Local: &jobnet.Local{Name: n.opts.Name, Builtins: n.builtins()},
 	})

@@ -214,7 +214,7 @@ func (n *Node) startMonitor(ctx context.Context) error {
 func (n *Node) receivedSink() monitor.Sink {
 	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
 		ev.Received = time.Now().UTC()
-		return n.bus.Publish(ctx, ev)
+		return n.ingest.in.NoSync().Publish(ctx, ev)
 	})
 }
 

@@ -50,6 +50,8 @@ type Options struct {
 	// StoreName names the store in logs and /readyz ("sqlite", "postgres").
 	StoreName string
 	Pipeline  pipeline.Options
+	// Spool configures the ingest spool in front of the bus (ingest.go).
+	Spool SpoolOptions
 	// Alerting configures escalation and notifiers (see alerting.go).
 	Alerting AlertingOptions
 	// Monitor configures checks and receivers (see monitor.go).
@@ -117,10 +119,12 @@ func (o *Options) validate() error {
 
 // Node is one running unyo node.
 type Node struct {
-	opts  Options
-	log   *slog.Logger
-	bus   *bus.Bus
-	store *lazyStore
+	opts Options
+	log  *slog.Logger
+	bus  *bus.Bus
+	// ingest is the spool every ingest path writes to (ingest.go).
+	ingest *ingestPart
+	store  *lazyStore
 	// reports makes the monthly reports (report.go); nil until asked.
 	reports *reports
 	pipe    *pipeline.Pipeline
@@ -174,6 +178,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err = n.newIngest(); err != nil {
+		return nil, err
+	}
 	n.pipe, err = pipeline.New(ctx, n.bus, n.store, opts.Pipeline)
 	if err != nil {
 		return nil, err
@@ -202,7 +209,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.registerCluster(n.mux)
 	console.Register(n.mux, console.Deps{
 		Store:           n.store,
-		Publisher:       n.bus,
+		Publisher:       n.ingest.in,
+		PublishTimeout:  n.ingest.opts.AppendTimeout,
 		Gatherer:        opts.Registry,
 		AfterTransition: n.pipe.Nudge,
 		Alerting:        n.alertingDeps(),
@@ -214,9 +222,11 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Logger:          n.log,
 		EventSkew:       opts.Alerting.EventSkew,
 		Ready: []console.Check{
-			{Name: "bus", Fn: func(context.Context) error { return n.bus.Healthy() }},
+			{Name: "bus", Fn: n.busReady},
+			{Name: "spool", Fn: n.spoolReady},
 			{Name: "ledger", Fn: n.store.Ping},
 			{Name: "pipeline", Fn: func(context.Context) error { return n.pipe.Ready() }},
+			{Name: "backlog", Fn: n.backlogReady},
 			{Name: "cluster", Fn: n.clusterReady},
 		},
 	})
@@ -312,6 +322,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.jobnetMu.Unlock()
 	n.bg.Add(1)
 	go func() { defer n.bg.Done(); n.openStore(bgctx) }()
+	n.startIngest(bgctx)
 	n.pipe.Start()
 	n.startAlerting()
 	if err := n.startMonitor(bgctx); err != nil {
@@ -419,6 +430,7 @@ func (n *Node) teardown(ctx context.Context) error {
 	if n.pipe != nil {
 		n.pipe.Stop()
 	}
+	n.stopIngest()
 	if n.cancel != nil {
 		n.cancel()
 	}

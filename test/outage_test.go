@@ -43,7 +43,10 @@ func startPostgresNode(t *testing.T, proxyDown bool) (*node.Node, *testutil.Prox
 		Bus:        bus.Options{StoreDir: t.TempDir()},
 		OpenStore:  func(ctx context.Context) (ledger.Store, error) { return postgres.Open(ctx, dsn) },
 		StoreName:  "postgres",
-		Pipeline:   pipeline.Options{RetryBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond},
+		// Small batches and a small backlog bound: the ledger catches up
+		// in several transactions, and readiness must wait for most.
+		Pipeline: pipeline.Options{BatchSize: 10, RetryBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond},
+		Spool:    node.SpoolOptions{ReadyMaxBacklog: 100},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,9 +114,19 @@ func TestLedgerOutage(t *testing.T) {
 		t.Errorf("ledger holds %d events during the outage, want 100", c)
 	}
 
+	waitFor(t, "/readyz to name the backlog", func() bool {
+		err := c.Ready(ctx)
+		return err != nil && strings.Contains(err.Error(), `"backlog"`) && strings.Contains(err.Error(), "150 events behind")
+	})
+
 	px.Up()
-	waitFor(t, "the ledger to catch up", func() bool { return eventCount(n) == 250 })
+	// Ready only once the ledger is at most 100 events behind, not at its
+	// first commit after the outage.
 	waitFor(t, "/readyz ok", func() bool { return c.Ready(ctx) == nil })
+	if got := eventCount(n); got < 150 {
+		t.Errorf("/readyz ok with the ledger at %d of 250 events (bound: 100 behind)", got)
+	}
+	waitFor(t, "the ledger to catch up", func() bool { return eventCount(n) == 250 })
 }
 
 // TestLedgerDownAtStart starts a node while PostgreSQL is unreachable: it
