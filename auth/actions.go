@@ -32,6 +32,8 @@ const (
 	ActionReportRead       Action = "report.read"
 	ActionTargetRead       Action = "target.read"
 	ActionMetricsRead      Action = "metrics.read"
+	ActionSamplesRead      Action = "samples.read" // a target's samples and rollups
+	ActionReportMake       Action = "report.make"  // make a monthly report
 
 	ActionJobnetRead  Action = "jobnet.read"
 	ActionJobnetStart Action = "jobnet.start"
@@ -89,6 +91,8 @@ var permissions = map[Action][]Role{
 	ActionReportRead:       viewerUp,
 	ActionTargetRead:       viewerUp,
 	ActionMetricsRead:      with(viewerUp, RoleMember),
+	ActionSamplesRead:      viewerUp,
+	ActionReportMake:       opsSEUp,
 
 	ActionJobnetRead:  viewerUp,
 	ActionJobnetStart: operatorUp,

@@ -113,6 +113,8 @@ func incidentReport(ctx context.Context, env *Env, pos []string, server *endpoin
 
 const reportUsage = `usage:
   unyo report availability [--month YYYY-MM | --from TIME --to TIME] [--budget 2h] [-o table|json]
+  unyo report monthly [--month YYYY-MM] [--day YYYY-MM-DD] [--out DIR] [-o table|json]
+  unyo report list [-o table|json]
 
 availability: per target, the time its outage incidents (host down: ping;
 service down: tcp, http, postgres checks) were down in the period; of it,
@@ -134,7 +136,7 @@ func reportCmd(env *Env) *cobra.Command {
 	av.RunE = run(func(ctx context.Context, pos []string) error {
 		return reportAvailability(ctx, env, a, pos, month, from, to, budget)
 	})
-	g := group("report", "availability against the downtime budget", "", av)
+	g := group("report", "availability against the budget; monthly performance reports", "", av, monthlyCmd(env), reportListCmd(env))
 	g.RunE = func(c *cobra.Command, args []string) error {
 		cmd, ok := groupArgs(c, args)
 		switch {

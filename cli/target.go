@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/monitor/target"
 )
@@ -77,6 +79,7 @@ func targetShow(ctx context.Context, env *Env, cmd *apiCmd, pos []string) error 
 		fmt.Fprintf(w, "site     %s\n", safe(d.Site))
 	}
 	fmt.Fprintf(w, "checked  %s\nrtt      %s\n", ago(now, d.LastCheck), rtt(d.LastRTT))
+	latestValues(ctx, w, c, d.Name, now)
 	for _, s := range d.Results {
 		fmt.Fprintf(w, "\n%s: %s since %s (%d/%d failures)\n", safe(s.Check), stateText(s.Status), ago(now, timePtr(s.Since)), s.ConsecutiveFailures, s.DownAfter)
 		if s.LastFailure != nil {
@@ -129,4 +132,24 @@ func rtt(v *float64) string {
 		return "-"
 	}
 	return time.Duration(*v * float64(time.Second)).Round(time.Microsecond).String()
+}
+
+// latestValues prints each metric's newest sample of the last hour, with
+// its unit (nothing when the node keeps no samples).
+func latestValues(ctx context.Context, w io.Writer, c *client.Client, name string, now time.Time) {
+	r, err := c.Samples(ctx, name, client.SamplesQuery{From: now.Add(-time.Hour), To: now.Add(time.Minute), Step: "raw"})
+	if err != nil || len(r.Series) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nlatest values:")
+	tw := newTable(w)
+	fmt.Fprintln(tw, "  METRIC\tLABELS\tVALUE\tAT")
+	for _, s := range r.Series {
+		if len(s.Points) == 0 {
+			continue
+		}
+		p := s.Points[len(s.Points)-1]
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", safe(s.Metric), safe(labelText(s.Labels)), FormatValue(p.Value, s.Unit), ago(now, &p.Time))
+	}
+	tw.Flush()
 }

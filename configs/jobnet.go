@@ -234,6 +234,17 @@ type JobConfig struct {
 	Runbook    string        `yaml:"runbook" json:"runbook"`
 	Cleanup    JobCleanup    `yaml:"cleanup" json:"cleanup"`
 	DBMaint    JobDBMaint    `yaml:"db_maintenance" json:"db_maintenance"`
+	Report     JobReport     `yaml:"report" json:"report"`
+}
+
+// JobReport is the built-in report job: the monthly performance report,
+// made on the node, stored and mailed.
+type JobReport struct {
+	// Month: previous (default; run it on the 1st) or current.
+	Month string `yaml:"month" json:"month"`
+	// MailRoles are the escalation roles whose contacts get it by mail
+	// (default [site-manager]); [] after defaults only when mail is off.
+	MailRoles []string `yaml:"mail_roles" json:"mail_roles"`
 }
 
 // JobRunOn picks where a job runs.
@@ -286,6 +297,7 @@ const (
 	JobKindJobnet        = "jobnet"
 	JobKindCleanup       = "cleanup"
 	JobKindDBMaintenance = "db-maintenance"
+	JobKindReport        = "report"
 )
 
 func (s *JobnetsConfig) defaults() {}
@@ -360,6 +372,14 @@ func (s *JobnetsConfig) resolve(c *Config, _ string) {
 			}
 			if jb.Kind == JobKindDBMaintenance && len(jb.DBMaint.Operations) == 0 {
 				jb.DBMaint.Operations = []string{"vacuum", "analyze"}
+			}
+			if jb.Kind == JobKindReport {
+				if jb.Report.Month == "" {
+					jb.Report.Month = "previous"
+				}
+				if len(jb.Report.MailRoles) == 0 {
+					jb.Report.MailRoles = []string{"site-manager"}
+				}
 			}
 		}
 	}
@@ -591,8 +611,20 @@ func (jb JobConfig) validate(v validator, nets map[string]int) {
 				v.sub("db_maintenance").errf(fmt.Sprintf("tables[%d]", k), "%s: not a table name", quote(tb))
 			}
 		}
+	case JobKindReport:
+		if m := jb.Report.Month; m != "previous" && m != "current" {
+			v.sub("report").errf("month", "%s: want previous or current", quote(m))
+		}
+		if jb.RunOn.Agent != "" || jb.RunOn.Tag != "" {
+			v.sub("run_on").errAt("agent", v.field("kind"), "a report job runs on a node (node or none), not on an agent")
+		}
+		for k, r := range jb.Report.MailRoles {
+			if r == "" || len(r) > 64 {
+				v.sub("report").errf(fmt.Sprintf("mail_roles[%d]", k), "%s: want a role name", quote(r))
+			}
+		}
 	default:
-		v.errf("kind", "%s: want command, jobnet, cleanup or db-maintenance", quote(jb.Kind))
+		v.errf("kind", "%s: want command, jobnet, cleanup, db-maintenance or report", quote(jb.Kind))
 	}
 	if jb.Kind != JobKindCommand && jb.Command != "" {
 		v.errf("command", "only a command job has a command (kind is %s)", quote(jb.Kind))

@@ -60,6 +60,9 @@ type Deps struct {
 	// the node runs no monitor.
 	Targets Targets
 	Jobnets Jobnets // console/jobnet.go; nil: no job network
+	// Reports makes and serves monthly reports (console/reports.go);
+	// nil: those endpoints answer 404.
+	Reports Reports
 	// Auth serves login, users, tokens, sessions and the audit log
 	// (console/auth.go); nil: those endpoints answer 503.
 	Auth *auth.Service
@@ -120,6 +123,8 @@ func Register(m *auth.Mux, d Deps) {
 	m.HandleFunc("POST /api/v1/events", auth.ActionEventSend, a.postEvents)
 	a.registerAlerting(m)
 	a.registerTargets(m)
+	a.registerSamples(m)
+	a.registerReports(m)
 	a.registerJobnets(m)
 	a.registerAuth(m)
 	for _, method := range []string{http.MethodGet, http.MethodPost} {

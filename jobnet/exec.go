@@ -30,6 +30,10 @@ type Task struct {
 	Timeout time.Duration      `json:"timeout,omitempty"`
 	Cleanup configs.JobCleanup `json:"cleanup,omitzero"`
 	DBMaint configs.JobDBMaint `json:"db_maintenance,omitzero"`
+	Report  configs.JobReport  `json:"report,omitzero"`
+	// Scheduled is when the run was due (its schedule's time, or its
+	// start): a report job reports the month before it.
+	Scheduled time.Time `json:"scheduled,omitzero"`
 }
 
 // Key identifies the attempt: run/job/attempt.

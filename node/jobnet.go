@@ -145,6 +145,7 @@ func (n *Node) newJobnetLocked(ctx context.Context, cfg configs.JobnetsConfig) e
 	p.engine, err = jobnet.New(jobnet.Options{
 		Node: n.opts.Name, Log: log, Nets: nets, Remote: p.agents, History: n.store, Sink: n.ingest.in, Results: n.ingest.in,
 		Logger: n.log, Tick: o.Tick, LostAfter: o.LostAfter, KeepEnded: o.KeepEnded,
+		Local: &jobnet.Local{Name: n.opts.Name, Builtins: n.builtins()},
 	})
 	if err != nil {
 		p.close()
@@ -225,7 +226,7 @@ func (n *Node) startJobnetLocked(ctx context.Context) error {
 	ctx, p.cancel = context.WithCancel(ctx)
 	lg := n.log.With("component", "jobnet")
 	builtin := &jobnet.Agent{Name: n.opts.Name, Node: true, NC: n.bus.Conn(), Logger: lg, Trust: p.trust,
-		Registerer: n.opts.Registry}
+		Registerer: n.opts.Registry, Exec: &jobnet.Local{Name: "node:" + n.opts.Name, Builtins: n.builtins()}}
 	run := func(f func() error) {
 		p.wg.Add(1)
 		go func() {

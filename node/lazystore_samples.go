@@ -62,3 +62,31 @@ func (l *lazyStore) PurgeRollups(ctx context.Context, res time.Duration, before 
 	}
 	return ss.PurgeRollups(ctx, res, before)
 }
+
+func (l *lazyStore) sketches() (ledger.SketchStore, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	sk, ok := s.(ledger.SketchStore)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T keeps no sketches", ledger.ErrBadQuery, s)
+	}
+	return sk, nil
+}
+
+func (l *lazyStore) Sketches(ctx context.Context, q ledger.SampleQuery) ([]ledger.SketchRow, error) {
+	sk, err := l.sketches()
+	if err != nil {
+		return nil, err
+	}
+	return sk.Sketches(ctx, q)
+}
+
+func (l *lazyStore) PurgeSketches(ctx context.Context, before time.Time) (int64, error) {
+	sk, err := l.sketches()
+	if err != nil {
+		return 0, err
+	}
+	return sk.PurgeSketches(ctx, before)
+}

@@ -505,4 +505,13 @@ func (b *sampleBuffer) purge(ctx context.Context) {
 		}
 		b.purged.WithLabelValues(map[time.Duration]string{ledger.Minute: "minute", ledger.Hour: "hour", ledger.Day: "day"}[res]).Add(float64(n))
 	}
+	// Monthly sketches live as long as the day rollups of their month.
+	if sk, ok := s.(ledger.SketchStore); ok && b.opts.RollupRetention[ledger.Day] > 0 {
+		n, err := sk.PurgeSketches(ctx, ledger.MonthStart(now.Add(-b.opts.RollupRetention[ledger.Day])))
+		if err != nil {
+			b.log.Warn("purging sketches", "err", err)
+		} else {
+			b.purged.WithLabelValues("sketch").Add(float64(n))
+		}
+	}
 }

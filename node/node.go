@@ -65,6 +65,7 @@ type Options struct {
 	Config  *configs.Config
 	Jobnets JobnetOptions // see jobnet.go
 	Auth    AuthOptions   // see auth.go
+	Reports ReportOptions // see report.go
 	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
@@ -126,12 +127,14 @@ type Node struct {
 	// ingest is the spool every ingest path writes to (ingest.go).
 	ingest *ingestPart
 	store  *lazyStore
-	pipe   *pipeline.Pipeline
-	esc    *escalation.Escalator // nil unless alerting is enabled
-	mon    *monitorPart          // nil unless the monitor is enabled
-	raft   *cluster.Node         // nil without Raft
-	auth   *auth.Service
-	guard  *auth.Guard
+	// reports makes the monthly reports (report.go); nil until asked.
+	reports *reports
+	pipe    *pipeline.Pipeline
+	esc     *escalation.Escalator // nil unless alerting is enabled
+	mon     *monitorPart          // nil unless the monitor is enabled
+	raft    *cluster.Node         // nil without Raft
+	auth    *auth.Service
+	guard   *auth.Guard
 	clusterCounters
 	reloadState
 	sharedState
@@ -219,6 +222,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Alerting:        n.alertingDeps(),
 		Targets:         n.targetsView(),
 		Jobnets:         n.jobnetsView(),
+		Reports:         n.reportsView(),
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,

@@ -3,7 +3,7 @@
 # is missing: net-snmp (snmpd, snmptrap, snmpget, snmptrapd), util-linux's
 # logger, iproute2 for test hosts in network namespaces, jq for the README
 # walk-through, Debian's chromium and a Japanese font for the console's
-# browser tests. It also starts the local
+# browser tests, poppler-utils (pdftoppm, pdfinfo) for the report's PDF. It also starts the local
 # PostgreSQL and NATS servers when they are installed but stopped.
 set -euo pipefail
 
@@ -19,6 +19,7 @@ have jq        || need+=(jq)        # the README walk-through (test/walkthrough_
 # and a Japanese font so target names in screenshots are legible.
 have chromium  || need+=(chromium)
 [ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf ] || need+=(fonts-ipafont-gothic)
+have pdftoppm  || need+=(poppler-utils)  # report PDF checks
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

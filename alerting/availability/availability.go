@@ -429,3 +429,26 @@ func prorate(budget time.Duration, from, to time.Time, loc *time.Location) time.
 	}
 	return max(sum, 1)
 }
+
+// Outages returns the intervals an incident was down, up to until (see
+// the package documentation), not clipped to any period.
+func Outages(inc Incident, until time.Time) []escalation.Interval { return outages(inc, until) }
+
+// Merge sorts intervals and joins those that overlap or touch.
+func Merge(ivs []escalation.Interval) []escalation.Interval { return merge(ivs) }
+
+// Subtract returns a minus b, both merged.
+func Subtract(a, b []escalation.Interval) []escalation.Interval { return subtract(a, b) }
+
+// Total is the summed length of intervals.
+func Total(ivs []escalation.Interval) time.Duration { return total(ivs) }
+
+// Clip cuts intervals to [from, to) and drops the empty ones.
+func Clip(ivs []escalation.Interval, from, to time.Time) []escalation.Interval {
+	return clip(ivs, from, to)
+}
+
+// Prorate is budget per calendar month (in loc) over [from, to).
+func Prorate(budget time.Duration, from, to time.Time, loc *time.Location) time.Duration {
+	return prorate(budget, from, to, loc)
+}

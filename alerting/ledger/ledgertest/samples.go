@@ -25,6 +25,7 @@ func RunSamples(t *testing.T, open func(t *testing.T) ledger.Store) {
 		{"PurgeKeepsRollups", testPurge},
 		{"BadQueries", testBadQueries},
 		{"ConcurrentWriters", testConcurrentSamples},
+		{"Sketches", testSketches},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,4 +269,59 @@ func BenchSamples(b *testing.B, open func(b *testing.B) ledger.Store) {
 		}
 	}
 	b.ReportMetric(float64(n*SampleBatch)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// testSketches: monthly sketches are folded in by AddSamples across
+// batches and months, read back per series, give p95 within the sketch's
+// relative error, and are purged by month.
+func testSketches(t *testing.T, ss ledger.SampleStore) {
+	sk, ok := ss.(ledger.SketchStore)
+	if !ok {
+		t.Fatalf("%T does not implement ledger.SketchStore", ss)
+	}
+	m0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	var batch []ledger.Sample
+	for i := 1; i <= 100; i++ { // values 1..100 over the month: p95 is 95
+		batch = append(batch, ledger.Sample{Target: "web01", Name: "cpu_percent", Value: float64(i), Time: m0.Add(time.Duration(i) * time.Hour)})
+		if i%30 == 0 {
+			addSamples(t, ss, batch...)
+			batch = nil
+		}
+	}
+	batch = append(batch,
+		ledger.Sample{Target: "web01", Name: "cpu_percent", Value: 0, Time: m0.AddDate(0, 1, 0)},
+		ledger.Sample{Target: "web01", Name: "cpu_percent", Value: -3, Time: m0.AddDate(0, 1, 0).Add(time.Minute)},
+		ledger.Sample{Target: "db01", Name: "cpu_percent", Value: 7, Time: m0})
+	addSamples(t, ss, batch...)
+	rows, err := sk.Sketches(ctx(t), ledger.SampleQuery{Target: "web01", From: m0, To: m0.AddDate(0, 1, 0), Limit: 100000})
+	if err != nil {
+		t.Fatalf("Sketches: %v", err)
+	}
+	s := ledger.Sketch{}
+	for _, r := range rows {
+		if r.Target != "web01" || !r.Month.Equal(m0) {
+			t.Fatalf("row %+v: want web01 of %s", r, m0)
+		}
+		s.Add(r.Bucket, r.Count)
+	}
+	if s.Count() != 100 {
+		t.Fatalf("count %d, want 100", s.Count())
+	}
+	if p := s.Quantile(0.95); math.Abs(p-95)/95 > ledger.SketchRelativeError+1e-12 {
+		t.Fatalf("p95 %v, want 95 within %v", p, ledger.SketchRelativeError)
+	}
+	next, err := sk.Sketches(ctx(t), ledger.SampleQuery{Target: "web01", From: m0.AddDate(0, 1, 0)})
+	if err != nil || len(next) != 2 {
+		t.Fatalf("next month: %+v, %v; want the zero and the negative bucket", next, err)
+	}
+	if q := (ledger.Sketch{next[0].Bucket: 1, next[1].Bucket: 1}).Quantile(0.5); q != -3*ledger.SketchValue(ledger.SketchBucket(3))/3 {
+		t.Fatalf("median of {0, -3}: %v", q)
+	}
+	n, err := sk.PurgeSketches(ctx(t), m0.AddDate(0, 1, 0))
+	if err != nil || n != int64(len(rows))+1 {
+		t.Fatalf("PurgeSketches: %d, %v; want %d", n, err, len(rows)+1)
+	}
+	if rows, _ := sk.Sketches(ctx(t), ledger.SampleQuery{}); len(rows) != 2 {
+		t.Fatalf("after purge %d rows, want 2", len(rows))
+	}
 }

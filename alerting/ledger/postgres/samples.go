@@ -11,7 +11,10 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 )
 
-var _ ledger.SampleStore = (*Store)(nil)
+var (
+	_ ledger.SampleStore = (*Store)(nil)
+	_ ledger.SketchStore = (*Store)(nil)
+)
 
 // AddSamples stores samples with COPY and folds them into the rollups with
 // one multi-row upsert, in one transaction. Series ids are made (or found)
@@ -81,6 +84,20 @@ func (s *Store) AddSamples(ctx context.Context, samples []ledger.Sample) error {
 				min = least(sample_rollups.min, excluded.min), max = greatest(sample_rollups.max, excluded.max),
 				sum = sample_rollups.sum + excluded.sum, count = sample_rollups.count + excluded.count`,
 			ids, res, starts, mins, maxs, sums, counts)
+		if err != nil {
+			return err
+		}
+		cells := ledger.AggregateSketch(kept)
+		n = len(cells)
+		sids, months, bs, cs := make([]int64, n), make([]int64, n), make([]int32, n), make([]int64, n)
+		for j, c := range cells {
+			sids[j], months[j], bs[j], cs[j] = keys[c.Series], c.Month, c.Bucket, c.Count
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO sample_sketches (series_id, month, bucket, count)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[])
+			ORDER BY 1, 2, 3
+			ON CONFLICT (series_id, month, bucket) DO UPDATE SET count = sample_sketches.count + excluded.count`,
+			sids, months, bs, cs)
 		return err
 	})
 }
@@ -219,6 +236,58 @@ func (s *Store) Rollups(ctx context.Context, q ledger.RollupQuery) ([]ledger.Rol
 		return nil, s.wrap("rollups", err)
 	}
 	return out, nil
+}
+
+// Sketches returns the monthly sketch cells of the selected series.
+func (s *Store) Sketches(ctx context.Context, q ledger.SampleQuery) ([]ledger.SketchRow, error) {
+	limit, err := ledger.CheckQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	if s.closed.Load() {
+		return nil, ledger.ErrClosed
+	}
+	ids, byID, err := s.series(ctx, q)
+	if err != nil {
+		return nil, s.wrap("sketches", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	tr, args := timeRange("month", q, []any{ids})
+	args = append(args, limit)
+	rows, err := s.pool.Query(ctx, "SELECT series_id, month, bucket, count FROM sample_sketches WHERE series_id = ANY($1)"+tr+
+		fmt.Sprintf(" ORDER BY series_id, month, bucket LIMIT $%d", len(args)), args...)
+	if err != nil {
+		return nil, s.wrap("sketches", err)
+	}
+	defer rows.Close()
+	var out []ledger.SketchRow
+	for rows.Next() {
+		var id, m int64
+		var r ledger.SketchRow
+		if err := rows.Scan(&id, &m, &r.Bucket, &r.Count); err != nil {
+			return nil, s.wrap("sketches", err)
+		}
+		sr := byID[id]
+		r.Target, r.Name, r.Labels, r.Month = sr.target, sr.name, ledger.CloneLabels(sr.labels), time.UnixMicro(m).UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("sketches", err)
+	}
+	return out, nil
+}
+
+// PurgeSketches deletes the sketches of months that started before before.
+func (s *Store) PurgeSketches(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.tx(ctx, "purge sketches", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM sample_sketches WHERE month < $1", before.UnixMicro())
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // PurgeSamples deletes raw samples older than before.

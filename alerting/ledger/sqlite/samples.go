@@ -10,7 +10,10 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 )
 
-var _ ledger.SampleStore = (*Store)(nil)
+var (
+	_ ledger.SampleStore = (*Store)(nil)
+	_ ledger.SketchStore = (*Store)(nil)
+)
 
 // AddSamples stores samples and folds them into the rollups, in one
 // transaction on the single write connection.
@@ -67,6 +70,21 @@ func (s *Store) AddSamples(ctx context.Context, samples []ledger.Sample) error {
 				return err
 			}
 			if _, err := up.ExecContext(ctx, sid, int64(b.Key.Resolution/time.Second), b.Key.Start, b.Min, b.Max, b.Sum, b.Count); err != nil {
+				return err
+			}
+		}
+		sk, err := tx.PrepareContext(ctx, `INSERT INTO sample_sketches (series_id, month, bucket, count) VALUES (?, ?, ?, ?)
+			ON CONFLICT (series_id, month, bucket) DO UPDATE SET count = sample_sketches.count + excluded.count`)
+		if err != nil {
+			return err
+		}
+		defer sk.Close()
+		for _, c := range ledger.AggregateSketch(kept) {
+			sid, err := id(c.Series)
+			if err != nil {
+				return err
+			}
+			if _, err := sk.ExecContext(ctx, sid, c.Month, c.Bucket, c.Count); err != nil {
 				return err
 			}
 		}
@@ -181,8 +199,11 @@ func (s *Store) Rollups(ctx context.Context, q ledger.RollupQuery) ([]ledger.Rol
 		return nil, s.wrapNil("rollups", err)
 	}
 	ids, byID := idList(ss)
-	tr, args := timeRange("bucket", q.SampleQuery)
-	rows, err := s.r.QueryContext(ctx, "SELECT series_id, bucket, min, max, sum, count FROM sample_rollups WHERE res = ? AND series_id IN ("+ids+")"+tr+
+	// "+res" and "+bucket" keep SQLite on the primary key (series_id,
+	// res, bucket): the (res, bucket) index would visit every series' rows
+	// of the period and look each up in the table.
+	tr, args := timeRange("+bucket", q.SampleQuery)
+	rows, err := s.r.QueryContext(ctx, "SELECT series_id, bucket, min, max, sum, count FROM sample_rollups WHERE +res = ? AND series_id IN ("+ids+")"+tr+
 		" ORDER BY bucket, series_id LIMIT ?", append(append([]any{int64(q.Resolution / time.Second)}, args...), limit)...)
 	if err != nil {
 		return nil, s.wrap("rollups", err)
@@ -200,6 +221,54 @@ func (s *Store) Rollups(ctx context.Context, q ledger.RollupQuery) ([]ledger.Rol
 		out = append(out, r)
 	}
 	return out, s.wrapNil("rollups", rows.Err())
+}
+
+// Sketches returns the monthly sketch cells of the selected series.
+func (s *Store) Sketches(ctx context.Context, q ledger.SampleQuery) ([]ledger.SketchRow, error) {
+	limit, err := ledger.CheckQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := s.series(ctx, q)
+	if err != nil || len(ss) == 0 {
+		return nil, s.wrapNil("sketches", err)
+	}
+	ids, byID := idList(ss)
+	// "+month": by the primary key (series_id, month, bucket), not the
+	// month index, which would visit every series of the months.
+	tr, args := timeRange("+month", q)
+	rows, err := s.r.QueryContext(ctx, "SELECT series_id, month, bucket, count FROM sample_sketches WHERE series_id IN ("+ids+")"+tr+
+		" ORDER BY series_id, month, bucket LIMIT ?", append(args, limit)...)
+	if err != nil {
+		return nil, s.wrap("sketches", err)
+	}
+	defer rows.Close()
+	var out []ledger.SketchRow
+	for rows.Next() {
+		var id, m int64
+		var r ledger.SketchRow
+		if err := rows.Scan(&id, &m, &r.Bucket, &r.Count); err != nil {
+			return nil, s.wrap("sketches", err)
+		}
+		sr := byID[id]
+		r.Target, r.Name, r.Labels, r.Month = sr.key.Target, sr.key.Name, ledger.CloneLabels(sr.labels), fromMicros(m)
+		out = append(out, r)
+	}
+	return out, s.wrapNil("sketches", rows.Err())
+}
+
+// PurgeSketches deletes the sketches of months that started before before.
+func (s *Store) PurgeSketches(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.writeTx(ctx, "purge sketches", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM sample_sketches WHERE month < ?", micros(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // PurgeSamples deletes raw samples older than before.

@@ -49,6 +49,19 @@ func (s *Mail) Notify(ctx context.Context, m notify.Message) (bool, error) {
 	msg.SetBulk()
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text())
 
+	c, err := gomail.NewClient(s.cfg.Host, s.options()...)
+	if err != nil {
+		return false, fmt.Errorf("mail: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		return retryable(err), fmt.Errorf("mail: send to %s via %s: %w", strings.Join(m.To, ", "),
+			net.JoinHostPort(s.cfg.Host, fmt.Sprint(s.cfg.Port)), err)
+	}
+	return false, nil
+}
+
+// options are the SMTP client options of the configuration.
+func (s *Mail) options() []gomail.Option {
 	opts := []gomail.Option{gomail.WithPort(s.cfg.Port), gomail.WithTimeout(s.cfg.Timeout)}
 	if s.cfg.HELO != "" {
 		opts = append(opts, gomail.WithHELO(s.cfg.HELO))
@@ -70,15 +83,7 @@ func (s *Mail) Notify(ctx context.Context, m notify.Message) (bool, error) {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain),
 			gomail.WithUsername(s.cfg.Username), gomail.WithPassword(s.cfg.Password))
 	}
-	c, err := gomail.NewClient(s.cfg.Host, opts...)
-	if err != nil {
-		return false, fmt.Errorf("mail: %w", err)
-	}
-	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
-		return retryable(err), fmt.Errorf("mail: send to %s via %s: %w", strings.Join(m.To, ", "),
-			net.JoinHostPort(s.cfg.Host, fmt.Sprint(s.cfg.Port)), err)
-	}
-	return false, nil
+	return opts
 }
 
 // retryable: 5xx replies are permanent; everything else (4xx, network,
