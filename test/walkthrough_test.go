@@ -38,6 +38,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("jq"); err != nil {
 		t.Fatal("jq is not installed: run scripts/test-deps.sh")
 	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), strings.TrimPrefix(walkthrough, "set -eu\n")) {
+		t.Fatal("README.md's walk-through differs from the one this test runs")
+	}
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		t.Fatal(err)
