@@ -101,16 +101,7 @@ func (c BarChart) vertical(w *writer, id string, W, H float64, bars []Bar, label
 		top = 20
 	}
 	ax := newAxis(vlo, vhi, max(2, int((bottom-top)/30)+1), fixed, unit)
-	tl := make([]string, len(ax.ticks))
-	lw := 0.0
-	for i, v := range ax.ticks {
-		if c.Format != nil {
-			tl[i] = clip(c.Format(v), MaxLabel)
-		} else {
-			tl[i] = ax.label(v, unit)
-		}
-		lw = math.Max(lw, textWidth(tl[i], fontSize))
-	}
+	tl, lw := ax.tickLabels(c.Format, unit)
 	left, right := math.Min(math.Max(24, lw+10), W/3), W-8
 	w.open(id, "plot plot-bar", W, H, false, c.Title, desc)
 	w.s(`<g class="plot-axis" stroke="currentColor" stroke-opacity="0.15" fill="none">`)

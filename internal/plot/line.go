@@ -190,16 +190,7 @@ func (c TimeChart) SVG() []byte {
 		vlo, vhi = math.Min(vlo, 0), math.Max(vhi, 0)
 	}
 	ax := newAxis(vlo, vhi, max(2, int((bottom-top)/30)+1), fixed, unit)
-	labels := make([]string, len(ax.ticks))
-	labelW := 0.0
-	for i, v := range ax.ticks {
-		if c.Format != nil {
-			labels[i] = clip(c.Format(v), MaxLabel)
-		} else {
-			labels[i] = ax.label(v, unit)
-		}
-		labelW = math.Max(labelW, textWidth(labels[i], fontSize))
-	}
+	labels, labelW := ax.tickLabels(c.Format, unit)
 	left := math.Min(math.Max(24, labelW+10), W/3)
 	right := W - 14
 	// x of column k's left edge was computed against left0/plotW0; map

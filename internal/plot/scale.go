@@ -135,6 +135,23 @@ func decimals(step float64) int {
 	return 12
 }
 
+// tickLabels formats every tick (with format when given, clipped to
+// MaxLabel, else with the axis' prefix and unit) and returns the widest
+// label's width at fontSize.
+func (a axis) tickLabels(format func(float64) string, unit string) ([]string, float64) {
+	labels := make([]string, len(a.ticks))
+	widest := 0.0
+	for i, v := range a.ticks {
+		if format != nil {
+			labels[i] = clip(format(v), MaxLabel)
+		} else {
+			labels[i] = a.label(v, unit)
+		}
+		widest = math.Max(widest, textWidth(labels[i], fontSize))
+	}
+	return labels, widest
+}
+
 // label formats a tick value with the axis' prefix and the unit.
 func (a axis) label(v float64, unit string) string {
 	return fmtValue(v/a.div, a.dec, a.prefix, unit)
