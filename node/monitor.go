@@ -212,9 +212,10 @@ func (n *Node) startMonitor(ctx context.Context) error {
 // clock is not used: package filter and trap), so alerting.event_time has
 // nothing to refuse there; a wrong clock on a device cannot date a fault.
 func (n *Node) receivedSink() monitor.Sink {
+	in := n.ingest.in.NoSync()
 	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
 		ev.Received = time.Now().UTC()
-		return n.ingest.in.NoSync().Publish(ctx, ev)
+		return in.Publish(ctx, ev)
 	})
 }
 
