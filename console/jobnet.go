@@ -114,8 +114,9 @@ type RunAction struct {
 // RunVerbs are the operator actions on a run.
 var RunVerbs = []string{"hold", "release", "skip", "kill", "rerun"}
 
-// runVerbActions are the permissions of the run actions.
-var runVerbActions = map[string]auth.Action{
+// RunVerbActions are the permissions of the run actions (the API's and the
+// console's).
+var RunVerbActions = map[string]auth.Action{
 	"hold": auth.ActionRunHold, "release": auth.ActionRunRelease, "skip": auth.ActionRunSkip,
 	"kill": auth.ActionRunKill, "rerun": auth.ActionRunRerun,
 }
@@ -227,7 +228,7 @@ func (a *api) registerJobnets(mux *auth.Mux) {
 		}
 	}
 	for _, verb := range RunVerbs {
-		mux.HandleFunc("POST /api/v1/runs/{id}/"+verb, runVerbActions[verb], act(verb))
+		mux.HandleFunc("POST /api/v1/runs/{id}/"+verb, RunVerbActions[verb], act(verb))
 	}
 }
 

@@ -35,14 +35,8 @@ func (s *Server) jobRoutes(m *auth.Mux) {
 	m.HandleFunc("GET /runs/{id}/dag.svg", auth.ActionRunRead, s.runSVG)
 	m.HandleFunc("GET /runs/{id}/jobs/{job}", auth.ActionRunRead, s.runJobPage)
 	for _, verb := range console.RunVerbs {
-		m.HandleFunc("POST /runs/{id}/"+verb, runVerbAction[verb], s.runAction(verb))
+		m.HandleFunc("POST /runs/{id}/"+verb, console.RunVerbActions[verb], s.runAction(verb))
 	}
-}
-
-// runVerbAction is the permission of each run action (the API's).
-var runVerbAction = map[string]auth.Action{
-	"hold": auth.ActionRunHold, "release": auth.ActionRunRelease, "skip": auth.ActionRunSkip,
-	"kill": auth.ActionRunKill, "rerun": auth.ActionRunRerun,
 }
 
 // rerunMode is one rerun mode and what it does, for a run and for a job
