@@ -169,17 +169,7 @@ func (a *api) addMaintenance(w http.ResponseWriter, r *http.Request) {
 		}
 		m.Duration = d
 	}
-	if m.Cron == "" && m.End == nil {
-		d := m.Duration
-		if d == 0 {
-			d = a.Alerting.DefaultMaintenance
-		}
-		if d == 0 {
-			d = 4 * time.Hour
-		}
-		end := m.Start.Add(d)
-		m.End, m.Duration = &end, 0
-	}
+	m = escalation.FillEnd(m, a.Alerting.DefaultMaintenance)
 	if err := escalation.CheckMaintenance(m); err != nil {
 		var fe *incident.FieldError
 		if errors.As(err, &fe) {

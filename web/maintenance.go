@@ -103,19 +103,10 @@ func (s *Server) addMaintenance(w http.ResponseWriter, r *http.Request) {
 		}
 		m.Duration = d
 	}
-	if m.Cron == "" && m.End == nil {
-		d := m.Duration
-		if d == 0 {
-			d = s.d.Alerting.DefaultMaintenance
-		}
-		if d == 0 {
-			d = 4 * time.Hour
-		}
-		end := m.Start.Add(d)
-		m.End, m.Duration = &end, 0
-	} else if m.Cron == "" {
-		m.Duration = 0
+	if m.Cron == "" && m.End != nil {
+		m.Duration = 0 // the form's end wins over its duration
 	}
+	m = escalation.FillEnd(m, s.d.Alerting.DefaultMaintenance)
 	if err := escalation.CheckMaintenance(m); err != nil {
 		var fe *incident.FieldError
 		if errors.As(err, &fe) {

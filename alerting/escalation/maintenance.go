@@ -29,6 +29,29 @@ type Interval struct {
 // Duration is To - From.
 func (iv Interval) Duration() time.Duration { return iv.To.Sub(iv.From) }
 
+// DefaultMaintenance is how long a one-off window lasts when it is given
+// neither an end nor a duration and the configuration sets no default.
+const DefaultMaintenance = 4 * time.Hour
+
+// FillEnd gives a one-off window (no cron) without an end its end: start
+// plus its duration, else def, else DefaultMaintenance. Its duration is
+// then zero, as a one-off window keeps only its end.
+func FillEnd(m ledger.Maintenance, def time.Duration) ledger.Maintenance {
+	if m.Cron != "" || m.End != nil {
+		return m
+	}
+	d := m.Duration
+	if d == 0 {
+		d = def
+	}
+	if d == 0 {
+		d = DefaultMaintenance
+	}
+	end := m.Start.Add(d)
+	m.End, m.Duration = &end, 0
+	return m
+}
+
 // CheckMaintenance validates what ledger.Maintenance.Validate cannot: the
 // cron expression and the time zone.
 //
