@@ -13,61 +13,6 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 )
 
-// downSpan is one down interval of an incident with the timeline entries
-// that began and ended it (End nil: still down at until).
-type downSpan struct {
-	iv         escalation.Interval
-	begin, end *incident.Entry
-}
-
-// spans walks an incident's timeline as availability.Outages does,
-// keeping the entries.
-func spans(inc availability.Incident, until time.Time) []downSpan {
-	if len(inc.Timeline) == 0 {
-		var out []downSpan
-		for _, iv := range availability.Outages(inc, until) {
-			out = append(out, downSpan{iv: iv})
-		}
-		return out
-	}
-	end := until
-	for _, t := range []*time.Time{inc.ResolvedAt, inc.ClosedAt} {
-		if t != nil && t.Before(end) {
-			end = *t
-		}
-	}
-	var (
-		out  []downSpan
-		cur  *downSpan
-		now  time.Time
-		down bool
-	)
-	for i := range inc.Timeline {
-		e := &inc.Timeline[i]
-		if e.At.After(now) {
-			now = e.At
-		}
-		switch e.Kind {
-		case incident.KindOpened, incident.KindRecurred:
-			if !down {
-				down = true
-				cur = &downSpan{iv: escalation.Interval{From: now}, begin: e}
-			}
-		case incident.KindRecovered, incident.KindResolved, incident.KindClosed:
-			if down {
-				down = false
-				cur.iv.To, cur.end = now, e
-				out = append(out, *cur)
-			}
-		}
-	}
-	if down {
-		cur.iv.To = end
-		out = append(out, *cur)
-	}
-	return out
-}
-
 func entryText(e *incident.Entry, what string) string {
 	if e == nil {
 		return what
@@ -150,8 +95,8 @@ func computeAvailability(in availability.Input, known []availability.KnownTarget
 		}
 		t := get(inc.Target)
 		ws := windowsOf(t)
-		for _, sp := range spans(inc, until) {
-			ivs := availability.Clip([]escalation.Interval{sp.iv}, from, until)
+		for _, sp := range availability.Spans(inc, until) {
+			ivs := availability.Clip([]escalation.Interval{sp.Interval}, from, until)
 			if len(ivs) == 0 {
 				continue
 			}
@@ -165,7 +110,7 @@ func computeAvailability(in availability.Input, known []availability.KnownTarget
 				}
 				name := fmt.Sprintf("#%d %s (created %s)", m.ID, m.Name, m.CreatedAt.UTC().Format(time.RFC3339))
 				// Created after the interval began: flagged, not applied.
-				if m.CreatedAt.After(sp.iv.From) {
+				if m.CreatedAt.After(sp.From) {
 					late = append(late, name)
 					continue
 				}
@@ -176,9 +121,9 @@ func computeAvailability(in availability.Input, known []availability.KnownTarget
 			unplanned := availability.Subtract([]escalation.Interval{iv}, onTime)
 			oi := OutageInterval{Server: inc.Target, Incident: inc.ID, Check: inc.Check, From: iv.From, To: iv.To,
 				Down: iv.Duration(), Unplanned: availability.Total(unplanned),
-				OpenedBy: entryText(sp.begin, "opened at "+inc.OpenedAt.UTC().Format(time.RFC3339)),
-				ClosedBy: entryText(sp.end, "still down at "+iv.To.UTC().Format(time.RFC3339)), LateWindows: late}
-			if sp.iv.From.Before(from) {
+				OpenedBy: entryText(sp.Begin, "opened at "+inc.OpenedAt.UTC().Format(time.RFC3339)),
+				ClosedBy: entryText(sp.End, "still down at "+iv.To.UTC().Format(time.RFC3339)), LateWindows: late}
+			if sp.From.Before(from) {
 				oi.OpenedBy += " (before the month)"
 			}
 			oi.Planned = oi.Down - oi.Unplanned

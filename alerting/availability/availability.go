@@ -291,6 +291,25 @@ func Compute(in Input, o Options) (Report, error) {
 
 // outages are the intervals an incident was down, up to until.
 func outages(inc Incident, until time.Time) []escalation.Interval {
+	sp := Spans(inc, until)
+	out := make([]escalation.Interval, len(sp))
+	for i, s := range sp {
+		out[i] = s.Interval
+	}
+	return out
+}
+
+// Span is one down interval of an incident with the timeline entries that
+// began and ended it (Begin nil: the incident has no timeline; End nil:
+// still down at the end of the walk).
+type Span struct {
+	escalation.Interval
+	Begin, End *incident.Entry
+}
+
+// Spans walks an incident's timeline into its down intervals, up to until
+// or its resolve or close, whichever is first (see outages).
+func Spans(inc Incident, until time.Time) []Span {
 	end := until
 	for _, t := range []*time.Time{inc.ResolvedAt, inc.ClosedAt} {
 		if t != nil && t.Before(end) {
@@ -302,14 +321,16 @@ func outages(inc Incident, until time.Time) []escalation.Interval {
 		if inc.RecoveredAt != nil && inc.RecoveredAt.Before(e) {
 			e = *inc.RecoveredAt
 		}
-		return []escalation.Interval{{From: inc.OpenedAt, To: e}}
+		return []Span{{Interval: escalation.Interval{From: inc.OpenedAt, To: e}}}
 	}
 	var (
-		out        []escalation.Interval
-		down       bool
-		since, now time.Time
+		out []Span
+		cur Span
+		now time.Time
 	)
-	for _, e := range inc.Timeline {
+	down := false
+	for i := range inc.Timeline {
+		e := &inc.Timeline[i]
 		// Counted at the time that can be trusted: a source clock ahead of
 		// the receiving node's is taken at the receive time, so an event
 		// dated in the future cannot hide downtime (Entry.TrustedAt). A
@@ -320,17 +341,19 @@ func outages(inc Incident, until time.Time) []escalation.Interval {
 		switch e.Kind {
 		case incident.KindOpened, incident.KindRecurred:
 			if !down {
-				down, since = true, now
+				down, cur = true, Span{Interval: escalation.Interval{From: now}, Begin: e}
 			}
 		case incident.KindRecovered, incident.KindResolved, incident.KindClosed:
 			if down {
 				down = false
-				out = append(out, escalation.Interval{From: since, To: now})
+				cur.To, cur.End = now, e
+				out = append(out, cur)
 			}
 		}
 	}
 	if down {
-		out = append(out, escalation.Interval{From: since, To: end})
+		cur.To = end
+		out = append(out, cur)
 	}
 	return out
 }
