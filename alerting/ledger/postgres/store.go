@@ -86,16 +86,9 @@ const (
 // package doc for how. A batch that loses a race with another writer is
 // retried from the start.
 func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) ([]incident.Change, error) {
-	if s.closed.Load() {
-		return nil, ledger.ErrClosed
-	}
-	if len(in) == 0 {
-		return nil, nil
-	}
-	now := s.now()
-	evs, err := plan.Prepare(in, now)
-	if err != nil {
-		return nil, fmt.Errorf("postgres ledger: apply events: %w", err)
+	evs, now, err := sqlstore.PrepareEvents(s.core, in)
+	if err != nil || evs == nil {
+		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
 		changes, err := s.applyOnce(ctx, evs, now)

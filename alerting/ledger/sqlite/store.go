@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
@@ -29,16 +28,9 @@ const entrySelectCols = entryCols + `, (SELECT r.received_at FROM timeline_recei
 
 // ApplyEvents applies the batch in one write transaction; see ledger.Store.
 func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) (changes []incident.Change, err error) {
-	if s.closed.Load() {
-		return nil, ledger.ErrClosed
-	}
-	if len(in) == 0 {
-		return nil, nil
-	}
-	now := s.now()
-	evs, err := plan.Prepare(in, now)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite ledger: apply events: %w", err)
+	evs, now, err := sqlstore.PrepareEvents(s.core, in)
+	if err != nil || evs == nil {
+		return nil, err
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {

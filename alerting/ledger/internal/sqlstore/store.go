@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
@@ -222,4 +223,21 @@ func ScanIncident(d Dialect, r Row) (plan.Incident, error) {
 		}
 	}
 	return inc, nil
+}
+
+// PrepareEvents starts a store's ApplyEvents: ledger.ErrClosed, nil events
+// when there is nothing to do, or the batch as plan.Prepare checks and
+// completes it at the store's time now.
+func PrepareEvents(c *Core, in []incident.Event) (evs []incident.Event, now time.Time, err error) {
+	if c.closed.Load() {
+		return nil, now, ledger.ErrClosed
+	}
+	if len(in) == 0 {
+		return nil, now, nil
+	}
+	now = c.now()
+	if evs, err = plan.Prepare(in, now); err != nil {
+		return nil, now, c.errorf("apply events", err)
+	}
+	return evs, now, nil
 }
