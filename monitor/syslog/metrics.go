@@ -6,7 +6,7 @@ type metrics struct {
 	received, bytes, parseErrors, nonconforming, truncated, dropped [2]prometheus.Counter
 
 	publishedIncident, publishedRecord prometheus.Counter
-	publishErrors                      prometheus.Counter
+	publishErrors, spoolFull, batches  prometheus.Counter
 	tcpConns                           prometheus.Gauge
 	tcpRejected                        prometheus.Counter
 }
@@ -41,6 +41,12 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 	m.publishErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "unyo_syslog_publish_errors_total", Help: "Events the sink refused or timed out on.",
 	})
+	m.spoolFull = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "unyo_syslog_spool_full_dropped_total", Help: "Events dropped because the spool was full (its bound reached while the bus did not take them).",
+	})
+	m.batches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "unyo_syslog_publish_batches_total", Help: "Batches of events handed to the sink (one spool append each).",
+	})
 	m.tcpConns = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "unyo_syslog_tcp_connections", Help: "Open TCP connections.",
 	})
@@ -53,7 +59,7 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 	queueCap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_syslog_queue_capacity", Help: "Capacity of the frame queue (queue_size).",
 	}, func() float64 { return float64(cap(r.queue)) })
-	cs = append(cs, published, m.publishErrors, m.tcpConns, m.tcpRejected, queueLen, queueCap)
+	cs = append(cs, published, m.publishErrors, m.spoolFull, m.batches, m.tcpConns, m.tcpRejected, queueLen, queueCap)
 	if reg != nil {
 		reg.MustRegister(cs...)
 	}

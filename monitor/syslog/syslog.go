@@ -15,8 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/filter"
+	"github.com/unyo-ops/unyo/monitor/udpbatch"
 )
 
 // Source is the event source of everything this package publishes.
@@ -55,6 +57,7 @@ type Receiver struct {
 	filters atomic.Pointer[filter.Engine]
 	m       *metrics
 	names   map[netip.Addr]string
+	warn    *warnLimit
 
 	queue chan item
 
@@ -93,6 +96,7 @@ func New(cfg Config, filters *filter.Engine, sink monitor.Sink, log *slog.Logger
 		conns: map[net.Conn]struct{}{},
 		done:  make(chan struct{}),
 		names: map[netip.Addr]string{},
+		warn:  newWarnLimit(time.Minute),
 	}
 	for k, v := range cfg.SenderNames {
 		r.names[netip.MustParseAddr(k).Unmap()] = v
@@ -132,8 +136,12 @@ func (r *Receiver) Start(ctx context.Context) (err error) {
 		if r.udp, err = net.ListenUDP("udp", ua); err != nil {
 			return fmt.Errorf("syslog: udp_listen: %w", err)
 		}
-		if err := setReadBuffer(r.udp, r.cfg.UDPReadBuffer); err != nil {
-			r.log.Warn("cannot set UDP receive buffer", "bytes", r.cfg.UDPReadBuffer, "err", err)
+		granted, err := udpbatch.SetReadBuffer(r.udp, r.cfg.UDPReadBuffer)
+		if err != nil {
+			r.log.Warn("cannot set UDP receive buffer", "udp_read_buffer", r.cfg.UDPReadBuffer, "err", err)
+		} else if granted < r.cfg.UDPReadBuffer {
+			r.log.Warn("UDP receive buffer smaller than udp_read_buffer (raise net.core.rmem_max, or give the process CAP_NET_ADMIN)",
+				"udp_read_buffer", r.cfg.UDPReadBuffer, "granted", granted)
 		}
 	}
 	if r.cfg.TCPListen != "" {
@@ -229,12 +237,16 @@ func (r *Receiver) stopping() bool {
 	}
 }
 
-// readUDP reads datagrams and queues them without ever blocking.
+// udpBatch is how many datagrams one read takes from the socket.
+const udpBatch = 64
+
+// readUDP reads datagrams in batches and queues them without ever
+// blocking.
 func (r *Receiver) readUDP() {
 	defer r.readers.Done()
-	buf := make([]byte, 65536)
+	rd := udpbatch.New(r.udp, udpBatch, r.cfg.MaxMessageSize)
 	for {
-		n, ap, err := r.udp.ReadFromUDPAddrPort(buf)
+		n, err := rd.Read()
 		if err != nil {
 			if r.stopping() || errors.Is(err, net.ErrClosed) {
 				return
@@ -243,17 +255,19 @@ func (r *Receiver) readUDP() {
 			continue
 		}
 		now := time.Now()
-		r.m.received[protoUDP].Inc()
-		r.m.bytes[protoUDP].Add(float64(n))
-		if n > r.cfg.MaxMessageSize {
-			n = r.cfg.MaxMessageSize
-			r.m.truncated[protoUDP].Inc()
-		}
-		it := item{data: append([]byte(nil), buf[:n]...), sender: ap.Addr().Unmap(), received: now, proto: protoUDP}
-		select {
-		case r.queue <- it:
-		default:
-			r.m.dropped[protoUDP].Inc()
+		r.m.received[protoUDP].Add(float64(n))
+		for i := range n {
+			data, ap, truncated := rd.Datagram(i)
+			r.m.bytes[protoUDP].Add(float64(len(data)))
+			if truncated {
+				r.m.truncated[protoUDP].Inc()
+			}
+			it := item{data: append([]byte(nil), data...), sender: ap.Addr(), received: now, proto: protoUDP}
+			select {
+			case r.queue <- it:
+			default:
+				r.m.dropped[protoUDP].Inc()
+			}
 		}
 	}
 }
@@ -424,16 +438,74 @@ func (f *framer) line() ([]byte, bool, error) {
 	return out, truncated, err
 }
 
-// work parses, filters and publishes queued frames.
+// maxBatch is the most events a worker hands to the sink at once.
+const maxBatch = 512
+
+// batch is a worker's events waiting for one publish.
+type batch struct {
+	evs              []incident.Event
+	incident, record int
+}
+
+// work parses, filters and publishes queued frames: it takes what is
+// queued, up to maxBatch frames, and publishes their events in one
+// batch (one spool append), so a worker never publishes per message.
 func (r *Receiver) work() {
 	defer r.workers.Done()
 	p := NewParser(r.loc)
+	var b batch
 	for it := range r.queue {
-		r.handle(p, it)
+		r.handle(p, it, &b)
+	more:
+		for n := 1; n < maxBatch; n++ {
+			select {
+			case it, ok := <-r.queue:
+				if !ok {
+					break more
+				}
+				r.handle(p, it, &b)
+			default:
+				break more
+			}
+		}
+		r.flush(&b)
 	}
 }
 
-func (r *Receiver) handle(p *Parser, it item) {
+// flush publishes b's events. Nothing is retried: the sink is the
+// node's spool, which waits on neither the bus nor the disk; when it is
+// full its policy applies (the events are dropped and counted), since a
+// UDP sender cannot be pushed back.
+func (r *Receiver) flush(b *batch) {
+	if len(b.evs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout)
+	err := monitor.PublishAll(ctx, r.sink, b.evs)
+	cancel()
+	n := len(b.evs)
+	switch {
+	case err == nil:
+		r.m.publishedIncident.Add(float64(b.incident))
+		r.m.publishedRecord.Add(float64(b.record))
+		r.m.batches.Inc()
+	case errors.Is(err, monitor.ErrFull):
+		r.m.spoolFull.Add(float64(n))
+		if ok, held := r.warn.allow("full", time.Now()); ok {
+			r.log.Warn("spool full: syslog events dropped", "events", n, "dropped_since_last_warning", held, "err", err)
+		}
+	default:
+		r.m.publishErrors.Add(float64(n))
+		if ok, held := r.warn.allow("publish", time.Now()); ok {
+			r.log.Warn("publish events", "events", n, "first_id", b.evs[0].ID, "failed_since_last_warning", held, "err", err)
+		}
+	}
+	clear(b.evs)
+	b.evs, b.incident, b.record = b.evs[:0], 0, 0
+}
+
+// handle parses and filters one frame, adding its event, if any, to b.
+func (r *Receiver) handle(p *Parser, it item, b *batch) {
 	msg, nonconforming, err := p.Parse(it.data, it.received)
 	if err != nil {
 		r.m.parseErrors[it.proto].Inc()
@@ -453,19 +525,11 @@ func (r *Receiver) handle(p *Parser, it item) {
 	if !d.Emit() {
 		return
 	}
-	ev := d.Event(&msg, Source)
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout)
-	err = r.sink.Publish(ctx, ev)
-	cancel()
-	if err != nil {
-		r.m.publishErrors.Inc()
-		r.log.Warn("publish event", "id", ev.ID, "target", ev.Target, "check", ev.Check, "err", err)
-		return
-	}
+	b.evs = append(b.evs, d.Event(&msg, Source))
 	if d.Action == filter.ActionRecord {
-		r.m.publishedRecord.Inc()
+		b.record++
 	} else {
-		r.m.publishedIncident.Inc()
+		b.incident++
 	}
 }
 
@@ -481,3 +545,30 @@ func (r *Receiver) senderName(a netip.Addr) string {
 
 // QueueLen returns the number of frames waiting for a worker.
 func (r *Receiver) QueueLen() int { return len(r.queue) }
+
+// warnLimit rate-limits warn lines, per kind: at most one per interval,
+// with how many were held back. Shared by the workers.
+type warnLimit struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]time.Time
+	held  map[string]int
+}
+
+func newWarnLimit(every time.Duration) *warnLimit {
+	return &warnLimit{every: every, last: map[string]time.Time{}, held: map[string]int{}}
+}
+
+// allow reports whether a warn line of kind may be written at now and,
+// if so, how many were held back since the last one.
+func (l *warnLimit) allow(kind string, now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, ok := l.last[kind]; ok && now.Sub(last) < l.every {
+		l.held[kind]++
+		return false, 0
+	}
+	n := l.held[kind]
+	l.last[kind], l.held[kind] = now, 0
+	return true, n
+}

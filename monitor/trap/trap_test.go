@@ -285,7 +285,9 @@ func TestStormDropsNotBlocks(t *testing.T) {
 		}
 	}
 	eventually(t, "all packets read", func() bool { return testutil.ToFloat64(r.m.packets) == n })
-	if d := testutil.ToFloat64(r.m.dropped); d < n-6 {
+	// Kept: the stuck worker's batch (at most the 4 queued and the one it
+	// was handling), the 4 queued behind it and one more being handled.
+	if d := testutil.ToFloat64(r.m.dropped); d < n-2*4-2 {
 		t.Fatalf("dropped %v of %d", d, n)
 	}
 }
