@@ -25,7 +25,7 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 		{&m.received, "unyo_syslog_messages_received_total", "Syslog frames read from the sockets."},
 		{&m.bytes, "unyo_syslog_bytes_received_total", "Bytes of syslog frames read from the sockets."},
 		{&m.parseErrors, "unyo_syslog_parse_errors_total", "Frames that were not syslog messages, or broke TCP framing."},
-		{&m.nonconforming, "unyo_syslog_nonconforming_total", "Frames kept with only their <PRI> parsed."},
+		{&m.nonconforming, "unyo_syslog_nonconforming_total", "Frames parsed best effort: not strictly RFC 5424 or RFC 3164."},
 		{&m.truncated, "unyo_syslog_truncated_total", "Frames cut to max_message_size."},
 		{&m.dropped, "unyo_syslog_dropped_total", "Frames dropped because the queue was full."},
 	} {
