@@ -141,10 +141,14 @@ func bench(o *options, traps, syslogOn bool) error {
 			for _, rate := range o.rates {
 				r := row{what: "trap " + v, rate: rateName(rate), peerName: "snmptrapd", load: loadavg()}
 				base := u.ledger("snmp-trap")
+				m0 := u.metrics(trapMetrics)
 				start := time.Now()
 				r.sent = send(u.trapAddr, [][]byte{pkt}, rate, o.count)
 				r.ledger, r.unyoS = settle(func() int64 { return u.ledger("snmp-trap") - base }, int64(r.sent), start, o.idle)
 				r.unyo = r.ledger
+				m1 := u.metrics(trapMetrics)
+				r.unyoNote = fmt.Sprintf("read %.0f, queue-dropped %.0f, published %.0f, spool-full %.0f, spool waiting %.0f",
+					m1[0]-m0[0], m1[1]-m0[1], m1[2]-m0[2], m1[3]-m0[3], m1[4])
 				if td != nil {
 					r.peerAvailable = true
 					base := td.lines()
@@ -491,6 +495,17 @@ func (u *unyo) metric(name string) float64 {
 		}
 	}
 	return sum
+}
+
+var trapMetrics = []string{"unyo_trap_packets_received_total", "unyo_trap_dropped_total",
+	"unyo_trap_events_published_total", "unyo_trap_spool_full_dropped_total", "unyo_spool_entries"}
+
+func (u *unyo) metrics(names []string) []float64 {
+	out := make([]float64, len(names))
+	for i, n := range names {
+		out[i] = u.metric(n)
+	}
+	return out
 }
 
 // syslogTaken is the UDP lines read off the socket and not dropped.

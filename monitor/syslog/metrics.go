@@ -55,10 +55,10 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 	})
 	queueLen := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_syslog_queue_length", Help: "Frames waiting for a worker.",
-	}, func() float64 { return float64(len(r.queue)) })
+	}, func() float64 { return float64(r.queued.Load()) })
 	queueCap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_syslog_queue_capacity", Help: "Capacity of the frame queue (queue_size).",
-	}, func() float64 { return float64(cap(r.queue)) })
+	}, func() float64 { return float64(r.cfg.QueueSize) })
 	cs = append(cs, published, m.publishErrors, m.spoolFull, m.batches, m.tcpConns, m.tcpRejected, queueLen, queueCap)
 	if reg != nil {
 		reg.MustRegister(cs...)

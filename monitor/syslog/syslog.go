@@ -59,7 +59,10 @@ type Receiver struct {
 	names   map[netip.Addr]string
 	warn    *warnLimit
 
-	queue chan item
+	// queue holds batches of frames (one per UDP read, one frame per TCP
+	// frame); queued counts the frames in it, bounded by QueueSize.
+	queue  chan []item
+	queued atomic.Int64
 
 	mu      sync.Mutex
 	state   int // 0 new, 1 started, 2 stopped
@@ -92,7 +95,7 @@ func New(cfg Config, filters *filter.Engine, sink monitor.Sink, log *slog.Logger
 		loc:   loc,
 		log:   log.With("component", "syslog"),
 		sink:  sink,
-		queue: make(chan item, cfg.QueueSize),
+		queue: make(chan []item, cfg.QueueSize),
 		conns: map[net.Conn]struct{}{},
 		done:  make(chan struct{}),
 		names: map[netip.Addr]string{},
@@ -256,18 +259,36 @@ func (r *Receiver) readUDP() {
 		}
 		now := time.Now()
 		r.m.received[protoUDP].Add(float64(n))
+		room := min(n, max(0, r.cfg.QueueSize-int(r.queued.Load())))
+		var size int
+		for i := range room {
+			data, _, _ := rd.Datagram(i)
+			size += len(data)
+		}
+		buf := make([]byte, 0, size) // one allocation for the batch's bytes
+		items := make([]item, 0, room)
 		for i := range n {
 			data, ap, truncated := rd.Datagram(i)
 			r.m.bytes[protoUDP].Add(float64(len(data)))
 			if truncated {
 				r.m.truncated[protoUDP].Inc()
 			}
-			it := item{data: append([]byte(nil), data...), sender: ap.Addr(), received: now, proto: protoUDP}
-			select {
-			case r.queue <- it:
-			default:
+			if i >= room {
 				r.m.dropped[protoUDP].Inc()
+				continue
 			}
+			buf = append(buf, data...)
+			items = append(items, item{data: buf[len(buf)-len(data):], sender: ap.Addr(), received: now, proto: protoUDP})
+		}
+		if len(items) == 0 {
+			continue
+		}
+		r.queued.Add(int64(len(items)))
+		select {
+		case r.queue <- items:
+		default:
+			r.queued.Add(-int64(len(items)))
+			r.m.dropped[protoUDP].Add(float64(len(items)))
 		}
 	}
 }
@@ -328,9 +349,11 @@ func (r *Receiver) readTCP(c net.Conn) {
 			if truncated {
 				r.m.truncated[protoTCP].Inc()
 			}
+			r.queued.Add(1)
 			select {
-			case r.queue <- item{data: frame, sender: sender, received: time.Now(), proto: protoTCP}:
+			case r.queue <- []item{{data: frame, sender: sender, received: time.Now(), proto: protoTCP}}:
 			case <-r.done:
+				r.queued.Add(-1)
 				return
 			}
 		}
@@ -448,28 +471,37 @@ type batch struct {
 }
 
 // work parses, filters and publishes queued frames: it takes what is
-// queued, up to maxBatch frames, and publishes their events in one
+// queued, up to about maxBatch frames, and publishes their events in one
 // batch (one spool append), so a worker never publishes per message.
 func (r *Receiver) work() {
 	defer r.workers.Done()
 	p := NewParser(r.loc)
 	var b batch
-	for it := range r.queue {
-		r.handle(p, it, &b)
+	for items := range r.queue {
+		n := r.take(p, items, &b)
 	more:
-		for n := 1; n < maxBatch; n++ {
+		for n < maxBatch {
 			select {
-			case it, ok := <-r.queue:
+			case items, ok := <-r.queue:
 				if !ok {
 					break more
 				}
-				r.handle(p, it, &b)
+				n += r.take(p, items, &b)
 			default:
 				break more
 			}
 		}
 		r.flush(&b)
 	}
+}
+
+// take handles a batch of frames taken off the queue.
+func (r *Receiver) take(p *Parser, items []item, b *batch) int {
+	r.queued.Add(-int64(len(items)))
+	for _, it := range items {
+		r.handle(p, it, b)
+	}
+	return len(items)
 }
 
 // flush publishes b's events. Nothing is retried: the sink is the
@@ -544,7 +576,7 @@ func (r *Receiver) senderName(a netip.Addr) string {
 }
 
 // QueueLen returns the number of frames waiting for a worker.
-func (r *Receiver) QueueLen() int { return len(r.queue) }
+func (r *Receiver) QueueLen() int { return int(r.queued.Load()) }
 
 // warnLimit rate-limits warn lines, per kind: at most one per interval,
 // with how many were held back. Shared by the workers.

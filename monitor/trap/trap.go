@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,8 +40,11 @@ type Receiver struct {
 	allow sourceSet
 	m     *metrics
 	warn  *refusalLog
-	queue chan packet
-	drain time.Duration // how long Stop lets workers finish the queue
+	// queue holds batches of packets (one per read); queued counts the
+	// packets in it, bounded by QueueSize.
+	queue  chan []packet
+	queued atomic.Int64
+	drain  time.Duration // how long Stop lets workers finish the queue
 
 	mu      sync.Mutex
 	state   int // 0 new, 1 started, 2 stopped
@@ -84,7 +88,7 @@ func New(cfg Config, sink monitor.Sink, log *slog.Logger, reg prometheus.Registe
 		names: map[netip.Addr]string{},
 		allow: allow,
 		warn:  newRefusalLog(refusalLogEvery),
-		queue: make(chan packet, cfg.QueueSize),
+		queue: make(chan []packet, cfg.QueueSize),
 		drain: drainTimeout,
 		done:  make(chan struct{}),
 	}
@@ -199,18 +203,36 @@ func (r *Receiver) read() {
 		}
 		now := time.Now()
 		r.m.packets.Add(float64(n))
+		room := max(0, r.cfg.QueueSize-int(r.queued.Load()))
+		var size int
+		for i := range n {
+			data, _, _ := rd.Datagram(i)
+			size += len(data)
+		}
+		buf := make([]byte, 0, size) // one allocation for the batch's bytes
+		var ps []packet
 		for i := range n {
 			data, src, _ := rd.Datagram(i)
 			if !r.allow.allows(src.Addr()) {
 				r.refused(src, peekVersion(data), "source", ErrSource)
 				continue
 			}
-			p := packet{data: append([]byte(nil), data...), src: src, received: now}
-			select {
-			case r.queue <- p:
-			default:
+			if len(ps) >= room {
 				r.m.dropped.Inc()
+				continue
 			}
+			buf = append(buf, data...)
+			ps = append(ps, packet{data: buf[len(buf)-len(data):], src: src, received: now})
+		}
+		if len(ps) == 0 {
+			continue
+		}
+		r.queued.Add(int64(len(ps)))
+		select {
+		case r.queue <- ps:
+		default:
+			r.queued.Add(-int64(len(ps)))
+			r.m.dropped.Add(float64(len(ps)))
 		}
 	}
 }
@@ -223,16 +245,23 @@ const maxBatch = 512
 func (r *Receiver) work(d *decoder) {
 	defer r.workers.Done()
 	var evs []incident.Event
-	for p := range r.queue {
-		evs = r.handle(d, p, evs)
+	take := func(ps []packet) int {
+		r.queued.Add(-int64(len(ps)))
+		for _, p := range ps {
+			evs = r.handle(d, p, evs)
+		}
+		return len(ps)
+	}
+	for ps := range r.queue {
+		n := take(ps)
 	more:
-		for n := 1; n < maxBatch; n++ {
+		for n < maxBatch {
 			select {
-			case p, ok := <-r.queue:
+			case ps, ok := <-r.queue:
 				if !ok {
 					break more
 				}
-				evs = r.handle(d, p, evs)
+				n += take(ps)
 			default:
 				break more
 			}
@@ -403,7 +432,7 @@ func (r *Receiver) target(a netip.Addr) string {
 }
 
 // QueueLen returns the number of packets waiting for a worker.
-func (r *Receiver) QueueLen() int { return len(r.queue) }
+func (r *Receiver) QueueLen() int { return int(r.queued.Load()) }
 
 var versions = [...]string{"v1", "v2c", "v3", "unknown"}
 
@@ -456,10 +485,10 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 	}
 	queueLen := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_trap_queue_length", Help: "Packets waiting for a worker.",
-	}, func() float64 { return float64(len(r.queue)) })
+	}, func() float64 { return float64(r.queued.Load()) })
 	queueCap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_trap_queue_capacity", Help: "Capacity of the packet queue (queue_size).",
-	}, func() float64 { return float64(cap(r.queue)) })
+	}, func() float64 { return float64(r.cfg.QueueSize) })
 	if reg != nil {
 		reg.MustRegister(m.packets, m.dropped, m.ignored, m.unmatched, m.published, m.publishErrors, m.spoolFull, m.batches,
 			decoded, decodeErrors, rejected, queueLen, queueCap)
