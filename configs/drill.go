@@ -218,8 +218,11 @@ func (c DrillCanary) empty() bool { return len(c.TCP) == 0 && len(c.Write) == 0 
 func (jb JobConfig) validateRotate(v validator) {
 	rv := v.sub("rotate_password")
 	r := jb.Rotate
-	if jb.RunOn.Tag != "" {
-		v.sub("run_on").errAt("tag", v.field("kind"), "a rotate-password job runs on one server: run_on.node (or agent), not a tag")
+	if jb.RunOn.Tag != "" || jb.RunOn.Agent != "" {
+		// The password is stored sealed in the ledger before it is set: a
+		// node's built-in agent (run_on.node) or the leader can, a remote
+		// agent has no path to the ledger yet.
+		v.sub("run_on").errAt("agent", v.field("kind"), "a rotate-password job runs on a node's server (run_on.node, or none for the leader), not on a remote agent or tag")
 	}
 	if len(r.LocalAccounts) == 0 && len(r.PostgresRoles) == 0 {
 		rv.errAt("local_accounts", v.field("kind"), "want at least one local account or PostgreSQL role")
