@@ -47,16 +47,21 @@ func run() int {
 		return 1
 	}
 	found := false
+	var tail []string // the last lines, shown when the run fails
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
+		if tail = append(tail, line); len(tail) > 40 {
+			tail = tail[1:]
+		}
 		if i := strings.Index(line, "platform drill"); i >= 0 && strings.Contains(line, "RTO") {
 			fmt.Println(line[i:])
 			found = true
 		}
 	}
 	if err := cmd.Wait(); err != nil || !found {
+		fmt.Fprintln(os.Stderr, strings.Join(tail, "\n"))
 		fmt.Fprintf(os.Stderr, "drill bench: %v (measures found: %v)\n", err, found)
 		return 1
 	}
