@@ -21,6 +21,7 @@ const drillJobnets = `jobnets:
         drill: {kind: platform, limit: 60s}
   - name: tick
     schedules: [{cron: "@every 2s"}]
+    concurrency: allow
     misfire: {policy: catch_up, max: 100}
     jobs:
       - {name: t, command: "true"}
