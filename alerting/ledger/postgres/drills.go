@@ -52,7 +52,7 @@ func scanDrill(row pgx.Row) (ledger.DrillRecord, error) {
 		return d, err
 	}
 	d.Started = d.Started.UTC()
-	d.Injected, d.Served, d.Ended = fromNull(injected), fromNull(served), fromNull(ended)
+	d.Injected, d.Served, d.Ended = nullableTime(injected), nullableTime(served), nullableTime(ended)
 	d.RTO, d.RPOTime, d.TargetRTO = time.Duration(rto)*time.Microsecond, time.Duration(rpoTime)*time.Microsecond, time.Duration(targetRTO)*time.Microsecond
 	d.Steps = plan.DrillSteps(steps)
 	return d, nil
@@ -189,4 +189,12 @@ func (s *Store) passwords(ctx context.Context, account string, sealed bool) ([]l
 		return nil, s.wrap("passwords", err)
 	}
 	return plan.PasswordRecords(rs, sealed), nil
+}
+
+// nullableTime is a nullable column's time (zero for NULL), UTC.
+func nullableTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }

@@ -90,7 +90,10 @@ func (s *Store) Drills(ctx context.Context, f ledger.DrillFilter) ([]ledger.Dril
 		}
 		out = append(out, d)
 	}
-	return out, s.wrapNil("drills", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("drills", err)
+	}
+	return out, nil
 }
 
 // Drill implements ledger.DrillStore.
