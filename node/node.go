@@ -223,6 +223,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Targets:         n.targetsView(),
 		Jobnets:         n.jobnetsView(),
 		Reports:         n.reportsView(),
+		Drills:          n,
+		Passwords:       nodePasswords{n},
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,
