@@ -3,7 +3,8 @@
 # is missing: net-snmp (snmpd, snmptrap, snmpget, snmptrapd), util-linux's
 # logger, iproute2 for test hosts in network namespaces, jq for the README
 # walk-through, Debian's chromium and a Japanese font for the console's
-# browser tests, poppler-utils (pdftoppm, pdfinfo) for the report's PDF. It also starts the local
+# browser tests, poppler-utils (pdftoppm, pdfinfo) for the report's PDF, fping for
+# bench/ping's comparison. It also starts the local
 # PostgreSQL and NATS servers when they are installed but stopped.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ have jq        || need+=(jq)        # the README walk-through (test/walkthrough_
 have chromium  || need+=(chromium)
 [ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf ] || need+=(fonts-ipafont-gothic)
 have pdftoppm  || need+=(poppler-utils)  # report PDF checks
+have fping     || need+=(fping)          # bench/ping's side-by-side figures
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
