@@ -389,14 +389,28 @@ type Request struct {
 // the first requests are written together (sendmmsg, up to sendBatch per
 // call), and the replies already waiting on the socket — near targets
 // (the LAN, loopback) answer while the batch is being written — are read
-// and matched right after, so those checks end without waking the clock
-// goroutine. Done may be called from StartBatch's goroutine (a check that
-// ended within the call) as well as the Pinger's; it must return quickly
-// and must not call back into the Pinger. StartBatch does not keep reqs.
+// and matched right after each chunk of startChunk, so those checks end
+// without waking the clock goroutine. Done may be called from
+// StartBatch's goroutine (a check that ended within the call) as well as
+// the Pinger's; it must return quickly and must not call back into the
+// Pinger. StartBatch does not keep reqs.
 func (p *Pinger) StartBatch(reqs []Request) {
-	if len(reqs) == 0 {
-		return
+	// In chunks, each written and its replies read before the next: the
+	// replies to a chunk fit in the socket's receive buffer, and a batch
+	// larger than the sequence space (a scheduler that fell an interval
+	// behind) frees sequence numbers as it goes instead of exhausting them.
+	for len(reqs) > 0 {
+		n := min(len(reqs), startChunk)
+		p.startChunk(reqs[:n])
+		reqs = reqs[n:]
 	}
+}
+
+// startChunk is how many requests StartBatch writes before it reads the
+// replies waiting.
+const startChunk = 4 * sendBatch
+
+func (p *Pinger) startChunk(reqs []Request) {
 	b := batchPool.Get().(*batch)
 	defer b.release()
 	type failed struct {
