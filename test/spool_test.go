@@ -215,7 +215,9 @@ func TestSpoolKill9Replays(t *testing.T) {
 		t.Fatalf("the spool was full after %d batches", batches)
 	}
 	t.Logf("bus down: %d events accepted, then 503 (spool full); slowest answer %s", batches*per, slowest)
-	waitFor(t, "/readyz to say publishes are stalled", func() bool { return readyzMentions(c, "publishes stalled") })
+	waitFor(t, "/readyz to say the spool is full or publishes are stalled", func() bool {
+		return readyzMentions(c, "% full") || readyzMentions(c, "publishes stalled")
+	})
 	if occurrences(c) != 50 {
 		t.Fatalf("ledger has %d occurrences while the bus is down, want 50", occurrences(c))
 	}
