@@ -381,9 +381,9 @@ type Agent struct {
 	// heartbeats keep naming them, so the leader does not take a job
 	// whose report waits on a bus election for lost.
 	reporting map[string]bool
-	seen    map[string]time.Time // task key → expiry, against replays
-	ran     prometheus.Counter
-	refused *prometheus.CounterVec
+	seen      map[string]time.Time // task key → expiry, against replays
+	ran       prometheus.Counter
+	refused   *prometheus.CounterVec
 }
 
 // ErrNoTrust is returned by Agent.Run without trusted keys.
