@@ -367,12 +367,23 @@ type Agent struct {
 	// Registerer takes unyo_agent_tasks_run_total and
 	// unyo_agent_tasks_refused_total (nil: none).
 	Registerer prometheus.Registerer
+	// Results, when set, takes the agent's results and refusals instead
+	// of a direct JetStream publish: a node's built-in agent hands them to
+	// the node's spool (bus.Ingest), as every other ingest path does, so
+	// they are on disk at once and forwarded through any stream-leader
+	// election; a kill of the node after the job ended loses nothing.
+	// Nil (a remote agent): published to JetStream, retried until stored.
+	Results ResultSink
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
-	seen    map[string]time.Time // task key → expiry, against replays
-	ran     prometheus.Counter
-	refused *prometheus.CounterVec
+	// reporting: attempts that ended but whose result is not stored yet;
+	// heartbeats keep naming them, so the leader does not take a job
+	// whose report waits on a bus election for lost.
+	reporting map[string]bool
+	seen      map[string]time.Time // task key → expiry, against replays
+	ran       prometheus.Counter
+	refused   *prometheus.CounterVec
 }
 
 // ErrNoTrust is returned by Agent.Run without trusted keys.
@@ -424,6 +435,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Exec = &Local{Name: kind + ":" + a.Name}
 	}
 	a.running = map[string]context.CancelFunc{}
+	a.reporting = map[string]bool{}
 	a.seen = map[string]time.Time{}
 	js, err := jetstream.New(a.NC)
 	if err != nil {
@@ -647,15 +659,26 @@ func (a *Agent) refuse(ctx context.Context, js jetstream.JetStream, subject stri
 	b, _ := json.Marshal(res)
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := js.Publish(pctx, a.subject(resultSubject), b, jetstream.WithMsgID("refused:"+k+":"+r.Reason)); err != nil {
+	id := "refused:" + k + ":" + r.Reason
+	if a.Results != nil {
+		err := a.Results.Append(pctx, a.subject(resultSubject), id, b)
+		if err == nil {
+			return
+		}
+		a.Logger.Warn("spool refusal; publishing it", "job", k, "err", err)
+	}
+	if _, err := js.Publish(pctx, a.subject(resultSubject), b, jetstream.WithMsgID(id)); err != nil {
 		a.Logger.Warn("publish refusal", "job", k, "err", err)
 	}
 }
 
 func (a *Agent) beat() {
 	a.mu.Lock()
-	keys := make([]string, 0, len(a.running))
+	keys := make([]string, 0, len(a.running)+len(a.reporting))
 	for k := range a.running {
+		keys = append(keys, k)
+	}
+	for k := range a.reporting {
 		keys = append(keys, k)
 	}
 	a.mu.Unlock()
@@ -698,8 +721,26 @@ func (a *Agent) execute(ctx context.Context, js jetstream.JetStream, t Task) {
 	cancel()
 	a.mu.Lock()
 	delete(a.running, k)
+	a.reporting[k] = true
 	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.reporting, k)
+		a.mu.Unlock()
+	}()
 	b, _ := json.Marshal(res)
+	if a.Results != nil {
+		// The spool answers once the result is on disk; it never waits
+		// for the bus. A full spool (or a hung disk) falls back to the
+		// direct publish below, with the same message id.
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := a.Results.Append(actx, a.subject(resultSubject), "result:"+k, b)
+		acancel()
+		if err == nil {
+			return
+		}
+		a.Logger.Warn("spool result; publishing it", "job", k, "err", err)
+	}
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		_, err := js.Publish(pctx, a.subject(resultSubject), b, jetstream.WithMsgID("result:"+k))

@@ -20,6 +20,7 @@ import (
 	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/bus/spool"
 	"github.com/unyo-ops/unyo/jobnet/runstate"
 )
 
@@ -292,4 +293,57 @@ func TestAgentNeedsTrust(t *testing.T) {
 	if err := agents.Dispatch(t.Context(), "agent:x", Task{Run: "r", Job: "j", Attempt: 1}); !errors.Is(err, ErrNoSigner) {
 		t.Errorf("dispatch without a signer: %v", err)
 	}
+}
+
+// TestAgentResultThroughSpool: an agent given a ResultSink (a node's
+// built-in agent gets the node's spool) hands its result to the spool and
+// never publishes it itself: the job stays running while the spool holds
+// the result, and ends as it ran once the spool's forwarder delivers it.
+func TestAgentResultThroughSpool(t *testing.T) {
+	b := openBus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sp, err := spool.Open(spool.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	in := bus.NewIngest(b, sp)
+	agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, `
+jobnets:
+  - name: spooled
+    jobs:
+      - {name: a, command: /bin/sh, args: ["-c", "echo ran"], run_on: {node: n2}}
+`, func(o *Options) { o.Remote = agents })
+	go agents.Serve(ctx, h.e)
+	ag := &Agent{Trust: testTrust, Name: "n2", Node: true, NC: b.Conn(), Heartbeat: 100 * time.Millisecond, Results: in}
+	agentDone := make(chan struct{})
+	go func() { ag.Run(ctx); close(agentDone) }()
+
+	id, err := h.e.Start(t.Context(), "spooled", nil, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The result is in the spool, not on the bus: the job is still running.
+	for sp.Status().Entries == 0 {
+		select {
+		case <-t.Context().Done():
+			t.Fatal("no result spooled")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if r, _ := h.e.GetRun(id); r.Jobs["a"].State.Final() {
+		t.Fatalf("job %s before the spool forwarded its result", r.Jobs["a"].State)
+	}
+	go sp.Forward(ctx, b.PublishEntries, spool.ForwardOptions{})
+	r := h.wait(id)
+	if a := r.Jobs["a"]; a.State != runstate.EndedNormal || a.Output != "ran\n" || a.Where != "node:n2" {
+		t.Fatalf("a: %+v", a)
+	}
+	cancel()
+	<-agentDone
 }

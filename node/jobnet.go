@@ -225,7 +225,7 @@ func (n *Node) startJobnetLocked(ctx context.Context) error {
 	}
 	ctx, p.cancel = context.WithCancel(ctx)
 	lg := n.log.With("component", "jobnet")
-	builtin := &jobnet.Agent{Name: n.opts.Name, Node: true, NC: n.bus.Conn(), Logger: lg, Trust: p.trust,
+	builtin := &jobnet.Agent{Name: n.opts.Name, Node: true, NC: n.bus.Conn(), Logger: lg, Trust: p.trust, Results: n.ingest.in,
 		Registerer: n.opts.Registry, Exec: &jobnet.Local{Name: "node:" + n.opts.Name, Builtins: n.builtins()}}
 	run := func(f func() error) {
 		p.wg.Add(1)

@@ -3,7 +3,8 @@
 # is missing: net-snmp (snmpd, snmptrap, snmpget, snmptrapd), util-linux's
 # logger, iproute2 for test hosts in network namespaces, jq for the README
 # walk-through, Debian's chromium and a Japanese font for the console's
-# browser tests, poppler-utils (pdftoppm, pdfinfo) for the report's PDF. It also starts the local
+# browser tests, poppler-utils (pdftoppm, pdfinfo) for the report's PDF, fping for
+# bench/ping's comparison. It also starts the local
 # PostgreSQL and NATS servers when they are installed but stopped.
 set -euo pipefail
 
@@ -22,6 +23,7 @@ have chromium  || need+=(chromium)
 have pdftoppm  || need+=(poppler-utils)  # report PDF checks
 have openssl   || need+=(openssl)        # rotate: shadow hash verification
 have chpasswd  || need+=(passwd)         # rotate: chpasswd, useradd in its tests
+have fping     || need+=(fping)          # bench/ping's side-by-side figures
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

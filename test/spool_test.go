@@ -180,10 +180,11 @@ func TestSpoolFullAnswers503AndRecovers(t *testing.T) {
 }
 
 // TestSpoolKill9Replays: events accepted while the bus is unreachable are
-// only in the node's spool when the node is killed with SIGKILL; after a
-// restart with the bus back every one reaches the bus and the ledger once.
+// only in the node's spool when the node is killed with SIGKILL, the spool
+// full (the API answering 503); after a restart with the bus back every
+// one reaches the bus and the ledger once.
 func TestSpoolKill9Replays(t *testing.T) {
-	cfg, addr, px, ns := spoolNode(t, "    append_timeout: 2s\n    ready_max_age: 1s\n")
+	cfg, addr, px, ns := spoolNode(t, "    max_bytes: 1048576\n    append_timeout: 2s\n    ready_max_age: 1s\n")
 	p := testutil.Serve(t, cfg, addr)
 	c := testutil.Client(t, p.URL)
 	if code, _, _ := postEvents(t, p.URL, batch("kill", 0, 50)); code != http.StatusAccepted {
@@ -192,17 +193,31 @@ func TestSpoolKill9Replays(t *testing.T) {
 	waitFor(t, "the first events in the ledger", func() bool { return occurrences(c) == 50 })
 
 	px.Down()
-	const batches, per = 40, 50
+	const per = 50
+	batches := 0
 	var slowest time.Duration
-	for i := range batches {
-		code, _, took := postEvents(t, p.URL, batch("kill", 50+i*per, per))
+	for full := false; !full; {
+		if batches > 1000 {
+			t.Fatalf("no 503 after %d batches into a 1 MiB spool", batches)
+		}
+		code, retry, took := postEvents(t, p.URL, batch("kill", 50+batches*per, per))
 		slowest = max(slowest, took)
-		if code != http.StatusAccepted {
-			t.Fatalf("batch %d with the bus down: %d, want 202 from the spool", i, code)
+		switch {
+		case code == http.StatusAccepted:
+			batches++
+		case code == http.StatusServiceUnavailable && retry != "":
+			full = true
+		default:
+			t.Fatalf("batch %d with the bus down: %d (Retry-After %q), want 202 from the spool or 503 once it is full", batches, code, retry)
 		}
 	}
-	t.Logf("bus down: %d events accepted, slowest answer %s", batches*per, slowest)
-	waitFor(t, "/readyz to say publishes are stalled", func() bool { return readyzMentions(c, "publishes stalled") })
+	if batches < 10 {
+		t.Fatalf("the spool was full after %d batches", batches)
+	}
+	t.Logf("bus down: %d events accepted, then 503 (spool full); slowest answer %s", batches*per, slowest)
+	waitFor(t, "/readyz to say the spool is full or publishes are stalled", func() bool {
+		return readyzMentions(c, "% full") || readyzMentions(c, "publishes stalled")
+	})
 	if occurrences(c) != 50 {
 		t.Fatalf("ledger has %d occurrences while the bus is down, want 50", occurrences(c))
 	}

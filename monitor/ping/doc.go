@@ -49,6 +49,18 @@
 // the shared socket — loses that request (a send error) instead of
 // stopping every check of the process.
 //
+// StartBatch starts many checks at once (the scheduler starts each tick's
+// checks with it): their first requests are written with sendmmsg (up to
+// 64 per call) in chunks of 256, and after each chunk the replies already
+// waiting are read and matched in the same goroutine, so a near target's
+// check often ends within the call. The clock goroutine's timer is reset
+// by whoever moves its wake time earlier, so starting checks costs it no
+// extra wake-up; it wakes on 5 ms grain boundaries only while replies are
+// awaited or a timed action is due. Measured with bench/ping against fping
+// on the same loopback targets in one run: 44–45 µs of CPU per probe vs
+// fping's 89–113 µs at 10,000 targets (ratio 0.40–0.49), 43 µs vs 83 µs
+// at 100,000 (ratio 0.52).
+//
 // Spreading probes over the interval is the scheduler's job (it gives each
 // target a fixed offset in its interval); Ping sends the packets of one
 // check spaced by PacketInterval and waits Timeout after the last one.

@@ -59,9 +59,12 @@ type Pinger struct {
 	mu     sync.Mutex
 	timers checkHeap
 	armed  int64 // when the clock goroutine will next wake (ns since epoch); noWake when idle
-	wake   chan struct{}
-	quit   chan struct{}
-	rng    *mrand.ChaCha8 // request tokens
+	// timer wakes the clock goroutine at armed; it is reset (under mu)
+	// by whoever moves armed earlier, so a new check costs the clock no
+	// extra wake-up.
+	timer *time.Timer
+	quit  chan struct{}
+	rng   *mrand.ChaCha8 // request tokens
 	// io is read-locked around writes and locked to close the sockets, so
 	// a write never reaches a closed (and maybe reused) descriptor.
 	io sync.RWMutex
@@ -145,7 +148,9 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Pinger, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Pinger{log: log, metrics: newMetrics(reg), armed: noWake, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	p := &Pinger{log: log, metrics: newMetrics(reg), armed: noWake, quit: make(chan struct{})}
+	p.timer = time.NewTimer(time.Hour)
+	p.timer.Stop()
 	var seed [32]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, err
@@ -336,6 +341,24 @@ func (p *Pinger) start(addr netip.Addr, cfg Config, done func(Result, error)) (*
 			return nil, fmt.Errorf("%w: %s", ErrFamily, addr)
 		}
 	}
+	c := newCheck(s, addr, cfg, done)
+	var pkt [8 + payloadLen]byte
+	p.mu.Lock()
+	if p.closed.Load() { // Close drains the checks under mu after setting closed
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if err := p.registerLocked(c, pkt[:]); err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	p.wakeLocked(mono())
+	p.mu.Unlock()
+	p.write(c, pkt[:])
+	return c, nil
+}
+
+func newCheck(s *sock, addr netip.Addr, cfg Config, done func(Result, error)) *check {
 	n := max(cfg.Packets, 1)
 	c := &check{s: s, addr: addr, cfg: cfg, done: done, n: n, hidx: -1}
 	if n <= len(c.probe3) {
@@ -347,19 +370,174 @@ func (p *Pinger) start(addr netip.Addr, cfg Config, done func(Result, error)) (*
 		c.rtts[i] = -1
 	}
 	c.dst = newDest(addr)
-	var pkt [8 + payloadLen]byte
-	p.mu.Lock()
-	if p.closed.Load() { // Close drains the checks under mu after setting closed
-		p.mu.Unlock()
-		return nil, ErrClosed
+	return c
+}
+
+// Request is one check for StartBatch.
+type Request struct {
+	Addr   netip.Addr
+	Config Config
+	// Done is called exactly once with the outcome, as Start's done is;
+	// a check that cannot begin (closed pinger, address family not
+	// enabled, every sequence number in flight) is done at once with the
+	// error, from StartBatch.
+	Done func(Result, error)
+}
+
+// StartBatch begins the checks of reqs, as Start does each, at the cost
+// of a few system calls for the whole batch rather than one per check:
+// the first requests are written together (sendmmsg, up to sendBatch per
+// call), and the replies already waiting on the socket — near targets
+// (the LAN, loopback) answer while the batch is being written — are read
+// and matched right after each chunk of startChunk, so those checks end
+// without waking the clock goroutine. Done may be called from
+// StartBatch's goroutine (a check that ended within the call) as well as
+// the Pinger's; it must return quickly and must not call back into the
+// Pinger. StartBatch does not keep reqs.
+func (p *Pinger) StartBatch(reqs []Request) {
+	// In chunks, each written and its replies read before the next: the
+	// replies to a chunk fit in the socket's receive buffer, and a batch
+	// larger than the sequence space (a scheduler that fell an interval
+	// behind) frees sequence numbers as it goes instead of exhausting them.
+	for len(reqs) > 0 {
+		n := min(len(reqs), startChunk)
+		p.startChunk(reqs[:n])
+		reqs = reqs[n:]
 	}
-	if err := p.registerLocked(c, pkt[:]); err != nil {
-		p.mu.Unlock()
-		return nil, err
+}
+
+// startChunk is how many requests StartBatch writes before it reads the
+// replies waiting.
+const startChunk = 4 * sendBatch
+
+func (p *Pinger) startChunk(reqs []Request) {
+	b := batchPool.Get().(*batch)
+	defer b.release()
+	type failed struct {
+		done func(Result, error)
+		err  error
+	}
+	var fails []failed
+	p.mu.Lock()
+	for _, r := range reqs {
+		addr := r.Addr.Unmap()
+		s := p.v4
+		if addr.Is6() {
+			s = p.v6
+		}
+		var err error
+		switch {
+		case p.closed.Load():
+			err = ErrClosed
+		case s == nil:
+			err = fmt.Errorf("%w: %s", ErrFamily, addr)
+		}
+		if err == nil {
+			c := newCheck(s, addr, r.Config, r.Done)
+			b.pkts = append(b.pkts, [8 + payloadLen]byte{})
+			if err = p.registerLocked(c, b.pkts[len(b.pkts)-1][:]); err == nil {
+				b.checks = append(b.checks, c)
+				continue
+			}
+			b.pkts = b.pkts[:len(b.pkts)-1]
+		}
+		fails = append(fails, failed{r.Done, err})
 	}
 	p.mu.Unlock()
-	p.write(c, pkt[:])
-	return c, nil
+	p.writeBatch(b)
+	p.mu.Lock()
+	fins := b.fins
+	for _, s := range []*sock{p.v4, p.v6} {
+		if s != nil && len(s.pending) > 0 {
+			fins = p.drainLocked(s, fins)
+		}
+	}
+	p.wakeLocked(mono())
+	p.mu.Unlock()
+	b.fins = fins
+	for _, c := range fins {
+		p.deliver(c)
+	}
+	for _, f := range fails {
+		f.done(Result{}, f.err)
+	}
+}
+
+// batch is the scratch space of one StartBatch (or clock tick): the
+// checks whose requests are written together and their packets.
+type batch struct {
+	checks []*check
+	pkts   [][8 + payloadLen]byte
+	fins   []*check
+}
+
+var batchPool = sync.Pool{New: func() any { return new(batch) }}
+
+func (b *batch) release() {
+	clear(b.checks)
+	clear(b.fins)
+	b.checks, b.pkts, b.fins = b.checks[:0], b.pkts[:0], b.fins[:0]
+	batchPool.Put(b)
+}
+
+// writeBatch writes the packets of b, one sendmmsg per run of checks on
+// the same socket.
+func (p *Pinger) writeBatch(b *batch) {
+	if len(b.checks) == 0 {
+		return
+	}
+	p.metrics.inFlight.Add(float64(len(b.checks)))
+	var sent, failed int
+	p.io.RLock()
+	for i := 0; i < len(b.checks); {
+		s := b.checks[i].s
+		j := i + 1
+		for j < len(b.checks) && b.checks[j].s == s {
+			j++
+		}
+		if p.closed.Load() {
+			failed += j - i
+		} else {
+			n := s.writeBatch(b.checks[i:j], b.pkts[i:j], func(c *check, err error) {
+				p.log.Debug("ping send", "addr", c.addr, "err", err)
+			})
+			sent += n
+			failed += j - i - n
+		}
+		i = j
+	}
+	p.io.RUnlock()
+	if sent > 0 {
+		p.metrics.sent.Add(float64(sent))
+	}
+	if failed > 0 {
+		// A lost packet, not a broken pinger (see write).
+		p.metrics.sendErrors.Add(float64(failed))
+	}
+}
+
+// wakeLocked makes sure the clock goroutine wakes for the earliest timed
+// action and, while replies are awaited, within a grain to read them.
+func (p *Pinger) wakeLocked(now int64) {
+	if wake := p.nextWakeLocked(now); wake < p.armed {
+		p.armed = wake
+		p.timer.Reset(time.Duration(max(wake-now, 0)))
+	}
+}
+
+// nextWakeLocked is when the clock must next run: the earliest timed
+// action rounded up to the grain, and, while replies are awaited, the
+// next grain boundary (to read them). Wake-ups on the grain's boundaries
+// are shared by nearby deadlines and by the checks of many batches.
+func (p *Pinger) nextWakeLocked(now int64) int64 {
+	wake := int64(noWake)
+	if len(p.timers) > 0 {
+		wake = (p.timers[0].due + clockGrain - 1) / clockGrain * clockGrain
+	}
+	if p.inFlightLocked() {
+		wake = min(wake, (now+clockGrain)/clockGrain*clockGrain)
+	}
+	return wake
 }
 
 // registerLocked gives the next request of c a free sequence number,
@@ -393,16 +571,10 @@ func (p *Pinger) registerLocked(c *check, pkt []byte) error {
 	} else {
 		c.due = mnow + int64(c.cfg.Timeout)
 	}
-	p.timers.set(c)
 	// The clock must wake to read the reply (within a grain) and for c's
-	// next action.
-	if wake := min(c.due, mnow+clockGrain); wake < p.armed {
-		p.armed = wake
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
-	}
+	// next action: the caller calls wakeLocked once it registered its
+	// batch.
+	p.timers.set(c)
 	return nil
 }
 
@@ -473,23 +645,17 @@ func (p *Pinger) cancel(c *check, err error) {
 // checks whose timeout passed. One goroutine per Pinger.
 func (p *Pinger) clock() {
 	defer p.wg.Done()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	type send struct {
-		c   *check
-		pkt [8 + payloadLen]byte
-	}
-	var sends []send
+	defer p.timer.Stop()
+	sends := new(batch)
 	var fins []*check
 	for {
 		select {
 		case <-p.quit:
 			return
-		case <-p.wake:
-		case <-timer.C:
+		case <-p.timer.C:
 		}
 		now := mono()
-		sends, fins = sends[:0], fins[:0]
+		sends.checks, sends.pkts, fins = sends.checks[:0], sends.pkts[:0], fins[:0]
 		p.mu.Lock()
 		for _, s := range []*sock{p.v4, p.v6} {
 			if s != nil && len(s.pending) > 0 {
@@ -499,39 +665,31 @@ func (p *Pinger) clock() {
 		for len(p.timers) > 0 && p.timers[0].due <= now {
 			c := p.timers[0]
 			if c.sent < c.n {
-				sends = append(sends, send{c: c})
-				if err := p.registerLocked(c, sends[len(sends)-1].pkt[:]); err != nil {
-					sends = sends[:len(sends)-1]
+				sends.pkts = append(sends.pkts, [8 + payloadLen]byte{})
+				if err := p.registerLocked(c, sends.pkts[len(sends.pkts)-1][:]); err != nil {
+					sends.pkts = sends.pkts[:len(sends.pkts)-1]
 					p.finishLocked(c, err)
 					fins = append(fins, c)
+					continue
 				}
+				sends.checks = append(sends.checks, c)
 				continue
 			}
 			p.finishLocked(c, nil)
 			fins = append(fins, c)
 		}
-		p.armed = noWake
-		if len(p.timers) > 0 {
-			// Round up to the grain so that nearby deadlines share a wake-up.
-			p.armed = (p.timers[0].due + clockGrain - 1) / clockGrain * clockGrain
+		// Replies are read on the clock's ticks while any is awaited.
+		p.armed = p.nextWakeLocked(now)
+		if p.armed != noWake {
+			p.timer.Reset(time.Duration(max(p.armed-mono(), 0)))
 		}
-		if p.inFlightLocked() {
-			// Replies are read on the clock's ticks.
-			p.armed = min(p.armed, (now+clockGrain)/clockGrain*clockGrain)
-		}
-		armed := p.armed
 		p.mu.Unlock()
-		for i := range sends {
-			p.write(sends[i].c, sends[i].pkt[:])
-		}
+		p.writeBatch(sends)
 		for _, c := range fins {
 			p.deliver(c)
 		}
-		clear(sends)
+		clear(sends.checks)
 		clear(fins)
-		if armed != noWake {
-			timer.Reset(time.Duration(armed - mono()))
-		}
 	}
 }
 

@@ -2,12 +2,14 @@ package ping
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/unyo-ops/unyo/monitor/ping/pingtest"
@@ -172,5 +174,63 @@ func TestConfigValidate(t *testing.T) {
 		if (err == nil && tc.want != "") || (err != nil && err.Error() != tc.want) {
 			t.Errorf("%+v: got %v, want %q", tc.c, err, tc.want)
 		}
+	}
+}
+
+// StartBatch: every check of a large batch (more than one sendmmsg) is
+// done exactly once with its replies; a check that cannot begin is done
+// at once with its error.
+func TestStartBatch(t *testing.T) {
+	for _, mode := range []string{ModePrivileged, ModeUnprivileged} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == ModeUnprivileged {
+				pingtest.EnablePingSockets(t)
+			}
+			reg := prometheus.NewPedanticRegistry()
+			p, err := New(Options{Mode: mode}, reg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			const n = 300
+			var mu sync.Mutex
+			results := make([]Result, n+1)
+			calls := make([]int, n+1)
+			errs := make([]error, n+1)
+			var wg sync.WaitGroup
+			reqs := make([]Request, n+1)
+			for i := range reqs {
+				wg.Add(1)
+				reqs[i] = Request{Addr: netip.AddrFrom4([4]byte{127, 0, byte(i / 250), byte(i%250 + 1)}), Config: fast,
+					Done: func(r Result, err error) {
+						mu.Lock()
+						results[i], errs[i] = r, err
+						calls[i]++
+						mu.Unlock()
+						wg.Done()
+					}}
+			}
+			reqs[n].Addr = netip.MustParseAddr("::1") // IPv6 is not enabled
+			for i := 0; i < len(reqs); i += 100 {
+				p.StartBatch(reqs[i:min(i+100, len(reqs))])
+			}
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range n {
+				if calls[i] != 1 || errs[i] != nil || results[i].Sent != 3 || results[i].Received != 3 {
+					t.Fatalf("target %d: %d calls, %+v %v", i, calls[i], results[i], errs[i])
+				}
+			}
+			if calls[n] != 1 || !errors.Is(errs[n], ErrFamily) {
+				t.Fatalf("IPv6 without a socket: %d calls, %v", calls[n], errs[n])
+			}
+			if got := testutil.ToFloat64(p.metrics.sent); got != 3*n {
+				t.Fatalf("sent %v, want %d", got, 3*n)
+			}
+			if got := testutil.ToFloat64(p.metrics.inFlight); got != 0 {
+				t.Fatalf("in flight %v", got)
+			}
+		})
 	}
 }

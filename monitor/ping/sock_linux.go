@@ -4,12 +4,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // The sockets are plain file descriptors, outside Go's network poller: the
@@ -202,6 +204,63 @@ func (s *sock) writeTo(pkt []byte, d *dest) error {
 	}
 	return nil
 }
+
+// sendBatch is how many requests one sendmmsg writes.
+const sendBatch = 64
+
+// sendBufs are one sendmmsg's headers; pooled, since the clock goroutine
+// and StartBatch's callers write side by side.
+type sendBufs struct {
+	hdrs [sendBatch]mmsghdr
+	iovs [sendBatch]syscall.Iovec
+}
+
+var sendPool = sync.Pool{New: func() any { return new(sendBufs) }}
+
+// writeBatch sends the first request of each check in cs (its packet in
+// pkts) with as few sendmmsg calls as it takes, never waiting (see
+// writeTo). A request the kernel refuses is reported to failed and
+// skipped; it returns how many were sent.
+func (s *sock) writeBatch(cs []*check, pkts [][8 + payloadLen]byte, failed func(*check, error)) int {
+	sb := sendPool.Get().(*sendBufs)
+	defer sendPool.Put(sb)
+	sent := 0
+	for i := 0; i < len(cs); {
+		n := min(len(cs)-i, sendBatch)
+		for k := range n {
+			c := cs[i+k]
+			sb.iovs[k] = syscall.Iovec{Base: &pkts[i+k][0]}
+			sb.iovs[k].SetLen(len(pkts[i+k]))
+			sb.hdrs[k] = mmsghdr{hdr: syscall.Msghdr{
+				Name: (*byte)(unsafe.Pointer(&c.dst.raw)), Namelen: uint32(c.dst.len),
+				Iov: &sb.iovs[k], Iovlen: 1,
+			}}
+		}
+		r, _, errno := syscall.Syscall6(sysSendmmsg, uintptr(s.fd), uintptr(unsafe.Pointer(&sb.hdrs[0])), uintptr(n), syscall.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0 || r == 0:
+			// The first request of the call failed: lost, as with writeTo.
+			err := error(errno)
+			if errno == 0 {
+				err = syscall.EIO
+			}
+			failed(cs[i], err)
+			i++
+		default:
+			// A short count: the next call reports the request that stopped it.
+			sent += int(r)
+			i += int(r)
+		}
+	}
+	clear(sb.hdrs[:])
+	clear(sb.iovs[:])
+	return sent
+}
+
+// sysSendmmsg is sendmmsg(2)'s number (x/sys/unix's SYS_SENDMMSG).
+const sysSendmmsg = unix.SYS_SENDMMSG
 
 // reply is one received echo reply, parsed.
 type reply struct {

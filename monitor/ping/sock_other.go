@@ -29,3 +29,10 @@ func openRaw(string, bool, uint16) (*sock, error)  { return nil, errUnsupported 
 func (s *sock) close() error                       { return nil }
 func (s *sock) writeTo([]byte, *dest) error        { return errUnsupported }
 func (s *sock) recv(func(reply)) (bool, error)     { return false, nil }
+
+func (s *sock) writeBatch(cs []*check, _ [][8 + payloadLen]byte, failed func(*check, error)) int {
+	for _, c := range cs {
+		failed(c, errUnsupported)
+	}
+	return 0
+}

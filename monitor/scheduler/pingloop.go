@@ -126,6 +126,7 @@ func (s *Scheduler) runPings(ctx context.Context) {
 	timer.Stop()
 	defer timer.Stop()
 	var due []*runner
+	var reqs []ping.Request
 	for {
 		select {
 		case <-ctx.Done():
@@ -179,15 +180,20 @@ func (s *Scheduler) runPings(ctx context.Context) {
 		s.handlePings(ctx, outs)
 		pl.procMu.Unlock()
 
-		for _, r := range due {
-			// Its start is now, not when the round began: handling the
-			// round's results may have taken a while.
+		if len(due) > 0 {
+			// Their start is now, not when the round began: handling the
+			// round's results may have taken a while. One StartBatch
+			// writes the tick's requests with a few system calls.
+			reqs = reqs[:0]
+			now := time.Now()
 			pl.mu.Lock()
-			r.ping.started = time.Now()
-			pl.mu.Unlock()
-			if err := s.pinger.Start(r.ping.addr, *r.target.Ping, r.ping.done); err != nil {
-				pl.finished(r, ping.Result{}, err)
+			for _, r := range due {
+				r.ping.started = now
+				reqs = append(reqs, ping.Request{Addr: r.ping.addr, Config: *r.target.Ping, Done: r.ping.done})
 			}
+			pl.mu.Unlock()
+			s.pinger.StartBatch(reqs)
+			clear(reqs)
 		}
 		clear(due)
 

@@ -122,6 +122,9 @@ type Process struct {
 	// CAFile is the CA the node's HTTPS certificate is signed by ("" for
 	// plain HTTP).
 	CAFile string
+	// Netns is the network namespace the node runs in ("" for the
+	// test's own).
+	Netns  string
 	mu     sync.Mutex
 	log    bytes.Buffer
 	exited chan struct{}
@@ -174,12 +177,23 @@ func ServeTLS(t testing.TB, cfgPath, addr, caFile string) *Process {
 	return p
 }
 
+// StartNetns is Start for a node run inside the network namespace ns
+// (`ip netns exec`), whose API the test reaches at url.
+func StartNetns(t testing.TB, ns, cfgPath, url string) *Process {
+	t.Helper()
+	return start(t, &Process{t: t, URL: url, Config: cfgPath, Netns: ns, exited: make(chan struct{})}, bootstrapEnv())
+}
+
 func bootstrapEnv() []string { return []string{"UNYO_BOOTSTRAP_TOKEN=" + AdminToken} }
 
 func start(t testing.TB, p *Process, env []string) *Process {
 	t.Helper()
 	cfgPath := p.Config
 	p.cmd = exec.Command(Binary(t), "serve", "--config", cfgPath)
+	if p.Netns != "" {
+		// ip netns exec execs the binary: the process is the node.
+		p.cmd = exec.Command("ip", "netns", "exec", p.Netns, Binary(t), "serve", "--config", cfgPath)
+	}
 	p.cmd.Env = append(withoutBootstrap(os.Environ()), env...)
 	p.cmd.Stderr = lockedWriter{p}
 	p.cmd.Stdout = lockedWriter{p}
