@@ -2,7 +2,7 @@ package postgres
 
 import (
 	"context"
-		"encoding/json"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -217,7 +217,7 @@ func (s *Store) UseEnrollToken(ctx context.Context, hash string, now time.Time) 
 	var t agents.EnrollToken
 	err := s.tx(ctx, "use enrolment token", func(tx pgx.Tx) error {
 		var err error
-		t, err = scanEnroll(tx.QueryRow(ctx, "SELECT "+enrollCols+" FROM agent_enroll_tokens WHERE hash = ?", hash))
+		t, err = scanEnroll(tx.QueryRow(ctx, "SELECT "+enrollCols+" FROM agent_enroll_tokens WHERE hash = $1", hash))
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !t.Live(now)) {
 			return agents.ErrToken
 		} else if err != nil {
