@@ -44,7 +44,7 @@ type Store interface {
 	Inventories(ctx context.Context, agent string, limit int) ([]StoredInventory, error)
 
 	// SetGroupSecret stores (or replaces) a group's uninstall secret hash.
-	SetGroupSecret(ctx context.Context, s GroupSecret) error
+	SetGroupSecret(ctx context.Context, g GroupSecret) error
 	// GetGroupSecret returns the group's secret, or ErrNotFound.
 	GetGroupSecret(ctx context.Context, group string) (GroupSecret, error)
 }
