@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
@@ -75,6 +76,18 @@ const (
 	jobBeatSubject   = "unyo.job.heartbeat"
 )
 
+// Subjects of an enrolled agent's life (package agents and agent), each
+// followed by ".NAME", the agent's name: an agent publishes only its
+// own heartbeats, inventories and log lines, and receives only its own
+// operation requests, which it may answer once each (the reply subject
+// of the request).
+const (
+	AgentBeatSubject      = "unyo.agent.beat"      // core NATS, agent → nodes
+	AgentInventorySubject = "unyo.agent.inventory" // request, agent → a node
+	AgentLogSubject       = "unyo.agent.log"       // request, agent → a node
+	AgentOpSubject        = "unyo.agent.op"        // request, node → agent (signed)
+)
+
 // AgentInboxPrefix is the inbox prefix an agent's connection must use
 // (nats.CustomInboxPrefix): replies to its JetStream requests, the tasks
 // it fetches among them, go there, and no other agent may subscribe to it.
@@ -93,6 +106,9 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     and heartbeats (unyo.job.heartbeat.NAME), and no other agent's: the
 //     leader takes a result or heartbeat for an attempt only from the
 //     subject of the agent it dispatched the attempt to (jobnet.Agents);
+//   - publish its heartbeats, inventories and log lines on its own
+//     AgentBeatSubject, AgentInventorySubject and AgentLogSubject, and
+//     receive its own AgentOpSubject, answering each request once;
 //   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG) and
 //     the replies in its own inbox (AgentInboxPrefix).
 //
@@ -104,8 +120,9 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 	for _, t := range tags {
 		targets = append(targets, target{"tag-" + t, ".tag." + t})
 	}
-	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name}
-	sub := []string{AgentInboxPrefix(name) + ".>"}
+	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name,
+		AgentBeatSubject + "." + name, AgentInventorySubject + "." + name, AgentLogSubject + "." + name}
+	sub := []string{AgentInboxPrefix(name) + ".>", AgentOpSubject + "." + name}
 	for _, t := range targets {
 		pub = append(pub,
 			"$JS.API.CONSUMER.CREATE."+jobTaskStream+"."+t.durable+"."+jobTaskSubject+t.subject,
@@ -116,6 +133,8 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: sub},
+		// The answer to an operation request, once, to its reply subject.
+		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: 5 * time.Minute},
 	}
 }
 

@@ -60,6 +60,7 @@ func agentCmd(env *Env) *cobra.Command {
 		credsFile: credsFile, tlsCA: tlsCA, tlsCert: tlsCert, tlsKey: tlsKey, trustFiles: &trustFiles, metrics: metrics}
 	cmd.RunE = run(func(ctx context.Context, pos []string) error { return runAgent(ctx, env, pos, o) })
 	cmd.AddCommand(agentNKeyCmd(env), agentTrustKeyCmd(env))
+	cmd.AddCommand(agentLifeCmds(env)...)
 	return cmd
 }
 

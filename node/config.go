@@ -113,6 +113,7 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	o.Monitor = monitorOptions(c)
 	o.Config = c
 	o.Jobnets = jobnetOptions(c)
+	o.Agents = agentsOptions(c)
 	o.Reports = ReportOptions{Dir: filepath.Join(c.Node.DataDir, "reports")}
 	o.Auth = AuthOptions{BootstrapFile: c.Auth.AdminTokenFile, OpenMetrics: c.Auth.OpenMetrics, SessionTTL: c.Auth.SessionTTL}
 	o.Cluster = ClusterOptions{
