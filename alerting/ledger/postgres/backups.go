@@ -19,8 +19,8 @@ const backupCols = `id, source, kind, destination, generation, size, started, en
 
 func scanBackup(sc pgx.Row) (ledger.BackupRecord, error) {
 	var (
-		b                             ledger.BackupRecord
-		manifest                      string
+		b                            ledger.BackupRecord
+		manifest                     string
 		ended, verifiedAt, checkedAt *time.Time
 	)
 	err := sc.Scan(&b.ID, &b.Source, &b.Kind, &b.Destination, &b.Generation, &b.Size, &b.Started, &ended, &b.Result,

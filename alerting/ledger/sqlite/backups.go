@@ -18,8 +18,8 @@ const backupCols = `id, source, kind, destination, generation, size, started, en
 
 func scanBackup(sc interface{ Scan(...any) error }) (ledger.BackupRecord, error) {
 	var (
-		b                                      ledger.BackupRecord
-		manifest                               string
+		b                                     ledger.BackupRecord
+		manifest                              string
 		started, ended, verifiedAt, checkedAt int64
 	)
 	err := sc.Scan(&b.ID, &b.Source, &b.Kind, &b.Destination, &b.Generation, &b.Size, &started, &ended, &b.Result,
