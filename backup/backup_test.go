@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -328,4 +329,10 @@ func TestCheckAgeRaisesTooOld(t *testing.T) {
 	if ev, _ := f.events.last("backup/s/age"); ev.Status != incident.Problem || ev.Runbook != backup.RunbookTooOld {
 		t.Errorf("25h later: event %+v", ev)
 	}
+}
+
+func randSuffix() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%x", b)
 }
