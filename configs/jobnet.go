@@ -235,6 +235,7 @@ type JobConfig struct {
 	Cleanup    JobCleanup    `yaml:"cleanup" json:"cleanup"`
 	DBMaint    JobDBMaint    `yaml:"db_maintenance" json:"db_maintenance"`
 	Report     JobReport     `yaml:"report" json:"report"`
+	Backup     JobBackup     `yaml:"backup" json:"backup"`
 }
 
 // JobReport is the built-in report job: the monthly performance report,
@@ -298,6 +299,8 @@ const (
 	JobKindCleanup       = "cleanup"
 	JobKindDBMaintenance = "db-maintenance"
 	JobKindReport        = "report"
+	JobKindBackup        = "backup"
+	JobKindBackupVerify  = "backup-verify"
 )
 
 func (s *JobnetsConfig) defaults() {}
@@ -367,6 +370,9 @@ func (s *JobnetsConfig) resolve(c *Config, _ string) {
 			if jb.Severity == "" {
 				jb.Severity = n.Severity
 			}
+			if jb.Runbook == "" && (jb.Kind == JobKindBackup || jb.Kind == JobKindBackupVerify) {
+				jb.Runbook = "backup-failed"
+			}
 			if jb.Runbook == "" {
 				jb.Runbook = n.Runbook
 			}
@@ -413,7 +419,7 @@ func (s *JobnetsConfig) validate(c *Config, v validator) {
 	}
 	for i, n := range *s {
 		nv := validator{path: fmt.Sprintf("%s[%d]", v.path, i), errs: v.errs}
-		n.validate(nv, nets)
+		n.validate(c, nv, nets)
 	}
 	s.checkAgents(c, v)
 	// Nested jobnets must not include themselves, directly or not.
@@ -434,7 +440,7 @@ func (s *JobnetsConfig) validate(c *Config, v validator) {
 	}
 }
 
-func (n JobnetConfig) validate(v validator, nets map[string]int) {
+func (n JobnetConfig) validate(c *Config, v validator, nets map[string]int) {
 	switch n.Concurrency {
 	case "forbid", "allow", "replace":
 	default:
@@ -555,7 +561,7 @@ func (n JobnetConfig) validate(v validator, nets map[string]int) {
 	var order []string
 	for j, jb := range n.Jobs {
 		jv := v.sub(fmt.Sprintf("jobs[%d]", j))
-		jb.validate(jv, nets)
+		jb.validate(c, jv, nets)
 		jb.validateRefs(jv, n.Params)
 		order = append(order, jb.Name)
 		for k, dep := range jb.Needs {
@@ -576,7 +582,7 @@ func (n JobnetConfig) validate(v validator, nets map[string]int) {
 	}
 }
 
-func (jb JobConfig) validate(v validator, nets map[string]int) {
+func (jb JobConfig) validate(c *Config, v validator, nets map[string]int) {
 	switch jb.Kind {
 	case JobKindCommand:
 		if jb.Command == "" {
@@ -623,8 +629,10 @@ func (jb JobConfig) validate(v validator, nets map[string]int) {
 				v.sub("report").errf(fmt.Sprintf("mail_roles[%d]", k), "%s: want a role name", quote(r))
 			}
 		}
+	case JobKindBackup, JobKindBackupVerify:
+		jb.validateBackup(c, v)
 	default:
-		v.errf("kind", "%s: want command, jobnet, cleanup, db-maintenance or report", quote(jb.Kind))
+		v.errf("kind", "%s: want command, jobnet, cleanup, db-maintenance, report, backup or backup-verify", quote(jb.Kind))
 	}
 	if jb.Kind != JobKindCommand && jb.Command != "" {
 		v.errf("command", "only a command job has a command (kind is %s)", quote(jb.Kind))

@@ -31,6 +31,7 @@ type Task struct {
 	Cleanup configs.JobCleanup `json:"cleanup,omitzero"`
 	DBMaint configs.JobDBMaint `json:"db_maintenance,omitzero"`
 	Report  configs.JobReport  `json:"report,omitzero"`
+	Backup  configs.JobBackup  `json:"backup,omitzero"`
 	// Scheduled is when the run was due (its schedule's time, or its
 	// start): a report job reports the month before it.
 	Scheduled time.Time `json:"scheduled,omitzero"`
