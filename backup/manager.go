@@ -106,8 +106,17 @@ func (m *Manager) now() time.Time {
 	return m.Now().UTC()
 }
 
+// SetSpecs replaces the configured sources (a reload).
+func (m *Manager) SetSpecs(specs map[string]Spec) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Specs = specs
+}
+
 func (m *Manager) spec(name string) (Spec, error) {
+	m.mu.Lock()
 	s, ok := m.Specs[name]
+	m.mu.Unlock()
 	if !ok {
 		return s, fmt.Errorf("%q: %w", name, ErrNoSource)
 	}
@@ -116,6 +125,8 @@ func (m *Manager) spec(name string) (Spec, error) {
 
 // Sources lists the configured source names, sorted.
 func (m *Manager) Sources() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var out []string
 	for n := range m.Specs {
 		out = append(out, n)
@@ -407,7 +418,10 @@ func (m *Manager) CheckAge(ctx context.Context) ([]Age, error) {
 	var out []Age
 	now := m.now()
 	for _, name := range m.Sources() {
-		s := m.Specs[name]
+		s, err := m.spec(name)
+		if err != nil {
+			continue
+		}
 		if s.MaxAge <= 0 {
 			continue
 		}
@@ -458,4 +472,9 @@ func (m *Manager) raise(ctx context.Context, source, check string, st incident.S
 	if err := m.Sink.Publish(pctx, ev); err != nil {
 		m.log().Error("backup incident not raised", "source", source, "check", check, "err", err)
 	}
+}
+
+// List lists the catalog, newest first.
+func (m *Manager) List(ctx context.Context, f ledger.BackupFilter) ([]ledger.BackupRecord, error) {
+	return m.Store.Backups(ctx, f)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/backup"
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/configs"
@@ -66,6 +67,7 @@ type Options struct {
 	Jobnets JobnetOptions // see jobnet.go
 	Auth    AuthOptions   // see auth.go
 	Reports ReportOptions // see report.go
+	Backup  BackupOptions // see backup.go
 	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
@@ -129,6 +131,7 @@ type Node struct {
 	store  *lazyStore
 	// reports makes the monthly reports (report.go); nil until asked.
 	reports *reports
+	backups *backup.Manager // backup.go
 	pipe    *pipeline.Pipeline
 	esc     *escalation.Escalator // nil unless alerting is enabled
 	mon     *monitorPart          // nil unless the monitor is enabled
@@ -204,6 +207,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.newCluster(); err != nil {
 		return nil, err
 	}
+	if err = n.newBackups(); err != nil {
+		return nil, err
+	}
 	if err = n.newJobnet(ctx); err != nil {
 		return nil, err
 	}
@@ -223,6 +229,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Targets:         n.targetsView(),
 		Jobnets:         n.jobnetsView(),
 		Reports:         n.reportsView(),
+		Backups:         backupsView{n},
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,
