@@ -55,6 +55,10 @@ type Manifest struct {
 	// Node: a self backup's node name and data directory.
 	Node    string `json:"node,omitempty"`
 	DataDir string `json:"data_dir,omitempty"`
+	// Started and Written: when the backup began and when its data was
+	// written (before the manifest).
+	Started time.Time `json:"started,omitzero"`
+	Written time.Time `json:"written,omitzero"`
 }
 
 // Object is one file written to the destination.

@@ -162,7 +162,7 @@ func (m *Manager) Run(ctx context.Context, source, by string, p Progress) (ledge
 		return rec, err
 	}
 	log := m.log().With("backup", rec.ID, "source", source)
-	man := &Manifest{Version: 1, ID: rec.ID, Source: source, Kind: s.Source.Kind()}
+	man := &Manifest{Version: 1, ID: rec.ID, Source: source, Kind: s.Source.Kind(), Started: rec.Started}
 	put := func(ctx context.Context, name string, fn func(w io.Writer) error) error {
 		ow, err := s.Destination.Create(ctx, prefix(rec)+"/"+name)
 		if err != nil {
@@ -184,6 +184,7 @@ func (m *Manager) Run(ctx context.Context, source, by string, p Progress) (ledge
 		// The manifest goes last, beside the data: a generation without
 		// it was not finished.
 		var data []byte
+		man.Written = m.now()
 		if data, err = json.MarshalIndent(man, "", " "); err == nil {
 			err = m.putRaw(ctx, s.Destination, prefix(rec)+"/"+ManifestFile, data)
 		}

@@ -2,11 +2,17 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
 )
 
 // Objects of a self backup besides ArchiveFile.
@@ -174,6 +180,11 @@ func restoreSelf(ctx context.Context, get GetFunc, m *Manifest, dir string, p Pr
 		if err := integrityCheck(ctx, lp); err != nil {
 			return err
 		}
+		if writeConfig {
+			if err := finishInRestored(ctx, lp, m); err != nil {
+				return err
+			}
+		}
 	}
 	// Move data/* into dir.
 	data := filepath.Join(work, "data")
@@ -203,4 +214,24 @@ func restoreSelf(ctx context.Context, get GetFunc, m *Manifest, dir string, p Pr
 		}
 	}
 	return syncDir(dir)
+}
+
+// finishInRestored records, in a restored ledger, the generation it was
+// restored from as finished: the ledger was copied while that backup was
+// still running.
+func finishInRestored(ctx context.Context, path string, m *Manifest) error {
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return fmt.Errorf("restored ledger: %w", err)
+	}
+	defer s.Close()
+	man, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	err = s.FinishBackup(ctx, ledger.BackupRecord{ID: m.ID, Result: ledger.BackupOK, Size: m.Size(), Ended: m.Written, Manifest: man})
+	if err != nil && !errors.Is(err, ledger.ErrBackupFinished) && !errors.Is(err, incident.ErrNotFound) {
+		return fmt.Errorf("restored ledger: %w", err)
+	}
+	return nil
 }
