@@ -66,6 +66,9 @@ jobnets:
 	}
 	unyo(t, 0, "backup", "verify", "self.1", srv)
 	unyo(t, 0, "backup", "run", "etc", srv)
+	if a := unyo(t, 0, "audit", "list", srv, "-o", "json"); !strings.Contains(a, `"backup.run"`) || !strings.Contains(a, `"backup.verify"`) {
+		t.Errorf("audit log lacks backup.run and backup.verify:\n%s", a)
+	}
 
 	// A corrupted archive: the verify job fails, a fault with its runbook.
 	arch := filepath.Join(dest, "etc", "etc.1", "data.tar.zst")
