@@ -46,6 +46,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzCheck:./internal/oid/ \
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
+	FuzzParseSeq:./drill/ \
 	FuzzExtractArchive:./backup/ FuzzReadManifest:./backup/
 
 fuzz:

@@ -191,5 +191,7 @@ func (n *Node) builtins() map[string]jobnet.Builtin {
 	}
 	b[configs.JobKindBackup] = n.backupJob
 	b[configs.JobKindBackupVerify] = n.backupVerifyJob
+	b[configs.JobKindDrill] = n.drillBuiltin
+	b[configs.JobKindRotatePassword] = n.rotateBuiltin
 	return b
 }

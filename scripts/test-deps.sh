@@ -22,6 +22,8 @@ have chromium  || need+=(chromium)
 have pdftoppm  || need+=(poppler-utils)  # report PDF checks
 have pg_dump   || need+=(postgresql-client)  # backup/: pg_dump and pg_restore
 have zstd      || need+=(zstd)      # bench/backup compares with tar | zstd
+have openssl   || need+=(openssl)        # rotate: shadow hash verification
+have chpasswd  || need+=(passwd)         # rotate: chpasswd, useradd in its tests
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -29,7 +29,7 @@ func scanBackup(sc pgx.Row) (ledger.BackupRecord, error) {
 		b.Manifest = []byte(manifest)
 	}
 	b.Started = b.Started.UTC()
-	b.Ended, b.VerifiedAt, b.CheckedAt = fromNull(ended), fromNull(verifiedAt), fromNull(checkedAt)
+	b.Ended, b.VerifiedAt, b.CheckedAt = backupTime(ended), backupTime(verifiedAt), backupTime(checkedAt)
 	return b, err
 }
 
@@ -168,4 +168,12 @@ func (s *Store) DeleteBackup(ctx context.Context, id string) error {
 		_, err = tx.Exec(ctx, "DELETE FROM backups WHERE id = $1", id)
 		return err
 	})
+}
+
+// backupTime is a nullable column's time (zero for NULL), in UTC.
+func backupTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }

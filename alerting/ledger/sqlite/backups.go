@@ -123,7 +123,10 @@ func (s *Store) queryBackups(ctx context.Context, db querier, q string, args ...
 		}
 		out = append(out, b)
 	}
-	return out, s.wrapNil("backups", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("backups", err)
+	}
+	return out, nil
 }
 
 // Backup implements ledger.BackupStore.
