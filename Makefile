@@ -46,7 +46,8 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzCheck:./internal/oid/ FuzzParsePackages:./agent/inventory/ \
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
-	FuzzParseSeq:./drill/
+	FuzzParseSeq:./drill/ \
+	FuzzExtractArchive:./backup/ FuzzReadManifest:./backup/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

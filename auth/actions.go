@@ -35,6 +35,12 @@ const (
 	ActionSamplesRead      Action = "samples.read" // a target's samples and rollups
 	ActionReportMake       Action = "report.make"  // make a monthly report
 
+	ActionBackupRead    Action = "backup.read"    // the backup catalog
+	ActionBackupRun     Action = "backup.run"     // back up a source now
+	ActionBackupVerify  Action = "backup.verify"  // restore a generation into a scratch place
+	ActionBackupPrune   Action = "backup.prune"   // delete generations by the policy
+	ActionBackupRestore Action = "backup.restore" // restore to a path or database on the node
+
 	ActionJobnetRead  Action = "jobnet.read"
 	ActionJobnetStart Action = "jobnet.start"
 	ActionRunRead     Action = "run.read"
@@ -105,6 +111,12 @@ var permissions = map[Action][]Role{
 	ActionMetricsRead:      with(viewerUp, RoleMember),
 	ActionSamplesRead:      viewerUp,
 	ActionReportMake:       opsSEUp,
+
+	ActionBackupRead:    viewerUp,
+	ActionBackupRun:     operatorUp,
+	ActionBackupVerify:  operatorUp,
+	ActionBackupPrune:   opsSEUp,
+	ActionBackupRestore: adminOnly,
 
 	ActionJobnetRead:  viewerUp,
 	ActionJobnetStart: operatorUp,

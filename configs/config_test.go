@@ -27,7 +27,13 @@ func init() {
 // TestLoadBadConfigs: each testdata/invalid-*.yaml gives exactly this error.
 func TestLoadBadConfigs(t *testing.T) {
 	tests := map[string]string{
-		"invalid-unknown-field.yaml":         `testdata/invalid-unknown-field.yaml:4: nats.urll: unknown field`,
+		"invalid-unknown-field.yaml": `testdata/invalid-unknown-field.yaml:4: nats.urll: unknown field`,
+		"invalid-backup.yaml": `testdata/invalid-backup.yaml:4: backup.destinations[0].dir: "relative/dir": want an absolute path
+testdata/invalid-backup.yaml:8: backup.sources[0].paths[0]: "etc": want an absolute path other than /
+testdata/invalid-backup.yaml:11: backup.sources[1].postgres.url: want a postgres:// URL of the database for a postgres source
+testdata/invalid-backup.yaml:12: backup.sources[1].destination: "nas": no such destination in backup.destinations
+testdata/invalid-backup.yaml:13: backup.sources[1].keep.last: -1: want 0..10000
+testdata/invalid-backup.yaml:19: jobnets[0].jobs[0].backup.source: "nope": no such source in backup.sources`,
 		"invalid-unknown-section.yaml":       `testdata/invalid-unknown-section.yaml:3: monitoring: unknown field`,
 		"invalid-monitor-ping-interval.yaml": `testdata/invalid-monitor-ping-interval.yaml:12: monitor.targets[2].ping.interval: 500ms: must be at least 1s`,
 		"invalid-monitor-parent.yaml":        `testdata/invalid-monitor-parent.yaml:8: monitor.targets[1].parent: "core-sw2": no such target`,

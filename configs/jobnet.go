@@ -237,6 +237,7 @@ type JobConfig struct {
 	Report     JobReport         `yaml:"report" json:"report"`
 	Drill      JobDrill          `yaml:"drill" json:"drill"`
 	Rotate     JobRotatePassword `yaml:"rotate_password" json:"rotate_password"`
+	Backup     JobBackup         `yaml:"backup" json:"backup"`
 }
 
 // JobReport is the built-in report job: the monthly performance report,
@@ -300,6 +301,8 @@ const (
 	JobKindCleanup       = "cleanup"
 	JobKindDBMaintenance = "db-maintenance"
 	JobKindReport        = "report"
+	JobKindBackup        = "backup"
+	JobKindBackupVerify  = "backup-verify"
 )
 
 func (s *JobnetsConfig) defaults() {}
@@ -369,6 +372,9 @@ func (s *JobnetsConfig) resolve(c *Config, _ string) {
 			if jb.Severity == "" {
 				jb.Severity = n.Severity
 			}
+			if jb.Runbook == "" && (jb.Kind == JobKindBackup || jb.Kind == JobKindBackupVerify) {
+				jb.Runbook = "backup-failed"
+			}
 			if jb.Runbook == "" {
 				jb.Runbook = n.Runbook
 			}
@@ -416,7 +422,7 @@ func (s *JobnetsConfig) validate(c *Config, v validator) {
 	}
 	for i, n := range *s {
 		nv := validator{path: fmt.Sprintf("%s[%d]", v.path, i), errs: v.errs}
-		n.validate(nv, nets)
+		n.validate(c, nv, nets)
 	}
 	s.checkAgents(c, v)
 	// Nested jobnets must not include themselves, directly or not.
@@ -437,7 +443,7 @@ func (s *JobnetsConfig) validate(c *Config, v validator) {
 	}
 }
 
-func (n JobnetConfig) validate(v validator, nets map[string]int) {
+func (n JobnetConfig) validate(c *Config, v validator, nets map[string]int) {
 	switch n.Concurrency {
 	case "forbid", "allow", "replace":
 	default:
@@ -558,7 +564,7 @@ func (n JobnetConfig) validate(v validator, nets map[string]int) {
 	var order []string
 	for j, jb := range n.Jobs {
 		jv := v.sub(fmt.Sprintf("jobs[%d]", j))
-		jb.validate(jv, nets)
+		jb.validate(c, jv, nets)
 		jb.validateRefs(jv, n.Params)
 		order = append(order, jb.Name)
 		for k, dep := range jb.Needs {
@@ -579,7 +585,7 @@ func (n JobnetConfig) validate(v validator, nets map[string]int) {
 	}
 }
 
-func (jb JobConfig) validate(v validator, nets map[string]int) {
+func (jb JobConfig) validate(c *Config, v validator, nets map[string]int) {
 	switch jb.Kind {
 	case JobKindCommand:
 		if jb.Command == "" {
@@ -626,12 +632,14 @@ func (jb JobConfig) validate(v validator, nets map[string]int) {
 				v.sub("report").errf(fmt.Sprintf("mail_roles[%d]", k), "%s: want a role name", quote(r))
 			}
 		}
+	case JobKindBackup, JobKindBackupVerify:
+		jb.validateBackup(c, v)
 	case JobKindDrill:
 		jb.validateDrill(v)
 	case JobKindRotatePassword:
 		jb.validateRotate(v)
 	default:
-		v.errf("kind", "%s: want command, jobnet, cleanup, db-maintenance, report, drill or rotate-password", quote(jb.Kind))
+		v.errf("kind", "%s: want command, jobnet, cleanup, db-maintenance, report, drill, rotate-password, backup or backup-verify", quote(jb.Kind))
 	}
 	if jb.Kind != JobKindCommand && jb.Command != "" {
 		v.errf("command", "only a command job has a command (kind is %s)", quote(jb.Kind))

@@ -63,6 +63,9 @@ type Deps struct {
 	// Reports makes and serves monthly reports (console/reports.go);
 	// nil: those endpoints answer 404.
 	Reports Reports
+	// Backups runs and lists backups (console/backups.go); nil: those
+	// endpoints answer 404.
+	Backups Backups
 	// Drills and Passwords serve /api/v1/drills and /api/v1/passwords
 	// (console/drills.go); nil: 404.
 	Drills    Drills
@@ -130,6 +133,7 @@ func Register(m *auth.Mux, d Deps) {
 	a.registerTargets(m)
 	a.registerSamples(m)
 	a.registerReports(m)
+	a.registerBackups(m)
 	a.registerJobnets(m)
 	a.registerAuth(m)
 	for _, method := range []string{http.MethodGet, http.MethodPost} {

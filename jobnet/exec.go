@@ -33,6 +33,7 @@ type Task struct {
 	Report  configs.JobReport         `json:"report,omitzero"`
 	Drill   configs.JobDrill          `json:"drill,omitzero"`
 	Rotate  configs.JobRotatePassword `json:"rotate_password,omitzero"`
+	Backup  configs.JobBackup         `json:"backup,omitzero"`
 	// Scheduled is when the run was due (its schedule's time, or its
 	// start): a report job reports the month before it.
 	Scheduled time.Time `json:"scheduled,omitzero"`

@@ -13,6 +13,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger/postgres"
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
+	"github.com/unyo-ops/unyo/backup"
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/internal/tlsfiles"
@@ -115,6 +116,10 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	o.Jobnets = jobnetOptions(c)
 	o.Agents = agentsOptions(c)
 	o.Reports = ReportOptions{Dir: filepath.Join(c.Node.DataDir, "reports")}
+	o.Backup = BackupOptions{Config: c.Backup, Env: backup.Env{Node: c.Node.Name, DataDir: c.Node.DataDir, ConfigFile: absPath(c.Source)}}
+	if c.Ledger.Driver == configs.DriverSQLite {
+		o.Backup.Env.LedgerPath = c.Ledger.SQLite.Path
+	}
 	o.Auth = AuthOptions{BootstrapFile: c.Auth.AdminTokenFile, OpenMetrics: c.Auth.OpenMetrics, SessionTTL: c.Auth.SessionTTL}
 	o.Cluster = ClusterOptions{
 		DataDir: filepath.Join(c.Node.DataDir, "raft"), Site: c.Node.Site,

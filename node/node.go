@@ -21,6 +21,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/pipeline"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/backup"
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/configs"
@@ -68,6 +69,7 @@ type Options struct {
 	Auth    AuthOptions   // see auth.go
 	Agents  AgentsOptions // see agents.go
 	Reports ReportOptions // see report.go
+	Backup  BackupOptions // see backup.go
 	Logger  *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
@@ -133,6 +135,7 @@ type Node struct {
 	agents *agents.Service
 	// reports makes the monthly reports (report.go); nil until asked.
 	reports *reports
+	backups *backup.Manager // backup.go
 	pipe    *pipeline.Pipeline
 	esc     *escalation.Escalator // nil unless alerting is enabled
 	mon     *monitorPart          // nil unless the monitor is enabled
@@ -209,6 +212,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.newCluster(); err != nil {
 		return nil, err
 	}
+	if err = n.newBackups(); err != nil {
+		return nil, err
+	}
 	if err = n.newJobnet(ctx); err != nil {
 		return nil, err
 	}
@@ -228,6 +234,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Targets:         n.targetsView(),
 		Jobnets:         n.jobnetsView(),
 		Reports:         n.reportsView(),
+		Backups:         backupsView{n},
 		Drills:          n,
 		Passwords:       nodePasswords{n},
 		Auth:            n.auth,

@@ -189,6 +189,8 @@ func (n *Node) builtins() map[string]jobnet.Builtin {
 			return 2, "", fmt.Errorf("this node makes no reports (no data_dir)")
 		}
 	}
+	b[configs.JobKindBackup] = n.backupJob
+	b[configs.JobKindBackupVerify] = n.backupVerifyJob
 	b[configs.JobKindDrill] = n.drillBuiltin
 	b[configs.JobKindRotatePassword] = n.rotateBuiltin
 	return b

@@ -1,0 +1,50 @@
+package backup
+
+import (
+	"fmt"
+
+	"github.com/unyo-ops/unyo/configs"
+)
+
+// Env is what the sources of a node need besides the configuration.
+type Env struct {
+	// Node and DataDir are the node's name and data directory (self).
+	Node    string
+	DataDir string
+	// LedgerPath is the embedded ledger's file ("" with PostgreSQL).
+	LedgerPath string
+	// ConfigFile is the node's configuration file (kept by self).
+	ConfigFile string
+	// TempDir holds temporary copies ("": the system's).
+	TempDir string
+}
+
+// Specs builds the sources of a (validated) backup configuration.
+func Specs(c configs.BackupConfig, env Env) (map[string]Spec, error) {
+	dests := map[string]Destination{}
+	for _, d := range c.Destinations {
+		dests[d.Name] = &Dir{DestName: d.Name, Root: d.Dir}
+	}
+	out := map[string]Spec{}
+	for _, s := range c.Sources {
+		sp := Spec{Name: s.Name, Destination: dests[s.Destination], MaxAge: s.MaxAge,
+			Policy: Policy{Last: s.Keep.Last, Daily: s.Keep.Daily, Weekly: s.Keep.Weekly, Monthly: s.Keep.Monthly}}
+		if sp.Destination == nil {
+			return nil, fmt.Errorf("backup source %s: no destination %q", s.Name, s.Destination)
+		}
+		switch s.Kind {
+		case configs.BackupKindDir:
+			sp.Source = &DirSource{Paths: s.Paths}
+		case configs.BackupKindPostgres:
+			sp.Source = &PostgresSource{URL: string(s.Postgres.URL), TempDir: env.TempDir}
+		case configs.BackupKindSQLite:
+			sp.Source = &SQLiteSource{Path: s.SQLite.Path, TempDir: env.TempDir}
+		case configs.BackupKindSelf:
+			sp.Source = &SelfSource{Node: env.Node, DataDir: env.DataDir, LedgerPath: env.LedgerPath, ConfigFile: env.ConfigFile, TempDir: env.TempDir}
+		default:
+			return nil, fmt.Errorf("backup source %s: kind %q", s.Name, s.Kind)
+		}
+		out[s.Name] = sp
+	}
+	return out, nil
+}

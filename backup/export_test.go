@@ -1,0 +1,4 @@
+package backup
+
+// PGEnv is pgEnv for tests.
+var PGEnv = pgEnv

@@ -1,0 +1,290 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/backup"
+	"github.com/unyo-ops/unyo/console"
+)
+
+const backupUsage = `usage:
+  unyo backup list [--source NAME] [--limit N] [-o table|json]
+  unyo backup run SOURCE [-o table|json]
+  unyo backup verify ID [-o table|json]
+  unyo backup restore ID (--to PATH | --database NAME)
+  unyo backup prune SOURCE [--dry-run] [-o table|json]
+
+The node runs each of them (its destinations, its scratch space): run backs
+up a configured source as a new generation (ID source.N); verify restores a
+generation into a scratch place and compares it with its manifest (only a
+verified generation counts); restore puts a generation back at PATH on the
+node (a new or empty directory, or a new file for sqlite) or into a new
+PostgreSQL database; prune deletes what the source's keep policy does not
+keep, and only once a newer generation is verified. A progress bar on a
+terminal, log lines otherwise. A lost node is rebuilt with 'unyo restore'
+(docs/backup.md).`
+
+func backupCmd(env *Env) *cobra.Command {
+	_, long, _ := strings.Cut(backupUsage, "\n\n")
+
+	list := &cobra.Command{Use: "list", Aliases: []string{"ls"}, Short: "the backup catalog, newest first", ValidArgsFunction: noArgs}
+	la := newAPICmd(env, list)
+	source := list.Flags().String("source", "", "only this source")
+	limit := list.Flags().Int("limit", 0, "at most N generations (default 100)")
+	list.RunE = run(func(ctx context.Context, pos []string) error { return backupList(ctx, env, la, pos, *source, *limit) })
+
+	runC := &cobra.Command{Use: "run SOURCE", Short: "back up a source now"}
+	ra := newAPICmd(env, runC)
+	runC.RunE = run(func(ctx context.Context, pos []string) error {
+		c, err := ra.connect(pos, 1, backupUsage)
+		if err != nil {
+			return err
+		}
+		p, done := backupProgress(env, "backup "+pos[0])
+		b, err := c.RunBackup(ctx, pos[0], p)
+		done(err)
+		if err != nil {
+			return err
+		}
+		return printBackup(env, ra, b)
+	})
+
+	verify := &cobra.Command{Use: "verify ID", Short: "restore a generation into a scratch place and compare it with its manifest"}
+	va := newAPICmd(env, verify)
+	verify.RunE = run(func(ctx context.Context, pos []string) error {
+		c, err := va.connect(pos, 1, backupUsage)
+		if err != nil {
+			return err
+		}
+		p, done := backupProgress(env, "verify "+pos[0])
+		b, err := c.VerifyBackup(ctx, pos[0], p)
+		done(err)
+		if err != nil {
+			return err
+		}
+		return printBackup(env, va, b)
+	})
+
+	restore := &cobra.Command{Use: "restore ID", Short: "restore a generation to a path or a new database on the node"}
+	rsa := newAPICmd(env, restore)
+	to := restore.Flags().String("to", "", "absolute path on the node (a new or empty directory; a new file for sqlite)")
+	db := restore.Flags().String("database", "", "name of a new PostgreSQL database (postgres sources)")
+	restore.RunE = run(func(ctx context.Context, pos []string) error {
+		c, err := rsa.connect(pos, 1, backupUsage)
+		if err != nil {
+			return err
+		}
+		q := console.BackupRestoreRequest{Path: *to, Database: *db}
+		if f, err := console.CheckBackupRestore(q); err != nil {
+			flag := "to"
+			if f == "database" {
+				flag = "database"
+			}
+			return usagef("--%s: %v", flag, err)
+		}
+		p, done := backupProgress(env, "restore "+pos[0])
+		err = c.RestoreBackup(ctx, pos[0], q, p)
+		done(err)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "restored %s to %s\n", safe(pos[0]), safe(*to+*db))
+		return nil
+	})
+
+	prune := &cobra.Command{Use: "prune SOURCE", Short: "delete the generations the source's keep policy does not keep"}
+	pa := newAPICmd(env, prune)
+	dry := prune.Flags().Bool("dry-run", false, "only say what would be deleted")
+	prune.RunE = run(func(ctx context.Context, pos []string) error {
+		c, err := pa.connect(pos, 1, backupUsage)
+		if err != nil {
+			return err
+		}
+		res, err := c.PruneBackups(ctx, pos[0], *dry)
+		if err != nil {
+			return err
+		}
+		if pa.json() {
+			return printJSON(env.Stdout, res)
+		}
+		tw := newTable(env.Stdout)
+		fmt.Fprintln(tw, "ID\tACTION\tREASON")
+		for _, d := range res.Decisions {
+			action := d.Action
+			if action == "delete" && *dry {
+				action = "would delete"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(d.ID), action, safe(d.Reason))
+		}
+		return tw.Flush()
+	})
+
+	g := group("backup", "backups: list, run, verify, restore, prune", long, list, runC, verify, restore, prune)
+	return g
+}
+
+func backupList(ctx context.Context, env *Env, a *apiCmd, pos []string, source string, limit int) error {
+	c, err := a.connect(pos, 0, backupUsage)
+	if err != nil {
+		return err
+	}
+	l, err := c.Backups(ctx, source, limit)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return printJSON(env.Stdout, l)
+	}
+	tw := newTable(env.Stdout)
+	fmt.Fprintln(tw, "ID\tSOURCE\tKIND\tDESTINATION\tSTARTED\tTOOK\tSIZE\tRESULT\tVERIFIED")
+	for _, b := range l.Backups {
+		took := "-"
+		if !b.Ended.IsZero() {
+			took = b.Ended.Sub(b.Started).Round(time.Millisecond).String()
+		}
+		verified := "no"
+		switch {
+		case b.Verified():
+			verified = fmtTime(b.VerifiedAt)
+		case b.VerifyError != "":
+			verified = "FAILED: " + oneLine(b.VerifyError, 60)
+		}
+		result := b.Result
+		if b.Error != "" {
+			result += ": " + oneLine(b.Error, 60)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safe(b.ID), safe(b.Source), safe(b.Kind), safe(b.Destination),
+			fmtTime(b.Started), took, sizeOf(b.Size), safe(result), safe(verified))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(l.Backups) == 0 {
+		fmt.Fprintf(env.Stdout, "no backups yet; sources: %s\n", safe(strings.Join(l.Sources, ", ")))
+	}
+	return nil
+}
+
+func printBackup(env *Env, a *apiCmd, b ledger.BackupRecord) error {
+	if a.json() {
+		return printJSON(env.Stdout, b)
+	}
+	tw := newTable(env.Stdout)
+	fmt.Fprintf(tw, "backup\t%s\nsource\t%s (%s) → %s\nstarted\t%s\ntook\t%s\nsize\t%s\nresult\t%s\n", safe(b.ID), safe(b.Source), safe(b.Kind),
+		safe(b.Destination), fmtTime(b.Started), b.Ended.Sub(b.Started).Round(time.Millisecond), sizeOf(b.Size), safe(b.Result))
+	switch {
+	case b.Verified():
+		fmt.Fprintf(tw, "verified\t%s\n", fmtTime(b.VerifiedAt))
+	case b.VerifyError != "":
+		fmt.Fprintf(tw, "verified\tFAILED: %s\n", safe(b.VerifyError))
+	default:
+		fmt.Fprintf(tw, "verified\tno\n")
+	}
+	return tw.Flush()
+}
+
+func sizeOf(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
+
+// backupProgress shows a long backup operation: a bar on a terminal (by
+// bytes, per stage), a log line per stage and every 10 s otherwise.
+// done ends it.
+func backupProgress(env *Env, label string) (backup.Progress, func(error)) {
+	start := time.Now()
+	if f, ok := env.Stderr.(*os.File); ok && isTerminal(f) {
+		p := mpb.New(mpb.WithOutput(f), mpb.WithWidth(40))
+		stage := "starting"
+		bar := p.AddBar(0, mpb.PrependDecorators(decor.Name(label+" "), decor.Any(func(decor.Statistics) string { return stage }, decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.Counters(decor.SizeB1024(0), "% .1f / % .1f"), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
+		return func(s string, done, total int64) {
+				if s != stage {
+					stage = s
+					bar.SetCurrent(0)
+				}
+				if total > 0 {
+					bar.SetTotal(total, false)
+				}
+				bar.SetCurrent(done)
+			}, func(err error) {
+				if err != nil {
+					bar.Abort(false)
+				} else {
+					bar.SetTotal(-1, true)
+				}
+				p.Wait()
+			}
+	}
+	last, lastAt := "", time.Time{}
+	fmt.Fprintf(env.Stderr, "%s: asking the node\n", label)
+	return func(s string, done, total int64) {
+			if s == last && time.Since(lastAt) < 10*time.Second {
+				return
+			}
+			last, lastAt = s, time.Now()
+			of := ""
+			if total > 0 {
+				of = " of " + sizeOf(total)
+			}
+			fmt.Fprintf(env.Stderr, "%s: %s %s%s after %s\n", label, s, sizeOf(done), of, time.Since(start).Round(time.Millisecond))
+		}, func(err error) {
+			if err == nil {
+				fmt.Fprintf(env.Stderr, "%s: done in %s\n", label, time.Since(start).Round(time.Millisecond))
+			}
+		}
+}
+
+// restoreCmd is "unyo restore": rebuild a node's data directory from a
+// self backup, offline, without the catalog.
+func restoreCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "restore GENERATION_DIR", Short: "rebuild a node's data directory from a self backup (offline)",
+		Long: `Rebuild a lost node from a self backup, without a running node or the catalog:
+GENERATION_DIR is a generation's directory on the backup destination
+(<dir>/self/self.N), holding data.tar.zst, ledger.sqlite.zst, config.yaml
+and manifest.json. Every object is checked against the manifest's SHA-256,
+the ledger against PRAGMA integrity_check, and the data directory is
+written to --data-dir, which must not exist or be empty. The node's
+configuration file of the backup is written beside it as
+<data-dir>.config.yaml. Then start the node: unyo serve --config ...
+(docs/backup.md, step by step for a lost node and a lost cluster).`}
+	dataDir := c.Flags().String("data-dir", "", "the node's data directory to write (new or empty)")
+	c.RunE = run(func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 || *dataDir == "" {
+			return usagef("usage: unyo restore GENERATION_DIR --data-dir PATH")
+		}
+		p, done := backupProgress(env, "restore")
+		m, err := backup.RestoreDir(ctx, pos[0], backup.Target{Path: *dataDir}, nil, p)
+		done(err)
+		if err != nil {
+			return err
+		}
+		if m.Kind != backup.KindSelf {
+			fmt.Fprintf(env.Stdout, "restored %s (%s) into %s\n", safe(m.ID), m.Kind, safe(*dataDir))
+			return nil
+		}
+		fmt.Fprintf(env.Stdout, "restored node %s from %s into %s\n", safe(m.Node), safe(m.ID), safe(*dataDir))
+		if _, ok := m.Object(backup.SelfConfigFile); ok {
+			fmt.Fprintf(env.Stdout, "its configuration: %s.config.yaml (node.data_dir there is %s)\n", safe(strings.TrimRight(*dataDir, "/")), safe(m.DataDir))
+		}
+		return nil
+	})
+	return c
+}

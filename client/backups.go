@@ -1,0 +1,117 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/backup"
+	"github.com/unyo-ops/unyo/console"
+)
+
+// Backups lists the backup catalog (newest first) and the configured
+// sources.
+func (c *Client) Backups(ctx context.Context, source string, limit int) (console.BackupList, error) {
+	q := url.Values{}
+	if source != "" {
+		q.Set("source", source)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out console.BackupList
+	err := c.do(ctx, http.MethodGet, "/api/v1/backups", q, nil, &out)
+	return out, err
+}
+
+// RunBackup backs up source now, telling progress.
+func (c *Client) RunBackup(ctx context.Context, source string, p backup.Progress) (ledger.BackupRecord, error) {
+	return c.backupStream(ctx, "/api/v1/backups/run", console.BackupRunRequest{Source: source}, p)
+}
+
+// VerifyBackup restores generation id into a scratch place on the node
+// and compares it with its manifest.
+func (c *Client) VerifyBackup(ctx context.Context, id string, p backup.Progress) (ledger.BackupRecord, error) {
+	return c.backupStream(ctx, "/api/v1/backups/"+url.PathEscape(id)+"/verify", struct{}{}, p)
+}
+
+// RestoreBackup restores generation id to a path or database on the node.
+func (c *Client) RestoreBackup(ctx context.Context, id string, to console.BackupRestoreRequest, p backup.Progress) error {
+	_, err := c.backupStream(ctx, "/api/v1/backups/"+url.PathEscape(id)+"/restore", to, p)
+	return err
+}
+
+// PruneBackups applies source's keep policy (dry: only says what it
+// would do).
+func (c *Client) PruneBackups(ctx context.Context, source string, dry bool) (backup.PruneResult, error) {
+	var out backup.PruneResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/backups/prune", nil, console.BackupPruneRequest{Source: source, DryRun: dry}, &out)
+	return out, err
+}
+
+// backupStream posts in to path and reads the progress lines to the end.
+func (c *Client) backupStream(ctx context.Context, path string, in any, p backup.Progress) (ledger.BackupRecord, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return ledger.BackupRecord{}, err
+	}
+	u := *c.base
+	u.Path += path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return ledger.BackupRecord{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	hc := *c.hc
+	hc.Timeout = 0 // the stream lasts as long as the backup; ctx ends it
+	resp, err := hc.Do(req)
+	if err != nil {
+		return ledger.BackupRecord{}, fmt.Errorf("POST %s: %w", u.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e struct{ Error, Field string }
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("POST %s answered %s", u.Redacted(), resp.Status)
+		}
+		return ledger.BackupRecord{}, &Error{Status: resp.StatusCode, Field: e.Field, Msg: e.Error}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 70<<20)
+	for sc.Scan() {
+		var l console.BackupProgress
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return ledger.BackupRecord{}, fmt.Errorf("POST %s: decode: %w", u.Redacted(), err)
+		}
+		if !l.End {
+			if p != nil {
+				p(l.Stage, l.Bytes, l.Total)
+			}
+			continue
+		}
+		var b ledger.BackupRecord
+		if l.Backup != nil {
+			b = *l.Backup
+		}
+		if l.Error != "" {
+			return b, errors.New(l.Error)
+		}
+		return b, nil
+	}
+	if err := sc.Err(); err != nil {
+		return ledger.BackupRecord{}, fmt.Errorf("POST %s: %w", u.Redacted(), err)
+	}
+	return ledger.BackupRecord{}, fmt.Errorf("POST %s: the answer ended before the result", u.Redacted())
+}

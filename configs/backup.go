@@ -1,0 +1,204 @@
+package configs
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// BackupConfig is what the node backs up (package backup): destinations
+// and sources; jobs of kind backup and backup-verify name a source.
+type BackupConfig struct {
+	Destinations []BackupDestination `yaml:"destinations" json:"destinations"`
+	Sources      []BackupSource      `yaml:"sources" json:"sources"`
+	// ScratchDir is where verifications restore ("": the system's
+	// temporary directory). It needs room for the largest generation.
+	ScratchDir string `yaml:"scratch_dir" json:"scratch_dir"`
+}
+
+// BackupDestination is where generations are written: a local or mounted
+// directory.
+type BackupDestination struct {
+	Name string `yaml:"name" json:"name"`
+	// Dir is an absolute path; each generation goes to
+	// <dir>/<source>/<source>.<generation>/.
+	Dir string `yaml:"dir" json:"dir"`
+}
+
+// BackupSource is one thing backed up.
+type BackupSource struct {
+	Name string `yaml:"name" json:"name"`
+	// Kind: dir (directories and files, tar + zstd), postgres (pg_dump
+	// -Fc), sqlite (VACUUM INTO; default the ledger), self (this node's
+	// data directory with its ledger, Raft state and keys).
+	Kind string `yaml:"kind" json:"kind"`
+	// Paths are the absolute directories and files of a dir source.
+	Paths []string `yaml:"paths" json:"paths"`
+	// Postgres is the database of a postgres source.
+	Postgres BackupPostgres `yaml:"postgres" json:"postgres"`
+	// SQLite is the database file of a sqlite source (default
+	// ledger.sqlite.path).
+	SQLite      BackupSQLite `yaml:"sqlite" json:"sqlite"`
+	Destination string       `yaml:"destination" json:"destination"`
+	Keep        BackupKeep   `yaml:"keep" json:"keep"`
+	// MaxAge raises an incident (runbook backup-too-old) when the newest
+	// verified generation ended longer ago (0: never).
+	MaxAge time.Duration `yaml:"max_age" json:"max_age"`
+}
+
+// BackupPostgres names a database to dump.
+type BackupPostgres struct {
+	// URL is a postgres:// URL of the database; it may hold a password
+	// (a Secret: ${env:NAME} or file:PATH), which reaches pg_dump only in
+	// a PGPASSFILE, never on its command line.
+	URL Secret `yaml:"url" json:"url"`
+}
+
+// BackupSQLite names an SQLite database file.
+type BackupSQLite struct {
+	Path string `yaml:"path" json:"path"`
+}
+
+// BackupKeep is a source's policy, in restic's style: the last N
+// generations and the newest of each of the last N days, weeks and
+// months. All zero keeps everything. Whatever it says, a generation is
+// deleted only once a newer one is verified.
+type BackupKeep struct {
+	Last    int `yaml:"last" json:"last"`
+	Daily   int `yaml:"daily" json:"daily"`
+	Weekly  int `yaml:"weekly" json:"weekly"`
+	Monthly int `yaml:"monthly" json:"monthly"`
+}
+
+// Backup source kinds.
+const (
+	BackupKindDir      = "dir"
+	BackupKindPostgres = "postgres"
+	BackupKindSQLite   = "sqlite"
+	BackupKindSelf     = "self"
+)
+
+// Source returns the source named name.
+func (s *BackupConfig) Source(name string) (BackupSource, bool) {
+	for _, src := range s.Sources {
+		if src.Name == name {
+			return src, true
+		}
+	}
+	return BackupSource{}, false
+}
+
+func (s *BackupConfig) defaults() {}
+
+func (s *BackupConfig) resolve(c *Config, dir string) {
+	if len(s.Destinations) == 0 {
+		s.Destinations = nil
+	}
+	if len(s.Sources) == 0 {
+		s.Sources = nil
+	}
+	s.ScratchDir = resolvePath(dir, s.ScratchDir)
+	for i := range s.Sources {
+		src := &s.Sources[i]
+		if len(src.Paths) == 0 {
+			src.Paths = nil
+		}
+		if src.Kind == BackupKindSQLite && src.SQLite.Path == "" {
+			src.SQLite.Path = c.Ledger.SQLite.Path
+		}
+		src.SQLite.Path = resolvePath(dir, src.SQLite.Path)
+	}
+}
+
+var backupNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+func (s *BackupConfig) validate(_ *Config, v validator) {
+	dests := map[string]int{}
+	for i, d := range s.Destinations {
+		dv := v.sub(fmt.Sprintf("destinations[%d]", i))
+		switch {
+		case !backupNameRE.MatchString(d.Name):
+			dv.errf("name", "%s: want 1 to 63 of A-Z, a-z, 0-9, '-', '_'", quote(d.Name))
+		default:
+			if first, dup := dests[d.Name]; dup {
+				dv.errf("name", "%s: already the name of destinations[%d]", quote(d.Name), first)
+			}
+			dests[d.Name] = i
+		}
+		if d.Dir == "" || !filepath.IsAbs(d.Dir) {
+			dv.errf("dir", "%s: want an absolute path", quote(d.Dir))
+		}
+	}
+	srcs := map[string]int{}
+	for i, src := range s.Sources {
+		sv := v.sub(fmt.Sprintf("sources[%d]", i))
+		switch {
+		case !backupNameRE.MatchString(src.Name):
+			sv.errf("name", "%s: want 1 to 63 of A-Z, a-z, 0-9, '-', '_'", quote(src.Name))
+		default:
+			if first, dup := srcs[src.Name]; dup {
+				sv.errf("name", "%s: already the name of sources[%d]", quote(src.Name), first)
+			}
+			srcs[src.Name] = i
+		}
+		switch src.Kind {
+		case BackupKindDir:
+			if len(src.Paths) == 0 {
+				sv.errAt("paths", sv.field("kind"), "want at least one path for a dir source")
+			}
+			for k, p := range src.Paths {
+				if !filepath.IsAbs(p) || filepath.Clean(p) == "/" {
+					sv.errf(fmt.Sprintf("paths[%d]", k), "%s: want an absolute path other than /", quote(p))
+				}
+			}
+		case BackupKindPostgres:
+			u := string(src.Postgres.URL)
+			if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+				sv.sub("postgres").errAt("url", sv.field("kind"), "want a postgres:// URL of the database for a postgres source")
+			}
+		case BackupKindSQLite, BackupKindSelf:
+		default:
+			sv.errf("kind", "%s: want dir, postgres, sqlite or self", quote(src.Kind))
+		}
+		if src.Kind != BackupKindDir && len(src.Paths) > 0 {
+			sv.errf("paths", "only a dir source has paths (kind is %s)", quote(src.Kind))
+		}
+		if _, ok := dests[src.Destination]; !ok {
+			sv.errAt("destination", sv.field("name"), "%s: no such destination in backup.destinations", quote(src.Destination))
+		}
+		kv := sv.sub("keep")
+		for _, k := range []struct {
+			key string
+			n   int
+		}{{"last", src.Keep.Last}, {"daily", src.Keep.Daily}, {"weekly", src.Keep.Weekly}, {"monthly", src.Keep.Monthly}} {
+			if k.n < 0 || k.n > 10000 {
+				kv.errf(k.key, "%d: want 0..10000", k.n)
+			}
+		}
+		nonNegative(sv, "max_age", src.MaxAge)
+	}
+}
+
+// JobBackup is the built-in backup and backup-verify jobs' source.
+type JobBackup struct {
+	// Source names a backup.sources entry; a backup-verify job without
+	// one verifies the newest generation of every source.
+	Source string `yaml:"source" json:"source"`
+}
+
+func (jb JobConfig) validateBackup(c *Config, v validator) {
+	if jb.RunOn.Agent != "" || jb.RunOn.Tag != "" {
+		v.sub("run_on").errAt("agent", v.field("kind"), "a %s job runs on a node (node or none), not on an agent", jb.Kind)
+	}
+	bv := v.sub("backup")
+	switch {
+	case jb.Backup.Source == "" && jb.Kind == JobKindBackup:
+		bv.errAt("source", v.field("kind"), "want the name of a backup.sources entry for a backup job")
+	case jb.Backup.Source != "":
+		if _, ok := c.Backup.Source(jb.Backup.Source); !ok {
+			bv.errf("source", "%s: no such source in backup.sources", quote(jb.Backup.Source))
+		}
+	}
+}
