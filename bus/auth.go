@@ -73,6 +73,11 @@ const (
 	jobResultSubject = "unyo.job.result"
 	jobKillSubject   = "unyo.job.kill"
 	jobBeatSubject   = "unyo.job.heartbeat"
+	// The fleet's (rollout package's) request subjects: an agent's
+	// update report, answered with the cluster's signed directive, and
+	// its requests for a release's chunks.
+	fleetReportSubject  = "unyo.agent.report"
+	fleetReleaseSubject = "unyo.agent.release"
 )
 
 // AgentInboxPrefix is the inbox prefix an agent's connection must use
@@ -93,6 +98,9 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     and heartbeats (unyo.job.heartbeat.NAME), and no other agent's: the
 //     leader takes a result or heartbeat for an attempt only from the
 //     subject of the agent it dispatched the attempt to (jobnet.Agents);
+//   - send requests on its own fleet subjects (unyo.agent.report.NAME:
+//     its version and update state, answered with the cluster's signed
+//     directive; unyo.agent.release.NAME: a chunk of a release binary);
 //   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG) and
 //     the replies in its own inbox (AgentInboxPrefix).
 //
@@ -104,7 +112,8 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 	for _, t := range tags {
 		targets = append(targets, target{"tag-" + t, ".tag." + t})
 	}
-	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name}
+	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name,
+		fleetReportSubject + "." + name, fleetReleaseSubject + "." + name}
 	sub := []string{AgentInboxPrefix(name) + ".>"}
 	for _, t := range targets {
 		pub = append(pub,
