@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/unyo-ops/unyo/rollout"
+	"github.com/unyo-ops/unyo/rollout/fleetstate"
 )
 
 // CmdFleetOp changes the agents' release, rollout and re-homing state
-// (State.Fleet). Payload: rollout.Op. The state machine is
-// rollout.State.Apply, deterministic and validating before it mutates;
-// its refusals (rollout.ErrState, ErrLimit, ...) come back to the
+// (State.Fleet). Payload: fleetstate.Op. The state machine is
+// fleetstate.State.Apply, deterministic and validating before it mutates;
+// its refusals (fleetstate.ErrState, ErrLimit, ...) come back to the
 // proposer. The update limit is enforced there, so a slot is granted by
 // the log, never by a leader's memory, and survives a leader change.
 const CmdFleetOp = "fleet.op"
@@ -21,19 +21,19 @@ func applyFleetOp(st *State, at time.Time, p json.RawMessage) error {
 	if len(p) == 0 {
 		return fmt.Errorf("%w: empty payload", ErrBadCommand)
 	}
-	op, err := rollout.Decode(p)
+	op, err := fleetstate.Decode(p)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
 	if st.Fleet == nil {
-		st.Fleet = rollout.New()
+		st.Fleet = fleetstate.New()
 	}
 	return st.Fleet.Apply(at, op)
 }
 
 // ProposeFleet commits op through Raft (forwarded to the leader when this
 // node is a follower and a Forwarder is set).
-func (n *Node) ProposeFleet(ctx context.Context, op rollout.Op) error {
+func (n *Node) ProposeFleet(ctx context.Context, op fleetstate.Op) error {
 	cmd, err := NewCommand(CmdFleetOp, op)
 	if err != nil {
 		return err
@@ -45,12 +45,12 @@ func (n *Node) ProposeFleet(ctx context.Context, op rollout.Op) error {
 // FleetView calls fn with this node's copy of the fleet state under the
 // state machine's read lock: fn must not keep or change it. It is never
 // nil.
-func (n *Node) FleetView(fn func(st *rollout.State)) {
+func (n *Node) FleetView(fn func(st *fleetstate.State)) {
 	n.fsm.mu.RLock()
 	defer n.fsm.mu.RUnlock()
 	st := n.fsm.st.Fleet
 	if st == nil {
-		st = rollout.New()
+		st = fleetstate.New()
 	}
 	fn(st)
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/unyo-ops/unyo/jobnet/runstate"
-	"github.com/unyo-ops/unyo/rollout"
+	"github.com/unyo-ops/unyo/rollout/fleetstate"
 )
 
 // What a member may forward to the leader. A follower forwards what an
@@ -20,7 +20,7 @@ import (
 var forwardable = map[string]bool{
 	CmdConfigSet:   true, // validated by Options.ValidateConfig
 	CmdJobnetOp:    true, // validated by runstate.Decode
-	CmdFleetOp:     true, // validated by rollout.Decode
+	CmdFleetOp:     true, // validated by fleetstate.Decode
 	CmdTokenRevoke: true,
 }
 
@@ -139,7 +139,7 @@ func (n *Node) checkForwarded(req *Request, now time.Time) error {
 			return fmt.Errorf("%w: jobnet op: %v", ErrBadCommand, err)
 		}
 	case CmdFleetOp:
-		if _, err := rollout.Decode(c.Payload); err != nil {
+		if _, err := fleetstate.Decode(c.Payload); err != nil {
 			return fmt.Errorf("%w: fleet op: %v", ErrBadCommand, err)
 		}
 	case CmdTokenRevoke:

@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/unyo-ops/unyo/jobnet/runstate"
-	"github.com/unyo-ops/unyo/rollout"
+	"github.com/unyo-ops/unyo/rollout/fleetstate"
 )
 
 // FSM is the replicated state machine. Every member applies the same
@@ -65,7 +65,7 @@ type State struct {
 	Jobnet *runstate.State `json:"jobnet,omitempty"`
 	// Fleet is the agents' releases, rollouts and moves
 	// (cluster/fleet_cmds.go).
-	Fleet *rollout.State `json:"fleet,omitempty"`
+	Fleet *fleetstate.State `json:"fleet,omitempty"`
 	// JoinTokens are the live join tokens by id (hashes only;
 	// credentials.go).
 	JoinTokens map[string]JoinToken `json:"join_tokens,omitempty"`

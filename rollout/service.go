@@ -91,7 +91,7 @@ var (
 )
 
 // New returns the service; Start serves.
-func New(o Options) (*Service, error) {
+func NewService(o Options) (*Service, error) {
 	if o.NC == nil || o.Raft == nil || o.Signer == nil {
 		return nil, errors.New("rollout: NATS, Raft and a signer required")
 	}
@@ -528,7 +528,7 @@ func (s *Service) leaderLoop(ctx context.Context) {
 func (s *Service) tick(ctx context.Context, now time.Time) {
 	var ops []Op
 	s.o.Raft.FleetView(func(st *State) {
-		r := st.live()
+		r := st.Live()
 		if r == nil {
 			return
 		}

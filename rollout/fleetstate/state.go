@@ -1,4 +1,4 @@
-package rollout
+package fleetstate
 
 import (
 	"encoding/json"
@@ -61,10 +61,10 @@ const (
 
 // Errors of Apply; the node maps them to HTTP answers.
 var (
-	ErrBadOp    = errors.New("rollout: bad operation")
-	ErrNotFound = errors.New("rollout: not found")
-	ErrState    = errors.New("rollout: not possible in the current state")
-	ErrLimit    = errors.New("rollout: update limit reached")
+	ErrBadOp    = errors.New("fleet: bad operation")
+	ErrNotFound = errors.New("fleet: not found")
+	ErrState    = errors.New("fleet: not possible in the current state")
+	ErrLimit    = errors.New("fleet: update limit reached")
 )
 
 // Limits of the replicated state.
@@ -315,7 +315,8 @@ var (
 	NameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
 	versionRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 	platformRE = regexp.MustCompile(`^[a-z0-9]{1,16}/[a-z0-9]{1,16}$`)
-	sha256RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// SHA256RE is a hex SHA-256.
+	SHA256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 // ValidVersion checks a version string.
@@ -378,7 +379,7 @@ func (op Op) Validate() error {
 		if err := errors.Join(ValidVersion(r.Version), ValidPlatform(r.Platform), ValidMode(r.Mode)); err != nil {
 			return bad("%v", err)
 		}
-		if !sha256RE.MatchString(r.SHA256) || r.Size <= 0 || r.Signature == "" || len(r.Signature) > 4096 {
+		if !SHA256RE.MatchString(r.SHA256) || r.Size <= 0 || r.Signature == "" || len(r.Signature) > 4096 {
 			return bad("sha256, size and signature required")
 		}
 		return text("message", r.Message)
@@ -543,7 +544,8 @@ func (s *State) Newest(platform string) (Release, bool) {
 	return best, ok
 }
 
-func (s *State) live() *Rollout {
+// Live is the live rollout (running, paused or halted), nil when none.
+func (s *State) Live() *Rollout {
 	if s.Current == "" {
 		return nil
 	}
@@ -558,7 +560,7 @@ func (r *Rollout) log(at time.Time, level, agent, format string, args ...any) {
 }
 
 func (s *State) startRollout(at time.Time, op Op) error {
-	if l := s.live(); l != nil {
+	if l := s.Live(); l != nil {
 		return fmt.Errorf("%w: rollout %s is %s; it must end first", ErrState, l.ID, l.Status)
 	}
 	in := op.Rollout
@@ -672,7 +674,7 @@ func (s *State) CurrentWave(r *Rollout) int {
 // Grantable lists the agents the leader may grant a slot to now, in
 // order, at most as many as there are free slots.
 func (s *State) Grantable() []string {
-	r := s.live()
+	r := s.Live()
 	if r == nil || r.Status != StatusRunning {
 		return nil
 	}
@@ -692,7 +694,7 @@ func (s *State) Grantable() []string {
 }
 
 func (s *State) grant(at time.Time, op Op) error {
-	r := s.live()
+	r := s.Live()
 	if r == nil || r.ID != op.ID {
 		return fmt.Errorf("%w: rollout %s is not live", ErrState, op.ID)
 	}
@@ -737,7 +739,7 @@ func (s *State) expire(at time.Time, op Op) error {
 func (s *State) end(at time.Time, r *Rollout, u AgentUpdate, state, why string) {
 	u.State, u.Since, u.Deadline = state, at, time.Time{}
 	if state != StateDone {
-		u.Err = truncate(why)
+		u.Err = Truncate(why)
 	}
 	s.Updates[u.Agent] = u
 	switch state {
@@ -771,7 +773,8 @@ func (s *State) settle(at time.Time, r *Rollout) {
 	}
 }
 
-func truncate(s string) string {
+// Truncate cuts s to the longest text the state keeps.
+func Truncate(s string) string {
 	if len(s) > maxTextBytes {
 		return s[:maxTextBytes]
 	}
@@ -804,7 +807,7 @@ func (s *State) report(at time.Time, op Op) error {
 		if op.State == ReportMoved {
 			m.State, m.MovedAt, m.Reason = MoveMoved, at, ""
 		} else {
-			m.Reason = truncate(op.Reason)
+			m.Reason = Truncate(op.Reason)
 		}
 		s.Moves[op.Agent] = m
 		return nil
