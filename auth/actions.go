@@ -59,6 +59,16 @@ const (
 	ActionAuditRead   Action = "audit.read"
 
 	ActionWebView Action = "web.view" // the console's overview and its live stream
+
+	// Agent releases, rollouts and re-homing (package rollout).
+	ActionReleaseRead         Action = "release.read"         // list releases
+	ActionReleaseWrite        Action = "release.write"        // add a release, change its mode and message
+	ActionRolloutRead         Action = "rollout.read"         // rollout status, per agent, with its log
+	ActionRolloutStart        Action = "rollout.start"        // start a rollout
+	ActionRolloutControl      Action = "rollout.control"      // pause, resume
+	ActionAgentMove           Action = "agent.move"           // order agents to a new cluster
+	ActionAgentNotMoved       Action = "agent.not-moved"      // who has not moved
+	ActionClusterDecommission Action = "cluster.decommission" // retire this cluster (refused while agents remain, unless waived)
 )
 
 var (
@@ -118,6 +128,15 @@ var permissions = map[Action][]Role{
 	ActionAuditRead:   managerUp,
 
 	ActionWebView: viewerUp,
+
+	ActionReleaseRead:         viewerUp,
+	ActionReleaseWrite:        adminOnly,
+	ActionRolloutRead:         viewerUp,
+	ActionRolloutStart:        adminOnly,
+	ActionRolloutControl:      opsSEUp,
+	ActionAgentMove:           adminOnly,
+	ActionAgentNotMoved:       viewerUp,
+	ActionClusterDecommission: adminOnly,
 }
 
 // RoleJoiner is the role of a caller that presented a valid cluster join

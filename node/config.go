@@ -114,6 +114,8 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	o.Config = c
 	o.Jobnets = jobnetOptions(c)
 	o.Reports = ReportOptions{Dir: filepath.Join(c.Node.DataDir, "reports")}
+	o.Releases = ReleaseOptions{PublicKeyFile: c.Releases.PublicKeyFile, MaxBytes: c.Releases.MaxBytes,
+		MaxConcurrent: c.Releases.MaxConcurrent, Watch: c.Releases.WatchPeriod, Lease: c.Releases.Lease}
 	o.Auth = AuthOptions{BootstrapFile: c.Auth.AdminTokenFile, OpenMetrics: c.Auth.OpenMetrics, SessionTTL: c.Auth.SessionTTL}
 	o.Cluster = ClusterOptions{
 		DataDir: filepath.Join(c.Node.DataDir, "raft"), Site: c.Node.Site,

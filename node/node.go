@@ -66,7 +66,9 @@ type Options struct {
 	Jobnets JobnetOptions // see jobnet.go
 	Auth    AuthOptions   // see auth.go
 	Reports ReportOptions // see report.go
-	Logger  *slog.Logger
+	// Releases configures agent releases and rollouts (fleet.go).
+	Releases ReleaseOptions
+	Logger   *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
 	Registry *prometheus.Registry
@@ -143,7 +145,10 @@ type Node struct {
 	// started after Start runs under (jobnet.go).
 	jobnets  *jobnetPart
 	jobnetMu sync.Mutex
-	bgctx    context.Context
+	// fleet serves agent releases, rollouts and re-homing (fleet.go); nil
+	// without Raft.
+	fleet *fleetPart
+	bgctx context.Context
 
 	web    *web.Server // the console's pages (web.go)
 	hub    *web.Hub
@@ -210,6 +215,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.newAuth(); err != nil {
 		return nil, err
 	}
+	if err = n.newFleet(); err != nil {
+		return nil, err
+	}
 	n.registerInfo(start)
 	n.mux = auth.NewMux(n.guard)
 	n.registerCluster(n.mux)
@@ -222,6 +230,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Alerting:        n.alertingDeps(),
 		Targets:         n.targetsView(),
 		Jobnets:         n.jobnetsView(),
+		Fleet:           n.fleetView(),
 		Reports:         n.reportsView(),
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
@@ -341,6 +350,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	if err := n.startJobnet(bgctx); err != nil {
+		return err
+	}
+	if err := n.startFleet(bgctx); err != nil {
 		return err
 	}
 	if err := n.startWeb(bgctx); err != nil {
