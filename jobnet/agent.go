@@ -367,6 +367,10 @@ type Agent struct {
 	// Registerer takes unyo_agent_tasks_run_total and
 	// unyo_agent_tasks_refused_total (nil: none).
 	Registerer prometheus.Registerer
+	// Gate, when set, says why the agent may not start a job now ("" when
+	// it may): while it refuses, no task is fetched (they wait in the
+	// stream). The release modes refuse and mandatory use it.
+	Gate func() string
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
@@ -457,7 +461,24 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			gated := ""
 			for ctx.Err() == nil {
+				if a.Gate != nil {
+					if why := a.Gate(); why != "" {
+						if why != gated {
+							a.Logger.Warn("jobs refused", "reason", why)
+							gated = why
+						}
+						select {
+						case <-ctx.Done():
+						case <-time.After(250 * time.Millisecond):
+						}
+						continue
+					} else if gated != "" {
+						a.Logger.Info("jobs allowed again")
+						gated = ""
+					}
+				}
 				batch, err := cons.Fetch(a.Parallel, jetstream.FetchMaxWait(500*time.Millisecond))
 				if err != nil {
 					if ctx.Err() == nil {

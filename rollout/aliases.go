@@ -18,6 +18,10 @@ type (
 
 // Modes, states and op kinds (see fleetstate).
 const (
+	StatusRunning    = fleetstate.StatusRunning
+	StatusPaused     = fleetstate.StatusPaused
+	StatusHalted     = fleetstate.StatusHalted
+	StatusDone       = fleetstate.StatusDone
 	ModeMandatory    = fleetstate.ModeMandatory
 	ModeOptional     = fleetstate.ModeOptional
 	ModeRefuse       = fleetstate.ModeRefuse
