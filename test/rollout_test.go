@@ -108,7 +108,7 @@ type fleetAgent struct {
 	log            *lockedBuf
 }
 
-func newFleetAgent(t *testing.T, root, name, natsURL, trust, releaseKey string) *fleetAgent {
+func newFleetAgent(t testing.TB, root, name, natsURL, trust, releaseKey string) *fleetAgent {
 	t.Helper()
 	dir := filepath.Join(root, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -124,7 +124,10 @@ func newFleetAgent(t *testing.T, root, name, natsURL, trust, releaseKey string) 
 			t.Fatal(err)
 		}
 	}
-	pass := writeFile(t, filepath.Join(dir, "pass"), "pw-"+name+"-0123456789\n", 0o600)
+	pass := filepath.Join(dir, "pass")
+	if err := os.WriteFile(pass, []byte("pw-"+name+"-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	a := &fleetAgent{name: name, dir: dir, exe: exe, log: &lockedBuf{}, args: []string{"agent", "--name", name,
 		"--nats", natsURL, "--password-file", pass, "--trust-key", trust, "--state-dir", filepath.Join(dir, "state"),
 		"--release-key", releaseKey, "--report-interval", "300ms"}}
@@ -139,7 +142,7 @@ func newFleetAgent(t *testing.T, root, name, natsURL, trust, releaseKey string) 
 	return a
 }
 
-func (a *fleetAgent) start(t *testing.T) {
+func (a *fleetAgent) start(t testing.TB) {
 	t.Helper()
 	a.cmd = exec.Command(a.exe, a.args...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
@@ -167,7 +170,7 @@ func (a *fleetAgent) version(t *testing.T) string {
 
 // fleetNode serves a node whose embedded NATS lets in the agents names
 // (each with password pw-NAME-0123456789, tagged tag).
-func fleetNode(t *testing.T, dir, pubKey string, names []string, tag, extra string) (*testutil.Process, string, string) {
+func fleetNode(t testing.TB, dir, pubKey string, names []string, tag, extra string) (*testutil.Process, string, string) {
 	t.Helper()
 	natsAddr := testutil.FreePort(t)
 	addr := testutil.FreePort(t)
@@ -191,13 +194,23 @@ nats:
   watch_period: 1m
   lease: 2m
 %s`, dir, addr, natsAddr, agents.String(), pubKey, extra)
-	p := serveYAML(t, dir, addr, cfg)
-	trust := writeFile(t, filepath.Join(dir, "trust.pub"), unyo(t, 0, "agent", "trust-key", "--config", filepath.Join(dir, "unyo.yaml")), 0o644)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "unyo.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := testutil.Serve(t, path, addr)
+	trust := filepath.Join(dir, "trust.pub")
+	if err := os.WriteFile(trust, []byte(unyoTB(t, 0, "agent", "trust-key", "--config", path)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return p, "nats://" + natsAddr, trust
 }
 
 // waitLong polls cond every 100 ms for up to d.
-func waitLong(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitLong(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -207,6 +220,16 @@ func waitLong(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s", d, what)
+}
+
+// unyoTB is unyo for tests and benchmarks.
+func unyoTB(t testing.TB, want int, args ...string) string {
+	t.Helper()
+	out, errOut, code := testutil.Run(t, args...)
+	if code != want {
+		t.Fatalf("unyo %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
+	}
+	return out
 }
 
 // TestRollout: a release goes out to 40 real agents with the limit at
