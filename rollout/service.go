@@ -32,6 +32,9 @@ type Raft interface {
 	Changed() <-chan struct{}
 }
 
+// maxInFlight bounds the agents' requests a node handles at once.
+const maxInFlight = 64
+
 // Bucket is the JetStream object store holding release binaries, named
 // by their SHA-256.
 const Bucket = "UNYO_RELEASES"
@@ -143,11 +146,21 @@ func NewService(o Options) (*Service, error) {
 // Start subscribes to the agents' subjects and runs the leader loop until
 // ctx ends.
 func (s *Service) Start(ctx context.Context) error {
-	rs, err := s.o.NC.QueueSubscribe(ReportSubject+".*", queueGroup, func(m *nats.Msg) { s.onReport(ctx, m) })
+	// Each request is handled in its own goroutine, at most
+	// maxInFlight at once: a report may wait for a Raft commit, and
+	// must not hold up the chunks or the other agents' reports.
+	sem := make(chan struct{}, maxInFlight)
+	async := func(h func(context.Context, *nats.Msg)) nats.MsgHandler {
+		return func(m *nats.Msg) {
+			sem <- struct{}{} // full: the subscription waits (bounded)
+			go func() { defer func() { <-sem }(); h(ctx, m) }()
+		}
+	}
+	rs, err := s.o.NC.QueueSubscribe(ReportSubject+".*", queueGroup, async(s.onReport))
 	if err != nil {
 		return err
 	}
-	cs, err := s.o.NC.QueueSubscribe(ReleaseSubject+".*", queueGroup, func(m *nats.Msg) { s.onChunk(ctx, m) })
+	cs, err := s.o.NC.QueueSubscribe(ReleaseSubject+".*", queueGroup, async(s.onChunk))
 	if err != nil {
 		_ = rs.Unsubscribe()
 		return err

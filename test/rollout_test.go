@@ -48,7 +48,7 @@ func releaseBinary(t testing.TB) string {
 			relErr = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags",
+		cmd := exec.Command("go", "build", "-ldflags",
 			"-s -w -X github.com/unyo-ops/unyo/node.Version="+testRelease, "-o", relPath, "./cmd/unyo")
 		cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -318,7 +318,7 @@ func TestRollout(t *testing.T) {
 	t.Run("a binary that does not start is rolled back", func(t *testing.T) {
 		broken := writeFile(t, filepath.Join(dir, "unyo-broken"), "#!/bin/sh\nexit 3\n", 0o755)
 		unyo(t, 0, "release", "add", "--version", "9.9.10-broken", "--file", broken, "--sig", signFile(t, priv, broken), srv)
-		id := strings.TrimSpace(unyo(t, 0, "rollout", "start", "--release", "9.9.10-broken", "--agents", "a01,a02", srv))
+		id := strings.TrimSpace(unyo(t, 0, "rollout", "start", "--release", "9.9.10-broken", "--agents", "a01,a02", "--max-concurrent", "1", srv))
 		waitLong(t, time.Minute, "the broken rollout to halt", func() bool {
 			st, err = c.Rollout(ctx, id)
 			if err != nil {
