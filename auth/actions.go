@@ -69,6 +69,13 @@ const (
 	ActionAgentMove           Action = "agent.move"           // order agents to a new cluster
 	ActionAgentNotMoved       Action = "agent.not-moved"      // who has not moved
 	ActionClusterDecommission Action = "cluster.decommission" // retire this cluster (refused while agents remain, unless waived)
+	ActionAgentRead           Action = "agent.read"           // agents, liveness, inventories, diffs
+	ActionAgentEnroll         Action = "agent.enroll"         // an agent enrols itself with a group token
+	ActionAgentToken          Action = "agent.token"          // make, list, revoke enrolment tokens
+	ActionAgentAdmin          Action = "agent.admin"          // import, delete agents, set group secrets
+	ActionAgentInfo           Action = "agent.info"           // remote: system information, hardware, software, processes
+	ActionAgentFiles          Action = "agent.files"          // remote: file search and view
+	ActionAgentCommand        Action = "agent.command"        // remote: commands from the allowlist (each command's roles also apply)
 )
 
 var (
@@ -137,7 +144,18 @@ var permissions = map[Action][]Role{
 	ActionAgentMove:           adminOnly,
 	ActionAgentNotMoved:       viewerUp,
 	ActionClusterDecommission: adminOnly,
+	ActionAgentRead:           viewerUp,
+	ActionAgentEnroll:         {RoleEnroller},
+	ActionAgentToken:          adminOnly,
+	ActionAgentAdmin:          adminOnly,
+	ActionAgentInfo:           operatorUp,
+	ActionAgentFiles:          opsSEUp,
+	ActionAgentCommand:        opsSEUp,
 }
+
+// RoleEnroller is the role of a caller that presented a valid agent
+// enrolment token: it may enrol an agent, nothing else.
+const RoleEnroller Role = "enroller"
 
 // RoleJoiner is the role of a caller that presented a valid cluster join
 // token: it may ask to join, nothing else.

@@ -16,6 +16,7 @@ const (
 	KindMember   Kind = "member"   // a cluster member's credential
 	KindJoin     Kind = "join"     // a cluster join token
 	KindSSO      Kind = "sso"      // single sign-on
+	KindEnroll   Kind = "enroll"   // an agent enrolment token (package agents)
 	KindNone     Kind = ""         // anonymous
 )
 
@@ -46,6 +47,8 @@ func (i Identity) Actor() string {
 		return "node:" + i.Name
 	case KindJoin:
 		return "join-token:" + i.TokenID
+	case KindEnroll:
+		return "enroll-token:" + i.TokenID
 	}
 	return i.Name
 }

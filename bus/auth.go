@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
@@ -80,6 +81,18 @@ const (
 	fleetReleaseSubject = "unyo.agent.release"
 )
 
+// Subjects of an enrolled agent's life (package agents and agent), each
+// followed by ".NAME", the agent's name: an agent publishes only its
+// own heartbeats, inventories and log lines, and receives only its own
+// operation requests, which it may answer once each (the reply subject
+// of the request).
+const (
+	AgentBeatSubject      = "unyo.agent.beat"      // core NATS, agent → nodes
+	AgentInventorySubject = "unyo.agent.inventory" // request, agent → a node
+	AgentLogSubject       = "unyo.agent.log"       // request, agent → a node
+	AgentOpSubject        = "unyo.agent.op"        // request, node → agent (signed)
+)
+
 // AgentInboxPrefix is the inbox prefix an agent's connection must use
 // (nats.CustomInboxPrefix): replies to its JetStream requests, the tasks
 // it fetches among them, go there, and no other agent may subscribe to it.
@@ -101,6 +114,9 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //   - send requests on its own fleet subjects (unyo.agent.report.NAME:
 //     its version and update state, answered with the cluster's signed
 //     directive; unyo.agent.release.NAME: a chunk of a release binary);
+//   - publish its heartbeats, inventories and log lines on its own
+//     AgentBeatSubject, AgentInventorySubject and AgentLogSubject, and
+//     receive its own AgentOpSubject, answering each request once;
 //   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG) and
 //     the replies in its own inbox (AgentInboxPrefix).
 //
@@ -113,8 +129,9 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 		targets = append(targets, target{"tag-" + t, ".tag." + t})
 	}
 	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name,
-		fleetReportSubject + "." + name, fleetReleaseSubject + "." + name}
-	sub := []string{AgentInboxPrefix(name) + ".>"}
+		fleetReportSubject + "." + name, fleetReleaseSubject + "." + name,
+		AgentBeatSubject + "." + name, AgentInventorySubject + "." + name, AgentLogSubject + "." + name}
+	sub := []string{AgentInboxPrefix(name) + ".>", AgentOpSubject + "." + name}
 	for _, t := range targets {
 		pub = append(pub,
 			"$JS.API.CONSUMER.CREATE."+jobTaskStream+"."+t.durable+"."+jobTaskSubject+t.subject,
@@ -125,6 +142,8 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: sub},
+		// The answer to an operation request, once, to its reply subject.
+		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: 5 * time.Minute},
 	}
 }
 

@@ -80,6 +80,9 @@ type Options struct {
 	// here can connect besides it. Ignored with an external URL, where
 	// the NATS server's own configuration decides.
 	Agents []AgentCredential
+	// Directory, if set, lets the agents enrolled at run time connect
+	// with their NKeys too (see AgentDirectory), besides Agents.
+	Directory AgentDirectory
 	// ClientTLS, if set, secures the embedded server's client listener
 	// (agents connect with tls://). With ClientCAs set, clients must
 	// present a certificate it verifies. [ClientTLSConfig] builds one from
@@ -473,6 +476,10 @@ func (b *Bus) startEmbedded(ctx context.Context) error {
 			return err
 		}
 		b.nodePass = pass
+		if b.opts.Directory != nil {
+			so.CustomClientAuthentication = newDynamicAuth(so, pass, b.opts.Directory)
+			so.AlwaysEnableNonce = true
+		}
 		if b.opts.ClientTLS != nil {
 			tc := b.opts.ClientTLS.Clone()
 			so.TLS, so.TLSConfig, so.TLSTimeout = true, tc, 2

@@ -72,6 +72,7 @@ func agentCmd(env *Env) *cobra.Command {
 		stateDir: stateDir, releaseKey: releaseKey, reportEvery: reportEvery}
 	cmd.RunE = run(func(ctx context.Context, pos []string) error { return runAgent(ctx, env, pos, o) })
 	cmd.AddCommand(agentNKeyCmd(env), agentTrustKeyCmd(env))
+	cmd.AddCommand(agentLifeCmds(env)...)
 	return cmd
 }
 

@@ -73,11 +73,11 @@ never given as a flag.`,
 		return usagef("%v\nRun '%s --help' for its flags.", err, c.CommandPath())
 	})
 	root.AddCommand(
-		serveCmd(env), configCmd(env), versionCmd(env), agentCmd(env),
+		serveCmd(env), configCmd(env), versionCmd(env), agentCmd(env), agentsCmd(env),
 		incidentCmd(env), eventCmd(env), targetCmd(env), metricsCmd(env), maintenanceCmd(env), oncallCmd(env),
 		ledgerCmd(env), reportCmd(env), clusterCmd(env), jobnetCmd(env), runCmd(env),
 		loginCmd(env), logoutCmd(env), whoamiCmd(env), whoCmd(env), userCmd(env), tokenCmd(env), auditCmd(env),
-		releaseCmd(env), rolloutCmd(env), agentsCmdFleet(env),
+		releaseCmd(env), rolloutCmd(env),
 	)
 	return root
 }

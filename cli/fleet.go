@@ -285,10 +285,6 @@ func agentsFleetCmds(env *Env) []*cobra.Command {
 	return []*cobra.Command{move, nm}
 }
 
-func agentsCmdFleet(env *Env) *cobra.Command {
-	return group("agents", "managed servers' agents: move, not-moved", "", agentsFleetCmds(env)...)
-}
-
 // clusterDecommissionCmd retires the cluster once its agents have moved.
 func clusterDecommissionCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "decommission", Short: "retire this cluster (refused while agents have not moved, unless --waiver)", ValidArgsFunction: noArgs}

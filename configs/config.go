@@ -37,6 +37,7 @@ type Config struct {
 	Cluster  ClusterConfig  `yaml:"cluster" json:"cluster"`
 	Auth     AuthConfig     `yaml:"auth" json:"auth"`
 	Releases ReleasesConfig `yaml:"releases" json:"releases"`
+	Agents   AgentsConfig   `yaml:"agents" json:"agents"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).

@@ -371,3 +371,26 @@ func LoadOrCreateSigningKey(path, by string) (s *Signer, created bool, err error
 // PublicKeyPath is where LoadOrCreateSigningKey writes the public key of
 // the private key at path: ".key" replaced by ".pub" (or ".pub" added).
 func PublicKeyPath(path string) string { return strings.TrimSuffix(path, ".key") + ".pub" }
+
+// SignBytes signs payload under domain, a separator of its own (never
+// the tasks' context), for other signed messages from the leader to
+// agents (remote operations). It returns the key id and the signature.
+func (s *Signer) SignBytes(domain string, payload []byte) (string, []byte) {
+	return s.id, ed25519.Sign(s.key, append([]byte("unyo-"+domain+"-v1\x00"), payload...))
+}
+
+// VerifyBytes checks a SignBytes signature by a trusted key.
+func (v *Verifier) VerifyBytes(domain, keyID string, payload, sig []byte) error {
+	key, ok := v.keys[keyID]
+	if !ok {
+		return refuse(RefusedUnknownKey, "key %q is not trusted", keyID)
+	}
+	if !ed25519.Verify(key, append([]byte("unyo-"+domain+"-v1\x00"), payload...), sig) {
+		return refuse(RefusedBadSignature, "signature by key %s does not verify", keyID)
+	}
+	return nil
+}
+
+// EncodePublicKey is pub as a PEM "PUBLIC KEY" block, the format of the
+// files agents trust.
+func EncodePublicKey(pub ed25519.PublicKey) []byte { return publicKeyPEM(pub) }

@@ -38,6 +38,10 @@ func (n *Node) newAuth() error {
 	}
 	n.auth = svc
 	authn := []auth.Authenticator{svc.Authenticator(), web.CookieAuthenticator(svc)}
+	if n.agents != nil {
+		// Enrolment tokens (unyoe_…) first: the others do not know them.
+		authn = append([]auth.Authenticator{n.agents.Authenticator()}, authn...)
+	}
 	if n.raft != nil {
 		authn = append(authn, n.raft.Authenticator())
 	}

@@ -113,6 +113,7 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	o.Monitor = monitorOptions(c)
 	o.Config = c
 	o.Jobnets = jobnetOptions(c)
+	o.Agents = agentsOptions(c)
 	o.Reports = ReportOptions{Dir: filepath.Join(c.Node.DataDir, "reports")}
 	o.Releases = ReleaseOptions{PublicKeyFile: c.Releases.PublicKeyFile, MaxBytes: c.Releases.MaxBytes,
 		MaxConcurrent: c.Releases.MaxConcurrent, Watch: c.Releases.WatchPeriod, Lease: c.Releases.Lease}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/unyo-ops/unyo/agents"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,6 +66,7 @@ type Options struct {
 	Config  *configs.Config
 	Jobnets JobnetOptions // see jobnet.go
 	Auth    AuthOptions   // see auth.go
+	Agents  AgentsOptions // see agents.go
 	Reports ReportOptions // see report.go
 	// Releases configures agent releases and rollouts (fleet.go).
 	Releases ReleaseOptions
@@ -129,6 +131,8 @@ type Node struct {
 	// ingest is the spool every ingest path writes to (ingest.go).
 	ingest *ingestPart
 	store  *lazyStore
+	// agents is the enrolled agents' service (agents.go); nil unless enabled.
+	agents *agents.Service
 	// reports makes the monthly reports (report.go); nil until asked.
 	reports *reports
 	pipe    *pipeline.Pipeline
@@ -185,7 +189,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 	}()
 	start := time.Now()
-	n.bus, err = bus.Open(ctx, opts.Bus)
+	n.newAgents()
+	n.bus, err = bus.Open(ctx, n.opts.Bus)
 	if err != nil {
 		return nil, err
 	}
@@ -246,6 +251,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		},
 	}
 	console.Register(n.mux, deps)
+	if err = n.wireAgents(); err != nil {
+		return nil, err
+	}
 	n.newWeb(deps)
 	n.http = &http.Server{
 		Handler:           n.web.Wrap(n.mux),
@@ -355,6 +363,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startFleet(bgctx); err != nil {
 		return err
 	}
+	n.startAgents(bgctx)
 	if err := n.startWeb(bgctx); err != nil {
 		return err
 	}
