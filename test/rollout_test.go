@@ -191,8 +191,8 @@ nats:
     agents:
 %sreleases:
   public_key_file: %q
-  watch_period: 1m
-  lease: 2m
+  watch_period: 3m
+  lease: 3m
 %s`, dir, addr, natsAddr, agents.String(), pubKey, extra)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -281,7 +281,13 @@ func TestRollout(t *testing.T) {
 	id := strings.TrimSpace(unyo(t, 0, "rollout", "start", "--release", testRelease, "--canary", "2", "--wave", "20", "--max-concurrent", "15", srv))
 	maxSeen, samples := 0, 0
 	var st console.RolloutStatus
-	waitLong(t, 4*time.Minute, "the rollout to end", func() bool {
+	defer func() {
+		if t.Failed() {
+			out, errOut, _ := testutil.Run(t, "rollout", "status", id, srv)
+			t.Logf("rollout status at the end:\n%s%s", out, errOut)
+		}
+	}()
+	waitLong(t, 8*time.Minute, "the rollout to end", func() bool {
 		st, err = c.Rollout(ctx, id)
 		if err != nil {
 			t.Fatal(err)
