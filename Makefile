@@ -46,7 +46,8 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzCheck:./internal/oid/ \
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
-	FuzzDecode:./rollout/fleetstate/ FuzzDecodeReport:./rollout/ FuzzParseSignature:./rollout/
+	FuzzDecode:./rollout/fleetstate/ FuzzDecodeReport:./rollout/ FuzzParseSignature:./rollout/ \
+	FuzzParseSeq:./drill/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

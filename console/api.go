@@ -66,6 +66,10 @@ type Deps struct {
 	// Reports makes and serves monthly reports (console/reports.go);
 	// nil: those endpoints answer 404.
 	Reports Reports
+	// Drills and Passwords serve /api/v1/drills and /api/v1/passwords
+	// (console/drills.go); nil: 404.
+	Drills    Drills
+	Passwords Passwords
 	// Auth serves login, users, tokens, sessions and the audit log
 	// (console/auth.go); nil: those endpoints answer 503.
 	Auth *auth.Service
@@ -106,6 +110,7 @@ func Register(m *auth.Mux, d Deps) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", auth.Public, a.readyz)
+	a.registerDrills(m)
 	if d.Gatherer != nil {
 		m.Handle("GET /metrics", auth.ActionMetricsRead, promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	}

@@ -237,6 +237,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Jobnets:         n.jobnetsView(),
 		Fleet:           n.fleetView(),
 		Reports:         n.reportsView(),
+		Drills:          n,
+		Passwords:       nodePasswords{n},
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,
