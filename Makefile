@@ -43,7 +43,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzSealShared:./configs/ FuzzResolveSecret:./configs/ FuzzForwarded:./cluster/ FuzzAssign:./cluster/ \
 	FuzzURL:./internal/redact/ FuzzDSN:./internal/redact/ FuzzOpen:./internal/secretbox/ FuzzSafe:./cli/ \
 	FuzzUnmarshal:./internal/jsondur/ FuzzNormalizeArgs:./cli/ \
-	FuzzCheck:./internal/oid/ \
+	FuzzCheck:./internal/oid/ FuzzParsePackages:./agent/inventory/ \
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
 	FuzzDecode:./rollout/fleetstate/ FuzzDecodeReport:./rollout/ FuzzParseSignature:./rollout/ \

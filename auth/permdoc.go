@@ -20,12 +20,13 @@ health probes ` + "`/healthz`" + `, ` + "`/readyz`" + ` and ` + "`POST /api/v1/l
 
 Roles, least first: viewer, operator, ops-se, site-manager, admin. ` + "`member`" + `
 is a cluster node (its member credential), ` + "`joiner`" + ` a node presenting a
-cluster join token. The escalation roles map onto them: operator → operator,
+cluster join token, ` + "`enroller`" + ` an agent presenting a group enrolment token
+(` + "`unyo agent enroll`" + `). The escalation roles map onto them: operator → operator,
 operations-se → ops-se, site-manager → site-manager, the outside parties
 (maintenance-center, vendor, help-desk) → viewer.
 
 `)
-	roles := append(append([]Role{}, UserRoles...), RoleMember, RoleJoiner)
+	roles := append(append([]Role{}, UserRoles...), RoleMember, RoleJoiner, RoleEnroller)
 	b.WriteString("| action |")
 	for _, r := range roles {
 		fmt.Fprintf(&b, " %s |", r)

@@ -26,6 +26,7 @@ func TestEveryRouteChecksIdentityAndRole(t *testing.T) {
 	n, err := node.New(ctx, node.Options{Name: "r1", HTTPListen: "127.0.0.1:0",
 		Bus:     bus.Options{StoreDir: filepath.Join(dir, "js")},
 		Auth:    node.AuthOptions{BootstrapToken: adminToken},
+		Agents:  node.AgentsOptions{Enabled: true}, // its routes too
 		Cluster: node.ClusterOptions{DataDir: filepath.Join(dir, "raft"), Bind: "127.0.0.1:0", Bootstrap: true},
 		OpenStore: func(ctx context.Context) (ledger.Store, error) {
 			return sqlite.Open(ctx, filepath.Join(dir, "ledger.db"))

@@ -113,7 +113,7 @@ func (s *Store) ListAgents(ctx context.Context) ([]agents.Agent, error) {
 		}
 		out = append(out, a)
 	}
-	return out, s.wrapNil("list agents", rows.Err())
+	return out, s.agentsWrapNil("list agents", rows.Err())
 }
 
 // DeleteAgent implements agents.Store.
@@ -194,7 +194,7 @@ func (s *Store) ListEnrollTokens(ctx context.Context) ([]agents.EnrollToken, err
 		}
 		out = append(out, t)
 	}
-	return out, s.wrapNil("list enrolment tokens", rows.Err())
+	return out, s.agentsWrapNil("list enrolment tokens", rows.Err())
 }
 
 // RevokeEnrollToken implements agents.Store.
@@ -276,7 +276,7 @@ func (s *Store) Inventories(ctx context.Context, agent string, limit int) ([]age
 		inv.At = timeOrZero(at)
 		out = append(out, inv)
 	}
-	return out, s.wrapNil("inventories", rows.Err())
+	return out, s.agentsWrapNil("inventories", rows.Err())
 }
 
 // SetGroupSecret implements agents.Store.
@@ -324,7 +324,7 @@ func timeOrZero(v int64) time.Time {
 	return time.UnixMicro(v).UTC()
 }
 
-func (s *Store) wrapNil(op string, err error) error {
+func (s *Store) agentsWrapNil(op string, err error) error {
 	if err == nil {
 		return nil
 	}

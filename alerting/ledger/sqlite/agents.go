@@ -112,7 +112,7 @@ func (s *Store) ListAgents(ctx context.Context) ([]agents.Agent, error) {
 		}
 		out = append(out, a)
 	}
-	return out, s.wrapNil("list agents", rows.Err())
+	return out, s.agentsWrapNil("list agents", rows.Err())
 }
 
 // DeleteAgent implements agents.Store.
@@ -198,7 +198,7 @@ func (s *Store) ListEnrollTokens(ctx context.Context) ([]agents.EnrollToken, err
 		}
 		out = append(out, t)
 	}
-	return out, s.wrapNil("list enrolment tokens", rows.Err())
+	return out, s.agentsWrapNil("list enrolment tokens", rows.Err())
 }
 
 // RevokeEnrollToken implements agents.Store.
@@ -280,7 +280,7 @@ func (s *Store) Inventories(ctx context.Context, agent string, limit int) ([]age
 		inv.At = timeOrZero(at)
 		out = append(out, inv)
 	}
-	return out, s.wrapNil("inventories", rows.Err())
+	return out, s.agentsWrapNil("inventories", rows.Err())
 }
 
 // SetGroupSecret implements agents.Store.
@@ -312,4 +312,11 @@ func (s *Store) GetGroupSecret(ctx context.Context, group string) (agents.GroupS
 	}
 	g.Created = timeOrZero(created)
 	return g, nil
+}
+
+func (s *Store) agentsWrapNil(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return s.wrap(op, err)
 }

@@ -1,0 +1,228 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/unyo-ops/unyo/alerting/incident"
+	"github.com/unyo-ops/unyo/client"
+	"github.com/unyo-ops/unyo/test/testutil"
+)
+
+// TestAgentLifecycle: real `unyo agent` processes against a real node:
+// enrolment with a valid, an expired and a revoked token; the inventory
+// appears and a package change becomes an event; remote operations are
+// role-checked, refused outside the allowlist and the file roots, and
+// audited; log lines appended across a rotation all arrive once; an
+// agent that stops heartbeating is a fault, which recovers.
+func TestAgentLifecycle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	natsAddr, addr := testutil.FreePort(t), testutil.FreePort(t)
+	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
+  name: n1
+  data_dir: %[1]q
+http:
+  listen: %[2]q
+cluster:
+  bind: 127.0.0.1:0
+nats:
+  embedded:
+    listen: %[3]q
+monitor:
+  syslog:
+    filters:
+      - name: app-fatal
+        contains: [FATAL]
+        action: incident
+        severity: major
+        dedup_key: '{{.Host}}/{{.Text}}'
+        message: '{{.Text}}'
+agents:
+  enabled: true
+  heartbeat: 1s
+  down_after: 2
+  inventory_interval: 1m
+  commands:
+    - {name: hello, argv: [echo, hello-from-agent], roles: [ops-se, admin]}
+`, dir, addr, natsAddr))
+	srv := "--server=" + p.URL
+	c := testutil.Client(t, p.URL)
+
+	// Tokens: a valid one, an expired one, a revoked one.
+	tok := strings.TrimSpace(unyo(t, 0, "agents", "token", "create", "--group", "web", srv))
+	expired := strings.TrimSpace(unyo(t, 0, "agents", "token", "create", "--group", "web", "--ttl", "1ms", srv))
+	revoked := strings.TrimSpace(unyo(t, 0, "agents", "token", "create", "--group", "web", srv))
+	list := unyo(t, 0, "agents", "token", "list", srv, "-o", "json")
+	if strings.Contains(list, tok) || strings.Contains(list, "unyoe_") {
+		t.Fatal("token list shows a secret")
+	}
+	var revokedID string
+	for _, line := range strings.Split(unyo(t, 0, "agents", "token", "list", srv), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "enr_") {
+			revokedID = f[0] // newest first: the revoked one
+			break
+		}
+	}
+	unyo(t, 0, "agents", "token", "revoke", revokedID, srv)
+
+	state := filepath.Join(dir, "agent-state")
+	enroll := func(token string) (string, int) {
+		f := writeFile(t, filepath.Join(dir, "tok"), token+"\n", 0o600)
+		out, errOut, code := testutil.Run(t, "agent", "enroll", "--server", p.URL, "--token-file", f, "--name", "web01",
+			"--group", "web", "--state-dir", state, "--host-id", "host-web01")
+		return out + errOut, code
+	}
+	if out, code := enroll(expired); code == 0 || !strings.Contains(out, "not valid") {
+		t.Fatalf("enrol with an expired token: exit %d\n%s", code, out)
+	}
+	if out, code := enroll(revoked); code == 0 || !strings.Contains(out, "not valid") {
+		t.Fatalf("enrol with a revoked token: exit %d\n%s", code, out)
+	}
+	if out, code := enroll(tok); code != 0 {
+		t.Fatalf("enrol: exit %d\n%s", code, out)
+	}
+	for _, f := range []string{"state.json", "nkey.seed", "sign.key", "trust.pem"} {
+		if fi, err := os.Stat(filepath.Join(state, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("state file %s: %v %v, want mode 0600", f, fi, err)
+		}
+	}
+
+	pkgs := writeFile(t, filepath.Join(dir, "pkgs.txt"), "openssl\t3.0.1\tamd64\nbash\t5.2\tamd64\n", 0o644)
+	root := filepath.Join(dir, "root")
+	_ = os.MkdirAll(root, 0o755)
+	writeFile(t, filepath.Join(root, "app.conf"), "answer=42\n", 0o644)
+	secret := writeFile(t, filepath.Join(dir, "secret.txt"), "not for operators\n", 0o600)
+	if err := os.Symlink(secret, filepath.Join(root, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	logf := filepath.Join(dir, "app.log")
+	writeFile(t, logf, "", 0o644)
+	agentArgs := []string{"run", "--state-dir", state, "--packages-command", "cat " + pkgs, "--file-root", root,
+		"--log", "shop=" + logf, "--heartbeat", "500ms", "--inventory-interval", "1s", "--host-id", "host-web01"}
+	ag := startAgent(t, agentArgs...)
+
+	waitFor(t, "web01 live in agents list", func() bool {
+		l, err := c.Agents(t.Context())
+		return err == nil && len(l) == 1 && l[0].Live && l[0].Group == "web" && l[0].Kind == "resident"
+	})
+	waitFor(t, "an inventory", func() bool {
+		inv, err := c.AgentInventory(t.Context(), "web01")
+		return err == nil && len(inv.Inv.Packages) == 2
+	})
+	inv, _ := c.AgentInventory(t.Context(), "web01")
+	t.Logf("inventory of web01: %d bytes", inv.Size)
+
+	// A package changes: an event in the ledger.
+	writeFile(t, pkgs, "openssl\t3.0.2\tamd64\nbash\t5.2\tamd64\n", 0o644)
+	waitFor(t, "the package change as an incident", func() bool {
+		incs, _ := c.Incidents(t.Context(), client.ListOptions{Target: "web01"})
+		for _, i := range incs {
+			if strings.Contains(i.Message, "package openssl:amd64 changed 3.0.1 -> 3.0.2 on web01") {
+				return true
+			}
+		}
+		return false
+	})
+	// The last two inventories may differ by something else since (a
+	// listening socket of this test): the diff only has to answer.
+	unyo(t, 0, "agents", "diff", "web01", srv)
+
+	// Remote operations, role-checked and audited.
+	opsSE := addUser(t, p.URL, "sam", "ops-se")
+	operator := addUser(t, p.URL, "olga", "operator")
+	if out := unyoAs(t, opsSE, 0, "agents", "op", "web01", "command", "hello", srv); !strings.Contains(out, "hello-from-agent") {
+		t.Errorf("allowed command: %s", out)
+	}
+	unyoAs(t, opsSE, 1, "agents", "op", "web01", "command", "rm-everything", srv)
+	unyoAs(t, operator, 1, "agents", "op", "web01", "command", "hello", srv)
+	if out := unyoAs(t, opsSE, 0, "agents", "op", "web01", "files.view", filepath.Join(root, "app.conf"), srv); !strings.Contains(out, "answer=42") {
+		t.Errorf("file view inside the root: %s", out)
+	}
+	for _, path := range []string{secret, filepath.Join(root, "escape"), root + "/../secret.txt"} {
+		out, errOut, code := testutil.RunEnv(t, []string{"UNYO_TOKEN=" + opsSE}, "agents", "op", "web01", "files.view", path, srv)
+		if code == 0 || strings.Contains(out+errOut, "not for operators") {
+			t.Errorf("file view of %s outside the roots: exit %d\n%s%s", path, code, out, errOut)
+		}
+	}
+	unyoAs(t, operator, 1, "agents", "op", "web01", "files.view", filepath.Join(root, "app.conf"), srv)
+	unyoAs(t, operator, 0, "agents", "op", "web01", "sysinfo", srv)
+	audit, err := c.Audit(t.Context(), client.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range audit {
+		if strings.HasPrefix(e.Action, "agent.op.") {
+			seen[e.Actor+" "+e.Action+" "+e.Result] = true
+		}
+	}
+	for _, want := range []string{"sam agent.op.command ok", "sam agent.op.command denied", "olga agent.op.command denied",
+		"sam agent.op.files.view refused", "olga agent.op.sysinfo ok"} {
+		if !seen[want] {
+			t.Errorf("audit lacks %q; has %v", want, seen)
+		}
+	}
+
+	// Log lines across a rotation arrive once each.
+	appendTo := func(path string, lines ...string) {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			fmt.Fprintln(f, l)
+		}
+		f.Close()
+	}
+	appendTo(logf, "FATAL order 1", "ok line", "FATAL order 2")
+	waitFor(t, "the first lines", func() bool { return countFatal(t, c) >= 2 })
+	if err := os.Rename(logf, logf+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(logf+".1", "FATAL order 3") // written by the application before it reopens
+	appendTo(logf, "FATAL order 4", "FATAL order 5")
+	waitFor(t, "every line across the rotation", func() bool { return countFatal(t, c) == 5 })
+	for _, i := range fatalIncidents(t, c) {
+		if i.Count != 1 {
+			t.Errorf("%q arrived %d times, want once", i.Message, i.Count)
+		}
+	}
+
+	// Heartbeats stop: a fault; they come back: it recovers.
+	_ = ag.cmd.Process.Kill()
+	_ = ag.cmd.Wait()
+	hb := func(recovered bool) func() bool {
+		return func() bool {
+			incs, _ := c.Incidents(t.Context(), client.ListOptions{Target: "web01"})
+			for _, i := range incs {
+				if i.Check == "heartbeat" && i.Recovered == recovered {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	waitFor(t, "the heartbeat fault", hb(false))
+	startAgent(t, agentArgs...)
+	waitFor(t, "the heartbeat fault recovered", hb(true))
+	if countFatal(t, c) != 5 {
+		t.Errorf("after the restart %d log incidents, want 5 (positions kept)", countFatal(t, c))
+	}
+}
+
+func fatalIncidents(t *testing.T, c *client.Client) []incident.Incident {
+	incs, _ := c.Incidents(t.Context(), client.ListOptions{Target: "web01"})
+	var out []incident.Incident
+	for _, i := range incs {
+		if i.Check == "app-fatal" {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func countFatal(t *testing.T, c *client.Client) int { return len(fatalIncidents(t, c)) }
