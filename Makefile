@@ -46,6 +46,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzCheck:./internal/oid/ FuzzParsePackages:./agent/inventory/ \
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
+	FuzzDecode:./rollout/fleetstate/ FuzzDecodeReport:./rollout/ FuzzParseSignature:./rollout/ \
 	FuzzParseSeq:./drill/ \
 	FuzzExtractArchive:./backup/ FuzzReadManifest:./backup/
 

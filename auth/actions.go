@@ -70,13 +70,22 @@ const (
 
 	ActionWebView Action = "web.view" // the console's overview and its live stream
 
-	ActionAgentRead    Action = "agent.read"    // agents, liveness, inventories, diffs
-	ActionAgentEnroll  Action = "agent.enroll"  // an agent enrols itself with a group token
-	ActionAgentToken   Action = "agent.token"   // make, list, revoke enrolment tokens
-	ActionAgentAdmin   Action = "agent.admin"   // import, delete agents, set group secrets
-	ActionAgentInfo    Action = "agent.info"    // remote: system information, hardware, software, processes
-	ActionAgentFiles   Action = "agent.files"   // remote: file search and view
-	ActionAgentCommand Action = "agent.command" // remote: commands from the allowlist (each command's roles also apply)
+	// Agent releases, rollouts and re-homing (package rollout).
+	ActionReleaseRead         Action = "release.read"         // list releases
+	ActionReleaseWrite        Action = "release.write"        // add a release, change its mode and message
+	ActionRolloutRead         Action = "rollout.read"         // rollout status, per agent, with its log
+	ActionRolloutStart        Action = "rollout.start"        // start a rollout
+	ActionRolloutControl      Action = "rollout.control"      // pause, resume
+	ActionAgentMove           Action = "agent.move"           // order agents to a new cluster
+	ActionAgentNotMoved       Action = "agent.not-moved"      // who has not moved
+	ActionClusterDecommission Action = "cluster.decommission" // retire this cluster (refused while agents remain, unless waived)
+	ActionAgentRead           Action = "agent.read"           // agents, liveness, inventories, diffs
+	ActionAgentEnroll         Action = "agent.enroll"         // an agent enrols itself with a group token
+	ActionAgentToken          Action = "agent.token"          // make, list, revoke enrolment tokens
+	ActionAgentAdmin          Action = "agent.admin"          // import, delete agents, set group secrets
+	ActionAgentInfo           Action = "agent.info"           // remote: system information, hardware, software, processes
+	ActionAgentFiles          Action = "agent.files"          // remote: file search and view
+	ActionAgentCommand        Action = "agent.command"        // remote: commands from the allowlist (each command's roles also apply)
 )
 
 var (
@@ -147,13 +156,21 @@ var permissions = map[Action][]Role{
 
 	ActionWebView: viewerUp,
 
-	ActionAgentRead:    viewerUp,
-	ActionAgentEnroll:  {RoleEnroller},
-	ActionAgentToken:   adminOnly,
-	ActionAgentAdmin:   adminOnly,
-	ActionAgentInfo:    operatorUp,
-	ActionAgentFiles:   opsSEUp,
-	ActionAgentCommand: opsSEUp,
+	ActionReleaseRead:         viewerUp,
+	ActionReleaseWrite:        adminOnly,
+	ActionRolloutRead:         viewerUp,
+	ActionRolloutStart:        adminOnly,
+	ActionRolloutControl:      opsSEUp,
+	ActionAgentMove:           adminOnly,
+	ActionAgentNotMoved:       viewerUp,
+	ActionClusterDecommission: adminOnly,
+	ActionAgentRead:           viewerUp,
+	ActionAgentEnroll:         {RoleEnroller},
+	ActionAgentToken:          adminOnly,
+	ActionAgentAdmin:          adminOnly,
+	ActionAgentInfo:           operatorUp,
+	ActionAgentFiles:          opsSEUp,
+	ActionAgentCommand:        opsSEUp,
 }
 
 // RoleEnroller is the role of a caller that presented a valid agent

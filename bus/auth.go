@@ -74,6 +74,11 @@ const (
 	jobResultSubject = "unyo.job.result"
 	jobKillSubject   = "unyo.job.kill"
 	jobBeatSubject   = "unyo.job.heartbeat"
+	// The fleet's (rollout package's) request subjects: an agent's
+	// update report, answered with the cluster's signed directive, and
+	// its requests for a release's chunks.
+	fleetReportSubject  = "unyo.agent.report"
+	fleetReleaseSubject = "unyo.agent.release"
 )
 
 // Subjects of an enrolled agent's life (package agents and agent), each
@@ -106,6 +111,9 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     and heartbeats (unyo.job.heartbeat.NAME), and no other agent's: the
 //     leader takes a result or heartbeat for an attempt only from the
 //     subject of the agent it dispatched the attempt to (jobnet.Agents);
+//   - send requests on its own fleet subjects (unyo.agent.report.NAME:
+//     its version and update state, answered with the cluster's signed
+//     directive; unyo.agent.release.NAME: a chunk of a release binary);
 //   - publish its heartbeats, inventories and log lines on its own
 //     AgentBeatSubject, AgentInventorySubject and AgentLogSubject, and
 //     receive its own AgentOpSubject, answering each request once;
@@ -121,6 +129,7 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 		targets = append(targets, target{"tag-" + t, ".tag." + t})
 	}
 	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name,
+		fleetReportSubject + "." + name, fleetReleaseSubject + "." + name,
 		AgentBeatSubject + "." + name, AgentInventorySubject + "." + name, AgentLogSubject + "." + name}
 	sub := []string{AgentInboxPrefix(name) + ".>", AgentOpSubject + "." + name}
 	for _, t := range targets {

@@ -205,7 +205,7 @@ func TestAgentAccess(t *testing.T) {
 			return info.State.Msgs
 		}
 		before := tasks()
-		for _, subj := range []string{"unyo.job.task.agent.web02", "unyo.job.task.>", "_INBOX.>", AgentInboxPrefix("web02") + ".>", "unyo.job.kill.agent.web02", "unyo.event.>"} {
+		for _, subj := range []string{"unyo.job.task.agent.web02", "unyo.job.task.>", "_INBOX.>", "unyo.agent.report.>", AgentInboxPrefix("web02") + ".>", "unyo.job.kill.agent.web02", "unyo.event.>"} {
 			if _, err := a.nc.SubscribeSync(subj); err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +215,10 @@ func TestAgentAccess(t *testing.T) {
 			// Another agent's (or a node's) results and heartbeats, and
 			// the single subjects of old versions.
 			"unyo.job.result.web02", "unyo.job.result.node.node1", "unyo.job.result", "unyo.job.result.web01.x",
-			"unyo.job.heartbeat.web02", "unyo.job.heartbeat", "unyo.job.heartbeat.node.node1"} {
+			"unyo.job.heartbeat.web02", "unyo.job.heartbeat", "unyo.job.heartbeat.node.node1",
+			// Another agent's fleet reports and release requests
+			// (package rollout), and the object store's subjects.
+			"unyo.agent.report.web02", "unyo.agent.release.web02", "unyo.agent.report", "$O.UNYO_RELEASES.C.x"} {
 			if err := a.nc.Publish(subj, []byte(`{"run":"forged"}`)); err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"runtime"
+	"slices"
+	"syscall"
+
+	"aead.dev/minisign"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -24,6 +30,8 @@ import (
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/jobnet"
+	"github.com/unyo-ops/unyo/node"
+	"github.com/unyo-ops/unyo/rollout"
 )
 
 const agentUsage = `usage: unyo agent --name NAME --nats URL --trust-key FILE [credentials] [flags]
@@ -56,8 +64,12 @@ func agentCmd(env *Env) *cobra.Command {
 	fs.Func("trust-key", "PEM file of a node's public task-signing key (<data_dir>/task-signing.pub); repeat for each node (env UNYO_TRUST_KEYS, comma-separated; required)",
 		func(s string) error { trustFiles = append(trustFiles, s); return nil })
 	metrics := fs.String("metrics-listen", "", "host:port serving /metrics (unyo_agent_tasks_run_total, unyo_agent_tasks_refused_total); empty: none")
+	stateDir := fs.String("state-dir", env.Getenv("UNYO_AGENT_STATE_DIR"), "directory for the agent's state: the rollback copy of its binary during an update, its home after a move (env UNYO_AGENT_STATE_DIR; empty: no self-update, no move)")
+	releaseKey := fs.String("release-key", env.Getenv("UNYO_RELEASE_KEY"), "minisign public key file release binaries must be signed with (env UNYO_RELEASE_KEY; empty: updates refused)")
+	reportEvery := fs.Duration("report-interval", 10*time.Second, "how often the agent reports its version and update state and reads the cluster's directive")
 	o := agentOptions{name: name, url: url, tags: tags, parallel: parallel, user: user, passFile: passFile, nkeyFile: nkeyFile,
-		credsFile: credsFile, tlsCA: tlsCA, tlsCert: tlsCert, tlsKey: tlsKey, trustFiles: &trustFiles, metrics: metrics}
+		credsFile: credsFile, tlsCA: tlsCA, tlsCert: tlsCert, tlsKey: tlsKey, trustFiles: &trustFiles, metrics: metrics,
+		stateDir: stateDir, releaseKey: releaseKey, reportEvery: reportEvery}
 	cmd.RunE = run(func(ctx context.Context, pos []string) error { return runAgent(ctx, env, pos, o) })
 	cmd.AddCommand(agentNKeyCmd(env), agentTrustKeyCmd(env))
 	cmd.AddCommand(agentLifeCmds(env)...)
@@ -72,6 +84,8 @@ type agentOptions struct {
 	tlsCA, tlsCert, tlsKey              *string
 	trustFiles                          *[]string
 	metrics                             *string
+	stateDir, releaseKey                *string
+	reportEvery                         *time.Duration
 }
 
 // runAgent runs jobs on a managed server: unyo agent --name NAME --nats URL.
@@ -107,6 +121,32 @@ func runAgent(ctx context.Context, env *Env, pos []string, o agentOptions) error
 		return fmt.Errorf("--trust-key: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, nil)).With("agent", *name)
+	natsURL := *url
+	if *o.stateDir != "" {
+		if err := os.MkdirAll(*o.stateDir, 0o700); err != nil {
+			return fmt.Errorf("--state-dir: %w", err)
+		}
+		home, err := rollout.ReadHome(*o.stateDir)
+		if err != nil {
+			return fmt.Errorf("--state-dir: %w", err)
+		}
+		if home != nil {
+			// Moved: the new home replaces --nats and --trust-key.
+			if keys, err = jobnet.ParsePublicKeys([]byte(home.TrustKeys)); err != nil {
+				return fmt.Errorf("--state-dir: %s: %w", rollout.HomeFile, err)
+			}
+			natsURL = home.NATS
+			log.Info("home from the state directory (the agent moved)", "nats", redactNATSURL(natsURL))
+		}
+	}
+	var relKey *minisign.PublicKey
+	if *o.releaseKey != "" {
+		k, err := rollout.ReadPublicKey(*o.releaseKey)
+		if err != nil {
+			return fmt.Errorf("--release-key: %w", err)
+		}
+		relKey = &k
+	}
 	opts := []nats.Option{nats.Name("unyo-agent-" + *name), nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond), nats.Timeout(5 * time.Second),
 		// Replies (the fetched tasks among them) come to an inbox only this
@@ -127,9 +167,9 @@ func runAgent(ctx context.Context, env *Env, pos []string, o agentOptions) error
 		}
 		opts = append(opts, nats.Secure(tc))
 	}
-	nc, err := nats.Connect(*url, opts...)
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", redactNATSURL(*url), err)
+		return fmt.Errorf("connect %s: %w", redactNATSURL(natsURL), err)
 	}
 	defer nc.Close()
 	reg := prometheus.NewRegistry()
@@ -143,9 +183,66 @@ func runAgent(ctx context.Context, env *Env, pos []string, o agentOptions) error
 		defer srv.Close()
 		log.Info("metrics", "listen", ln.Addr().String())
 	}
+	trust := jobnet.NewVerifier(keys...)
+	up := &rollout.Updater{Name: *name, NC: nc, Trust: trust, Version: node.Version, Platform: runtime.GOOS + "/" + runtime.GOARCH,
+		ReleaseKey: relKey, StateDir: *o.stateDir, Every: *o.reportEvery, Logger: log,
+		Move: func(ctx context.Context, m rollout.MoveOrder) error {
+			return confirmNewHome(ctx, *name, m, opts)
+		}}
+	up.Init(ctx, 3*time.Second)
 	a := &jobnet.Agent{Name: *name, Tags: tagList, NC: nc, Parallel: *parallel, Logger: log,
-		Trust: jobnet.NewVerifier(keys...), Registerer: reg}
-	return a.Run(ctx)
+		Trust: trust, Registerer: reg, Gate: up.Gate}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	moved := make(chan error, 1)
+	go func() {
+		err := up.Run(actx)
+		moved <- err
+		if errors.Is(err, rollout.ErrMoved) {
+			cancel()
+		}
+	}()
+	if err := a.Run(actx); err != nil {
+		return err
+	}
+	cancel()
+	if err := <-moved; errors.Is(err, rollout.ErrMoved) && ctx.Err() == nil {
+		// Start again on the new home (read from the state directory).
+		nc.Close()
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		log.Info("restarting on the new home")
+		return syscall.Exec(exe, os.Args, os.Environ())
+	}
+	return nil
+}
+
+// confirmNewHome connects to the new cluster with the agent's own
+// credentials and asks it for a directive, which must be signed by one of
+// the keys the move order named: only then does the agent leave.
+func confirmNewHome(ctx context.Context, name string, m rollout.MoveOrder, opts []nats.Option) error {
+	keys, err := jobnet.ParsePublicKeys([]byte(m.TrustKeys))
+	if err != nil {
+		return fmt.Errorf("the new home's keys: %w", err)
+	}
+	nc, err := nats.Connect(m.To, append(slices.Clone(opts), nats.MaxReconnects(0))...)
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", redactNATSURL(m.To), err)
+	}
+	defer nc.Close()
+	b, _ := json.Marshal(rollout.Report{Agent: name, Version: node.Version, Platform: runtime.GOOS + "/" + runtime.GOARCH, State: rollout.ReportIdle})
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msg, err := nc.RequestWithContext(rctx, rollout.ReportSubject+"."+name, b)
+	if err != nil {
+		return fmt.Errorf("the new home %s did not answer: %w", redactNATSURL(m.To), err)
+	}
+	if _, err := rollout.OpenDirective(jobnet.NewVerifier(keys...), name, msg.Data, time.Now()); err != nil {
+		return fmt.Errorf("the new home's answer: %w", err)
+	}
+	return nil
 }
 
 // agentAuth are the connection's credentials: a password (from a file or

@@ -211,7 +211,8 @@ func agentsCmd(env *Env) *cobra.Command {
 		}
 		return nil
 	})
-	return group("agents", "enrolled agents: list, inventories, tokens, import, remote operations", "", list, show, diff, token, imp, op)
+	return group("agents", "enrolled agents: list, inventories, tokens, import, remote operations, move, not-moved", "",
+		append([]*cobra.Command{list, show, diff, token, imp, op}, agentsFleetCmds(env)...)...)
 }
 
 func readLimited(path string, limit int) ([]byte, error) {

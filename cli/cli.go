@@ -78,7 +78,7 @@ never given as a flag.`,
 		ledgerCmd(env), reportCmd(env), clusterCmd(env), jobnetCmd(env), runCmd(env),
 		loginCmd(env), logoutCmd(env), whoamiCmd(env), whoCmd(env), userCmd(env), tokenCmd(env), auditCmd(env),
 		backupCmd(env), restoreCmd(env),
-		drillCmd(env), passwordCmd(env),
+		releaseCmd(env), rolloutCmd(env), drillCmd(env), passwordCmd(env),
 	)
 	return root
 }

@@ -103,7 +103,7 @@ func clusterCmd(env *Env) *cobra.Command {
 	return group("cluster", "Raft membership: status, join, leave, transfer-leadership",
 		"A new node joins with cluster.join and cluster.join_token in its config.\n"+
 			"Cluster routes need a credential (unyo login, UNYO_TOKEN).",
-		status, leave, transfer, clusterTokenCmd(env))
+		status, leave, transfer, clusterTokenCmd(env), clusterDecommissionCmd(env))
 }
 
 // clusterClient checks the positional arguments and -o, and returns a

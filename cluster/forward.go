@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/unyo-ops/unyo/jobnet/runstate"
+	"github.com/unyo-ops/unyo/rollout/fleetstate"
 )
 
 // What a member may forward to the leader. A follower forwards what an
@@ -19,6 +20,7 @@ import (
 var forwardable = map[string]bool{
 	CmdConfigSet:   true, // validated by Options.ValidateConfig
 	CmdJobnetOp:    true, // validated by runstate.Decode
+	CmdFleetOp:     true, // validated by fleetstate.Decode
 	CmdTokenRevoke: true,
 }
 
@@ -135,6 +137,10 @@ func (n *Node) checkForwarded(req *Request, now time.Time) error {
 	case CmdJobnetOp:
 		if _, err := runstate.Decode(c.Payload); err != nil {
 			return fmt.Errorf("%w: jobnet op: %v", ErrBadCommand, err)
+		}
+	case CmdFleetOp:
+		if _, err := fleetstate.Decode(c.Payload); err != nil {
+			return fmt.Errorf("%w: fleet op: %v", ErrBadCommand, err)
 		}
 	case CmdTokenRevoke:
 		var r TokenRevoke

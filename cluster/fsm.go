@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/unyo-ops/unyo/jobnet/runstate"
+	"github.com/unyo-ops/unyo/rollout/fleetstate"
 )
 
 // FSM is the replicated state machine. Every member applies the same
@@ -62,6 +63,9 @@ type State struct {
 	Targets map[string]Assignment `json:"targets"`
 	// Jobnet is the job network's run state (cluster/jobnet_cmds.go).
 	Jobnet *runstate.State `json:"jobnet,omitempty"`
+	// Fleet is the agents' releases, rollouts and moves
+	// (cluster/fleet_cmds.go).
+	Fleet *fleetstate.State `json:"fleet,omitempty"`
 	// JoinTokens are the live join tokens by id (hashes only;
 	// credentials.go).
 	JoinTokens map[string]JoinToken `json:"join_tokens,omitempty"`
@@ -117,6 +121,7 @@ var commandHandlers = map[string]commandHandler{
 	CmdTargetsSet:   applyTargetsSet,
 	CmdAssignUpdate: applyAssignUpdate,
 	CmdJobnetOp:     applyJobnetOp,    // jobnet_cmds.go
+	CmdFleetOp:      applyFleetOp,     // fleet_cmds.go
 	CmdTokenCreate:  applyTokenCreate, // credentials.go
 	CmdTokenRevoke:  applyTokenRevoke,
 	CmdMemberCred:   applyMemberCred,
@@ -245,6 +250,7 @@ func (s *fsmSnapshot) Release() {}
 
 func (s State) clone() State {
 	return State{Config: s.Config, Members: maps.Clone(s.Members), Targets: maps.Clone(s.Targets), Jobnet: s.Jobnet.Clone(),
+		Fleet:      s.Fleet.Clone(),
 		JoinTokens: maps.Clone(s.JoinTokens), Creds: maps.Clone(s.Creds)}
 }
 

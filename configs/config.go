@@ -36,6 +36,7 @@ type Config struct {
 	Monitor  MonitorConfig  `yaml:"monitor" json:"monitor"`
 	Cluster  ClusterConfig  `yaml:"cluster" json:"cluster"`
 	Auth     AuthConfig     `yaml:"auth" json:"auth"`
+	Releases ReleasesConfig `yaml:"releases" json:"releases"`
 	Agents   AgentsConfig   `yaml:"agents" json:"agents"`
 	Backup   BackupConfig   `yaml:"backup" json:"backup"`
 

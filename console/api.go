@@ -60,6 +60,9 @@ type Deps struct {
 	// the node runs no monitor.
 	Targets Targets
 	Jobnets Jobnets // console/jobnet.go; nil: no job network
+	// Fleet serves releases, rollouts and re-homing (console/rollout.go);
+	// nil: those endpoints answer 503.
+	Fleet Fleet
 	// Reports makes and serves monthly reports (console/reports.go);
 	// nil: those endpoints answer 404.
 	Reports Reports
@@ -136,6 +139,7 @@ func Register(m *auth.Mux, d Deps) {
 	a.registerBackups(m)
 	a.registerJobnets(m)
 	a.registerAuth(m)
+	registerFleet(m, a, d.Fleet)
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		m.HandleFunc(method+" /api/", auth.Public, func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, "", "no such endpoint: "+r.Method+" "+r.URL.Path)

@@ -375,6 +375,11 @@ type Agent struct {
 	// Nil (a remote agent): published to JetStream, retried until stored.
 	Results ResultSink
 
+	// Gate, when set, says why the agent may not start a job now ("" when
+	// it may): while it refuses, no task is fetched (they wait in the
+	// stream). The release modes refuse and mandatory use it.
+	Gate func() string
+
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
 	// reporting: attempts that ended but whose result is not stored yet;
@@ -469,7 +474,24 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			gated := ""
 			for ctx.Err() == nil {
+				if a.Gate != nil {
+					if why := a.Gate(); why != "" {
+						if why != gated {
+							a.Logger.Warn("jobs refused", "reason", why)
+							gated = why
+						}
+						select {
+						case <-ctx.Done():
+						case <-time.After(250 * time.Millisecond):
+						}
+						continue
+					} else if gated != "" {
+						a.Logger.Info("jobs allowed again")
+						gated = ""
+					}
+				}
 				batch, err := cons.Fetch(a.Parallel, jetstream.FetchMaxWait(500*time.Millisecond))
 				if err != nil {
 					if ctx.Err() == nil {

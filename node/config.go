@@ -120,6 +120,8 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	if c.Ledger.Driver == configs.DriverSQLite {
 		o.Backup.Env.LedgerPath = c.Ledger.SQLite.Path
 	}
+	o.Releases = ReleaseOptions{PublicKeyFile: c.Releases.PublicKeyFile, MaxBytes: c.Releases.MaxBytes,
+		MaxConcurrent: c.Releases.MaxConcurrent, Watch: c.Releases.WatchPeriod, Lease: c.Releases.Lease}
 	o.Auth = AuthOptions{BootstrapFile: c.Auth.AdminTokenFile, OpenMetrics: c.Auth.OpenMetrics, SessionTTL: c.Auth.SessionTTL}
 	o.Cluster = ClusterOptions{
 		DataDir: filepath.Join(c.Node.DataDir, "raft"), Site: c.Node.Site,

@@ -70,7 +70,9 @@ type Options struct {
 	Agents  AgentsOptions // see agents.go
 	Reports ReportOptions // see report.go
 	Backup  BackupOptions // see backup.go
-	Logger  *slog.Logger
+	// Releases configures agent releases and rollouts (fleet.go).
+	Releases ReleaseOptions
+	Logger   *slog.Logger
 	// Registry collects the node's metrics (default: a new registry with the
 	// Go and process collectors).
 	Registry *prometheus.Registry
@@ -150,7 +152,10 @@ type Node struct {
 	// started after Start runs under (jobnet.go).
 	jobnets  *jobnetPart
 	jobnetMu sync.Mutex
-	bgctx    context.Context
+	// fleet serves agent releases, rollouts and re-homing (fleet.go); nil
+	// without Raft.
+	fleet *fleetPart
+	bgctx context.Context
 
 	web    *web.Server // the console's pages (web.go)
 	hub    *web.Hub
@@ -221,6 +226,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err = n.newAuth(); err != nil {
 		return nil, err
 	}
+	if err = n.newFleet(); err != nil {
+		return nil, err
+	}
 	n.registerInfo(start)
 	n.mux = auth.NewMux(n.guard)
 	n.registerCluster(n.mux)
@@ -233,6 +241,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Alerting:        n.alertingDeps(),
 		Targets:         n.targetsView(),
 		Jobnets:         n.jobnetsView(),
+		Fleet:           n.fleetView(),
 		Reports:         n.reportsView(),
 		Backups:         backupsView{n},
 		Drills:          n,
@@ -358,6 +367,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	if err := n.startJobnet(bgctx); err != nil {
+		return err
+	}
+	if err := n.startFleet(bgctx); err != nil {
 		return err
 	}
 	n.startAgents(bgctx)

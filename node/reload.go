@@ -96,6 +96,7 @@ func (n *Node) reload(ctx context.Context, c *configs.Config) (ReloadResult, *co
 			{"cluster", old.Cluster, c.Cluster, func() { running.Cluster = old.Cluster }},
 			{"log", old.Log, c.Log, func() { running.Log = old.Log }},
 			{"alerting", old.Alerting, c.Alerting, func() { running.Alerting = old.Alerting }},
+			{"releases", old.Releases, c.Releases, func() { running.Releases = old.Releases }},
 		} {
 			if !reflect.DeepEqual(s.old, s.new) {
 				res.Restart = append(res.Restart, s.name)
