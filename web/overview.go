@@ -72,6 +72,9 @@ type BudgetView struct {
 	WorstUsed    float64
 	OverBudget   int
 	Targets      int
+	// Flagged counts targets with an outage covered by a maintenance
+	// window added after it began: not applied (availability.Excuse).
+	Flagged int
 }
 
 type overviewData struct {
@@ -290,6 +293,9 @@ func (s *Server) budget(ctx context.Context) *BudgetView {
 	for _, t := range rep.Targets {
 		if t.Target == v.Worst {
 			v.WorstUsed = t.BudgetUsed
+		}
+		if len(t.LateWindows) > 0 {
+			v.Flagged++
 		}
 	}
 	s.avail.val, s.avail.at = v, now
