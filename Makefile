@@ -45,7 +45,8 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzUnmarshal:./internal/jsondur/ FuzzNormalizeArgs:./cli/ \
 	FuzzCheck:./internal/oid/ \
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
-	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/
+	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
+	FuzzParse:./runbooks/ FuzzHTML:./runbooks/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -36,6 +36,7 @@ type Config struct {
 	Monitor  MonitorConfig  `yaml:"monitor" json:"monitor"`
 	Cluster  ClusterConfig  `yaml:"cluster" json:"cluster"`
 	Auth     AuthConfig     `yaml:"auth" json:"auth"`
+	Runbooks RunbooksConfig `yaml:"runbooks" json:"runbooks"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).
