@@ -34,6 +34,7 @@ const (
 	ActionMetricsRead      Action = "metrics.read"
 	ActionSamplesRead      Action = "samples.read" // a target's samples and rollups
 	ActionReportMake       Action = "report.make"  // make a monthly report
+	ActionRunbookRead      Action = "runbook.read" // list and read the runbooks
 
 	ActionJobnetRead  Action = "jobnet.read"
 	ActionJobnetStart Action = "jobnet.start"
@@ -93,6 +94,7 @@ var permissions = map[Action][]Role{
 	ActionMetricsRead:      with(viewerUp, RoleMember),
 	ActionSamplesRead:      viewerUp,
 	ActionReportMake:       opsSEUp,
+	ActionRunbookRead:      viewerUp,
 
 	ActionJobnetRead:  viewerUp,
 	ActionJobnetStart: operatorUp,

@@ -20,6 +20,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/bus/spool"
+	"github.com/unyo-ops/unyo/runbooks"
 )
 
 // MaxBody is the largest request body the API reads.
@@ -63,6 +64,9 @@ type Deps struct {
 	// Reports makes and serves monthly reports (console/reports.go);
 	// nil: those endpoints answer 404.
 	Reports Reports
+	// Runbooks returns the node's runbooks (built-ins and runbooks.dir);
+	// nil: the built-ins.
+	Runbooks func() *runbooks.Set
 	// Auth serves login, users, tokens, sessions and the audit log
 	// (console/auth.go); nil: those endpoints answer 503.
 	Auth *auth.Service
@@ -125,6 +129,7 @@ func Register(m *auth.Mux, d Deps) {
 	a.registerTargets(m)
 	a.registerSamples(m)
 	a.registerReports(m)
+	a.registerRunbooks(m)
 	a.registerJobnets(m)
 	a.registerAuth(m)
 	for _, method := range []string{http.MethodGet, http.MethodPost} {

@@ -25,6 +25,7 @@ import (
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/internal/redact"
+	"github.com/unyo-ops/unyo/runbooks"
 	"github.com/unyo-ops/unyo/web"
 )
 
@@ -129,12 +130,17 @@ type Node struct {
 	store  *lazyStore
 	// reports makes the monthly reports (report.go); nil until asked.
 	reports *reports
-	pipe    *pipeline.Pipeline
-	esc     *escalation.Escalator // nil unless alerting is enabled
-	mon     *monitorPart          // nil unless the monitor is enabled
-	raft    *cluster.Node         // nil without Raft
-	auth    *auth.Service
-	guard   *auth.Guard
+	// rbSet is the runbooks of rbFor, the configuration they were read
+	// for (runbooks.go).
+	rbMu  sync.Mutex
+	rbSet *runbooks.Set
+	rbFor *configs.Config
+	pipe  *pipeline.Pipeline
+	esc   *escalation.Escalator // nil unless alerting is enabled
+	mon   *monitorPart          // nil unless the monitor is enabled
+	raft  *cluster.Node         // nil without Raft
+	auth  *auth.Service
+	guard *auth.Guard
 	clusterCounters
 	reloadState
 	sharedState
@@ -223,6 +229,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Targets:         n.targetsView(),
 		Jobnets:         n.jobnetsView(),
 		Reports:         n.reportsView(),
+		Runbooks:        n.runbookSet,
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,
