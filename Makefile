@@ -46,7 +46,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzCheck:./internal/oid/ \
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
-	FuzzParse:./runbooks/ FuzzHTML:./runbooks/
+	FuzzParse:./runbooks/ FuzzHTML:./runbooks/ FuzzParseSeq:./drill/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

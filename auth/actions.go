@@ -45,6 +45,10 @@ const (
 	ActionRunKill     Action = "run.kill"
 	ActionRunRerun    Action = "run.rerun"
 
+	ActionDrillRead      Action = "drill.read"      // failover drills and their RTO/RPO
+	ActionPasswordRead   Action = "password.read"   // which accounts rotate, when (never a password)
+	ActionPasswordReveal Action = "password.reveal" // a rotated password in clear (audited)
+
 	ActionClusterRead     Action = "cluster.read"     // status
 	ActionClusterJoin     Action = "cluster.join"     // add a member
 	ActionClusterLeave    Action = "cluster.leave"    // remove a member
@@ -104,6 +108,10 @@ var permissions = map[Action][]Role{
 	ActionRunSkip:     opsSEUp,
 	ActionRunKill:     operatorUp,
 	ActionRunRerun:    operatorUp,
+
+	ActionDrillRead:      viewerUp,
+	ActionPasswordRead:   opsSEUp,
+	ActionPasswordReveal: opsSEUp,
 
 	ActionClusterRead:     with(viewerUp, RoleMember),
 	ActionClusterJoin:     {RoleAdmin, RoleJoiner},

@@ -77,6 +77,7 @@ never given as a flag.`,
 		incidentCmd(env), eventCmd(env), targetCmd(env), metricsCmd(env), maintenanceCmd(env), oncallCmd(env),
 		ledgerCmd(env), reportCmd(env), runbookCmd(env), clusterCmd(env), jobnetCmd(env), runCmd(env),
 		loginCmd(env), logoutCmd(env), whoamiCmd(env), whoCmd(env), userCmd(env), tokenCmd(env), auditCmd(env),
+		drillCmd(env), passwordCmd(env),
 	)
 	return root
 }

@@ -221,20 +221,22 @@ type JobConfig struct {
 	Jobnet string `yaml:"jobnet" json:"jobnet"`
 	// RunOn says where: at most one of node, agent, tag; none is the
 	// leader itself.
-	RunOn      JobRunOn      `yaml:"run_on" json:"run_on"`
-	Timeout    time.Duration `yaml:"timeout" json:"timeout"`
-	Retry      JobRetry      `yaml:"retry" json:"retry"`
-	EndCodes   JobEndCodes   `yaml:"end_codes" json:"end_codes"`
-	Needs      []string      `yaml:"needs" json:"needs"`
-	Precond    JobPrecond    `yaml:"precondition" json:"precondition"`
-	Hold       bool          `yaml:"hold" json:"hold"`
-	StartDelay time.Duration `yaml:"start_delay" json:"start_delay"`
-	EndDelay   time.Duration `yaml:"end_delay" json:"end_delay"`
-	Severity   string        `yaml:"severity" json:"severity"`
-	Runbook    string        `yaml:"runbook" json:"runbook"`
-	Cleanup    JobCleanup    `yaml:"cleanup" json:"cleanup"`
-	DBMaint    JobDBMaint    `yaml:"db_maintenance" json:"db_maintenance"`
-	Report     JobReport     `yaml:"report" json:"report"`
+	RunOn      JobRunOn          `yaml:"run_on" json:"run_on"`
+	Timeout    time.Duration     `yaml:"timeout" json:"timeout"`
+	Retry      JobRetry          `yaml:"retry" json:"retry"`
+	EndCodes   JobEndCodes       `yaml:"end_codes" json:"end_codes"`
+	Needs      []string          `yaml:"needs" json:"needs"`
+	Precond    JobPrecond        `yaml:"precondition" json:"precondition"`
+	Hold       bool              `yaml:"hold" json:"hold"`
+	StartDelay time.Duration     `yaml:"start_delay" json:"start_delay"`
+	EndDelay   time.Duration     `yaml:"end_delay" json:"end_delay"`
+	Severity   string            `yaml:"severity" json:"severity"`
+	Runbook    string            `yaml:"runbook" json:"runbook"`
+	Cleanup    JobCleanup        `yaml:"cleanup" json:"cleanup"`
+	DBMaint    JobDBMaint        `yaml:"db_maintenance" json:"db_maintenance"`
+	Report     JobReport         `yaml:"report" json:"report"`
+	Drill      JobDrill          `yaml:"drill" json:"drill"`
+	Rotate     JobRotatePassword `yaml:"rotate_password" json:"rotate_password"`
 }
 
 // JobReport is the built-in report job: the monthly performance report,
@@ -373,6 +375,7 @@ func (s *JobnetsConfig) resolve(c *Config, _ string) {
 			if jb.Kind == JobKindDBMaintenance && len(jb.DBMaint.Operations) == 0 {
 				jb.DBMaint.Operations = []string{"vacuum", "analyze"}
 			}
+			jb.drillDefaults()
 			if jb.Kind == JobKindReport {
 				if jb.Report.Month == "" {
 					jb.Report.Month = "previous"
@@ -623,8 +626,12 @@ func (jb JobConfig) validate(v validator, nets map[string]int) {
 				v.sub("report").errf(fmt.Sprintf("mail_roles[%d]", k), "%s: want a role name", quote(r))
 			}
 		}
+	case JobKindDrill:
+		jb.validateDrill(v)
+	case JobKindRotatePassword:
+		jb.validateRotate(v)
 	default:
-		v.errf("kind", "%s: want command, jobnet, cleanup, db-maintenance or report", quote(jb.Kind))
+		v.errf("kind", "%s: want command, jobnet, cleanup, db-maintenance, report, drill or rotate-password", quote(jb.Kind))
 	}
 	if jb.Kind != JobKindCommand && jb.Command != "" {
 		v.errf("command", "only a command job has a command (kind is %s)", quote(jb.Kind))

@@ -89,7 +89,7 @@ func TestMonitorExplicitValues(t *testing.T) {
 		t.Errorf("processes[0]: %+v", p)
 	}
 	out := c.String()
-	for _, want := range []string{"queue_size: 65536", "workers: 2", "timezone: Local", "queue_size: 16384", "unmatched: info", "retries: 0"} {
+	for _, want := range []string{"queue_size: 65536", "workers: 2", "timezone: Local", "unmatched: info", "retries: 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("printed config lacks %q:\n%s", want, out)
 		}

@@ -67,6 +67,10 @@ type Deps struct {
 	// Runbooks returns the node's runbooks (built-ins and runbooks.dir);
 	// nil: the built-ins.
 	Runbooks func() *runbooks.Set
+	// Drills and Passwords serve /api/v1/drills and /api/v1/passwords
+	// (console/drills.go); nil: 404.
+	Drills    Drills
+	Passwords Passwords
 	// Auth serves login, users, tokens, sessions and the audit log
 	// (console/auth.go); nil: those endpoints answer 503.
 	Auth *auth.Service
@@ -107,6 +111,7 @@ func Register(m *auth.Mux, d Deps) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", auth.Public, a.readyz)
+	a.registerDrills(m)
 	if d.Gatherer != nil {
 		m.Handle("GET /metrics", auth.ActionMetricsRead, promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	}

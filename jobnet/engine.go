@@ -997,7 +997,7 @@ func task(jc *Job, s startReq) Task {
 	params := s.run.Params
 	t := Task{Run: s.run.ID, Jobnet: s.run.Jobnet, Job: s.job, Attempt: s.attempt, Kind: jc.Kind,
 		Command: expand(jc.Command, params), Dir: expand(jc.Dir, params), Timeout: jc.Timeout,
-		Cleanup: jc.Cleanup, DBMaint: jc.DBMaint, Report: jc.Report, Scheduled: s.run.Scheduled}
+		Cleanup: jc.Cleanup, DBMaint: jc.DBMaint, Report: jc.Report, Drill: jc.Drill, Rotate: jc.Rotate, Scheduled: s.run.Scheduled}
 	for _, a := range jc.Args {
 		t.Args = append(t.Args, expand(a, params))
 	}

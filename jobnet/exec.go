@@ -18,19 +18,21 @@ import (
 
 // Task is one attempt of a job, as sent to an executor.
 type Task struct {
-	Run     string             `json:"run"`
-	Jobnet  string             `json:"jobnet"`
-	Job     string             `json:"job"`
-	Attempt int                `json:"attempt"`
-	Kind    string             `json:"kind"`
-	Command string             `json:"command,omitempty"`
-	Args    []string           `json:"args,omitempty"`
-	Env     map[string]string  `json:"env,omitempty"`
-	Dir     string             `json:"dir,omitempty"`
-	Timeout time.Duration      `json:"timeout,omitempty"`
-	Cleanup configs.JobCleanup `json:"cleanup,omitzero"`
-	DBMaint configs.JobDBMaint `json:"db_maintenance,omitzero"`
-	Report  configs.JobReport  `json:"report,omitzero"`
+	Run     string                    `json:"run"`
+	Jobnet  string                    `json:"jobnet"`
+	Job     string                    `json:"job"`
+	Attempt int                       `json:"attempt"`
+	Kind    string                    `json:"kind"`
+	Command string                    `json:"command,omitempty"`
+	Args    []string                  `json:"args,omitempty"`
+	Env     map[string]string         `json:"env,omitempty"`
+	Dir     string                    `json:"dir,omitempty"`
+	Timeout time.Duration             `json:"timeout,omitempty"`
+	Cleanup configs.JobCleanup        `json:"cleanup,omitzero"`
+	DBMaint configs.JobDBMaint        `json:"db_maintenance,omitzero"`
+	Report  configs.JobReport         `json:"report,omitzero"`
+	Drill   configs.JobDrill          `json:"drill,omitzero"`
+	Rotate  configs.JobRotatePassword `json:"rotate_password,omitzero"`
 	// Scheduled is when the run was due (its schedule's time, or its
 	// start): a report job reports the month before it.
 	Scheduled time.Time `json:"scheduled,omitzero"`

@@ -16,6 +16,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/bus/spool"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/monitor"
@@ -211,12 +212,28 @@ func (n *Node) startMonitor(ctx context.Context) error {
 // receive time. Their event time is the receive time too (a sender's
 // clock is not used: package filter and trap), so alerting.event_time has
 // nothing to refuse there; a wrong clock on a device cannot date a fault.
+// It is a monitor.BatchSink (one spool append per batch), and a full spool
+// is reported as monitor.ErrFull, the receivers' drop-and-count policy.
 func (n *Node) receivedSink() monitor.Sink {
-	in := n.ingest.in.NoSync()
-	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
-		ev.Received = time.Now().UTC()
-		return in.Publish(ctx, ev)
-	})
+	return receivedSink{n.ingest.in.NoSync()}
+}
+
+type receivedSink struct{ in *bus.Ingest }
+
+func (s receivedSink) Publish(ctx context.Context, ev incident.Event) error {
+	return s.PublishBatch(ctx, []incident.Event{ev})
+}
+
+func (s receivedSink) PublishBatch(ctx context.Context, evs []incident.Event) error {
+	now := time.Now().UTC()
+	for i := range evs {
+		evs[i].Received = now
+	}
+	err := s.in.PublishBatch(ctx, evs)
+	if errors.Is(err, spool.ErrFull) {
+		return fmt.Errorf("%w: %w", monitor.ErrFull, err)
+	}
+	return err
 }
 
 // followResolves applies every manual resolve to the checks this node runs:

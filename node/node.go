@@ -230,6 +230,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Jobnets:         n.jobnetsView(),
 		Reports:         n.reportsView(),
 		Runbooks:        n.runbookSet,
+		Drills:          n,
+		Passwords:       nodePasswords{n},
 		Auth:            n.auth,
 		Audit:           n.guard.Audit,
 		Logger:          n.log,

@@ -261,5 +261,7 @@ func (n *Node) builtins() map[string]jobnet.Builtin {
 			return 2, "", fmt.Errorf("this node makes no reports (no data_dir)")
 		}
 	}
+	b[configs.JobKindDrill] = n.drillBuiltin
+	b[configs.JobKindRotatePassword] = n.rotateBuiltin
 	return b
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/availability"
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/drill"
 	"github.com/unyo-ops/unyo/monitor/threshold"
 )
 
@@ -145,6 +146,12 @@ func Build(ctx context.Context, s ledger.Store, o Options) (*Report, error) {
 	progress(4)
 	if err := r.jobs(ctx, s, from, to, o.TopN); err != nil {
 		return nil, err
+	}
+	r.Drills = []ledger.DrillRecord{}
+	if ds, err := drill.InMonth(ctx, s, from, from.Location()); err != nil {
+		r.Notes = append(r.Notes, "drills: "+err.Error())
+	} else if ds != nil {
+		r.Drills = ds
 	}
 	return r, nil
 }

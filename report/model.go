@@ -2,6 +2,8 @@ package report
 
 import (
 	"time"
+
+	"github.com/unyo-ops/unyo/alerting/ledger"
 )
 
 // Metric is one statistic the report shows.
@@ -61,7 +63,10 @@ type Report struct {
 	Availability Availability `json:"availability"`
 	Incidents    Incidents    `json:"incidents"`
 	Jobs         Jobs         `json:"jobs"`
-	Notes        []string     `json:"notes,omitempty"`
+	// Drills are the failover drills started in the window, oldest first
+	// (drill.InMonth).
+	Drills []ledger.DrillRecord `json:"drills"`
+	Notes  []string             `json:"notes,omitempty"`
 }
 
 // Window is the report's data window.

@@ -395,6 +395,7 @@ func (v view) CSVNames() [][2]string {
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"min":   func(d time.Duration) string { return fmtDur(d) },
 	"dur":   func(d time.Duration) string { return d.Round(time.Second).String() },
+	"ms":    func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 	"pct":   func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) + "%" },
 	"num":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	"bps":   func(v float64) string { return plot.FormatValue(v, "bit/s") },

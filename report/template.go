@@ -163,6 +163,11 @@ SHA-256 of the CSV files: <code>{{.CSVSHA256}}</code><br>
 {{range .Jobs.Backups}}<tr><td>{{.ID}}</td><td>{{.Jobnet}}</td><td>{{.Status}}</td><td>{{utc .Started}}</td><td class="n">{{dur .Duration}}</td></tr>{{end}}
 </table>
 
+<h2 id="drills">Drills</h2>
+<table><tr><th>drill</th><th>kind</th><th>result</th><th>started (UTC)</th><th>RTO</th><th>target</th><th>RPO (writes)</th></tr>
+{{range .Drills}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td{{if ne .Result "passed"}} class="over"{{end}}>{{.Result}}</td><td>{{utc .Started}}</td><td class="n">{{ms .RTO}}</td><td class="n">{{ms .TargetRTO}}</td><td class="n">{{.RPO}}</td></tr>{{else}}<tr><td colspan="7">no drills in the month</td></tr>{{end}}
+</table>
+
 <h2 id="files">Files</h2>
 <table><tr><th>CSV file</th><th>SHA-256</th></tr>{{range .CSVNames}}<tr><td>{{index . 0}}</td><td><code>{{index . 1}}</code></td></tr>{{end}}</table>
 </body>

@@ -20,6 +20,8 @@ have jq        || need+=(jq)        # the README walk-through (test/walkthrough_
 have chromium  || need+=(chromium)
 [ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf ] || need+=(fonts-ipafont-gothic)
 have pdftoppm  || need+=(poppler-utils)  # report PDF checks
+have openssl   || need+=(openssl)        # rotate: shadow hash verification
+have chpasswd  || need+=(passwd)         # rotate: chpasswd, useradd in its tests
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -6,7 +6,7 @@ type metrics struct {
 	received, bytes, parseErrors, nonconforming, truncated, dropped [2]prometheus.Counter
 
 	publishedIncident, publishedRecord prometheus.Counter
-	publishErrors                      prometheus.Counter
+	publishErrors, spoolFull, batches  prometheus.Counter
 	tcpConns                           prometheus.Gauge
 	tcpRejected                        prometheus.Counter
 }
@@ -25,7 +25,7 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 		{&m.received, "unyo_syslog_messages_received_total", "Syslog frames read from the sockets."},
 		{&m.bytes, "unyo_syslog_bytes_received_total", "Bytes of syslog frames read from the sockets."},
 		{&m.parseErrors, "unyo_syslog_parse_errors_total", "Frames that were not syslog messages, or broke TCP framing."},
-		{&m.nonconforming, "unyo_syslog_nonconforming_total", "Frames kept with only their <PRI> parsed."},
+		{&m.nonconforming, "unyo_syslog_nonconforming_total", "Frames parsed best effort: not strictly RFC 5424 or RFC 3164."},
 		{&m.truncated, "unyo_syslog_truncated_total", "Frames cut to max_message_size."},
 		{&m.dropped, "unyo_syslog_dropped_total", "Frames dropped because the queue was full."},
 	} {
@@ -41,6 +41,12 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 	m.publishErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "unyo_syslog_publish_errors_total", Help: "Events the sink refused or timed out on.",
 	})
+	m.spoolFull = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "unyo_syslog_spool_full_dropped_total", Help: "Events dropped because the spool was full (its bound reached while the bus did not take them).",
+	})
+	m.batches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "unyo_syslog_publish_batches_total", Help: "Batches of events handed to the sink (one spool append each).",
+	})
 	m.tcpConns = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "unyo_syslog_tcp_connections", Help: "Open TCP connections.",
 	})
@@ -49,11 +55,11 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 	})
 	queueLen := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_syslog_queue_length", Help: "Frames waiting for a worker.",
-	}, func() float64 { return float64(len(r.queue)) })
+	}, func() float64 { return float64(r.queued.Load()) })
 	queueCap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_syslog_queue_capacity", Help: "Capacity of the frame queue (queue_size).",
-	}, func() float64 { return float64(cap(r.queue)) })
-	cs = append(cs, published, m.publishErrors, m.tcpConns, m.tcpRejected, queueLen, queueCap)
+	}, func() float64 { return float64(r.cfg.QueueSize) })
+	cs = append(cs, published, m.publishErrors, m.spoolFull, m.batches, m.tcpConns, m.tcpRejected, queueLen, queueCap)
 	if reg != nil {
 		reg.MustRegister(cs...)
 	}

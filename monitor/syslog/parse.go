@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -45,23 +44,19 @@ func NewParser(loc *time.Location) *Parser {
 }
 
 // Parse parses one message: a UDP datagram or one TCP frame, without its
-// framing. received is when it arrived. nonconforming reports a line kept
-// with only its <PRI> parsed (Text is everything after it); Host is then
-// empty, as it is for messages without a HOSTNAME.
+// framing. received is when it arrived. A frame the strict RFC 5424 and
+// RFC 3164 parsers refuse is parsed best effort (see lenient: a 9-digit
+// fraction, missing fields, BSD-style headers, no <PRI>) keeping its host,
+// app and text; nonconforming reports that. Host is empty for a message
+// without a HOSTNAME.
 func (p *Parser) Parse(data []byte, received time.Time) (msg filter.Message, nonconforming bool, err error) {
 	data = trimFrame(data)
 	msg.Received = received
 	msg.Raw = string(data)
 	parsed, err := p.m.Parse(data)
 	if err != nil || parsed == nil {
-		pri, rest, ok := splitPRI(data)
-		if !ok {
-			return filter.Message{}, false, fmt.Errorf("%w: %v", ErrNotSyslog, err)
-		}
-		msg.Facility, msg.Severity = int(pri/8), int(pri%8)
-		msg.Time = received
-		msg.Text = string(bytes.TrimLeft(rest, " "))
-		return msg, true, nil
+		msg, err := p.lenient(data, received, err)
+		return msg, err == nil, err
 	}
 	var b *gosyslog.Base
 	switch m := parsed.(type) {

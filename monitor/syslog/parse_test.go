@@ -4,9 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/monitor/filter"
@@ -36,7 +43,27 @@ func TestParse(t *testing.T) {
 			filter.Message{Time: recv, Facility: 1, Severity: 3}, false, false},
 		{"pri only (cisco-like)", "<189>123: *Mar  1 00:00:00: %SYS-5-CONFIG_I: Configured",
 			filter.Message{Time: recv, Facility: 23, Severity: 5, Text: "123: *Mar  1 00:00:00: %SYS-5-CONFIG_I: Configured"}, true, false},
-		{"no pri", "hello", filter.Message{}, false, true},
+		{"no pri: user.notice", "hello", filter.Message{Time: recv, Facility: 1, Severity: 5, Text: "hello"}, true, false},
+		{"rfc5424 nine fraction digits", "<13>1 2026-01-02T03:04:05.123456789Z web01 app 12 ID1 - hello nine",
+			filter.Message{Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Host: "web01", Facility: 1, Severity: 5, App: "app", PID: "12", MsgID: "ID1", Text: "hello nine"}, true, false},
+		{"rfc5424 nine digits, structured data, offset", "<165>1 2026-01-02T12:04:05.123456789+09:00 web02 evntslog - - [a@1 b=\"c]\\\"\"][t q=\"1\"] \xef\xbb\xbfdisk I/O error",
+			filter.Message{Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Host: "web02", Facility: 20, Severity: 5, App: "evntslog", Text: "disk I/O error"}, true, false},
+		{"rfc5424 fields missing at the end", "<13>1 2026-01-02T03:04:05.123456789Z web03",
+			filter.Message{Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Host: "web03", Facility: 1, Severity: 5}, true, false},
+		{"rfc5424 nil timestamp, unterminated sd", "<13>1 - web04 app - - [x y",
+			filter.Message{Time: recv, Host: "web04", Facility: 1, Severity: 5, App: "app", Text: "[x y"}, true, false},
+		{"bsd fraction", "<13>Jan  2 12:04:00.123456789 web01 sshd[77]: frac",
+			filter.Message{Time: time.Date(2026, 1, 2, 12, 4, 0, 123456789, jst), Host: "web01", Facility: 1, Severity: 5, App: "sshd", PID: "77", Text: "frac"}, true, false},
+		{"bsd with year", "<13>Jan  2 2026 12:04:00 web01 app: year",
+			filter.Message{Time: time.Date(2026, 1, 2, 12, 4, 0, 0, jst), Host: "web01", Facility: 1, Severity: 5, App: "app", Text: "year"}, true, false},
+		{"bsd rfc3339 nine digits", "<13>2026-01-02T03:04:05.123456789Z web01 app: nano",
+			filter.Message{Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Host: "web01", Facility: 1, Severity: 5, App: "app", Text: "nano"}, true, false},
+		{"bsd no pri", "Jan  2 12:04:00 web05 cron[3]: no pri",
+			filter.Message{Time: time.Date(2026, 1, 2, 12, 4, 0, 0, jst), Host: "web05", Facility: 1, Severity: 5, App: "cron", PID: "3", Text: "no pri"}, true, false},
+		{"bsd no timestamp: tag only", "<13>app: no ts",
+			filter.Message{Time: recv, Facility: 1, Severity: 5, App: "app", Text: "no ts"}, true, false},
+		{"no pri, not utf-8", "\xff\xfe", filter.Message{}, false, true},
+		{"blank", "   ", filter.Message{}, false, true},
 		{"pri out of range", "<192>x", filter.Message{}, false, true},
 		{"pri leading zero", "<013>x", filter.Message{}, false, true},
 		{"empty", "", filter.Message{}, false, true},
@@ -79,6 +106,9 @@ func FuzzParse(f *testing.F) {
 		"<165>1 2026-01-02T03:04:05.003Z host app 77 ID47 [a@1 b=\"c\"] msg",
 		"<11>1 - - - - - -", "<189>123: *Mar  1: %SYS-5", "33 <11>1 - h1 a - - - I/O error on sda",
 		"<13>2026-01-02T03:00:00Z web01 app: RECORD-ME", "", "<", "<1>", "\xff\xfe<13>",
+		"<13>1 2026-01-02T03:04:05.123456789Z web01 app 12 - [a@1 b=\"]\"] I/O error on sda",
+		"<13>1 - web03", "<13>Jan  2 2026 12:04:00.5 web01 cron[1]: x", "Jan  2 12:04:00 web05 app: no pri",
+		"<13>2026-01-02T03:04:05.123456789+09:00 h a[: x", "plain text line",
 	} {
 		f.Add([]byte(s))
 	}
@@ -94,9 +124,17 @@ func FuzzParse(f *testing.F) {
 	recv := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check := func(frame []byte) {
-			msg, _, err := p.Parse(frame, recv)
+			msg, nonc, err := p.Parse(frame, recv)
 			if err != nil {
 				return
+			}
+			if nonc {
+				// Best effort keeps the fields it found, all taken from the frame.
+				for _, f := range []string{msg.Host, msg.App, msg.PID, msg.MsgID, msg.Text} {
+					if !strings.Contains(msg.Raw, f) {
+						t.Fatalf("field %q not in the frame %q", f, msg.Raw)
+					}
+				}
 			}
 			if msg.Severity < 0 || msg.Severity > 7 || msg.Facility < 0 || msg.Facility > 23 {
 				t.Fatalf("facility %d severity %d", msg.Facility, msg.Severity)
@@ -149,5 +187,86 @@ func BenchmarkParse(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoggerLinesKeepHost captures real util-linux logger lines in each of
+// its formats and, besides each line as sent, the variants real senders
+// produce that the RFCs do not allow (a 9-digit fraction, no <PRI>): every
+// one must keep logger's host, app and text.
+// The 9-digit one then goes through the receiver: the event's target is
+// the host, and it is counted as nonconforming.
+func TestLoggerLinesKeepHost(t *testing.T) {
+	t.Parallel()
+	logger := requireTool(t, "logger", "bsdutils")
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	host, _ := os.Hostname()
+	frac6 := regexp.MustCompile(`(T\d\d:\d\d:\d\d\.\d{6})`)
+	var lines []string
+	for _, format := range []string{"--rfc3164", "--rfc5424", "--rfc5424=notq", "--rfc5424=notq,notime"} {
+		cmd := exec.Command(logger, "-n", "127.0.0.1", "-P", port(pc.LocalAddr().String()), "-d", format,
+			"-t", "unyotest", "-p", "daemon.err", "I/O error on sdb")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("logger %s: %v: %s", format, err, out)
+		}
+		buf := make([]byte, 2048)
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("logger %s: %v", format, err)
+		}
+		line := string(buf[:n])
+		lines = append(lines, line)
+		if frac6.MatchString(line) {
+			lines = append(lines, frac6.ReplaceAllString(line, "${1}123"))
+		}
+		_, rest, _ := splitPRI([]byte(line))
+		lines = append(lines, string(rest))
+	}
+	p := NewParser(time.UTC)
+	recv := time.Now()
+	nine := ""
+	for _, line := range lines {
+		msg, nonc, err := p.Parse([]byte(line), recv)
+		if err != nil {
+			t.Errorf("%q: %v", line, err)
+			continue
+		}
+		if !strings.EqualFold(msg.Host, host) && !strings.HasPrefix(strings.ToLower(host), strings.ToLower(msg.Host)) || msg.Host == "" {
+			t.Errorf("%q: host %q, want %q", line, msg.Host, host)
+		}
+		if msg.App != "unyotest" || msg.Text != "I/O error on sdb" {
+			t.Errorf("%q: app %q text %q", line, msg.App, msg.Text)
+		}
+		if strings.Contains(line, "123+") && nine == "" {
+			nine = line
+			if !nonc || msg.Time.Nanosecond()%1000 != 123 {
+				t.Errorf("%q: nonconforming %v, time %v", line, nonc, msg.Time)
+			}
+		}
+	}
+	if nine == "" {
+		t.Fatalf("no rfc5424 line with a fraction among %q", lines)
+	}
+
+	h := start(t, nil)
+	c, err := net.Dial("udp", h.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(strings.Replace(nine, "I/O error on sdb", "I/O error on sdc", 1))); err != nil {
+		t.Fatal(err)
+	}
+	ev := h.next(t)
+	if ev.DedupKey != ev.Target+"/disk/sdc" || ev.Target == "127.0.0.1" || ev.Labels["app"] != "unyotest" {
+		t.Errorf("event target %q dedup %q labels %v", ev.Target, ev.DedupKey, ev.Labels)
+	}
+	if got := testutil.ToFloat64(h.r.m.nonconforming[protoUDP]); got != 1 {
+		t.Errorf("nonconforming %v, want 1", got)
 	}
 }

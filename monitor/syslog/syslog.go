@@ -15,8 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/filter"
+	"github.com/unyo-ops/unyo/monitor/udpbatch"
 )
 
 // Source is the event source of everything this package publishes.
@@ -55,8 +57,12 @@ type Receiver struct {
 	filters atomic.Pointer[filter.Engine]
 	m       *metrics
 	names   map[netip.Addr]string
+	warn    *warnLimit
 
-	queue chan item
+	// queue holds batches of frames (one per UDP read, one frame per TCP
+	// frame); queued counts the frames in it, bounded by QueueSize.
+	queue  chan []item
+	queued atomic.Int64
 
 	mu      sync.Mutex
 	state   int // 0 new, 1 started, 2 stopped
@@ -89,10 +95,11 @@ func New(cfg Config, filters *filter.Engine, sink monitor.Sink, log *slog.Logger
 		loc:   loc,
 		log:   log.With("component", "syslog"),
 		sink:  sink,
-		queue: make(chan item, cfg.QueueSize),
+		queue: make(chan []item, cfg.QueueSize),
 		conns: map[net.Conn]struct{}{},
 		done:  make(chan struct{}),
 		names: map[netip.Addr]string{},
+		warn:  newWarnLimit(time.Minute),
 	}
 	for k, v := range cfg.SenderNames {
 		r.names[netip.MustParseAddr(k).Unmap()] = v
@@ -132,8 +139,12 @@ func (r *Receiver) Start(ctx context.Context) (err error) {
 		if r.udp, err = net.ListenUDP("udp", ua); err != nil {
 			return fmt.Errorf("syslog: udp_listen: %w", err)
 		}
-		if err := setReadBuffer(r.udp, r.cfg.UDPReadBuffer); err != nil {
-			r.log.Warn("cannot set UDP receive buffer", "bytes", r.cfg.UDPReadBuffer, "err", err)
+		granted, err := udpbatch.SetReadBuffer(r.udp, r.cfg.UDPReadBuffer)
+		if err != nil {
+			r.log.Warn("cannot set UDP receive buffer", "udp_read_buffer", r.cfg.UDPReadBuffer, "err", err)
+		} else if granted < r.cfg.UDPReadBuffer {
+			r.log.Warn("UDP receive buffer smaller than udp_read_buffer (raise net.core.rmem_max, or give the process CAP_NET_ADMIN)",
+				"udp_read_buffer", r.cfg.UDPReadBuffer, "granted", granted)
 		}
 	}
 	if r.cfg.TCPListen != "" {
@@ -229,12 +240,16 @@ func (r *Receiver) stopping() bool {
 	}
 }
 
-// readUDP reads datagrams and queues them without ever blocking.
+// udpBatch is how many datagrams one read takes from the socket.
+const udpBatch = 64
+
+// readUDP reads datagrams in batches and queues them without ever
+// blocking.
 func (r *Receiver) readUDP() {
 	defer r.readers.Done()
-	buf := make([]byte, 65536)
+	rd := udpbatch.New(r.udp, udpBatch, r.cfg.MaxMessageSize)
 	for {
-		n, ap, err := r.udp.ReadFromUDPAddrPort(buf)
+		n, err := rd.Read()
 		if err != nil {
 			if r.stopping() || errors.Is(err, net.ErrClosed) {
 				return
@@ -243,17 +258,37 @@ func (r *Receiver) readUDP() {
 			continue
 		}
 		now := time.Now()
-		r.m.received[protoUDP].Inc()
-		r.m.bytes[protoUDP].Add(float64(n))
-		if n > r.cfg.MaxMessageSize {
-			n = r.cfg.MaxMessageSize
-			r.m.truncated[protoUDP].Inc()
+		r.m.received[protoUDP].Add(float64(n))
+		room := min(n, max(0, r.cfg.QueueSize-int(r.queued.Load())))
+		var size int
+		for i := range room {
+			data, _, _ := rd.Datagram(i)
+			size += len(data)
 		}
-		it := item{data: append([]byte(nil), buf[:n]...), sender: ap.Addr().Unmap(), received: now, proto: protoUDP}
+		buf := make([]byte, 0, size) // one allocation for the batch's bytes
+		items := make([]item, 0, room)
+		for i := range n {
+			data, ap, truncated := rd.Datagram(i)
+			r.m.bytes[protoUDP].Add(float64(len(data)))
+			if truncated {
+				r.m.truncated[protoUDP].Inc()
+			}
+			if i >= room {
+				r.m.dropped[protoUDP].Inc()
+				continue
+			}
+			buf = append(buf, data...)
+			items = append(items, item{data: buf[len(buf)-len(data):], sender: ap.Addr(), received: now, proto: protoUDP})
+		}
+		if len(items) == 0 {
+			continue
+		}
+		r.queued.Add(int64(len(items)))
 		select {
-		case r.queue <- it:
+		case r.queue <- items:
 		default:
-			r.m.dropped[protoUDP].Inc()
+			r.queued.Add(-int64(len(items)))
+			r.m.dropped[protoUDP].Add(float64(len(items)))
 		}
 	}
 }
@@ -314,9 +349,11 @@ func (r *Receiver) readTCP(c net.Conn) {
 			if truncated {
 				r.m.truncated[protoTCP].Inc()
 			}
+			r.queued.Add(1)
 			select {
-			case r.queue <- item{data: frame, sender: sender, received: time.Now(), proto: protoTCP}:
+			case r.queue <- []item{{data: frame, sender: sender, received: time.Now(), proto: protoTCP}}:
 			case <-r.done:
+				r.queued.Add(-1)
 				return
 			}
 		}
@@ -424,16 +461,83 @@ func (f *framer) line() ([]byte, bool, error) {
 	return out, truncated, err
 }
 
-// work parses, filters and publishes queued frames.
+// maxBatch is the most events a worker hands to the sink at once.
+const maxBatch = 512
+
+// batch is a worker's events waiting for one publish.
+type batch struct {
+	evs              []incident.Event
+	incident, record int
+}
+
+// work parses, filters and publishes queued frames: it takes what is
+// queued, up to about maxBatch frames, and publishes their events in one
+// batch (one spool append), so a worker never publishes per message.
 func (r *Receiver) work() {
 	defer r.workers.Done()
 	p := NewParser(r.loc)
-	for it := range r.queue {
-		r.handle(p, it)
+	var b batch
+	for items := range r.queue {
+		n := r.take(p, items, &b)
+	more:
+		for n < maxBatch {
+			select {
+			case items, ok := <-r.queue:
+				if !ok {
+					break more
+				}
+				n += r.take(p, items, &b)
+			default:
+				break more
+			}
+		}
+		r.flush(&b)
 	}
 }
 
-func (r *Receiver) handle(p *Parser, it item) {
+// take handles a batch of frames taken off the queue.
+func (r *Receiver) take(p *Parser, items []item, b *batch) int {
+	r.queued.Add(-int64(len(items)))
+	for _, it := range items {
+		r.handle(p, it, b)
+	}
+	return len(items)
+}
+
+// flush publishes b's events. Nothing is retried: the sink is the
+// node's spool, which waits on neither the bus nor the disk; when it is
+// full its policy applies (the events are dropped and counted), since a
+// UDP sender cannot be pushed back.
+func (r *Receiver) flush(b *batch) {
+	if len(b.evs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout)
+	err := monitor.PublishAll(ctx, r.sink, b.evs)
+	cancel()
+	n := len(b.evs)
+	switch {
+	case err == nil:
+		r.m.publishedIncident.Add(float64(b.incident))
+		r.m.publishedRecord.Add(float64(b.record))
+		r.m.batches.Inc()
+	case errors.Is(err, monitor.ErrFull):
+		r.m.spoolFull.Add(float64(n))
+		if ok, held := r.warn.allow("full", time.Now()); ok {
+			r.log.Warn("spool full: syslog events dropped", "events", n, "dropped_since_last_warning", held, "err", err)
+		}
+	default:
+		r.m.publishErrors.Add(float64(n))
+		if ok, held := r.warn.allow("publish", time.Now()); ok {
+			r.log.Warn("publish events", "events", n, "first_id", b.evs[0].ID, "failed_since_last_warning", held, "err", err)
+		}
+	}
+	clear(b.evs)
+	b.evs, b.incident, b.record = b.evs[:0], 0, 0
+}
+
+// handle parses and filters one frame, adding its event, if any, to b.
+func (r *Receiver) handle(p *Parser, it item, b *batch) {
 	msg, nonconforming, err := p.Parse(it.data, it.received)
 	if err != nil {
 		r.m.parseErrors[it.proto].Inc()
@@ -453,19 +557,11 @@ func (r *Receiver) handle(p *Parser, it item) {
 	if !d.Emit() {
 		return
 	}
-	ev := d.Event(&msg, Source)
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout)
-	err = r.sink.Publish(ctx, ev)
-	cancel()
-	if err != nil {
-		r.m.publishErrors.Inc()
-		r.log.Warn("publish event", "id", ev.ID, "target", ev.Target, "check", ev.Check, "err", err)
-		return
-	}
+	b.evs = append(b.evs, d.Event(&msg, Source))
 	if d.Action == filter.ActionRecord {
-		r.m.publishedRecord.Inc()
+		b.record++
 	} else {
-		r.m.publishedIncident.Inc()
+		b.incident++
 	}
 }
 
@@ -480,4 +576,31 @@ func (r *Receiver) senderName(a netip.Addr) string {
 }
 
 // QueueLen returns the number of frames waiting for a worker.
-func (r *Receiver) QueueLen() int { return len(r.queue) }
+func (r *Receiver) QueueLen() int { return int(r.queued.Load()) }
+
+// warnLimit rate-limits warn lines, per kind: at most one per interval,
+// with how many were held back. Shared by the workers.
+type warnLimit struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]time.Time
+	held  map[string]int
+}
+
+func newWarnLimit(every time.Duration) *warnLimit {
+	return &warnLimit{every: every, last: map[string]time.Time{}, held: map[string]int{}}
+}
+
+// allow reports whether a warn line of kind may be written at now and,
+// if so, how many were held back since the last one.
+func (l *warnLimit) allow(kind string, now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, ok := l.last[kind]; ok && now.Sub(last) < l.every {
+		l.held[kind]++
+		return false, 0
+	}
+	n := l.held[kind]
+	l.last[kind], l.held[kind] = now, 0
+	return true, n
+}

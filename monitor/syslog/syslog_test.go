@@ -209,7 +209,7 @@ func TestMalformedUDPCountedListenerStillWorks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for _, g := range [][]byte{[]byte("garbage without pri"), {0, 1, 2, 0xff, 0xfe}, []byte("<999>nope"), []byte("<12")} {
+	for _, g := range [][]byte{[]byte("\xc3\x28 neither <PRI> nor UTF-8"), {0, 1, 2, 0xff, 0xfe}, []byte("<999>nope"), []byte("<12")} {
 		if _, err := c.Write(g); err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +335,9 @@ func TestBurstDropsInsteadOfBlocking(t *testing.T) {
 	}
 	eventually(t, "all datagrams read", func() bool { return testutil.ToFloat64(r.m.received[protoUDP]) == n })
 	dropped := testutil.ToFloat64(r.m.dropped[protoUDP])
-	if dropped < n-6 {
+	// Kept: the worker's batch (what it took off the queue before it
+	// got stuck: at most twice the 4-frame queue), the 4 queued behind it.
+	if dropped < n-3*4 {
 		t.Fatalf("dropped %v of %d with a 4-slot queue and a stuck sink", dropped, n)
 	}
 	close(sink.release)

@@ -23,7 +23,7 @@ import (
 //	users:                       # SNMPv3 USM users
 //	  - {name: unyo, auth_protocol: SHA, auth_passphrase: "...", priv_protocol: AES, priv_passphrase: "...", min_level: authPriv}
 //	targets: {10.0.0.1: core-sw-01}
-//	queue_size: 16384
+//	queue_size: 65536
 //	workers: 2
 //	read_buffer: 8388608
 //	publish_timeout: 10s
@@ -153,7 +153,7 @@ type VarbindMatch struct {
 // Defaults.
 const (
 	DefaultListen         = ":162"
-	DefaultQueueSize      = 16384
+	DefaultQueueSize      = 65536
 	DefaultWorkers        = 2
 	DefaultReadBuffer     = 8 << 20
 	DefaultPublishTimeout = 10 * time.Second

@@ -37,8 +37,16 @@
 // parsing log text; and its UDP loop calls OnNewTrap synchronously on the
 // one reading goroutine (TCP: one goroutine per connection, so concurrently),
 // which puts v3 HMAC and decryption on the socket reader. Here the reader
-// only copies datagrams onto a bounded queue (never blocking; a full queue
-// drops and counts), and workers decode, each with its own GoSNMP values.
+// only copies datagrams onto a bounded queue, reading them in batches
+// (recvmmsg, 32 per call, package monitor/udpbatch, into a socket buffer of
+// read_buffer bytes; never blocking; a full queue drops and counts), and
+// workers decode, each with its own GoSNMP values, and hand what they
+// decoded from the queue, up to 512 events, to the sink in one batch
+// (monitor.BatchSink: one append to the node's spool, which waits on
+// neither the bus nor the disk). A full spool drops the batch and counts it
+// (spool_full_dropped), with one warn line a minute. A packet that does not
+// decode is logged at warn once a minute with the number held back since,
+// every time at debug.
 // v2c informs are answered as TrapListener does; v3 informs need engine ID
 // discovery against this receiver and are refused (counted as
 // rejected{reason="v3_inform"}).
@@ -81,6 +89,8 @@
 //	unyo_trap_unmatched_total                 traps no rule matched
 //	unyo_trap_events_published_total          events handed to the sink
 //	unyo_trap_publish_errors_total            events the sink refused or timed out on
+//	unyo_trap_spool_full_dropped_total        events dropped because the spool was full
+//	unyo_trap_publish_batches_total           batches handed to the sink (one spool append each)
 //	unyo_trap_queue_length                    packets waiting for a worker
 //	unyo_trap_queue_capacity                  queue_size
 package trap

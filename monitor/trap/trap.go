@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/monitor"
+	"github.com/unyo-ops/unyo/monitor/udpbatch"
 )
 
 // Source is the event source of everything this package publishes.
@@ -37,8 +40,11 @@ type Receiver struct {
 	allow sourceSet
 	m     *metrics
 	warn  *refusalLog
-	queue chan packet
-	drain time.Duration // how long Stop lets workers finish the queue
+	// queue holds batches of packets (one per read); queued counts the
+	// packets in it, bounded by QueueSize.
+	queue  chan []packet
+	queued atomic.Int64
+	drain  time.Duration // how long Stop lets workers finish the queue
 
 	mu      sync.Mutex
 	state   int // 0 new, 1 started, 2 stopped
@@ -82,7 +88,7 @@ func New(cfg Config, sink monitor.Sink, log *slog.Logger, reg prometheus.Registe
 		names: map[netip.Addr]string{},
 		allow: allow,
 		warn:  newRefusalLog(refusalLogEvery),
-		queue: make(chan packet, cfg.QueueSize),
+		queue: make(chan []packet, cfg.QueueSize),
 		drain: drainTimeout,
 		done:  make(chan struct{}),
 	}
@@ -108,8 +114,11 @@ func (r *Receiver) Start(ctx context.Context) error {
 	if r.conn, err = net.ListenUDP("udp", ua); err != nil {
 		return fmt.Errorf("trap: listen: %w", err)
 	}
-	if err := setReadBuffer(r.conn, r.cfg.ReadBuffer); err != nil {
-		r.log.Warn("cannot set UDP receive buffer", "bytes", r.cfg.ReadBuffer, "err", err)
+	if granted, err := udpbatch.SetReadBuffer(r.conn, r.cfg.ReadBuffer); err != nil {
+		r.log.Warn("cannot set UDP receive buffer", "read_buffer", r.cfg.ReadBuffer, "err", err)
+	} else if granted < r.cfg.ReadBuffer {
+		r.log.Warn("UDP receive buffer smaller than read_buffer (raise net.core.rmem_max, or give the process CAP_NET_ADMIN)",
+			"read_buffer", r.cfg.ReadBuffer, "granted", granted)
 	}
 	decs := make([]*decoder, r.cfg.Workers)
 	for i := range decs {
@@ -165,12 +174,21 @@ func (r *Receiver) Stop() {
 	r.log.Info("trap receiver stopped")
 }
 
-// read copies datagrams onto the queue; it never blocks on the queue.
+// readBatch is how many datagrams one read takes from the socket;
+// maxPacket the largest kept (an SNMP message is at most 65507 bytes over
+// UDP/IPv4).
+const (
+	readBatch = 32
+	maxPacket = 65535
+)
+
+// read copies datagrams onto the queue, a batch per system call; it never
+// blocks on the queue.
 func (r *Receiver) read() {
 	defer r.reader.Done()
-	buf := make([]byte, 65536)
+	rd := udpbatch.New(r.conn, readBatch, maxPacket)
 	for {
-		n, src, err := r.conn.ReadFromUDPAddrPort(buf)
+		n, err := rd.Read()
 		if err != nil {
 			select {
 			case <-r.done:
@@ -183,43 +201,116 @@ func (r *Receiver) read() {
 			r.log.Debug("udp read", "err", err)
 			continue
 		}
-		r.m.packets.Inc()
-		if !r.allow.allows(src.Addr()) {
-			r.refused(src, peekVersion(buf[:n]), "source", ErrSource)
+		now := time.Now()
+		r.m.packets.Add(float64(n))
+		room := max(0, r.cfg.QueueSize-int(r.queued.Load()))
+		var size int
+		for i := range n {
+			data, _, _ := rd.Datagram(i)
+			size += len(data)
+		}
+		buf := make([]byte, 0, size) // one allocation for the batch's bytes
+		var ps []packet
+		for i := range n {
+			data, src, _ := rd.Datagram(i)
+			if !r.allow.allows(src.Addr()) {
+				r.refused(src, peekVersion(data), "source", ErrSource)
+				continue
+			}
+			if len(ps) >= room {
+				r.m.dropped.Inc()
+				continue
+			}
+			buf = append(buf, data...)
+			ps = append(ps, packet{data: buf[len(buf)-len(data):], src: src, received: now})
+		}
+		if len(ps) == 0 {
 			continue
 		}
-		p := packet{data: append([]byte(nil), buf[:n]...), src: src, received: time.Now()}
+		r.queued.Add(int64(len(ps)))
 		select {
-		case r.queue <- p:
+		case r.queue <- ps:
 		default:
-			r.m.dropped.Inc()
+			r.queued.Add(-int64(len(ps)))
+			r.m.dropped.Add(float64(len(ps)))
 		}
 	}
 }
 
+// maxBatch is the most events a worker hands to the sink at once.
+const maxBatch = 512
+
+// work decodes queued packets: it takes what is queued, up to maxBatch
+// packets, and publishes their events in one batch (one spool append).
 func (r *Receiver) work(d *decoder) {
 	defer r.workers.Done()
-	for p := range r.queue {
-		r.handle(d, p)
+	var evs []incident.Event
+	take := func(ps []packet) int {
+		r.queued.Add(-int64(len(ps)))
+		for _, p := range ps {
+			evs = r.handle(d, p, evs)
+		}
+		return len(ps)
+	}
+	for ps := range r.queue {
+		n := take(ps)
+	more:
+		for n < maxBatch {
+			select {
+			case ps, ok := <-r.queue:
+				if !ok {
+					break more
+				}
+				n += take(ps)
+			default:
+				break more
+			}
+		}
+		r.flush(evs)
+		clear(evs)
+		evs = evs[:0]
 	}
 }
 
-func (r *Receiver) handle(d *decoder, p packet) {
+// flush publishes evs. Nothing is retried: the sink is the node's spool,
+// which waits on neither the bus nor the disk; when it is full its policy
+// applies (the events are dropped and counted), since a trap sender
+// cannot be pushed back.
+func (r *Receiver) flush(evs []incident.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout)
+	err := monitor.PublishAll(ctx, r.sink, evs)
+	cancel()
+	switch {
+	case err == nil:
+		r.m.published.Add(float64(len(evs)))
+		r.m.batches.Inc()
+	case errors.Is(err, monitor.ErrFull):
+		r.m.spoolFull.Add(float64(len(evs)))
+		if ok, held := r.warn.allow("spool_full", time.Now()); ok {
+			r.log.Warn("spool full: trap events dropped", "events", len(evs), "held_back", held, "err", err)
+		}
+	default:
+		r.m.publishErrors.Add(float64(len(evs)))
+		if ok, held := r.warn.allow("publish", time.Now()); ok {
+			r.log.Warn("publish events", "events", len(evs), "first_id", evs[0].ID, "held_back", held, "err", err)
+		}
+	}
+}
+
+// handle decodes one packet and appends its event, if any, to evs.
+func (r *Receiver) handle(d *decoder, p packet, evs []incident.Event) []incident.Event {
 	src := p.src.Addr().Unmap()
 	t, err := d.decode(p.data, src)
 	if err != nil {
 		if reason := rejectReason(err); reason != "" {
 			r.refused(p.src, peekVersion(p.data), reason, err)
-			return
+			return evs
 		}
-		r.m.decodeErrors[versionIndex(peekVersion(p.data))].Inc()
-		if r.log.Enabled(r.ctx, slog.LevelDebug) {
-			r.log.Debug("trap not decoded", "agent", p.src.String(), "bytes", len(p.data), "err", err)
-		}
-		if errors.Is(err, errLibraryBug) {
-			r.log.Warn("trap decoder panicked; packet dropped", "agent", p.src.String(), "err", err)
-		}
-		return
+		r.malformed(p, err)
+		return evs
 	}
 	r.m.decoded[versionIndex(t.Version)].Inc()
 	if t.Inform {
@@ -232,21 +323,32 @@ func (r *Receiver) handle(d *decoder, p packet) {
 	rule, matched := r.rules.match(t)
 	if rule == nil {
 		r.m.ignored.Inc()
-		return
+		return evs
 	}
 	if !matched {
 		r.m.unmatched.Inc()
 	}
-	ev := rule.event(t, r.target(src), p.received)
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout)
-	err = r.sink.Publish(ctx, ev)
-	cancel()
-	if err != nil {
-		r.m.publishErrors.Inc()
-		r.log.Warn("publish event", "id", ev.ID, "target", ev.Target, "check", ev.Check, "err", err)
+	return append(evs, rule.event(t, r.target(src), p.received))
+}
+
+// malformed counts a packet that did not decode and logs it: at warn at
+// most once per refusalLogEvery with the number held back since (a storm
+// of garbage writes one line a minute), every time at debug.
+func (r *Receiver) malformed(p packet, err error) {
+	version := peekVersion(p.data)
+	r.m.decodeErrors[versionIndex(version)].Inc()
+	if errors.Is(err, errLibraryBug) {
+		r.log.Warn("trap decoder panicked; packet dropped", "agent", p.src.String(), "err", err)
 		return
 	}
-	r.m.published.Inc()
+	if ok, held := r.warn.allow("malformed", time.Now()); ok {
+		r.log.Warn("malformed trap dropped", "agent", p.src.String(), "version", version, "bytes", len(p.data),
+			"err", err, "suppressed", held)
+		return
+	}
+	if r.log.Enabled(r.ctx, slog.LevelDebug) {
+		r.log.Debug("trap not decoded", "agent", p.src.String(), "bytes", len(p.data), "err", err)
+	}
 }
 
 // rejectReasons maps the refusals to their reason label; an error matching
@@ -330,7 +432,7 @@ func (r *Receiver) target(a netip.Addr) string {
 }
 
 // QueueLen returns the number of packets waiting for a worker.
-func (r *Receiver) QueueLen() int { return len(r.queue) }
+func (r *Receiver) QueueLen() int { return int(r.queued.Load()) }
 
 var versions = [...]string{"v1", "v2c", "v3", "unknown"}
 
@@ -345,6 +447,7 @@ func versionIndex(v string) int {
 
 type metrics struct {
 	packets, dropped, ignored, unmatched, published, publishErrors prometheus.Counter
+	spoolFull, batches                                             prometheus.Counter
 	decoded, decodeErrors                                          [4]prometheus.Counter
 	rejected                                                       map[string]prometheus.Counter
 }
@@ -360,6 +463,8 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 		unmatched:     c("unyo_trap_unmatched_total", "Traps no rule matched (kept as info events unless unmatched: ignore)."),
 		published:     c("unyo_trap_events_published_total", "Events handed to the sink."),
 		publishErrors: c("unyo_trap_publish_errors_total", "Events the sink refused or timed out on."),
+		spoolFull:     c("unyo_trap_spool_full_dropped_total", "Events dropped because the spool was full (its bound reached while the bus did not take them)."),
+		batches:       c("unyo_trap_publish_batches_total", "Batches of events handed to the sink (one spool append each)."),
 		rejected:      map[string]prometheus.Counter{},
 	}
 	decoded := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -380,12 +485,12 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 	}
 	queueLen := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_trap_queue_length", Help: "Packets waiting for a worker.",
-	}, func() float64 { return float64(len(r.queue)) })
+	}, func() float64 { return float64(r.queued.Load()) })
 	queueCap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_trap_queue_capacity", Help: "Capacity of the packet queue (queue_size).",
-	}, func() float64 { return float64(cap(r.queue)) })
+	}, func() float64 { return float64(r.cfg.QueueSize) })
 	if reg != nil {
-		reg.MustRegister(m.packets, m.dropped, m.ignored, m.unmatched, m.published, m.publishErrors,
+		reg.MustRegister(m.packets, m.dropped, m.ignored, m.unmatched, m.published, m.publishErrors, m.spoolFull, m.batches,
 			decoded, decodeErrors, rejected, queueLen, queueCap)
 	}
 	return m

@@ -285,7 +285,9 @@ func TestStormDropsNotBlocks(t *testing.T) {
 		}
 	}
 	eventually(t, "all packets read", func() bool { return testutil.ToFloat64(r.m.packets) == n })
-	if d := testutil.ToFloat64(r.m.dropped); d < n-6 {
+	// Kept: the stuck worker's batch (at most twice the 4-packet queue)
+	// and the 4 queued behind it.
+	if d := testutil.ToFloat64(r.m.dropped); d < n-3*4 {
 		t.Fatalf("dropped %v of %d", d, n)
 	}
 }

@@ -1,6 +1,13 @@
 // Package postgres is the fault ledger on PostgreSQL: a ledger.Store through
 // github.com/jackc/pgx/v5/pgxpool, for clustered nodes that share one ledger.
 //
+// The queries and rules it shares with the SQLite store (reads,
+// Transition, escalation, run history, samples' reads, users, tokens and
+// audit) are written once in package internal/sqlstore, which the Store
+// embeds; this package gives it a pgx adapter (? placeholders rebound to
+// $n), PostgreSQL's dialect (timestamptz, NULL for an unset time, = ANY
+// arrays, FOR NO KEY UPDATE) and its set-based writes (bulk.go).
+//
 // What it does:
 //   - Open connects, then applies the numbered, embedded schema migrations
 //     (migrations/NNNN_name.sql, recorded in schema_migrations) on a

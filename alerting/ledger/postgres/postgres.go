@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	mig "github.com/unyo-ops/unyo/alerting/ledger/internal/migrate"
+	"github.com/unyo-ops/unyo/alerting/ledger/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -25,6 +25,7 @@ const MigrationLockKey int64 = 0x756e796f6c656467 // "unyoledg"
 
 // Store is a ledger.Store on PostgreSQL. Create it with Open.
 type Store struct {
+	*core  // the queries and rules shared with the SQLite store
 	pool   *pgxpool.Pool
 	now    func() time.Time
 	closed atomic.Bool
@@ -66,7 +67,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres ledger: open: %w", err)
 	}
-	return &Store{pool: pool, now: o.now}, nil
+	s := &Store{pool: pool, now: o.now}
+	s.core = s.newCore()
+	return s, nil
 }
 
 // migration is one numbered schema step (package migrate).
@@ -157,9 +160,4 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // wrap prefixes err, and reports ErrClosed for calls that raced Close.
-func (s *Store) wrap(op string, err error) error {
-	if s.closed.Load() && !errors.Is(err, ledger.ErrClosed) {
-		return fmt.Errorf("postgres ledger: %s: %w", op, ledger.ErrClosed)
-	}
-	return fmt.Errorf("postgres ledger: %s: %w", op, err)
-}
+func (s *Store) wrap(op string, err error) error { return sqlstore.Wrap(dialect{}, &s.closed, op, err) }

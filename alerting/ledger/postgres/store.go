@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,19 +16,16 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/ledger/internal/plan"
+	"github.com/unyo-ops/unyo/alerting/ledger/internal/sqlstore"
 )
+
+// maxAttempts bounds the retries of a batch that lost a race.
+const maxAttempts = 20
 
 const (
-	defaultLimit = 1000
-	// maxAttempts bounds the retries of a batch that lost a race.
-	maxAttempts = 20
+	incidentCols = sqlstore.IncidentCols
+	entryCols    = sqlstore.EntryCols
 )
-
-const incidentCols = `id, dedup_key, source, target, check_name, severity, state, message, runbook, labels,
-	count, first_seen, last_seen, opened_at, recovered, recovered_at, acked_at, acked_by,
-	resolved_at, resolved_by, closed_at, closed_by, owner, last_seq`
-
-const entryCols = `incident_id, seq, at, kind, by_name, comment, severity, state`
 
 // entrySelectCols are entryCols and the receive time (NULL unless it
 // differs from at).
@@ -83,20 +79,16 @@ const (
 	WHERE e.id = u.id`
 )
 
+// The reads, Transition and the other ledger.Store methods are the shared
+// ones (package sqlstore); this file holds PostgreSQL's write path.
+
 // ApplyEvents applies the batch in one transaction; see ledger.Store and the
 // package doc for how. A batch that loses a race with another writer is
 // retried from the start.
 func (s *Store) ApplyEvents(ctx context.Context, in []incident.Event) ([]incident.Change, error) {
-	if s.closed.Load() {
-		return nil, ledger.ErrClosed
-	}
-	if len(in) == 0 {
-		return nil, nil
-	}
-	now := s.now()
-	evs, err := plan.Prepare(in, now)
-	if err != nil {
-		return nil, fmt.Errorf("postgres ledger: apply events: %w", err)
+	evs, now, err := sqlstore.PrepareEvents(s.core, in)
+	if err != nil || evs == nil {
+		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
 		changes, err := s.applyOnce(ctx, evs, now)
@@ -362,7 +354,7 @@ func queueEntries(b *pgx.Batch, es []incident.Entry) {
 }
 
 // sendBatch sends b as one pipeline and returns the first error.
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+func sendBatch(ctx context.Context, tx pgRunner, b *pgx.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
@@ -376,182 +368,6 @@ func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
 	}
 	errs = append(errs, br.Close())
 	return errors.Join(errs...)
-}
-
-// Incident returns the incident with this id, or incident.ErrNotFound.
-func (s *Store) Incident(ctx context.Context, id int64) (incident.Incident, error) {
-	if s.closed.Load() {
-		return incident.Incident{}, ledger.ErrClosed
-	}
-	inc, err := scanIncident(s.pool.QueryRow(ctx, "SELECT "+incidentCols+" FROM incidents WHERE id = $1", id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return incident.Incident{}, fmt.Errorf("postgres ledger: incident %d: %w", id, incident.ErrNotFound)
-	}
-	if err != nil {
-		return incident.Incident{}, s.wrap(fmt.Sprintf("incident %d", id), err)
-	}
-	return inc.Incident, nil
-}
-
-// Incidents returns the incidents f selects, newest (highest id) first.
-func (s *Store) Incidents(ctx context.Context, f ledger.Filter) ([]incident.Incident, error) {
-	if s.closed.Load() {
-		return nil, ledger.ErrClosed
-	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if len(f.States) > 0 {
-		states := make([]string, len(f.States))
-		for i, st := range f.States {
-			states[i] = string(st)
-		}
-		where = append(where, "state = ANY("+arg(states)+"::text[])")
-	}
-	if f.Target != "" {
-		where = append(where, "target = "+arg(f.Target))
-	}
-	if f.BeforeID > 0 {
-		where = append(where, "id < "+arg(f.BeforeID))
-	}
-	q := "SELECT " + incidentCols + " FROM incidents"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	q += " ORDER BY id DESC LIMIT " + arg(limit)
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, s.wrap("incidents", err)
-	}
-	defer rows.Close()
-	var out []incident.Incident
-	for rows.Next() {
-		inc, err := scanIncident(rows)
-		if err != nil {
-			return nil, s.wrap("incidents", err)
-		}
-		out = append(out, inc.Incident)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap("incidents", err)
-	}
-	return out, nil
-}
-
-// Timeline returns the incident's entries in seq order, or
-// incident.ErrNotFound.
-func (s *Store) Timeline(ctx context.Context, id int64) ([]incident.Entry, error) {
-	if s.closed.Load() {
-		return nil, ledger.ErrClosed
-	}
-	es, err := s.queryEntries(ctx, "SELECT "+entrySelectCols+" FROM timeline WHERE incident_id = $1 ORDER BY seq", id)
-	if err != nil {
-		return nil, s.wrap(fmt.Sprintf("timeline %d", id), err)
-	}
-	if len(es) == 0 {
-		// Every incident has its opened entry, so this is a miss unless the
-		// incident is being created right now.
-		var exists bool
-		if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM incidents WHERE id = $1)", id).Scan(&exists); err != nil {
-			return nil, s.wrap(fmt.Sprintf("timeline %d", id), err)
-		}
-		if !exists {
-			return nil, fmt.Errorf("postgres ledger: timeline %d: %w", id, incident.ErrNotFound)
-		}
-	}
-	return es, nil
-}
-
-// Transition applies an operator action with the incident row locked.
-func (s *Store) Transition(ctx context.Context, id int64, a incident.Action) (incident.Incident, incident.Entry, error) {
-	if s.closed.Load() {
-		return incident.Incident{}, incident.Entry{}, ledger.ErrClosed
-	}
-	op := fmt.Sprintf("transition %d %s", id, a.Kind)
-	var (
-		inc plan.Incident
-		e   incident.Entry
-	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		inc, err = scanIncident(tx.QueryRow(ctx, "SELECT "+incidentCols+" FROM incidents WHERE id = $1 FOR NO KEY UPDATE", id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return incident.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if e, err = plan.Transition(&inc, a, s.now()); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		b.Queue(`UPDATE incidents SET state = $2, acked_at = $3, acked_by = $4, resolved_at = $5, resolved_by = $6,
-			closed_at = $7, closed_by = $8, owner = $9, last_seq = $10 WHERE id = $1`,
-			inc.ID, string(inc.State), inc.AckedAt, inc.AckedBy, inc.ResolvedAt, inc.ResolvedBy, inc.ClosedAt,
-			inc.ClosedBy, inc.Owner, inc.LastSeq)
-		queueEntries(b, []incident.Entry{e})
-		return sendBatch(ctx, tx, b)
-	})
-	if err != nil {
-		return incident.Incident{}, incident.Entry{}, s.wrap(op, err)
-	}
-	return inc.Incident, e, nil
-}
-
-// EventApplied reports whether the event ID is in the ledger and its incident.
-func (s *Store) EventApplied(ctx context.Context, eventID string) (bool, int64, error) {
-	if s.closed.Load() {
-		return false, 0, ledger.ErrClosed
-	}
-	var id *int64
-	err := s.pool.QueryRow(ctx, "SELECT incident_id FROM events WHERE id = $1", eventID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, 0, nil
-	}
-	if err != nil {
-		return false, 0, s.wrap("event applied", err)
-	}
-	if id == nil {
-		return true, 0, nil
-	}
-	return true, *id, nil
-}
-
-// EventCount returns how many distinct events the ledger holds.
-func (s *Store) EventCount(ctx context.Context) (int64, error) {
-	if s.closed.Load() {
-		return 0, ledger.ErrClosed
-	}
-	var n int64
-	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil {
-		return 0, s.wrap("event count", err)
-	}
-	return n, nil
-}
-
-// Pending returns up to limit unpublished timeline entries in the order they
-// were appended (limit <= 0 means 1000).
-func (s *Store) Pending(ctx context.Context, limit int) ([]incident.Entry, error) {
-	if s.closed.Load() {
-		return nil, ledger.ErrClosed
-	}
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	es, err := s.queryEntries(ctx, "SELECT "+entrySelectCols+" FROM timeline WHERE NOT published ORDER BY pos LIMIT $1", limit)
-	if err != nil {
-		return nil, s.wrap("pending", err)
-	}
-	return es, nil
 }
 
 // MarkPublished marks entries published; unknown keys are ignored.
@@ -576,63 +392,7 @@ func (s *Store) MarkPublished(ctx context.Context, keys []ledger.EntryKey) error
 	return nil
 }
 
-func (s *Store) queryEntries(ctx context.Context, q string, args ...any) ([]incident.Entry, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	var (
-		e                incident.Entry
-		seq              int32
-		kind, sev, state string
-		rcv              *time.Time
-	)
-	var out []incident.Entry
-	_, err = pgx.ForEachRow(rows, []any{&e.IncidentID, &seq, &e.At, &kind, &e.By, &e.Comment, &sev, &state, &rcv}, func() error {
-		e.Seq, e.Kind, e.Severity, e.State, e.At = int(seq), incident.Kind(kind), incident.Severity(sev), incident.State(state), e.At.UTC()
-		e.Received = nil
-		if rcv != nil {
-			t := rcv.UTC()
-			e.Received = &t
-		}
-		out = append(out, e)
-		return nil
-	})
-	return out, err
-}
-
-func scanIncident(r pgx.Row) (plan.Incident, error) {
-	var (
-		inc                                        plan.Incident
-		sev, state                                 string
-		labels                                     []byte
-		lastSeq                                    int32
-		recoveredAt, ackedAt, resolvedAt, closedAt *time.Time
-	)
-	err := r.Scan(&inc.ID, &inc.DedupKey, &inc.Source, &inc.Target, &inc.Check, &sev, &state,
-		&inc.Message, &inc.Runbook, &labels, &inc.Count, &inc.FirstSeen, &inc.LastSeen, &inc.OpenedAt, &inc.Recovered,
-		&recoveredAt, &ackedAt, &inc.AckedBy, &resolvedAt, &inc.ResolvedBy, &closedAt, &inc.ClosedBy, &inc.Owner, &lastSeq)
-	if err != nil {
-		return plan.Incident{}, err
-	}
-	inc.Severity, inc.State, inc.LastSeq = incident.Severity(sev), incident.State(state), int(lastSeq)
-	if len(labels) > 0 {
-		if err := json.Unmarshal(labels, &inc.Labels); err != nil {
-			return plan.Incident{}, fmt.Errorf("incident %d labels: %w", inc.ID, err)
-		}
-	}
-	inc.FirstSeen, inc.LastSeen, inc.OpenedAt = inc.FirstSeen.UTC(), inc.LastSeen.UTC(), inc.OpenedAt.UTC()
-	inc.RecoveredAt, inc.AckedAt, inc.ResolvedAt, inc.ClosedAt = utc(recoveredAt), utc(ackedAt), utc(resolvedAt), utc(closedAt)
-	return inc, nil
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
+func scanIncident(r pgx.Row) (plan.Incident, error) { return sqlstore.ScanIncident(dialect{}, r) }
 
 func labelsJSON(m map[string]string) *string {
 	if len(m) == 0 {

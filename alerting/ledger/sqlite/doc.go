@@ -1,6 +1,13 @@
 // Package sqlite is the embedded fault ledger: a ledger.Store in one SQLite
 // file, through the pure-Go driver modernc.org/sqlite (no cgo).
 //
+// The queries and rules it shares with the PostgreSQL store (reads,
+// Transition, escalation, run history, samples' reads, users, tokens and
+// audit) are written once in package internal/sqlstore, which the Store
+// embeds; this package gives it a database/sql adapter, SQLite's dialect
+// (INTEGER microseconds, 0 for an unset time) and its prepared-statement
+// writes (bulk.go).
+//
 // What it does:
 //   - Open creates or opens the file and applies the numbered, embedded
 //     schema migrations (migrations/NNNN_name.sql, recorded in the

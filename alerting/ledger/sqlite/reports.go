@@ -89,10 +89,13 @@ func (s *Store) Reports(ctx context.Context) ([]ledger.StoredReport, error) {
 			out[i].Files = append(out[i].Files, f)
 		}
 	}
+	if err := frows.Err(); err != nil {
+		return nil, s.wrap("reports", err)
+	}
 	if out == nil {
 		out = []ledger.StoredReport{}
 	}
-	return out, s.wrapNil("reports", frows.Err())
+	return out, nil
 }
 
 // ReportFile implements ledger.ReportStore.

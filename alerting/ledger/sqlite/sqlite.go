@@ -17,6 +17,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/ledger/internal/migrate"
+	"github.com/unyo-ops/unyo/alerting/ledger/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -24,6 +25,7 @@ var migrations embed.FS
 
 // Store is a ledger.Store in one SQLite file. Create it with Open.
 type Store struct {
+	*core          // the queries and rules shared with the PostgreSQL store
 	w      *sql.DB // exactly one connection: every write goes through it
 	r      *sql.DB // query_only connections for reads
 	now    func() time.Time
@@ -99,6 +101,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	r.SetMaxOpenConns(o.readers)
 	r.SetMaxIdleConns(o.readers)
 	s.r = r
+	s.core = s.newCore()
 	if err := r.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite ledger: open %s for reading: %w", path, err)
@@ -218,9 +221,4 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // wrap prefixes err, and reports ErrClosed for calls that raced Close.
-func (s *Store) wrap(op string, err error) error {
-	if s.closed.Load() {
-		return fmt.Errorf("sqlite ledger: %s: %w", op, ledger.ErrClosed)
-	}
-	return fmt.Errorf("sqlite ledger: %s: %w", op, err)
-}
+func (s *Store) wrap(op string, err error) error { return sqlstore.Wrap(dialect{}, &s.closed, op, err) }
