@@ -48,7 +48,8 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
 	FuzzDecode:./rollout/fleetstate/ FuzzDecodeReport:./rollout/ FuzzParseSignature:./rollout/ \
 	FuzzParseSeq:./drill/ \
-	FuzzExtractArchive:./backup/ FuzzReadManifest:./backup/
+	FuzzExtractArchive:./backup/ FuzzReadManifest:./backup/ \
+	FuzzParse:./runbooks/ FuzzHTML:./runbooks/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -34,6 +34,7 @@ const (
 	ActionMetricsRead      Action = "metrics.read"
 	ActionSamplesRead      Action = "samples.read" // a target's samples and rollups
 	ActionReportMake       Action = "report.make"  // make a monthly report
+	ActionRunbookRead      Action = "runbook.read" // list and read the runbooks
 
 	ActionBackupRead    Action = "backup.read"    // the backup catalog
 	ActionBackupRun     Action = "backup.run"     // back up a source now
@@ -120,6 +121,7 @@ var permissions = map[Action][]Role{
 	ActionMetricsRead:      with(viewerUp, RoleMember),
 	ActionSamplesRead:      viewerUp,
 	ActionReportMake:       opsSEUp,
+	ActionRunbookRead:      viewerUp,
 
 	ActionBackupRead:    viewerUp,
 	ActionBackupRun:     operatorUp,

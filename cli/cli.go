@@ -75,7 +75,7 @@ never given as a flag.`,
 	root.AddCommand(
 		serveCmd(env), configCmd(env), versionCmd(env), agentCmd(env), agentsCmd(env),
 		incidentCmd(env), eventCmd(env), targetCmd(env), metricsCmd(env), maintenanceCmd(env), oncallCmd(env),
-		ledgerCmd(env), reportCmd(env), clusterCmd(env), jobnetCmd(env), runCmd(env),
+		ledgerCmd(env), reportCmd(env), runbookCmd(env), clusterCmd(env), jobnetCmd(env), runCmd(env),
 		loginCmd(env), logoutCmd(env), whoamiCmd(env), whoCmd(env), userCmd(env), tokenCmd(env), auditCmd(env),
 		backupCmd(env), restoreCmd(env),
 		releaseCmd(env), rolloutCmd(env), drillCmd(env), passwordCmd(env),

@@ -225,6 +225,11 @@ func printAvailability(w io.Writer, r availability.Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, t := range r.Targets {
+		if len(t.LateWindows) > 0 {
+			fmt.Fprintf(w, "FLAGGED %s: maintenance window(s) %v were added after an outage began and are not applied\n", safe(t.Target), t.LateWindows)
+		}
+	}
 	s := r.Summary
 	if s.Targets == 0 {
 		_, err := fmt.Fprintln(w, "\nNo target was down.")

@@ -39,6 +39,7 @@ type Config struct {
 	Releases ReleasesConfig `yaml:"releases" json:"releases"`
 	Agents   AgentsConfig   `yaml:"agents" json:"agents"`
 	Backup   BackupConfig   `yaml:"backup" json:"backup"`
+	Runbooks RunbooksConfig `yaml:"runbooks" json:"runbooks"`
 
 	// Hash is the hex SHA-256 of the bytes the config was parsed from
 	// (of no bytes for Default).

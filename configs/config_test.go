@@ -154,8 +154,10 @@ testdata/invalid-cluster-join-token.yaml:4: cluster.bootstrap_join_token: not a 
 testdata/invalid-cluster-join-token.yaml:4: cluster.bootstrap_join_token: only the node that bootstraps the cluster (cluster.bootstrap, or no cluster.join) records one
 testdata/invalid-cluster-join-token.yaml:5: cluster.bootstrap_join_token_ttl: 1000h: at most 720h`,
 		"invalid-nats-cluster-no-routes.yaml": `testdata/invalid-nats-cluster-no-routes.yaml:4: nats.embedded.cluster.routes: required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]`,
-		"invalid-http-insecure.yaml":          `testdata/invalid-http-insecure.yaml:3: http.listen: "0.0.0.0:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
-		"invalid-http-insecure-host.yaml":     `testdata/invalid-http-insecure-host.yaml:2: http.listen: "unyo1.example.net:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
+		"invalid-runbook.yaml": "testdata/invalid-runbook.yaml:3: monitor.thresholds[0].runbook: unknown runbook \"RB-DISK-01\" (see `unyo runbook list`; site runbooks go in runbooks.dir)\n" +
+			"testdata/invalid-runbook.yaml:9: jobnets[0].jobs[0].runbook: unknown runbook \"no-such-book\" (see `unyo runbook list`; site runbooks go in runbooks.dir)",
+		"invalid-http-insecure.yaml":      `testdata/invalid-http-insecure.yaml:3: http.listen: "0.0.0.0:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
+		"invalid-http-insecure-host.yaml": `testdata/invalid-http-insecure-host.yaml:2: http.listen: "unyo1.example.net:9780": plain HTTP on an address other than loopback: set http.tls (cert_file, key_file) to serve HTTPS, or http.insecure: true to accept plain HTTP on this network`,
 		"invalid-http-tls.yaml": `testdata/invalid-http-tls.yaml:4: http.tls.cert_file: required with http.tls.key_file
 testdata/invalid-http-tls.yaml:4: http.tls.key_file: "testdata/tls/node1-key.pem": no such file
 testdata/invalid-http-tls.yaml:5: http.tls.client_auth: "always": want require or verify_if_given

@@ -177,7 +177,7 @@ func readSecretFile(path string) (string, error) {
 
 // SharedSections are the top-level sections a cluster replicates and every
 // member takes from the replicated configuration.
-var SharedSections = []string{"monitor", "alerting", "jobnets", "backup"}
+var SharedSections = []string{"monitor", "alerting", "jobnets", "backup", "runbooks"}
 
 // SealShared returns what of the configuration file data the cluster
 // replicates through Raft: the shared sections (SharedSections), the

@@ -20,6 +20,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/bus/spool"
+	"github.com/unyo-ops/unyo/runbooks"
 )
 
 // MaxBody is the largest request body the API reads.
@@ -69,6 +70,9 @@ type Deps struct {
 	// Backups runs and lists backups (console/backups.go); nil: those
 	// endpoints answer 404.
 	Backups Backups
+	// Runbooks returns the node's runbooks (built-ins and runbooks.dir);
+	// nil: the built-ins.
+	Runbooks func() *runbooks.Set
 	// Drills and Passwords serve /api/v1/drills and /api/v1/passwords
 	// (console/drills.go); nil: 404.
 	Drills    Drills
@@ -137,6 +141,7 @@ func Register(m *auth.Mux, d Deps) {
 	a.registerSamples(m)
 	a.registerReports(m)
 	a.registerBackups(m)
+	a.registerRunbooks(m)
 	a.registerJobnets(m)
 	a.registerAuth(m)
 	registerFleet(m, a, d.Fleet)

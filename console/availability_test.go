@@ -63,6 +63,7 @@ func availabilityServer(t *testing.T) (*httptest.Server, *sqlite.Store) {
 	send("db01", "ping", incident.Problem, at(4, 10))
 	send("db01", "ping", incident.OK, time.Date(2026, 11, 4, 12, 30, 0, 0, jst))
 	end := at(3, 14)
+	clock = at(1, 0) // planned before the outage (a later window is flagged, not applied)
 	if _, err := s.AddMaintenance(ctx, ledger.Maintenance{Name: "rack work", Scope: ledger.ScopeSite, Match: "tokyo-1",
 		Start: at(3, 11), End: &end, CreatedBy: "x", CreatedAt: clock}); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,9 +21,10 @@ type Reports interface {
 	// Make builds, stores and returns the report of a month (YYYY-MM) and
 	// picked day (YYYY-MM-DD, "" for the busiest), telling progress.
 	Make(ctx context.Context, month, day, by string, progress func(stage string, done, total int)) (report.Entry, error)
-	List() ([]report.Entry, error)
-	// Open returns the path of a stored file, or report.ErrNoReport.
-	Open(id, name string) (string, error)
+	List(ctx context.Context) ([]report.Entry, error)
+	// Open returns the bytes of a stored file and when its report was
+	// made, or report.ErrNoReport.
+	Open(ctx context.Context, id, name string) ([]byte, time.Time, error)
 }
 
 // MakeReportRequest is the body of POST /api/v1/reports/monthly.
@@ -67,6 +69,19 @@ func CheckReportRequest(q MakeReportRequest) (field string, err error) {
 	return "", nil
 }
 
+// ServeReportFile answers one stored report file (the API and the
+// console): its type, no sniffing, no script, ranges and If-Modified-Since.
+func ServeReportFile(w http.ResponseWriter, r *http.Request, name, ct string, b []byte, made time.Time) {
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// The page has no script; forbid any all the same.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	if ct != "text/html; charset=utf-8" {
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
+	}
+	http.ServeContent(w, r, name, made, bytes.NewReader(b))
+}
+
 func (a *api) registerReports(mux *auth.Mux) {
 	none := func(w http.ResponseWriter) bool {
 		if a.Reports == nil {
@@ -79,7 +94,7 @@ func (a *api) registerReports(mux *auth.Mux) {
 		if none(w) {
 			return
 		}
-		l, err := a.Reports.List()
+		l, err := a.Reports.List(r.Context())
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "", err.Error())
 			return
@@ -90,7 +105,8 @@ func (a *api) registerReports(mux *auth.Mux) {
 		if none(w) {
 			return
 		}
-		p, err := a.Reports.Open(r.PathValue("id"), r.PathValue("file"))
+		name := r.PathValue("file")
+		b, made, err := a.Reports.Open(r.Context(), r.PathValue("id"), name)
 		if errors.Is(err, report.ErrNoReport) {
 			writeError(w, http.StatusNotFound, "", "no report file "+quoteName(r.PathValue("id")+"/"+r.PathValue("file")))
 			return
@@ -100,12 +116,8 @@ func (a *api) registerReports(mux *auth.Mux) {
 			return
 		}
 		ct := map[string]string{".html": "text/html; charset=utf-8", ".json": "application/json", ".csv": "text/csv; charset=utf-8",
-			".pdf": "application/pdf"}[filepath.Ext(p)]
-		w.Header().Set("Content-Type", ct)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		// The page has no script; forbid any all the same.
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
-		http.ServeFile(w, r, p)
+			".pdf": "application/pdf"}[filepath.Ext(name)]
+		ServeReportFile(w, r, name, ct, b, made)
 	})
 	mux.HandleFunc("POST /api/v1/reports/monthly", auth.ActionReportMake, func(w http.ResponseWriter, r *http.Request) {
 		if none(w) {

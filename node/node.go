@@ -27,6 +27,7 @@ import (
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/internal/redact"
+	"github.com/unyo-ops/unyo/runbooks"
 	"github.com/unyo-ops/unyo/web"
 )
 
@@ -138,12 +139,17 @@ type Node struct {
 	// reports makes the monthly reports (report.go); nil until asked.
 	reports *reports
 	backups *backup.Manager // backup.go
-	pipe    *pipeline.Pipeline
-	esc     *escalation.Escalator // nil unless alerting is enabled
-	mon     *monitorPart          // nil unless the monitor is enabled
-	raft    *cluster.Node         // nil without Raft
-	auth    *auth.Service
-	guard   *auth.Guard
+	// rbSet is the runbooks of rbFor, the configuration they were read
+	// for (runbooks.go).
+	rbMu  sync.Mutex
+	rbSet *runbooks.Set
+	rbFor *configs.Config
+	pipe  *pipeline.Pipeline
+	esc   *escalation.Escalator // nil unless alerting is enabled
+	mon   *monitorPart          // nil unless the monitor is enabled
+	raft  *cluster.Node         // nil without Raft
+	auth  *auth.Service
+	guard *auth.Guard
 	clusterCounters
 	reloadState
 	sharedState
@@ -244,6 +250,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		Fleet:           n.fleetView(),
 		Reports:         n.reportsView(),
 		Backups:         backupsView{n},
+		Runbooks:        n.runbookSet,
 		Drills:          n,
 		Passwords:       nodePasswords{n},
 		Auth:            n.auth,

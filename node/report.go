@@ -6,9 +6,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/unyo-ops/unyo/alerting/availability"
+	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/notify/mail"
 	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
@@ -18,8 +20,9 @@ import (
 
 // ReportOptions configure the monthly reports (package report).
 type ReportOptions struct {
-	// Dir keeps made reports ("": the node makes none);
-	// FromConfig sets <data_dir>/reports.
+	// Dir is where an older unyo kept made reports ("": the node makes
+	// none); FromConfig sets <data_dir>/reports. Reports are kept in the
+	// ledger (ledger.ReportStore); those found here are imported once.
 	Dir string
 	// Chromium prints the PDF: "" finds one on PATH, "-" prints none.
 	Chromium string
@@ -30,6 +33,26 @@ type ReportOptions struct {
 type reports struct {
 	n       *Node
 	archive *report.Archive
+	// imported: the legacy directory has been imported (importOnce).
+	imported sync.Once
+}
+
+// importOnce moves the reports an older unyo kept in Dir into the ledger,
+// the first time the reports are used after the store opened.
+func (r *reports) importOnce(ctx context.Context) {
+	if _, err := r.n.store.get(); err != nil {
+		return
+	}
+	r.imported.Do(func() {
+		n, err := r.archive.ImportDir(ctx, r.n.opts.Reports.Dir)
+		if err != nil {
+			r.n.log.Warn("reports: import of the report directory", "dir", r.n.opts.Reports.Dir, "imported", n, "err", err)
+			return
+		}
+		if n > 0 {
+			r.n.log.Info("reports: imported into the ledger", "dir", r.n.opts.Reports.Dir, "reports", n)
+		}
+	})
 }
 
 func (n *Node) reportsView() console.Reports {
@@ -37,7 +60,7 @@ func (n *Node) reportsView() console.Reports {
 		return nil
 	}
 	if n.reports == nil {
-		n.reports = &reports{n: n, archive: &report.Archive{Dir: n.opts.Reports.Dir}}
+		n.reports = &reports{n: n, archive: &report.Archive{Store: n.store}}
 	}
 	return n.reports
 }
@@ -102,7 +125,8 @@ func (r *reports) make(ctx context.Context, month time.Time, day, by string, pro
 	if err != nil {
 		return report.Entry{}, nil, err
 	}
-	e, err := r.archive.Save(rep, files, by, time.Now())
+	r.importOnce(ctx)
+	e, err := r.archive.Save(ctx, rep, files, by, time.Now())
 	if err != nil {
 		return report.Entry{}, nil, err
 	}
@@ -112,10 +136,58 @@ func (r *reports) make(ctx context.Context, month time.Time, day, by string, pro
 }
 
 // List implements console.Reports.
-func (r *reports) List() ([]report.Entry, error) { return r.archive.List() }
+func (r *reports) List(ctx context.Context) ([]report.Entry, error) {
+	r.importOnce(ctx)
+	return r.archive.List(ctx)
+}
 
 // Open implements console.Reports.
-func (r *reports) Open(id, name string) (string, error) { return r.archive.Open(id, name) }
+func (r *reports) Open(ctx context.Context, id, name string) ([]byte, time.Time, error) {
+	return r.archive.Open(ctx, id, name)
+}
+
+// The lazy store keeps the reports once the real store is open.
+
+var _ ledger.ReportStore = (*lazyStore)(nil)
+
+func (l *lazyStore) reportStore() (ledger.ReportStore, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	rs, ok := s.(ledger.ReportStore)
+	if !ok {
+		return nil, fmt.Errorf("%w: the %T store keeps no reports", ledger.ErrUnavailable, s)
+	}
+	return rs, nil
+}
+
+// SaveReport implements ledger.ReportStore.
+func (l *lazyStore) SaveReport(ctx context.Context, r ledger.StoredReport, files map[string][]byte) (ledger.StoredReport, error) {
+	s, err := l.reportStore()
+	if err != nil {
+		return r, err
+	}
+	return s.SaveReport(ctx, r, files)
+}
+
+// Reports implements ledger.ReportStore.
+func (l *lazyStore) Reports(ctx context.Context) ([]ledger.StoredReport, error) {
+	s, err := l.reportStore()
+	if err != nil {
+		return nil, err
+	}
+	return s.Reports(ctx)
+}
+
+// ReportFile implements ledger.ReportStore.
+func (l *lazyStore) ReportFile(ctx context.Context, id, name string) ([]byte, ledger.StoredFile, error) {
+	s, err := l.reportStore()
+	if err != nil {
+		return nil, ledger.StoredFile{}, err
+	}
+	return s.ReportFile(ctx, id, name)
+}
 
 // builtin is the job kind "report": the month before the run was due (or
 // the month it was due in), stored, and mailed to the roles' contacts.

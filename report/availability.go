@@ -31,9 +31,10 @@ func entryText(e *incident.Entry, what string) string {
 	return s
 }
 
-// computeAvailability is package availability's measure with one
-// difference: a window created after an outage interval began does not
-// excuse it; it is flagged on the interval.
+// computeAvailability is package availability's measure interval by
+// interval, with the same rule (availability.Excuse): a window created
+// after an outage interval began does not excuse it; it is flagged on the
+// interval.
 func computeAvailability(in availability.Input, known []availability.KnownTarget, o availability.Options) Availability {
 	from, until := o.From, o.To
 	if !o.Now.IsZero() && o.Now.Before(until) {
@@ -96,29 +97,21 @@ func computeAvailability(in availability.Input, known []availability.KnownTarget
 		t := get(inc.Target)
 		ws := windowsOf(t)
 		for _, sp := range availability.Spans(inc, until) {
-			ivs := availability.Clip([]escalation.Interval{sp.Interval}, from, until)
-			if len(ivs) == 0 {
+			ex := availability.Excuse(sp, ws, from, until)
+			if ex.Interval.From.IsZero() {
 				continue
 			}
-			iv := ivs[0]
-			var onTime []escalation.Interval
-			var used, late []string
-			for _, m := range ws {
-				occ := availability.Clip(escalation.Occurrences(m, from, until), iv.From, iv.To)
-				if len(occ) == 0 {
-					continue
-				}
-				name := fmt.Sprintf("#%d %s (created %s)", m.ID, m.Name, m.CreatedAt.UTC().Format(time.RFC3339))
-				// Created after the interval began: flagged, not applied.
-				if m.CreatedAt.After(sp.From) {
-					late = append(late, name)
-					continue
-				}
-				onTime = append(onTime, occ...)
-				used = append(used, name)
+			iv, unplanned := ex.Interval, ex.Unplanned
+			name := func(m ledger.Maintenance) string {
+				return fmt.Sprintf("#%d %s (created %s)", m.ID, m.Name, m.CreatedAt.UTC().Format(time.RFC3339))
 			}
-			onTime = availability.Merge(onTime)
-			unplanned := availability.Subtract([]escalation.Interval{iv}, onTime)
+			var used, late []string
+			for _, m := range ex.Used {
+				used = append(used, name(m))
+			}
+			for _, m := range ex.Late {
+				late = append(late, name(m))
+			}
 			oi := OutageInterval{Server: inc.Target, Incident: inc.ID, Check: inc.Check, From: iv.From, To: iv.To,
 				Down: iv.Duration(), Unplanned: availability.Total(unplanned),
 				OpenedBy: entryText(sp.Begin, "opened at "+inc.OpenedAt.UTC().Format(time.RFC3339)),

@@ -19,12 +19,13 @@
 // HTML carry the SHA-256 of the CSV files. PDF prints the HTML with
 // headless Chromium (chromedp) where it is installed.
 //
-// Availability differs from package availability in one rule: a
-// maintenance window created after an outage began does not excuse that
-// outage; the outage is listed with the window flagged ("added after the
-// outage, not applied").
+// Availability follows package availability's one maintenance rule
+// (availability.Excuse): a maintenance window created after an outage
+// began does not excuse that outage; the outage is listed with the window
+// flagged ("added after the outage began and is not applied").
 //
-// Archive keeps made reports under a directory (the node's
-// <data_dir>/reports), one folder per report with an index file, and
-// lists them.
+// Archive keeps made reports in the ledger (ledger.ReportStore: metadata
+// and each file's bytes, size-limited), so every node sharing the ledger
+// lists and serves them; ImportDir moves reports an older unyo kept under
+// <data_dir>/reports into it.
 package report

@@ -162,7 +162,7 @@ alerting:
 		chromedp.Poll[chromedp.Void](`document.getElementById("live").dataset.state === "live"`, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`))
 	const newTarget = "東京-db-02"
-	unyo(t, 0, "event", "send", srv, "--target", newTarget, "--check", "ping", "--severity", "critical", "--message", "no reply")
+	unyo(t, 0, "event", "send", srv, "--target", newTarget, "--check", "ping", "--severity", "critical", "--message", "no reply", "--runbook", "host-down")
 	sent := time.Now()
 	run(t, ctx, "the new incident on the overview within 2 s of event send", 2*time.Second,
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#recent .name")].some(e => e.textContent === %q)`, newTarget),
@@ -203,8 +203,20 @@ alerting:
 	}
 	screenshot(t, ctx, shots, "desktop-incident")
 
+	// 4b. The incident's runbook opens as a console page, its Markdown
+	// drawn as HTML; the reports page lists the ledger's reports.
+	run(t, ctx, "open the incident's runbook", 30*time.Second,
+		chromedp.Click(chromedp.CSS(`a[href="/runbooks/host-down"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#runbook h2`)))
+	if text := get(t, ctx, "read the runbook", 10*time.Second, chromedp.Text(chromedp.CSS(`#runbook`))); !strings.Contains(text, "First isolation steps") {
+		t.Errorf("the runbook page lacks its sections:\n%.300s", text)
+	}
+	run(t, ctx, "open the reports page", 30*time.Second,
+		chromedp.Navigate(p.URL+"/reports"),
+		chromedp.WaitVisible(chromedp.CSS(`#reports`)))
+
 	// 5. Phone width: nothing overflows 375 px on any page.
-	for _, page := range []string{"/", "/incidents", incPath, "/maintenance", "/oncall", "/targets/" + newTarget} {
+	for _, page := range []string{"/", "/incidents", incPath, "/maintenance", "/oncall", "/targets/" + newTarget, "/runbooks/host-down"} {
 		name := strings.NewReplacer("/", "_", "東京", "tokyo").Replace(strings.Trim(page, "/"))
 		if name == "" {
 			name = "overview"

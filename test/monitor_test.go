@@ -72,7 +72,7 @@ monitor:
       tags: {os: linux}
       snmp: {port: %d, interval: 1s, timeout: 900ms, retries: 0, metric_sets: [system, storage]}
   thresholds:
-    - {name: disk-used, metric: snmp_storage_used_percent, labels: {descr: "/"}, tags: {os: linux}, warning: 0.5, critical: 1, runbook: RB-DISK-01}
+    - {name: disk-used, metric: snmp_storage_used_percent, labels: {descr: "/"}, tags: {os: linux}, warning: 0.5, critical: 1, runbook: disk-full}
   syslog:
     udp_listen: 127.0.0.1:%d
     workers: 1
@@ -201,8 +201,8 @@ monitor:
 	t.Run("DiskThreshold", func(t *testing.T) {
 		var inc *incident.Incident
 		waitFor(t, "disk threshold incident", func() bool { inc = find("snmphost", "threshold:disk-used"); return inc != nil })
-		if inc.Severity != incident.Critical || inc.Runbook != "RB-DISK-01" {
-			t.Errorf("threshold incident %+v, want critical with runbook RB-DISK-01", inc)
+		if inc.Severity != incident.Critical || inc.Runbook != "disk-full" {
+			t.Errorf("threshold incident %+v, want critical with runbook disk-full", inc)
 		}
 	})
 

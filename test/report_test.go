@@ -123,6 +123,10 @@ jobnets:
 		if !strings.Contains(list, "2026-10_2026-10-15") {
 			t.Errorf("report list:\n%s", list)
 		}
+		// Kept in the ledger, not as files of the node that made it.
+		if _, err := os.Stat(filepath.Join(dir, "reports", "2026-10_2026-10-15")); !os.IsNotExist(err) {
+			t.Errorf("the report was written under the node's data_dir: %v", err)
+		}
 	})
 
 	t.Run("refused", func(t *testing.T) {

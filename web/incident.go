@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/auth"
+	"github.com/unyo-ops/unyo/runbooks"
 )
 
 type incidentData struct {
@@ -18,7 +20,7 @@ type incidentData struct {
 	Escalation    *ledger.Escalation
 	Notifications []ledger.Notification
 	Report        *ledger.Report
-	RunbookURL    string // an http(s) runbook, else ""
+	RunbookURL    string // an http(s) runbook, or the console's page of a known runbook id, else ""
 	// Form holds what was typed when an action was refused, and why.
 	Form  reportForm
 	Error string
@@ -74,8 +76,11 @@ func (s *Server) drawIncident(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	d := incidentData{Incident: inc, Timeline: tl, Form: form, Error: msg}
-	if strings.HasPrefix(inc.Runbook, "https://") || strings.HasPrefix(inc.Runbook, "http://") {
+	switch {
+	case runbooks.IsURL(inc.Runbook):
 		d.RunbookURL = inc.Runbook
+	case inc.Runbook != "" && s.d.RunbookSet().Has(inc.Runbook):
+		d.RunbookURL = "/runbooks/" + url.PathEscape(inc.Runbook)
 	}
 	if es, ok := s.d.Store.(ledger.EscalationStore); ok {
 		if e, err := es.Escalation(ctx, id); err == nil {

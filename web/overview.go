@@ -14,6 +14,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/monitor/target"
+	"github.com/unyo-ops/unyo/report"
 )
 
 // Tile is one target on the overview.
@@ -72,6 +73,9 @@ type BudgetView struct {
 	WorstUsed    float64
 	OverBudget   int
 	Targets      int
+	// Flagged counts targets with an outage covered by a maintenance
+	// window added after it began: not applied (availability.Excuse).
+	Flagged int
 }
 
 type overviewData struct {
@@ -83,6 +87,8 @@ type overviewData struct {
 	Recent  []incident.Incident // newest active incidents
 	Cluster *ClusterView
 	Budget  *BudgetView
+	// LatestReport is the newest stored monthly report (nil: none).
+	LatestReport *report.Entry
 	// Truncated: more active incidents exist than were read.
 	Truncated bool
 }
@@ -182,6 +188,11 @@ func (s *Server) overviewData(ctx context.Context, withTiles bool) (overviewData
 	d.Recent = act[:min(len(act), 20)]
 	d.Cluster = s.clusterView()
 	d.Budget = s.budget(ctx)
+	if s.d.Reports != nil {
+		if l, err := s.d.Reports.List(ctx); err == nil && len(l) > 0 {
+			d.LatestReport = &l[0]
+		}
+	}
 	return d, nil
 }
 
@@ -290,6 +301,9 @@ func (s *Server) budget(ctx context.Context) *BudgetView {
 	for _, t := range rep.Targets {
 		if t.Target == v.Worst {
 			v.WorstUsed = t.BudgetUsed
+		}
+		if len(t.LateWindows) > 0 {
+			v.Flagged++
 		}
 	}
 	s.avail.val, s.avail.at = v, now

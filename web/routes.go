@@ -38,6 +38,10 @@ func (s *Server) routes(m *auth.Mux) {
 	m.HandleFunc("POST /maintenance/{id}/end", auth.ActionMaintenanceWrite, s.endMaint) // maintenance.go
 	m.HandleFunc("GET /oncall", auth.ActionOnCallRead, s.oncall)                        // oncall.go
 	m.HandleFunc("GET /audit", auth.ActionAuditRead, s.audit)                           // audit.go
+	m.HandleFunc("GET /reports", auth.ActionReportRead, s.reportsPage)                  // reports.go
+	m.HandleFunc("GET /reports/{id}/{file}", auth.ActionReportRead, s.reportFile)       // reports.go
+	m.HandleFunc("GET /runbooks", auth.ActionRunbookRead, s.runbooksPage)               // runbooks.go
+	m.HandleFunc("GET /runbooks/{id}", auth.ActionRunbookRead, s.runbookPage)           // runbooks.go
 	s.jobRoutes(m)                                                                      // jobnets.go, runs.go
 
 	// Anything else under the console is a 404 page (for a logged-in

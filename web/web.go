@@ -193,6 +193,8 @@ var Nav = []NavItem{
 	{"jobnets", "/jobnets", "Jobs", auth.ActionJobnetRead},
 	{"maintenance", "/maintenance", "Maintenance", auth.ActionMaintenanceRead},
 	{"oncall", "/oncall", "On-call", auth.ActionOnCallRead},
+	{"reports", "/reports", "Reports", auth.ActionReportRead},
+	{"runbooks", "/runbooks", "Runbooks", auth.ActionRunbookRead},
 	{"audit", "/audit", "Audit", auth.ActionAuditRead},
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/monitor/target"
+	"github.com/unyo-ops/unyo/report"
 	"github.com/unyo-ops/unyo/web"
 )
 
@@ -72,7 +73,7 @@ func newFixture(t testing.TB) *fixture {
 	m := auth.NewMux(g)
 	tg := &fakeTargets{list: []console.TargetSummary{
 		{Name: "web-01", Status: target.Up}, {Name: "東京-db-01", Status: target.Down}, {Name: "mail-02", Status: target.Unknown}}}
-	deps := console.Deps{Store: s, Auth: svc, Audit: g.Audit, Targets: tg}
+	deps := console.Deps{Store: s, Auth: svc, Audit: g.Audit, Targets: tg, Reports: ledgerReports{&report.Archive{Store: s}}}
 	console.Register(m, deps)
 	ws := web.Register(m, web.Deps{Deps: deps})
 	srv := httptest.NewServer(ws.Wrap(m))
@@ -258,6 +259,9 @@ var pages = []struct {
 	{"/maintenance", "Maintenance windows", auth.UserRoles},
 	{"/oncall", "On-call", auth.UserRoles},
 	{"/audit", "Audit log", []auth.Role{auth.RoleSiteManager, auth.RoleAdmin}},
+	{"/runbooks", "host-down", auth.UserRoles},
+	{"/runbooks/disk-full", "First isolation steps", auth.UserRoles},
+	{"/reports", "Monthly reports", auth.UserRoles},
 }
 
 func TestPagesByRole(t *testing.T) {

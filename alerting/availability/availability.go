@@ -174,6 +174,9 @@ type Target struct {
 	OverBudget bool    `json:"over_budget"`
 	// Incidents are the ids of its outages in the period, oldest first.
 	Incidents []int64 `json:"incidents"`
+	// LateWindows are the ids of windows that cover an outage but were
+	// created after it began: flagged, not applied (Excuse).
+	LateWindows []int64 `json:"late_windows,omitempty"`
 }
 
 // Summary is the site-wide view (see the package documentation).
@@ -207,6 +210,7 @@ func Compute(in Input, o Options) (Report, error) {
 
 	type acc struct {
 		down  []escalation.Interval
+		spans []Span
 		ids   []int64
 		cover []incident.Incident // what windows are matched against
 	}
@@ -229,12 +233,20 @@ func Compute(in Input, o Options) (Report, error) {
 		if !o.Counts(inc.Incident) {
 			continue
 		}
-		ivs := clip(outages(inc, until), o.From, until)
-		if len(ivs) == 0 {
+		var kept []Span
+		for _, sp := range Spans(inc, until) {
+			if len(clip([]escalation.Interval{sp.Interval}, o.From, until)) > 0 {
+				kept = append(kept, sp)
+			}
+		}
+		if len(kept) == 0 {
 			continue
 		}
 		a := get(inc.Target)
-		a.down = append(a.down, ivs...)
+		for _, sp := range kept {
+			a.down = append(a.down, clip([]escalation.Interval{sp.Interval}, o.From, until)...)
+		}
+		a.spans = append(a.spans, kept...)
 		a.ids = append(a.ids, inc.ID)
 		a.cover = append(a.cover, inc.Incident)
 	}
@@ -243,21 +255,35 @@ func Compute(in Input, o Options) (Report, error) {
 	var anyUnplanned []escalation.Interval
 	for name, a := range targets {
 		var maint []escalation.Interval
+		var windows []ledger.Maintenance
 		for _, m := range in.Maintenance {
 			if slices.ContainsFunc(a.cover, func(inc incident.Incident) bool { return escalation.MatchesWindow(m, inc) }) {
+				windows = append(windows, m)
 				maint = append(maint, escalation.Occurrences(m, o.From, until)...)
 			}
 		}
+		var unplanned []escalation.Interval
+		var late []int64
+		for _, sp := range a.spans {
+			ex := Excuse(sp, windows, o.From, until)
+			unplanned = append(unplanned, ex.Unplanned...)
+			for _, m := range ex.Late {
+				late = append(late, m.ID)
+			}
+		}
 		down, maint := merge(a.down), merge(maint)
-		unplanned := subtract(down, maint)
+		unplanned = merge(unplanned)
 		anyUnplanned = append(anyUnplanned, unplanned...)
+		slices.Sort(late)
 		t := Target{Target: name, Down: total(down), Unplanned: total(unplanned), Maintenance: total(maint),
-			Incidents: a.ids, Availability: 100}
+			Incidents: a.ids, Availability: 100, LateWindows: slices.Compact(late)}
 		if t.Incidents == nil {
 			t.Incidents = []int64{}
 		}
 		t.Planned = t.Down - t.Unplanned
 		if open := period - t.Maintenance; open > 0 {
+			// Unplanned time inside a late window still counts as open
+			// time.
 			t.Availability = 100 * (1 - float64(t.Unplanned)/float64(open))
 		}
 		t.BudgetUsed = 100 * float64(t.Unplanned) / float64(r.Budget)
@@ -356,6 +382,52 @@ func Spans(inc Incident, until time.Time) []Span {
 		out = append(out, cur)
 	}
 	return out
+}
+
+// Excused is how the maintenance windows covering a target treat one of
+// its down intervals (Excuse).
+type Excused struct {
+	// Interval is the span clipped to the period.
+	Interval escalation.Interval
+	// Planned are the parts inside windows that excuse it, merged;
+	// Unplanned the rest of Interval.
+	Planned, Unplanned []escalation.Interval
+	// Used are the windows that excuse part of it; Late those that cover
+	// part of it but were created after it began, which are flagged and
+	// not applied.
+	Used, Late []ledger.Maintenance
+}
+
+// Excuse is the one maintenance rule of availability, the monthly report
+// and the console: a window excuses the part of a down interval inside
+// its occurrences only when it was created no later than the interval
+// began (Span.From, before clipping). A window added after an outage
+// began, to cover it after the fact, is reported in Late and does not
+// make the downtime planned. windows are those that cover the target
+// (escalation.MatchesWindow); from and until bound the period.
+func Excuse(sp Span, windows []ledger.Maintenance, from, until time.Time) Excused {
+	var ex Excused
+	ivs := clip([]escalation.Interval{sp.Interval}, from, until)
+	if len(ivs) == 0 {
+		return ex
+	}
+	ex.Interval = ivs[0]
+	var on []escalation.Interval
+	for _, m := range windows {
+		occ := clip(escalation.Occurrences(m, from, until), ex.Interval.From, ex.Interval.To)
+		if len(occ) == 0 {
+			continue
+		}
+		if m.CreatedAt.After(sp.From) {
+			ex.Late = append(ex.Late, m)
+			continue
+		}
+		on = append(on, occ...)
+		ex.Used = append(ex.Used, m)
+	}
+	ex.Planned = merge(on)
+	ex.Unplanned = subtract([]escalation.Interval{ex.Interval}, ex.Planned)
+	return ex
 }
 
 // clip cuts intervals to [from, to) and drops the empty ones.

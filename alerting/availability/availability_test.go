@@ -505,6 +505,13 @@ func TestLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The monthly window, made long before (a window added after an
+	// outage began does not excuse it: TestLateWindowFlaggedNotApplied).
+	if _, err := s.AddMaintenance(ctx, ledger.Maintenance{Name: "monthly", Scope: ledger.ScopeSite, Match: "tokyo-1",
+		Start: nov(1, 0, 0).AddDate(-1, 0, 0), Cron: "0 1 * * SUN#1", Duration: 12 * time.Hour, TimeZone: "Asia/Tokyo",
+		CreatedBy: "x", CreatedAt: clock}); err != nil {
+		t.Fatal(err)
+	}
 	// Months before: down and resolved then, not in the period.
 	send("old01", "ping", incident.Problem, nov(1, 0, 0).AddDate(0, -5, 0))
 	resolve("old01", nov(1, 0, 0).AddDate(0, -5, 1))
@@ -519,11 +526,6 @@ func TestLoad(t *testing.T) {
 	send("db01", "ping", incident.Problem, nov(30, 20, 0))
 	// Not an outage.
 	send("db01", "disk", incident.Problem, nov(5, 12, 0))
-	if _, err := s.AddMaintenance(ctx, ledger.Maintenance{Name: "monthly", Scope: ledger.ScopeSite, Match: "tokyo-1",
-		Start: nov(1, 0, 0).AddDate(-1, 0, 0), Cron: "0 1 * * SUN#1", Duration: 12 * time.Hour, TimeZone: "Asia/Tokyo",
-		CreatedBy: "x", CreatedAt: clock}); err != nil {
-		t.Fatal(err)
-	}
 
 	o := availability.Options{From: novFrom, To: novTo, Location: jst}
 	in, err := availability.Load(ctx, s, o)
@@ -594,5 +596,37 @@ func TestLoadLongRunning(t *testing.T) {
 	}
 	if len(r.Targets) != 1 || r.Targets[0].Down != month || r.Targets[0].Availability != 0 {
 		t.Errorf("nas01 down all month: %+v", r.Targets)
+	}
+}
+
+// TestLateWindowFlaggedNotApplied is the one maintenance rule
+// (availability.Excuse): a window created after an outage began does not
+// excuse it; Compute flags it on the target and counts the outage as
+// unplanned, while a window created before excuses its part.
+func TestLateWindowFlaggedNotApplied(t *testing.T) {
+	inc := outage(1, "db01", "ping", nil, opened(nov(9, 23, 0)), recovered(nov(10, 1, 0)))
+	late := oneOff(5, ledger.ScopeTarget, "db01", nov(9, 22, 0), nov(10, 2, 0))
+	late.CreatedAt = nov(10, 9, 0) // added the next morning to cover it
+	onTime := oneOff(6, ledger.ScopeTarget, "db01", nov(10, 0, 0), nov(10, 0, 30))
+	onTime.CreatedAt = nov(2, 0, 0)
+	o := availability.Options{From: novFrom, To: novTo, Location: jst}
+	r, err := availability.Compute(availability.Input{Incidents: []availability.Incident{inc},
+		Maintenance: []ledger.Maintenance{late, onTime}}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Targets) != 1 {
+		t.Fatalf("targets %+v", r.Targets)
+	}
+	got := r.Targets[0]
+	if got.Down != 2*time.Hour || got.Planned != 30*time.Minute || got.Unplanned != 90*time.Minute {
+		t.Errorf("down %s planned %s unplanned %s, want 2h, 30m (the window made before), 1h30m", got.Down, got.Planned, got.Unplanned)
+	}
+	if len(got.LateWindows) != 1 || got.LateWindows[0] != 5 {
+		t.Errorf("late windows %v, want [5]", got.LateWindows)
+	}
+	ex := availability.Excuse(availability.Spans(inc, novTo)[0], []ledger.Maintenance{late, onTime}, novFrom, novTo)
+	if len(ex.Late) != 1 || len(ex.Used) != 1 || availability.Total(ex.Unplanned) != 90*time.Minute {
+		t.Errorf("Excuse: %+v", ex)
 	}
 }

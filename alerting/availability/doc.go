@@ -29,7 +29,11 @@
 // occurrences (escalation.Occurrences) of the windows that cover the
 // target (escalation.MatchesWindow on the target's name and the labels of
 // the monitor's target or of any of its outage incidents: site, tags).
-// Planned is the part of Down inside Maintenance, Unplanned the rest.
+// Planned is the part of Down inside the windows that excuse it, Unplanned
+// the rest. One rule (Excuse), shared with the monthly report and the
+// console: a window excuses an outage interval only when it was created no
+// later than the interval began; a window added after the fact is listed
+// in Target.LateWindows (flagged) and not applied.
 // Availability is 100 × (1 − Unplanned / (Until − From − Maintenance)), 100
 // when that time is zero. The budget (Options.Budget, default 2h, per
 // calendar month in Options.Location) is prorated for the period: each

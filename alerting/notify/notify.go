@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -257,5 +258,5 @@ func RunbookURL(external, runbook string) string {
 	case strings.HasPrefix(runbook, "http://") || strings.HasPrefix(runbook, "https://"):
 		return runbook
 	}
-	return strings.TrimRight(external, "/") + "/runbooks/" + runbook
+	return strings.TrimRight(external, "/") + "/runbooks/" + url.PathEscape(runbook)
 }

@@ -16,8 +16,15 @@
 //
 //	go run ./bench/report                      # 2,000 servers × 20 metrics
 //	go run ./bench/report -servers 200 -pdf    # smaller, with the PDF
+//	go run ./bench/report -store postgres      # the same rows in PostgreSQL
 //
-// Writes only under -dir (default: a temporary directory, removed).
+// With -store postgres the rows are seeded into SQLite as above and copied
+// (COPY) into a new database on -pg-url, which the run drops at its end.
+// Each round also times storing the report's files in the ledger
+// (report.Archive, ledger.ReportStore).
+//
+// Writes only under -dir (default: a temporary directory, removed) and,
+// with -store postgres, its own database.
 package main
 
 import (
@@ -55,7 +62,13 @@ func run() int {
 	dir := flag.String("dir", "", "directory for the ledger (default: a temporary one)")
 	reuse := flag.Bool("reuse", false, "use the ledger already in -dir (seeded by an earlier run with the same sizes)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the report's making to this file")
+	storeKind := flag.String("store", "sqlite", "ledger store: sqlite or postgres")
+	pgURL := flag.String("pg-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server (-store postgres): a database is made on it and dropped")
 	flag.Parse()
+	if *storeKind != "sqlite" && *storeKind != "postgres" {
+		fmt.Fprintf(os.Stderr, "-store %q: want sqlite or postgres\n", *storeKind)
+		return 2
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "unyo-bench-report-")
 		if err != nil {
@@ -81,12 +94,27 @@ func run() int {
 	fmt.Printf("seeded %d rows (%d servers × %d metrics, a month at 1-minute samples as rollups and sketches) in %s; ledger %.0f MB\n",
 		rows, *servers, *metrics, time.Since(start).Round(time.Millisecond), float64(fi.Size())/1e6)
 
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	var s ledger.Store
+	if *storeKind == "postgres" {
+		t0 := time.Now()
+		ps, drop, err := toPostgres(ctx, path, *pgURL)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "postgres:", err)
+			return 1
+		}
+		defer drop()
+		fmt.Printf("copied into PostgreSQL in %s\n", time.Since(t0).Round(time.Millisecond))
+		s = ps
+	} else {
+		ss, err := sqlite.Open(ctx, path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		s = ss
 	}
 	defer s.Close()
+	fmt.Printf("store: %s\n", *storeKind)
 	chromium := ""
 	if *pdf {
 		if chromium = report.Chromium(); chromium == "" {
@@ -133,6 +161,12 @@ func run() int {
 			round, cpu.Round(time.Millisecond), built.Round(time.Millisecond), rendered.Round(time.Millisecond), (built + rendered).Round(time.Millisecond),
 			float64(len(files[report.HTMLFile]))/1e6, float64(len(files[report.JSONFile]))/1e6, len(files)-2, float64(csvBytes)/1e6,
 			len(r.Servers), len(r.Series))
+		t3 := time.Now()
+		if _, err := (&report.Archive{Store: s.(ledger.ReportStore)}).Save(ctx, r, files, "bench", time.Now()); err != nil {
+			fmt.Println("store in the ledger:", err)
+		} else {
+			fmt.Printf("round %d: stored in the ledger (%s) in %s\n", round, *storeKind, time.Since(t3).Round(time.Millisecond))
+		}
 		if chromium != "" && round == 2 {
 			t2 := time.Now()
 			b, err := report.PDF(ctx, chromium, files[report.HTMLFile])

@@ -31,3 +31,10 @@ func TestDBMaintenanceJob(t *testing.T) {
 func configsDBMaint() configs.JobDBMaint {
 	return configs.JobDBMaint{Operations: []string{"vacuum", "analyze", "reindex"}}
 }
+
+func TestReportsConformance(t *testing.T) {
+	ledgertest.RunReports(t, func(t *testing.T) ledger.Store {
+		s, _ := openTest(t)
+		return s
+	})
+}

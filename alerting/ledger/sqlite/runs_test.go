@@ -10,3 +10,7 @@ import (
 func TestRunHistoryConformance(t *testing.T) {
 	ledgertest.RunRunHistory(t, func(t *testing.T) ledger.Store { return openTest(t) })
 }
+
+func TestReportsConformance(t *testing.T) {
+	ledgertest.RunReports(t, func(t *testing.T) ledger.Store { return openTest(t) })
+}
