@@ -233,8 +233,8 @@ func unyoTB(t testing.TB, want int, args ...string) string {
 }
 
 // TestRollout: a release goes out to 14 real agents with the limit at 5
-// (40 at 15 with UNYO_TEST_ROLLOUT_AGENTS=40); at
-// 15: never more than 15 update at once (sampled through the run), every
+// (40 at 15 with UNYO_TEST_ROLLOUT_AGENTS=40): never more than the limit
+// update at once (sampled through the run), every
 // agent ends on the new binary; a release whose binary does not start is
 // rolled back (the agent restores its old binary itself) and halts the
 // rollout; refuse mode keeps agents from starting jobs.
