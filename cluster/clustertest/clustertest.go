@@ -40,8 +40,10 @@ import (
 	"github.com/unyo-ops/unyo/cluster"
 )
 
-// Timeout bounds every Wait*; generous so slow CI does not flake.
-var Timeout = 15 * time.Second
+// Timeout bounds every Wait* and each operation of the harness; it only
+// bounds a wait for a condition, so it is generous: a loaded 2-core CI
+// machine took more than 15 s to converge a restarted follower.
+var Timeout = 60 * time.Second
 
 // Option changes how Start builds the cluster.
 type Option func(*Cluster)
