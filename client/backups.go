@@ -2,12 +2,10 @@ package client
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -59,35 +57,11 @@ func (c *Client) PruneBackups(ctx context.Context, source string, dry bool) (bac
 
 // backupStream posts in to path and reads the progress lines to the end.
 func (c *Client) backupStream(ctx context.Context, path string, in any, p backup.Progress) (ledger.BackupRecord, error) {
-	body, err := json.Marshal(in)
+	resp, u, err := c.postStream(ctx, path, in)
 	if err != nil {
 		return ledger.BackupRecord{}, err
-	}
-	u := *c.base
-	u.Path += path
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return ledger.BackupRecord{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	hc := *c.hc
-	hc.Timeout = 0 // the stream lasts as long as the backup; ctx ends it
-	resp, err := hc.Do(req)
-	if err != nil {
-		return ledger.BackupRecord{}, fmt.Errorf("POST %s: %w", u.Redacted(), err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e struct{ Error, Field string }
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("POST %s answered %s", u.Redacted(), resp.Status)
-		}
-		return ledger.BackupRecord{}, &Error{Status: resp.StatusCode, Field: e.Field, Msg: e.Error}
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 70<<20)
 	for sc.Scan() {

@@ -2,7 +2,6 @@ package client
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,35 +18,11 @@ import (
 // for each stage the node reports. It waits as long as ctx allows (the
 // node gives up after console.MakeReportTimeout).
 func (c *Client) MakeReport(ctx context.Context, month, day string, progress func(stage string, done, total int)) (report.Entry, error) {
-	body, err := json.Marshal(console.MakeReportRequest{Month: month, Day: day})
+	resp, u, err := c.postStream(ctx, "/api/v1/reports/monthly", console.MakeReportRequest{Month: month, Day: day})
 	if err != nil {
 		return report.Entry{}, err
-	}
-	u := *c.base
-	u.Path += "/api/v1/reports/monthly"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return report.Entry{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	hc := *c.hc
-	hc.Timeout = 0 // the stream lasts as long as the report takes; ctx ends it
-	resp, err := hc.Do(req)
-	if err != nil {
-		return report.Entry{}, fmt.Errorf("POST %s: %w", u.Redacted(), err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e struct{ Error, Field string }
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("POST %s answered %s", u.Redacted(), resp.Status)
-		}
-		return report.Entry{}, &Error{Status: resp.StatusCode, Field: e.Field, Msg: e.Error}
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
