@@ -50,7 +50,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzDecode:./rollout/fleetstate/ FuzzDecodeReport:./rollout/ FuzzParseSignature:./rollout/ \
 	FuzzParseSeq:./drill/ \
 	FuzzExtractArchive:./backup/ FuzzReadManifest:./backup/ \
-	FuzzParse:./runbooks/ FuzzHTML:./runbooks/ FuzzEventJSON:./alerting/incident/ FuzzDecodeJSON:./alerting/incident/
+	FuzzParse:./runbooks/ FuzzHTML:./runbooks/ FuzzEventJSON:./alerting/incident/ FuzzDecodeJSON:./alerting/incident/ FuzzFastTemplate:./monitor/filter/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
