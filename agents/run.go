@@ -63,6 +63,7 @@ func (s *Service) Run(ctx context.Context, nc *nats.Conn) error {
 	for subj, h := range map[string]nats.MsgHandler{
 		bus.AgentInventorySubject + ".*": func(m *nats.Msg) { s.reply(m, s.onInventory(ctx, m)) },
 		bus.AgentLogSubject + ".*":       func(m *nats.Msg) { s.reply(m, s.onLog(ctx, m)) },
+		bus.AgentUninstallSubject + ".*": func(m *nats.Msg) { s.reply(m, s.onUninstall(ctx, m)) },
 	} {
 		sub, err := nc.QueueSubscribe(subj, "unyo-agents", h)
 		if err != nil {

@@ -77,6 +77,8 @@ type Service struct {
 	down    map[string]bool      // agents reported down
 	started time.Time
 
+	uninstalls uninstallLimiter // wrong uninstall secrets, per agent
+
 	beats, invs, lines, opsTotal *prometheus.CounterVec
 	connected                    prometheus.GaugeFunc
 }

@@ -91,6 +91,9 @@ const (
 	AgentInventorySubject = "unyo.agent.inventory" // request, agent → a node
 	AgentLogSubject       = "unyo.agent.log"       // request, agent → a node
 	AgentOpSubject        = "unyo.agent.op"        // request, node → agent (signed)
+	// AgentUninstallSubject: request, agent → a node: may the agent
+	// uninstall itself (the group's uninstall secret checked there).
+	AgentUninstallSubject = "unyo.agent.uninstall"
 )
 
 // AgentInboxPrefix is the inbox prefix an agent's connection must use
@@ -115,7 +118,8 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     its version and update state, answered with the cluster's signed
 //     directive; unyo.agent.release.NAME: a chunk of a release binary);
 //   - publish its heartbeats, inventories and log lines on its own
-//     AgentBeatSubject, AgentInventorySubject and AgentLogSubject, and
+//     AgentBeatSubject, AgentInventorySubject and AgentLogSubject, ask
+//     to uninstall on its own AgentUninstallSubject, and
 //     receive its own AgentOpSubject, answering each request once;
 //   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG) and
 //     the replies in its own inbox (AgentInboxPrefix).
@@ -130,7 +134,8 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 	}
 	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name,
 		fleetReportSubject + "." + name, fleetReleaseSubject + "." + name,
-		AgentBeatSubject + "." + name, AgentInventorySubject + "." + name, AgentLogSubject + "." + name}
+		AgentBeatSubject + "." + name, AgentInventorySubject + "." + name, AgentLogSubject + "." + name,
+		AgentUninstallSubject + "." + name}
 	sub := []string{AgentInboxPrefix(name) + ".>", AgentOpSubject + "." + name}
 	for _, t := range targets {
 		pub = append(pub,

@@ -218,7 +218,9 @@ func TestAgentAccess(t *testing.T) {
 			"unyo.job.heartbeat.web02", "unyo.job.heartbeat", "unyo.job.heartbeat.node.node1",
 			// Another agent's fleet reports and release requests
 			// (package rollout), and the object store's subjects.
-			"unyo.agent.report.web02", "unyo.agent.release.web02", "unyo.agent.report", "$O.UNYO_RELEASES.C.x"} {
+			"unyo.agent.report.web02", "unyo.agent.release.web02", "unyo.agent.report", "$O.UNYO_RELEASES.C.x",
+			// Another agent's uninstall request.
+			AgentUninstallSubject + ".web02"} {
 			if err := a.nc.Publish(subj, []byte(`{"run":"forged"}`)); err != nil {
 				t.Fatal(err)
 			}

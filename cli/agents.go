@@ -21,6 +21,7 @@ const agentsUsage = `usage:
   unyo agents list | show NAME [--inventory] | diff NAME
   unyo agents token create --group G [--ttl 24h] [--max-uses N] | token list | token revoke ID
   unyo agents import FILE
+  unyo agents secret set --group G [--secret-stdin]
   unyo agents op NAME sysinfo|hardware|software|processes
   unyo agents op NAME files.search DIR [PATTERN] | files.view FILE
   unyo agents op NAME command CMD`
@@ -212,7 +213,7 @@ func agentsCmd(env *Env) *cobra.Command {
 		return nil
 	})
 	return group("agents", "enrolled agents: list, inventories, tokens, import, remote operations, move, not-moved", "",
-		append([]*cobra.Command{list, show, diff, token, imp, op}, agentsFleetCmds(env)...)...)
+		append([]*cobra.Command{list, show, diff, token, imp, op, agentsSecretCmd(env)}, agentsFleetCmds(env)...)...)
 }
 
 func readLimited(path string, limit int) ([]byte, error) {
@@ -329,7 +330,7 @@ func agentLifeCmds(env *Env) []*cobra.Command {
 		}
 		return agent.Collect(ctx, *cd, *cname, *cgroup, node.Version, *out, inventory.Options{PackagesCommand: pc, HostID: *chid})
 	})
-	return []*cobra.Command{enroll, runC, once, collect}
+	return []*cobra.Command{enroll, runC, once, collect, agentUninstallCmd(env)}
 }
 
 func envOr(env *Env, k, def string) string {

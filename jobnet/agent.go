@@ -377,7 +377,9 @@ type Agent struct {
 
 	// Gate, when set, says why the agent may not start a job now ("" when
 	// it may): while it refuses, no task is fetched (they wait in the
-	// stream). The release modes refuse and mandatory use it.
+	// stream), and it is asked again at the moment a fetched task would
+	// start, which is handed back to the stream instead when it refuses.
+	// The release modes refuse and mandatory use it.
 	Gate func() string
 
 	mu      sync.Mutex
@@ -389,6 +391,18 @@ type Agent struct {
 	seen      map[string]time.Time // task key → expiry, against replays
 	ran       prometheus.Counter
 	refused   *prometheus.CounterVec
+}
+
+// gateRetry is how long a task handed back because the gate closed waits
+// in the stream before it is offered again.
+const gateRetry = time.Second
+
+// gate is Gate's answer, "" without one.
+func (a *Agent) gate() string {
+	if a.Gate == nil {
+		return ""
+	}
+	return a.Gate()
 }
 
 // ErrNoTrust is returned by Agent.Run without trusted keys.
@@ -477,7 +491,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			gated := ""
 			for ctx.Err() == nil {
 				if a.Gate != nil {
-					if why := a.Gate(); why != "" {
+					if why := a.gate(); why != "" {
 						if why != gated {
 							a.Logger.Warn("jobs refused", "reason", why)
 							gated = why
@@ -513,6 +527,16 @@ func (a *Agent) Run(ctx context.Context) error {
 						a.forget(task.Key())
 						_ = m.Nak()
 						return
+					}
+					// The gate closed since the fetch (a refuse mode that
+					// arrived during the fetch's wait, or while the task
+					// waited for a slot): the task is handed back, not run.
+					if why := a.gate(); why != "" {
+						a.forget(task.Key())
+						<-sem
+						_ = m.NakWithDelay(gateRetry)
+						a.Logger.Warn("task handed back: jobs refused", "job", task.Key(), "reason", why)
+						continue
 					}
 					// At most once: the task is ours from here.
 					if err := m.DoubleAck(ctx); err != nil {

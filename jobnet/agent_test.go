@@ -347,3 +347,95 @@ jobnets:
 	cancel()
 	<-agentDone
 }
+
+// gateExec records the tasks it runs; a task whose job is "hold" runs
+// until release is closed.
+type gateExec struct {
+	mu      sync.Mutex
+	ran     []string
+	release chan struct{}
+}
+
+func (g *gateExec) Execute(ctx context.Context, t Task) Result {
+	g.mu.Lock()
+	g.ran = append(g.ran, t.Job)
+	g.mu.Unlock()
+	if t.Job == "hold" {
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+		}
+	}
+	return Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt}
+}
+
+func (g *gateExec) runs() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.ran...)
+}
+
+// TestAgentGateAtStart: a task fetched while the gate was open but that
+// starts after it closed (here: it waited for the agent's only slot) is
+// handed back to the stream, not run, and runs once the gate opens.
+func TestAgentGateAtStart(t *testing.T) {
+	b := openBus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	agents, err := NewAgents(ctx, b.Conn(), AgentsOptions{Signer: testSigner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closed atomic.Bool
+	ex := &gateExec{release: make(chan struct{})}
+	var log syncBuf
+	ag := &Agent{Name: "db1", NC: b.Conn(), Trust: testTrust, Exec: ex, Parallel: 1, Heartbeat: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&log, nil)),
+		Gate: func() string {
+			if closed.Load() {
+				return "refuse mode: server upgrade"
+			}
+			return ""
+		}}
+	agentDone := make(chan struct{})
+	go func() { ag.Run(ctx); close(agentDone) }()
+	defer func() {
+		cancel()
+		<-agentDone
+		if t.Failed() {
+			t.Logf("agent log:\n%s", log.String())
+		}
+	}()
+	for _, job := range []string{"hold", "gated"} {
+		if err := agents.Dispatch(ctx, "agent:db1", Task{Run: "r1", Job: job, Attempt: 1, Kind: "command", Command: "/bin/true"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the first task to run", func() bool { return len(ex.runs()) == 1 })
+	// The second task is fetched (delivered, not acknowledged) and waits
+	// for the slot the first one holds.
+	waitFor(t, "the second task to be fetched", func() bool {
+		c, err := agents.js.Consumer(ctx, TaskStream, "agent-db1")
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(ctx)
+		return err == nil && ci.NumAckPending == 1 && ci.NumPending == 0
+	})
+	closed.Store(true)
+	close(ex.release)
+	waitFor(t, "the fetched task to be handed back", func() bool {
+		return strings.Contains(log.String(), `msg="task handed back: jobs refused" job=r1/gated/1`)
+	})
+	if r := ex.runs(); len(r) != 1 {
+		t.Fatalf("tasks run while the gate is closed: %v", r)
+	}
+	closed.Store(false)
+	waitFor(t, "the handed-back task to run once the gate opens", func() bool { return len(ex.runs()) == 2 })
+	if r := ex.runs(); r[1] != "gated" {
+		t.Errorf("runs: %v", r)
+	}
+	if n := promtestutil.ToFloat64(ag.ran); n != 2 {
+		t.Errorf("agent counted %v tasks run, want 2", n)
+	}
+}

@@ -1,8 +1,10 @@
 package test
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -212,6 +214,73 @@ agents:
 	if countFatal(t, c) != 5 {
 		t.Errorf("after the restart %d log incidents, want 5 (positions kept)", countFatal(t, c))
 	}
+
+	// Uninstall protection: the group's secret is set by an admin only
+	// (from stdin, never argv), and the agent uninstalls only with it;
+	// every attempt is audited, never with the secret.
+	const uninstallSecret = "s3cret-for-the-web-group"
+	if out, code := unyoStdin(t, operator, uninstallSecret+"\n", "agents", "secret", "set", "--group", "web", "--secret-stdin", srv); code == 0 {
+		t.Errorf("an operator set the group's uninstall secret:\n%s", out)
+	}
+	if out, code := unyoStdin(t, testutil.AdminToken, uninstallSecret+"\n", "agents", "secret", "set", "--group", "web", "--secret-stdin", srv); code != 0 {
+		t.Fatalf("set the uninstall secret: exit %d\n%s", code, out)
+	}
+	uninstall := func(secret string) (string, int) {
+		out, errOut, code := testutil.RunEnv(t, []string{"UNYO_UNINSTALL_SECRET=" + secret}, "agent", "uninstall", "--state-dir", state)
+		return out + errOut, code
+	}
+	if out, code := uninstall("not-the-secret-at-all"); code == 0 || !strings.Contains(out, "wrong secret") {
+		t.Errorf("uninstall with a wrong secret: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(state, "state.json")); err != nil {
+		t.Fatalf("a refused uninstall removed the enrolment: %v", err)
+	}
+	if out, code := uninstall(uninstallSecret); code != 0 {
+		t.Fatalf("uninstall with the secret: exit %d\n%s", code, out)
+	}
+	for _, f := range []string{"state.json", "nkey.seed", "sign.key"} {
+		if _, err := os.Stat(filepath.Join(state, f)); err == nil {
+			t.Errorf("%s left after the uninstall", f)
+		}
+	}
+	if a, err := c.Agent(t.Context(), "web01"); err != nil || !a.Disabled {
+		t.Errorf("web01 after its uninstall: %+v %v, want disabled", a, err)
+	}
+	audit, err = c.Audit(t.Context(), client.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = map[string]bool{}
+	for _, e := range audit {
+		if strings.Contains(e.Detail+e.Target, uninstallSecret) || strings.Contains(e.Detail, "not-the-secret") {
+			t.Errorf("the audit shows a secret: %+v", e)
+		}
+		if e.Action == "agent.uninstall" || e.Action == "agent.admin" {
+			seen[e.Actor+" "+e.Action+" "+e.Result] = true
+		}
+	}
+	for _, want := range []string{"admin agent.admin ok", "olga agent.admin denied", "agent:web01 agent.uninstall refused", "agent:web01 agent.uninstall ok"} {
+		if !seen[want] {
+			t.Errorf("audit lacks %q; has %v", want, seen)
+		}
+	}
+}
+
+// unyoStdin runs unyo as token with stdin and returns its output and exit
+// code.
+func unyoStdin(t *testing.T, token, stdin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(testutil.Binary(t), args...)
+	cmd.Env = append(os.Environ(), "UNYO_TOKEN="+token, "UNYO_CREDENTIALS="+filepath.Join(t.TempDir(), "credentials.json"))
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
 }
 
 func fatalIncidents(t *testing.T, c *client.Client) []incident.Incident {
