@@ -1,10 +1,14 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +20,11 @@ import (
 
 // TestRolloutEnrolled: enrolled resident agents (`unyo agent run`, not
 // the --name mode) update themselves in a rollout: each reports on its
-// own subject, downloads the release, verifies it against --release-key,
-// swaps its binary, starts it on trial and is confirmed; at most the
-// limit update at once and every agent ends on the new binary.
+// own subject, downloads the release differentially (it runs the release
+// a patch version before, so it fetches only the few chunks that
+// differ), verifies it against --release-key, swaps its binary, starts it
+// on trial and is confirmed; at most the limit update at once and every
+// agent ends on the new binary.
 func TestRolloutEnrolled(t *testing.T) {
 	t.Parallel()
 	rel := releaseBinary(t)
@@ -59,6 +65,19 @@ releases:
 	// says an update waits (optional mode), which shows they reported.
 	unyo(t, 0, "release", "add", "--version", testRelease, "--file", relFile, "--sig", sig, srv)
 
+	// The agents run the same build a patch version before: the release
+	// with its version string changed in place.
+	prevVersion := "9.9.7-test"
+	relBytes, err := os.ReadFile(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := filepath.Join(dir, "unyo-"+prevVersion)
+	if err := os.WriteFile(prev, bytes.ReplaceAll(relBytes, []byte(testRelease), []byte(prevVersion)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	served0 := metricValue(t, p.URL, "unyo_rollout_bytes_served_total")
+
 	const n, limit = 3, 2
 	agents := make([]*fleetAgent, n)
 	for i := range agents {
@@ -69,7 +88,7 @@ releases:
 			t.Fatal(err)
 		}
 		exe := filepath.Join(adir, "unyo")
-		copyFile(t, testutil.Binary(t), exe)
+		copyFile(t, prev, exe)
 		unyo(t, 0, "agent", "enroll", "--server", p.URL, "--token-file", tok, "--name", name, "--group", "web",
 			"--state-dir", state, "--host-id", "host-"+name)
 		agents[i] = &fleetAgent{name: name, dir: adir, exe: exe, log: &lockedBuf{}, args: []string{"agent", "run",
@@ -121,13 +140,39 @@ releases:
 			t.Errorf("%s's binary says %q after the rollout, want %s", a.name, v, testRelease)
 		}
 		log := a.log.String()
-		for _, want := range []string{"update: downloading", "update: swapped", "update committed"} {
+		for _, want := range []string{"update: downloading", "update: differential download", "update: swapped", "update committed"} {
 			if !strings.Contains(log, want) {
 				t.Errorf("%s's log lacks %q", a.name, want)
 			}
 		}
 	}
-	t.Logf("rollout to %d enrolled agents: at most %d updating at once", n, maxSeen)
+	// Each agent fetched the manifest and the few chunks that differ,
+	// not the binary.
+	served := metricValue(t, p.URL, "unyo_rollout_bytes_served_total") - served0
+	if served <= 0 || served > float64(n*len(relBytes))/10 {
+		t.Errorf("%.0f bytes served for %d agents updating to a %d-byte binary a patch version apart", served, n, len(relBytes))
+	}
+	t.Logf("rollout to %d enrolled agents: at most %d updating at once; %.0f bytes served (binary %d bytes)", n, maxSeen, served, len(relBytes))
+}
+
+// metricValue reads an unlabelled metric of the node at url (0 when absent).
+func metricValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testutil.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }
 
 // copyFile copies src to dst (mode 0755): an agent's own binary, which it
