@@ -48,7 +48,7 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
 	FuzzDecode:./rollout/fleetstate/ FuzzDecodeReport:./rollout/ FuzzParseSignature:./rollout/ \
-	FuzzParseSeq:./drill/ \
+	FuzzManifestDecode:./rollout/cdc/ FuzzParseSeq:./drill/ \
 	FuzzExtractArchive:./backup/ FuzzReadManifest:./backup/ \
 	FuzzParse:./runbooks/ FuzzHTML:./runbooks/ FuzzEventJSON:./alerting/incident/ FuzzDecodeJSON:./alerting/incident/ FuzzFastTemplate:./monitor/filter/
 
