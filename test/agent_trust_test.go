@@ -93,6 +93,7 @@ func waitRunStatus(t *testing.T, srv, id, status string) ledger.RunRecord {
 // lets in only its configured agents, each only onto its own subjects,
 // and the real `unyo agent` runs the tasks the node signed.
 func TestAgentAccessEmbedded(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	natsAddr := testutil.FreePort(t)
 	natsURL := "nats://" + natsAddr
@@ -244,6 +245,7 @@ func mustReadString(t *testing.T, path string) string {
 // only from the agent it was dispatched to), so that job goes on; the task
 // the node signed runs.
 func TestAgentRefusesForgedTasks(t *testing.T) {
+	t.Parallel()
 	natsBin, err := exec.LookPath("nats-server")
 	if err != nil {
 		if os.Getenv("UNYO_TEST_ALLOW_SKIP") == "1" {

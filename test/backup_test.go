@@ -23,6 +23,7 @@ import (
 // again with its history (the incident from before the backup, its
 // users and tokens, the catalog).
 func TestBackupSelfRestore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data, dest, etc := filepath.Join(dir, "data"), filepath.Join(dir, "dest"), filepath.Join(dir, "etc")
 	os.MkdirAll(etc, 0o755)
