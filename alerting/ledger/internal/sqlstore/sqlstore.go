@@ -95,8 +95,9 @@ type Schema struct {
 	EntrySelectCols string
 	// Unpublished is the WHERE condition of unpublished timeline entries.
 	Unpublished string
-	// RunBy and RunWhere name job_runs.by and job_run_jobs.where.
-	RunBy, RunWhere string
+	// By names the "by" column of job_runs, backups, drills and
+	// account_passwords; RunWhere job_run_jobs.where.
+	By, RunWhere string
 	// JobOrder orders a run's job records of one attempt.
 	JobOrder string
 	// Unindexed prefixes a column the planner must not pick an index by
