@@ -87,7 +87,18 @@ type Bulk interface {
 	// LockAudit serialises audit appends of every writer of the
 	// database until tx ends.
 	LockAudit(ctx context.Context, tx DB) error
+	// LockName serialises, until tx ends, the transactions of every
+	// writer of the database that lock the same name in the same space:
+	// for a rule about rows that may not exist yet, which no row lock
+	// covers (one agent per host id).
+	LockName(ctx context.Context, tx DB, space int32, name string) error
 }
+
+// Lock spaces of Bulk.LockName.
+const (
+	// LockHostID: PutAgent, by host id.
+	LockHostID int32 = 1
+)
 
 // Schema names what differs in the tables' columns.
 type Schema struct {
