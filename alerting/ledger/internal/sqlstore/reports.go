@@ -82,7 +82,8 @@ func (c *Core) Reports(ctx context.Context) ([]ledger.StoredReport, error) {
 		WHERE report IN (SELECT id FROM monthly_reports ORDER BY id DESC LIMIT ?) ORDER BY report, name`, ledger.MaxReports)
 	fs, err := collect(rows, err, func(r Row) (file, error) {
 		var f file
-		return f, r.Scan(&f.report, &f.Name, &f.Size, &f.SHA256)
+		err := r.Scan(&f.report, &f.Name, &f.Size, &f.SHA256)
+		return f, err
 	})
 	if err != nil {
 		return nil, c.wrap("reports", err)
