@@ -265,11 +265,12 @@ authorization {
     {user: node, password: %q}
     {user: web01, password: %q, permissions: {
       publish: {allow: [
-        "unyo.job.result.web01", "unyo.job.heartbeat.web01",
+        "unyo.job.result.web01", "unyo.job.report.web01", "unyo.job.heartbeat.web01",
         "$JS.API.CONSUMER.CREATE.UNYO_JOBS.agent-web01.unyo.job.task.agent.web01",
         "$JS.API.CONSUMER.MSG.NEXT.UNYO_JOBS.agent-web01",
         "$JS.ACK.UNYO_JOBS.agent-web01.>"]}
-      subscribe: {allow: ["_INBOX_AGENT.web01.>", "unyo.job.kill.agent.web01"]}
+      subscribe: {allow: ["_INBOX_AGENT.web01.>", "unyo.job.kill.agent.web01", "unyo.job.direct.agent.web01"]}
+      allow_responses: {max: 1, expires: "5m"}
     }}
   ]
 }
