@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/backup"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/cluster/clustertest"
@@ -48,7 +49,7 @@ func TestSelfBackupRaftSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := backup.ReadManifest(filepath.Join(f.dest.Root, "self", b.ID))
+	m, err := backup.ReadManifest(filepath.Join(f.dest.Root, b.Source, b.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,5 +91,56 @@ func TestSelfBackupRaftSnapshot(t *testing.T) {
 	}
 	if _, err := f.m.Verify(ctx, b2.ID, nil); !errors.Is(err, backup.ErrMismatch) || !strings.Contains(err.Error(), "CRC") {
 		t.Fatalf("verify of a damaged raft snapshot: %v", err)
+	}
+}
+
+// Two nodes back up their self source (same name) to one shared
+// directory, each with its own catalog: their generations never share a
+// name or a directory, and each verifies and prunes its own.
+func TestSelfGenerationsUniqueAcrossNodes(t *testing.T) {
+	t.Parallel()
+	shared := &backup.Dir{DestName: "shared", Root: t.TempDir()}
+	var ids []string
+	for _, node := range []string{"n1", "db.example"} {
+		data := t.TempDir()
+		os.WriteFile(filepath.Join(data, "node.txt"), []byte(node), 0o600)
+		f := newFixture(t, backup.Spec{Name: "self", Source: &backup.SelfSource{Node: node, DataDir: data},
+			Destination: shared, Policy: backup.Policy{Last: 1}})
+		f.m.Node = node
+		for range 2 {
+			b, err := f.m.Run(t.Context(), "self", "test", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.m.Verify(t.Context(), b.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, b.ID)
+		}
+		if _, err := f.m.Prune(t.Context(), "self", false); err != nil {
+			t.Fatal(err)
+		}
+		l, err := f.m.List(t.Context(), ledger.BackupFilter{Source: "self"})
+		if err != nil || len(l) != 1 {
+			t.Fatalf("%s: catalog after prune: %+v %v", node, l, err)
+		}
+	}
+	want := []string{"self-n1.1", "self-n1.2", "self-db_example.1", "self-db_example.2"}
+	if strings.Join(ids, " ") != strings.Join(want, " ") {
+		t.Fatalf("generations %v, want %v", ids, want)
+	}
+	for _, g := range []string{"self-n1/self-n1.2", "self-db_example/self-db_example.2"} {
+		m, err := backup.ReadManifest(filepath.Join(shared.Root, g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(m.Source, "self-") || m.Node == "" {
+			t.Errorf("%s: manifest source %q node %q", g, m.Source, m.Node)
+		}
+	}
+	for _, g := range []string{"self-n1/self-n1.1", "self-db_example/self-db_example.1"} {
+		if _, err := os.Stat(filepath.Join(shared.Root, g)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s not pruned: %v", g, err)
+		}
 	}
 }

@@ -261,7 +261,7 @@ func restoreCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{Use: "restore GENERATION_DIR", Short: "rebuild a node's data directory from a self backup (offline)",
 		Long: `Rebuild a lost node from a self backup, without a running node or the catalog:
 GENERATION_DIR is a generation's directory on the backup destination
-(<dir>/self/self.N), holding data.tar.zst, ledger.sqlite.zst, config.yaml
+(<dir>/self-NODE/self-NODE.N), holding data.tar.zst, ledger.sqlite.zst, config.yaml
 and manifest.json. Every object is checked against the manifest's SHA-256,
 the Raft snapshot is read back in full, the ledger is checked with PRAGMA
 integrity_check, and the data directory is written to --data-dir, which

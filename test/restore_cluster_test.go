@@ -98,15 +98,8 @@ cluster:
 		return err == nil && len(l) == 1
 	})
 	out := unyo(t, 0, "backup", "run", "self", srv)
-	gen := strings.Fields(out)
-	id := ""
-	for _, w := range gen {
-		if strings.HasPrefix(w, "self") && strings.Contains(w, ".") {
-			id = strings.TrimRight(w, ":,")
-			break
-		}
-	}
-	if id == "" {
+	// A self source's generations are the node's own: self-n0.N.
+	if !strings.Contains(out, "self-n0.1") {
 		t.Fatalf("backup run self: %s", out)
 	}
 
@@ -119,7 +112,7 @@ cluster:
 			t.Fatal(err)
 		}
 	}
-	out = unyo(t, 0, "restore", filepath.Join(dest, "self", id), "--data-dir", dirs[0], "--new-cluster")
+	out = unyo(t, 0, "restore", filepath.Join(dest, "self-n0", "self-n0.1"), "--data-dir", dirs[0], "--new-cluster")
 	if !strings.Contains(out, "new cluster") {
 		t.Fatalf("unyo restore --new-cluster: %s", out)
 	}
