@@ -12,13 +12,13 @@ import (
 // and update state to the cluster (Options.ReportEvery).
 const DefaultReportEvery = 10 * time.Second
 
-// updater is the enrolled agent's side of rollouts (rollout.Updater): it
+// Updater is the enrolled agent's side of rollouts (rollout.Updater): it
 // reports on the agent's own subject, follows the cluster's signed
 // directives (updating itself with the release key, keeping the rollback
 // copy and its markers in the state directory) and gates the job runner
 // on the release mode. Re-homing an enrolled agent is not done here: a
 // move order is reported as failed.
-func (a *Agent) updater() *rollout.Updater {
+func (a *Agent) Updater() *rollout.Updater {
 	every := a.o.ReportEvery
 	if every <= 0 {
 		every = DefaultReportEvery
@@ -32,7 +32,7 @@ func (a *Agent) updater() *rollout.Updater {
 // first job), then keeps reporting until ctx ends. It returns the job
 // gate.
 func (a *Agent) startUpdater(ctx context.Context) (gate func() string, done <-chan struct{}) {
-	up := a.updater()
+	up := a.Updater()
 	up.Init(ctx, 3*time.Second)
 	ch := make(chan struct{})
 	go func() {
@@ -43,3 +43,7 @@ func (a *Agent) startUpdater(ctx context.Context) (gate func() string, done <-ch
 	}()
 	return up.Gate, ch
 }
+
+// Heartbeat sends one heartbeat, as Run does every interval (benchmarks
+// drive many agents' heartbeats from one process).
+func (a *Agent) Heartbeat() { a.beat() }

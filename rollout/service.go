@@ -84,9 +84,10 @@ type Service struct {
 	bytes   prometheus.Counter
 	// manifests caches the encoded cdc manifest of each release (by
 	// SHA-256; as many as releases).
-	manifests sync.Map
-	active    prometheus.Gauge
-	proposed  *prometheus.CounterVec
+	manifests  sync.Map
+	manifestMu sync.Mutex
+	active     prometheus.Gauge
+	proposed   *prometheus.CounterVec
 }
 
 // Errors of the service.
@@ -495,6 +496,12 @@ func (s *Service) onChunk(ctx context.Context, m *nats.Msg) {
 // manifest is the encoded content-defined chunk list of the release sha
 // (whose cached binary f is), made once per release.
 func (s *Service) manifest(sha string, f *os.File) ([]byte, error) {
+	if b, ok := s.manifests.Load(sha); ok {
+		return b.([]byte), nil
+	}
+	// One at a time: the agents of a wave ask at once.
+	s.manifestMu.Lock()
+	defer s.manifestMu.Unlock()
 	if b, ok := s.manifests.Load(sha); ok {
 		return b.([]byte), nil
 	}
