@@ -147,11 +147,7 @@ func newJobFixture(t testing.TB, jn console.Jobnets) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range auth.UserRoles {
-		if _, err := svc.AddUser(ctx, string(r)+"1", r, password); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addRoleUsers(t, s)
 	now := time.Now()
 	var samples []ledger.Sample
 	for i := range 120 {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,11 +65,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range auth.UserRoles {
-		if _, err := svc.AddUser(ctx, string(r)+"1", r, password); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addRoleUsers(t, s)
 	g := auth.NewGuard(auth.GuardOptions{Authenticators: []auth.Authenticator{svc.Authenticator(), web.CookieAuthenticator(svc)}, Auditor: svc})
 	m := auth.NewMux(g)
 	tg := &fakeTargets{list: []console.TargetSummary{
@@ -79,6 +76,28 @@ func newFixture(t testing.TB) *fixture {
 	srv := httptest.NewServer(ws.Wrap(m))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, store: s, svc: svc, web: ws, targets: tg}
+}
+
+// passwordHash is password's Argon2id hash, made once per test binary:
+// every fixture has one user per role with it, and five hashes per
+// fixture (at OWASP's minimum cost, slow under -race) were most of the
+// package's time. Login still verifies it every time.
+var passwordHash = sync.OnceValues(func() (string, error) { return auth.HashPassword(password, auth.DefaultArgon2) })
+
+// addRoleUsers makes user <role>1 with password for every user role, as
+// `unyo user add` (auth.Service.AddUser) would.
+func addRoleUsers(t testing.TB, s auth.Store) {
+	t.Helper()
+	h, err := passwordHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for _, r := range auth.UserRoles {
+		if err := s.CreateUser(context.Background(), auth.User{Name: string(r) + "1", Role: r, Source: "local", Created: now, Updated: now, PasswordHash: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // event opens (or adds to) an incident and returns its id.

@@ -346,11 +346,12 @@ const (
 
 func forEachStore(t *testing.T, fn func(t *testing.T, open opener)) {
 	for name, open := range stores() {
-		t.Run(name, func(t *testing.T) { fn(t, open) })
+		t.Run(name, func(t *testing.T) { t.Parallel(); fn(t, open) })
 	}
 }
 
 func TestStepTiming(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, nil)
 		id := h.open("web01", "http")
@@ -381,6 +382,7 @@ func TestStepTiming(t *testing.T) {
 }
 
 func TestMailContent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, stores()["sqlite"], nil)
 	id := h.open("db01", "ping")
 	h.at(0)
@@ -405,6 +407,7 @@ func TestMailContent(t *testing.T) {
 }
 
 func TestAckStops(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, func(c *escalation.Config, _ *escalation.Options) { c.Policies[0].AckTimeout = 0 })
 		id := h.open("web01", "http")
@@ -422,6 +425,7 @@ func TestAckStops(t *testing.T) {
 }
 
 func TestAckTimeoutRetriggers(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, nil)
 		id := h.open("web01", "http")
@@ -460,6 +464,7 @@ func TestAckTimeoutRetriggers(t *testing.T) {
 // sends what was recorded, runs the next step once, and never sends a step
 // twice — also when two run at once (an old and a new leader).
 func TestRestartMidEscalation(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, nil)
 		id := h.open("web01", "http")
@@ -502,6 +507,7 @@ func TestRestartMidEscalation(t *testing.T) {
 }
 
 func TestMaintenanceSuppressesThenReleases(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, nil)
 		end := T0.Add(time.Hour)
@@ -532,6 +538,7 @@ func TestMaintenanceSuppressesThenReleases(t *testing.T) {
 }
 
 func TestRecurringMaintenance(t *testing.T) {
+	t.Parallel()
 	// Monthly on the 1st at 01:00 Tokyo time, for 12 hours.
 	m := ledger.Maintenance{Name: "monthly", Scope: ledger.ScopeSite, Match: "tokyo-1", Start: T0.AddDate(0, -6, 0),
 		Cron: "0 1 1 * *", Duration: 12 * time.Hour, TimeZone: "Asia/Tokyo", CreatedBy: "x"}
@@ -570,6 +577,7 @@ func TestRecurringMaintenance(t *testing.T) {
 }
 
 func TestParentDownSuppressesChild(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, func(_ *escalation.Config, o *escalation.Options) {
 			o.Parents = func(target string) string {
@@ -596,6 +604,7 @@ func TestParentDownSuppressesChild(t *testing.T) {
 // A down host pages once: an SNMP incident of a target whose ping incident
 // is active is suppressed as unreachable (issue 17 item 2).
 func TestTargetDownSuppressesItsOtherChecks(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, nil)
 		h.open("web01", "ping")
@@ -611,6 +620,7 @@ func TestTargetDownSuppressesItsOtherChecks(t *testing.T) {
 }
 
 func TestStormOfOneTargetSendsOneMessage(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, func(c *escalation.Config, _ *escalation.Options) { c.Storm.GroupWait = 10 * time.Second })
 		evs := make([]incident.Event, 1000)
@@ -643,6 +653,7 @@ func TestStormOfOneTargetSendsOneMessage(t *testing.T) {
 }
 
 func TestFailingNotifierRaisesIncident(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, stores()["sqlite"], nil)
 	h.smtp.Fail(421)
 	id := h.open("web01", "http")
@@ -665,6 +676,7 @@ func TestFailingNotifierRaisesIncident(t *testing.T) {
 }
 
 func TestFlappingNotifiedOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, stores()["sqlite"], nil)
 	id := h.open("web01", "http")
 	h.at(0)
@@ -685,6 +697,7 @@ func TestFlappingNotifiedOnce(t *testing.T) {
 }
 
 func TestHelpDeskOffDutyIsSkipped(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, stores()["sqlite"], func(c *escalation.Config, _ *escalation.Options) {
 		c.Policies[0].Steps[0].Roles = []string{"operator", "help-desk"}
 		c.Policies[0].AckTimeout = 0
@@ -718,6 +731,7 @@ func TestHelpDeskOffDutyIsSkipped(t *testing.T) {
 }
 
 func TestConfigCrossReferences(t *testing.T) {
+	t.Parallel()
 	c := baseConfig()
 	c.Policies[0].Steps[1].Roles = []string{"nobody"}
 	c.Roles[0].Contacts = []string{"ghost"}
@@ -738,6 +752,7 @@ func TestConfigCrossReferences(t *testing.T) {
 }
 
 func TestExportCSV(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, nil)
 		id := h.open("web01", "http")

@@ -562,13 +562,14 @@ func (e *Escalator) RunDue(ctx context.Context) error {
 				return err
 			}
 		}
+		down := downCache{} // like the windows, read once per pass
 		progressed := 0
 		for _, esc := range due {
 			err := e.retry(ctx, esc.IncidentID, func(cur *ledger.Escalation) ([]ledger.Notification, []ledger.Note, bool, error) {
 				if cur.NextAt == nil || cur.NextAt.After(now) {
 					return nil, nil, false, nil // someone else ran it
 				}
-				return e.step(ctx, cur, windows, now)
+				return e.step(ctx, cur, windows, down, now)
 			})
 			if err != nil {
 				return err
@@ -583,7 +584,7 @@ func (e *Escalator) RunDue(ctx context.Context) error {
 }
 
 // step decides what a due escalation does now.
-func (e *Escalator) step(ctx context.Context, esc *ledger.Escalation, windows []ledger.Maintenance, now time.Time) ([]ledger.Notification, []ledger.Note, bool, error) {
+func (e *Escalator) step(ctx context.Context, esc *ledger.Escalation, windows []ledger.Maintenance, down downCache, now time.Time) ([]ledger.Notification, []ledger.Note, bool, error) {
 	inc, err := e.led.Incident(ctx, esc.IncidentID)
 	if err != nil {
 		return nil, nil, false, err
@@ -617,7 +618,7 @@ func (e *Escalator) step(ctx context.Context, esc *ledger.Escalation, windows []
 		return nil, notes, true, nil
 	}
 	// Suppressed?
-	if reason, until := e.suppressed(ctx, inc, &p, windows, now); reason != "" {
+	if reason, until := e.suppressed(ctx, inc, &p, windows, down, now); reason != "" {
 		if esc.State != ledger.EscSuppressed || esc.Reason != reason {
 			note(incident.KindSuppressed, "%s", reason)
 			e.m.suppressed.WithLabelValues(strings.SplitN(reason, ":", 2)[0]).Inc()
@@ -670,7 +671,7 @@ func (e *Escalator) step(ctx context.Context, esc *ledger.Escalation, windows []
 }
 
 // suppressed says why inc must not be notified now, and when to look again.
-func (e *Escalator) suppressed(ctx context.Context, inc incident.Incident, p *Policy, windows []ledger.Maintenance, now time.Time) (string, time.Time) {
+func (e *Escalator) suppressed(ctx context.Context, inc incident.Incident, p *Policy, windows []ledger.Maintenance, down downCache, now time.Time) (string, time.Time) {
 	recheck := now.Add(e.cfg.Recheck)
 	for _, w := range windows {
 		if !MatchesWindow(w, inc) {
@@ -683,19 +684,19 @@ func (e *Escalator) suppressed(ctx context.Context, inc incident.Incident, p *Po
 	// The target itself is down (its ping incident is active): another
 	// check of it failing is the same fault, paged once, for ping.
 	if !slices.Contains(e.cfg.DownChecks, inc.Check) {
-		down, id, err := e.parentDown(ctx, inc.Target)
+		isDown, id, err := e.parentDown(ctx, down, inc.Target)
 		if err != nil {
 			e.log.Warn("target state", "target", inc.Target, "err", err)
-		} else if down {
+		} else if isDown {
 			return fmt.Sprintf("unreachable: %s is down (incident %d)", inc.Target, id), recheck
 		}
 	}
 	if e.opts.Parents != nil {
 		if parent := e.opts.Parents(inc.Target); parent != "" && parent != inc.Target {
-			down, id, err := e.parentDown(ctx, parent)
+			isDown, id, err := e.parentDown(ctx, down, parent)
 			if err != nil {
 				e.log.Warn("parent state", "parent", parent, "err", err)
-			} else if down {
+			} else if isDown {
 				return fmt.Sprintf("unreachable: parent %s is down (incident %d)", parent, id), recheck
 			}
 		}
@@ -720,19 +721,39 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
+// downCache holds, for one pass of RunDue over the due escalations, what
+// parentDown found per target: a storm of checks failing on one target
+// asks the ledger once per pass, not once per incident (1000 queries of
+// 100 incidents each for a storm of 1000).
+type downCache map[string]downState
+
+type downState struct {
+	down bool
+	id   int64
+}
+
 // parentDown reports whether the parent (or a target itself) has an
-// active, unrecovered incident on one of the down checks.
-func (e *Escalator) parentDown(ctx context.Context, parent string) (bool, int64, error) {
+// active, unrecovered incident on one of the down checks; cache (nil: none)
+// keeps the answer for the rest of the pass.
+func (e *Escalator) parentDown(ctx context.Context, cache downCache, parent string) (bool, int64, error) {
+	if st, ok := cache[parent]; ok {
+		return st.down, st.id, nil
+	}
 	incs, err := e.led.Incidents(ctx, ledger.Filter{States: []incident.State{incident.Open, incident.Acknowledged}, Target: parent, Limit: 100})
 	if err != nil {
 		return false, 0, err
 	}
+	st := downState{}
 	for _, inc := range incs {
 		if !inc.Recovered && slices.Contains(e.cfg.DownChecks, inc.Check) {
-			return true, inc.ID, nil
+			st = downState{down: true, id: inc.ID}
+			break
 		}
 	}
-	return false, 0, nil
+	if cache != nil {
+		cache[parent] = st
+	}
+	return st.down, st.id, nil
 }
 
 // offDuty lists the step's roles whose calendar is closed at now.

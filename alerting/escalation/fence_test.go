@@ -44,6 +44,7 @@ func (h *harness) fenced(name string, f int64, leads bool, reg prometheus.Regist
 // leader (term 6) claims; from then on the old one claims nothing, even
 // what is due, and every step goes out once, sent by the new leader.
 func TestDeposedLeaderIsFenced(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, nil)
 		id := h.open("web01", "http")
@@ -87,6 +88,7 @@ func TestDeposedLeaderIsFenced(t *testing.T) {
 // (term 40) does not lock out a rebuilt one (term 2) whose leadership a
 // quorum confirms; an unconfirmed one stays out.
 func TestRebuiltClusterTakesOverFence(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		h := newHarness(t, open, nil)
 		h.open("web01", "http")
@@ -121,6 +123,7 @@ func TestRebuiltClusterTakesOverFence(t *testing.T) {
 // it had not sent, so the next leader sends them at once, not after the
 // lease.
 func TestStoppingMidBatchReleases(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, open opener) {
 		ctx, stepDown := context.WithCancel(t.Context())
 		var h *harness

@@ -44,6 +44,7 @@ func sameTimes(t *testing.T, what string, got, want []time.Time) {
 // TestMaintenanceCronWeekdayOfMonth: the day-of-week #N and L extension,
 // reckoned in the window's time zone, over the whole of 2026.
 func TestMaintenanceCronWeekdayOfMonth(t *testing.T) {
+	t.Parallel()
 	jst := tokyo(t)
 	yearFrom, yearTo := time.Date(2026, 1, 1, 0, 0, 0, 0, jst), time.Date(2027, 1, 1, 0, 0, 0, 0, jst)
 	at := func(month time.Month, day, hour int) time.Time {
@@ -118,6 +119,7 @@ func TestMaintenanceCronWeekdayOfMonth(t *testing.T) {
 }
 
 func TestCheckMaintenanceCron(t *testing.T) {
+	t.Parallel()
 	base := ledger.Maintenance{Name: "w", Scope: ledger.ScopeSite, Match: "s", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		Duration: time.Hour, CreatedBy: "x"}
 	for _, c := range []struct{ cron, msg string }{
@@ -163,6 +165,7 @@ func TestCheckMaintenanceCron(t *testing.T) {
 }
 
 func TestOccurrences(t *testing.T) {
+	t.Parallel()
 	day := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
 	ptr := func(t time.Time) *time.Time { return &t }
 	from, to := day(1, 0), day(8, 0)
@@ -215,6 +218,7 @@ func TestOccurrences(t *testing.T) {
 // whose occurrence would still run must not hide a later one that is in
 // force.
 func TestActiveWindowOverlapBeforeStart(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 11, 2, 7, 0, 0, 0, time.UTC)
 	m := ledger.Maintenance{Name: "w", Scope: ledger.ScopeTarget, Match: "x", Start: start, Cron: "0 */6 * * *",
 		Duration: 8 * time.Hour, CreatedBy: "x"}
