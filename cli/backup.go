@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -215,12 +216,13 @@ func backupProgress(env *Env, label string) (backup.Progress, func(error)) {
 	start := time.Now()
 	if f, ok := env.Stderr.(*os.File); ok && isTerminal(f) {
 		p := mpb.New(mpb.WithOutput(f), mpb.WithWidth(40))
-		stage := "starting"
-		bar := p.AddBar(0, mpb.PrependDecorators(decor.Name(label+" "), decor.Any(func(decor.Statistics) string { return stage }, decor.WCSyncSpaceR)),
+		var stage atomic.Value // written here, read by mpb's goroutine
+		stage.Store("starting")
+		bar := p.AddBar(0, mpb.PrependDecorators(decor.Name(label+" "), decor.Any(func(decor.Statistics) string { return stage.Load().(string) }, decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.Counters(decor.SizeB1024(0), "% .1f / % .1f"), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
 		return func(s string, done, total int64) {
-				if s != stage {
-					stage = s
+				if s != stage.Load().(string) {
+					stage.Store(s)
 					bar.SetCurrent(0)
 				}
 				if total > 0 {

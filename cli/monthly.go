@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/sys/unix"
 
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/report"
@@ -98,17 +100,18 @@ func makeReport(ctx context.Context, env *Env, c *client.Client, month, day stri
 	if f, ok := env.Stderr.(*os.File); ok && isTerminal(f) {
 		p := mpb.NewWithContext(ctx, mpb.WithOutput(f), mpb.WithWidth(40))
 		total := int64(len(report.Stages) + 1)
-		stage := "starting"
-		bar := p.AddBar(total, mpb.PrependDecorators(decor.Name("report "+month+" "), decor.Any(func(decor.Statistics) string { return stage }, decor.WCSyncSpaceR)),
+		var stage atomic.Value // written here, read by mpb's goroutine
+		stage.Store("starting")
+		bar := p.AddBar(total, mpb.PrependDecorators(decor.Name("report "+month+" "), decor.Any(func(decor.Statistics) string { return stage.Load().(string) }, decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
 		e, err := c.MakeReport(ctx, month, day, func(s string, done, _ int) {
-			stage = s
+			stage.Store(s)
 			bar.SetCurrent(int64(done))
 		})
 		if err != nil {
 			bar.Abort(false)
 		} else {
-			stage = "done"
+			stage.Store("done")
 			bar.SetCurrent(total)
 		}
 		p.Wait()
@@ -125,9 +128,11 @@ func makeReport(ctx context.Context, env *Env, c *client.Client, month, day stri
 	return e, err
 }
 
+// isTerminal says whether f is a terminal: whether it answers the
+// terminal ioctl (a character device such as /dev/null is not one).
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // downloadReport writes the report's files into dir.

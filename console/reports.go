@@ -138,12 +138,13 @@ func (a *api) registerReports(mux *auth.Mux) {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
 		enc := json.NewEncoder(w)
-		fl, _ := w.(http.Flusher)
+		// Through the auth middleware's writer (no Flush of its own, but
+		// Unwrap): a type assertion to http.Flusher fails there and the
+		// lines would come all at the end.
+		rc := http.NewResponseController(w)
 		send := func(p ReportProgress) {
 			_ = enc.Encode(p)
-			if fl != nil {
-				fl.Flush()
-			}
+			_ = rc.Flush()
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), MakeReportTimeout)
 		defer cancel()

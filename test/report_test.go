@@ -170,3 +170,15 @@ jobnets:
 		}
 	})
 }
+
+// TestReportMonthlyProgress: `unyo report monthly` with stderr not a
+// terminal (a pipe) prints plain progress lines, not a bar; here against a
+// node that is not there, so it is cheap (the bar on a terminal: package
+// cli's TestReportMonthlyBarOnATerminal).
+func TestReportMonthlyProgress(t *testing.T) {
+	addr := testutil.FreePort(t) // nothing listens there
+	_, stderr, code := testutil.Run(t, "report", "monthly", "--server=http://"+addr, "--month", "2026-10", "--out", "-")
+	if code != 1 || !strings.Contains(stderr, "report 2026-10: asking the node\n") || strings.Contains(stderr, "\r") || strings.Contains(stderr, "\x1b[") {
+		t.Errorf("exit %d; want exit 1 and plain log lines on stderr:\n%q", code, stderr)
+	}
+}
