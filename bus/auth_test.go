@@ -205,7 +205,7 @@ func TestAgentAccess(t *testing.T) {
 			return info.State.Msgs
 		}
 		before := tasks()
-		for _, subj := range []string{"unyo.job.task.agent.web02", "unyo.job.task.>", "_INBOX.>", "unyo.agent.report.>", AgentInboxPrefix("web02") + ".>", "unyo.job.kill.agent.web02", "unyo.event.>"} {
+		for _, subj := range []string{"unyo.job.task.agent.web02", "unyo.job.task.>", "_INBOX.>", "unyo.agent.report.>", AgentInboxPrefix("web02") + ".>", "unyo.job.kill.agent.web02", "unyo.event.>", AgentTagsSubject + ".web02"} {
 			if _, err := a.nc.SubscribeSync(subj); err != nil {
 				t.Fatal(err)
 			}
