@@ -30,8 +30,12 @@ test-deps:
 # The whole suite with the race detector (unit, conformance, end-to-end).
 # go test runs vet's high-confidence checks itself; `make lint` runs all of
 # vet and gofmt (kept out of here to keep CI's cold build under 15 minutes).
+# The end-to-end tests run the real binary: built here first, on all cores,
+# as the tests would build it (UNYO_TEST_BINARY; see docs/testing.md).
+TESTBIN := bin/unyo-test
 test: test-deps
-	$(GO) test -race -timeout 12m ./...
+	$(GO) build -o $(TESTBIN) ./cmd/unyo
+	UNYO_TEST_BINARY=$(CURDIR)/$(TESTBIN) $(GO) test -race -timeout 12m ./...
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -48,9 +52,9 @@ FUZZ_TARGETS := FuzzParse:./configs/ FuzzPostEvents:./console/ FuzzMaintenanceCr
 	FuzzTimeChart:./internal/plot/ FuzzReadRecord:./bus/spool/ FuzzLayout:./internal/dag/ \
 	FuzzIncidentFilter:./web/ FuzzSafeNext:./web/ FuzzSamplesQuery:./console/ \
 	FuzzDecode:./rollout/fleetstate/ FuzzDecodeReport:./rollout/ FuzzParseSignature:./rollout/ \
-	FuzzParseSeq:./drill/ \
+	FuzzManifestDecode:./rollout/cdc/ FuzzParseSeq:./drill/ \
 	FuzzExtractArchive:./backup/ FuzzReadManifest:./backup/ \
-	FuzzParse:./runbooks/ FuzzHTML:./runbooks/
+	FuzzParse:./runbooks/ FuzzHTML:./runbooks/ FuzzEventJSON:./alerting/incident/ FuzzDecodeJSON:./alerting/incident/ FuzzFastTemplate:./monitor/filter/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

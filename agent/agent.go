@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"aead.dev/minisign"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -139,9 +140,14 @@ type Options struct {
 	Heartbeat time.Duration
 	// InventoryEvery overrides the enrolment's interval.
 	InventoryEvery time.Duration
-	TLS            *tls.Config
-	Logger         *slog.Logger
-	Registerer     prometheus.Registerer
+	// ReleaseKey verifies release binaries (nil: updates are refused and
+	// reported failed); ReportEvery is the update report interval
+	// (default DefaultReportEvery). See update.go.
+	ReleaseKey  *minisign.PublicKey
+	ReportEvery time.Duration
+	TLS         *tls.Config
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
 // LogFile is a monitored file.
@@ -294,7 +300,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	} else {
 		close(done)
 	}
-	ja := &jobnet.Agent{Name: a.st.Name, Tags: a.Tags(), NC: a.nc, Trust: a.trust, Parallel: a.o.Parallel, Logger: a.log, Registerer: a.o.Registerer}
+	gate, udone := a.startUpdater(ctx)
+	ja := &jobnet.Agent{Name: a.st.Name, Tags: a.Tags(), NC: a.nc, Trust: a.trust, Parallel: a.o.Parallel, Logger: a.log, Registerer: a.o.Registerer,
+		Gate: gate}
 	jdone := make(chan struct{})
 	go func() {
 		defer close(jdone)
@@ -319,6 +327,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			<-done
 			<-jdone
+			<-udone
 			return nil
 		case <-a.retag:
 			// The tags decide the agent's NATS permissions (at connection)
@@ -327,6 +336,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			cancel()
 			<-done
 			<-jdone
+			<-udone
 			return ErrTagsChanged
 		case <-bt.C:
 			a.beat()

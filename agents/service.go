@@ -76,6 +76,10 @@ type Service struct {
 	last    map[string]time.Time // last heartbeat seen by this node
 	down    map[string]bool      // agents reported down
 	started time.Time
+	// refreshMu serialises Refresh; enrolling holds the enrolments made
+	// while a Refresh reads the store, which its stale list would drop.
+	refreshMu sync.Mutex
+	enrolling map[string]Agent
 
 	uninstalls uninstallLimiter // wrong uninstall secrets, per agent
 
@@ -136,7 +140,16 @@ var _ bus.AgentDirectory = (*Service)(nil)
 
 // Refresh reloads the directory from the store.
 func (s *Service) Refresh(ctx context.Context) error {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	s.mu.Lock()
+	s.enrolling = map[string]Agent{}
+	s.mu.Unlock()
 	list, err := s.o.Store.ListAgents(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	during := s.enrolling
+	s.enrolling = nil
 	if err != nil {
 		return err
 	}
@@ -146,9 +159,17 @@ func (s *Service) Refresh(ctx context.Context) error {
 			m[a.NKey] = a
 		}
 	}
-	s.mu.Lock()
+	// An agent enrolled while the list was read keeps its new key (and
+	// only it) rather than being refused until the next refresh.
+	for k, a := range during {
+		for k2, b := range m {
+			if b.Name == a.Name {
+				delete(m, k2)
+			}
+		}
+		m[k] = a
+	}
 	s.byNKey = m
-	s.mu.Unlock()
 	return nil
 }
 
@@ -227,6 +248,9 @@ func (s *Service) Enroll(ctx context.Context, id auth.Identity, req EnrollReques
 		}
 	}
 	s.byNKey[a.NKey] = a
+	if s.enrolling != nil {
+		s.enrolling[a.NKey] = a
+	}
 	s.mu.Unlock()
 	s.log.Info("agent enrolled", "agent", a.Name, "group", a.Group, "kind", a.Kind, "host_id", a.HostID, "token", id.TokenID)
 	return EnrollResponse{Name: a.Name, Group: a.Group, NATS: s.o.NATS, Home: s.o.Home, TrustPEM: string(s.o.TrustPEM),

@@ -55,6 +55,11 @@ type Manifest struct {
 	// Node: a self backup's node name and data directory.
 	Node    string `json:"node,omitempty"`
 	DataDir string `json:"data_dir,omitempty"`
+	// RaftDir and RaftSnapshot: a self backup's Raft directory (inside
+	// the data directory, slash separated) and the id of the Raft
+	// snapshot it holds, taken for the backup.
+	RaftDir      string `json:"raft_dir,omitempty"`
+	RaftSnapshot string `json:"raft_snapshot,omitempty"`
 	// Started and Written: when the backup began and when its data was
 	// written (before the manifest).
 	Started time.Time `json:"started,omitzero"`

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/unyo-ops/unyo/configs"
@@ -17,6 +18,13 @@ type Env struct {
 	ConfigFile string
 	// TempDir holds temporary copies ("": the system's).
 	TempDir string
+	// RaftDir and RaftSnapshot: the node's Raft data directory and a
+	// function snapshotting it for a backup (SelfSource).
+	RaftDir      string
+	RaftSnapshot func(ctx context.Context) (string, error)
+	// Exclude are directories a self backup leaves out (the JetStream
+	// store: see SelfSource).
+	Exclude []string
 }
 
 // Specs builds the sources of a (validated) backup configuration.
@@ -40,7 +48,8 @@ func Specs(c configs.BackupConfig, env Env) (map[string]Spec, error) {
 		case configs.BackupKindSQLite:
 			sp.Source = &SQLiteSource{Path: s.SQLite.Path, TempDir: env.TempDir}
 		case configs.BackupKindSelf:
-			sp.Source = &SelfSource{Node: env.Node, DataDir: env.DataDir, LedgerPath: env.LedgerPath, ConfigFile: env.ConfigFile, TempDir: env.TempDir}
+			sp.Source = &SelfSource{Node: env.Node, DataDir: env.DataDir, LedgerPath: env.LedgerPath, ConfigFile: env.ConfigFile, TempDir: env.TempDir,
+				RaftDir: env.RaftDir, RaftSnapshot: env.RaftSnapshot, Exclude: env.Exclude}
 		default:
 			return nil, fmt.Errorf("backup source %s: kind %q", s.Name, s.Kind)
 		}

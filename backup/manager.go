@@ -12,8 +12,10 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -113,14 +115,50 @@ func (m *Manager) SetSpecs(specs map[string]Spec) {
 	m.Specs = specs
 }
 
+// spec is the configured source of name: a configured name, or a
+// catalog source of a self source ("<name>-<node>", see Catalog).
 func (m *Manager) spec(name string) (Spec, error) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	s, ok := m.Specs[name]
-	m.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	best := ""
+	for k, sp := range m.Specs {
+		if sp.Source != nil && sp.Source.Kind() == KindSelf && strings.HasPrefix(name, k+"-") && len(k) > len(best) {
+			best, s, ok = k, sp, true
+		}
+	}
 	if !ok {
 		return s, fmt.Errorf("%q: %w", name, ErrNoSource)
 	}
 	return s, nil
+}
+
+// Catalog is the catalog's source name of the configured source name:
+// a self source's generations are this node's own, "<name>-<node>"
+// (node characters outside A-Z, a-z, 0-9, '-', '_' as '_'), so nodes
+// backing up self to one destination never share generation names (and
+// directories), retention or age. Others keep their name.
+func (m *Manager) Catalog(name string) string {
+	m.mu.Lock()
+	s, ok := m.Specs[name]
+	m.mu.Unlock()
+	if !ok || s.Source == nil || s.Source.Kind() != KindSelf || m.Node == "" {
+		return name
+	}
+	node := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '_'
+	}, m.Node)
+	c := name + "-" + node
+	if len(c) > 63 {
+		c = c[:63]
+	}
+	return c
 }
 
 // Sources lists the configured source names, sorted.
@@ -144,6 +182,7 @@ func (m *Manager) Run(ctx context.Context, source, by string, p Progress) (ledge
 	if err != nil {
 		return ledger.BackupRecord{}, err
 	}
+	source = m.Catalog(source)
 	m.mu.Lock()
 	if m.running == nil {
 		m.running = map[string]bool{}
@@ -325,6 +364,7 @@ func (m *Manager) VerifyLatest(ctx context.Context, source string, p Progress) (
 	if _, err := m.spec(source); err != nil {
 		return ledger.BackupRecord{}, err
 	}
+	source = m.Catalog(source)
 	l, err := m.Store.Backups(ctx, ledger.BackupFilter{Source: source})
 	if err != nil {
 		return ledger.BackupRecord{}, err
@@ -362,11 +402,12 @@ type PruneResult struct {
 // decides to delete, files first, then the catalog record (which
 // refuses the only verified copy). dry only plans.
 func (m *Manager) Prune(ctx context.Context, source string, dry bool) (PruneResult, error) {
-	res := PruneResult{Source: source}
 	s, err := m.spec(source)
 	if err != nil {
-		return res, err
+		return PruneResult{Source: source}, err
 	}
+	source = m.Catalog(source)
+	res := PruneResult{Source: source}
 	all, err := m.Store.Backups(ctx, ledger.BackupFilter{Source: source, Limit: 10000})
 	if err != nil {
 		return res, err
@@ -426,6 +467,7 @@ func (m *Manager) CheckAge(ctx context.Context) ([]Age, error) {
 		if s.MaxAge <= 0 {
 			continue
 		}
+		name := m.Catalog(name)
 		l, err := m.Store.Backups(ctx, ledger.BackupFilter{Source: name, Limit: 10000})
 		if err != nil {
 			return out, err
@@ -476,6 +518,11 @@ func (m *Manager) raise(ctx context.Context, source, check string, st incident.S
 }
 
 // List lists the catalog, newest first.
+// A filter naming a configured self source lists this node's generations
+// of it (Catalog).
 func (m *Manager) List(ctx context.Context, f ledger.BackupFilter) ([]ledger.BackupRecord, error) {
+	if f.Source != "" {
+		f.Source = m.Catalog(f.Source)
+	}
 	return m.Store.Backups(ctx, f)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
+	"github.com/unyo-ops/unyo/cluster"
 )
 
 // Objects of a self backup besides ArchiveFile.
@@ -23,19 +24,41 @@ const (
 	SelfConfigFile = "config.yaml"
 )
 
-// SelfSource backs up a unyo node: its data directory (Raft log,
-// snapshots and stable store, the cluster secret key and member
-// credentials, the JetStream store, the spool, reports, the admin token)
-// streamed as tar + zstd, the embedded ledger taken consistently with
-// VACUUM INTO (its live files are left out of the archive), and the
-// configuration file. Restore (and `unyo restore`) puts them back as a
-// data directory a node starts from.
+// SelfSource backs up a unyo node: its data directory (the cluster
+// secret key and member credential, the spool, reports, the admin token,
+// the task signing key) streamed as tar + zstd, the embedded ledger taken
+// consistently with VACUUM INTO (its live files are left out of the
+// archive), and the configuration file. Restore (and `unyo restore`)
+// puts them back as a data directory a node starts from.
+//
+// The Raft state is copied consistently: RaftSnapshot takes a Raft
+// snapshot just before the copy and the archive holds that snapshot
+// only, not the Raft log and stable store (written while being copied;
+// everything committed is in the snapshot) nor older snapshots. Verify
+// and Restore read the snapshot back in full (cluster.CheckState).
+//
+// Exclude names directories left out: the node passes its embedded
+// JetStream store. Copying it live would not be consistent, and nothing
+// in it needs a backup: the events stream is fed from the node's spool
+// (kept; it replays what JetStream had not stored) and drained into the
+// ledger (kept), the incidents stream is published from the ledger's
+// outbox, and the job work queues carry in-flight tasks and results the
+// scheduler dispatches again (attempt keys) or times out. A restored
+// node recreates the streams empty; in a NATS cluster a rejoining node's
+// server catches up from its peers.
 type SelfSource struct {
 	Node       string
 	DataDir    string
 	LedgerPath string
 	ConfigFile string
 	TempDir    string
+	// RaftDir is the node's Raft data directory (inside DataDir);
+	// RaftSnapshot, when set, snapshots the running Raft node and returns
+	// the newest snapshot's id (cluster.Node.BackupSnapshot).
+	RaftDir      string
+	RaftSnapshot func(ctx context.Context) (string, error)
+	// Exclude are directories left out of the archive.
+	Exclude []string
 }
 
 // Kind implements Source.
@@ -54,15 +77,51 @@ func (s *SelfSource) ledgerRel() string {
 	return filepath.ToSlash(rel)
 }
 
+// rel is p's slash-separated path inside the data directory ("" when
+// outside or p is "").
+func (s *SelfSource) rel(p string) string {
+	if p == "" {
+		return ""
+	}
+	r, err := filepath.Rel(s.DataDir, p)
+	if err != nil || r == "." || !filepath.IsLocal(r) {
+		return ""
+	}
+	return filepath.ToSlash(r)
+}
+
 // Backup implements Source.
 func (s *SelfSource) Backup(ctx context.Context, put PutFunc, m *Manifest, p Progress) error {
-	m.Node, m.DataDir = s.Node, s.DataDir
+	m.Node, m.DataDir, m.RaftDir = s.Node, s.DataDir, s.rel(s.RaftDir)
 	if _, err := os.Stat(s.DataDir); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	lrel := s.ledgerRel()
+	rrel := s.rel(s.RaftDir)
+	snap := ""
+	if s.RaftSnapshot != nil && rrel != "" {
+		var err error
+		if snap, err = s.RaftSnapshot(ctx); err != nil {
+			return err
+		}
+		m.RaftSnapshot = snap
+	}
+	var excl []string
+	for _, e := range s.Exclude {
+		if r := s.rel(e); r != "" {
+			excl = append(excl, r)
+		}
+	}
 	skip := func(rel string) bool {
 		if lrel != "" && (rel == lrel || rel == lrel+"-wal" || rel == lrel+"-shm" || rel == lrel+"-journal") {
+			return true
+		}
+		for _, e := range excl {
+			if rel == e || strings.HasPrefix(rel, e+"/") {
+				return true
+			}
+		}
+		if snap != "" && strings.HasPrefix(rel, rrel+"/") && cluster.BackupSkip(strings.TrimPrefix(rel, rrel+"/"), snap) {
 			return true
 		}
 		return strings.HasSuffix(rel, ".restoring") || strings.Contains(rel, "/.unyo-") // temporaries
@@ -186,8 +245,22 @@ func restoreSelf(ctx context.Context, get GetFunc, m *Manifest, dir string, p Pr
 			}
 		}
 	}
-	// Move data/* into dir.
+	// The Raft snapshot must be readable in full and restore.
 	data := filepath.Join(work, "data")
+	if m.RaftSnapshot != "" {
+		rd := filepath.Join(data, filepath.FromSlash(m.RaftDir))
+		if !filepath.IsLocal(filepath.FromSlash(m.RaftDir)) {
+			return fmt.Errorf("%w: raft directory %q", ErrMismatch, m.RaftDir)
+		}
+		info, err := cluster.CheckState(ctx, rd)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrMismatch, err)
+		}
+		if info.Snapshot != m.RaftSnapshot {
+			return fmt.Errorf("%w: raft snapshot %s restored, manifest %s", ErrMismatch, info.Snapshot, m.RaftSnapshot)
+		}
+	}
+	// Move data/* into dir.
 	ents, err := os.ReadDir(data)
 	if err != nil {
 		return fmt.Errorf("%w: no data directory in the archive", ErrMismatch)

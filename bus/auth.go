@@ -74,6 +74,8 @@ const (
 	jobResultSubject = "unyo.job.result"
 	jobKillSubject   = "unyo.job.kill"
 	jobBeatSubject   = "unyo.job.heartbeat"
+	jobDirectSubject = "unyo.job.direct" // the leader's direct offers, request/reply
+	jobReportSubject = "unyo.job.report" // an agent's results to a node's spool, request/reply
 	// The fleet's (rollout package's) request subjects: an agent's
 	// update report, answered with the cluster's signed directive, and
 	// its requests for a release's chunks.
@@ -113,8 +115,10 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     each of its tags (the server refuses a create whose filter differs
 //     from the one in the API subject), fetch from them and acknowledge
 //     their messages;
-//   - publish its own results (unyo.job.result.NAME, stored by JetStream)
-//     and heartbeats (unyo.job.heartbeat.NAME), and no other agent's: the
+//   - publish its own results (unyo.job.result.NAME, stored by JetStream;
+//     and as requests on unyo.job.report.NAME, which a node spools onto
+//     unyo.job.result.NAME) and heartbeats (unyo.job.heartbeat.NAME), and
+//     no other agent's: the
 //     leader takes a result or heartbeat for an attempt only from the
 //     subject of the agent it dispatched the attempt to (jobnet.Agents);
 //   - send requests on its own fleet subjects (unyo.agent.report.NAME:
@@ -125,8 +129,10 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     to uninstall on its own AgentUninstallSubject, and
 //     receive its own AgentOpSubject, answering each request once, and
 //     its own AgentTagsSubject;
-//   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG) and
-//     the replies in its own inbox (AgentInboxPrefix).
+//   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG), the
+//     leader's direct task offers (unyo.job.direct.agent.NAME, .tag.TAG:
+//     signed tasks, answered once each) and the replies in its own inbox
+//     (AgentInboxPrefix).
 //
 // It may not publish a task or another agent's results or heartbeats,
 // read another agent's subjects or inbox, or call any other JetStream API.
@@ -136,7 +142,7 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 	for _, t := range tags {
 		targets = append(targets, target{"tag-" + t, ".tag." + t})
 	}
-	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name,
+	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name, jobReportSubject + "." + name,
 		fleetReportSubject + "." + name, fleetReleaseSubject + "." + name,
 		AgentBeatSubject + "." + name, AgentInventorySubject + "." + name, AgentLogSubject + "." + name,
 		AgentUninstallSubject + "." + name}
@@ -146,12 +152,13 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 			"$JS.API.CONSUMER.CREATE."+jobTaskStream+"."+t.durable+"."+jobTaskSubject+t.subject,
 			"$JS.API.CONSUMER.MSG.NEXT."+jobTaskStream+"."+t.durable,
 			"$JS.ACK."+jobTaskStream+"."+t.durable+".>")
-		sub = append(sub, jobKillSubject+t.subject)
+		sub = append(sub, jobKillSubject+t.subject, jobDirectSubject+t.subject)
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: sub},
-		// The answer to an operation request, once, to its reply subject.
+		// The answer to an operation request or a direct task offer, once,
+		// to its reply subject.
 		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: 5 * time.Minute},
 	}
 }

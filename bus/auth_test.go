@@ -192,6 +192,47 @@ func TestAgentAccess(t *testing.T) {
 		a.noViolation(t)
 	})
 
+	t.Run("own direct offers and reports, answered once", func(t *testing.T) {
+		// The leader's direct offers: on its name (plain) and its tag (a
+		// queue group, as jobnet.Agent subscribes), each answered.
+		for subj, queue := range map[string]string{jobDirectSubject + ".agent.web01": "", jobDirectSubject + ".tag.linux": "unyo-direct"} {
+			handler := func(m *nats.Msg) { _ = m.Respond([]byte("taken " + m.Subject)) }
+			var err error
+			var sub *nats.Subscription
+			if queue == "" {
+				sub, err = a.nc.Subscribe(subj, handler)
+			} else {
+				sub, err = a.nc.QueueSubscribe(subj, queue, handler)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.noViolation(t)
+			resp, err := b.Conn().Request(subj, []byte("task"), 5*time.Second)
+			if err != nil {
+				t.Fatalf("offer on %s: %v", subj, err)
+			}
+			if string(resp.Data) != "taken "+subj {
+				t.Fatalf("offer on %s answered %q", subj, resp.Data)
+			}
+			_ = sub.Unsubscribe()
+		}
+		// Its results to a node's spool: a request on its own subject.
+		sub, err := b.Conn().Subscribe(jobReportSubject+".web01", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		resp, err := a.nc.Request(jobReportSubject+".web01", []byte(`{}`), 5*time.Second)
+		if err != nil {
+			t.Fatalf("report: %v", err)
+		}
+		if string(resp.Data) != "ok" {
+			t.Fatalf("report answered %q", resp.Data)
+		}
+		a.noViolation(t)
+	})
+
 	t.Run("another agent's tasks, a task, other APIs are denied", func(t *testing.T) {
 		tasks := func() uint64 {
 			s, err := b.JetStream().Stream(ctx, jobTaskStream)
@@ -205,7 +246,10 @@ func TestAgentAccess(t *testing.T) {
 			return info.State.Msgs
 		}
 		before := tasks()
-		for _, subj := range []string{"unyo.job.task.agent.web02", "unyo.job.task.>", "_INBOX.>", "unyo.agent.report.>", AgentInboxPrefix("web02") + ".>", "unyo.job.kill.agent.web02", "unyo.event.>", AgentTagsSubject + ".web02"} {
+		for _, subj := range []string{"unyo.job.task.agent.web02", "unyo.job.task.>", "_INBOX.>", "unyo.agent.report.>", AgentInboxPrefix("web02") + ".>", "unyo.job.kill.agent.web02", "unyo.event.>",
+			// Another agent's direct offers, every report, another's tags.
+			"unyo.job.direct.agent.web02", "unyo.job.direct.tag.windows", "unyo.job.direct.>", "unyo.job.report.>", "unyo.job.report.web01",
+			AgentTagsSubject + ".web02"} {
 			if _, err := a.nc.SubscribeSync(subj); err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +264,9 @@ func TestAgentAccess(t *testing.T) {
 			// (package rollout), and the object store's subjects.
 			"unyo.agent.report.web02", "unyo.agent.release.web02", "unyo.agent.report", "$O.UNYO_RELEASES.C.x",
 			// Another agent's uninstall request.
-			AgentUninstallSubject + ".web02"} {
+			AgentUninstallSubject + ".web02",
+			// A direct offer (even to itself) and another agent's report.
+			"unyo.job.direct.agent.web01", "unyo.job.direct.tag.linux", "unyo.job.report.web02", "unyo.job.report"} {
 			if err := a.nc.Publish(subj, []byte(`{"run":"forged"}`)); err != nil {
 				t.Fatal(err)
 			}

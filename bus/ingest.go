@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -48,16 +47,26 @@ func (i *Ingest) Publish(ctx context.Context, ev incident.Event) error {
 // durable. A full spool answers an error wrapping spool.ErrFull at once;
 // ctx bounds the wait for the fsync. Every event must have an ID.
 func (i *Ingest) PublishBatch(ctx context.Context, evs []incident.Event) error {
+	// One buffer for the whole batch, sliced per event once it stops
+	// growing: a receiver's batch costs one allocation, not one per line.
 	msgs := make([]spool.Msg, 0, len(evs))
-	for _, ev := range evs {
+	ends := make([]int, 0, len(evs))
+	var buf []byte
+	for k := range evs {
+		ev := &evs[k]
 		if ev.ID == "" {
 			return errors.New("bus: event without id")
 		}
-		data, err := json.Marshal(ev)
-		if err != nil {
+		var err error
+		if buf, err = ev.AppendJSON(buf); err != nil {
 			return fmt.Errorf("bus: encode event %s: %w", ev.ID, err)
 		}
-		msgs = append(msgs, spool.Msg{Subject: i.b.EventSubject(ev.Source), MsgID: ev.ID, Data: data})
+		ends = append(ends, len(buf))
+	}
+	start := 0
+	for k := range evs {
+		msgs = append(msgs, spool.Msg{Subject: i.b.EventSubject(evs[k].Source), MsgID: evs[k].ID, Data: buf[start:ends[k]:ends[k]]})
+		start = ends[k]
 	}
 	var err error
 	if i.noSync {

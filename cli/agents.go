@@ -305,8 +305,12 @@ func agentLifeCmds(env *Env) []*cobra.Command {
 	}
 	runC := &cobra.Command{Use: "run", Short: "the resident agent (a service: see packaging/unyo-agent.service)"}
 	ro := runOpts(runC)
+	upd := agentUpdateFlags(env, runC)
 	runC.RunE = run(func(ctx context.Context, _ []string) error {
 		o := ro()
+		if err := upd(&o); err != nil {
+			return err
+		}
 		o.Logger = newAgentLogger(env)
 		a, err := agent.Open(ctx, o)
 		if err != nil {

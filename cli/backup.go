@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/backup"
+	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/console"
 )
 
@@ -258,17 +261,30 @@ func restoreCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{Use: "restore GENERATION_DIR", Short: "rebuild a node's data directory from a self backup (offline)",
 		Long: `Rebuild a lost node from a self backup, without a running node or the catalog:
 GENERATION_DIR is a generation's directory on the backup destination
-(<dir>/self/self.N), holding data.tar.zst, ledger.sqlite.zst, config.yaml
+(<dir>/self-NODE/self-NODE.N), holding data.tar.zst, ledger.sqlite.zst, config.yaml
 and manifest.json. Every object is checked against the manifest's SHA-256,
-the ledger against PRAGMA integrity_check, and the data directory is
-written to --data-dir, which must not exist or be empty. The node's
-configuration file of the backup is written beside it as
-<data-dir>.config.yaml. Then start the node: unyo serve --config ...
-(docs/backup.md, step by step for a lost node and a lost cluster).`}
+the Raft snapshot is read back in full, the ledger is checked with PRAGMA
+integrity_check, and the data directory is written to --data-dir, which
+must not exist or be empty. The node's configuration file of the backup
+is written beside it as <data-dir>.config.yaml. Then start the node:
+unyo serve --config ...
+
+The restored Raft state is a past copy, so the next start treats it by a
+marker the restore leaves in <data-dir>/raft:
+  default          a node of a one-member cluster carries on with it; a
+                   node of a bigger cluster discards it and rejoins a live
+                   member (cluster.join must be set), which sends it the
+                   current state: it never campaigns with stale state.
+  --new-cluster    every member is lost: the node becomes a new cluster of
+                   itself alone with the backup's state (Raft membership
+                   reset); the other nodes then join it with empty data
+                   directories.
+docs/backup.md has the steps for a lost node and a lost cluster.`}
 	dataDir := c.Flags().String("data-dir", "", "the node's data directory to write (new or empty)")
+	newCluster := c.Flags().Bool("new-cluster", false, "every member is lost: make the restored node a new one-member cluster")
 	c.RunE = run(func(ctx context.Context, pos []string) error {
 		if len(pos) != 1 || *dataDir == "" {
-			return usagef("usage: unyo restore GENERATION_DIR --data-dir PATH")
+			return usagef("usage: unyo restore GENERATION_DIR --data-dir PATH [--new-cluster]")
 		}
 		p, done := backupProgress(env, "restore")
 		m, err := backup.RestoreDir(ctx, pos[0], backup.Target{Path: *dataDir}, nil, p)
@@ -277,10 +293,30 @@ configuration file of the backup is written beside it as
 			return err
 		}
 		if m.Kind != backup.KindSelf {
+			if *newCluster {
+				return fmt.Errorf("restored %s (%s) into %s, but --new-cluster needs a self backup", safe(m.ID), m.Kind, safe(*dataDir))
+			}
 			fmt.Fprintf(env.Stdout, "restored %s (%s) into %s\n", safe(m.ID), m.Kind, safe(*dataDir))
 			return nil
 		}
 		fmt.Fprintf(env.Stdout, "restored node %s from %s into %s\n", safe(m.Node), safe(m.ID), safe(*dataDir))
+		raftDir := filepath.Join(*dataDir, filepath.FromSlash(cmp.Or(m.RaftDir, "raft")))
+		if _, err := os.Stat(raftDir); err == nil {
+			mode := cluster.RestoreRejoin
+			if *newCluster {
+				mode = cluster.RestoreNewCluster
+			}
+			if err := cluster.WriteRestoreMarker(raftDir, cluster.RestoreMarker{Mode: mode, Backup: m.ID, Node: m.Node, At: time.Now().UTC()}); err != nil {
+				return err
+			}
+			if *newCluster {
+				fmt.Fprintf(env.Stdout, "at its next start the node becomes a new cluster of itself alone; the other nodes join it with empty data directories\n")
+			} else {
+				fmt.Fprintf(env.Stdout, "at its next start the node rejoins its cluster (a one-member cluster's node carries on)\n")
+			}
+		} else if *newCluster {
+			return fmt.Errorf("--new-cluster: the backup holds no Raft state (%s)", safe(raftDir))
+		}
 		if _, ok := m.Object(backup.SelfConfigFile); ok {
 			fmt.Fprintf(env.Stdout, "its configuration: %s.config.yaml (node.data_dir there is %s)\n", safe(strings.TrimRight(*dataDir, "/")), safe(m.DataDir))
 		}

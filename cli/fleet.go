@@ -104,7 +104,7 @@ func releaseCmd(env *Env) *cobra.Command {
 }
 
 const rolloutUsage = `usage:
-  unyo rollout start --release V [--canary N] [--wave N] [--max-concurrent 15] [--continue-on-failure] [--agents a,b]
+  unyo rollout start --release V [--canary N] [--wave N] [--max-concurrent 15] [--continue-on-failure] [--full] [--agents a,b]
   unyo rollout status [ID] [--watch]
   unyo rollout pause|resume [ID]`
 
@@ -118,6 +118,7 @@ func rolloutCmd(env *Env) *cobra.Command {
 	maxc := start.Flags().Int("max-concurrent", 0, "agents updating at once cluster-wide (default releases.max_concurrent, 15)")
 	cont := start.Flags().Bool("continue-on-failure", false, "go on after a failed or rolled-back agent (default: halt)")
 	agents := start.Flags().String("agents", "", "comma-separated agents (default: every agent known)")
+	full := start.Flags().Bool("full", false, "agents download the whole binary (a repair), not only the chunks their running binary lacks")
 	watch := start.Flags().Duration("watch", 0, "watch period of a new binary (default releases.watch_period)")
 	start.RunE = run(func(ctx context.Context, pos []string) error {
 		c, err := sa.connect(pos, 0, rolloutUsage)
@@ -128,7 +129,7 @@ func rolloutCmd(env *Env) *cobra.Command {
 			return usagef("--release: required\n%s", rolloutUsage)
 		}
 		id, err := c.StartRollout(ctx, console.RolloutRequest{Version: *release, Platform: *platform, Canary: *canary,
-			Wave: *wave, MaxConcurrent: *maxc, ContinueOnFailure: *cont, Agents: splitList(*agents), Watch: jsondur.Duration(*watch)})
+			Wave: *wave, MaxConcurrent: *maxc, ContinueOnFailure: *cont, Full: *full, Agents: splitList(*agents), Watch: jsondur.Duration(*watch)})
 		if err != nil {
 			return err
 		}

@@ -46,6 +46,10 @@ type Node struct {
 	done     chan struct{} // closed when Stop begins
 	stopDone chan struct{} // closed when Stop has finished
 
+	// restored: the restore marker being acted on (restore.go); nil
+	// without one or once done.
+	restored *RestoreMarker
+
 	mu        sync.Mutex
 	started   bool
 	startedAt time.Time
@@ -104,9 +108,33 @@ func New(opts Options) (_ *Node, err error) {
 	}
 	undo = append(undo, n.unreg)
 
+	if err := n.openStorage(); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { _ = n.closeWAL() })
+	if err := n.applyRestoreMarker(); err != nil {
+		return nil, err
+	}
+
+	if opts.Transport != nil {
+		n.trans = opts.Transport
+	} else {
+		n.trans, err = newTCPTransport(opts, n.base, n.secretKey)
+		if err != nil {
+			return nil, err
+		}
+	}
+	undo = append(undo, func() { closeTransport(n.trans) })
+	return n, nil
+}
+
+// openStorage opens the Raft log and stable store (raft-wal in
+// DataDir/wal) and the snapshot store (DataDir/snapshots).
+func (n *Node) openStorage() error {
+	opts := n.opts
 	walDir := filepath.Join(opts.DataDir, "wal")
 	if err := os.MkdirAll(walDir, 0o750); err != nil {
-		return nil, fmt.Errorf("cluster: data dir: %w", err)
+		return fmt.Errorf("cluster: data dir: %w", err)
 	}
 	segSize := opts.WALSegmentSize
 	if segSize == 0 {
@@ -122,27 +150,15 @@ func New(opts Options) (_ *Node, err error) {
 		wal.WithSegmentSize(segSize))
 	if err != nil {
 		_ = meta.Close()
-		return nil, fmt.Errorf("cluster: open raft log %s: %w", walDir, err)
+		return fmt.Errorf("cluster: open raft log %s: %w", walDir, err)
 	}
 	n.wal, n.walMeta = w, meta
-	undo = append(undo, func() { _ = n.closeWAL() })
-
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(opts.DataDir, opts.SnapshotRetain,
 		newHCLogger(n.base.With("component", "raft-snapshot"), "raft-snapshot"))
 	if err != nil {
-		return nil, fmt.Errorf("cluster: open snapshot store in %s: %w", opts.DataDir, err)
+		return fmt.Errorf("cluster: open snapshot store in %s: %w", opts.DataDir, err)
 	}
-
-	if opts.Transport != nil {
-		n.trans = opts.Transport
-	} else {
-		n.trans, err = newTCPTransport(opts, n.base, n.secretKey)
-		if err != nil {
-			return nil, err
-		}
-	}
-	undo = append(undo, func() { closeTransport(n.trans) })
-	return n, nil
+	return nil
 }
 
 func (n *Node) closeWAL() error {
@@ -178,7 +194,12 @@ func (n *Node) Start() error {
 	conf := n.opts.raftConfig(n.base)
 	conf.NotifyCh = n.notifyCh
 
-	if n.opts.Bootstrap {
+	if n.restored != nil && n.restored.Mode == RestoreNewCluster {
+		if err := n.recoverCluster(conf); err != nil {
+			return err
+		}
+	}
+	if n.opts.Bootstrap && n.restored == nil {
 		has, err := raft.HasExistingState(n.wal, n.wal, n.snaps)
 		if err != nil {
 			return fmt.Errorf("cluster: check existing state: %w", err)

@@ -57,6 +57,10 @@ type Options struct {
 	// Bootstrap makes this node a one-member cluster if DataDir holds no
 	// Raft state yet. Ignored when state exists.
 	Bootstrap bool
+	// Joining: the node asks members to add it (the node's cluster.join).
+	// A node restored from a backup of a multi-member cluster must (see
+	// RestoreMarker).
+	Joining bool
 
 	// Logger gets node=NodeID and component=cluster (component=raft,
 	// raft-transport, … for Raft's own lines): pass one without them.

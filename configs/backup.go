@@ -23,7 +23,8 @@ type BackupConfig struct {
 type BackupDestination struct {
 	Name string `yaml:"name" json:"name"`
 	// Dir is an absolute path; each generation goes to
-	// <dir>/<source>/<source>.<generation>/.
+	// <dir>/<source>/<source>.<generation>/ (a self source's:
+	// <dir>/<source>-<node>/<source>-<node>.<generation>/).
 	Dir string `yaml:"dir" json:"dir"`
 }
 

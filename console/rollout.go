@@ -49,6 +49,9 @@ type RolloutRequest struct {
 	Wave              int    `json:"wave,omitempty"`
 	MaxConcurrent     int    `json:"max_concurrent,omitempty"`
 	ContinueOnFailure bool   `json:"continue_on_failure,omitempty"`
+	// Full: agents download the whole binary, not only the chunks their
+	// running binary lacks (a repair).
+	Full bool `json:"full,omitempty"`
 	// Agents limits the rollout to these (default: every agent known).
 	Agents []string `json:"agents,omitempty"`
 	// Watch overrides releases.watch_period.

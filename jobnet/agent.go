@@ -97,6 +97,8 @@ type Agents struct {
 	tagsOf         func(string) ([]string, bool)
 	resultsRefused *prometheus.CounterVec
 	beatsRefused   *prometheus.CounterVec
+	// direct counts direct hand-offs by outcome (see directSubject).
+	direct *prometheus.CounterVec
 }
 
 var _ Remote = (*Agents)(nil)
@@ -157,9 +159,13 @@ func NewAgents(ctx context.Context, nc *nats.Conn, o AgentsOptions) (*Agents, er
 			Name: "unyo_jobnet_heartbeats_refused_total",
 			Help: "Attempt keys in heartbeats the leader refused, by reason (as unyo_jobnet_results_refused_total).",
 		}, []string{"reason"}),
+		direct: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "unyo_jobnet_direct_dispatch_total",
+			Help: "Direct hand-offs of tasks to agents over core NATS, by outcome: taken, confirmed (taken, answer lost or dispatched again), refused (no agent listening, or it said no: stored in the stream), unanswered (stored in the stream).",
+		}, []string{"outcome"}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{a.refused, a.resultsRefused, a.beatsRefused} {
+		for _, c := range []prometheus.Collector{a.refused, a.resultsRefused, a.beatsRefused, a.direct} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("jobnet: metrics: %w", err)
 			}
@@ -168,8 +174,14 @@ func NewAgents(ctx context.Context, nc *nats.Conn, o AgentsOptions) (*Agents, er
 	return a, nil
 }
 
-// Dispatch implements Remote: it signs t for target and publishes it.
+// Dispatch implements Remote: it signs t for target, offers it to the
+// target's agents directly (see directSubject) and, when none takes it,
+// stores it in the task stream.
 func (a *Agents) Dispatch(ctx context.Context, target string, t Task) error {
+	return a.dispatch(ctx, target, t, false)
+}
+
+func (a *Agents) dispatch(ctx context.Context, target string, t Task, again bool) error {
 	sfx, err := targetSubject(target)
 	if err != nil {
 		return err
@@ -180,6 +192,9 @@ func (a *Agents) Dispatch(ctx context.Context, target string, t Task) error {
 	b, err := a.signer.Sign(target, t)
 	if err != nil {
 		return err
+	}
+	if a.handOff(ctx, sfx, t.Key(), b, again) {
+		return nil
 	}
 	_, err = a.js.Publish(ctx, taskSubject+sfx, b, jetstream.WithMsgID("task:"+t.Key()))
 	return err
@@ -365,8 +380,9 @@ func (hb heartbeat) claim() string {
 // runs only those signed by a key it trusts, addressed to it, not expired
 // and not seen before (see Verifier), acknowledges a task when it starts
 // it (so a task runs at most once), reports liveness of what it runs every
-// Heartbeat, and publishes each result to JetStream, retrying until
-// stored. A task it refuses is logged, counted, removed from the stream
+// Heartbeat, and hands each result to a node's spool (or, failing that,
+// publishes it to JetStream), retrying until stored. It also takes the
+// tasks the leader offers it directly over core NATS (direct.go). A task it refuses is logged, counted, removed from the stream
 // and answered with a Result whose Refused says why, so that the leader
 // ends the job abnormally instead of waiting for it.
 type Agent struct {
@@ -392,7 +408,8 @@ type Agent struct {
 	// the node's spool (bus.Ingest), as every other ingest path does, so
 	// they are on disk at once and forwarded through any stream-leader
 	// election; a kill of the node after the job ended loses nothing.
-	// Nil (a remote agent): published to JetStream, retried until stored.
+	// Nil (a remote agent): sent to a node, which spools it the same way
+	// (report.go), else published to JetStream; retried until stored.
 	Results ResultSink
 
 	// Gate, when set, says why the agent may not start a job now ("" when
@@ -577,6 +594,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// The leader's direct offers (direct.go), answered until Run returns.
+	stopDirect, err := a.serveDirect(ctx, js, sem, &wg)
+	if err != nil {
+		return err
+	}
+	defer stopDirect()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -733,9 +756,7 @@ func (a *Agent) refuse(ctx context.Context, js jetstream.JetStream, subject stri
 		}
 		a.Logger.Warn("spool refusal; publishing it", "job", k, "err", err)
 	}
-	if _, err := js.Publish(pctx, a.subject(resultSubject), b, jetstream.WithMsgID(id)); err != nil {
-		a.Logger.Warn("publish refusal", "job", k, "err", err)
-	}
+	a.deliver(pctx, js, k, id, b, false) // a node's spool, else the stream
 }
 
 func (a *Agent) beat() {
@@ -807,20 +828,7 @@ func (a *Agent) execute(ctx context.Context, js jetstream.JetStream, t Task) {
 		}
 		a.Logger.Warn("spool result; publishing it", "job", k, "err", err)
 	}
-	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-		pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, err := js.Publish(pctx, a.subject(resultSubject), b, jetstream.WithMsgID("result:"+k))
-		pcancel()
-		if err == nil {
-			return
-		}
-		a.Logger.Warn("publish result; retrying", "job", k, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			if backoff > 2*time.Second {
-				return
-			}
-		}
-	}
+	// A node's spool (over core NATS), else the results stream; retried
+	// until stored.
+	a.deliver(ctx, js, k, "result:"+k, b, true)
 }

@@ -32,11 +32,15 @@
 // the whole tree), keeps the last OutputCap bytes of output and reports
 // the exit code; built-in kinds are cleanup and db-maintenance. Remote
 // execution goes through JetStream work queues (agent.go): the engine
-// publishes a task with its attempt key as message id; an Agent (unyo
-// agent --name NAME --nats URL) takes it, acknowledges it when it starts
-// it (at most once), sends heartbeats while it runs and publishes the
-// result to a results stream, from which the leader — whichever node that
-// is by then — commits it and only then acknowledges it.
+// first offers the task to a live agent directly over core NATS
+// (direct.go: no stream leader needed, so a stream election does not
+// delay it) and otherwise publishes it with its attempt key as message
+// id; an Agent (unyo agent --name NAME --nats URL) takes it, acknowledges
+// it when it starts it (at most once; an attempt it took either way is
+// never run again), sends heartbeats while it runs and hands the result
+// to a node's spool over core NATS (report.go) or, failing that, to the
+// results stream, from which the leader — whichever node that is by then
+// — commits it and only then acknowledges it.
 //
 // # Signed tasks
 //

@@ -914,7 +914,7 @@ func (e *Engine) start(ctx context.Context, now time.Time, s startReq) {
 		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "no agent transport for " + target, Ended: e.opts.Now()}
 		return
 	}
-	if err := e.dispatch(ctx, target, t); err != nil {
+	if err := e.dispatch(ctx, target, t, false); err != nil {
 		e.log.Warn("dispatch", "job", t.Key(), "target", target, "err", err)
 		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "dispatch to " + target + ": " + err.Error(), Ended: e.opts.Now()}
 	}
@@ -932,7 +932,13 @@ var errStopDispatch = errors.New("jobnet: dispatch no longer wanted")
 // stored once. While it retries the attempt is kept alive (not lost). It
 // gives up early, returning nil, when the attempt is no longer running
 // here or this node stops leading (a new leader dispatches again).
-func (e *Engine) dispatch(ctx context.Context, target string, t Task) error {
+//
+// The first try offers the task to the agent directly (Agents: core NATS,
+// no stream leader needed); again (a new leader's takeover), and every
+// retry of a tag's task, only asks whether an agent took it before
+// storing it (againDispatcher): the task may be in the stream already,
+// where another agent of the tag could take it.
+func (e *Engine) dispatch(ctx context.Context, target string, t Task, again bool) error {
 	k := t.Key()
 	e.mu.Lock()
 	e.dispatching[k] = true
@@ -945,8 +951,13 @@ func (e *Engine) dispatch(ctx context.Context, target string, t Task) error {
 	deadline := e.opts.Now().Add(e.opts.DispatchFor)
 	wait := 25 * time.Millisecond
 	for tries := 1; ; tries++ {
-		actx, cancel := context.WithTimeout(ctx, DispatchAttemptTimeout)
-		err := e.opts.Remote.Dispatch(actx, target, t)
+		actx, cancel := context.WithTimeout(ctx, DispatchAttemptTimeout+max(DirectTimeout, 0))
+		var err error
+		if ad, ok := e.opts.Remote.(againDispatcher); ok && (again || (tries > 1 && isTagTarget(target))) {
+			err = ad.DispatchAgain(actx, target, t)
+		} else {
+			err = e.opts.Remote.Dispatch(actx, target, t)
+		}
 		cancel()
 		if err == nil {
 			if tries > 1 {
@@ -983,7 +994,8 @@ func (e *Engine) dispatch(ctx context.Context, target string, t Task) error {
 	}
 }
 
-// DispatchAttemptTimeout bounds one try to store a task.
+// DispatchAttemptTimeout bounds one try to store a task (after the direct
+// hand-off, bounded by DirectTimeout).
 var DispatchAttemptTimeout = 2 * time.Second
 
 // permanentDispatchErr: errors no retry cures (no signing key, a bad
@@ -1037,7 +1049,7 @@ func (e *Engine) redispatch(ctx context.Context, s startReq) {
 	}
 	where := s.run.Jobs[s.job].Where
 	t := task(jc, s)
-	if err := e.dispatch(ctx, where, t); err != nil {
+	if err := e.dispatch(ctx, where, t, true); err != nil {
 		e.log.Warn("dispatch again after takeover", "job", t.Key(), "target", where, "err", err)
 		e.results <- Result{Run: t.Run, Job: t.Job, Attempt: t.Attempt, Code: -1, Err: "dispatch again to " + where + ": " + err.Error(), Ended: e.opts.Now()}
 	}

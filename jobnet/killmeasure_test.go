@@ -110,6 +110,18 @@ func (g *gate) Dispatch(ctx context.Context, target string, t Task) error {
 	return g.Remote.Dispatch(ctx, target, t)
 }
 
+// DispatchAgain passes a dispatch that must not offer the task directly
+// (a takeover, a retry of a tag's task) on as such.
+func (g *gate) DispatchAgain(ctx context.Context, target string, t Task) error {
+	if g.dead.Load() {
+		return errKilled
+	}
+	if ad, ok := g.Remote.(againDispatcher); ok {
+		return ad.DispatchAgain(ctx, target, t)
+	}
+	return g.Remote.Dispatch(ctx, target, t)
+}
+
 func (g *gate) Kill(ctx context.Context, target, key string) error {
 	if g.dead.Load() {
 		return errKilled

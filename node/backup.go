@@ -24,6 +24,14 @@ type BackupOptions struct {
 
 // newBackups makes the backup manager; its sources follow reloads.
 func (n *Node) newBackups() error {
+	if n.opts.Backup.Env.RaftSnapshot == nil {
+		n.opts.Backup.Env.RaftSnapshot = func(ctx context.Context) (string, error) {
+			if n.raft == nil {
+				return "", nil // no Raft: the data directory as it is
+			}
+			return n.raft.BackupSnapshot(ctx)
+		}
+	}
 	m := &backup.Manager{Store: n.store, Sink: n.ingest.in, Node: n.opts.Name, Log: n.log.With("part", "backup"),
 		ScratchDir: n.opts.Backup.Config.ScratchDir}
 	if err := m.Register(n.opts.Registry); err != nil {

@@ -78,7 +78,7 @@ func (n *Node) newCluster() error {
 	}
 	co := cluster.Options{
 		NodeID: n.opts.Name, Site: o.Site, BindAddr: o.Bind, AdvertiseAddr: o.Advertise,
-		APIAddr: api, DataDir: o.DataDir, Bootstrap: o.Bootstrap,
+		APIAddr: api, DataDir: o.DataDir, Bootstrap: o.Bootstrap, Joining: len(o.Join) > 0,
 		Logger: n.opts.Logger, Registerer: n.opts.Registry,
 		Forwarder: &cluster.HTTPForwarder{Client: n.peerClient(15 * time.Second), Scheme: n.scheme(),
 			Credential: n.memberCredential},

@@ -116,7 +116,12 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 	o.Jobnets = jobnetOptions(c)
 	o.Agents = agentsOptions(c)
 	o.Reports = ReportOptions{Dir: filepath.Join(c.Node.DataDir, "reports")}
-	o.Backup = BackupOptions{Config: c.Backup, Env: backup.Env{Node: c.Node.Name, DataDir: c.Node.DataDir, ConfigFile: absPath(c.Source)}}
+	o.Backup = BackupOptions{Config: c.Backup, Env: backup.Env{Node: c.Node.Name, DataDir: c.Node.DataDir, ConfigFile: absPath(c.Source),
+		RaftDir: filepath.Join(c.Node.DataDir, "raft")}}
+	if c.NATS.URL == "" {
+		// Not backed up: see backup.SelfSource.
+		o.Backup.Env.Exclude = []string{c.NATS.Embedded.StoreDir}
+	}
 	if c.Ledger.Driver == configs.DriverSQLite {
 		o.Backup.Env.LedgerPath = c.Ledger.SQLite.Path
 	}

@@ -152,7 +152,7 @@ func (p *fleetPart) StartRollout(ctx context.Context, req console.RolloutRequest
 		req.Platform = "linux/amd64"
 	}
 	id, err := p.svc.StartRollout(ctx, rollout.Rollout{Version: req.Version, Platform: req.Platform, Canary: req.Canary,
-		Wave: req.Wave, MaxConcurrent: req.MaxConcurrent, ContinueOnFailure: req.ContinueOnFailure,
+		Wave: req.Wave, MaxConcurrent: req.MaxConcurrent, ContinueOnFailure: req.ContinueOnFailure, Full: req.Full,
 		Order: req.Agents, Watch: time.Duration(req.Watch)}, by)
 	return id, fleetErr(err)
 }

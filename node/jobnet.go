@@ -239,6 +239,8 @@ func (n *Node) startJobnetLocked(ctx context.Context) error {
 	for _, f := range []func() error{
 		func() error { return p.engine.Run(ctx) },
 		func() error { return p.agents.Serve(ctx, p.engine) },
+		// Remote agents' results, into this node's spool (leader or not).
+		func() error { return p.agents.ServeReports(ctx, n.ingest.in) },
 		func() error { return builtin.Run(ctx) },
 	} {
 		run(f)

@@ -14,14 +14,19 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 )
 
-// Make builds, renders and (with chromium set) prints a report. The PDF
-// note in the report says whether it was printed and, if not, why.
+// Make builds, renders and (with o.Print or chromium set) prints a
+// report. The PDF note in the report says whether it was printed and, if
+// not, why.
 func Make(ctx context.Context, s ledger.Store, o Options, chromium string) (*Report, Files, error) {
 	r, err := Build(ctx, s, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	if chromium == "" {
+	printPDF := o.Print
+	if printPDF == nil && chromium != "" {
+		printPDF = func(ctx context.Context, html []byte) ([]byte, error) { return PDF(ctx, chromium, html) }
+	}
+	if printPDF == nil {
 		r.PDF = "not printed: no Chromium on the node that made this report (install Debian's chromium for report.pdf)"
 		files, err := Render(r)
 		return r, files, err
@@ -34,7 +39,7 @@ func Make(ctx context.Context, s ledger.Store, o Options, chromium string) (*Rep
 	if o.Progress != nil {
 		o.Progress("pdf", len(Stages), len(Stages)+1)
 	}
-	pdf, perr := PDF(ctx, chromium, files[HTMLFile])
+	pdf, perr := printPDF(ctx, files[HTMLFile])
 	if perr != nil {
 		r.PDF = "not printed: " + perr.Error()
 		files, err = Render(r)

@@ -28,21 +28,30 @@ func TestReportInChromium(t *testing.T) {
 	if chromium == "" {
 		t.Skip("no Chromium (scripts/test-deps.sh installs Debian's chromium)")
 	}
+	t.Parallel()
 	f := newFixture(t)
-	r, files, err := report.Make(context.Background(), f.store, report.Options{Month: oct, Day: day15, Targets: f.targets,
-		Now: time.Date(2026, 11, 1, 0, 5, 0, 0, time.UTC)}, chromium)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// One browser prints the PDF (Options.Print) and is then looked at.
 	dir := t.TempDir()
-	page := filepath.Join(dir, "report.html")
-	if err := os.WriteFile(page, files[report.HTMLFile], 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ctx, stop := report.Browser(ctx, chromium, dir)
 	defer stop()
+	printed := 0
+	r, files, err := report.Make(ctx, f.store, report.Options{Month: oct, Day: day15, Targets: f.targets,
+		Now: time.Date(2026, 11, 1, 0, 5, 0, 0, time.UTC), Print: func(_ context.Context, html []byte) ([]byte, error) {
+			printed++
+			return report.PrintPage(ctx, html, dir)
+		}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if printed != 1 {
+		t.Fatalf("Make printed %d times through Options.Print, want once", printed)
+	}
+	page := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(page, files[report.HTMLFile], 0o600); err != nil {
+		t.Fatal(err)
+	}
 	u := url.URL{Scheme: "file", Path: page}
 	if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
 		t.Fatal(err)

@@ -44,6 +44,10 @@ type Options struct {
 	TopN int
 	// Progress, when set, is told each stage as it starts.
 	Progress func(stage string, done, total int)
+	// Print, when set, prints the rendered HTML to PDF in Make in place of
+	// a Chromium started for the one print (PrintPage with a browser that
+	// stays up: tests print and look at reports with one browser).
+	Print func(ctx context.Context, html []byte) ([]byte, error)
 }
 
 // ErrNoSamples: the store keeps no samples (ledger.SampleStore).

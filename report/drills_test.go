@@ -13,6 +13,7 @@ import (
 // report (JSON and the HTML "Drills" section); one of the month after is
 // not.
 func TestReportListsDrills(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, d := range []ledger.DrillRecord{
 		{ID: "in", Name: "drills/leader", Kind: "platform", Started: oct.Add(48 * time.Hour), Result: ledger.DrillPassed, RTO: 1234 * time.Millisecond},

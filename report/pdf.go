@@ -36,14 +36,21 @@ func PDF(ctx context.Context, execPath string, html []byte) ([]byte, error) {
 		return nil, fmt.Errorf("report: pdf: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "report.html")
-	if err := os.WriteFile(file, html, 0o600); err != nil {
-		return nil, fmt.Errorf("report: pdf: %w", err)
-	}
 	ctx, cancel := context.WithTimeoutCause(ctx, PDFTimeout, fmt.Errorf("report: pdf: Chromium took longer than %s", PDFTimeout))
 	defer cancel()
 	ctx, cancel = Browser(ctx, execPath, dir)
 	defer cancel()
+	return PrintPage(ctx, html, dir)
+}
+
+// PrintPage prints html on A4 in the browser of ctx (Browser made it):
+// it writes the page as report.html under dir, opens it in the current
+// tab and prints it, honouring the page's print style sheet.
+func PrintPage(ctx context.Context, html []byte, dir string) ([]byte, error) {
+	file := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(file, html, 0o600); err != nil {
+		return nil, fmt.Errorf("report: pdf: %w", err)
+	}
 	u := url.URL{Scheme: "file", Path: file}
 	if err := chromedp.Do(ctx, chromedp.Navigate(u.String())); err != nil {
 		return nil, fmt.Errorf("report: pdf: open the page: %w", err)

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +37,7 @@ func at(d, h, m int) time.Time { return time.Date(2026, 10, d, h, m, 0, 0, time.
 func cpu(i, h int) float64 { return float64(i) * float64(1+h%20) / 4 }
 
 // fixture is a month (October 2026, UTC) of twelve servers s01..s12 in
-// sites tokyo (s01–s06) and osaka (s07–s12), with hourly CPU, memory,
+// sites tokyo (s01–s06) and osaka (s07–s12), with hourly CPU, 12-hourly memory,
 // disk, traffic and ping samples, the picked day (the 15th) at one-minute
 // resolution for s07, September's CPU (s05 was idle then), outages,
 // maintenance windows, incidents and job runs with known answers.
@@ -47,15 +49,74 @@ type fixture struct {
 
 func name(i int) string { return fmt.Sprintf("s%02d", i) }
 
+// shared is the fixture's ledger, written once per test binary (writing
+// it is most of the package's test time under the race detector) and
+// copied for each test that opens it.
+var shared struct {
+	once    sync.Once
+	dir     string // removed by TestMain
+	ok      bool
+	targets []availability.KnownTarget
+	cpuVals map[string][]float64
+	clock   time.Time // the store's clock when the fixture was written
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// newFixture opens a copy of the fixture's ledger (written by the first
+// caller) in t's temporary directory: a test may add to it.
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	clock := oct
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), sqlite.WithClock(func() time.Time { return clock }))
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "unyo-report-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared.dir = dir
+		f := writeFixture(t, filepath.Join(dir, "ledger.db"))
+		shared.targets, shared.cpuVals, shared.ok = f.targets, f.cpuVals, true
+	})
+	if !shared.ok {
+		t.Fatal("writing the shared fixture failed (see the first test that used it)")
+	}
+	dst := t.TempDir()
+	ents, err := os.ReadDir(shared.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents { // ledger.db and, if the close left them, -wal and -shm
+		b, err := os.ReadFile(filepath.Join(shared.dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := sqlite.Open(context.Background(), filepath.Join(dst, "ledger.db"), sqlite.WithClock(func() time.Time { return shared.clock }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return &fixture{store: s, targets: shared.targets, cpuVals: shared.cpuVals}
+}
+
+// writeFixture writes the fixture's ledger at path and closes it.
+func writeFixture(t testing.TB, path string) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	clock := oct
+	s, err := sqlite.Open(ctx, path, sqlite.WithClock(func() time.Time { return clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	f := &fixture{store: s, cpuVals: map[string][]float64{}}
 	site := func(i int) string {
 		if i <= 6 {
@@ -80,8 +141,22 @@ func newFixture(t testing.TB) *fixture {
 			}
 			v := cpu(i, h)
 			f.cpuVals[n] = append(f.cpuVals[n], v)
+			xs = append(xs, ledger.Sample{Target: n, Name: "snmp_cpu_load_avg_percent", Value: v, Time: tm})
+			// September: the same CPU every 3 hours (3 and 20 are coprime:
+			// every step of the ramp), but s05 was idle (1%).
+			if sv := cpu(i, h); h < 30*24 && h%3 == 0 {
+				if i == 5 {
+					sv = 1
+				}
+				xs = append(xs, ledger.Sample{Target: n, Name: "snmp_cpu_load_avg_percent", Value: sv, Time: sep.Add(time.Duration(h) * time.Hour)})
+			}
+			// The other metrics are flat within a day: every 12 hours gives
+			// the same daily means and monthly statistics at a twelfth of
+			// the writes (writing samples is most of the test's time).
+			if h%12 != 0 {
+				continue
+			}
 			xs = append(xs,
-				ledger.Sample{Target: n, Name: "snmp_cpu_load_avg_percent", Value: v, Time: tm},
 				ledger.Sample{Target: n, Name: "snmp_memory_used_percent", Value: 40 + float64(i), Time: tm},
 				ledger.Sample{Target: n, Name: "ping_rtt_avg_seconds", Value: 0.001 * float64(i), Time: tm},
 				ledger.Sample{Target: n, Name: "ping_loss_percent", Value: 0, Time: tm},
@@ -94,19 +169,11 @@ func newFixture(t testing.TB) *fixture {
 				used = 50 + float64(h/24)
 			}
 			xs = append(xs, ledger.Sample{Target: n, Name: "snmp_storage_used_percent", Labels: map[string]string{"descr": "/", "type": "fixed_disk"}, Value: used, Time: tm})
-			// September: the same CPU, but s05 was idle (1%).
-			sv := cpu(i, h)
-			if i == 5 {
-				sv = 1
-			}
-			if h < 30*24 {
-				xs = append(xs, ledger.Sample{Target: n, Name: "snmp_cpu_load_avg_percent", Value: sv, Time: sep.Add(time.Duration(h) * time.Hour)})
-			}
 		}
 		flush()
 	}
 	// s02's second link is the busiest: 3 Gbit/s in, 1 Gbit/s out.
-	for h := range 31 * 24 {
+	for h := 0; h < 31*24; h += 12 {
 		tm := oct.Add(time.Duration(h) * time.Hour)
 		xs = append(xs, ledger.Sample{Target: "s02", Name: "snmp_if_in_bits_per_second", Labels: map[string]string{"if": "eth1"}, Value: 3e9, Time: tm},
 			ledger.Sample{Target: "s02", Name: "snmp_if_out_bits_per_second", Labels: map[string]string{"if": "eth1"}, Value: 1e9, Time: tm})
@@ -201,6 +268,64 @@ func newFixture(t testing.TB) *fixture {
 			t.Fatal(err)
 		}
 	}
+
+	// Escalations. Incidents whose escalation sent a step's notification
+	// to a role: operator 3 (incidents 1, 2 and 4; incident 4's two
+	// channels count once), site-manager 1 (incident 1's step 2). Not
+	// counted: incident 2's step 2 to site-manager failed, incident 3's
+	// notice (level 0) and pending step, incident 5's step sent after the
+	// month.
+	type notif struct {
+		inc   int64
+		role  string
+		level int
+		at    time.Time
+		fail  bool // given up; the zero time leaves it pending
+	}
+	es := ledger.EscalationStore(s)
+	for k, x := range []notif{
+		{1, "operator", 1, at(3, 10, 1), false},
+		{1, "site-manager", 2, at(3, 10, 31), false},
+		{2, "operator", 1, at(10, 0, 1), false},
+		{2, "site-manager", 2, at(10, 0, 31), true},
+		{3, "operator", 0, at(20, 8, 1), false},
+		{3, "operator", 1, time.Time{}, false},
+		{4, "operator", 1, at(5, 9, 1), false},
+		{4, "operator", 1, at(5, 9, 2), false},
+		{5, "site-manager", 1, time.Date(2026, 11, 1, 0, 1, 0, 0, time.UTC), false},
+	} {
+		notBefore := x.at
+		if x.at.IsZero() {
+			notBefore = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		clock = notBefore
+		e, err := es.Escalation(ctx, x.inc)
+		if err != nil {
+			if e, _, err = es.StartEscalation(ctx, ledger.Escalation{IncidentID: x.inc, Policy: "page", Snapshot: []byte(`{}`), State: ledger.EscActive}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		key := fmt.Sprintf("n%d", k)
+		if _, err := es.UpdateEscalation(ctx, e, []ledger.Notification{{Key: key, IncidentID: x.inc, GroupKey: key, Kind: "problem",
+			Channel: "mail", Destination: x.role + "@example.com", Role: x.role, Level: x.level, NotBefore: notBefore}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if x.at.IsZero() {
+			continue
+		}
+		got, err := es.ClaimNotifications(ctx, ledger.Claim{Now: x.at, Owner: "n1", Fence: 1, Takeover: true, Lease: time.Minute})
+		if err != nil || len(got) != 1 || got[0].Key != key {
+			t.Fatalf("claim %s: %+v, %v", key, got, err)
+		}
+		a := ledger.Attempt{At: x.at, By: "escalation"}
+		if x.fail {
+			a.Err = "550 no such mailbox"
+		}
+		if err := es.FinishNotifications(ctx, []string{key}, "n1", a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shared.clock = clock
 	return f
 }
 
@@ -236,6 +361,7 @@ func readCSV(t *testing.T, files report.Files, name string) [][]string {
 func near(got, want, rel float64) bool { return math.Abs(got-want) <= rel*math.Abs(want)+1e-12 }
 
 func TestMonthlyReportKnownAnswers(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	r, files := f.build(t, day15)
 
@@ -375,6 +501,22 @@ func TestMonthlyReportKnownAnswers(t *testing.T) {
 		}
 		if m := in.MTTR; m.N != 4 || m.Mean != 103*time.Minute+45*time.Second || m.Median != 60*time.Minute || m.P90 != 185*time.Minute || m.Max != 185*time.Minute {
 			t.Errorf("MTTR %+v", m)
+		}
+		if len(in.RolesReached) != 2 || in.RolesReached["operator"] != 3 || in.RolesReached["site-manager"] != 1 {
+			t.Errorf("escalations reached roles %v, want operator 3, site-manager 1", in.RolesReached)
+		}
+		var roleRows []string
+		for _, row := range readCSV(t, files, "incidents.csv")[1:] {
+			if row[0] == "role_reached" {
+				roleRows = append(roleRows, strings.Join(row, "="))
+			}
+		}
+		if strings.Join(roleRows, " ") != "role_reached=operator=3 role_reached=site-manager=1" {
+			t.Errorf("incidents.csv roles reached %v", roleRows)
+		}
+		if html := files[report.HTMLFile]; !bytes.Contains(html, []byte(`<td>operator</td><td class="n">3</td>`)) ||
+			!bytes.Contains(html, []byte(`<td>site-manager</td><td class="n">1</td>`)) {
+			t.Error("the HTML's escalation table lacks operator 3 and site-manager 1")
 		}
 		if len(in.LongestOpen) != 1 || in.LongestOpen[0].Server != "s11" {
 			t.Errorf("open %+v", in.LongestOpen)

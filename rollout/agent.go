@@ -436,8 +436,27 @@ func (u *Updater) watchdog(ctx context.Context, t trial) {
 	}
 }
 
-// download fetches the binary in chunks, reporting progress every 10%.
+// download fetches the binary: differentially (only the chunks the
+// running binary lacks) unless the order says Full or that fails, then
+// in full.
 func (u *Updater) download(ctx context.Context, o UpdateOrder, path string) error {
+	if !o.Full {
+		st, err := u.downloadDelta(ctx, o, path)
+		if err == nil {
+			u.Logger.Info("update: differential download", "fetched", st.Fetched, "reused", st.Reused, "size", o.Size)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		u.Logger.Warn("update: differential download failed; downloading in full", "err", err)
+	}
+	return u.downloadFull(ctx, o, path)
+}
+
+// downloadFull fetches the whole binary in chunks, reporting progress
+// every 10%.
+func (u *Updater) downloadFull(ctx context.Context, o UpdateOrder, path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
@@ -448,30 +467,14 @@ func (u *Updater) download(ctx context.Context, o UpdateOrder, path string) erro
 	last := 0
 	for off := int64(0); off < o.Size; {
 		n := int(min(int64(ChunkSize), o.Size-off))
-		req, _ := json.Marshal(ChunkRequest{SHA256: o.SHA256, Offset: off, Length: n})
-		var m *nats.Msg
-		for try := 0; ; try++ {
-			rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			m, err = u.NC.RequestWithContext(rctx, ReleaseSubject+"."+u.Name, req)
-			cancel()
-			if err == nil && m.Header.Get("Unyo-Error") != "" {
-				err = errors.New(m.Header.Get("Unyo-Error"))
-			}
-			if err == nil || try >= 5 || ctx.Err() != nil {
-				break
-			}
-			u.mu.Lock()
-			u.message = fmt.Sprintf("chunk at %d: %v; retrying", off, err)
-			u.mu.Unlock()
-			time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
-		}
+		data, err := u.fetch(ctx, ChunkRequest{SHA256: o.SHA256, Offset: off, Length: n})
 		if err != nil {
 			return fmt.Errorf("chunk at %d: %w", off, err)
 		}
-		if len(m.Data) != n {
-			return fmt.Errorf("chunk at %d: %d bytes, want %d", off, len(m.Data), n)
+		if len(data) != n {
+			return fmt.Errorf("chunk at %d: %d bytes, want %d", off, len(data), n)
 		}
-		if _, err := w.Write(m.Data); err != nil {
+		if _, err := w.Write(data); err != nil {
 			return err
 		}
 		off += int64(n)

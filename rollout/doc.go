@@ -20,8 +20,11 @@
 //
 // Agents (Updater) report on unyo.agent.report.NAME and get back a
 // directive signed by a node's task-signing key: the release mode, an
-// update to make, a trial to commit, a move. An update is downloaded in
-// chunks (unyo.agent.release.NAME), verified (SHA-256 and minisign),
+// update to make, a trial to commit, a move. An update is downloaded
+// differentially (unyo.agent.release.NAME: the release's content-defined
+// chunk manifest, package cdc, then only the chunks the running binary
+// lacks) or, with UpdateOrder.Full or on any error, in full, verified
+// (SHA-256 and minisign),
 // swapped with minio/selfupdate keeping the old binary as a rollback
 // copy, probed (`unyo version`), and started in place (exec) with a
 // trial marker; the new binary, if the cluster does not confirm it before
@@ -35,5 +38,6 @@
 // Decommissioning refuses while agents have not moved, unless waived.
 //
 // Metrics: unyo_rollout_reports_total{result}, unyo_rollout_chunks_served_total,
+// unyo_rollout_bytes_served_total,
 // unyo_rollout_updating_agents, unyo_rollout_ops_total{kind,result}.
 package rollout

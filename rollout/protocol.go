@@ -80,6 +80,8 @@ type UpdateOrder struct {
 	Size      int64         `json:"size"`
 	Signature string        `json:"signature"`
 	Watch     time.Duration `json:"watch"`
+	// Full: download the whole binary (no differential update).
+	Full bool `json:"full,omitempty"`
 }
 
 // MoveOrder tells an agent where its new home is.
@@ -89,11 +91,13 @@ type MoveOrder struct {
 }
 
 // ChunkRequest asks for Length bytes of the release binary SHA256 from
-// Offset.
+// Offset, or, with Manifest, for the binary's content-defined chunks
+// (package cdc's encoded manifest) for a differential update.
 type ChunkRequest struct {
-	SHA256 string `json:"sha256"`
-	Offset int64  `json:"offset"`
-	Length int    `json:"length"`
+	SHA256   string `json:"sha256"`
+	Offset   int64  `json:"offset"`
+	Length   int    `json:"length"`
+	Manifest bool   `json:"manifest,omitempty"`
 }
 
 // DecodeReport reads a report, checking its fields.

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unyo-ops/unyo/jobnet"
+	"github.com/unyo-ops/unyo/rollout/cdc"
 )
 
 // Raft is what the service needs of the cluster node.
@@ -78,10 +79,15 @@ type Service struct {
 
 	cacheMu sync.Mutex // one cache fill at a time
 
-	reports  *prometheus.CounterVec
-	chunks   prometheus.Counter
-	active   prometheus.Gauge
-	proposed *prometheus.CounterVec
+	reports *prometheus.CounterVec
+	chunks  prometheus.Counter
+	bytes   prometheus.Counter
+	// manifests caches the encoded cdc manifest of each release (by
+	// SHA-256; as many as releases).
+	manifests  sync.Map
+	manifestMu sync.Mutex
+	active     prometheus.Gauge
+	proposed   *prometheus.CounterVec
 }
 
 // Errors of the service.
@@ -128,13 +134,15 @@ func NewService(o Options) (*Service, error) {
 			Help: "Agent reports this node answered, by result (ok, refused)."}, []string{"result"}),
 		chunks: prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_rollout_chunks_served_total",
 			Help: "Release binary chunks this node served to agents."}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_rollout_bytes_served_total",
+			Help: "Bytes of release binaries and their chunk manifests this node served to agents."}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unyo_rollout_updating_agents",
 			Help: "Agents holding an update slot (downloading to watching), cluster-wide."}),
 		proposed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unyo_rollout_ops_total",
 			Help: "Fleet operations this node proposed, by kind and result (ok, refused)."}, []string{"kind", "result"}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.reports, s.chunks, s.active, s.proposed} {
+		for _, c := range []prometheus.Collector{s.reports, s.chunks, s.bytes, s.active, s.proposed} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("rollout: metrics: %w", err)
 			}
@@ -417,7 +425,7 @@ func (s *Service) directive(r Report) Directive {
 			rel, ok := st.Releases[ReleaseKey(u.To, ro.Platform)]
 			if ok {
 				d.Update = &UpdateOrder{Rollout: u.Rollout, Version: rel.Version, SHA256: rel.SHA256, Size: rel.Size,
-					Signature: rel.Signature, Watch: ro.Watch}
+					Signature: rel.Signature, Watch: ro.Watch, Full: ro.Full}
 				d.Commit = u.State == StateWatching && r.Version == u.To
 			}
 		}
@@ -438,7 +446,7 @@ func (s *Service) onChunk(ctx context.Context, m *nats.Msg) {
 	}
 	var req ChunkRequest
 	if len(m.Data) > 1024 || json.Unmarshal(m.Data, &req) != nil || !sha256RE.MatchString(req.SHA256) ||
-		req.Offset < 0 || req.Length <= 0 || req.Length > ChunkSize {
+		(!req.Manifest && (req.Offset < 0 || req.Length <= 0 || req.Length > ChunkSize)) {
 		fail(errBadRequest)
 		return
 	}
@@ -464,6 +472,16 @@ func (s *Service) onChunk(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	defer f.Close()
+	if req.Manifest {
+		b, err := s.manifest(req.SHA256, f)
+		if err != nil {
+			fail(err)
+			return
+		}
+		s.bytes.Add(float64(len(b)))
+		_ = m.Respond(b)
+		return
+	}
 	buf := make([]byte, req.Length)
 	n, err := f.ReadAt(buf, req.Offset)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -471,7 +489,32 @@ func (s *Service) onChunk(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	s.chunks.Inc()
+	s.bytes.Add(float64(n))
 	_ = m.Respond(buf[:n])
+}
+
+// manifest is the encoded content-defined chunk list of the release sha
+// (whose cached binary f is), made once per release.
+func (s *Service) manifest(sha string, f *os.File) ([]byte, error) {
+	if b, ok := s.manifests.Load(sha); ok {
+		return b.([]byte), nil
+	}
+	// One at a time: the agents of a wave ask at once.
+	s.manifestMu.Lock()
+	defer s.manifestMu.Unlock()
+	if b, ok := s.manifests.Load(sha); ok {
+		return b.([]byte), nil
+	}
+	m, err := cdc.Split(f, s.o.MaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("rollout: manifest of %s: %w", sha, err)
+	}
+	b := m.Encode()
+	if len(b) > maxManifestBytes {
+		return nil, fmt.Errorf("%w (%d bytes)", errManifestTooLarge, len(b))
+	}
+	s.manifests.Store(sha, b)
+	return b, nil
 }
 
 // cached returns the path of the release binary sha in the node's cache,

@@ -93,6 +93,7 @@ func waitRunStatus(t *testing.T, srv, id, status string) ledger.RunRecord {
 // lets in only its configured agents, each only onto its own subjects,
 // and the real `unyo agent` runs the tasks the node signed.
 func TestAgentAccessEmbedded(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	natsAddr := testutil.FreePort(t)
 	natsURL := "nats://" + natsAddr
@@ -244,6 +245,7 @@ func mustReadString(t *testing.T, path string) string {
 // only from the agent it was dispatched to), so that job goes on; the task
 // the node signed runs.
 func TestAgentRefusesForgedTasks(t *testing.T) {
+	t.Parallel()
 	natsBin, err := exec.LookPath("nats-server")
 	if err != nil {
 		if os.Getenv("UNYO_TEST_ALLOW_SKIP") == "1" {
@@ -263,11 +265,12 @@ authorization {
     {user: node, password: %q}
     {user: web01, password: %q, permissions: {
       publish: {allow: [
-        "unyo.job.result.web01", "unyo.job.heartbeat.web01",
+        "unyo.job.result.web01", "unyo.job.report.web01", "unyo.job.heartbeat.web01",
         "$JS.API.CONSUMER.CREATE.UNYO_JOBS.agent-web01.unyo.job.task.agent.web01",
         "$JS.API.CONSUMER.MSG.NEXT.UNYO_JOBS.agent-web01",
         "$JS.ACK.UNYO_JOBS.agent-web01.>"]}
-      subscribe: {allow: ["_INBOX_AGENT.web01.>", "unyo.job.kill.agent.web01"]}
+      subscribe: {allow: ["_INBOX_AGENT.web01.>", "unyo.job.kill.agent.web01", "unyo.job.direct.agent.web01"]}
+      allow_responses: {max: 1, expires: "5m"}
     }}
   ]
 }

@@ -45,6 +45,7 @@ const (
 // token (alice and bob operators, kato an operations SE): the names in the
 // timeline, the mails, the report and the export are the identities'.
 func TestAlerting(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.New(t)
 	hooks := newHookRecorder(t)
 	tokyo, err := time.LoadLocation("Asia/Tokyo")

@@ -67,6 +67,7 @@ func secs(s float64) time.Duration { return time.Duration(math.Round(s * float64
 // real down interval as unplanned, the covered one's as planned only, and
 // reject bad periods naming the field.
 func TestAvailabilityReport(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.New(t)
 	tokyo, err := time.LoadLocation("Asia/Tokyo")
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 // again with its history (the incident from before the backup, its
 // users and tokens, the catalog).
 func TestBackupSelfRestore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data, dest, etc := filepath.Join(dir, "data"), filepath.Join(dir, "dest"), filepath.Join(dir, "etc")
 	os.MkdirAll(etc, 0o755)
@@ -61,10 +62,10 @@ jobnets:
 		return err == nil && len(l) == 1
 	})
 	out := unyo(t, 0, "backup", "run", "self", srv)
-	if !strings.Contains(out, "self.1") {
+	if !strings.Contains(out, "self-bk1.1") {
 		t.Fatalf("backup run self: %s", out)
 	}
-	unyo(t, 0, "backup", "verify", "self.1", srv)
+	unyo(t, 0, "backup", "verify", "self-bk1.1", srv)
 	unyo(t, 0, "backup", "run", "etc", srv)
 	if a := unyo(t, 0, "audit", "list", srv, "-o", "json"); !strings.Contains(a, `"backup.run"`) || !strings.Contains(a, `"backup.verify"`) {
 		t.Errorf("audit log lacks backup.run and backup.verify:\n%s", a)
@@ -95,8 +96,8 @@ jobnets:
 	if err := os.RemoveAll(data); err != nil {
 		t.Fatal(err)
 	}
-	out = unyo(t, 0, "restore", filepath.Join(dest, "self", "self.1"), "--data-dir", data)
-	if !strings.Contains(out, "restored node bk1 from self.1") {
+	out = unyo(t, 0, "restore", filepath.Join(dest, "self-bk1", "self-bk1.1"), "--data-dir", data)
+	if !strings.Contains(out, "restored node bk1 from self-bk1.1") {
 		t.Fatalf("unyo restore: %s", out)
 	}
 	p = testutil.Serve(t, cfgPath, addr)
@@ -109,11 +110,11 @@ jobnets:
 	if err := json.Unmarshal([]byte(unyo(t, 0, "backup", "list", srv, "-o", "json")), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Backups) != 1 || list.Backups[0].ID != "self.1" || list.Backups[0].Result != "ok" {
+	if len(list.Backups) != 1 || list.Backups[0].ID != "self-bk1.1" || list.Backups[0].Result != "ok" {
 		t.Fatalf("catalog after the restore: %+v", list.Backups)
 	}
 	// And it backs up again, as the next generation.
-	if out := unyo(t, 0, "backup", "run", "self", srv); !strings.Contains(out, "self.2") {
+	if out := unyo(t, 0, "backup", "run", "self", srv); !strings.Contains(out, "self-bk1.2") {
 		t.Fatalf("backup after the restore: %s", out)
 	}
 }

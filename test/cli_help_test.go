@@ -12,6 +12,7 @@ import (
 // lists only its flags, an unknown flag is said once, and the shells get a
 // completion script.
 func TestCLIHelpWithTheBinary(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"incident", "--help"}, {"target", "-h"}, {"cluster", "--help"}, {"jobnet", "--help"}, {"run", "--help"},
 		{"incident", "ack", "-h"}, {"cluster", "status", "--help"},

@@ -18,6 +18,7 @@ import (
 // identity that acted (the operator's own API token), not a name given on
 // the command line.
 func TestOperatorCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg, addr := writeConfig(t, dir, "")
 	p := testutil.Serve(t, cfg, addr)
@@ -138,6 +139,7 @@ func TestOperatorCLI(t *testing.T) {
 // TestConfigCheck runs `unyo config check` on the shipped examples and on a
 // broken file.
 func TestConfigCheck(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "configs")
 	for _, f := range []string{"single-node.yaml", "postgres.yaml"} {
 		out, errOut, code := testutil.Run(t, "config", "check", filepath.Join(root, f))

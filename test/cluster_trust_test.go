@@ -69,6 +69,7 @@ func readCred(dir string) string {
 // credential and the cluster secret key; once the token has expired,
 // another node can't join with it.
 func TestClusterTrust(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("multi-process cluster test")
 	}

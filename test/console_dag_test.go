@@ -24,6 +24,7 @@ import (
 // reload; the run page is shot at phone and desktop sizes and must not
 // overflow the phone's width.
 func TestConsoleRunDAG(t *testing.T) {
+	t.Parallel()
 	chromiumPath(t)
 	dir := t.TempDir()
 	gate := filepath.Join(dir, "gate")

@@ -93,6 +93,7 @@ func get[T any](t testing.TB, ctx context.Context, what string, d time.Duration,
 // acknowledge and resolve with a fault report from the incident page;
 // phone and desktop screenshots, nothing wider than the phone.
 func TestConsoleInBrowser(t *testing.T) {
+	t.Parallel()
 	chromiumPath(t)
 	smtp := mailtest.New(t)
 	dir := t.TempDir()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -75,15 +76,23 @@ func TestClusterEscalationLeaderChange(t *testing.T) {
 	t.Run("transfer when step 2 falls due", func(t *testing.T) {
 		escalateAcross(t, c, smtp, "esc-transfer", func(step1 time.Time) {
 			old := c.leader()
-			// Half a second ahead: starting the CLI and checking its token
-			// take a while on a loaded machine, and the transfer must land
-			// before step 2 is claimed.
+			// Half a second ahead, and from this process (the CLI's
+			// transfer is TestClusterKillLeader's): step 1's mail arrives
+			// after step 1 was claimed, and the transfer must land before
+			// step 2 is claimed. Starting the CLI took up to hundreds of
+			// milliseconds on a loaded machine, and once too long.
 			time.Sleep(time.Until(step1.Add(escStepWait - 500*time.Millisecond)))
-			out, errOut, code := testutil.Run(t, "cluster", "transfer-leadership", "--server=http://"+c.addrs[old])
-			if code != 0 {
-				t.Fatalf("unyo cluster transfer-leadership: exit %d %s%s", code, out, errOut)
+			began := time.Now()
+			resp, err := testutil.Post("http://"+c.addrs[old]+"/v1/cluster/transfer-leadership", "application/json", strings.NewReader(`{"to":""}`))
+			if err != nil {
+				t.Fatalf("transfer leadership: %v", err)
 			}
-			t.Logf("transferred leadership from %s at step 1 + %s: %s", c.names[old], time.Since(step1), strings.TrimSpace(out))
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				t.Fatalf("transfer leadership: HTTP %d %s", resp.StatusCode, body)
+			}
+			t.Logf("transferred leadership from %s at step 1 + %s (in %s): %s leads", c.names[old], began.Sub(step1), time.Since(began), c.names[c.leader()])
 		})
 	})
 

@@ -23,6 +23,7 @@ import (
 // JetStream (127.0.0.1:4222, or UNYO_TEST_NATS_URL): events still become
 // incidents, and the node opens no NATS port of its own.
 func TestExternalNATS(t *testing.T) {
+	t.Parallel()
 	url := os.Getenv("UNYO_TEST_NATS_URL")
 	if url == "" {
 		url = "nats://127.0.0.1:4222"

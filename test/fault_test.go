@@ -38,6 +38,7 @@ func activeIncident(t *testing.T, c *client.Client, target, check string) *incid
 // The fault recurs at the next checks as a new incident whose timeline
 // says so, and the node behaves the same after a restart.
 func TestManualResolveOfStillFailingFault(t *testing.T) {
+	t.Parallel()
 	agent := snmptest.Start(t)
 	dir := t.TempDir()
 	addr := testutil.FreePort(t)
@@ -102,6 +103,7 @@ monitor:
 // running snmpd loses its link. Ping opens the one incident; the SNMP check
 // is unreachable (recorded, no incident), and resumes when the host is back.
 func TestDownHostPagesOnce(t *testing.T) {
+	t.Parallel()
 	host := pingtest.NewHost(t)
 	agent := snmptest.StartWith(t, snmptest.Options{Host: host.Addr.String(), NetNS: host.NS})
 	dir := t.TempDir()
@@ -163,6 +165,7 @@ monitor:
 // refused with a 400 naming the field; one a few minutes ahead is taken,
 // and its timeline shows the receive time beside it.
 func TestEventTimesBounded(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	addr := testutil.FreePort(t)
 	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:

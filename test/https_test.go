@@ -16,6 +16,7 @@ import (
 // what to do. A config listening on every interface without TLS is refused
 // by `config check` and by `serve`, and accepted with http.insecure: true.
 func TestHTTPSWithTheBinary(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "unyo")
 	cert, key := ca.Issue(t, "https1")

@@ -20,6 +20,7 @@ import (
 // quotes reaches the job's argv as one argument and is not executed; a
 // command that refers to a parameter is refused by `config check`.
 func TestJobnetParams(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pwned := filepath.Join(dir, "pwned")
 	cfg, addr := writeConfig(t, dir, `jobnets:

@@ -22,6 +22,7 @@ import (
 // "need a restart" for what did not change; an apply that changes a
 // section needing a restart says so and exits non-zero.
 func TestJobnetReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// gated: job a waits for the file "go", then b writes which definition
 	// it ran with.

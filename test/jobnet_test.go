@@ -25,6 +25,7 @@ import (
 // incident and is rerun after the fault is fixed, a schedule that fires by
 // itself, and a job routed to a real `unyo agent` process.
 func TestJobnet(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	natsAddr := testutil.FreePort(t)
 	if err := os.WriteFile(filepath.Join(dir, "ag1.pass"), []byte("ag1-password-0123456789\n"), 0o600); err != nil {

@@ -40,6 +40,7 @@ const (
 //   - a real snmpd reports "/" more than 1 % used (the lowered threshold):
 //     a critical threshold incident.
 func TestMonitorEndToEnd(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"snmptrap", "logger", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: run make test-deps (Debian packages snmp, bsdutils, iproute2): %v", tool, err)

@@ -86,6 +86,7 @@ func eventCount(n *node.Node) int64 {
 // still accepted and kept in JetStream, /readyz says the ledger is down, and
 // the ledger catches up when PostgreSQL returns.
 func TestLedgerOutage(t *testing.T) {
+	t.Parallel()
 	n, px, c := startPostgresNode(t, false)
 	ctx := context.Background()
 	if err := n.WaitStore(ctx); err != nil {
@@ -133,6 +134,7 @@ func TestLedgerOutage(t *testing.T) {
 // serves, takes events and says why it is not ready; when PostgreSQL comes,
 // the store opens and the events are applied.
 func TestLedgerDownAtStart(t *testing.T) {
+	t.Parallel()
 	n, px, c := startPostgresNode(t, true)
 	ctx := context.Background()
 	sendN(t, c, "early", 40)

@@ -17,6 +17,7 @@ import (
 // SIGHUP, without a restart; a broken file then changes nothing and the
 // node says so in its metrics.
 func TestReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	port := testutil.TCPPort(t)
 	dir := t.TempDir()
 	addr := testutil.FreePort(t)

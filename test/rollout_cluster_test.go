@@ -13,6 +13,7 @@ import (
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/cluster"
 	"github.com/unyo-ops/unyo/console"
+	"github.com/unyo-ops/unyo/jobnet"
 	"github.com/unyo-ops/unyo/rollout"
 	"github.com/unyo-ops/unyo/test/testutil"
 )
@@ -100,15 +101,19 @@ releases:
 		}
 		cfgs = append(cfgs, path)
 	}
+	// The shared task-signing key is made before the nodes start (three
+	// nodes making it at once would race on the file).
+	if _, _, err := jobnet.LoadOrCreateSigningKey(filepath.Join(root, "task-signing.key"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	// All three start before any is waited for: streams replicated to 3
+	// need the others' JetStream before the first node is ready.
 	var procs []*testutil.Process
 	for i := range 3 {
 		procs = append(procs, testutil.Start(t, cfgs[i], addrs[i]))
-		if i == 0 {
-			procs[0].WaitReady(90 * time.Second)
-		}
 	}
 	for _, p := range procs {
-		p.WaitReady(90 * time.Second)
+		p.WaitReady(3 * time.Minute)
 	}
 	// All nodes share one task-signing key (the file), so agents trust it
 	// wherever they land.

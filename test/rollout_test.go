@@ -330,7 +330,8 @@ func TestRollout(t *testing.T) {
 	t.Run("a binary that does not start is rolled back", func(t *testing.T) {
 		broken := writeFile(t, filepath.Join(dir, "unyo-broken"), "#!/bin/sh\nexit 3\n", 0o755)
 		unyo(t, 0, "release", "add", "--version", "9.9.10-broken", "--file", broken, "--sig", signFile(t, priv, broken), srv)
-		id := strings.TrimSpace(unyo(t, 0, "rollout", "start", "--release", "9.9.10-broken", "--agents", "a01,a02", "--max-concurrent", "1", srv))
+		// --full: the agents fetch the whole binary (no manifest).
+		id := strings.TrimSpace(unyo(t, 0, "rollout", "start", "--release", "9.9.10-broken", "--agents", "a01,a02", "--max-concurrent", "1", "--full", srv))
 		waitLong(t, time.Minute, "the broken rollout to halt", func() bool {
 			st, err = c.Rollout(ctx, id)
 			if err != nil {

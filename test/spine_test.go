@@ -148,24 +148,39 @@ func TestKill9DuringBurst(t *testing.T) {
 			}
 
 			// Restart on the same data and wait for the ledger to catch up.
+			// The occurrence counts reaching len(acked) is not enough: events
+			// the node took in but could not acknowledge before the kill
+			// count too, so every acknowledged event is waited for in the
+			// ledger itself (opened alongside the node) before it stops.
 			p = testutil.Serve(t, cfg, addr)
 			if err := waitApplied(t, c, len(acked)); err != nil {
 				t.Fatal(err)
 			}
-			p.Stop()
-
 			s := st.open(t, dir, ly)
 			defer s.Close()
 			ctx := context.Background()
-			for id := range acked {
-				ok, inc, err := s.EventApplied(ctx, id)
-				if err != nil {
-					t.Fatal(err)
+			missing := func() (string, int64) {
+				for id := range acked {
+					ok, inc, err := s.EventApplied(ctx, id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !ok || inc == 0 {
+						return id, inc
+					}
 				}
-				if !ok || inc == 0 {
-					t.Fatalf("acknowledged event %s not in the ledger (incident %d)", id, inc)
+				return "", 0
+			}
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				id, inc := missing()
+				if id == "" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("acknowledged event %s not in the ledger (incident %d) 60s after the restart", id, inc)
 				}
 			}
+			p.Stop()
 			// Exactly once: every applied event was counted once on its incident.
 			n, err := s.EventCount(ctx)
 			if err != nil {

@@ -133,6 +133,7 @@ func readyzMentions(c *client.Client, what string) bool {
 // 503 with Retry-After at once, /readyz says why; when the bus returns
 // everything accepted reaches the ledger once and 202s resume.
 func TestSpoolFullAnswers503AndRecovers(t *testing.T) {
+	t.Parallel()
 	cfg, addr, px, ns := spoolNode(t, "    max_bytes: 1048576\n    append_timeout: 2s\n    ready_max_age: 1s\n")
 	p := testutil.Serve(t, cfg, addr)
 	c := testutil.Client(t, p.URL)
@@ -184,6 +185,7 @@ func TestSpoolFullAnswers503AndRecovers(t *testing.T) {
 // full (the API answering 503); after a restart with the bus back every
 // one reaches the bus and the ledger once.
 func TestSpoolKill9Replays(t *testing.T) {
+	t.Parallel()
 	cfg, addr, px, ns := spoolNode(t, "    max_bytes: 1048576\n    append_timeout: 2s\n    ready_max_age: 1s\n")
 	p := testutil.Serve(t, cfg, addr)
 	c := testutil.Client(t, p.URL)

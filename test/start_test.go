@@ -39,6 +39,7 @@ const startJobnet = `jobnets:
 // form one Raft cluster of three, and run a job through the job streams.
 // UNYO_START_RUNS=20 runs the issue's check.
 func TestClusterStartConverges(t *testing.T) {
+	t.Parallel()
 	runs := startRuns(t)
 	for i := range runs {
 		t.Run(fmt.Sprintf("start%02d", i+1), func(t *testing.T) {

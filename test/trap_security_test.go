@@ -27,6 +27,7 @@ import (
 // incident, no passphrase in the log. The same user's genuine coldStart,
 // sent after it, opens one.
 func TestForgedV3TrapRefused(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("snmptrap"); err != nil {
 		t.Fatalf("snmptrap not found: run make test-deps (Debian package snmp): %v", err)
 	}

@@ -30,6 +30,7 @@ import (
 // refused, the legitimate path still works, and the audit log records who
 // did what and detects an entry edited in the database.
 func TestTrust(t *testing.T) {
+	t.Parallel()
 	port := testutil.TCPPort(t) // a TCP service for the targets' checks
 	dir := t.TempDir()
 	addr := testutil.FreePort(t)
@@ -495,6 +496,7 @@ func TestTrust(t *testing.T) {
 // which the CLI takes from UNYO_TOKEN_FILE; the token is never logged, and
 // a second start makes no other admin.
 func TestBootstrapAdmin(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg, addr := writeConfig(t, dir, "")
 	p := testutil.StartEnv(t, cfg, addr, nil)

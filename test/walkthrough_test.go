@@ -35,6 +35,7 @@ bin/unyo config check configs/single-node.yaml
 // kept between runs and another incident opened first (as the example's
 // SNMP target does without snmpd) (issue 17 item 12).
 func TestREADMEWalkthrough(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("jq"); err != nil {
 		t.Fatal("jq is not installed: run scripts/test-deps.sh")
 	}

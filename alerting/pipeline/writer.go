@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -261,7 +260,7 @@ func (p *Pipeline) apply(ctx context.Context, msgs []jetstream.Msg) {
 
 // decode reads an event from a bus message; it must be a valid one.
 func decode(data []byte, ev *incident.Event) error {
-	if err := json.Unmarshal(data, ev); err != nil {
+	if err := incident.DecodeJSON(data, ev); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return ev.Validate()

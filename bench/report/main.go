@@ -18,8 +18,8 @@
 //	go run ./bench/report -servers 200 -pdf    # smaller, with the PDF
 //	go run ./bench/report -store postgres      # the same rows in PostgreSQL
 //
-// With -store postgres the rows are seeded into SQLite as above and copied
-// (COPY) into a new database on -pg-url, which the run drops at its end.
+// With -store postgres the same rows are written with COPY into a new
+// database on -pg-url, which the run drops at its end.
 // Each round also times storing the report's files in the ledger
 // (report.Archive, ledger.ReportStore).
 //
@@ -39,6 +39,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -81,31 +82,35 @@ func run() int {
 	ctx := context.Background()
 	path := filepath.Join(*dir, "ledger.db")
 	month := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	g := gen{month: month, servers: *servers, metrics: *metrics, minuteSeries: *minuteSeries}
 	start := time.Now()
-	var rows int64
-	if !*reuse {
-		var err error
-		if rows, err = seed(ctx, path, month, *servers, *metrics, *minuteSeries); err != nil {
-			fmt.Fprintln(os.Stderr, "seed:", err)
-			return 1
-		}
-	}
-	fi, _ := os.Stat(path)
-	fmt.Printf("seeded %d rows (%d servers × %d metrics, a month at 1-minute samples as rollups and sketches) in %s; ledger %.0f MB\n",
-		rows, *servers, *metrics, time.Since(start).Round(time.Millisecond), float64(fi.Size())/1e6)
-
 	var s ledger.Store
 	if *storeKind == "postgres" {
-		t0 := time.Now()
-		ps, drop, err := toPostgres(ctx, path, *pgURL)
+		ps, rows, drop, err := seedPostgres(ctx, g, *pgURL)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "postgres:", err)
 			return 1
 		}
 		defer drop()
-		fmt.Printf("copied into PostgreSQL in %s\n", time.Since(t0).Round(time.Millisecond))
+		fmt.Printf("seeded %d rows (%d servers × %d metrics, a month at 1-minute samples as rollups and sketches) into PostgreSQL with COPY in %s\n",
+			rows, *servers, *metrics, time.Since(start).Round(time.Millisecond))
 		s = ps
 	} else {
+		var rows int64
+		if !*reuse {
+			var err error
+			if rows, err = seedSQLite(ctx, path, g); err != nil {
+				fmt.Fprintln(os.Stderr, "seed:", err)
+				return 1
+			}
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("seeded %d rows (%d servers × %d metrics, a month at 1-minute samples as rollups and sketches) in %s; ledger %.0f MB\n",
+			rows, *servers, *metrics, time.Since(start).Round(time.Millisecond), float64(fi.Size())/1e6)
 		ss, err := sqlite.Open(ctx, path)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -221,35 +226,9 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func name(i int) string { return fmt.Sprintf("srv%04d", i) }
-
-// metricDef is a synthetic metric: a name, labels and a level.
-type metricDef struct {
-	name   string
-	labels string
-	base   float64
-}
-
-func metricSet(n int) []metricDef {
-	ms := []metricDef{
-		{"snmp_cpu_load_avg_percent", "{}", 30},
-		{"snmp_memory_used_percent", "{}", 55},
-		{"snmp_storage_used_percent", `{"descr":"/","type":"fixed_disk"}`, 60},
-		{"snmp_if_in_bits_per_second", `{"if":"eth0"}`, 2e8},
-		{"snmp_if_out_bits_per_second", `{"if":"eth0"}`, 1e8},
-		{"ping_rtt_avg_seconds", "{}", 0.0008},
-		{"ping_loss_percent", "{}", 0.5},
-		{"service_response_time_seconds", `{"check":"http"}`, 0.05},
-	}
-	for i := len(ms); i < n; i++ {
-		ms = append(ms, metricDef{fmt.Sprintf("snmp_extra_%02d", i), "{}", 100})
-	}
-	return ms[:n]
-}
-
-// seed writes the rows a month of 1-minute samples leaves, through SQL on
-// the store's own schema (sqlite.Open made it).
-func seed(ctx context.Context, path string, month time.Time, servers, metrics, minuteSeries int) (int64, error) {
+// seedSQLite writes g's rows through SQL on the store's own schema
+// (sqlite.Open made it), in one transaction.
+func seedSQLite(ctx context.Context, path string, g gen) (int64, error) {
 	s, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return 0, err
@@ -266,79 +245,20 @@ func seed(ctx context.Context, path string, month time.Time, servers, metrics, m
 		return 0, err
 	}
 	defer tx.Rollback()
-	ins := func(q string) *sql.Stmt {
+	var rows int64
+	for _, tb := range g.tables() {
+		q := "INSERT INTO " + tb.name + " (" + strings.Join(tb.cols, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(tb.cols)-1) + ")"
 		st, err := tx.PrepareContext(ctx, q)
 		if err != nil {
-			panic(err)
+			return rows, err
 		}
-		return st
-	}
-	series := ins(`INSERT INTO sample_series (target, name, labels) VALUES (?, ?, ?) RETURNING id`)
-	roll := ins(`INSERT INTO sample_rollups (series_id, res, bucket, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	sk := ins(`INSERT INTO sample_sketches (series_id, month, bucket, count) VALUES (?, ?, ?, ?)`)
-	var rows int64
-	ms := metricSet(metrics)
-	prev := month.AddDate(0, -1, 0)
-	minutes := 0
-	for i := 1; i <= servers; i++ {
-		for mi, m := range ms {
-			var id int64
-			if err := series.QueryRowContext(ctx, name(i), m.name, m.labels).Scan(&id); err != nil {
-				return rows, err
+		for row := range tb.rows {
+			if _, err := st.ExecContext(ctx, row...); err != nil {
+				return rows, fmt.Errorf("%s: %w", tb.name, err)
 			}
 			rows++
-			level := m.base * (0.5 + float64((i*7+mi*13)%100)/100) // 0.5–1.5 × base
-			for d := range 31 {
-				day := month.AddDate(0, 0, d)
-				avg := level * (1 + 0.1*math.Sin(float64(d+i)))
-				if m.name == "snmp_storage_used_percent" {
-					avg = math.Min(99, level+float64(d)*float64(i%5)*0.2)
-				}
-				if _, err := roll.ExecContext(ctx, id, 86400, day.UnixMicro(), avg*0.5, avg*1.8, avg*1440, 1440); err != nil {
-					return rows, err
-				}
-				rows++
-				if mi == 0 { // the CPU's hours, for the samples API
-					for h := range 24 {
-						v := avg * (1 + 0.2*math.Sin(float64(h)))
-						if _, err := roll.ExecContext(ctx, id, 3600, day.Add(time.Duration(h)*time.Hour).UnixMicro(), v*0.7, v*1.3, v*60, 60); err != nil {
-							return rows, err
-						}
-						rows++
-					}
-				}
-			}
-			if mi < 8 && minutes < minuteSeries && i%max(1, servers*8/minuteSeries) == 0 {
-				minutes++
-				day := month.AddDate(0, 0, 14)
-				for k := range 1440 {
-					v := level * (1 + 0.3*math.Sin(float64(k)/60))
-					if _, err := roll.ExecContext(ctx, id, 60, day.Add(time.Duration(k)*time.Minute).UnixMicro(), v, v, v, 1); err != nil {
-						return rows, err
-					}
-					rows++
-				}
-			}
-			if mi >= 8 {
-				continue // sketches of the metrics the report reads
-			}
-			for _, mo := range []time.Time{prev, month} {
-				// ~40 buckets around level, bell-shaped, 44,640 samples.
-				center := ledger.SketchBucket(level)
-				total := int64(0)
-				for b := int32(-20); b < 20; b++ {
-					c := int64(1116 * math.Exp(-float64(b*b)/120))
-					if b == 19 {
-						c = 44640 - total
-					}
-					total += c
-					if _, err := sk.ExecContext(ctx, id, mo.UnixMicro(), center+b, c); err != nil {
-						return rows, err
-					}
-					rows++
-				}
-			}
 		}
+		st.Close()
 	}
 	return rows, tx.Commit()
 }

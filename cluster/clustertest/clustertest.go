@@ -278,6 +278,14 @@ func (c *Cluster) Node(id string) *cluster.Node {
 	return m.node
 }
 
+// Dir returns node id's data directory (a restore test replaces what is
+// in it while the node is killed).
+func (c *Cluster) Dir(id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.members[id].dir
+}
+
 // Registry returns the metrics registry of node id's current incarnation.
 func (c *Cluster) Registry(id string) *prometheus.Registry {
 	c.mu.Lock()

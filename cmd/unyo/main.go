@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/google/uuid"
 	"github.com/unyo-ops/unyo/cli"
 	"github.com/unyo-ops/unyo/jobnet"
 )
@@ -20,6 +21,10 @@ func run() int {
 	if len(os.Args) > 1 && os.Args[1] == jobnet.ShimCommand {
 		return jobnet.RunShim(os.Args[2:])
 	}
+	// Every syslog line, trap and check result gets a random event id;
+	// drawing them from a buffered pool of crypto/rand bytes costs a third
+	// of one getrandom call per id. Set once, before anything draws one.
+	uuid.EnableRandPool()
 	if exe, err := os.Executable(); err == nil {
 		jobnet.Shim = exe
 	}

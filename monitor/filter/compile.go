@@ -125,14 +125,14 @@ func compileRule(c *Rule) (*rule, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		r.dedup = t
+		r.dedup, r.dedupF = t, compileFast(t)
 	}
 	if c.Message != "" {
 		t, err := compileTemplate("message", c.Message)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		r.message = t
+		r.message, r.messageF = t, compileFast(t)
 	}
 	if len(c.Runbook) > incident.MaxFieldLen {
 		add("runbook", "longer than %d bytes", incident.MaxFieldLen)

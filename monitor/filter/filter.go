@@ -78,6 +78,8 @@ type rule struct {
 	status   incident.Status
 	dedup    *template.Template
 	message  *template.Template
+	dedupF   fastTemplate // dedup's fast form, nil if it has none
+	messageF fastTemplate
 	runbook  string
 	labels   map[string]string
 
@@ -340,17 +342,20 @@ func (d Decision) Event(m *Message, source string) incident.Event {
 		ev.Status = incident.Problem
 		ev.Labels["record"] = "true"
 	}
-	ev.DedupKey = Clip(r.render(r.dedup, &data, target+"/"+r.name), incident.MaxFieldLen)
+	ev.DedupKey = Clip(r.render(r.dedup, r.dedupF, &data, target+"/"+r.name), incident.MaxFieldLen)
 	if ev.DedupKey == "" {
 		ev.DedupKey = Clip(target+"/"+r.name, incident.MaxFieldLen)
 	}
-	ev.Message = Clip(r.render(r.message, &data, m.Text), incident.MaxMessageLen)
+	ev.Message = Clip(r.render(r.message, r.messageF, &data, m.Text), incident.MaxMessageLen)
 	return ev
 }
 
-func (r *rule) render(t *template.Template, data *Data, fallback string) string {
+func (r *rule) render(t *template.Template, fast fastTemplate, data *Data, fallback string) string {
 	if t == nil {
 		return fallback
+	}
+	if fast != nil {
+		return fast.render(data)
 	}
 	var b bytes.Buffer
 	if err := t.Execute(&b, data); err != nil {

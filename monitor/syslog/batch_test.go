@@ -5,53 +5,14 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/unyo-ops/unyo/alerting/incident"
-	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/filter"
+	"github.com/unyo-ops/unyo/monitor/internal/receivertest"
 )
-
-// batchSink records the batches it is given; the first waits for gate,
-// and while full it refuses them as a full spool does.
-type batchSink struct {
-	entered, gate chan struct{}
-	once          sync.Once
-	mu            sync.Mutex
-	sizes         []int
-	full          bool
-}
-
-func (s *batchSink) Publish(ctx context.Context, ev incident.Event) error {
-	return s.PublishBatch(ctx, []incident.Event{ev})
-}
-
-func (s *batchSink) PublishBatch(ctx context.Context, evs []incident.Event) error {
-	s.once.Do(func() {
-		close(s.entered)
-		select {
-		case <-s.gate:
-		case <-ctx.Done():
-		}
-	})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.full {
-		return fmt.Errorf("bus: spool: full: %w", monitor.ErrFull)
-	}
-	s.sizes = append(s.sizes, len(evs))
-	return nil
-}
-
-func (s *batchSink) batches() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.sizes)
-}
 
 // TestWorkerBatchesPublishes: what queued while the worker published is
 // handed to the sink in one batch (one spool append), not per message;
@@ -61,7 +22,7 @@ func TestWorkerBatchesPublishes(t *testing.T) {
 	t.Parallel()
 	fcfg, _ := filter.LoadConfig([]byte(testFilters))
 	eng, _ := filter.New(fcfg, nil)
-	sink := &batchSink{entered: make(chan struct{}), gate: make(chan struct{})}
+	sink := receivertest.NewBatchSink()
 	r, err := New(Config{UDPListen: "127.0.0.1:0", QueueSize: 1000, Workers: 1}, eng, sink, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -82,15 +43,15 @@ func TestWorkerBatchesPublishes(t *testing.T) {
 		}
 	}
 	send(0, 1)
-	<-sink.entered
+	<-sink.Entered
 	const n = 100
 	for i := 1; i <= n; i += 10 {
 		send(i, i+10)
 		eventually(t, "queued", func() bool { return r.QueueLen() == i+9 })
 	}
-	close(sink.gate)
-	eventually(t, "two batches", func() bool { return len(sink.batches()) == 2 })
-	if got := sink.batches(); !slices.Equal(got, []int{1, n}) {
+	close(sink.Gate)
+	eventually(t, "two batches", func() bool { return len(sink.Batches()) == 2 })
+	if got := sink.Batches(); !slices.Equal(got, []int{1, n}) {
 		t.Errorf("batches %v, want [1 %d]", got, n)
 	}
 	if got := testutil.ToFloat64(r.m.batches); got != 2 {
@@ -100,9 +61,7 @@ func TestWorkerBatchesPublishes(t *testing.T) {
 		t.Errorf("published %v", got)
 	}
 
-	sink.mu.Lock()
-	sink.full = true
-	sink.mu.Unlock()
+	sink.SetFull(true)
 	send(0, 3)
 	eventually(t, "spool-full drops counted", func() bool { return testutil.ToFloat64(r.m.spoolFull) == 3 })
 	if got := testutil.ToFloat64(r.m.publishErrors); got != 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/monitor"
 	"github.com/unyo-ops/unyo/monitor/filter"
+	"github.com/unyo-ops/unyo/monitor/internal/warnlimit"
 	"github.com/unyo-ops/unyo/monitor/udpbatch"
 )
 
@@ -57,7 +58,7 @@ type Receiver struct {
 	filters atomic.Pointer[filter.Engine]
 	m       *metrics
 	names   map[netip.Addr]string
-	warn    *warnLimit
+	warn    *warnlimit.Limiter
 
 	// queue holds batches of frames (one per UDP read, one frame per TCP
 	// frame); queued counts the frames in it, bounded by QueueSize.
@@ -99,7 +100,7 @@ func New(cfg Config, filters *filter.Engine, sink monitor.Sink, log *slog.Logger
 		conns: map[net.Conn]struct{}{},
 		done:  make(chan struct{}),
 		names: map[netip.Addr]string{},
-		warn:  newWarnLimit(time.Minute),
+		warn:  warnlimit.New(time.Minute),
 	}
 	for k, v := range cfg.SenderNames {
 		r.names[netip.MustParseAddr(k).Unmap()] = v
@@ -523,12 +524,12 @@ func (r *Receiver) flush(b *batch) {
 		r.m.batches.Inc()
 	case errors.Is(err, monitor.ErrFull):
 		r.m.spoolFull.Add(float64(n))
-		if ok, held := r.warn.allow("full", time.Now()); ok {
+		if ok, held := r.warn.Allow("full", time.Now()); ok {
 			r.log.Warn("spool full: syslog events dropped", "events", n, "dropped_since_last_warning", held, "err", err)
 		}
 	default:
 		r.m.publishErrors.Add(float64(n))
-		if ok, held := r.warn.allow("publish", time.Now()); ok {
+		if ok, held := r.warn.Allow("publish", time.Now()); ok {
 			r.log.Warn("publish events", "events", n, "first_id", b.evs[0].ID, "failed_since_last_warning", held, "err", err)
 		}
 	}
@@ -577,30 +578,3 @@ func (r *Receiver) senderName(a netip.Addr) string {
 
 // QueueLen returns the number of frames waiting for a worker.
 func (r *Receiver) QueueLen() int { return int(r.queued.Load()) }
-
-// warnLimit rate-limits warn lines, per kind: at most one per interval,
-// with how many were held back. Shared by the workers.
-type warnLimit struct {
-	every time.Duration
-	mu    sync.Mutex
-	last  map[string]time.Time
-	held  map[string]int
-}
-
-func newWarnLimit(every time.Duration) *warnLimit {
-	return &warnLimit{every: every, last: map[string]time.Time{}, held: map[string]int{}}
-}
-
-// allow reports whether a warn line of kind may be written at now and,
-// if so, how many were held back since the last one.
-func (l *warnLimit) allow(kind string, now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if last, ok := l.last[kind]; ok && now.Sub(last) < l.every {
-		l.held[kind]++
-		return false, 0
-	}
-	n := l.held[kind]
-	l.last[kind], l.held[kind] = now, 0
-	return true, n
-}

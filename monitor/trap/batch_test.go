@@ -2,57 +2,17 @@ package trap
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/unyo-ops/unyo/alerting/incident"
-	"github.com/unyo-ops/unyo/monitor"
+	"github.com/unyo-ops/unyo/monitor/internal/receivertest"
 )
-
-// batchSink records the batches it is given; the first waits for gate,
-// and while full it refuses them as a full spool does.
-type batchSink struct {
-	entered, gate chan struct{}
-	once          sync.Once
-	mu            sync.Mutex
-	sizes         []int
-	full          bool
-}
-
-func (s *batchSink) Publish(ctx context.Context, ev incident.Event) error {
-	return s.PublishBatch(ctx, []incident.Event{ev})
-}
-
-func (s *batchSink) PublishBatch(ctx context.Context, evs []incident.Event) error {
-	s.once.Do(func() {
-		close(s.entered)
-		select {
-		case <-s.gate:
-		case <-ctx.Done():
-		}
-	})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.full {
-		return fmt.Errorf("bus: spool: full: %w", monitor.ErrFull)
-	}
-	s.sizes = append(s.sizes, len(evs))
-	return nil
-}
-
-func (s *batchSink) batches() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.sizes)
-}
 
 // TestWorkerBatchesPublishes: traps that queued while the worker
 // published go to the sink in one batch (one spool append); a full sink
@@ -62,7 +22,7 @@ func TestWorkerBatchesPublishes(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sink := &batchSink{entered: make(chan struct{}), gate: make(chan struct{})}
+	sink := receivertest.NewBatchSink()
 	r, err := New(Config{Listen: "127.0.0.1:0", QueueSize: 1000, Workers: 1}, sink, log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +41,7 @@ func TestWorkerBatchesPublishes(t *testing.T) {
 	}
 	defer c.Close()
 	c.Write(pkt)
-	<-sink.entered
+	<-sink.Entered
 	const n = 100
 	for i := 0; i < n; i += 10 {
 		for range 10 {
@@ -89,18 +49,16 @@ func TestWorkerBatchesPublishes(t *testing.T) {
 		}
 		eventually(t, "queued", func() bool { return r.QueueLen() == i+10 })
 	}
-	close(sink.gate)
-	eventually(t, "two batches", func() bool { return len(sink.batches()) == 2 })
-	if got := sink.batches(); !slices.Equal(got, []int{1, n}) {
+	close(sink.Gate)
+	eventually(t, "two batches", func() bool { return len(sink.Batches()) == 2 })
+	if got := sink.Batches(); !slices.Equal(got, []int{1, n}) {
 		t.Errorf("batches %v, want [1 %d]", got, n)
 	}
 	if got := testutil.ToFloat64(r.m.batches); got != 2 {
 		t.Errorf("batches metric %v", got)
 	}
 
-	sink.mu.Lock()
-	sink.full = true
-	sink.mu.Unlock()
+	sink.SetFull(true)
 	for range 3 {
 		c.Write(pkt)
 	}

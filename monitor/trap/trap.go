@@ -15,6 +15,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/monitor"
+	"github.com/unyo-ops/unyo/monitor/internal/warnlimit"
 	"github.com/unyo-ops/unyo/monitor/udpbatch"
 )
 
@@ -39,7 +40,7 @@ type Receiver struct {
 	names map[netip.Addr]string
 	allow sourceSet
 	m     *metrics
-	warn  *refusalLog
+	warn  *warnlimit.Limiter
 	// queue holds batches of packets (one per read); queued counts the
 	// packets in it, bounded by QueueSize.
 	queue  chan []packet
@@ -87,7 +88,7 @@ func New(cfg Config, sink monitor.Sink, log *slog.Logger, reg prometheus.Registe
 		rules: rs,
 		names: map[netip.Addr]string{},
 		allow: allow,
-		warn:  newRefusalLog(refusalLogEvery),
+		warn:  warnlimit.New(refusalLogEvery),
 		queue: make(chan []packet, cfg.QueueSize),
 		drain: drainTimeout,
 		done:  make(chan struct{}),
@@ -289,12 +290,12 @@ func (r *Receiver) flush(evs []incident.Event) {
 		r.m.batches.Inc()
 	case errors.Is(err, monitor.ErrFull):
 		r.m.spoolFull.Add(float64(len(evs)))
-		if ok, held := r.warn.allow("spool_full", time.Now()); ok {
+		if ok, held := r.warn.Allow("spool_full", time.Now()); ok {
 			r.log.Warn("spool full: trap events dropped", "events", len(evs), "held_back", held, "err", err)
 		}
 	default:
 		r.m.publishErrors.Add(float64(len(evs)))
-		if ok, held := r.warn.allow("publish", time.Now()); ok {
+		if ok, held := r.warn.Allow("publish", time.Now()); ok {
 			r.log.Warn("publish events", "events", len(evs), "first_id", evs[0].ID, "held_back", held, "err", err)
 		}
 	}
@@ -341,7 +342,7 @@ func (r *Receiver) malformed(p packet, err error) {
 		r.log.Warn("trap decoder panicked; packet dropped", "agent", p.src.String(), "err", err)
 		return
 	}
-	if ok, held := r.warn.allow("malformed", time.Now()); ok {
+	if ok, held := r.warn.Allow("malformed", time.Now()); ok {
 		r.log.Warn("malformed trap dropped", "agent", p.src.String(), "version", version, "bytes", len(p.data),
 			"err", err, "suppressed", held)
 		return
@@ -383,7 +384,7 @@ func rejectReason(err error) string {
 // refusals not logged at warn since.
 func (r *Receiver) refused(src netip.AddrPort, version, reason string, err error) {
 	r.m.rejected[reason].Inc()
-	if ok, suppressed := r.warn.allow(reason, time.Now()); ok {
+	if ok, suppressed := r.warn.Allow(reason, time.Now()); ok {
 		r.log.Warn("trap refused", "reason", reason, "agent", src.String(), "version", version, "err", err,
 			"suppressed", suppressed)
 		return
@@ -395,33 +396,6 @@ func (r *Receiver) refused(src netip.AddrPort, version, reason string, err error
 
 // refusalLogEvery is the least time between two warn lines of one reason.
 const refusalLogEvery = time.Minute
-
-// refusalLog rate-limits the warn lines of refusals, per reason. It is
-// shared by the reader and the workers.
-type refusalLog struct {
-	every      time.Duration
-	mu         sync.Mutex
-	last       map[string]time.Time
-	suppressed map[string]int
-}
-
-func newRefusalLog(every time.Duration) *refusalLog {
-	return &refusalLog{every: every, last: map[string]time.Time{}, suppressed: map[string]int{}}
-}
-
-// allow reports whether a warn line for reason may be written at now and,
-// if so, how many were held back since the last one.
-func (l *refusalLog) allow(reason string, now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if last, ok := l.last[reason]; ok && now.Sub(last) < l.every {
-		l.suppressed[reason]++
-		return false, 0
-	}
-	n := l.suppressed[reason]
-	l.last[reason], l.suppressed[reason] = now, 0
-	return true, n
-}
 
 // target names the agent: its entry in targets, else its address.
 func (r *Receiver) target(a netip.Addr) string {

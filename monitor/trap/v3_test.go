@@ -357,31 +357,6 @@ func TestRefusalLogs(t *testing.T) {
 	}
 }
 
-func TestRefusalLogRate(t *testing.T) {
-	l := newRefusalLog(time.Minute)
-	t0 := time.Unix(1000, 0)
-	steps := []struct {
-		reason     string
-		at         time.Duration
-		ok         bool
-		suppressed int
-	}{
-		{"auth", 0, true, 0},
-		{"auth", time.Second, false, 0},
-		{"level", time.Second, true, 0},
-		{"auth", 59 * time.Second, false, 0},
-		{"auth", 60 * time.Second, true, 2},
-		{"auth", 61 * time.Second, false, 0},
-		{"auth", 200 * time.Second, true, 1},
-	}
-	for i, s := range steps {
-		ok, n := l.allow(s.reason, t0.Add(s.at))
-		if ok != s.ok || n != s.suppressed {
-			t.Errorf("step %d (%s at %v): allow = %v, %d; want %v, %d", i, s.reason, s.at, ok, n, s.ok, s.suppressed)
-		}
-	}
-}
-
 func TestMinLevel(t *testing.T) {
 	for _, tt := range []struct {
 		u    User

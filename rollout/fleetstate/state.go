@@ -119,6 +119,9 @@ type Rollout struct {
 	// MaxConcurrent agents update at once (downloading to watching).
 	MaxConcurrent     int  `json:"max_concurrent"`
 	ContinueOnFailure bool `json:"continue_on_failure,omitempty"`
+	// Full: agents download the whole binary (no differential update
+	// from the chunks of the binary they run).
+	Full bool `json:"full,omitempty"`
 	// Watch is how long an agent's new binary has, from the swap, to
 	// heartbeat; Lease how long an agent may go without progress while
 	// downloading or verifying.

@@ -27,10 +27,31 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/unyo once per test process and returns its path.
+// EnvBinary names a prebuilt unyo binary for the end-to-end tests to run
+// instead of building cmd/unyo themselves. `make test` builds it before
+// `go test`: the build of the whole module (a second, non-race compile on
+// a cold build cache) then runs on all cores up front instead of inside the
+// test/ package at the tail of the suite. It must be built from the tree
+// under test; unset, Binary builds it.
+const EnvBinary = "UNYO_TEST_BINARY"
+
+// Binary returns the path of the unyo binary the tests run: $UNYO_TEST_BINARY
+// when set, else cmd/unyo built once per test process.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv(EnvBinary); p != "" {
+			if !filepath.IsAbs(p) {
+				buildErr = fmt.Errorf("%s=%q: want an absolute path", EnvBinary, p)
+				return
+			}
+			if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+				buildErr = fmt.Errorf("%s=%q: not an executable file (%v)", EnvBinary, p, err)
+				return
+			}
+			binPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "unyo-bin-")
 		if err != nil {
 			buildErr = err

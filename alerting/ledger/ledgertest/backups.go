@@ -3,6 +3,7 @@ package ledgertest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -112,5 +113,41 @@ func RunBackups(t *testing.T, open func(t *testing.T) ledger.Store) {
 	// A pruned generation's number is not given again.
 	if b := begin("etc", t0.Add(6*time.Hour)); b.Generation != 3 {
 		t.Errorf("generation after deletes: %d, want 3", b.Generation)
+	}
+
+	// Two prunes at once, each of one of the last two verified
+	// generations: exactly one may delete.
+	for round := range 5 {
+		src := fmt.Sprintf("race%d", round)
+		var ids [2]string
+		for i := range ids {
+			b := begin(src, t0.Add(time.Duration(i)*time.Minute))
+			b.Result, b.Ended = ledger.BackupOK, b.Started.Add(time.Second)
+			if err := s.FinishBackup(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetVerify(ctx, b.ID, t0.Add(time.Hour), true, ""); err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = b.ID
+		}
+		errs := make(chan error, 2)
+		for _, id := range ids {
+			go func() { errs <- s.DeleteBackup(ctx, id) }()
+		}
+		var deleted, refused int
+		for range ids {
+			switch err := <-errs; {
+			case err == nil:
+				deleted++
+			case errors.Is(err, ledger.ErrOnlyVerified):
+				refused++
+			default:
+				t.Errorf("concurrent DeleteBackup: %v", err)
+			}
+		}
+		if deleted != 1 || refused != 1 {
+			t.Errorf("round %d: %d deleted, %d refused; want one each", round, deleted, refused)
+		}
 	}
 }

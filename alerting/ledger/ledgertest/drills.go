@@ -2,6 +2,7 @@ package ledgertest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -116,5 +117,44 @@ func RunPasswords(t *testing.T, open func(t *testing.T) ledger.Store) {
 	if err != nil || len(list) != 1 || list[0].Account != acct || list[0].Slots[ledger.SlotCurrent].Sealed != "" ||
 		list[0].Slots[ledger.SlotCurrent].At.IsZero() {
 		t.Fatalf("Passwords: %+v, %v", list, err)
+	}
+
+	// Two commits and an abort of one pending password at once: at most
+	// one commit takes it, and the account always keeps a current one
+	// (the new one with the old as previous, or the old one).
+	for round := range 10 {
+		acct := fmt.Sprintf("db01/local/race%d", round)
+		for _, v := range []string{"enc:v1:old", "enc:v1:new"} {
+			if err := s.PendingPassword(ctx, acct, v, "job:x", t0); err != nil {
+				t.Fatal(err)
+			}
+			if v == "enc:v1:old" {
+				if err := s.CommitPassword(ctx, acct, t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		errs := make(chan error, 3)
+		go func() { errs <- s.CommitPassword(ctx, acct, t0) }()
+		go func() { errs <- s.CommitPassword(ctx, acct, t0) }()
+		go func() { errs <- s.AbortPassword(ctx, acct, "given up", t0) }()
+		ok := 0 // the abort always succeeds; at most one commit may
+		for range 3 {
+			if err := <-errs; err == nil {
+				ok++
+			}
+		}
+		p, err := s.Password(ctx, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, prev := p.Slots[ledger.SlotCurrent].Sealed, p.Slots[ledger.SlotPrevious].Sealed
+		_, pending := p.Slots[ledger.SlotPending]
+		switch {
+		case pending:
+			t.Errorf("round %d: a pending password is left: %+v", round, p.Slots)
+		case ok == 1 && cur != "enc:v1:old", ok == 2 && (cur != "enc:v1:new" || prev != "enc:v1:old"), ok == 0, ok == 3:
+			t.Errorf("round %d: %d of two commits and an abort succeeded, slots %+v", round, ok, p.Slots)
+		}
 	}
 }

@@ -90,6 +90,15 @@ func RunReports(t *testing.T, open func(t *testing.T) ledger.Store) {
 	if l, _ := s.Reports(ctx); len(l) != 2 {
 		t.Errorf("after refusals: %d reports, want 2", len(l))
 	}
+	// An empty file (nil or not) is stored as no bytes, not refused.
+	if _, err := s.SaveReport(ctx, meta("2026-07_2026-07-01"), map[string][]byte{"servers.csv": nil, "report.html": {}}); err != nil {
+		t.Fatalf("empty files: %v", err)
+	}
+	for _, name := range []string{"servers.csv", "report.html"} {
+		if b, f, err := s.ReportFile(ctx, "2026-07_2026-07-01", name); err != nil || len(b) != 0 || f.Size != 0 {
+			t.Errorf("empty file %s: %q %+v %v", name, b, f, err)
+		}
+	}
 }
 
 // meta2 is meta for ids too short to slice.

@@ -51,3 +51,10 @@ func (bulk) LockAudit(ctx context.Context, tx sqlstore.DB) error {
 	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", AuditLockKey)
 	return err
 }
+
+// LockName takes pg_advisory_xact_lock(space, hashtext(name)); two names
+// of one hash share a lock, which only makes them wait for each other.
+func (bulk) LockName(ctx context.Context, tx sqlstore.DB, space int32, name string) error {
+	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?::integer, hashtext(?))", space, name)
+	return err
+}

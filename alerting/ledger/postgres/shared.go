@@ -173,7 +173,7 @@ func (s *Store) newCore() *core {
 		Schema: sqlstore.Schema{
 			EntrySelectCols: entrySelectCols,
 			Unpublished:     "NOT published",
-			RunBy:           "by_whom",
+			By:              "by_whom",
 			RunWhere:        "run_on",
 			JobOrder:        "job",
 		},

@@ -41,3 +41,6 @@ func (bulk) AddSamples(ctx context.Context, tx sqlstore.DB, buckets []ledger.Buc
 // LockAudit has nothing to do: BEGIN IMMEDIATE on the single write
 // connection already serialises appends.
 func (bulk) LockAudit(context.Context, sqlstore.DB) error { return nil }
+
+// LockName has nothing to do, as LockAudit.
+func (bulk) LockName(context.Context, sqlstore.DB, int32, string) error { return nil }

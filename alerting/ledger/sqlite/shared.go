@@ -164,7 +164,7 @@ func (s *Store) newCore() *core {
 		Schema: sqlstore.Schema{
 			EntrySelectCols: entrySelectCols,
 			Unpublished:     "published = 0",
-			RunBy:           "by",
+			By:              "by",
 			RunWhere:        `"where"`,
 			JobOrder:        "rowid",
 			Unindexed:       "+",

@@ -10,7 +10,7 @@ import (
 )
 
 func (c *Core) runCols() string {
-	return `id, jobnet, scheduled, trigger, ` + c.schema.RunBy + `, params, parent, status, created, ended, gen`
+	return `id, jobnet, scheduled, trigger, ` + c.schema.By + `, params, parent, status, created, ended, gen`
 }
 
 // RecordRun implements ledger.RunHistoryStore.

@@ -87,7 +87,18 @@ type Bulk interface {
 	// LockAudit serialises audit appends of every writer of the
 	// database until tx ends.
 	LockAudit(ctx context.Context, tx DB) error
+	// LockName serialises, until tx ends, the transactions of every
+	// writer of the database that lock the same name in the same space:
+	// for a rule about rows that may not exist yet, which no row lock
+	// covers (one agent per host id).
+	LockName(ctx context.Context, tx DB, space int32, name string) error
 }
+
+// Lock spaces of Bulk.LockName.
+const (
+	// LockHostID: PutAgent, by host id.
+	LockHostID int32 = 1
+)
 
 // Schema names what differs in the tables' columns.
 type Schema struct {
@@ -95,8 +106,9 @@ type Schema struct {
 	EntrySelectCols string
 	// Unpublished is the WHERE condition of unpublished timeline entries.
 	Unpublished string
-	// RunBy and RunWhere name job_runs.by and job_run_jobs.where.
-	RunBy, RunWhere string
+	// By names the "by" column of job_runs, backups, drills and
+	// account_passwords; RunWhere job_run_jobs.where.
+	By, RunWhere string
 	// JobOrder orders a run's job records of one attempt.
 	JobOrder string
 	// Unindexed prefixes a column the planner must not pick an index by
