@@ -235,6 +235,10 @@ func (s *Service) Enroll(ctx context.Context, id auth.Identity, req EnrollReques
 			return EnrollResponse{}, fmt.Errorf("agent %s: %w: enrolled from another host (host id differs); choose another name or delete it first", req.Name, ErrExists)
 		}
 		a.LastSeen = old.LastSeen
+		if len(req.Tags) == 0 {
+			// A re-enrolment without --tag keeps the tags an admin gave.
+			a.Tags = normTags(old.Tags)
+		}
 	} else if !errors.Is(err, ErrNotFound) {
 		return EnrollResponse{}, err
 	}

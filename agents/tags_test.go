@@ -2,6 +2,8 @@ package agents_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/unyo-ops/unyo/agents"
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
+	"github.com/unyo-ops/unyo/auth"
 )
 
 // TestSetTags: tags are single words, at most MaxTags; add, remove and
@@ -77,5 +82,41 @@ func TestSetTags(t *testing.T) {
 	}
 	if tags, ok := s.TagsOf("web01"); ok {
 		t.Errorf("a disabled agent's tags are in the directory: %v", tags)
+	}
+}
+
+// TestEnrollTags: enrolment takes the agent's tags (sorted, checked) and
+// answers them; a re-enrolment of the same host without tags keeps those
+// an admin gave since, one with tags replaces them.
+func TestEnrollTags(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := agents.New(agents.Options{Store: st})
+	id := auth.Identity{Kind: auth.KindEnroll, Name: "web", Role: auth.RoleEnroller, TokenID: "enr_1"}
+	enroll := func(tags ...string) (agents.EnrollResponse, error) {
+		kp, _ := nkeys.CreateUser()
+		pub, _ := kp.PublicKey()
+		sk, _, _ := ed25519.GenerateKey(nil)
+		return s.Enroll(ctx, id, agents.EnrollRequest{Name: "web01", HostID: "h1", NKey: pub, SignKey: hex.EncodeToString(sk), Tags: tags})
+	}
+	if _, err := enroll("two words"); !errors.Is(err, agents.ErrBadRequest) {
+		t.Errorf("enrol with a bad tag: %v", err)
+	}
+	r, err := enroll("linux", "batch", "linux")
+	if err != nil || !slices.Equal(r.Tags, []string{"batch", "linux"}) {
+		t.Fatalf("enrol: %+v, %v", r, err)
+	}
+	if _, err := s.SetTags(ctx, nil, "web01", agents.TagsRequest{Add: []string{"db"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = enroll(); err != nil || !slices.Equal(r.Tags, []string{"batch", "db", "linux"}) {
+		t.Errorf("re-enrol without tags: %+v, %v; want the tags kept", r.Tags, err)
+	}
+	if r, err = enroll("web"); err != nil || !slices.Equal(r.Tags, []string{"web"}) {
+		t.Errorf("re-enrol with a tag: %+v, %v; want [web]", r.Tags, err)
 	}
 }
