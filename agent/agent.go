@@ -7,13 +7,16 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +44,8 @@ type EnrollOptions struct {
 	TLS     *tls.Config
 	// HostID overrides /etc/machine-id (tests: several agents on one host).
 	HostID string
+	// Tags are the agent's tags (run_on.tag): single words.
+	Tags []string
 }
 
 // Enroll makes the agent's keys, enrols it with the server and keeps the
@@ -63,7 +68,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
 		hostID = inventory.HostID()
 	}
 	req := agents.EnrollRequest{Name: o.Name, HostID: hostID, Hostname: host, Group: o.Group, Kind: o.Kind,
-		Version: o.Version, NKey: pub, SignKey: hex.EncodeToString(key.Public().(ed25519.PublicKey)), Slots: o.Slots}
+		Version: o.Version, NKey: pub, SignKey: hex.EncodeToString(key.Public().(ed25519.PublicKey)), Slots: o.Slots, Tags: o.Tags}
 	body, _ := json.Marshal(req)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.Server, "/")+"/api/v1/agents/enroll", bytes.NewReader(body))
 	if err != nil {
@@ -99,7 +104,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
 		return State{}, err
 	}
 	st := State{Name: er.Name, Group: er.Group, Kind: string(o.Kind), Server: o.Server, Home: er.Home, NATS: er.NATS,
-		Heartbeat: er.Heartbeat, Inventory: er.Inventory, Enrolled: time.Now().UTC()}
+		Heartbeat: er.Heartbeat, Inventory: er.Inventory, Enrolled: time.Now().UTC(), Tags: er.Tags}
 	return st, saveState(o.Dir, st)
 }
 
@@ -160,6 +165,9 @@ type Agent struct {
 	trust *jobnet.Verifier
 	log   *slog.Logger
 	used  atomic.Int64
+	// retag takes new tags (see noteTags).
+	retag   chan struct{}
+	stateMu sync.Mutex
 }
 
 // Open connects the enrolled agent in o.Dir.
@@ -199,7 +207,7 @@ func Open(ctx context.Context, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: connect %s: %w", st.Name, st.NATS, err)
 	}
-	return &Agent{o: o, st: st, nc: nc, key: key, trust: jobnet.NewVerifier(tk...), log: log}, nil
+	return &Agent{o: o, st: st, nc: nc, key: key, trust: jobnet.NewVerifier(tk...), log: log, retag: make(chan struct{}, 1)}, nil
 }
 
 // Close disconnects.
@@ -246,12 +254,27 @@ func (a *Agent) SendInventory(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("agent: inventory refused: %s", ack.Error)
 	}
 	a.log.Info("inventory sent", "bytes", len(b), "changes", ack.Changes)
+	if ack.Tags != nil {
+		a.noteTags(*ack.Tags)
+	}
 	return ack.Changes, nil
 }
 
 // Run serves until ctx ends: heartbeats, inventories, log files, remote
 // operations and the job network's tasks.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ts, err := a.nc.Subscribe(bus.AgentTagsSubject+"."+a.st.Name, func(m *nats.Msg) {
+		var n agents.TagsNotice
+		if len(m.Data) <= 16<<10 && json.Unmarshal(m.Data, &n) == nil {
+			a.noteTags(n.Tags)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer ts.Unsubscribe()
 	h := &ops.Handler{Name: a.st.Name, Trust: a.trust, Roots: a.o.FileRoots, PackagesCommand: a.o.PackagesCommand}
 	sub, err := a.nc.Subscribe(bus.AgentOpSubject+"."+a.st.Name, func(m *nats.Msg) {
 		go func() {
@@ -278,7 +301,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		close(done)
 	}
 	gate, udone := a.startUpdater(ctx)
-	ja := &jobnet.Agent{Name: a.st.Name, NC: a.nc, Trust: a.trust, Parallel: a.o.Parallel, Logger: a.log, Registerer: a.o.Registerer,
+	ja := &jobnet.Agent{Name: a.st.Name, Tags: a.Tags(), NC: a.nc, Trust: a.trust, Parallel: a.o.Parallel, Logger: a.log, Registerer: a.o.Registerer,
 		Gate: gate}
 	jdone := make(chan struct{})
 	go func() {
@@ -297,7 +320,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	bt, it := time.NewTicker(a.heartbeat()), time.NewTicker(inv)
 	defer bt.Stop()
 	defer it.Stop()
-	a.log.Info("agent running", "nats", a.st.NATS, "heartbeat", a.heartbeat(), "inventory", inv, "logs", len(a.o.Logs))
+	a.log.Info("agent running", "nats", a.st.NATS, "heartbeat", a.heartbeat(), "inventory", inv, "logs", len(a.o.Logs),
+		"tags", a.Tags())
 	for {
 		select {
 		case <-ctx.Done():
@@ -305,6 +329,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			<-jdone
 			<-udone
 			return nil
+		case <-a.retag:
+			// The tags decide the agent's NATS permissions (at connection)
+			// and its job consumers: both are made anew by a restart.
+			a.log.Info("tags changed: restarting to take them", "tags", a.Tags())
+			cancel()
+			<-done
+			<-jdone
+			<-udone
+			return ErrTagsChanged
 		case <-bt.C:
 			a.beat()
 		case <-it.C:
@@ -352,4 +385,42 @@ func Collect(ctx context.Context, dir, name, group, version, out string, o inven
 		return err
 	}
 	return nil
+}
+
+// ErrTagsChanged is returned by Run when the node changed the agent's
+// tags (saved in the state directory): the agent must restart (a new
+// connection, new job consumers) to take them.
+var ErrTagsChanged = errors.New("agent: tags changed")
+
+// Tags are the agent's tags.
+func (a *Agent) Tags() []string {
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	return slices.Clone(a.st.Tags)
+}
+
+// noteTags takes the tags the node says the agent has: when they differ
+// from its own, it saves them and has Run return ErrTagsChanged.
+func (a *Agent) noteTags(tags []string) {
+	tags = slices.Compact(slices.Sorted(slices.Values(tags)))
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	if slices.Equal(tags, slices.Compact(slices.Sorted(slices.Values(a.st.Tags)))) {
+		return
+	}
+	if err := agents.CheckTags(tags); err != nil {
+		a.log.Warn("tags from the node refused", "tags", tags, "err", err)
+		return
+	}
+	st := a.st
+	st.Tags = tags
+	if err := saveState(a.o.Dir, st); err != nil {
+		a.log.Error("new tags not saved", "tags", tags, "err", err)
+		return
+	}
+	a.st.Tags = tags
+	select {
+	case a.retag <- struct{}{}:
+	default:
+	}
 }

@@ -27,6 +27,8 @@ type State struct {
 	Heartbeat time.Duration `json:"heartbeat"`
 	Inventory time.Duration `json:"inventory"`
 	Enrolled  time.Time     `json:"enrolled"`
+	// Tags are the agent's tags (run_on.tag), as the node last said.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // Files of the state directory.

@@ -33,6 +33,7 @@ func Register(m *auth.Mux, s *Service, nc func() *nats.Conn) {
 	m.HandleFunc("POST /api/v1/agent-tokens", auth.ActionAgentToken, h.createToken)
 	m.HandleFunc("DELETE /api/v1/agent-tokens/{id}", auth.ActionAgentToken, h.revokeToken)
 	registerSecrets(m, h)
+	registerTags(m, h)
 }
 
 type api struct {

@@ -60,6 +60,11 @@ func (s *Service) Run(ctx context.Context, nc *nats.Conn) error {
 	}
 	subs = append(subs, sub)
 	_ = sub.SetPendingLimits(100_000, 64<<20)
+	// A tag change on any node: this node's directory follows at once.
+	if sub, err = nc.Subscribe(bus.AgentTagsSubject+".*", func(*nats.Msg) { _ = s.Refresh(ctx) }); err != nil {
+		return err
+	}
+	subs = append(subs, sub)
 	for subj, h := range map[string]nats.MsgHandler{
 		bus.AgentInventorySubject + ".*": func(m *nats.Msg) { s.reply(m, s.onInventory(ctx, m)) },
 		bus.AgentLogSubject + ".*":       func(m *nats.Msg) { s.reply(m, s.onLog(ctx, m)) },
@@ -220,7 +225,12 @@ func (s *Service) onInventory(ctx context.Context, m *nats.Msg) Ack {
 		s.invs.WithLabelValues("refused").Inc()
 		return Ack{Error: err.Error()}
 	}
-	return Ack{OK: true, Changes: n}
+	ack := Ack{OK: true, Changes: n}
+	if tags, ok := s.TagsOf(name); ok {
+		tags = normTags(tags)
+		ack.Tags = &tags
+	}
+	return ack
 }
 
 // MaxChangeEvents bounds the events one inventory raises; the rest are

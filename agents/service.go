@@ -216,7 +216,7 @@ func (s *Service) Enroll(ctx context.Context, id auth.Identity, req EnrollReques
 	if k, err := hex.DecodeString(req.SignKey); err != nil || len(k) != ed25519.PublicKeySize {
 		return bad("sign_key: want the hex of an ed25519 public key")
 	}
-	if len(req.HostID) > 256 || len(req.Hostname) > 256 || len(req.Version) > 64 || len(req.Tags) > 32 {
+	if len(req.HostID) > 256 || len(req.Hostname) > 256 || len(req.Version) > 64 || len(req.Tags) > MaxTags {
 		return bad("host_id, hostname, version or tags too long")
 	}
 	for _, t := range req.Tags {
@@ -226,7 +226,7 @@ func (s *Service) Enroll(ctx context.Context, id auth.Identity, req EnrollReques
 	}
 	now := s.o.Now().UTC()
 	a := Agent{Name: req.Name, HostID: req.HostID, Group: id.Name, Version: req.Version, Kind: req.Kind, Home: s.o.Home,
-		NKey: req.NKey, SignKey: req.SignKey, Tags: req.Tags, Hostname: req.Hostname, Enrolled: now,
+		NKey: req.NKey, SignKey: req.SignKey, Tags: normTags(req.Tags), Hostname: req.Hostname, Enrolled: now,
 		EnrolledBy: id.TokenID, Slots: max(req.Slots, 0)}
 	if old, err := s.o.Store.GetAgent(ctx, req.Name); err == nil {
 		// Re-enrolment of the same host (new keys) is allowed; taking
@@ -235,6 +235,10 @@ func (s *Service) Enroll(ctx context.Context, id auth.Identity, req EnrollReques
 			return EnrollResponse{}, fmt.Errorf("agent %s: %w: enrolled from another host (host id differs); choose another name or delete it first", req.Name, ErrExists)
 		}
 		a.LastSeen = old.LastSeen
+		if len(req.Tags) == 0 {
+			// A re-enrolment without --tag keeps the tags an admin gave.
+			a.Tags = normTags(old.Tags)
+		}
 	} else if !errors.Is(err, ErrNotFound) {
 		return EnrollResponse{}, err
 	}
@@ -254,7 +258,7 @@ func (s *Service) Enroll(ctx context.Context, id auth.Identity, req EnrollReques
 	s.mu.Unlock()
 	s.log.Info("agent enrolled", "agent", a.Name, "group", a.Group, "kind", a.Kind, "host_id", a.HostID, "token", id.TokenID)
 	return EnrollResponse{Name: a.Name, Group: a.Group, NATS: s.o.NATS, Home: s.o.Home, TrustPEM: string(s.o.TrustPEM),
-		Heartbeat: s.o.Heartbeat, Inventory: s.o.Inventory}, nil
+		Heartbeat: s.o.Heartbeat, Inventory: s.o.Inventory, Tags: normTags(a.Tags)}, nil
 }
 
 // Runtime is what the service needs that exists only once the node is

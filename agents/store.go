@@ -19,6 +19,9 @@ type Store interface {
 	AgentByHostID(ctx context.Context, hostID string) (Agent, error)
 	// ListAgents returns every agent, by name.
 	ListAgents(ctx context.Context) ([]Agent, error)
+	// SetAgentTags replaces the agent's tags, and nothing else (ErrNotFound
+	// if none).
+	SetAgentTags(ctx context.Context, name string, tags []string) error
 	// DeleteAgent removes the agent and its inventories (ErrNotFound if none).
 	DeleteAgent(ctx context.Context, name string) error
 	// TouchAgents records heartbeats in one transaction: last seen (only

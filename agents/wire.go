@@ -36,6 +36,8 @@ type EnrollResponse struct {
 	Heartbeat time.Duration `json:"heartbeat"`
 	// Inventory is how often the agent sends its inventory.
 	Inventory time.Duration `json:"inventory"`
+	// Tags are the agent's tags as enrolled.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // Beat is a heartbeat (AgentBeatSubject.NAME).
@@ -67,6 +69,9 @@ type Ack struct {
 	Error string `json:"error,omitempty"`
 	// Changes counts inventory changes recorded.
 	Changes int `json:"changes,omitempty"`
+	// Tags are the agent's tags, with an inventory's answer (nil: not
+	// told; an agent that missed a TagsNotice learns them here).
+	Tags *[]string `json:"tags,omitempty"`
 }
 
 // CollectFile is a standalone server's inventory file (`unyo agent

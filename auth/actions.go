@@ -84,6 +84,7 @@ const (
 	ActionAgentEnroll         Action = "agent.enroll"         // an agent enrols itself with a group token
 	ActionAgentToken          Action = "agent.token"          // make, list, revoke enrolment tokens
 	ActionAgentAdmin          Action = "agent.admin"          // import, delete agents, set group secrets
+	ActionAgentTag            Action = "agent.tag"            // set an enrolled agent's tags (which tag:TAG jobs it takes)
 	ActionAgentInfo           Action = "agent.info"           // remote: system information, hardware, software, processes
 	ActionAgentFiles          Action = "agent.files"          // remote: file search and view
 	ActionAgentCommand        Action = "agent.command"        // remote: commands from the allowlist (each command's roles also apply)
@@ -170,6 +171,7 @@ var permissions = map[Action][]Role{
 	ActionAgentEnroll:         {RoleEnroller},
 	ActionAgentToken:          adminOnly,
 	ActionAgentAdmin:          adminOnly,
+	ActionAgentTag:            adminOnly,
 	ActionAgentInfo:           operatorUp,
 	ActionAgentFiles:          opsSEUp,
 	ActionAgentCommand:        opsSEUp,

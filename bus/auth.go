@@ -96,6 +96,9 @@ const (
 	// AgentUninstallSubject: request, agent → a node: may the agent
 	// uninstall itself (the group's uninstall secret checked there).
 	AgentUninstallSubject = "unyo.agent.uninstall"
+	// AgentTagsSubject: core NATS, node → agent (and every node): the
+	// agent's tags changed.
+	AgentTagsSubject = "unyo.agent.tags"
 )
 
 // AgentInboxPrefix is the inbox prefix an agent's connection must use
@@ -124,7 +127,8 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //   - publish its heartbeats, inventories and log lines on its own
 //     AgentBeatSubject, AgentInventorySubject and AgentLogSubject, ask
 //     to uninstall on its own AgentUninstallSubject, and
-//     receive its own AgentOpSubject, answering each request once;
+//     receive its own AgentOpSubject, answering each request once, and
+//     its own AgentTagsSubject;
 //   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG), the
 //     leader's direct task offers (unyo.job.direct.agent.NAME, .tag.TAG:
 //     signed tasks, answered once each) and the replies in its own inbox
@@ -142,7 +146,7 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 		fleetReportSubject + "." + name, fleetReleaseSubject + "." + name,
 		AgentBeatSubject + "." + name, AgentInventorySubject + "." + name, AgentLogSubject + "." + name,
 		AgentUninstallSubject + "." + name}
-	sub := []string{AgentInboxPrefix(name) + ".>", AgentOpSubject + "." + name}
+	sub := []string{AgentInboxPrefix(name) + ".>", AgentOpSubject + "." + name, AgentTagsSubject + "." + name}
 	for _, t := range targets {
 		pub = append(pub,
 			"$JS.API.CONSUMER.CREATE."+jobTaskStream+"."+t.durable+"."+jobTaskSubject+t.subject,

@@ -247,8 +247,9 @@ func TestAgentAccess(t *testing.T) {
 		}
 		before := tasks()
 		for _, subj := range []string{"unyo.job.task.agent.web02", "unyo.job.task.>", "_INBOX.>", "unyo.agent.report.>", AgentInboxPrefix("web02") + ".>", "unyo.job.kill.agent.web02", "unyo.event.>",
-			// Another agent's direct offers, every report.
-			"unyo.job.direct.agent.web02", "unyo.job.direct.tag.windows", "unyo.job.direct.>", "unyo.job.report.>", "unyo.job.report.web01"} {
+			// Another agent's direct offers, every report, another's tags.
+			"unyo.job.direct.agent.web02", "unyo.job.direct.tag.windows", "unyo.job.direct.>", "unyo.job.report.>", "unyo.job.report.web01",
+			AgentTagsSubject + ".web02"} {
 			if _, err := a.nc.SubscribeSync(subj); err != nil {
 				t.Fatal(err)
 			}

@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +24,7 @@ const agentsUsage = `usage:
   unyo agents token create --group G [--ttl 24h] [--max-uses N] | token list | token revoke ID
   unyo agents import FILE
   unyo agents secret set --group G [--secret-stdin]
+  unyo agents tag NAME +TAG -TAG | --set TAG,TAG
   unyo agents op NAME sysinfo|hardware|software|processes
   unyo agents op NAME files.search DIR [PATTERN] | files.view FILE
   unyo agents op NAME command CMD`
@@ -46,7 +49,7 @@ func agentsCmd(env *Env) *cobra.Command {
 			return printJSON(env.Stdout, l)
 		}
 		tw := newTable(env.Stdout)
-		fmt.Fprintln(tw, "NAME\tSTATE\tKIND\tGROUP\tVERSION\tHOME\tLAST SEEN\tSLOTS")
+		fmt.Fprintln(tw, "NAME\tSTATE\tKIND\tGROUP\tTAGS\tVERSION\tHOME\tLAST SEEN\tSLOTS")
 		now := time.Now()
 		for _, x := range l {
 			st := "down"
@@ -55,7 +58,14 @@ func agentsCmd(env *Env) *cobra.Command {
 			} else if !x.Down {
 				st = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\n", safe(x.Name), st, x.Kind, safe(x.Group), safe(x.Version), safe(x.Home),
+			tags := "-"
+			if len(x.Tags) > 0 {
+				tags = strings.Join(x.Tags, ",")
+			}
+			if x.Disabled {
+				st = "disabled"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\n", safe(x.Name), st, x.Kind, safe(x.Group), safe(tags), safe(x.Version), safe(x.Home),
 				ago(now, &x.LastSeen), x.SlotsUsed, x.Slots)
 		}
 		return tw.Flush()
@@ -213,7 +223,7 @@ func agentsCmd(env *Env) *cobra.Command {
 		return nil
 	})
 	return group("agents", "enrolled agents: list, inventories, tokens, import, remote operations, move, not-moved", "",
-		append([]*cobra.Command{list, show, diff, token, imp, op, agentsSecretCmd(env)}, agentsFleetCmds(env)...)...)
+		append([]*cobra.Command{list, show, diff, token, imp, op, agentsSecretCmd(env), agentsTagCmd(env)}, agentsFleetCmds(env)...)...)
 }
 
 func readLimited(path string, limit int) ([]byte, error) {
@@ -242,6 +252,7 @@ func agentLifeCmds(env *Env) []*cobra.Command {
 	kind := enroll.Flags().String("kind", "resident", "resident, on-demand or standalone")
 	hostID := enroll.Flags().String("host-id", "", "host id (default /etc/machine-id)")
 	slots := enroll.Flags().Int("parallel", 16, "job slots")
+	etags := enroll.Flags().StringArray("tag", nil, "a tag of the agent, one word (repeat): it takes run_on.tag jobs of that tag")
 	enroll.RunE = run(func(ctx context.Context, pos []string) error {
 		t := *tok
 		if t == "" && *tokenFile != "" {
@@ -255,10 +266,13 @@ func agentLifeCmds(env *Env) []*cobra.Command {
 			t = env.Getenv("UNYO_ENROLL_TOKEN")
 		}
 		if *server == "" || t == "" {
-			return usagef("usage: unyo agent enroll --server URL --token-file FILE [--group G] [--name N]")
+			return usagef("usage: unyo agent enroll --server URL --token-file FILE [--group G] [--name N] [--tag T]...")
+		}
+		if err := agents.CheckTags(*etags); err != nil {
+			return usagef("--tag: %v", err)
 		}
 		st, err := agent.Enroll(ctx, agent.EnrollOptions{Dir: *ed, Server: *server, Token: t, Group: *grp, Name: *name,
-			Kind: agents.Kind(*kind), Version: node.Version, Slots: *slots, HostID: *hostID})
+			Kind: agents.Kind(*kind), Version: node.Version, Slots: *slots, HostID: *hostID, Tags: *etags})
 		if err != nil {
 			return err
 		}
@@ -303,7 +317,12 @@ func agentLifeCmds(env *Env) []*cobra.Command {
 			return err
 		}
 		defer a.Close()
-		return a.Run(ctx)
+		err = a.Run(ctx)
+		if errors.Is(err, agent.ErrTagsChanged) && ctx.Err() == nil {
+			a.Close()
+			return reexecAgent(ctx)
+		}
+		return err
 	})
 	once := &cobra.Command{Use: "once", Short: "the on-demand agent: report once and exit"}
 	onceOpts := runOpts(once)
@@ -345,3 +364,19 @@ func envOr(env *Env, k, def string) string {
 }
 
 func newAgentLogger(env *Env) *slog.Logger { return slog.New(slog.NewTextHandler(env.Stderr, nil)) }
+
+// reexecAgent restarts `unyo agent run` in place (same arguments and
+// environment), after a pause that lets every node's NATS directory take
+// the change that asked for it.
+func reexecAgent(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(time.Second):
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	return syscall.Exec(exe, os.Args, os.Environ())
+}

@@ -834,9 +834,11 @@ func emptyToNil(v reflect.Value) {
 
 // checkAgents: with the embedded NATS server listening (it then lets in
 // only nats.embedded.agents), a job's run_on.agent must be one of them and
-// its run_on.tag a tag of one of them, or the job could never run.
+// its run_on.tag a tag of one of them, or the job could never run. With
+// agents.enabled, agents enrolled at run time (with their tags) connect
+// too, and nothing is known of them here: the check is not made.
 func (s *JobnetsConfig) checkAgents(c *Config, v validator) {
-	if !c.NATS.EmbeddedListens() {
+	if !c.NATS.EmbeddedListens() || c.Agents.Enabled {
 		return
 	}
 	agents, tags := map[string]bool{}, map[string]bool{}

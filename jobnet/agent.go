@@ -94,6 +94,7 @@ type Agents struct {
 	// tags: agent name → the tags it holds; nil: unknown (see
 	// AgentsOptions.AgentTags).
 	tags           map[string][]string
+	tagsOf         func(string) ([]string, bool)
 	resultsRefused *prometheus.CounterVec
 	beatsRefused   *prometheus.CounterVec
 	// direct counts direct hand-offs by outcome (see directSubject).
@@ -124,6 +125,10 @@ type AgentsOptions struct {
 	// a tag's tasks): then any agent may report on a tag's task. An empty
 	// non-nil map lets no agent report on one.
 	AgentTags map[string][]string
+	// AgentTagsOf, when set, answers for an agent AgentTags does not list
+	// (the agents enrolled at run time, whose tags change): its tags, ok
+	// false for an agent it does not know either.
+	AgentTagsOf func(agent string) ([]string, bool)
 }
 
 // ErrNoSigner is returned by Dispatch without a task-signing key.
@@ -141,7 +146,7 @@ func NewAgents(ctx context.Context, nc *nats.Conn, o AgentsOptions) (*Agents, er
 	if err := EnsureStreams(ctx, js, max(o.Replicas, 1), o.StartTimeout, o.Logger); err != nil {
 		return nil, err
 	}
-	a := &Agents{nc: nc, js: js, signer: o.Signer, log: o.Logger, tags: o.AgentTags,
+	a := &Agents{nc: nc, js: js, signer: o.Signer, log: o.Logger, tags: o.AgentTags, tagsOf: o.AgentTagsOf,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "unyo_jobnet_tasks_refused_total",
 			Help: "Tasks agents reported they refused (bad or missing signature, expired, misaddressed), by reason.",
@@ -332,10 +337,25 @@ func (a *Agents) accept(e *Engine, subject, run, job string, attempt int, claime
 	if !running {
 		return ""
 	}
-	if !mayReport(s, where, a.tags) {
+	if !mayReport(s, where, a.tagsFor(s.name)) {
 		return RefusedSender
 	}
 	return ""
+}
+
+// tagsFor is the tags map mayReport checks agent against: AgentTags, or
+// agent's own entry from AgentTagsOf when AgentTags does not list it.
+func (a *Agents) tagsFor(agent string) map[string][]string {
+	if a.tags == nil || a.tagsOf == nil {
+		return a.tags
+	}
+	if _, ok := a.tags[agent]; ok {
+		return a.tags
+	}
+	if t, ok := a.tagsOf(agent); ok {
+		return map[string][]string{agent: t}
+	}
+	return a.tags
 }
 
 type heartbeat struct {

@@ -137,7 +137,7 @@ func (n *Node) newJobnetLocked(ctx context.Context, cfg configs.JobnetsConfig) e
 	lg := n.log.With("component", "jobnet")
 	p.agents, err = jobnet.NewAgents(ctx, n.bus.Conn(), jobnet.AgentsOptions{
 		Replicas: n.bus.Replicas(), StartTimeout: n.opts.Bus.StartTimeout, Signer: signer, Logger: lg, Registerer: n.opts.Registry,
-		AgentTags: n.agentTags()})
+		AgentTags: n.agentTags(), AgentTagsOf: n.enrolledTags})
 	if err != nil {
 		p.close()
 		return fmt.Errorf("node: jobnet agents: %w", err)

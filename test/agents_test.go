@@ -50,7 +50,11 @@ agents:
   inventory_interval: 1m
   commands:
     - {name: hello, argv: [echo, hello-from-agent], roles: [ops-se, admin]}
-`, dir, addr, natsAddr))
+jobnets:
+  - name: tagged
+    jobs:
+      - {name: j, command: /bin/sh, args: ["-c", "touch %[4]s"], run_on: {tag: batch}}
+`, dir, addr, natsAddr, filepath.Join(dir, "tagged-ran")))
 	srv := "--server=" + p.URL
 	c := testutil.Client(t, p.URL)
 
@@ -209,10 +213,31 @@ agents:
 		}
 	}
 	waitFor(t, "the heartbeat fault", hb(false))
-	startAgent(t, agentArgs...)
+	ag = startAgent(t, agentArgs...)
 	waitFor(t, "the heartbeat fault recovered", hb(true))
 	if countFatal(t, c) != 5 {
 		t.Errorf("after the restart %d log incidents, want 5 (positions kept)", countFatal(t, c))
+	}
+
+	// Tags: set by an admin only; the agent is told, restarts with them
+	// and takes the tag's jobs.
+	unyoAs(t, operator, 1, "agents", "tag", "web01", "+batch", srv)
+	if out := unyo(t, 0, "agents", "tag", "web01", "+batch", "+linux", srv); !strings.Contains(out, "tags [batch linux]") {
+		t.Errorf("agents tag: %s", out)
+	}
+	if out := unyo(t, 0, "agents", "list", srv); !strings.Contains(out, "batch,linux") {
+		t.Errorf("agents list does not show the tags:\n%s", out)
+	}
+	unyo(t, 0, "jobnet", "run", "tagged", srv)
+	waitFor(t, "the tag's job to run on web01", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "tagged-ran"))
+		return err == nil
+	})
+	if !strings.Contains(ag.log.String(), "tags changed: restarting") {
+		t.Errorf("the agent did not restart for its new tags:\n%s", ag.log.String())
+	}
+	if out := unyo(t, 0, "agents", "tag", "web01", "-linux", srv); !strings.Contains(out, "tags [batch]") {
+		t.Errorf("agents tag -linux: %s", out)
 	}
 
 	// Uninstall protection: the group's secret is set by an admin only
