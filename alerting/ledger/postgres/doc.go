@@ -60,4 +60,11 @@
 // before it reads the last (seq, hash), so every node sharing the database
 // appends to one chain with no gap; the primary key on seq makes a fork
 // impossible even without the lock.
+//
+// The other stores (reports, backups, drills and passwords, agents) are
+// package sqlstore's. Their rules that read and then write lock what they
+// read (FOR NO KEY UPDATE): CommitPassword the pending password,
+// UseEnrollToken the token, DeleteBackup the source's verified backups;
+// PutAgent takes pg_advisory_xact_lock(1, hashtext(host id)) before it
+// looks for another agent of the host.
 package postgres

@@ -2,35 +2,15 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/ledger/internal/plan"
-	"github.com/unyo-ops/unyo/alerting/ledger/internal/sqlstore"
 )
 
 // The escalation store's methods are the shared ones (package sqlstore);
 // this file holds PostgreSQL's notification insert.
 var _ ledger.EscalationStore = (*Store)(nil)
-
-// tx runs fn in a transaction, wrapping its error with op.
-func (s *Store) tx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	if s.closed.Load() {
-		return ledger.ErrClosed
-	}
-	if err := pgx.BeginFunc(ctx, s.pool, fn); err != nil {
-		var fe *incident.FieldError
-		if errors.As(err, &fe) {
-			return err
-		}
-		return s.wrap(op, err)
-	}
-	return nil
-}
 
 func insertNotifications(ctx context.Context, tx pgRunner, ns []ledger.Notification, now time.Time) error {
 	if len(ns) == 0 {
@@ -60,9 +40,4 @@ func insertNotifications(ctx context.Context, tx pgRunner, ns []ledger.Notificat
 		ORDER BY u.ord
 		ON CONFLICT (id) DO NOTHING`, keys, incs, groups, kinds, chans, dests, roles, levels, notBefore, now)
 	return err
-}
-
-// appendNote appends one system entry, with the incident row locked.
-func appendNote(ctx context.Context, tx pgx.Tx, n ledger.Note, now time.Time) (incident.Entry, error) {
-	return sqlstore.AppendNote(ctx, dialect{}, bulk{}, db{tx}, n, now)
 }

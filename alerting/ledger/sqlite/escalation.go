@@ -5,21 +5,13 @@ import (
 	"database/sql"
 	"time"
 
-	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/alerting/ledger/internal/plan"
-	"github.com/unyo-ops/unyo/alerting/ledger/internal/sqlstore"
 )
 
 // The escalation store's methods are the shared ones (package sqlstore);
 // this file holds SQLite's notification insert.
 var _ ledger.EscalationStore = (*Store)(nil)
-
-// writeTx runs fn in a write transaction, with the shared error rules
-// (sqlstore.WriteTx).
-func (s *Store) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	return sqlstore.WriteTx(ctx, dialect{}, &s.closed, s.begin, op, func(tx sqlstore.DB) error { return fn(sqlTx(tx)) })
-}
 
 // insertNotifications inserts pending notifications after every one there
 // (pos); only the write connection calls it, so max(pos) is stable.
@@ -49,9 +41,4 @@ func insertNotifications(ctx context.Context, tx *sql.Tx, ns []ledger.Notificati
 		}
 	}
 	return nil
-}
-
-// appendNote appends one system entry; only the write connection calls it.
-func appendNote(ctx context.Context, tx *sql.Tx, n ledger.Note, now time.Time) (incident.Entry, error) {
-	return sqlstore.AppendNote(ctx, dialect{}, bulk{}, db{tx}, n, now)
 }

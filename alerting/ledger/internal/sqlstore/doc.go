@@ -5,7 +5,9 @@
 //
 // Each store embeds a *Core, whose exported methods implement the shared
 // parts of ledger.Store, ledger.EscalationStore, ledger.SampleStore,
-// ledger.RunHistoryStore and auth.Store, and gives it three things:
+// ledger.RunHistoryStore and auth.Store, and the whole of
+// ledger.ReportStore, ledger.BackupStore, ledger.DrillStore,
+// ledger.PasswordStore and agents.Store, and gives it three things:
 //
 //   - a DB (a small query runner, Exec/Query/QueryRow with ? placeholders)
 //     for reads, and a function that runs a write transaction on another
@@ -21,7 +23,18 @@
 //     databases (timeline appends, notification inserts, the incident update
 //     of Transition, sample writes). PostgreSQL sends them set-based
 //     (unnest, COPY, pipelined batches); SQLite runs prepared statements on
-//     its single write connection.
+//     its single write connection. It also holds the locks only a
+//     database with many writers needs (LockAudit, LockName: advisory
+//     locks on PostgreSQL, nothing on SQLite, whose write connection and
+//     BEGIN IMMEDIATE already serialise writers).
+//
+// A rule that reads rows and then writes on what it read (the pending
+// password a commit moves, an enrolment token's uses, the verified
+// backups a prune keeps) reads them with Dialect.ForUpdate, so that it
+// holds on PostgreSQL as it does on SQLite; a rule about rows that may not
+// exist yet (one agent per host id) takes Bulk.LockName first. The
+// conformance suites (alerting/ledger/ledgertest, agents/agentstest) check
+// these rules with concurrent callers.
 //
 // What stays in each store: opening and migrating (per-dialect migration
 // files), ApplyEvents' write path (set-based with retries on PostgreSQL,
