@@ -130,9 +130,9 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     receive its own AgentOpSubject, answering each request once, and
 //     its own AgentTagsSubject;
 //   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG), the
-//     leader's direct task offers (unyo.job.direct.agent.NAME, .tag.TAG:
-//     signed tasks, answered once each) and the replies in its own inbox
-//     (AgentInboxPrefix).
+//     leader's direct task offers (unyo.job.direct.agent.NAME.take and
+//     .confirm, the same for .tag.TAG: signed tasks, answered once each)
+//     and the replies in its own inbox (AgentInboxPrefix).
 //
 // It may not publish a task or another agent's results or heartbeats,
 // read another agent's subjects or inbox, or call any other JetStream API.
@@ -152,7 +152,7 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 			"$JS.API.CONSUMER.CREATE."+jobTaskStream+"."+t.durable+"."+jobTaskSubject+t.subject,
 			"$JS.API.CONSUMER.MSG.NEXT."+jobTaskStream+"."+t.durable,
 			"$JS.ACK."+jobTaskStream+"."+t.durable+".>")
-		sub = append(sub, jobKillSubject+t.subject, jobDirectSubject+t.subject)
+		sub = append(sub, jobKillSubject+t.subject, jobDirectSubject+t.subject+".take", jobDirectSubject+t.subject+".confirm")
 	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},

@@ -193,28 +193,36 @@ func TestAgentAccess(t *testing.T) {
 	})
 
 	t.Run("own direct offers and reports, answered once", func(t *testing.T) {
-		// The leader's direct offers: on its name (plain) and its tag (a
-		// queue group, as jobnet.Agent subscribes), each answered.
-		for subj, queue := range map[string]string{jobDirectSubject + ".agent.web01": "", jobDirectSubject + ".tag.linux": "unyo-direct"} {
-			handler := func(m *nats.Msg) { _ = m.Respond([]byte("taken " + m.Subject)) }
-			var err error
-			var sub *nats.Subscription
-			if queue == "" {
-				sub, err = a.nc.Subscribe(subj, handler)
-			} else {
-				sub, err = a.nc.QueueSubscribe(subj, queue, handler)
-			}
+		// The leader's direct offers, subscribed as jobnet.Agent does, all
+		// on the one connection: take in a queue group, confirm plain, for
+		// its name and its tag; each request answered once (a request
+		// delivered twice to one connection could not be answered).
+		var subs []*nats.Subscription
+		for _, subj := range []string{jobDirectSubject + ".agent.web01", jobDirectSubject + ".tag.linux"} {
+			handler := func(m *nats.Msg) { _ = m.Respond([]byte("answer " + m.Subject)) }
+			take, err := a.nc.QueueSubscribe(subj+".take", "unyo-direct", handler)
 			if err != nil {
 				t.Fatal(err)
 			}
-			a.noViolation(t)
+			confirm, err := a.nc.Subscribe(subj+".confirm", handler)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs = append(subs, take, confirm)
+		}
+		a.noViolation(t)
+		for _, subj := range []string{jobDirectSubject + ".agent.web01.take", jobDirectSubject + ".agent.web01.confirm",
+			jobDirectSubject + ".tag.linux.take", jobDirectSubject + ".tag.linux.confirm"} {
 			resp, err := b.Conn().Request(subj, []byte("task"), 5*time.Second)
 			if err != nil {
 				t.Fatalf("offer on %s: %v", subj, err)
 			}
-			if string(resp.Data) != "taken "+subj {
+			if string(resp.Data) != "answer "+subj {
 				t.Fatalf("offer on %s answered %q", subj, resp.Data)
 			}
+		}
+		a.noViolation(t)
+		for _, sub := range subs {
 			_ = sub.Unsubscribe()
 		}
 		// Its results to a node's spool: a request on its own subject.
@@ -248,7 +256,7 @@ func TestAgentAccess(t *testing.T) {
 		before := tasks()
 		for _, subj := range []string{"unyo.job.task.agent.web02", "unyo.job.task.>", "_INBOX.>", "unyo.agent.report.>", AgentInboxPrefix("web02") + ".>", "unyo.job.kill.agent.web02", "unyo.event.>",
 			// Another agent's direct offers, every report, another's tags.
-			"unyo.job.direct.agent.web02", "unyo.job.direct.tag.windows", "unyo.job.direct.>", "unyo.job.report.>", "unyo.job.report.web01",
+			"unyo.job.direct.agent.web02.take", "unyo.job.direct.tag.windows.confirm", "unyo.job.direct.>", "unyo.job.direct.agent.web01", "unyo.job.report.>", "unyo.job.report.web01",
 			AgentTagsSubject + ".web02"} {
 			if _, err := a.nc.SubscribeSync(subj); err != nil {
 				t.Fatal(err)
@@ -266,7 +274,7 @@ func TestAgentAccess(t *testing.T) {
 			// Another agent's uninstall request.
 			AgentUninstallSubject + ".web02",
 			// A direct offer (even to itself) and another agent's report.
-			"unyo.job.direct.agent.web01", "unyo.job.direct.tag.linux", "unyo.job.report.web02", "unyo.job.report"} {
+			"unyo.job.direct.agent.web01.take", "unyo.job.direct.tag.linux.confirm", "unyo.job.report.web02", "unyo.job.report"} {
 			if err := a.nc.Publish(subj, []byte(`{"run":"forged"}`)); err != nil {
 				t.Fatal(err)
 			}
@@ -319,6 +327,17 @@ func TestAgentAccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		na.violation(t, "subscription", "unyo.job.task.agent.db01")
+		// It answers the leader's direct offer (its response permission).
+		if _, err := na.nc.Subscribe(jobDirectSubject+".agent.db01.take", func(m *nats.Msg) { _ = m.Respond([]byte("taken")) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := na.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := nb.Conn().Request(jobDirectSubject+".agent.db01.take", []byte("task"), 5*time.Second); err != nil || string(resp.Data) != "taken" {
+			t.Errorf("offer to the nkey agent: %v", err)
+		}
+		na.noViolation(t)
 		other, _ := nkeys.CreateUser()
 		oseed, _ := other.Seed()
 		if err := os.WriteFile(seedFile, oseed, 0o600); err != nil {

@@ -18,17 +18,17 @@ import (
 // the leader and the agent reach each other. The stream stays the durable
 // fallback: a task nobody takes directly is stored there as before.
 //
-// The subject is unyo.job.direct.agent.NAME, .tag.TAG or .node.NAME; the
-// message is the signed task, as stored in the stream, with the header
-// Unyo-Direct saying what is asked:
+// The subjects are unyo.job.direct.agent.NAME, .tag.TAG or .node.NAME,
+// followed by what is asked, .take or .confirm; the message is the signed
+// task, as stored in the stream:
 //
-//   - "take": run it. Each agent listens in a queue group per target (one
+//   - take: run it. Each agent listens in a queue group per target (one
 //     agent of a tag gets the offer). It answers {"taken":true} once it
 //     has verified the task and has a slot for it (then runs it), or when
 //     it already took the attempt (from the stream or an earlier offer);
 //     else {"no": reason} (gated, busy, refused), and the leader stores
 //     the task in the stream.
-//   - "confirm": did you take it? Every agent of the target hears it; one
+//   - confirm: did you take it? Every agent of the target hears it; one
 //     that took the attempt answers {"taken":true}; for an agent or node
 //     target the agent answers {"no":"not taken"}, a tag's agents that did
 //     not take it stay silent. The leader asks it when an offer was not
@@ -38,13 +38,17 @@ import (
 //     agent take a task directly, so a tag's task already in the stream is
 //     not also run by another agent of the tag.
 //
+// The two are on distinct subjects because NATS counts an answer against
+// each delivery to the connection: a request delivered to two
+// subscriptions of one agent (its queue and its plain one) could not be
+// answered under the agent's response permission (one answer each).
+//
 // Exactly once: an attempt's key is remembered by the agent that took it
 // (Agent.seen) whichever way it came, so the stream copy of a task taken
 // directly is refused as a replay (not run, no result) and an offer of a
 // task taken from the stream is answered "taken".
 const (
-	directSubject = "unyo.job.direct" // .agent.NAME | .tag.TAG | .node.NAME (core NATS request/reply)
-	directHeader  = "Unyo-Direct"
+	directSubject = "unyo.job.direct" // .agent.NAME | .tag.TAG | .node.NAME, then .take | .confirm (core NATS request/reply)
 	directTake    = "take"
 	directConfirm = "confirm"
 	// directQueue is the queue group of the agents' take subscriptions.
@@ -79,10 +83,7 @@ func (a *Agents) offer(ctx context.Context, subject, mode string, b []byte, time
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	m := nats.NewMsg(subject)
-	m.Header.Set(directHeader, mode)
-	m.Data = b
-	resp, err := a.nc.RequestMsgWithContext(rctx, m)
+	resp, err := a.nc.RequestWithContext(rctx, subject+"."+mode, b)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return offerRefused, "no agent listening"
@@ -178,8 +179,8 @@ func (a *Agent) serveDirect(ctx context.Context, js jetstream.JetStream, sem cha
 		}
 	}
 	for _, t := range a.directTargets() {
-		take, err := a.NC.QueueSubscribe(directSubject+t.subject, directQueue, func(m *nats.Msg) {
-			if m.Header.Get(directHeader) != directTake || m.Reply == "" {
+		take, err := a.NC.QueueSubscribe(directSubject+t.subject+"."+directTake, directQueue, func(m *nats.Msg) {
+			if m.Reply == "" {
 				return
 			}
 			mu.Lock()
@@ -195,8 +196,8 @@ func (a *Agent) serveDirect(ctx context.Context, js jetstream.JetStream, sem cha
 			return nil, err
 		}
 		subs = append(subs, take)
-		confirm, err := a.NC.Subscribe(directSubject+t.subject, func(m *nats.Msg) {
-			if m.Header.Get(directHeader) != directConfirm || m.Reply == "" {
+		confirm, err := a.NC.Subscribe(directSubject+t.subject+"."+directConfirm, func(m *nats.Msg) {
+			if m.Reply == "" {
 				return
 			}
 			a.confirmDirect(m, t)

@@ -107,7 +107,7 @@ jobnets:
 	outcome := func(o string) float64 { return promtestutil.ToFloat64(agents.direct.WithLabelValues(o)) }
 
 	// The agent subscribes when it starts: wait until an offer is heard.
-	waitFor(t, "the agent to listen for offers", func() bool { return listens(b, directSubject+".agent.ag1") })
+	waitFor(t, "the agent to listen for offers", func() bool { return listens(b, directSubject+".agent.ag1.take") })
 
 	id, err := h.e.Start(t.Context(), "d", nil, "", "test")
 	if err != nil {
@@ -216,7 +216,7 @@ func TestDirectDispatchTag(t *testing.T) {
 	waitFor(t, "both agents to listen", func() bool {
 		n := 0
 		for _, s := range []string{".agent.w1", ".agent.w2"} {
-			if listens(b, directSubject+s) {
+			if listens(b, directSubject+s+".take") {
 				n++
 			}
 		}

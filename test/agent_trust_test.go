@@ -210,6 +210,9 @@ jobnets:
 	t.Run("signed tasks run on the real agents", func(t *testing.T) {
 		a1 := startAgent(t, "--name", "web01", "--tag", "linux", "--nats", natsURL, "--password-file", passFile, "--trust-key", trust)
 		a2 := startAgent(t, "--name", "web02", "--nats", natsURL, "--nkey", web02Seed, "--trust-key", trust)
+		waitFor(t, "both agents serving", func() bool {
+			return strings.Contains(a1.log.String(), `msg="agent serving"`) && strings.Contains(a2.log.String(), `msg="agent serving"`)
+		})
 		id := strings.TrimSpace(unyo(t, 0, "jobnet", "run", "remote", srv))
 		r := waitRunStatus(t, srv, id, "ended-normal")
 		for _, f := range []string{"ran-web01", "ran-web02", "ran-linux"} {
@@ -223,6 +226,16 @@ jobnets:
 		})
 		if _, err := os.Stat(filepath.Join(dir, "pwned")); err == nil {
 			t.Error("the forged task ran")
+		}
+		// Handed over directly (core NATS), not through the task stream,
+		// and answered within the agents' permissions.
+		for _, l := range strings.Split(a1.log.String()+a2.log.String(), "\n") {
+			if strings.Contains(l, `msg="task run"`) && !strings.Contains(l, "direct=true") {
+				t.Errorf("a task not handed to the agent directly: %s", l)
+			}
+			if strings.Contains(l, "Permissions Violation") {
+				t.Errorf("an agent's own subjects denied: %s", l)
+			}
 		}
 	})
 }
@@ -269,7 +282,7 @@ authorization {
         "$JS.API.CONSUMER.CREATE.UNYO_JOBS.agent-web01.unyo.job.task.agent.web01",
         "$JS.API.CONSUMER.MSG.NEXT.UNYO_JOBS.agent-web01",
         "$JS.ACK.UNYO_JOBS.agent-web01.>"]}
-      subscribe: {allow: ["_INBOX_AGENT.web01.>", "unyo.job.kill.agent.web01", "unyo.job.direct.agent.web01"]}
+      subscribe: {allow: ["_INBOX_AGENT.web01.>", "unyo.job.kill.agent.web01", "unyo.job.direct.agent.web01.take", "unyo.job.direct.agent.web01.confirm"]}
       allow_responses: {max: 1, expires: "5m"}
     }}
   ]

@@ -238,7 +238,7 @@ jobnets:
 	// The agent on the survivors' servers (as an agent near a surviving
 	// node would be), trusting the cluster's shared key.
 	passFile := writeFile(t, filepath.Join(root, "acc.pass"), agentPass, 0o600)
-	startAgent(t, "--name", "acc", "--nats", "nats://"+natsAddrs[survivors[0]]+",nats://"+natsAddrs[survivors[1]],
+	ag := startAgent(t, "--name", "acc", "--nats", "nats://"+natsAddrs[survivors[0]]+",nats://"+natsAddrs[survivors[1]],
 		"--password-file", passFile, "--trust-key", filepath.Join(root, "task-signing.pub"))
 	ctx := context.Background()
 	waitFor(t, "three runs through the agent", func() bool {
@@ -470,11 +470,28 @@ jobnets:
 	t.Logf("%d agent jobs due across the kill, each ran once; longest lateness of a job start %s (%s)",
 		len(due), worst.Round(10*time.Millisecond), worstRun)
 	t.Logf("each run (scheduled, relative to the kill: lateness): %s", strings.Join(each, " "))
+	unanswered := 0
 	for _, l := range strings.Split(procs[newLeader].Log(), "\n") {
-		if strings.Contains(l, "became leader") {
+		switch {
+		case strings.Contains(l, "became leader"):
 			t.Logf("n%d: %s", newLeader, l)
+		case strings.Contains(l, "direct hand-off unanswered"):
+			if unanswered++; unanswered <= 3 {
+				t.Logf("n%d: %s", newLeader, l)
+			}
 		}
 	}
+	direct, stream := 0, 0
+	for _, l := range strings.Split(ag.log.String(), "\n") {
+		if strings.Contains(l, `msg="task run"`) {
+			if strings.Contains(l, "direct=true") {
+				direct++
+			} else {
+				stream++
+			}
+		}
+	}
+	t.Logf("the agent took %d tasks directly, %d from the stream", direct, stream)
 	if resp, err := adminGet(&http.Client{Timeout: 5 * time.Second}, "http://"+addrs[newLeader]+"/metrics"); err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
