@@ -16,6 +16,10 @@ type BackupConfig struct {
 	// ScratchDir is where verifications restore ("": the system's
 	// temporary directory). It needs room for the largest generation.
 	ScratchDir string `yaml:"scratch_dir" json:"scratch_dir"`
+	// AgeCheckInterval is how often the leader checks every source's
+	// max_age (incident backup-too-old) besides backup-verify jobs;
+	// 0 turns the periodic check off. Default 15m.
+	AgeCheckInterval time.Duration `yaml:"age_check_interval" json:"age_check_interval"`
 }
 
 // BackupDestination is where generations are written: a local or mounted
@@ -91,7 +95,10 @@ func (s *BackupConfig) Source(name string) (BackupSource, bool) {
 	return BackupSource{}, false
 }
 
-func (s *BackupConfig) defaults() {}
+func (s *BackupConfig) defaults() { s.AgeCheckInterval = DefaultBackupAgeCheckInterval }
+
+// DefaultBackupAgeCheckInterval is backup.age_check_interval's default.
+const DefaultBackupAgeCheckInterval = 15 * time.Minute
 
 func (s *BackupConfig) resolve(c *Config, dir string) {
 	if len(s.Destinations) == 0 {
@@ -131,6 +138,9 @@ func (s *BackupConfig) validate(_ *Config, v validator) {
 		if d.Dir == "" || !filepath.IsAbs(d.Dir) {
 			dv.errf("dir", "%s: want an absolute path", quote(d.Dir))
 		}
+	}
+	if s.AgeCheckInterval < 0 {
+		v.errf("age_check_interval", "%s: want 0 (off) or more", s.AgeCheckInterval)
 	}
 	srcs := map[string]int{}
 	for i, src := range s.Sources {

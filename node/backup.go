@@ -131,6 +131,49 @@ func (n *Node) backupVerifyJob(ctx context.Context, t jobnet.Task) (int, string,
 	return 0, out.String(), nil
 }
 
+// backupAgeInterval is backup.age_check_interval of the running config.
+func (n *Node) backupAgeInterval() time.Duration {
+	if c := n.currentConfig(); c != nil {
+		return c.Backup.AgeCheckInterval
+	}
+	return n.opts.Backup.Config.AgeCheckInterval
+}
+
+// backupAgeLoop checks every source's max_age each
+// backup.age_check_interval while this node leads (incidents with
+// runbook backup-too-old): a backup job that stopped running is noticed
+// even without a backup-verify job.
+func (n *Node) backupAgeLoop(ctx context.Context) {
+	for {
+		iv := n.backupAgeInterval()
+		wait := iv
+		if iv <= 0 {
+			wait = time.Minute // off: look again after a reload
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if iv <= 0 || !n.IsLeader() {
+			continue
+		}
+		if _, err := n.store.get(); err != nil {
+			continue // the ledger is not open yet
+		}
+		ages, err := n.backupManager().CheckAge(ctx)
+		if err != nil {
+			n.log.Warn("backup age check", "err", err)
+			continue
+		}
+		for _, a := range ages {
+			if a.Stale {
+				n.log.Warn("backup too old", "source", a.Source, "newest", a.Newest, "max_age", a.MaxAge)
+			}
+		}
+	}
+}
+
 // jobProgress writes a line per stage into a job's output.
 func jobProgress(out *strings.Builder) backup.Progress {
 	last := ""

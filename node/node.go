@@ -376,6 +376,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startJobnet(bgctx); err != nil {
 		return err
 	}
+	n.bg.Add(1)
+	go func() { defer n.bg.Done(); n.backupAgeLoop(bgctx) }()
 	if err := n.startFleet(bgctx); err != nil {
 		return err
 	}

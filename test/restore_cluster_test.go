@@ -15,8 +15,11 @@ import (
 	"github.com/unyo-ops/unyo/test/testutil"
 )
 
-// TestRestoreLostCluster loses a whole cluster and rebuilds it from one
-// self backup: three real nodes (embedded ledgers, Raft), n0 backed up
+// TestRestoreLostCluster first loses n1 alone and restores it from its
+// own self backup (it discards its stale Raft state and rejoins through
+// cluster.join, catching up with what was replicated after the backup),
+// then loses the whole cluster and rebuilds it from one self backup:
+// three real nodes (embedded ledgers, Raft), n0 backed up
 // with an incident in its ledger, every node killed and its data
 // directory deleted, `unyo restore --new-cluster` of n0's generation,
 // and n0 starts as a one-member cluster with its history (the incident;
@@ -101,6 +104,33 @@ cluster:
 	// A self source's generations are the node's own: self-n0.N.
 	if !strings.Contains(out, "self-n0.1") {
 		t.Fatalf("backup run self: %s", out)
+	}
+
+	// n1 alone is lost and restored from its own backup: its Raft state
+	// is stale, so it discards it and rejoins through cluster.join.
+	srv1 := "--server=http://" + addrs[1]
+	if out := unyo(t, 0, "backup", "run", "self", srv1); !strings.Contains(out, "self-n1.1") {
+		t.Fatalf("backup run self on n1: %s", out)
+	}
+	unyo(t, 0, "cluster", "token", "create", srv) // replicated after n1's backup
+	procs[1].Kill()
+	if err := os.RemoveAll(dirs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if out := unyo(t, 0, "restore", filepath.Join(dest, "self-n1", "self-n1.1"), "--data-dir", dirs[1]); !strings.Contains(out, "rejoins") {
+		t.Fatalf("unyo restore of n1: %s", out)
+	}
+	procs[1] = testutil.Serve(t, cfgs[1], addrs[1])
+	waitFor(t, "n1 to rejoin with the cluster's current state", func() bool {
+		st, err := status(0)
+		if err != nil || voters(st) != 3 {
+			return false
+		}
+		st1, err := status(1)
+		return err == nil && st1.State == "Follower" && st1.Leader.ID == "n0" && st1.AppliedIndex >= st.CommitIndex
+	})
+	if m, ok, err := cluster.ReadRestoreMarker(filepath.Join(dirs[1], "raft")); !ok || !m.Wiped || err != nil {
+		t.Fatalf("n1's restore marker: %+v %v %v (want the stale state wiped)", m, ok, err)
 	}
 
 	// The cluster is lost: every node killed, every data directory gone.
