@@ -440,10 +440,12 @@ func (u *Updater) watchdog(ctx context.Context, t trial) {
 // running binary lacks) unless the order says Full or that fails, then
 // in full.
 func (u *Updater) download(ctx context.Context, o UpdateOrder, path string) error {
+	start := time.Now()
 	if !o.Full {
 		st, err := u.downloadDelta(ctx, o, path)
 		if err == nil {
-			u.Logger.Info("update: differential download", "fetched", st.Fetched, "reused", st.Reused, "size", o.Size)
+			u.Logger.Info("update: differential download", "fetched", st.Fetched, "reused", st.Reused, "size", o.Size,
+				"took", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -451,7 +453,11 @@ func (u *Updater) download(ctx context.Context, o UpdateOrder, path string) erro
 		}
 		u.Logger.Warn("update: differential download failed; downloading in full", "err", err)
 	}
-	return u.downloadFull(ctx, o, path)
+	if err := u.downloadFull(ctx, o, path); err != nil {
+		return err
+	}
+	u.Logger.Info("update: full download", "size", o.Size, "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // downloadFull fetches the whole binary in chunks, reporting progress

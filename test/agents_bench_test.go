@@ -92,6 +92,7 @@ agents:
 		held    []*agent.Agent
 		running sync.WaitGroup
 		failed  atomic.Int64
+		retried atomic.Int64
 	)
 	defer func() {
 		cancel()
@@ -121,7 +122,18 @@ agents:
 						failed.Add(1)
 						continue
 					}
-					a, err := agent.Open(ctx, agent.Options{Dir: adir, Version: "bench", Heartbeat: interval, ReportEvery: interval})
+					// A connection refused in a connect storm is tried
+					// again, as systemd restarts a resident agent (5 s).
+					var a *agent.Agent
+					var err error
+					for try := 0; try < 5; try++ {
+						a, err = agent.Open(ctx, agent.Options{Dir: adir, Version: "bench", Heartbeat: interval, ReportEvery: interval})
+						if err == nil || ctx.Err() != nil {
+							break
+						}
+						retried.Add(1)
+						time.Sleep(5 * time.Second)
+					}
 					if err != nil {
 						b.Errorf("open %s: %v", name, err)
 						failed.Add(1)
@@ -185,8 +197,8 @@ agents:
 		due := float64(n) * el.Seconds() / interval.Seconds()
 		onTime := 100 * (beats1 - beats0) / due
 		cores := (cpu1 - cpu0).Seconds() / el.Seconds()
-		b.Logf("agents=%d heartbeats=%.0f/%.0f due (%.1f%%) live=%.0f node_cpu=%.2f cores node_rss=%.0f MB (enrolled and connected in %s; interval %s, reports %v)",
-			n, beats1-beats0, due, onTime, live, cores, float64(rss)/(1<<20), enrolled.Round(time.Second), interval, reports)
+		b.Logf("agents=%d heartbeats=%.0f/%.0f due (%.1f%%) live=%.0f node_cpu=%.2f cores node_rss=%.0f MB (enrolled and connected in %s, %d connections retried; interval %s, reports %v)",
+			n, beats1-beats0, due, onTime, live, cores, float64(rss)/(1<<20), enrolled.Round(time.Second), retried.Load(), interval, reports)
 		b.ReportMetric(float64(n), "agents")
 		b.ReportMetric(onTime, "%on-time")
 		b.ReportMetric(cores, "node-cores")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,14 +27,20 @@ import (
 //
 // It reports the wall time from `rollout start` to the last agent done,
 // the binary's size, the most agents seen updating at once, the bytes the
-// node served, the node's CPU over the rollout and its peak RSS. Slow
-// (two rollouts of 40 agents): skipped without UNYO_BENCH_ROLLOUT_FULL=1.
+// node served, the node's CPU over the rollout and its peak RSS, and the
+// agents' download times (from their logs). Slow (two rollouts of 40
+// agents): skipped without UNYO_BENCH_ROLLOUT_FULL=1;
+// UNYO_BENCH_ROLLOUT_MODES=delta,full picks and orders the modes.
 func BenchmarkRollout(b *testing.B) {
 	if os.Getenv("UNYO_BENCH_ROLLOUT_FULL") == "" {
 		b.Skip("set UNYO_BENCH_ROLLOUT_FULL=1 to roll out to 40 real agents")
 	}
 	rel := releaseBinary(b)
-	for _, mode := range []string{"full", "delta"} {
+	modes := []string{"full", "delta"}
+	if v := os.Getenv("UNYO_BENCH_ROLLOUT_MODES"); v != "" {
+		modes = strings.Split(v, ",")
+	}
+	for _, mode := range modes {
 		b.Run(mode, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				benchRollout(b, rel, mode == "full")
@@ -62,8 +69,10 @@ func benchRollout(b *testing.B, rel string, full bool) {
 	if !full {
 		from = prevRelease(b, rel, dir)
 	}
+	var fleet []*fleetAgent
 	for _, name := range names {
 		a := newFleetAgent(b, dir, name, natsURL, trust, pub)
+		fleet = append(fleet, a)
 		if err := os.Remove(a.exe); err != nil {
 			b.Fatal(err)
 		}
@@ -117,7 +126,22 @@ func benchRollout(b *testing.B, rel string, full bool) {
 	b.ReportMetric(served/1e6, "MB-served")
 	b.ReportMetric(cpu.Seconds(), "node-cpu-s")
 	b.ReportMetric(float64(hwm)/(1<<20), "node-peak-MB")
+	// Each agent's download time, from its log.
+	var sum, worst time.Duration
+	for _, a := range fleet {
+		m := tookRE.FindStringSubmatch(a.log.String())
+		if m == nil {
+			b.Fatalf("%s logged no download time", a.name)
+		}
+		d, _ := time.ParseDuration(m[1])
+		sum, worst = sum+d, max(worst, d)
+	}
+	b.ReportMetric((sum / time.Duration(len(fleet))).Seconds(), "s/download-mean")
+	b.ReportMetric(worst.Seconds(), "s/download-max")
 }
+
+// tookRE finds an agent's logged download time.
+var tookRE = regexp.MustCompile(`msg="update: (?:differential|full) download".* took=([0-9.a-zµ]+)`)
 
 // prevRelease writes dir/unyo-prev: the release binary with its version
 // a patch level lower (9.9.7-test, the string changed in place), i.e. the
