@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -62,6 +63,9 @@ func (n *Node) joinLocal(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	if !present {
+		if err := n.probePeerTLS(ctx, addr); err != nil {
+			return Result{}, fmt.Errorf("%w: join %s: %w", ErrBadCommand, id, err)
+		}
 		if err := waitFuture(ctx, r.AddVoter(id, addr, 0, n.opts.ApplyTimeout)); err != nil {
 			return Result{}, n.leaderErr(fmt.Errorf("cluster: join %s: add voter: %w", id, err))
 		}
@@ -285,4 +289,23 @@ func (n *Node) Status() Status {
 	}
 	slices.SortFunc(st.Members, func(a, b MemberStatus) int { return cmpString(a.ID, b.ID) })
 	return st
+}
+
+// probePeerTLS, with cluster TLS, dials a joiner's Raft address and checks
+// that it presents a certificate this cluster trusts before it becomes a
+// voter: a joiner with a valid join token but another CA's certificate
+// could never take part, yet as a voter it would raise the quorum and let
+// one more failure stop the cluster.
+func (n *Node) probePeerTLS(ctx context.Context, addr raft.ServerAddress) error {
+	if n.opts.TLS == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d := &tls.Dialer{Config: n.opts.TLS.Clone()}
+	c, err := d.DialContext(ctx, "tcp", string(addr))
+	if err != nil {
+		return fmt.Errorf("its Raft address %s did not present a certificate this cluster trusts: %w", addr, err)
+	}
+	return c.Close()
 }
