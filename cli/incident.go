@@ -107,17 +107,7 @@ func incidentShowCmd(env *Env) *cobra.Command {
 }
 
 func incidentShow(ctx context.Context, env *Env, pos []string, server *endpoint, out *string) error {
-	if len(pos) != 1 {
-		return usagef("usage: unyo incident show ID [-o table|json]")
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return err
-	}
-	c, err := newClient(env, *server)
+	id, c, err := incidentClient(env, pos, server, *out, "usage: unyo incident show ID [-o table|json]")
 	if err != nil {
 		return err
 	}
@@ -179,17 +169,8 @@ func incidentActCmd(env *Env, verb, short string) *cobra.Command {
 }
 
 func incidentAct(ctx context.Context, env *Env, verb string, pos []string, server *endpoint, comment, out *string) error {
-	if len(pos) != 1 {
-		return usagef("usage: unyo incident %s ID [--comment TEXT]  (you act as the identity of your token: unyo whoami)", verb)
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return err
-	}
-	c, err := newClient(env, *server)
+	id, c, err := incidentClient(env, pos, server, *out,
+		"usage: unyo incident "+verb+" ID [--comment TEXT]  (you act as the identity of your token: unyo whoami)")
 	if err != nil {
 		return err
 	}
@@ -202,6 +183,26 @@ func incidentAct(ctx context.Context, env *Env, verb string, pos []string, serve
 	}
 	fmt.Fprintf(env.Stdout, "incident %d: %s by %s, now %s\n", r.Incident.ID, r.Entry.Kind, safe(r.Entry.By), r.Incident.State)
 	return nil
+}
+
+// incidentClient starts a command on one incident: its one argument, the
+// output format and the client (usage is the usage error's text).
+func incidentClient(env *Env, pos []string, server *endpoint, out, usage string) (int64, *client.Client, error) {
+	if len(pos) != 1 {
+		return 0, nil, usagef("%s", usage)
+	}
+	if err := checkOutput(out); err != nil {
+		return 0, nil, err
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return 0, nil, err
+	}
+	c, err := newClient(env, *server)
+	if err != nil {
+		return 0, nil, err
+	}
+	return id, c, nil
 }
 
 func parseID(s string) (int64, error) {

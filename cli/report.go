@@ -33,17 +33,8 @@ func incidentReportCmd(env *Env) *cobra.Command {
 // incidentReport shows the fault report (障害報告書) of an incident, or
 // writes it when any of --cause, --action, --prevention is given.
 func incidentReport(ctx context.Context, env *Env, pos []string, server *endpoint, cause, action, prevention, out *string) error {
-	if len(pos) != 1 {
-		return usagef("usage: unyo incident report ID [--cause TEXT --action TEXT --prevention TEXT] [-o table|json]")
-	}
-	if err := checkOutput(*out); err != nil {
-		return err
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return err
-	}
-	c, err := newClient(env, *server)
+	id, c, err := incidentClient(env, pos, server, *out,
+		"usage: unyo incident report ID [--cause TEXT --action TEXT --prevention TEXT] [-o table|json]")
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/backup"
@@ -18,15 +17,8 @@ import (
 // Backups lists the backup catalog (newest first) and the configured
 // sources.
 func (c *Client) Backups(ctx context.Context, source string, limit int) (console.BackupList, error) {
-	q := url.Values{}
-	if source != "" {
-		q.Set("source", source)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
 	var out console.BackupList
-	err := c.do(ctx, http.MethodGet, "/api/v1/backups", q, nil, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v1/backups", listQuery(limit, "source", source), nil, &out)
 	return out, err
 }
 

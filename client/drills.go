@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/console"
@@ -13,20 +12,10 @@ import (
 // Drills lists failover drills newest first; name and month (YYYY-MM)
 // filter when not empty; limit 0 is the server's default.
 func (c *Client) Drills(ctx context.Context, name, month string, limit int) ([]ledger.DrillRecord, error) {
-	q := url.Values{}
-	if name != "" {
-		q.Set("name", name)
-	}
-	if month != "" {
-		q.Set("month", month)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
 	var out struct {
 		Drills []ledger.DrillRecord `json:"drills"`
 	}
-	err := c.do(ctx, http.MethodGet, "/api/v1/drills", q, nil, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v1/drills", listQuery(limit, "name", name, "month", month), nil, &out)
 	return out.Drills, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/console"
@@ -37,17 +36,10 @@ func (c *Client) StartRun(ctx context.Context, name string, params map[string]st
 // Runs lists runs newest first; jobnet "" lists all; limit 0 is the
 // server's default.
 func (c *Client) Runs(ctx context.Context, jobnet string, limit int) ([]ledger.RunRecord, error) {
-	q := url.Values{}
-	if jobnet != "" {
-		q.Set("jobnet", jobnet)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
 	var out struct {
 		Runs []ledger.RunRecord `json:"runs"`
 	}
-	err := c.do(ctx, http.MethodGet, "/api/v1/runs", q, nil, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v1/runs", listQuery(limit, "jobnet", jobnet), nil, &out)
 	return out.Runs, err
 }
 

@@ -31,8 +31,8 @@ func (dialect) ForeignKey(err error) bool {
 }
 func (dialect) Time(t time.Time) any           { return micros(t) }
 func (dialect) NullTime(t *time.Time) any      { return nullMicros(t) }
-func (dialect) OptTime(t time.Time) any        { return microsOrZero(t) }
-func (dialect) KeepTime(t time.Time) any       { return microsOrZero(t) }
+func (dialect) OptTime(t time.Time) any        { return sqlstore.MicrosOrZero(t) }
+func (dialect) KeepTime(t time.Time) any       { return sqlstore.MicrosOrZero(t) }
 func (dialect) ScanTime(t *time.Time) any      { return (*microsTime)(t) }
 func (dialect) ScanNullTime(t **time.Time) any { return nullMicrosTime{t} }
 func (dialect) ScanOptTime(t *time.Time) any   { return (*optMicrosTime)(t) }
@@ -86,7 +86,7 @@ func (t *optMicrosTime) Scan(src any) error {
 	if !ok {
 		return fmt.Errorf("time column: got %T, want INTEGER microseconds", src)
 	}
-	*t = optMicrosTime(timeOrZero(v))
+	*t = optMicrosTime(sqlstore.TimeOrZero(v))
 	return nil
 }
 

@@ -14,7 +14,7 @@ import (
 
 // The agent registry (agents.Store). Its times are bigint microseconds
 // since the Unix epoch, 0 when unset, in both databases (migration 0013),
-// so they are written with usTime and read with timeOfUs, not the
+// so they are written with MicrosOrZero and read with TimeOrZero, not the
 // Dialect's times.
 
 // AgentCols and EnrollCols are the columns of agents and
@@ -29,14 +29,17 @@ const (
 // row, well under either database's limit).
 const touchChunk = 500
 
-func usTime(t time.Time) int64 {
+// MicrosOrZero is t in microseconds since the Unix epoch, 0 for the zero
+// time (SQLite's times, and the agent registry's in both databases).
+func MicrosOrZero(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixMicro()
 }
 
-func timeOfUs(v int64) time.Time {
+// TimeOrZero is MicrosOrZero's inverse, in UTC.
+func TimeOrZero(v int64) time.Time {
 	if v == 0 {
 		return time.Time{}
 	}
@@ -53,7 +56,7 @@ func scanAgent(r Row) (agents.Agent, error) {
 		&a.OS, &enrolled, &a.EnrolledBy, &lastSeen, &a.Slots, &a.SlotsUsed, &a.Disabled); err != nil {
 		return a, err
 	}
-	a.Kind, a.Enrolled, a.LastSeen = agents.Kind(kind), timeOfUs(enrolled), timeOfUs(lastSeen)
+	a.Kind, a.Enrolled, a.LastSeen = agents.Kind(kind), TimeOrZero(enrolled), TimeOrZero(lastSeen)
 	if err := json.Unmarshal([]byte(tags), &a.Tags); err != nil {
 		return a, fmt.Errorf("agent %s tags: %w", a.Name, err)
 	}
@@ -93,7 +96,7 @@ func (c *Core) PutAgent(ctx context.Context, a agents.Agent) error {
 			hostname = excluded.hostname, os = excluded.os, enrolled = excluded.enrolled, enrolled_by = excluded.enrolled_by,
 			last_seen = excluded.last_seen, slots = excluded.slots, slots_used = excluded.slots_used, disabled = excluded.disabled`,
 			a.Name, a.HostID, a.Group, a.Version, string(a.Kind), a.Home, a.NKey, a.SignKey, tagsJSON(a.Tags), a.Hostname, a.OS,
-			usTime(a.Enrolled), a.EnrolledBy, usTime(a.LastSeen), a.Slots, a.SlotsUsed, a.Disabled)
+			MicrosOrZero(a.Enrolled), a.EnrolledBy, MicrosOrZero(a.LastSeen), a.Slots, a.SlotsUsed, a.Disabled)
 		return err
 	})
 }
@@ -166,7 +169,7 @@ func (c *Core) TouchAgents(ctx context.Context, seen []agents.Seen) error {
 		case !ok:
 			newest[x.Name] = len(rows)
 			rows = append(rows, x)
-		case usTime(x.At) > usTime(rows[i].At):
+		case MicrosOrZero(x.At) > MicrosOrZero(rows[i].At):
 			rows[i] = x
 		}
 	}
@@ -175,7 +178,7 @@ func (c *Core) TouchAgents(ctx context.Context, seen []agents.Seen) error {
 			n := min(len(rows), touchChunk)
 			args := make([]any, 0, 4*n)
 			for _, x := range rows[:n] {
-				args = append(args, x.Name, usTime(x.At), x.SlotsUsed, x.Version)
+				args = append(args, x.Name, MicrosOrZero(x.At), x.SlotsUsed, x.Version)
 			}
 			if _, err := tx.Exec(ctx, `WITH v (name, at, used, version) AS (VALUES `+strings.TrimSuffix(strings.Repeat(
 				"(CAST(? AS text), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS text)), ", n), ", ")+`)
@@ -198,7 +201,7 @@ func scanEnroll(r Row) (agents.EnrollToken, error) {
 	if err := r.Scan(&t.ID, &t.Group, &t.Hash, &t.By, &created, &expires, &revoked, &t.MaxUses, &t.Uses, &lastUse); err != nil {
 		return t, err
 	}
-	t.Created, t.Expires, t.Revoked, t.LastUsed = timeOfUs(created), timeOfUs(expires), timeOfUs(revoked), timeOfUs(lastUse)
+	t.Created, t.Expires, t.Revoked, t.LastUsed = TimeOrZero(created), TimeOrZero(expires), TimeOrZero(revoked), TimeOrZero(lastUse)
 	return t, nil
 }
 
@@ -207,8 +210,8 @@ func scanEnroll(r Row) (agents.EnrollToken, error) {
 func (c *Core) CreateEnrollToken(ctx context.Context, t agents.EnrollToken) error {
 	return c.writeTx(ctx, "create enrolment token", func(tx DB) error {
 		n, err := tx.Exec(ctx, `INSERT INTO agent_enroll_tokens (`+EnrollCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`, t.ID, t.Group, t.Hash, t.By, usTime(t.Created), usTime(t.Expires),
-			usTime(t.Revoked), t.MaxUses, t.Uses, usTime(t.LastUsed))
+			ON CONFLICT DO NOTHING`, t.ID, t.Group, t.Hash, t.By, MicrosOrZero(t.Created), MicrosOrZero(t.Expires),
+			MicrosOrZero(t.Revoked), t.MaxUses, t.Uses, MicrosOrZero(t.LastUsed))
 		if err != nil {
 			return err
 		}
@@ -234,7 +237,7 @@ func (c *Core) ListEnrollTokens(ctx context.Context) ([]agents.EnrollToken, erro
 func (c *Core) RevokeEnrollToken(ctx context.Context, id string, at time.Time) error {
 	return c.writeTx(ctx, "revoke enrolment token", func(tx DB) error {
 		n, err := tx.Exec(ctx, `UPDATE agent_enroll_tokens SET revoked = CASE WHEN revoked = 0 THEN ? ELSE revoked END
-			WHERE id = ?`, usTime(at), id)
+			WHERE id = ?`, MicrosOrZero(at), id)
 		if err != nil {
 			return err
 		}
@@ -260,7 +263,7 @@ func (c *Core) UseEnrollToken(ctx context.Context, hash string, now time.Time) (
 		}
 		t.Uses++
 		t.LastUsed = now.UTC()
-		_, err = tx.Exec(ctx, "UPDATE agent_enroll_tokens SET uses = uses + 1, last_used = ? WHERE id = ?", usTime(now), t.ID)
+		_, err = tx.Exec(ctx, "UPDATE agent_enroll_tokens SET uses = uses + 1, last_used = ? WHERE id = ?", MicrosOrZero(now), t.ID)
 		return err
 	})
 	if errors.Is(err, agents.ErrToken) {
@@ -278,7 +281,7 @@ func (c *Core) PutInventory(ctx context.Context, inv agents.StoredInventory) err
 	return c.writeTx(ctx, "put inventory", func(tx DB) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO agent_inventories (agent, at, hash, data) VALUES (?, ?, ?, ?)
 			ON CONFLICT (agent, at) DO UPDATE SET hash = excluded.hash, data = excluded.data`,
-			inv.Agent, usTime(inv.At), inv.Hash, inv.Data); err != nil {
+			inv.Agent, MicrosOrZero(inv.At), inv.Hash, inv.Data); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM agent_inventories WHERE agent = ? AND at NOT IN
@@ -302,7 +305,7 @@ func (c *Core) Inventories(ctx context.Context, agent string, limit int) ([]agen
 			at  int64
 		)
 		err := r.Scan(&inv.Agent, &at, &inv.Hash, &inv.Data)
-		inv.At = timeOfUs(at)
+		inv.At = TimeOrZero(at)
 		return inv, err
 	})
 	return out, c.wrapNil("inventories", err)
@@ -313,7 +316,7 @@ func (c *Core) SetGroupSecret(ctx context.Context, g agents.GroupSecret) error {
 	return c.writeTx(ctx, "set group secret", func(tx DB) error {
 		_, err := tx.Exec(ctx, `INSERT INTO agent_group_secrets (grp, hash, created_by, created) VALUES (?, ?, ?, ?)
 			ON CONFLICT (grp) DO UPDATE SET hash = excluded.hash, created_by = excluded.created_by, created = excluded.created`,
-			g.Group, g.Hash, g.By, usTime(g.Created))
+			g.Group, g.Hash, g.By, MicrosOrZero(g.Created))
 		return err
 	})
 }
@@ -335,6 +338,6 @@ func (c *Core) GetGroupSecret(ctx context.Context, group string) (agents.GroupSe
 	if err != nil {
 		return g, c.wrap("group secret", err)
 	}
-	g.Created = timeOfUs(created)
+	g.Created = TimeOrZero(created)
 	return g, nil
 }
