@@ -29,6 +29,7 @@ import (
 	"github.com/unyo-ops/unyo/agents"
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/jobnet"
+	"github.com/unyo-ops/unyo/rollout"
 )
 
 // EnrollOptions are `unyo agent enroll`'s.
@@ -168,6 +169,11 @@ type Agent struct {
 	// retag takes new tags (see noteTags).
 	retag   chan struct{}
 	stateMu sync.Mutex
+	// natsOpts are the connection's options (credentials, inbox): a move
+	// confirms with the new home with them.
+	natsOpts []nats.Option
+	// moved is signalled once the updater re-homed the agent.
+	moved chan struct{}
 }
 
 // Open connects the enrolled agent in o.Dir.
@@ -190,6 +196,15 @@ func Open(ctx context.Context, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A re-homed agent (see confirmNewHome) connects to its new home,
+	// whose keys it trusts instead.
+	home, err := rollout.ReadHome(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if home != nil {
+		st.NATS, tb = home.NATS, []byte(home.TrustKeys)
+	}
 	tk, err := jobnet.ParsePublicKeys(tb)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", trustFile, err)
@@ -207,7 +222,8 @@ func Open(ctx context.Context, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: connect %s: %w", st.Name, st.NATS, err)
 	}
-	return &Agent{o: o, st: st, nc: nc, key: key, trust: jobnet.NewVerifier(tk...), log: log, retag: make(chan struct{}, 1)}, nil
+	return &Agent{o: o, st: st, nc: nc, key: key, trust: jobnet.NewVerifier(tk...), log: log, retag: make(chan struct{}, 1),
+		natsOpts: opts, moved: make(chan struct{}, 1)}, nil
 }
 
 // Close disconnects.
@@ -338,6 +354,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			<-jdone
 			<-udone
 			return ErrTagsChanged
+		case <-a.moved:
+			a.log.Info("moved to a new home: restarting there")
+			cancel()
+			<-done
+			<-jdone
+			<-udone
+			return rollout.ErrMoved
 		case <-bt.C:
 			a.beat()
 		case <-it.C:

@@ -17,6 +17,7 @@ import (
 	"github.com/unyo-ops/unyo/agent/inventory"
 	"github.com/unyo-ops/unyo/agents"
 	"github.com/unyo-ops/unyo/node"
+	"github.com/unyo-ops/unyo/rollout"
 )
 
 const agentsUsage = `usage:
@@ -318,7 +319,7 @@ func agentLifeCmds(env *Env) []*cobra.Command {
 		}
 		defer a.Close()
 		err = a.Run(ctx)
-		if errors.Is(err, agent.ErrTagsChanged) && ctx.Err() == nil {
+		if (errors.Is(err, agent.ErrTagsChanged) || errors.Is(err, rollout.ErrMoved)) && ctx.Err() == nil {
 			a.Close()
 			return reexecAgent(ctx)
 		}

@@ -59,6 +59,9 @@ type Options struct {
 	// Known lists the agents this cluster knows (its configured agents)
 	// with their groups (tags), beside those that reported.
 	Known func() map[string][]string
+	// Moved, when set, is told of each agent that reports it moved away
+	// (the agents' registry stops expecting its heartbeats).
+	Moved func(ctx context.Context, agent string)
 	// DirectiveTTL is how long a directive stays valid (default 1m).
 	DirectiveTTL time.Duration
 	Logger       *slog.Logger
@@ -392,6 +395,9 @@ func (s *Service) onReport(ctx context.Context, m *nats.Msg) {
 	}
 	s.reports.WithLabelValues("ok").Inc()
 	s.seen.Store(name, time.Now().UTC())
+	if r.State == ReportMoved && s.o.Moved != nil {
+		s.o.Moved(ctx, name)
+	}
 	op := r.op()
 	var changes bool
 	s.o.Raft.FleetView(func(st *State) { changes = st.Changes(op) })
