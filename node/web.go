@@ -22,6 +22,9 @@ import (
 func (n *Node) newWeb(d console.Deps) {
 	n.hub = web.NewHub(web.HubOptions{Registerer: n.opts.Registry})
 	wd := web.Deps{Deps: d, Hub: n.hub, SessionTTL: n.opts.Auth.SessionTTL}
+	if n.agents != nil {
+		wd.Agents = n.agents
+	}
 	if n.raft != nil {
 		wd.Cluster = func() (cluster.Status, bool) { return n.raft.Status(), true }
 	}

@@ -42,6 +42,8 @@ func (s *Server) routes(m *auth.Mux) {
 	m.HandleFunc("GET /reports/{id}/{file}", auth.ActionReportRead, s.reportFile)       // reports.go
 	m.HandleFunc("GET /runbooks", auth.ActionRunbookRead, s.runbooksPage)               // runbooks.go
 	m.HandleFunc("GET /runbooks/{id}", auth.ActionRunbookRead, s.runbookPage)           // runbooks.go
+	m.HandleFunc("GET /agents", auth.ActionAgentRead, s.agentsPage)                     // agents.go
+	m.HandleFunc("GET /agents/{name}", auth.ActionAgentRead, s.agentPage)               // agents.go
 	s.jobRoutes(m)                                                                      // jobnets.go, runs.go
 
 	// Anything else under the console is a 404 page (for a logged-in

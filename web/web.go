@@ -49,6 +49,8 @@ type Deps struct {
 	// request: the console is reached over HTTPS through a proxy
 	// (http.external_url is https://). Over TLS it is Secure anyway.
 	SecureCookie bool
+	// Agents serves the agents' pages (nil: the node manages no agents).
+	Agents Agents
 }
 
 // Server draws the console's pages.
@@ -193,6 +195,7 @@ var Nav = []NavItem{
 	{"jobnets", "/jobnets", "Jobs", auth.ActionJobnetRead},
 	{"maintenance", "/maintenance", "Maintenance", auth.ActionMaintenanceRead},
 	{"oncall", "/oncall", "On-call", auth.ActionOnCallRead},
+	{"agents", "/agents", "Agents", auth.ActionAgentRead},
 	{"reports", "/reports", "Reports", auth.ActionReportRead},
 	{"runbooks", "/runbooks", "Runbooks", auth.ActionRunbookRead},
 	{"audit", "/audit", "Audit", auth.ActionAuditRead},

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unyo-ops/unyo/agents"
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
 	"github.com/unyo-ops/unyo/auth"
@@ -70,9 +71,9 @@ func newFixture(t testing.TB) *fixture {
 	m := auth.NewMux(g)
 	tg := &fakeTargets{list: []console.TargetSummary{
 		{Name: "web-01", Status: target.Up}, {Name: "東京-db-01", Status: target.Down}, {Name: "mail-02", Status: target.Unknown}}}
-	deps := console.Deps{Store: s, Auth: svc, Audit: g.Audit, Targets: tg, Reports: ledgerReports{&report.Archive{Store: s}}}
+	deps := console.Deps{Store: s, Auth: svc, Audit: g.Audit, Targets: tg, Reports: ledgerReports{&report.Archive{Store: s}}, Fleet: fakeFleet{}}
 	console.Register(m, deps)
-	ws := web.Register(m, web.Deps{Deps: deps})
+	ws := web.Register(m, web.Deps{Deps: deps, Agents: agents.New(agents.Options{Store: s})})
 	srv := httptest.NewServer(ws.Wrap(m))
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, store: s, svc: svc, web: ws, targets: tg}
@@ -281,12 +282,15 @@ var pages = []struct {
 	{"/runbooks", "host-down", auth.UserRoles},
 	{"/runbooks/disk-full", "First isolation steps", auth.UserRoles},
 	{"/reports", "Monthly reports", auth.UserRoles},
+	{"/agents", "db-07", auth.UserRoles},
+	{"/agents/db-07", "6.1.0-28-amd64", auth.UserRoles},
 }
 
 func TestPagesByRole(t *testing.T) {
 	f := newFixture(t)
 	f.event(t, "web-01", "http", incident.Critical, "503 from /")
 	f.event(t, "東京-db-01", "disk", incident.Major, "disk full")
+	seedAgents(t, f)
 	for _, role := range auth.UserRoles {
 		b := f.as(t, role)
 		for _, p := range pages {
@@ -355,7 +359,7 @@ func TestViewerPostsAreRefused(t *testing.T) {
 func TestUnknownIDsAre404Pages(t *testing.T) {
 	f := newFixture(t)
 	b := f.as(t, auth.RoleAdmin)
-	for _, p := range []string{"/incidents/999", "/incidents/abc", "/targets/nope", "/no/such/page", "/incidents/0"} {
+	for _, p := range []string{"/incidents/999", "/incidents/abc", "/targets/nope", "/no/such/page", "/incidents/0", "/agents/nope"} {
 		code, body, h := b.get(t, p)
 		if code != http.StatusNotFound || !strings.Contains(h.Get("Content-Type"), "text/html") {
 			t.Errorf("GET %s: %d %s, want a 404 page", p, code, h.Get("Content-Type"))
