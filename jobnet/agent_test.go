@@ -406,12 +406,19 @@ func TestAgentGateAtStart(t *testing.T) {
 			t.Logf("agent log:\n%s", log.String())
 		}
 	}()
-	for _, job := range []string{"hold", "gated"} {
+	// "hold" runs first and keeps the only slot; "gated" is dispatched
+	// only then, so it cannot take the slot first (a direct offer answered
+	// before the stream copy of "hold" is fetched would).
+	waitFor(t, "the agent to serve", func() bool { return strings.Contains(log.String(), `msg="agent serving"`) })
+	dispatch := func(job string) {
+		t.Helper()
 		if err := agents.Dispatch(ctx, "agent:db1", Task{Run: "r1", Job: job, Attempt: 1, Kind: "command", Command: "/bin/true"}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	dispatch("hold")
 	waitFor(t, "the first task to run", func() bool { return len(ex.runs()) == 1 })
+	dispatch("gated")
 	// The second task is fetched (delivered, not acknowledged) and waits
 	// for the slot the first one holds.
 	waitFor(t, "the second task to be fetched", func() bool {
