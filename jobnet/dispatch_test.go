@@ -164,6 +164,10 @@ jobnets:
 	if r := h.wait(id); r.Jobs["a"].State != runstate.Lost || r.Status != runstate.StatusAbnorm {
 		t.Fatalf("before the late end: %s %s", r.Status, jobStates(r))
 	}
+	// The engine raises "lost" just after it commits the state; the late
+	// end comes after that (a report racing the raise could be published
+	// first: real late ends come a lease later).
+	waitFor(t, "the lost incident", func() bool { return len(h.sink.all()) == 1 })
 	now := time.Now().UTC()
 	if err := h.e.Report(t.Context(), Result{Run: id, Job: "a", Attempt: 1, Code: 0, Where: "agent:db1", Started: now, Ended: now}); err != nil {
 		t.Fatal(err)
@@ -173,6 +177,13 @@ jobnets:
 	if r.Jobs["a"].State != runstate.EndedNormal || r.Status != runstate.StatusNormal {
 		t.Fatalf("after the late end: %s %s", r.Status, jobStates(r))
 	}
+	defer func() {
+		if t.Failed() {
+			for _, ev := range h.sink.all() {
+				t.Logf("event: %s %s %v", ev.DedupKey, ev.Status, ev.Labels)
+			}
+		}
+	}()
 	waitFor(t, "the lost incident and its OK", func() bool {
 		evs := h.sink.all()
 		return len(evs) == 2 && evs[0].Labels["what"] == "lost" && evs[1].Status == incident.OK && evs[0].DedupKey == evs[1].DedupKey
