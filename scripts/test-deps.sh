@@ -3,8 +3,8 @@
 # is missing: net-snmp (snmpd, snmptrap, snmpget, snmptrapd), util-linux's
 # logger, iproute2 for test hosts in network namespaces, jq for the README
 # walk-through, Debian's chromium and a Japanese font for the console's
-# browser tests, poppler-utils (pdftoppm, pdfinfo) for the report's PDF, fping for
-# bench/ping's comparison. It also starts the local
+# browser tests, poppler-utils (pdftoppm, pdfinfo) for the report's PDF, fping and rsyslog
+# for bench/ping's and bench/ingest's comparisons. It also starts the local
 # PostgreSQL and NATS servers when they are installed but stopped.
 set -euo pipefail
 
@@ -26,6 +26,7 @@ have zstd      || need+=(zstd)      # bench/backup compares with tar | zstd
 have openssl   || need+=(openssl)        # rotate: shadow hash verification
 have chpasswd  || need+=(passwd)         # rotate: chpasswd, useradd in its tests
 have fping     || need+=(fping)          # bench/ping's side-by-side figures
+have rsyslogd  || need+=(rsyslog)        # bench/ingest's side-by-side syslog figures
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
