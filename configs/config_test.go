@@ -74,7 +74,7 @@ testdata/invalid-monitor-zeros.yaml:16: monitor.targets[0].snmp.oids[0].oid: "99
 testdata/invalid-monitor-zeros.yaml:18: monitor.targets[0].services[0].timeout: 0s: not a valid value here (leave the key out for the default, 5s)
 testdata/invalid-monitor-zeros.yaml:20: monitor.targets[0].processes[0].min: 0: not a valid value here (leave the key out for the default, 1)
 testdata/invalid-monitor-zeros.yaml:22: monitor.thresholds[0].for: 0: not a valid value here (leave the key out for the default, 1)
-testdata/invalid-monitor-zeros.yaml:23: monitor.syslog.queue_size: 0: not a valid value here (leave the key out for the default, 65536)
+testdata/invalid-monitor-zeros.yaml:23: monitor.syslog.queue_size: 0: not a valid value here (leave the key out for the default, 1048576)
 testdata/invalid-monitor-zeros.yaml:23: monitor.syslog.workers: 0: not a valid value here (leave the key out for the default, 2)
 testdata/invalid-monitor-zeros.yaml:24: monitor.traps.workers: 0: not a valid value here (leave the key out for the default, 2)
 testdata/invalid-monitor-zeros.yaml:27: jobnets[0].misfire.grace: 0s: want more than 0

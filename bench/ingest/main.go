@@ -60,6 +60,7 @@ type options struct {
 	versions                []string
 	syslogCount, syslogRate int
 	senders                 int
+	syslogQueue, syslogBuf  int
 	idle                    time.Duration
 }
 
@@ -74,6 +75,8 @@ func run() int {
 	flag.IntVar(&o.syslogCount, "syslog-count", 300_000, "lines per unpaced syslog sender")
 	flag.IntVar(&o.syslogRate, "syslog-rate", 100_000, "paced syslog step, lines/s for 1s (0: skip)")
 	flag.IntVar(&o.senders, "senders", 2, "syslog senders")
+	flag.IntVar(&o.syslogQueue, "syslog-queue", 0, "unyo's monitor.syslog.queue_size (0: its default)")
+	flag.IntVar(&o.syslogBuf, "syslog-rcvbuf", 0, "unyo's monitor.syslog.udp_read_buffer in bytes (0: its default)")
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "a count that has not grown for this long is final")
 	flag.Parse()
 	for _, s := range strings.Split(*rates, ",") {
@@ -200,6 +203,11 @@ func bench(o *options, traps, syslogOn bool) error {
 			start := time.Now()
 			r.sent = sendParallel(u.syslogAddr, lines, rate, per, senders)
 			r.unyo, r.unyoS = settle(func() int64 { return u.syslogTaken() - taken0 }, int64(r.sent), start, o.idle)
+			// The lines taken wait in unyo's queue for its workers: the
+			// events in the ledger are counted once the queue is empty.
+			for deadline := time.Now().Add(10 * time.Minute); u.metric("unyo_syslog_queue_length") > 0 && time.Now().Before(deadline); {
+				time.Sleep(250 * time.Millisecond)
+			}
 			want := int64(u.metric("unyo_syslog_events_published_total") - pub0)
 			r.ledger, _ = settle(func() int64 { return u.ledger("syslog") - base }, want, start, o.idle)
 			r.unyoNote = fmt.Sprintf("events %d/%d in ledger, %d dropped at the queue", r.ledger, want,
@@ -414,6 +422,13 @@ func startUnyo(o *options) (*unyo, error) {
 			"traps": map[string]any{"listen": u.trapAddr, "users": []map[string]any{{"name": "unyo", "auth_protocol": "SHA",
 				"auth_passphrase": "authpass123", "priv_protocol": "AES", "priv_passphrase": "privpass123"}}},
 		},
+	}
+	sl := cfg["monitor"].(map[string]any)["syslog"].(map[string]any)
+	if o.syslogQueue > 0 {
+		sl["queue_size"] = o.syslogQueue
+	}
+	if o.syslogBuf > 0 {
+		sl["udp_read_buffer"] = o.syslogBuf
 	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {

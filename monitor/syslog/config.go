@@ -18,10 +18,11 @@ import (
 //
 //	udp_listen: ":514"          # "" with tcp_listen set: no UDP
 //	tcp_listen: ":514"          # "" with udp_listen set: no TCP
-//	queue_size: 65536
+//	queue_size: 1048576
+//	queue_bytes: 268435456     # 256 MiB
 //	workers: 2
 //	max_message_size: 8192
-//	udp_read_buffer: 8388608    # SO_RCVBUF bytes
+//	udp_read_buffer: 33554432   # SO_RCVBUF bytes
 //	tcp_idle_timeout: 5m
 //	max_tcp_connections: 1024
 //	timezone: Local             # for RFC 3164 timestamps, which carry none
@@ -35,6 +36,11 @@ type Config struct {
 	// QueueSize bounds the frames waiting between the sockets and the
 	// workers.
 	QueueSize int `yaml:"queue_size"`
+	// QueueBytes bounds the memory those frames hold (their bytes and
+	// their bookkeeping): the queue is large so a burst waits in it for the
+	// workers rather than being dropped, and this keeps it bounded whatever
+	// the frames' size.
+	QueueBytes int `yaml:"queue_bytes"`
 	// Workers parse, filter and publish.
 	Workers int `yaml:"workers"`
 	// MaxMessageSize is the largest frame kept, in bytes (at least 480,
@@ -62,10 +68,11 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultQueueSize         = 65536
+	DefaultQueueSize         = 1 << 20
+	DefaultQueueBytes        = 256 << 20
 	DefaultWorkers           = 2
 	DefaultMaxMessageSize    = 8192
-	DefaultUDPReadBuffer     = 8 << 20
+	DefaultUDPReadBuffer     = 32 << 20
 	DefaultTCPIdleTimeout    = 5 * time.Minute
 	DefaultMaxTCPConnections = 1024
 	DefaultPublishTimeout    = 10 * time.Second
@@ -89,6 +96,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.QueueSize, DefaultQueueSize)
+	def(&c.QueueBytes, DefaultQueueBytes)
 	def(&c.Workers, DefaultWorkers)
 	def(&c.MaxMessageSize, DefaultMaxMessageSize)
 	def(&c.UDPReadBuffer, DefaultUDPReadBuffer)
@@ -141,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if cc.QueueSize < 1 {
 		add("queue_size", "%d: must be at least 1", cc.QueueSize)
+	}
+	if cc.QueueBytes < cc.MaxMessageSize {
+		add("queue_bytes", "%d: must be at least max_message_size (%d)", cc.QueueBytes, cc.MaxMessageSize)
 	}
 	if cc.Workers < 1 || cc.Workers > 256 {
 		add("workers", "%d: want 1 to 256", cc.Workers)

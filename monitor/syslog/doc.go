@@ -39,8 +39,11 @@
 //
 // The UDP reader takes datagrams off the socket in batches (recvmmsg, 64
 // per call: package monitor/udpbatch) into a socket buffer of
-// udp_read_buffer bytes. Readers put raw frames on a bounded queue
-// (queue_size); workers parse and filter what is queued, up to 512 frames,
+// udp_read_buffer bytes, on an OS thread of its own with a raised priority
+// when the process may (udpbatch.Favour): on a busy machine the kernel
+// drops datagrams while the reader waits for a core. Readers put raw frames
+// on a bounded queue (queue_size frames and queue_bytes of memory, large so
+// that a burst waits for the workers rather than being dropped); workers parse and filter what is queued, up to 512 frames,
 // and hand the events to the sink in one batch (monitor.BatchSink: one
 // append to the node's spool, which waits on neither the bus nor the disk).
 // A UDP reader never blocks: when the queue is full the datagram is dropped
@@ -63,6 +66,7 @@
 //	unyo_syslog_dropped_total{proto}             frames dropped because the queue was full
 //	unyo_syslog_queue_length                     frames waiting for a worker
 //	unyo_syslog_queue_capacity                   queue_size
+//	unyo_syslog_queue_bytes                      memory the waiting frames hold (bounded by queue_bytes)
 //	unyo_syslog_events_published_total{action}   events handed to the sink (incident, record)
 //	unyo_syslog_publish_errors_total             events the sink refused or timed out on
 //	unyo_syslog_spool_full_dropped_total         events dropped because the spool was full

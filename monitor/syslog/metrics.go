@@ -59,7 +59,10 @@ func newMetrics(reg prometheus.Registerer, r *Receiver) *metrics {
 	queueCap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "unyo_syslog_queue_capacity", Help: "Capacity of the frame queue (queue_size).",
 	}, func() float64 { return float64(r.cfg.QueueSize) })
-	cs = append(cs, published, m.publishErrors, m.spoolFull, m.batches, m.tcpConns, m.tcpRejected, queueLen, queueCap)
+	queueBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "unyo_syslog_queue_bytes", Help: "Memory the waiting frames hold, bounded by queue_bytes.",
+	}, func() float64 { return float64(r.queuedBytes.Load()) })
+	cs = append(cs, published, m.publishErrors, m.spoolFull, m.batches, m.tcpConns, m.tcpRejected, queueLen, queueCap, queueBytes)
 	if reg != nil {
 		reg.MustRegister(cs...)
 	}

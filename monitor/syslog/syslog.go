@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -49,6 +50,14 @@ type item struct {
 	proto    uint8
 }
 
+// itemSize is what a queued frame holds besides its bytes.
+const itemSize = int(unsafe.Sizeof(item{}))
+
+// maxQueueSlots caps the queue channel's slots (a UDP read's batch takes
+// one slot for up to 64 frames; a TCP frame one): the frame and byte
+// counts are the real bounds, and a channel's slots are allocated whole.
+const maxQueueSlots = 65536
+
 // Receiver is the syslog receiver. New, then Start; Stop ends it.
 type Receiver struct {
 	cfg     Config
@@ -61,9 +70,11 @@ type Receiver struct {
 	warn    *warnlimit.Limiter
 
 	// queue holds batches of frames (one per UDP read, one frame per TCP
-	// frame); queued counts the frames in it, bounded by QueueSize.
-	queue  chan []item
-	queued atomic.Int64
+	// frame); queued counts the frames in it, bounded by QueueSize, and
+	// queuedBytes the memory they hold, bounded by QueueBytes.
+	queue       chan []item
+	queued      atomic.Int64
+	queuedBytes atomic.Int64
 
 	mu      sync.Mutex
 	state   int // 0 new, 1 started, 2 stopped
@@ -96,7 +107,7 @@ func New(cfg Config, filters *filter.Engine, sink monitor.Sink, log *slog.Logger
 		loc:   loc,
 		log:   log.With("component", "syslog"),
 		sink:  sink,
-		queue: make(chan []item, cfg.QueueSize),
+		queue: make(chan []item, min(cfg.QueueSize, maxQueueSlots)),
 		conns: map[net.Conn]struct{}{},
 		done:  make(chan struct{}),
 		names: map[netip.Addr]string{},
@@ -248,6 +259,9 @@ const udpBatch = 64
 // blocking.
 func (r *Receiver) readUDP() {
 	defer r.readers.Done()
+	if err := udpbatch.Favour(); err != nil {
+		r.log.Debug("syslog reader keeps its priority", "err", err)
+	}
 	rd := udpbatch.New(r.udp, udpBatch, r.cfg.MaxMessageSize)
 	for {
 		n, err := rd.Read()
@@ -260,11 +274,17 @@ func (r *Receiver) readUDP() {
 		}
 		now := time.Now()
 		r.m.received[protoUDP].Add(float64(n))
-		room := min(n, max(0, r.cfg.QueueSize-int(r.queued.Load())))
-		var size int
-		for i := range room {
-			data, _, _ := rd.Datagram(i)
-			size += len(data)
+		// Room by frames and by bytes: the datagrams beyond it are
+		// dropped, counted.
+		roomFrames := min(n, max(0, r.cfg.QueueSize-int(r.queued.Load())))
+		roomBytes := r.cfg.QueueBytes - int(r.queuedBytes.Load())
+		room, size := 0, 0
+		for ; room < roomFrames; room++ {
+			data, _, _ := rd.Datagram(room)
+			if size+len(data)+itemSize > roomBytes {
+				break
+			}
+			size += len(data) + itemSize
 		}
 		buf := make([]byte, 0, size) // one allocation for the batch's bytes
 		items := make([]item, 0, room)
@@ -285,10 +305,12 @@ func (r *Receiver) readUDP() {
 			continue
 		}
 		r.queued.Add(int64(len(items)))
+		r.queuedBytes.Add(int64(size))
 		select {
 		case r.queue <- items:
 		default:
 			r.queued.Add(-int64(len(items)))
+			r.queuedBytes.Add(-int64(size))
 			r.m.dropped[protoUDP].Add(float64(len(items)))
 		}
 	}
@@ -351,10 +373,12 @@ func (r *Receiver) readTCP(c net.Conn) {
 				r.m.truncated[protoTCP].Inc()
 			}
 			r.queued.Add(1)
+			r.queuedBytes.Add(int64(len(frame) + itemSize))
 			select {
 			case r.queue <- []item{{data: frame, sender: sender, received: time.Now(), proto: protoTCP}}:
 			case <-r.done:
 				r.queued.Add(-1)
+				r.queuedBytes.Add(-int64(len(frame) + itemSize))
 				return
 			}
 		}
@@ -499,6 +523,11 @@ func (r *Receiver) work() {
 // take handles a batch of frames taken off the queue.
 func (r *Receiver) take(p *Parser, items []item, b *batch) int {
 	r.queued.Add(-int64(len(items)))
+	var size int
+	for _, it := range items {
+		size += len(it.data) + itemSize
+	}
+	r.queuedBytes.Add(-int64(size))
 	for _, it := range items {
 		r.handle(p, it, b)
 	}

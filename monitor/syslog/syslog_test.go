@@ -489,3 +489,43 @@ func TestFramer(t *testing.T) {
 func bufioReader(s string, size int) *bufio.Reader {
 	return bufio.NewReaderSize(bytes.NewReader([]byte(s)), size)
 }
+
+// TestQueueBoundedByBytes: with room for many frames but few bytes, a
+// burst behind a stuck sink keeps only what queue_bytes holds.
+func TestQueueBoundedByBytes(t *testing.T) {
+	fcfg, _ := filter.LoadConfig([]byte(testFilters))
+	eng, _ := filter.New(fcfg, nil)
+	sink := &blockingSink{release: make(chan struct{})}
+	const line = "<11>1 - hX a - - - I/O error on sda"
+	per := len(line) + itemSize
+	r, err := New(Config{UDPListen: "127.0.0.1:0", QueueSize: 1 << 20, QueueBytes: 4*per + per/2, MaxMessageSize: 480, Workers: 1},
+		eng, sink, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	u, _ := r.Addr()
+	c, _ := net.Dial("udp", u.String())
+	defer c.Close()
+	fmt.Fprint(c, line)
+	eventually(t, "the worker stuck in the sink", func() bool { return sink.entered.Load() == 1 })
+	const n = 100
+	for i := range n {
+		fmt.Fprint(c, line)
+		if i%20 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	eventually(t, "all datagrams read", func() bool { return testutil.ToFloat64(r.m.received[protoUDP]) == n+1 })
+	if q, b := r.QueueLen(), r.queuedBytes.Load(); q != 4 || b != int64(4*per) {
+		t.Fatalf("queued %d frames, %d bytes; want 4 frames, %d bytes", q, b, 4*per)
+	}
+	if d := testutil.ToFloat64(r.m.dropped[protoUDP]); d != n-4 {
+		t.Fatalf("dropped %v, want %d", d, n-4)
+	}
+	close(sink.release)
+	eventually(t, "queue drained", func() bool { return r.QueueLen() == 0 && r.queuedBytes.Load() == 0 })
+}

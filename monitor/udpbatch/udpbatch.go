@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 
 	"golang.org/x/net/ipv4"
 )
@@ -81,4 +82,23 @@ func SetReadBuffer(c *net.UDPConn, n int) (granted int, err error) {
 		return 0, fmt.Errorf("getsockopt SO_RCVBUF: %w", gerr)
 	}
 	return granted, nil
+}
+
+// ReaderNice is the nice value Favour gives a reader's thread.
+const ReaderNice = -10
+
+// Favour locks the calling goroutine to its OS thread for good and raises
+// that thread's priority (ReaderNice), so a reader drains its socket ahead
+// of the work it feeds and of other processes: on a busy machine the
+// kernel drops datagrams when the reader waits for a core, not when the
+// queue behind it is full. The thread is never unlocked, so when the
+// goroutine returns the runtime ends the thread rather than hand its
+// priority to other goroutines. Without CAP_SYS_NICE the priority stays
+// as it was and the error says why.
+func Favour() error {
+	runtime.LockOSThread()
+	if err := raiseThread(ReaderNice); err != nil {
+		return fmt.Errorf("reader thread priority %d: %w", ReaderNice, err)
+	}
+	return nil
 }
