@@ -72,12 +72,6 @@ var errVaultRefused = errors.New("refused")
 // vaultRequest handles one request of agent (data: its JSON).
 func (n *Node) vaultRequest(ctx context.Context, agent string, data []byte) (err error) {
 	var req rotate.VaultRequest
-	if len(data) > rotate.MaxVaultRequest {
-		return fmt.Errorf("%w: request of %d bytes, more than %d", errVaultRefused, len(data), rotate.MaxVaultRequest)
-	}
-	if err := json.Unmarshal(data, &req); err != nil {
-		return fmt.Errorf("%w: request: %w", errVaultRefused, err)
-	}
 	defer func() {
 		result := "ok"
 		switch {
@@ -92,15 +86,27 @@ func (n *Node) vaultRequest(ctx context.Context, agent string, data []byte) (err
 		} else if req.Op == rotate.OpAbort {
 			detail += ": " + clipStr(req.Reason, 300)
 		}
+		action := "password.vault" // a request not understood
+		switch req.Op {
+		case rotate.OpPending, rotate.OpCommit, rotate.OpAbort:
+			action = "password." + req.Op
+		}
 		if n.auth != nil {
 			_, _ = n.auth.AppendAudit(context.WithoutCancel(ctx), auth.AuditEntry{At: time.Now(), Actor: "agent:" + agent,
-				Kind: auth.Kind("agent"), Action: "password." + clipStr(req.Op, 16), Target: clipStr(req.Account, 200),
+				Kind: auth.Kind("agent"), Action: action, Target: clipStr(req.Account, 200),
 				Result: result, Detail: detail})
 		}
 		if err != nil {
-			n.log.Warn("password vault request", "agent", agent, "op", clipStr(req.Op, 16), "account", clipStr(req.Account, 200), "err", err)
+			n.log.Warn("password vault request", "agent", agent, "action", action, "account", clipStr(req.Account, 200), "err", err)
 		}
 	}()
+	if len(data) > rotate.MaxVaultRequest {
+		return fmt.Errorf("%w: request of %d bytes, more than %d", errVaultRefused, len(data), rotate.MaxVaultRequest)
+	}
+	if err := json.Unmarshal(data, &req); err != nil {
+		req = rotate.VaultRequest{}
+		return fmt.Errorf("%w: request: %w", errVaultRefused, err)
+	}
 	if err := n.vaultAllowed(agent, req); err != nil {
 		return err
 	}
