@@ -44,7 +44,8 @@ func localUser(t *testing.T, prefix, pw string) string {
 // not; `unyo password reveal` prints it to an ops SE (audited) and not
 // to a viewer; the agents' vault requests are audited. A rotation whose
 // verify_command fails keeps the old password, drops the pending one and
-// raises an incident. Requests on the vault subject for an account, job
+// raises an incident; an agent killed after setting one leaves it
+// revealable as the pending password. Requests on the vault subject for an account, job
 // or agent not the caller's are refused (and audited), and another
 // agent's subject is denied by NATS. No file of the node holds a
 // password in clear.
@@ -87,6 +88,14 @@ jobnets:
         rotate_password:
           local_accounts: [%[5]s]
           verify_command: ["/bin/sh", "-c", "read pw; echo \"rejected $pw\" >&2; exit 3"]
+  - name: rotate-web01-die
+    jobs:
+      - name: app
+        kind: rotate-password
+        run_on: {agent: web01}
+        rotate_password:
+          local_accounts: [%[5]s]
+          verify_command: ["/bin/sh", "-c", "touch %[1]s/set; sleep 20"]
   - name: rotate-db01
     jobs:
       - {name: app, kind: rotate-password, run_on: {agent: db01}, rotate_password: {local_accounts: [%[6]s]}}
@@ -314,6 +323,24 @@ jobnets:
 		}
 	})
 
+	var pw3 string
+	t.Run("an agent dead mid-way leaves the password revealable as pending", func(t *testing.T) {
+		unyo(t, 0, "jobnet", "run", "rotate-web01-die", srv)
+		// The new password is set and the check runs: the agent dies.
+		waitFor(t, "the password set", func() bool { _, err := os.Stat(filepath.Join(dir, "set")); return err == nil })
+		_ = web01.cmd.Process.Kill()
+		pw3 = strings.TrimSpace(unyoAs(t, se, 0, "password", "reveal", acct1, "--slot", "pending", srv))
+		if len(pw3) != 24 || pw3 == pw1 {
+			t.Fatalf("pending: %d characters", len(pw3))
+		}
+		if err := local1.Verify(t.Context(), pw3); err != nil {
+			t.Fatalf("the pending password is not the account's: %v", err)
+		}
+		if got := reveal(acct1); got != pw1 {
+			t.Error("the current password changed without a commit")
+		}
+	})
+
 	// No file of the node (ledger, Raft log, JetStream, spool) and no
 	// agent log holds a password in clear.
 	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -324,15 +351,15 @@ jobnets:
 		if err != nil {
 			return nil
 		}
-		for _, pw := range []string{pw1, pw2} {
-			if strings.Contains(string(b), pw) {
+		for _, pw := range []string{pw1, pw2, pw3} {
+			if pw != "" && strings.Contains(string(b), pw) {
 				t.Errorf("%s holds a password in clear", path)
 			}
 		}
 		return nil
 	})
 	for _, l := range []string{web01.log.String(), db01.log.String(), p.Log()} {
-		if strings.Contains(l, pw1) || strings.Contains(l, pw2) {
+		if strings.Contains(l, pw1) || strings.Contains(l, pw2) || (pw3 != "" && strings.Contains(l, pw3)) {
 			t.Error("a log holds a password in clear")
 		}
 	}
