@@ -1,6 +1,11 @@
 package test
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -11,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
+	"github.com/unyo-ops/unyo/alerting/ledger/postgres/pgtest"
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/client"
 	"github.com/unyo-ops/unyo/rotate"
@@ -40,8 +47,8 @@ func localUser(t *testing.T, prefix, pw string) string {
 // TestRotatePasswordOnAgent runs the rotate-password job through real
 // remote agents: a configured `unyo agent --name web01` (by its tag) and
 // an enrolled `unyo agent run` (db01), each on a local account made for
-// the test. The new password matches /etc/shadow and the old one does
-// not; `unyo password reveal` prints it to an ops SE (audited) and not
+// the test, and db01 on a PostgreSQL role too. The new password matches
+// /etc/shadow (the role's SCRAM verifier) and the old one does not; `unyo password reveal` prints it to an ops SE (audited) and not
 // to a viewer; the agents' vault requests are audited. A rotation whose
 // verify_command fails keeps the old password, drops the pending one and
 // raises an incident; an agent killed after setting one leaves it
@@ -56,6 +63,7 @@ func TestRotatePasswordOnAgent(t *testing.T) {
 	}
 	const old1, old2 = "Old-password-web01-0123", "Old-password-db01-01234"
 	u1, u2 := localUser(t, "unyoaw", old1), localUser(t, "unyoad", old2)
+	role := pgRole(t, old2)
 	dir := t.TempDir()
 	natsAddr, addr := testutil.FreePort(t), testutil.FreePort(t)
 	natsURL := "nats://" + natsAddr
@@ -98,8 +106,11 @@ jobnets:
           verify_command: ["/bin/sh", "-c", "touch %[1]s/set; sleep 20"]
   - name: rotate-db01
     jobs:
-      - {name: app, kind: rotate-password, run_on: {agent: db01}, rotate_password: {local_accounts: [%[6]s]}}
-`, dir, addr, natsAddr, web01Pass, u1, u2))
+      - name: app
+        kind: rotate-password
+        run_on: {agent: db01}
+        rotate_password: {local_accounts: [%[6]s], postgres: %[7]q, postgres_roles: [%[8]s]}
+`, dir, addr, natsAddr, web01Pass, u1, u2, pgtest.AdminURL(), role))
 	srv := "--server=" + p.URL
 	c := testutil.Client(t, p.URL)
 
@@ -166,6 +177,13 @@ jobnets:
 		}
 	}
 	unyoAs(t, viewer, 1, "password", "reveal", acct1, srv)
+	// The PostgreSQL role, through the enrolled agent: its stored
+	// verifier is the revealed password's.
+	pgAcct := "db01/postgres/" + role
+	pgPw := reveal(pgAcct)
+	if v := roleVerifier(t, role); !scramMatches(v, pgPw) || scramMatches(v, old2) {
+		t.Fatalf("role %s: verifier %.20s… does not match the revealed password (or still the old one)", role, v)
+	}
 	entries, err := c.Audit(t.Context(), client.AuditQuery{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +369,7 @@ jobnets:
 		if err != nil {
 			return nil
 		}
-		for _, pw := range []string{pw1, pw2, pw3} {
+		for _, pw := range []string{pw1, pw2, pw3, pgPw} {
 			if pw != "" && strings.Contains(string(b), pw) {
 				t.Errorf("%s holds a password in clear", path)
 			}
@@ -363,4 +381,68 @@ jobnets:
 			t.Error("a log holds a password in clear")
 		}
 	}
+}
+
+// pgRole makes a login role for the test (dropped after) with password pw.
+func pgRole(t *testing.T, pw string) string {
+	t.Helper()
+	ctx := t.Context()
+	c, err := pgx.Connect(ctx, pgtest.AdminURL())
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	defer c.Close(context.Background())
+	role := fmt.Sprintf("unyo_rota_%d", time.Now().UnixNano()%1e7)
+	if _, err := c.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD '"+pw+"'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), pgtest.AdminURL()); err == nil {
+			_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+			c.Close(context.Background())
+		}
+	})
+	return role
+}
+
+// roleVerifier is role's stored password (pg_authid.rolpassword).
+func roleVerifier(t *testing.T, role string) string {
+	t.Helper()
+	c, err := pgx.Connect(t.Context(), pgtest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var v string
+	if err := c.QueryRow(t.Context(), "SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = $1", role).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// scramMatches reports whether the SCRAM-SHA-256 verifier v
+// (SCRAM-SHA-256$ITER:SALT$STOREDKEY:SERVERKEY) was made from pw.
+func scramMatches(v, pw string) bool {
+	var iter int
+	head, keys, ok := strings.Cut(strings.TrimPrefix(v, "SCRAM-SHA-256$"), "$")
+	if !ok {
+		return false
+	}
+	iterS, salt64, ok := strings.Cut(head, ":")
+	if _, err := fmt.Sscan(iterS, &iter); err != nil || !ok {
+		return false
+	}
+	stored64, _, ok := strings.Cut(keys, ":")
+	salt, err := base64.StdEncoding.DecodeString(salt64)
+	if err != nil || !ok {
+		return false
+	}
+	salted, err := pbkdf2.Key(sha256.New, pw, salt, iter, 32)
+	if err != nil {
+		return false
+	}
+	h := hmac.New(sha256.New, salted)
+	h.Write([]byte("Client Key"))
+	stored := sha256.Sum256(h.Sum(nil))
+	return base64.StdEncoding.EncodeToString(stored[:]) == stored64
 }
