@@ -117,7 +117,9 @@ func (n *Node) vaultRequest(ctx context.Context, agent string, data []byte) (err
 	by := "agent:" + agent + " job:" + req.Jobnet + "/" + req.Job
 	switch req.Op {
 	case rotate.OpPending:
-		key, err := n.createSecretKey()
+		// The key the leader sealed to: never made here (a member
+		// without it could not open the password anyway).
+		key, err := n.secretKey()
 		if err != nil {
 			return fmt.Errorf("cluster secret key: %w", err)
 		}
