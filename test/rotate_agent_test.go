@@ -147,6 +147,7 @@ jobnets:
 		if r.Status != status {
 			t.Fatalf("run %s of %s: %s, want %s: %+v", id, jobnet, r.Status, status, r.Jobs)
 		}
+		t.Logf("%s: %s in %s (fired to ended)", jobnet, r.Status, r.Ended.Sub(r.Created).Round(time.Millisecond))
 		return r
 	}
 	viewer := addUser(t, p.URL, "vera", "viewer")
