@@ -30,6 +30,7 @@ import (
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/jobnet"
 	"github.com/unyo-ops/unyo/rollout"
+	"github.com/unyo-ops/unyo/rotate"
 )
 
 // EnrollOptions are `unyo agent enroll`'s.
@@ -318,7 +319,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	gate, udone := a.startUpdater(ctx)
 	ja := &jobnet.Agent{Name: a.st.Name, Tags: a.Tags(), NC: a.nc, Trust: a.trust, Parallel: a.o.Parallel, Logger: a.log, Registerer: a.o.Registerer,
-		Gate: gate}
+		Gate: gate, Exec: rotate.AgentExec(a.nc, a.st.Name)}
 	jdone := make(chan struct{})
 	go func() {
 		defer close(jdone)

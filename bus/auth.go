@@ -96,6 +96,10 @@ const (
 	// AgentUninstallSubject: request, agent → a node: may the agent
 	// uninstall itself (the group's uninstall secret checked there).
 	AgentUninstallSubject = "unyo.agent.uninstall"
+	// AgentVaultSubject: request, agent → a node: a rotate-password
+	// job's pending, commit and abort of a password (package rotate; the
+	// password sealed to the cluster's curve key, never in clear).
+	AgentVaultSubject = "unyo.agent.vault"
 	// AgentTagsSubject: core NATS, node → agent (and every node): the
 	// agent's tags changed.
 	AgentTagsSubject = "unyo.agent.tags"
@@ -126,7 +130,8 @@ func AgentInboxPrefix(name string) string { return "_INBOX_AGENT." + name }
 //     directive; unyo.agent.release.NAME: a chunk of a release binary);
 //   - publish its heartbeats, inventories and log lines on its own
 //     AgentBeatSubject, AgentInventorySubject and AgentLogSubject, ask
-//     to uninstall on its own AgentUninstallSubject, and
+//     to uninstall on its own AgentUninstallSubject, store its
+//     rotated passwords on its own AgentVaultSubject (sealed), and
 //     receive its own AgentOpSubject, answering each request once, and
 //     its own AgentTagsSubject;
 //   - receive its kill subjects (unyo.job.kill.agent.NAME, .tag.TAG), the
@@ -145,7 +150,7 @@ func AgentPermissions(name string, tags []string) *server.Permissions {
 	pub := []string{jobResultSubject + "." + name, jobBeatSubject + "." + name, jobReportSubject + "." + name,
 		fleetReportSubject + "." + name, fleetReleaseSubject + "." + name,
 		AgentBeatSubject + "." + name, AgentInventorySubject + "." + name, AgentLogSubject + "." + name,
-		AgentUninstallSubject + "." + name}
+		AgentUninstallSubject + "." + name, AgentVaultSubject + "." + name}
 	sub := []string{AgentInboxPrefix(name) + ".>", AgentOpSubject + "." + name, AgentTagsSubject + "." + name}
 	for _, t := range targets {
 		pub = append(pub,

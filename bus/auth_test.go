@@ -238,6 +238,15 @@ func TestAgentAccess(t *testing.T) {
 		if string(resp.Data) != "ok" {
 			t.Fatalf("report answered %q", resp.Data)
 		}
+		// Its own password vault requests (package rotate).
+		vsub, err := b.Conn().Subscribe(AgentVaultSubject+".web01", func(m *nats.Msg) { _ = m.Respond([]byte("stored")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vsub.Unsubscribe()
+		if resp, err := a.nc.Request(AgentVaultSubject+".web01", []byte(`{}`), 5*time.Second); err != nil || string(resp.Data) != "stored" {
+			t.Fatalf("vault request: %v", err)
+		}
 		a.noViolation(t)
 	})
 
@@ -273,6 +282,8 @@ func TestAgentAccess(t *testing.T) {
 			"unyo.agent.report.web02", "unyo.agent.release.web02", "unyo.agent.report", "$O.UNYO_RELEASES.C.x",
 			// Another agent's uninstall request.
 			AgentUninstallSubject + ".web02",
+			// Another agent's password vault requests, and the bare subject.
+			AgentVaultSubject + ".web02", AgentVaultSubject, AgentVaultSubject + ".web01.x",
 			// A direct offer (even to itself) and another agent's report.
 			"unyo.job.direct.agent.web01.take", "unyo.job.direct.tag.linux.confirm", "unyo.job.report.web02", "unyo.job.report"} {
 			if err := a.nc.Publish(subj, []byte(`{"run":"forged"}`)); err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/unyo-ops/unyo/jobnet"
 	"github.com/unyo-ops/unyo/node"
 	"github.com/unyo-ops/unyo/rollout"
+	"github.com/unyo-ops/unyo/rotate"
 )
 
 const agentUsage = `usage: unyo agent --name NAME --nats URL --trust-key FILE [credentials] [flags]
@@ -191,7 +192,7 @@ func runAgent(ctx context.Context, env *Env, pos []string, o agentOptions) error
 		}}
 	up.Init(ctx, 3*time.Second)
 	a := &jobnet.Agent{Name: *name, Tags: tagList, NC: nc, Parallel: *parallel, Logger: log,
-		Trust: trust, Registerer: reg, Gate: up.Gate}
+		Trust: trust, Registerer: reg, Gate: up.Gate, Exec: rotate.AgentExec(nc, *name)}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	moved := make(chan error, 1)

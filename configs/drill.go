@@ -1,11 +1,13 @@
 package configs
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -88,6 +90,12 @@ type JobRotatePassword struct {
 	PostgresRoles []string `yaml:"postgres_roles" json:"postgres_roles,omitempty"`
 	// Length of the new passwords (default 24, 16..128).
 	Length int `yaml:"length" json:"length,omitempty"`
+	// VerifyCommand, when set, is one more check of each new password
+	// after it is set and verified: the command runs where the job runs
+	// with the account in UNYO_ACCOUNT and the password on its standard
+	// input; a non-zero exit fails the rotation (the old password is
+	// restored).
+	VerifyCommand []string `yaml:"verify_command" json:"verify_command,omitempty"`
 }
 
 var (
@@ -118,11 +126,10 @@ func (jb *JobConfig) drillDefaults() {
 		if jb.Rotate.Length == 0 {
 			jb.Rotate.Length = 24
 		}
-		if jb.Rotate.Host == "" {
-			jb.Rotate.Host = jb.RunOn.Node
-			if jb.Rotate.Host == "" {
-				jb.Rotate.Host = "leader"
-			}
+		// On a remote agent the host is the agent (a tag's: the agent
+		// that takes the task, left empty here).
+		if jb.Rotate.Host == "" && jb.RunOn.Tag == "" {
+			jb.Rotate.Host = cmp.Or(jb.RunOn.Node, jb.RunOn.Agent, "leader")
 		}
 	}
 }
@@ -218,11 +225,14 @@ func (c DrillCanary) empty() bool { return len(c.TCP) == 0 && len(c.Write) == 0 
 func (jb JobConfig) validateRotate(v validator) {
 	rv := v.sub("rotate_password")
 	r := jb.Rotate
-	if jb.RunOn.Tag != "" || jb.RunOn.Agent != "" {
-		// The password is stored sealed in the ledger before it is set: a
-		// node's built-in agent (run_on.node) or the leader can, a remote
-		// agent has no path to the ledger yet.
-		v.sub("run_on").errAt("agent", v.field("kind"), "a rotate-password job runs on a node's server (run_on.node, or none for the leader), not on a remote agent or tag")
+	// On a remote agent the accounts are the agent's own: they are
+	// named after it (AGENT/local/USER) and a node stores passwords only
+	// for the agent that asks (rotate.AgentJob).
+	switch {
+	case jb.RunOn.Agent != "" && r.Host != jb.RunOn.Agent:
+		rv.errf("host", "%s: a job on agent %s rotates that agent's accounts (leave host out)", quote(r.Host), quote(jb.RunOn.Agent))
+	case jb.RunOn.Tag != "" && r.Host != "":
+		rv.errf("host", "%s: a job on a tag rotates the accounts of the agent that takes it (leave host out)", quote(r.Host))
 	}
 	if len(r.LocalAccounts) == 0 && len(r.PostgresRoles) == 0 {
 		rv.errAt("local_accounts", v.field("kind"), "want at least one local account or PostgreSQL role")
@@ -253,7 +263,12 @@ func (jb JobConfig) validateRotate(v validator) {
 	if r.Length < 16 || r.Length > 128 {
 		rv.errf("length", "%d: want 16..128", r.Length)
 	}
-	if r.Host == "" || len(r.Host) > 64 {
+	if len(r.VerifyCommand) > 64 {
+		rv.errf("verify_command", "%d arguments: want at most 64", len(r.VerifyCommand))
+	} else if len(r.VerifyCommand) > 0 && !strings.HasPrefix(r.VerifyCommand[0], "/") {
+		rv.errf("verify_command", "%s: want an absolute path first", quote(r.VerifyCommand[0]))
+	}
+	if (r.Host == "" && jb.RunOn.Tag == "") || len(r.Host) > 64 {
 		rv.errf("host", "%s: want 1 to 64 characters", quote(r.Host))
 	}
 }

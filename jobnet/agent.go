@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unyo-ops/unyo/bus"
+	"github.com/unyo-ops/unyo/configs"
 )
 
 // Subjects and streams of remote execution. Tasks and results are in
@@ -99,6 +100,7 @@ type Agents struct {
 	beatsRefused   *prometheus.CounterVec
 	// direct counts direct hand-offs by outcome (see directSubject).
 	direct *prometheus.CounterVec
+	sealTo func() (string, error)
 }
 
 var _ Remote = (*Agents)(nil)
@@ -129,6 +131,10 @@ type AgentsOptions struct {
 	// (the agents enrolled at run time, whose tags change): its tags, ok
 	// false for an agent it does not know either.
 	AgentTagsOf func(agent string) ([]string, bool)
+	// SealTo, when set, gives the cluster's public curve key, put in
+	// every rotate-password task dispatched (Task.SealTo) before it is
+	// signed.
+	SealTo func() (string, error)
 }
 
 // ErrNoSigner is returned by Dispatch without a task-signing key.
@@ -146,7 +152,7 @@ func NewAgents(ctx context.Context, nc *nats.Conn, o AgentsOptions) (*Agents, er
 	if err := EnsureStreams(ctx, js, max(o.Replicas, 1), o.StartTimeout, o.Logger); err != nil {
 		return nil, err
 	}
-	a := &Agents{nc: nc, js: js, signer: o.Signer, log: o.Logger, tags: o.AgentTags, tagsOf: o.AgentTagsOf,
+	a := &Agents{nc: nc, js: js, signer: o.Signer, log: o.Logger, tags: o.AgentTags, tagsOf: o.AgentTagsOf, sealTo: o.SealTo,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "unyo_jobnet_tasks_refused_total",
 			Help: "Tasks agents reported they refused (bad or missing signature, expired, misaddressed), by reason.",
@@ -188,6 +194,11 @@ func (a *Agents) dispatch(ctx context.Context, target string, t Task, again bool
 	}
 	if a.signer == nil {
 		return ErrNoSigner
+	}
+	if t.Kind == configs.JobKindRotatePassword && a.sealTo != nil {
+		if t.SealTo, err = a.sealTo(); err != nil {
+			return fmt.Errorf("the cluster's curve key for rotate-password: %w", err)
+		}
 	}
 	b, err := a.signer.Sign(target, t)
 	if err != nil {

@@ -34,6 +34,10 @@ type Task struct {
 	Drill   configs.JobDrill          `json:"drill,omitzero"`
 	Rotate  configs.JobRotatePassword `json:"rotate_password,omitzero"`
 	Backup  configs.JobBackup         `json:"backup,omitzero"`
+	// SealTo (rotate-password on a remote agent) is the cluster's public
+	// curve key the agent seals the new passwords to (package rotate):
+	// set by the dispatcher, so covered by the task's signature.
+	SealTo string `json:"seal_to,omitempty"`
 	// Scheduled is when the run was due (its schedule's time, or its
 	// start): a report job reports the month before it.
 	Scheduled time.Time `json:"scheduled,omitzero"`

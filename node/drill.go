@@ -137,16 +137,10 @@ func (v vault) Abort(ctx context.Context, account, reason string) error {
 // keeps the passwords in the ledger before it sets them.
 func (n *Node) rotateBuiltin(ctx context.Context, t jobnet.Task) (int, string, error) {
 	r := t.Rotate
-	var accts []rotate.Account
-	for _, u := range r.LocalAccounts {
-		accts = append(accts, rotate.Local{Host: r.Host, User: u})
-	}
-	for _, role := range r.PostgresRoles {
-		accts = append(accts, rotate.Postgres{Host: r.Host, Role: role, Admin: r.Postgres})
-	}
 	var out strings.Builder
-	err := rotate.Rotate(ctx, vault{n: n, by: "job:" + t.Jobnet + "/" + t.Job}, accts, rotate.Options{Length: r.Length,
-		Log: func(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }})
+	err := rotate.Rotate(ctx, vault{n: n, by: "job:" + t.Jobnet + "/" + t.Job}, rotate.Accounts(r.Host, r),
+		rotate.Options{Length: r.Length, Check: rotate.CommandCheck(r.VerifyCommand),
+			Log: func(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }})
 	if err != nil {
 		return 1, out.String(), err
 	}

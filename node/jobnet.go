@@ -137,7 +137,7 @@ func (n *Node) newJobnetLocked(ctx context.Context, cfg configs.JobnetsConfig) e
 	lg := n.log.With("component", "jobnet")
 	p.agents, err = jobnet.NewAgents(ctx, n.bus.Conn(), jobnet.AgentsOptions{
 		Replicas: n.bus.Replicas(), StartTimeout: n.opts.Bus.StartTimeout, Signer: signer, Logger: lg, Registerer: n.opts.Registry,
-		AgentTags: n.agentTags(), AgentTagsOf: n.enrolledTags})
+		AgentTags: n.agentTags(), AgentTagsOf: n.enrolledTags, SealTo: n.sealTo})
 	if err != nil {
 		p.close()
 		return fmt.Errorf("node: jobnet agents: %w", err)
@@ -242,6 +242,8 @@ func (n *Node) startJobnetLocked(ctx context.Context) error {
 		// Remote agents' results, into this node's spool (leader or not).
 		func() error { return p.agents.ServeReports(ctx, n.ingest.in) },
 		func() error { return builtin.Run(ctx) },
+		// Remote agents' rotated passwords, into the ledger.
+		func() error { return n.serveVault(ctx, n.bus.Conn()) },
 	} {
 		run(f)
 	}

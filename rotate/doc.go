@@ -16,4 +16,13 @@
 //     here, so the clear password never reaches the server's statement
 //     log; verified by logging in as the role; restored with the old
 //     verifier from pg_authid).
+//
+// Where it runs: on a node (node/drill.go, its Vault the ledger sealed
+// with the cluster key) or on a remote agent (AgentJob, AgentExec): there
+// the Vault is a RemoteVault, which seals each password to the cluster's
+// curve key (ClusterCurveKey, SealFor; the public key comes in the signed
+// task) and has a node store it pending over NATS
+// (bus.AgentVaultSubject) before the password is set. A commit a remote
+// vault cannot confirm (ErrCommitUnconfirmed) leaves the new password set:
+// the ledger has it, pending or current.
 package rotate

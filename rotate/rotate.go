@@ -128,6 +128,11 @@ func rotateOne(ctx context.Context, v Vault, a Account, o Options, logf func(str
 		}
 	}
 	if err := v.Commit(ctx, name); err != nil {
+		if errors.Is(err, ErrCommitUnconfirmed) {
+			// Restoring could leave the vault's current one wrong: the
+			// new password stays, and the vault has it.
+			return fmt.Errorf("commit: %w (the new password is set and verified; the vault holds it as pending or current)", err)
+		}
 		return fail("commit", err)
 	}
 	return nil
