@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -85,7 +87,9 @@ func (n *Node) wireAgents() error {
 	}
 	natsURL := n.opts.Agents.NATSURL
 	if natsURL == "" {
-		natsURL = n.bus.ClientURL()
+		// An external URL holds the nodes' own user and password: the
+		// agents get the servers only (they connect with their NKeys).
+		natsURL = withoutUserInfo(n.bus.ClientURL())
 	}
 	in := n.ingest.in
 	n.agents.SetRuntime(agents.Runtime{
@@ -111,6 +115,25 @@ func (n *Node) startAgents(ctx context.Context) {
 			n.log.Error("agents service stopped", "err", err)
 		}
 	}()
+}
+
+// withoutUserInfo drops the user and password of each URL of a
+// comma-separated NATS URL list.
+func withoutUserInfo(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		u, err := url.Parse(p)
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			p = p[strings.LastIndex(p, "@")+1:]
+		case err == nil && u.User != nil:
+			u.User = nil
+			p = u.String()
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
 }
 
 // Agents returns the agents' service (nil unless agents.enabled).
