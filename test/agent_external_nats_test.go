@@ -1,0 +1,153 @@
+package test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/unyo-ops/unyo/internal/natstest"
+	"github.com/unyo-ops/unyo/test/testutil"
+)
+
+// TestEnrolledAgentExternalNATS: a real node on a real external
+// nats-server (its own process, ≥ 2.10, configured as docs/bus.md shows
+// with an auth_callout block): a real `unyo agent` enrolled with a token
+// connects with its NKey, which the server asks the node about; it
+// heartbeats, runs a jobnet task addressed to it, and, once an admin gives
+// it a tag, the tag's task (its new permissions come from the callout when
+// it reconnects). An NKey nobody enrolled is refused.
+func TestEnrolledAgentExternalNATS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	issuer, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuerPub, _ := issuer.PublicKey()
+	issuerSeed, _ := issuer.Seed()
+	seedFile := writeFile(t, filepath.Join(dir, "callout-issuer.nk"), string(issuerSeed)+"\n", 0o600)
+	nonceKP, _ := nkeys.CreateUser()
+	nonceKey, _ := nonceKP.PublicKey()
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	nodePass := hex.EncodeToString(raw)
+
+	srv := natstest.Start(t, fmt.Sprintf(`
+jetstream { store_dir: $STORE_DIR }
+accounts {
+  UNYO {
+    jetstream: enabled
+    users: [
+      {user: unyo, password: %q}
+      {nkey: %s}
+    ]
+  }
+}
+authorization {
+  timeout: 5s
+  auth_callout {
+    issuer: %s
+    account: UNYO
+    auth_users: [ unyo ]
+  }
+}
+`, nodePass, nonceKey, issuerPub))
+	hostPort := strings.TrimPrefix(srv.URL, "nats://")
+
+	addr := testutil.FreePort(t)
+	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
+  name: n1
+  data_dir: %[1]q
+http:
+  listen: %[2]q
+cluster:
+  bind: 127.0.0.1:0
+nats:
+  url: nats://unyo:%[3]s@%[4]s
+  auth_callout:
+    issuer_seed: file:%[5]s
+    account: UNYO
+agents:
+  enabled: true
+  heartbeat: 1s
+  down_after: 2
+  inventory_interval: 1m
+jobnets:
+  - name: direct
+    jobs:
+      - {name: j, command: /bin/sh, args: ["-c", "touch %[6]s"], run_on: {agent: web01}}
+  - name: tagged
+    jobs:
+      - {name: j, command: /bin/sh, args: ["-c", "touch %[7]s"], run_on: {tag: batch}}
+`, dir, addr, nodePass, hostPort, seedFile, filepath.Join(dir, "direct-ran"), filepath.Join(dir, "tagged-ran")))
+	srvFlag := "--server=" + p.URL
+	c := testutil.Client(t, p.URL)
+	if strings.Contains(p.Log(), string(issuerSeed)) || strings.Contains(p.Log(), nodePass) {
+		t.Error("the node logged the issuer seed or its NATS password")
+	}
+
+	tok := strings.TrimSpace(unyo(t, 0, "agents", "token", "create", "--group", "web", srvFlag))
+	state := filepath.Join(dir, "agent-state")
+	tokFile := writeFile(t, filepath.Join(dir, "tok"), tok+"\n", 0o600)
+	if out, errOut, code := testutil.Run(t, "agent", "enroll", "--server", p.URL, "--token-file", tokFile, "--name", "web01",
+		"--group", "web", "--state-dir", state, "--host-id", "host-web01"); code != 0 {
+		t.Fatalf("enrol: exit %d\n%s%s", code, out, errOut)
+	}
+	st, err := os.ReadFile(filepath.Join(state, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(st), nodePass) || !strings.Contains(string(st), hostPort) {
+		t.Fatalf("the agent's state holds the nodes' password, or not the external server:\n%s", st)
+	}
+
+	pkgs := writeFile(t, filepath.Join(dir, "pkgs.txt"), "bash\t5.2\tamd64\n", 0o644)
+	ag := startAgent(t, "run", "--state-dir", state, "--packages-command", "cat "+pkgs, "--heartbeat", "500ms",
+		"--host-id", "host-web01")
+	waitFor(t, "web01 live through the external NATS", func() bool {
+		l, err := c.Agents(t.Context())
+		return err == nil && len(l) == 1 && l[0].Live
+	})
+
+	id := strings.TrimSpace(unyo(t, 0, "jobnet", "run", "direct", srvFlag))
+	waitRunStatus(t, srvFlag, id, "ended-normal")
+	if _, err := os.Stat(filepath.Join(dir, "direct-ran")); err != nil {
+		t.Fatalf("the agent's job did not run: %v", err)
+	}
+
+	// A tag: the agent restarts, reconnects, and the callout gives it the
+	// tag's subjects.
+	unyo(t, 0, "agents", "tag", "web01", "+batch", srvFlag)
+	id = strings.TrimSpace(unyo(t, 0, "jobnet", "run", "tagged", srvFlag))
+	waitRunStatus(t, srvFlag, id, "ended-normal")
+	if _, err := os.Stat(filepath.Join(dir, "tagged-ran")); err != nil {
+		t.Fatalf("the tag's job did not run: %v", err)
+	}
+	if !strings.Contains(ag.log.String(), "tags changed: restarting") {
+		t.Errorf("the agent did not restart for its new tag:\n%s", ag.log.String())
+	}
+
+	// An NKey nobody enrolled is refused by the node.
+	stranger, _ := nkeys.CreateUser()
+	sseed, _ := stranger.Seed()
+	opt, err := nats.NkeyOptionFromSeed(writeFile(t, filepath.Join(dir, "stranger.nk"), string(sseed), 0o600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(srv.URL, opt, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Error("an NKey nobody enrolled connected to the external NATS")
+	} else if !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+		t.Errorf("stranger: %v, want an authorization violation", err)
+	}
+	if strings.Contains(p.Log(), string(issuerSeed)) || strings.Contains(p.Log(), nodePass) {
+		t.Error("the node logged the issuer seed or its NATS password")
+	}
+}
