@@ -19,8 +19,8 @@ import (
 // EnvBinary names a nats-server binary (≥ 2.10) for the tests to run.
 // Unset, the tests use nats-server from PATH or /usr/sbin when it is
 // recent enough, else build the version this module requires
-// (github.com/nats-io/nats-server/v2, from the module cache) once per
-// test process.
+// (github.com/nats-io/nats-server/v2, from the module cache) into
+// $TMPDIR/unyo-test-nats-server-VERSION once and reuse it.
 const EnvBinary = "UNYO_TEST_NATS_SERVER"
 
 var (
@@ -65,27 +65,54 @@ func Binary(t testing.TB) string {
 				return
 			}
 		}
-		dir, err := os.MkdirTemp("", "unyo-nats-server-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			binErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		binPath = filepath.Join(dir, "nats-server")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/nats-io/nats-server/v2")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("build nats-server from the module: %v\n%s", err, out)
-		}
+		binPath, binErr = build()
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
 	}
 	return binPath
+}
+
+// build builds the module's nats-server once into the temporary
+// directory, named by its version, and reuses it in later test processes
+// (built under a temporary name and renamed, so processes building at
+// once do not see half a file).
+func build() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/nats-io/nats-server/v2").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list nats-server's version: %w", err)
+	}
+	version := strings.TrimSpace(string(out))
+	if !versionRE.MatchString(version) {
+		return "", fmt.Errorf("nats-server module version %q", version)
+	}
+	dir := filepath.Join(os.TempDir(), "unyo-test-nats-server-"+version)
+	path := filepath.Join(dir, "nats-server")
+	if recent(path) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "build-*")
+	if err != nil {
+		return "", err
+	}
+	_ = tmp.Close()
+	defer os.Remove(tmp.Name())
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), "github.com/nats-io/nats-server/v2")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build nats-server from the module: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // Server is a running nats-server.
