@@ -397,3 +397,64 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestAuthCalloutTTL: with a TTL the server closes an agent's connection
+// when its authorisation expires; an enabled agent reconnects (asked about
+// again), a disabled one is refused and stays out.
+func TestAuthCalloutTTL(t *testing.T) {
+	issuer, _ := nkeys.CreateAccount()
+	issuerPub, _ := issuer.PublicKey()
+	nonceKP, _ := nkeys.CreateUser()
+	nonceKey, _ := nonceKP.PublicKey()
+	const nodePass = "node-password-0123456789abcdef"
+	srv := natstest.Start(t, calloutServerConf(issuerPub, nodePass, nonceKey))
+	web01, web01Opt := newAgentKey(t)
+	dir := &testDirectory{agents: map[string]testAgent{web01: {name: "web01"}}}
+	b, err := Open(t.Context(), Options{URL: "nats://unyo:" + nodePass + "@" + strings.TrimPrefix(srv.URL, "nats://"),
+		Name: "node1", Directory: dir, Callout: &CalloutOptions{Issuer: issuer, Account: "UNYO", TTL: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+
+	reconnected := make(chan struct{}, 16)
+	nc, err := nats.Connect(srv.URL, web01Opt, nats.CustomInboxPrefix(AgentInboxPrefix("web01")),
+		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
+		nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	select {
+	case <-reconnected:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent's authorisation did not expire and renew within 30s")
+	}
+	if granted, _ := b.CalloutCounts(); granted < 2 {
+		t.Errorf("granted %d, want the first connection and the one after the expiry", granted)
+	}
+
+	dir.mu.Lock()
+	dir.agents[web01] = testAgent{name: "web01", disabled: true}
+	dir.mu.Unlock()
+	_, refused := b.CalloutCounts()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, r := b.CalloutCounts(); r > refused && !nc.IsConnected() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the disabled agent was not refused at its next connection within 30s (connected %v)", nc.IsConnected())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// It stays out: every further attempt is refused.
+	select {
+	case <-reconnected:
+		t.Fatal("the disabled agent reconnected")
+	case <-time.After(3 * time.Second):
+	}
+	if nc.IsConnected() {
+		t.Fatal("the disabled agent is connected")
+	}
+}
