@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unyo-ops/unyo/agents"
 	"github.com/unyo-ops/unyo/alerting/incident"
@@ -115,6 +116,26 @@ func (n *Node) startAgents(ctx context.Context) {
 			n.log.Error("agents service stopped", "err", err)
 		}
 	}()
+}
+
+// registerCalloutMetrics exports the external NATS's auth callout
+// answers of this node: unyo_bus_auth_callout_requests_total{result}.
+func (n *Node) registerCalloutMetrics() {
+	if n.opts.Bus.Callout == nil || n.opts.Bus.URL == "" {
+		return
+	}
+	const help = "Auth callout requests of the external NATS this node answered, by result (granted: an enabled enrolled agent; refused)."
+	b := n.bus
+	for _, r := range []string{"granted", "refused"} {
+		n.opts.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "unyo_bus_auth_callout_requests_total",
+			Help: help, ConstLabels: prometheus.Labels{"result": r}}, func() float64 {
+			g, f := b.CalloutCounts()
+			if r == "granted" {
+				return float64(g)
+			}
+			return float64(f)
+		}))
+	}
 }
 
 // withoutUserInfo drops the user and password of each URL of a

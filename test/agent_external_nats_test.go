@@ -150,4 +150,9 @@ jobnets:
 	if strings.Contains(p.Log(), string(issuerSeed)) || strings.Contains(p.Log(), nodePass) {
 		t.Error("the node logged the issuer seed or its NATS password")
 	}
+	waitFor(t, "the callout's answers in /metrics", func() bool {
+		// Two connections of web01 (before and after its tag), the stranger.
+		return metricValue(t, p.URL, `unyo_bus_auth_callout_requests_total{result="granted"}`) >= 2 &&
+			metricValue(t, p.URL, `unyo_bus_auth_callout_requests_total{result="refused"}`) >= 1
+	})
 }
