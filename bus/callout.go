@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,28 @@ type callout struct {
 	granted atomic.Int64
 	refused atomic.Int64
 	noNonce atomic.Bool
+
+	// One refusal line per reason a second, with the number held back:
+	// clients hammering the server cannot flood the node's log.
+	logMu   sync.Mutex
+	logLast map[string]time.Time
+	logHeld map[string]int
+}
+
+// warnRefusal logs a refused connection, at most once a second per reason
+// (reasons are the code's own constants, so the maps stay small).
+func (c *callout) warnRefusal(why string, args ...any) {
+	now := c.now()
+	c.logMu.Lock()
+	if last, ok := c.logLast[why]; ok && now.Sub(last) < time.Second {
+		c.logHeld[why]++
+		c.logMu.Unlock()
+		return
+	}
+	held := c.logHeld[why]
+	c.logLast[why], c.logHeld[why] = now, 0
+	c.logMu.Unlock()
+	c.log.Warn("auth callout: connection refused", append([]any{"reason", why, "held_back", held}, args...)...)
 }
 
 func newCallout(o CalloutOptions, dir AgentDirectory, log *slog.Logger) (*callout, error) {
@@ -98,7 +121,8 @@ func newCallout(o CalloutOptions, dir AgentDirectory, log *slog.Logger) (*callou
 		return nil, errors.New("bus: auth callout: no agent directory (agents.enabled)")
 	}
 	pub, _ := o.Issuer.PublicKey()
-	return &callout{o: o, issuer: pub, dir: dir, now: time.Now, log: log}, nil
+	return &callout{o: o, issuer: pub, dir: dir, now: time.Now, log: log,
+		logLast: map[string]time.Time{}, logHeld: map[string]int{}}, nil
 }
 
 // serve subscribes nc to the authorisation requests.
@@ -154,8 +178,8 @@ func (c *callout) answer(data []byte) []byte {
 	rc.Audience = ar.Server.ID
 	if why != "" {
 		c.refused.Add(1)
-		c.log.Warn("auth callout: connection refused", "reason", why, "nkey", ar.ConnectOptions.Nkey,
-			"user", ar.ConnectOptions.Username, "host", ar.ClientInformation.Host, "server", ar.Server.Name)
+		c.warnRefusal(why, "nkey", ar.ConnectOptions.Nkey, "user", ar.ConnectOptions.Username,
+			"host", ar.ClientInformation.Host, "server", ar.Server.Name)
 		rc.Error = errNotAgent
 	} else {
 		uc := jwt.NewUserClaims(ar.UserNkey)
