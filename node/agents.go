@@ -147,7 +147,11 @@ func withoutUserInfo(urls string) string {
 		u, err := url.Parse(p)
 		switch {
 		case err != nil && strings.Contains(p, "@"):
+			scheme, _, found := strings.Cut(p, "://")
 			p = p[strings.LastIndex(p, "@")+1:]
+			if found {
+				p = scheme + "://" + p
+			}
 		case err == nil && u.User != nil:
 			u.User = nil
 			p = u.String()
