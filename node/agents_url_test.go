@@ -10,7 +10,7 @@ func TestWithoutUserInfo(t *testing.T) {
 		"nats://unyo:s3cret@nats1:4222, tls://unyo:s3cret@nats2:4222": "nats://nats1:4222,tls://nats2:4222",
 		"nats://nats1:4222":                                           "nats://nats1:4222",
 		"nats://tok@nats1:4222":                                       "nats://nats1:4222",
-		"nats://unyo:p%zz@nats1:4222":                                 "nats1:4222",
+		"nats://unyo:p%zz@nats1:4222":                                 "nats://nats1:4222",
 		"":                                                            "",
 	} {
 		if got := withoutUserInfo(in); got != want {
