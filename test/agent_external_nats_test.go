@@ -22,7 +22,8 @@ import (
 // connects with its NKey, which the server asks the node about; it
 // heartbeats, runs a jobnet task addressed to it, and, once an admin gives
 // it a tag, the tag's task (its new permissions come from the callout when
-// it reconnects). An NKey nobody enrolled is refused.
+// it reconnects). An NKey nobody enrolled is refused, and so is the
+// agent's own once it uninstalled itself (disabled in the registry).
 func TestEnrolledAgentExternalNATS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -150,9 +151,35 @@ jobnets:
 	if strings.Contains(p.Log(), string(issuerSeed)) || strings.Contains(p.Log(), nodePass) {
 		t.Error("the node logged the issuer seed or its NATS password")
 	}
+	// Uninstalled (its group has no secret): disabled in the registry, and
+	// its NKey is refused from its next connection.
+	seed, err := os.ReadFile(filepath.Join(state, "nkey.seed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldSeed := writeFile(t, filepath.Join(dir, "web01-old.nk"), string(seed), 0o600)
+	if out, errOut, code := testutil.RunEnv(t, []string{"UNYO_UNINSTALL_SECRET=no-secret-set-for-the-group"},
+		"agent", "uninstall", "--state-dir", state); code != 0 {
+		t.Fatalf("uninstall: exit %d\n%s%s", code, out, errOut)
+	}
+	if a, err := c.Agent(t.Context(), "web01"); err != nil || !a.Disabled {
+		t.Fatalf("web01 after its uninstall: %+v %v, want disabled", a, err)
+	}
+	opt, err = nats.NkeyOptionFromSeed(oldSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(srv.URL, opt, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Error("an uninstalled (disabled) agent's NKey connected to the external NATS")
+	} else if !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+		t.Errorf("disabled agent: %v, want an authorization violation", err)
+	}
+
 	waitFor(t, "the callout's answers in /metrics", func() bool {
-		// Two connections of web01 (before and after its tag), the stranger.
+		// Two connections of web01 (before and after its tag); the stranger
+		// and the uninstalled web01.
 		return metricValue(t, p.URL, `unyo_bus_auth_callout_requests_total{result="granted"}`) >= 2 &&
-			metricValue(t, p.URL, `unyo_bus_auth_callout_requests_total{result="refused"}`) >= 1
+			metricValue(t, p.URL, `unyo_bus_auth_callout_requests_total{result="refused"}`) >= 2
 	})
 }
