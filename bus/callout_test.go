@@ -78,6 +78,8 @@ accounts {
       {nkey: %s}
     ]
   }
+  # Another application sharing the server, not called out for.
+  OTHER { users: [ {user: other, password: "other-password-0123456789"} ] }
 }
 authorization {
   timeout: 5s
@@ -85,6 +87,7 @@ authorization {
     issuer: %s
     account: UNYO
     auth_users: [ unyo ]
+    allowed_accounts: [ UNYO ]
   }
 }
 `, nodePass, nonceKey, issuer)
@@ -132,6 +135,37 @@ func TestAuthCalloutExternal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	t.Run("another account's user keeps its own credentials", func(t *testing.T) {
+		_, before := b.CalloutCounts()
+		nc, err := nats.Connect(srv.URL, nats.UserInfo("other", "other-password-0123456789"), nats.MaxReconnects(0))
+		if err != nil {
+			t.Fatalf("a user of another account (not in allowed_accounts): %v", err)
+		}
+		// It is in its own account: what it publishes never reaches the
+		// nodes' account.
+		sub, err := b.Conn().SubscribeSync("unyo.job.result.web01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Conn().Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish("unyo.job.result.web01", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := sub.NextMsg(time.Second); err == nil {
+			t.Errorf("a user of another account reached the nodes' account: %q", m.Data)
+		}
+		_ = sub.Unsubscribe()
+		nc.Close()
+		if _, after := b.CalloutCounts(); after != before {
+			t.Errorf("the node was asked about another account's user")
+		}
+	})
 
 	t.Run("refused", func(t *testing.T) {
 		_, before := b.CalloutCounts()

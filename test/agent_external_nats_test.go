@@ -57,6 +57,7 @@ authorization {
     issuer: %s
     account: UNYO
     auth_users: [ unyo ]
+    allowed_accounts: [ UNYO ]
   }
 }
 `, nodePass, nonceKey, issuerPub))
