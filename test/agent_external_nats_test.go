@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/unyo-ops/unyo/alerting/ledger/postgres/pgtest"
 	"github.com/unyo-ops/unyo/internal/natstest"
 	"github.com/unyo-ops/unyo/test/testutil"
 )
@@ -27,40 +29,8 @@ import (
 func TestEnrolledAgentExternalNATS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	issuer, err := nkeys.CreateAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuerPub, _ := issuer.PublicKey()
-	issuerSeed, _ := issuer.Seed()
-	seedFile := writeFile(t, filepath.Join(dir, "callout-issuer.nk"), string(issuerSeed)+"\n", 0o600)
-	nonceKP, _ := nkeys.CreateUser()
-	nonceKey, _ := nonceKP.PublicKey()
-	raw := make([]byte, 16)
-	_, _ = rand.Read(raw)
-	nodePass := hex.EncodeToString(raw)
-
-	srv := natstest.Start(t, fmt.Sprintf(`
-jetstream { store_dir: $STORE_DIR }
-accounts {
-  UNYO {
-    jetstream: enabled
-    users: [
-      {user: unyo, password: %q}
-      {nkey: %s}
-    ]
-  }
-}
-authorization {
-  timeout: 5s
-  auth_callout {
-    issuer: %s
-    account: UNYO
-    auth_users: [ unyo ]
-    allowed_accounts: [ UNYO ]
-  }
-}
-`, nodePass, nonceKey, issuerPub))
+	x := startCalloutNATS(t, dir)
+	issuerSeed, nodePass, seedFile, srv := x.issuerSeed, x.nodePass, x.seedFile, x.srv
 	hostPort := strings.TrimPrefix(srv.URL, "nats://")
 
 	addr := testutil.FreePort(t)
@@ -182,5 +152,136 @@ jobnets:
 		// and the uninstalled web01.
 		return metricValue(t, p.URL, `unyo_bus_auth_callout_requests_total{result="granted"}`) >= 2 &&
 			metricValue(t, p.URL, `unyo_bus_auth_callout_requests_total{result="refused"}`) >= 2
+	})
+}
+
+// calloutNATS is a nats-server of its own configured as docs/bus.md shows
+// for enrolled agents: the nodes' user, the auth callout and its issuer.
+type calloutNATS struct {
+	srv        *natstest.Server
+	issuerSeed []byte
+	seedFile   string // the issuer seed, mode 0600
+	nodePass   string
+}
+
+func startCalloutNATS(t *testing.T, dir string) calloutNATS {
+	t.Helper()
+	issuer, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuerPub, _ := issuer.PublicKey()
+	issuerSeed, _ := issuer.Seed()
+	seedFile := writeFile(t, filepath.Join(dir, "callout-issuer.nk"), string(issuerSeed)+"\n", 0o600)
+	nonceKP, _ := nkeys.CreateUser()
+	nonceKey, _ := nonceKP.PublicKey()
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	nodePass := hex.EncodeToString(raw)
+
+	srv := natstest.Start(t, fmt.Sprintf(`
+jetstream { store_dir: $STORE_DIR }
+accounts {
+  UNYO {
+    jetstream: enabled
+    users: [
+      {user: unyo, password: %q}
+      {nkey: %s}
+    ]
+  }
+}
+authorization {
+  timeout: 5s
+  auth_callout {
+    issuer: %s
+    account: UNYO
+    auth_users: [ unyo ]
+    allowed_accounts: [ UNYO ]
+  }
+}
+`, nodePass, nonceKey, issuerPub))
+	return calloutNATS{srv: srv, issuerSeed: issuerSeed, seedFile: seedFile, nodePass: nodePass}
+}
+
+// TestEnrolledAgentExternalNATSCluster: two nodes (one Raft cluster,
+// PostgreSQL) on one external nats-server answer its auth callout in one
+// queue group. An agent enrolled through the first connects once the
+// first is stopped: the second answers, from the registry it shares.
+func TestEnrolledAgentExternalNATSCluster(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	x := startCalloutNATS(t, dir)
+	hostPort := strings.TrimPrefix(x.srv.URL, "nats://")
+	dbURL := pgtest.NewDatabase(t)
+	addrs := []string{testutil.FreePort(t), testutil.FreePort(t)}
+	var procs []*testutil.Process
+	for i := range 2 {
+		join := fmt.Sprintf("  bootstrap_join_token: %q\n", e2eJoinToken)
+		if i > 0 {
+			join = fmt.Sprintf("  join: [%q]\n  join_token: %q\n", "http://"+addrs[0], e2eJoinToken)
+		}
+		ndir := filepath.Join(dir, fmt.Sprintf("n%d", i))
+		if err := os.Mkdir(ndir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		path := writeFile(t, filepath.Join(ndir, "unyo.yaml"), fmt.Sprintf(`node:
+  name: n%[1]d
+  data_dir: %[2]q
+http:
+  listen: %[3]q
+cluster:
+  bind: 127.0.0.1:0
+%[4]snats:
+  url: nats://unyo:%[5]s@%[6]s
+  auth_callout:
+    issuer_seed: file:%[7]s
+    account: UNYO
+ledger:
+  driver: postgres
+  postgres:
+    url: %[8]q
+agents:
+  enabled: true
+  heartbeat: 1s
+  down_after: 2
+`, i, ndir, addrs[i], join, x.nodePass, hostPort, x.seedFile, dbURL), 0o600)
+		procs = append(procs, testutil.Start(t, path, addrs[i]))
+		procs[i].WaitReady(90 * time.Second)
+	}
+	granted := func(i int) float64 {
+		return metricValue(t, procs[i].URL, `unyo_bus_auth_callout_requests_total{result="granted"}`)
+	}
+
+	tok := strings.TrimSpace(unyo(t, 0, "agents", "token", "create", "--group", "web", "--server="+procs[0].URL))
+	state := filepath.Join(dir, "agent-state")
+	tokFile := writeFile(t, filepath.Join(dir, "tok"), tok+"\n", 0o600)
+	if out, errOut, code := testutil.Run(t, "agent", "enroll", "--server", procs[0].URL, "--token-file", tokFile, "--name", "web01",
+		"--group", "web", "--state-dir", state, "--host-id", "host-web01"); code != 0 {
+		t.Fatalf("enrol: exit %d\n%s%s", code, out, errOut)
+	}
+	procs[0].Stop()
+	if g := granted(1); g != 0 {
+		t.Fatalf("the second node granted %v connections before the agent started", g)
+	}
+	// The agent exits when its first connection is refused (systemd
+	// restarts it): started again until the second node, whose registry
+	// learns the enrolment within 5 s, lets it in.
+	pkgs := writeFile(t, filepath.Join(dir, "pkgs.txt"), "bash\t5.2\tamd64\n", 0o644)
+	var ag *agentProc
+	var started time.Time
+	refusedOnce := false
+	waitFor(t, "the second node to let the agent in", func() bool {
+		refused := ag != nil && strings.Contains(ag.log.String(), "Authorization Violation")
+		refusedOnce = refusedOnce || refused
+		if ag == nil || refused && time.Since(started) > time.Second {
+			ag = startAgent(t, "run", "--state-dir", state, "--packages-command", "cat "+pkgs, "--heartbeat", "500ms",
+				"--host-id", "host-web01")
+			started = time.Now()
+		}
+		return granted(1) >= 1
+	})
+	t.Logf("refused before the second node's registry refresh: %v", refusedOnce)
+	waitFor(t, "the agent's heartbeats on the second node", func() bool {
+		return metricValue(t, procs[1].URL, `unyo_agents_heartbeats_total{outcome="ok"}`) >= 1
 	})
 }
