@@ -81,8 +81,13 @@ type Options struct {
 	// the NATS server's own configuration decides.
 	Agents []AgentCredential
 	// Directory, if set, lets the agents enrolled at run time connect
-	// with their NKeys too (see AgentDirectory), besides Agents.
+	// with their NKeys too (see AgentDirectory), besides Agents: to the
+	// embedded server, or, with Callout, to the external one.
 	Directory AgentDirectory
+	// Callout, with an external URL, makes this node answer the external
+	// server's auth callout for the agents of Directory (see
+	// CalloutOptions). Requires Directory.
+	Callout *CalloutOptions
 	// ClientTLS, if set, secures the embedded server's client listener
 	// (agents connect with tls://). With ClientCAs set, clients must
 	// present a certificate it verifies. [ClientTLSConfig] builds one from
@@ -143,7 +148,16 @@ func (o *Options) validate() error {
 		return fmt.Errorf("bus: replicas %d: want 1..5", o.Replicas)
 	}
 	if o.URL != "" {
+		if o.Callout != nil {
+			if o.Directory == nil {
+				return errors.New("bus: auth callout without an agent directory")
+			}
+			return o.Callout.validate()
+		}
 		return nil
+	}
+	if o.Callout != nil {
+		return errors.New("bus: auth callout is for an external NATS (set URL)")
 	}
 	if o.Listen == "" && !o.clustered() && (len(o.Agents) > 0 || o.ClientTLS != nil) {
 		return errors.New("bus: agents or client TLS without a client listener (set Listen)")
@@ -222,6 +236,7 @@ type Bus struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	log      *slog.Logger
+	callout  *callout // answers the external server's auth callout; nil if not
 }
 
 // Open starts or connects to NATS and creates the streams. It undoes what it
@@ -255,6 +270,16 @@ func Open(ctx context.Context, opts Options) (_ *Bus, err error) {
 	}
 	if err != nil {
 		return nil, redact.Err(fmt.Errorf("bus: connect: %w", err))
+	}
+	if opts.URL != "" && opts.Callout != nil {
+		if b.callout, err = newCallout(*opts.Callout, opts.Directory, b.log.With("part", "auth-callout")); err != nil {
+			return nil, err
+		}
+		if _, err := b.callout.serve(b.nc); err != nil {
+			return nil, err
+		}
+		b.log.Info("answering the NATS server's auth callout for enrolled agents", "account", opts.Callout.Account,
+			"issuer", b.callout.issuer, "ttl", opts.Callout.TTL)
 	}
 	// An asynchronous publish whose acknowledgement never comes (the
 	// stream's leader lost mid-election) fails after this, freeing its
@@ -593,6 +618,15 @@ func (b *Bus) ClientURL() string {
 // AuthRequired reports whether the embedded server requires clients to
 // authenticate (it does whenever it has a client listener).
 func (b *Bus) AuthRequired() bool { return b.nodePass != "" }
+
+// CalloutCounts are the auth callout requests this node granted and
+// refused (both 0 without Options.Callout).
+func (b *Bus) CalloutCounts() (granted, refused int64) {
+	if b.callout == nil {
+		return 0, 0
+	}
+	return b.callout.granted.Load(), b.callout.refused.Load()
+}
 
 // Conn returns the NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }

@@ -68,7 +68,13 @@
 // allowed only its own task consumers, kill subjects and inbox, and to
 // publish its own results and heartbeats ([AgentPermissions]). Options.ClientTLS
 // puts TLS (and optionally client certificates) on the client listener.
-// With an external NATS the operator's server configuration decides.
+// With an external NATS the operator's server configuration decides, and
+// Options.Callout makes the node the server's auth callout service for
+// the agents enrolled at run time: on AuthCalloutSubject, in the queue
+// group AuthCalloutQueue, it grants the NKey of an enabled agent of the
+// Directory (its signature of the server's nonce checked) exactly
+// AgentPermissions in a user JWT signed by the callout's issuer, and
+// refuses everyone else ([CalloutOptions]).
 //
 // docs/bus.md describes the message schema for consumers.
 package bus

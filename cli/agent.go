@@ -347,8 +347,10 @@ func splitList(s string) []string {
 }
 
 func agentNKeyCmd(env *Env) *cobra.Command {
-	return &cobra.Command{Use: "nkey FILE", Short: "make an NKey seed for an agent (mode 0600), print its public key",
-		RunE: run(func(_ context.Context, pos []string) error { return runAgentNKey(env, pos) })}
+	cmd := &cobra.Command{Use: "nkey FILE", Short: "make an NKey seed for an agent (mode 0600), print its public key"}
+	account := cmd.Flags().Bool("account", false, "make an account NKey instead: the issuer of an external NATS's auth callout (nats.auth_callout.issuer_seed)")
+	cmd.RunE = run(func(_ context.Context, pos []string) error { return runAgentNKey(env, pos, *account) })
+	return cmd
 }
 
 func agentTrustKeyCmd(env *Env) *cobra.Command {
@@ -359,12 +361,18 @@ func agentTrustKeyCmd(env *Env) *cobra.Command {
 }
 
 // runAgentNKey makes an NKey seed file for an agent and prints the public
-// key for nats.embedded.agents[].nkey.
-func runAgentNKey(env *Env, pos []string) error {
+// key for nats.embedded.agents[].nkey; with account, an account NKey for
+// nats.auth_callout.issuer_seed, its public key for the server's
+// auth_callout issuer.
+func runAgentNKey(env *Env, pos []string, account bool) error {
 	if len(pos) != 1 {
 		return usagef("usage: unyo agent nkey FILE")
 	}
-	kp, err := nkeys.CreateUser()
+	create := nkeys.CreateUser
+	if account {
+		create = nkeys.CreateAccount
+	}
+	kp, err := create()
 	if err != nil {
 		return err
 	}

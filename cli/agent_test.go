@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unyo-ops/unyo/bus"
 )
 
 // TestAgentUsage: `unyo agent` refuses to start without what it needs,
@@ -66,5 +68,35 @@ func TestReadSecretFile(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: the error shows the secret: %v", name, err)
 		}
+	}
+}
+
+// TestAgentNKeyAccount: `unyo agent nkey --account FILE` makes the auth
+// callout's issuer: an account seed (0600) whose public key it prints, as
+// nats.auth_callout.issuer_seed reads it.
+func TestAgentNKeyAccount(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "issuer.nk")
+	var out, errOut bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	if code := Main(context.Background(), []string{"agent", "nkey", "--account", path}, env); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	seed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	kp, err := bus.CalloutIssuer(string(seed))
+	if err != nil {
+		t.Fatalf("the seed is not a callout issuer: %v", err)
+	}
+	pub, _ := kp.PublicKey()
+	if got := strings.TrimSpace(out.String()); got != pub || strings.Contains(out.String(), string(seed[:10])) {
+		t.Errorf("printed %q, want the public key %s and never the seed", got, pub)
+	}
+	if code := Main(context.Background(), []string{"agent", "nkey", "--account", path}, env); code == 0 {
+		t.Error("an existing seed file was overwritten")
 	}
 }

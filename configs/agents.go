@@ -12,10 +12,12 @@ import (
 type AgentsConfig struct {
 	// Enabled turns on enrolment and the agents' API; it needs the
 	// embedded NATS server with a client listener (nats.embedded.listen),
-	// where enrolled agents connect with their NKeys.
+	// or an external NATS whose auth callout the nodes answer
+	// (nats.auth_callout), where enrolled agents connect with their NKeys.
 	Enabled bool `yaml:"enabled" json:"enabled"`
 	// NATSURL is the URL agents are told to connect to (default
-	// nats://<nats.embedded.listen>).
+	// nats://<nats.embedded.listen>, or nats.url without its user and
+	// password).
 	NATSURL string `yaml:"nats_url" json:"nats_url"`
 	// Heartbeat is the agents' heartbeat interval; DownAfter missed
 	// heartbeats raise a fault.
@@ -57,8 +59,11 @@ func (s *AgentsConfig) validate(c *Config, v validator) {
 	if !s.Enabled {
 		return
 	}
-	if c.NATS.URL == "" && c.NATS.Embedded.Listen == "" && s.NATSURL == "" {
+	switch {
+	case c.NATS.URL == "" && c.NATS.Embedded.Listen == "" && s.NATSURL == "":
 		v.errf("enabled", "agents need a NATS listener: set nats.embedded.listen")
+	case c.NATS.URL != "" && !c.NATS.AuthCallout.Enabled():
+		v.errf("enabled", "with an external NATS (nats.url) enrolled agents connect only through its auth callout: set nats.auth_callout (docs/bus.md)")
 	}
 	if s.Heartbeat < time.Second || s.Heartbeat > 10*time.Minute {
 		v.errf("heartbeat", "%s: want 1s to 10m", fmtDuration(s.Heartbeat))

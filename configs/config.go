@@ -130,7 +130,33 @@ type NATSConfig struct {
 	// TaskSigning is the key the node signs the job tasks it dispatches
 	// with, and the keys its own built-in agent trusts.
 	TaskSigning NATSTaskSigningConfig `yaml:"task_signing" json:"task_signing"`
+	// AuthCallout makes the nodes the authorisation service of an
+	// external NATS (nats.url) for the agents enrolled at run time.
+	AuthCallout NATSAuthCalloutConfig `yaml:"auth_callout" json:"auth_callout"`
 }
+
+// NATSAuthCalloutConfig: an external nats-server (≥ 2.10) configured with
+// an auth_callout block asks the nodes about each connecting client
+// (except the nodes' own user, one of its auth_users); a node lets in
+// the NKey of an enabled enrolled agent with that agent's permissions
+// only (bus.AgentPermissions) and refuses everyone else.
+type NATSAuthCalloutConfig struct {
+	// IssuerSeed is the account NKey seed (SA...) the answers are signed
+	// with; its public key is the server's auth_callout issuer. A
+	// secret: write it as file:PATH or ${env:NAME}.
+	IssuerSeed Secret `yaml:"issuer_seed" json:"issuer_seed"`
+	// Account is the server account the agents are placed in: the one
+	// of the nodes' user (where the streams are).
+	Account string `yaml:"account" json:"account"`
+	// TTL, if set, makes an agent's authorisation expire: the server
+	// closes its connection and the agent, reconnecting, is asked about
+	// again (a disabled agent is then refused). 0: for the connection's
+	// life.
+	TTL time.Duration `yaml:"ttl" json:"ttl"`
+}
+
+// Enabled reports whether the block is set.
+func (a NATSAuthCalloutConfig) Enabled() bool { return a.IssuerSeed != "" || a.Account != "" }
 
 // NATSTaskSigningConfig: the leader signs every job task it sends to an
 // agent (ed25519); agents run only tasks signed by a key they trust.
@@ -685,6 +711,7 @@ func (s *NATSConfig) validate(c *Config, v validator) {
 		}
 	}
 	atLeast(tv, "ttl", s.TaskSigning.TTL, 10*time.Second)
+	s.AuthCallout.validate(c, v.sub("auth_callout"))
 	pv := v.sub("spool")
 	if s.Spool.Dir == "" {
 		pv.errf("dir", "must not be empty")
@@ -712,6 +739,43 @@ func (s *NATSConfig) validate(c *Config, v validator) {
 		sv.errf("duplicate_window", "%s: want at most nats.stream.max_age (%s)",
 			fmtDuration(s.Stream.DuplicateWindow), fmtDuration(s.Stream.MaxAge))
 	}
+}
+
+// natsAccountRE is a server account's name as the nodes accept it.
+var natsAccountRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (a NATSAuthCalloutConfig) validate(c *Config, v validator) {
+	if !a.Enabled() {
+		return
+	}
+	switch {
+	case c.NATS.URL == "":
+		v.errf("issuer_seed", "the auth callout is for an external NATS: set nats.url (the embedded server asks the registry itself)")
+	case !c.Agents.Enabled:
+		v.errf("issuer_seed", "the auth callout lets in enrolled agents: set agents.enabled")
+	}
+	if a.IssuerSeed == "" {
+		v.errf("issuer_seed", "required: the account NKey seed (SA...) whose public key is the server's auth_callout issuer, as file:PATH or ${env:NAME}")
+	} else if !accountSeed(string(a.IssuerSeed)) {
+		v.errf("issuer_seed", "not an account NKey seed (want SA...; `nsc generate nkey --account` or `unyo agent nkey --account FILE` makes one)")
+	}
+	if !natsAccountRE.MatchString(a.Account) {
+		v.errf("account", "%s: want the server account of the nodes' user (1 to 64 of A-Z, a-z, 0-9, '-', '_')", quote(a.Account))
+	}
+	if a.TTL != 0 {
+		atLeast(v, "ttl", a.TTL, time.Minute)
+	}
+}
+
+// accountSeed reports whether s is an account NKey seed (bus.CalloutIssuer
+// reads it the same way).
+func accountSeed(s string) bool {
+	kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(s)))
+	if err != nil {
+		return false
+	}
+	pub, err := kp.PublicKey()
+	return err == nil && nkeys.IsValidPublicAccountKey(pub)
 }
 
 var natsClusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

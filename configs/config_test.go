@@ -110,10 +110,16 @@ testdata/invalid-monitor-traps-security.yaml:9: monitor.traps.users[0].min_level
 		"invalid-int-float.yaml":             `testdata/invalid-int-float.yaml:2: pipeline.batch_size: 1.5 is not an integer`,
 		"invalid-int-string.yaml":            `testdata/invalid-int-string.yaml:2: pipeline.batch_size: "many" is not an integer`,
 		"invalid-batch-size.yaml":            `testdata/invalid-batch-size.yaml:2: pipeline.batch_size: 0: want 1..10000`,
-		"invalid-external-url.yaml":          `testdata/invalid-external-url.yaml:2: http.external_url: "console.example.com": want an absolute http:// or https:// URL`,
-		"invalid-max-backoff.yaml":           `testdata/invalid-max-backoff.yaml:3: pipeline.max_backoff: 2s: want at least pipeline.retry_backoff (5s)`,
-		"invalid-zero-timeout.yaml":          `testdata/invalid-zero-timeout.yaml:2: http.write_timeout: 0s: want more than 0`,
-		"invalid-merge-self.yaml":            `testdata/invalid-merge-self.yaml:1: log: << merges a mapping into itself`,
+		"invalid-nats-auth-callout.yaml": `testdata/invalid-nats-auth-callout.yaml:4: nats.auth_callout.issuer_seed: not an account NKey seed (want SA...; ` + "`nsc generate nkey --account` or `unyo agent nkey --account FILE`" + ` makes one)
+testdata/invalid-nats-auth-callout.yaml:5: nats.auth_callout.account: "UNYO.X": want the server account of the nodes' user (1 to 64 of A-Z, a-z, 0-9, '-', '_')
+testdata/invalid-nats-auth-callout.yaml:6: nats.auth_callout.ttl: 10s: want at least 1m`,
+		"invalid-agents-external-no-callout.yaml": `testdata/invalid-agents-external-no-callout.yaml:4: agents.enabled: with an external NATS (nats.url) enrolled agents connect only through its auth callout: set nats.auth_callout (docs/bus.md)`,
+		"invalid-nats-auth-callout-embedded.yaml": `testdata/invalid-nats-auth-callout-embedded.yaml:2: nats.auth_callout.issuer_seed: the auth callout is for an external NATS: set nats.url (the embedded server asks the registry itself)
+testdata/invalid-nats-auth-callout-embedded.yaml:2: nats.auth_callout.issuer_seed: required: the account NKey seed (SA...) whose public key is the server's auth_callout issuer, as file:PATH or ${env:NAME}`,
+		"invalid-external-url.yaml": `testdata/invalid-external-url.yaml:2: http.external_url: "console.example.com": want an absolute http:// or https:// URL`,
+		"invalid-max-backoff.yaml":  `testdata/invalid-max-backoff.yaml:3: pipeline.max_backoff: 2s: want at least pipeline.retry_backoff (5s)`,
+		"invalid-zero-timeout.yaml": `testdata/invalid-zero-timeout.yaml:2: http.write_timeout: 0s: want more than 0`,
+		"invalid-merge-self.yaml":   `testdata/invalid-merge-self.yaml:1: log: << merges a mapping into itself`,
 		// jobnets (configs/jobnet.go)
 		"invalid-jobnet-cycle.yaml":        `testdata/invalid-jobnet-cycle.yaml:3: jobnets[0].jobs: cycle a → b → c → a`,
 		"invalid-jobnet-unknown-need.yaml": `testdata/invalid-jobnet-unknown-need.yaml:8: jobnets[0].jobs[1].needs[1]: "x": no such job in jobnet "nightly"`,

@@ -1,10 +1,15 @@
 package configs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nkeys"
 )
 
 // TestNATSEmbeddedCluster: a valid embedded-cluster section, with its TLS
@@ -78,5 +83,41 @@ nats:
 	}
 	if c.NATS.EmbeddedCluster() {
 		t.Error("EmbeddedCluster with nats.url set")
+	}
+}
+
+// TestNATSAuthCallout: the issuer seed is read from its file reference,
+// checked, and never printed; agents.enabled with nats.url takes it.
+func TestNATSAuthCallout(t *testing.T) {
+	dir := t.TempDir()
+	kp, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	if err := os.WriteFile(filepath.Join(dir, "issuer.nk"), append(seed, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(filepath.Join(dir, "unyo.yaml"), []byte(`
+nats:
+  url: nats://unyo:node-secret@nats1:4222
+  auth_callout:
+    issuer_seed: file:issuer.nk
+    account: UNYO
+    ttl: 1h
+agents:
+  enabled: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := c.NATS.AuthCallout
+	if string(ac.IssuerSeed) != string(seed) || ac.Account != "UNYO" || ac.TTL != time.Hour || !ac.Enabled() {
+		t.Errorf("auth_callout = account %q ttl %s enabled %v, seed read %v", ac.Account, ac.TTL, ac.Enabled(), string(ac.IssuerSeed) == string(seed))
+	}
+	for _, out := range []string{c.String(), fmt.Sprintf("%v %+v %#v", ac, ac, ac)} {
+		if strings.Contains(out, string(seed)) || strings.Contains(out, "node-secret") {
+			t.Errorf("a secret printed:\n%s", out)
+		}
 	}
 }

@@ -129,7 +129,9 @@ type AgentsOptions struct {
 	AgentTags map[string][]string
 	// AgentTagsOf, when set, answers for an agent AgentTags does not list
 	// (the agents enrolled at run time, whose tags change): its tags, ok
-	// false for an agent it does not know either.
+	// false for an agent it does not know either. It is asked with a nil
+	// AgentTags too (an external NATS whose auth callout the nodes answer
+	// for the enrolled agents).
 	AgentTagsOf func(agent string) ([]string, bool)
 	// SealTo, when set, gives the cluster's public curve key, put in
 	// every rotate-password task dispatched (Task.SealTo) before it is
@@ -355,9 +357,13 @@ func (a *Agents) accept(e *Engine, subject, run, job string, attempt int, claime
 }
 
 // tagsFor is the tags map mayReport checks agent against: AgentTags, or
-// agent's own entry from AgentTagsOf when AgentTags does not list it.
+// agent's own entry from AgentTagsOf when AgentTags does not list it. With
+// an external NATS (AgentTags nil) an agent AgentTagsOf knows (an
+// enrolled agent, let in by the nodes' auth callout with its registry
+// tags) is held to its tags too; one it does not know (a user of the
+// server's own configuration) is not.
 func (a *Agents) tagsFor(agent string) map[string][]string {
-	if a.tags == nil || a.tagsOf == nil {
+	if a.tagsOf == nil {
 		return a.tags
 	}
 	if _, ok := a.tags[agent]; ok {

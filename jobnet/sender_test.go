@@ -436,3 +436,37 @@ jobnets:
 		t.Fatalf("a: %+v", j)
 	}
 }
+
+// TestTagsFor: an enrolled agent (AgentTagsOf knows it) is held to its
+// registry tags also with an external NATS (AgentTags nil), where an agent
+// the registry does not know still may report on any tag's task.
+func TestTagsFor(t *testing.T) {
+	enrolled := func(name string) ([]string, bool) {
+		if name == "web01" {
+			return []string{"batch"}, true
+		}
+		return nil, false
+	}
+	for _, tc := range []struct {
+		name   string
+		a      *Agents
+		agent  string
+		tag    string
+		report bool
+	}{
+		{"external, enrolled with the tag", &Agents{tagsOf: enrolled}, "web01", "batch", true},
+		{"external, enrolled without the tag", &Agents{tagsOf: enrolled}, "web01", "linux", false},
+		{"external, not enrolled", &Agents{tagsOf: enrolled}, "static01", "linux", true},
+		{"external, no registry", &Agents{}, "web01", "linux", true},
+		{"embedded, listed", &Agents{tags: map[string][]string{"db01": {"linux"}}, tagsOf: enrolled}, "db01", "linux", true},
+		{"embedded, enrolled without the tag", &Agents{tags: map[string][]string{"db01": {"linux"}}, tagsOf: enrolled}, "web01", "linux", false},
+		{"embedded, unknown", &Agents{tags: map[string][]string{"db01": {"linux"}}, tagsOf: enrolled}, "static01", "linux", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sender{kind: "agent", name: tc.agent}
+			if got := mayReport(s, "tag:"+tc.tag, tc.a.tagsFor(tc.agent)); got != tc.report {
+				t.Errorf("mayReport = %v, want %v", got, tc.report)
+			}
+		})
+	}
+}

@@ -3,9 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/unyo-ops/unyo/agents"
 	"github.com/unyo-ops/unyo/alerting/incident"
@@ -85,7 +88,9 @@ func (n *Node) wireAgents() error {
 	}
 	natsURL := n.opts.Agents.NATSURL
 	if natsURL == "" {
-		natsURL = n.bus.ClientURL()
+		// An external URL holds the nodes' own user and password: the
+		// agents get the servers only (they connect with their NKeys).
+		natsURL = withoutUserInfo(n.bus.ClientURL())
 	}
 	in := n.ingest.in
 	n.agents.SetRuntime(agents.Runtime{
@@ -111,6 +116,49 @@ func (n *Node) startAgents(ctx context.Context) {
 			n.log.Error("agents service stopped", "err", err)
 		}
 	}()
+}
+
+// registerCalloutMetrics exports the external NATS's auth callout
+// answers of this node: unyo_bus_auth_callout_requests_total{result}.
+func (n *Node) registerCalloutMetrics() {
+	if n.opts.Bus.Callout == nil || n.opts.Bus.URL == "" {
+		return
+	}
+	const help = "Auth callout requests of the external NATS this node answered, by result (granted: an enabled enrolled agent; refused)."
+	b := n.bus
+	for _, r := range []string{"granted", "refused"} {
+		n.opts.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "unyo_bus_auth_callout_requests_total",
+			Help: help, ConstLabels: prometheus.Labels{"result": r}}, func() float64 {
+			g, f := b.CalloutCounts()
+			if r == "granted" {
+				return float64(g)
+			}
+			return float64(f)
+		}))
+	}
+}
+
+// withoutUserInfo drops the user and password of each URL of a
+// comma-separated NATS URL list.
+func withoutUserInfo(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		u, err := url.Parse(p)
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			scheme, _, found := strings.Cut(p, "://")
+			p = p[strings.LastIndex(p, "@")+1:]
+			if found {
+				p = scheme + "://" + p
+			}
+		case err == nil && u.User != nil:
+			u.User = nil
+			p = u.String()
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
 }
 
 // Agents returns the agents' service (nil unless agents.enabled).

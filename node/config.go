@@ -76,6 +76,13 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 			log.Warn("nats.embedded.agents are listed but nats.embedded.listen is empty: no agent can connect", "agents", len(e.Agents))
 		}
 	}
+	if ac := c.NATS.AuthCallout; ac.Enabled() && c.NATS.URL != "" {
+		issuer, err := bus.CalloutIssuer(string(ac.IssuerSeed))
+		if err != nil {
+			return o, fmt.Errorf("nats.auth_callout.issuer_seed: %w", err)
+		}
+		o.Bus.Callout = &bus.CalloutOptions{Issuer: issuer, Account: ac.Account, TTL: ac.TTL}
+	}
 	if c.NATS.EmbeddedCluster() {
 		cl := c.NATS.Embedded.Cluster
 		o.Bus.ClusterName, o.Bus.ClusterListen, o.Bus.Routes = cl.Name, cl.Listen, cl.Routes

@@ -203,6 +203,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.registerCalloutMetrics()
 	if err = n.newIngest(); err != nil {
 		return nil, err
 	}
