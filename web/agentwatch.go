@@ -105,8 +105,15 @@ func (s *Server) pollAgents(ctx context.Context, w *agentWatch, quiet bool) {
 					changed = append(changed, AgentEvent{Name: name, Beat: "gone"})
 				}
 			}
-			if !quiet && w.ok {
+			switch {
+			case quiet:
+			case w.ok:
 				s.publishAgents(changed)
+			default:
+				// No earlier look to compare with (the registry could
+				// not be read before): an open page may be older than
+				// this look, so every page redraws.
+				s.d.Hub.PublishFor(auth.ActionAgentRead, "agent", AgentEvent{Changed: len(list)})
 			}
 			w.agents, w.ok = now, true
 		} else if ctx.Err() == nil {

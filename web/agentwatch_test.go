@@ -2,12 +2,14 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/unyo-ops/unyo/agents"
 	"github.com/unyo-ops/unyo/auth"
 	"github.com/unyo-ops/unyo/console"
 	"github.com/unyo-ops/unyo/rollout"
@@ -115,5 +117,69 @@ func TestWatchAgentsIdleWithoutPages(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no rollout event within 20 s of a page opening")
+	}
+}
+
+// agentsFake is a registry whose reads a test can make fail.
+type agentsFake struct {
+	mu   sync.Mutex
+	err  error
+	list []agents.AgentView
+}
+
+func (f *agentsFake) List(context.Context) ([]agents.AgentView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.list), f.err
+}
+func (f *agentsFake) Get(context.Context, string) (agents.AgentView, error) {
+	return agents.AgentView{}, agents.ErrNotFound
+}
+func (f *agentsFake) Inventory(context.Context, string) (agents.InventoryView, error) {
+	return agents.InventoryView{}, agents.ErrNotFound
+}
+
+// TestWatchAgentsFirstLookFailed: when the registry could not be read
+// at the first look (the ledger not open yet), the first look that
+// reads it has nothing to compare with and tells every page to redraw,
+// rather than taking what it sees as known: a page drawn before it
+// would miss a change. Then changes are events as usual, and an agent
+// that leaves is one too.
+func TestWatchAgentsFirstLookFailed(t *testing.T) {
+	reg := &agentsFake{err: errors.New("ledger store unavailable: not open yet")}
+	h := NewHub(HubOptions{})
+	defer h.Close()
+	s := &Server{d: Deps{Agents: reg, Hub: h}, log: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	w := &agentWatch{}
+	since := h.LastID()
+	s.pollAgents(ctx, w, true)
+	reg.mu.Lock()
+	reg.err = nil
+	reg.list = []agents.AgentView{{Agent: agents.Agent{Name: "web01", Version: "1.0", LastSeen: time.Now()}, Live: true}}
+	reg.mu.Unlock()
+	s.pollAgents(ctx, w, false)
+	if ev := eventsSince(t, h, since); !slices.Equal(ev, []string{`agent {"changed":1}`}) {
+		t.Fatalf("the first look that read the registry: %q, want one event for every page", ev)
+	}
+	since = h.LastID()
+	s.pollAgents(ctx, w, false)
+	if ev := eventsSince(t, h, since); len(ev) != 0 {
+		t.Fatalf("nothing changed: %q", ev)
+	}
+	reg.mu.Lock()
+	reg.list[0].Live = false
+	reg.mu.Unlock()
+	s.pollAgents(ctx, w, false)
+	if ev := eventsSince(t, h, since); !slices.Equal(ev, []string{`agent {"name":"web01","beat":"late","version":"1.0"}`}) {
+		t.Fatalf("web01 late: %q", ev)
+	}
+	since = h.LastID()
+	reg.mu.Lock()
+	reg.list = nil
+	reg.mu.Unlock()
+	s.pollAgents(ctx, w, false)
+	if ev := eventsSince(t, h, since); !slices.Equal(ev, []string{`agent {"name":"web01","beat":"gone"}`}) {
+		t.Fatalf("web01 deleted: %q", ev)
 	}
 }
