@@ -22,8 +22,9 @@ import (
 // secrets within UninstallWindow the agent's attempts are refused unseen
 // until the oldest leaves the window. The wrong secrets are counted in
 // the ledger (Store.ClaimUninstallAttempt), so the count is the same on
-// every node sharing it: asking other nodes does not give more tries. It guards the agent's own uninstall path
-// only: whoever is root on the server can still delete the agent's files.
+// every node sharing it: asking other nodes does not give more tries.
+// It guards the agent's own uninstall path only: whoever is root on the
+// server can still delete the agent's files.
 
 // Limits of the uninstall secret.
 const (
@@ -114,6 +115,7 @@ func (s *Service) Uninstall(ctx context.Context, agent, secret string) error {
 		}
 		right, err := auth.VerifyPassword(secret, g.Hash)
 		if err != nil {
+			_ = s.o.Store.ReleaseUninstallAttempt(ctx, try.ID) // not a wrong secret: the stored hash is unreadable
 			return fmt.Errorf("agents: group %s: uninstall secret: %w", a.Group, err)
 		}
 		if !right {
