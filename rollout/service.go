@@ -60,9 +60,9 @@ type Options struct {
 	// with their groups (tags), beside those that reported.
 	Known func() map[string][]string
 	// Enrolled, when set, lists the enrolled agents of this cluster's
-	// registry that may still connect (not disabled), by name, with their
-	// enrolment group ("default" for none): a move by group selects them
-	// by it.
+	// registry that may still connect (not disabled, not standalone), by
+	// name, with their enrolment group ("default" for none): a move by
+	// group selects them by it.
 	Enrolled func(ctx context.Context) (map[string]string, error)
 	// Moved, when set, is told of each agent that reports it moved away
 	// (the agents' registry stops expecting its heartbeats).
