@@ -34,6 +34,8 @@ type Options struct {
 	// Signer signs operation requests; Trust is the PEM of the keys agents trust.
 	Signer   *jobnet.Signer
 	TrustPEM []byte
+	// Node is this node's name (recorded with each uninstall attempt).
+	Node string
 	// Leader reports whether this node leads (writes heartbeats, raises faults).
 	Leader func() bool
 	// Home is the URL agents are given as their management server; NATS
@@ -80,8 +82,6 @@ type Service struct {
 	// while a Refresh reads the store, which its stale list would drop.
 	refreshMu sync.Mutex
 	enrolling map[string]Agent
-
-	uninstalls uninstallLimiter // wrong uninstall secrets, per agent
 
 	beats, invs, lines, opsTotal *prometheus.CounterVec
 	connected                    prometheus.GaugeFunc

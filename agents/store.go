@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Store keeps the registry. Both ledger stores implement it (migration
-// 0013); every node sharing a ledger shares the registry. Times are kept
+// Store keeps the registry. Both ledger stores implement it (migrations
+// 0013, 0014); every node sharing a ledger shares the registry. Times are kept
 // to the microsecond, UTC.
 type Store interface {
 	// PutAgent inserts a or replaces the agent of that name. It fails
@@ -50,4 +50,25 @@ type Store interface {
 	SetGroupSecret(ctx context.Context, g GroupSecret) error
 	// GetGroupSecret returns the group's secret, or ErrNotFound.
 	GetGroupSecret(ctx context.Context, group string) (GroupSecret, error)
+
+	// ClaimUninstallAttempt counts one try of a.Agent's uninstall secret,
+	// atomically for every node sharing the ledger (migration 0014): it
+	// forgets the agent's attempts at or before since; when fewer than
+	// max remain it records a and returns their number with it (ok true),
+	// else it records nothing and returns their number (ok false).
+	ClaimUninstallAttempt(ctx context.Context, a UninstallAttempt, since time.Time, max int) (n int, ok bool, err error)
+	// ReleaseUninstallAttempt forgets the attempt of that id (its secret
+	// was right); an unknown id is not an error.
+	ReleaseUninstallAttempt(ctx context.Context, id string) error
+}
+
+// UninstallAttempt is one try of an agent's uninstall secret, counted
+// cluster-wide until it leaves the window, or released when the secret
+// was right.
+type UninstallAttempt struct {
+	ID    string // unique (random)
+	Agent string
+	At    time.Time
+	// Node is the node that answered (for whoever reads the table).
+	Node string
 }

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
 	"github.com/unyo-ops/unyo/auth"
@@ -20,8 +20,11 @@ import (
 // when the node, asked on bus.AgentUninstallSubject, finds the secret
 // right; every attempt is audited, and after UninstallMaxFailures wrong
 // secrets within UninstallWindow the agent's attempts are refused unseen
-// until the window has passed. It guards the agent's own uninstall path
-// only: whoever is root on the server can still delete the agent's files.
+// until the oldest leaves the window. The wrong secrets are counted in
+// the ledger (Store.ClaimUninstallAttempt), so the count is the same on
+// every node sharing it: asking other nodes does not give more tries.
+// It guards the agent's own uninstall path only: whoever is root on the
+// server can still delete the agent's files.
 
 // Limits of the uninstall secret.
 const (
@@ -44,44 +47,6 @@ type SecretRequest struct {
 // UninstallRequest is what `unyo agent uninstall` sends.
 type UninstallRequest struct {
 	Secret string `json:"secret"`
-}
-
-// uninstallLimiter counts wrong secrets per agent in a sliding window.
-type uninstallLimiter struct {
-	mu    sync.Mutex
-	fails map[string][]time.Time
-}
-
-// blocked reports whether agent has used up its failures at now.
-func (l *uninstallLimiter) blocked(agent string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.prune(agent, now)) >= UninstallMaxFailures
-}
-
-func (l *uninstallLimiter) fail(agent string, now time.Time) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fails == nil {
-		l.fails = map[string][]time.Time{}
-	}
-	l.fails[agent] = append(l.prune(agent, now), now)
-	return len(l.fails[agent])
-}
-
-func (l *uninstallLimiter) prune(agent string, now time.Time) []time.Time {
-	fs := l.fails[agent]
-	i := 0
-	for i < len(fs) && !fs[i].After(now.Add(-UninstallWindow)) {
-		i++
-	}
-	fs = fs[i:]
-	if len(fs) == 0 {
-		delete(l.fails, agent)
-		return nil
-	}
-	l.fails[agent] = fs
-	return fs
 }
 
 // SetUninstallSecret sets group's uninstall secret as id (hashed with
@@ -121,11 +86,7 @@ func (s *Service) Uninstall(ctx context.Context, agent, secret string) error {
 			s.o.Audit(ctx, id, "agent.uninstall", target, result, detail)
 		}
 	}
-	now := s.o.Now()
-	if s.uninstalls.blocked(agent, now) {
-		audit("refused", fmt.Sprintf("more than %d wrong secrets within %s", UninstallMaxFailures-1, UninstallWindow))
-		return fmt.Errorf("%w: %d wrong secrets within %s: try again later", ErrUninstallRefused, UninstallMaxFailures, UninstallWindow)
-	}
+	now := s.o.Now().UTC()
 	a, err := s.o.Store.GetAgent(ctx, agent)
 	if err != nil {
 		return err
@@ -141,15 +102,29 @@ func (s *Service) Uninstall(ctx context.Context, agent, secret string) error {
 	case err != nil:
 		return err
 	default:
-		ok, err := auth.VerifyPassword(secret, g.Hash)
+		// The try is counted before the secret is checked, cluster-wide:
+		// nodes asked at once cannot each allow one more.
+		try := UninstallAttempt{ID: uuid.NewString(), Agent: agent, At: now, Node: s.o.Node}
+		n, ok, err := s.o.Store.ClaimUninstallAttempt(ctx, try, now.Add(-UninstallWindow), UninstallMaxFailures)
 		if err != nil {
-			return fmt.Errorf("agents: group %s: uninstall secret: %w", a.Group, err)
+			return fmt.Errorf("agents: uninstall attempts of %s: %w", agent, err)
 		}
 		if !ok {
-			n := s.uninstalls.fail(agent, now)
+			audit("refused", fmt.Sprintf("more than %d wrong secrets within %s", UninstallMaxFailures-1, UninstallWindow))
+			return fmt.Errorf("%w: %d wrong secrets within %s: try again later", ErrUninstallRefused, n, UninstallWindow)
+		}
+		right, err := auth.VerifyPassword(secret, g.Hash)
+		if err != nil {
+			_ = s.o.Store.ReleaseUninstallAttempt(ctx, try.ID) // not a wrong secret: the stored hash is unreadable
+			return fmt.Errorf("agents: group %s: uninstall secret: %w", a.Group, err)
+		}
+		if !right {
 			audit("refused", fmt.Sprintf("group %s: wrong secret (%d of %d within %s)", a.Group, n, UninstallMaxFailures, UninstallWindow))
 			s.log.Warn("uninstall refused: wrong secret", "agent", agent, "group", a.Group, "failures", n)
 			return fmt.Errorf("%w: wrong secret", ErrUninstallRefused)
+		}
+		if err := s.o.Store.ReleaseUninstallAttempt(ctx, try.ID); err != nil {
+			s.log.Warn("uninstall attempt not released", "agent", agent, "err", err)
 		}
 	}
 	a.Disabled = true

@@ -3,6 +3,7 @@ package agents_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/unyo-ops/unyo/agents"
+	"github.com/unyo-ops/unyo/alerting/ledger/postgres"
+	"github.com/unyo-ops/unyo/alerting/ledger/postgres/pgtest"
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
 	"github.com/unyo-ops/unyo/auth"
 )
@@ -124,5 +127,98 @@ func TestUninstallSecret(t *testing.T) {
 	if wrong != agents.UninstallMaxFailures || blocked != 1 || ok != 1 || noSecret != 1 {
 		t.Errorf("audit: %d wrong, %d blocked, %d ok, %d without a secret; want 5, 1, 1, 1:\n%s", wrong, blocked, ok, noSecret,
 			strings.Join(audit.all(), "\n"))
+	}
+}
+
+// TestUninstallCountedAcrossNodes: wrong uninstall secrets are counted in
+// the ledger, not per node: three wrong ones on one node and two on
+// another (two services, each with its own handle on the shared ledger,
+// as two nodes) lock the agent out on both, even with the right secret,
+// until the oldest leaves the window. On SQLite and on PostgreSQL.
+func TestUninstallCountedAcrossNodes(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) (agents.Store, agents.Store){
+		"sqlite": func(t *testing.T) (agents.Store, agents.Store) {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			a, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close() })
+			b, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return a, b
+		},
+		"postgres": func(t *testing.T) (agents.Store, agents.Store) {
+			url := pgtest.NewDatabase(t)
+			a, err := postgres.Open(t.Context(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close() })
+			b, err := postgres.Open(t.Context(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return a, b
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			st1, st2 := open(t)
+			now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+			var mu sync.Mutex
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+			var audit auditLog
+			n1 := agents.New(agents.Options{Store: st1, Node: "n1", Audit: audit.add, Now: clock})
+			n2 := agents.New(agents.Options{Store: st2, Node: "n2", Audit: audit.add, Now: clock})
+			if err := st1.PutAgent(ctx, agents.Agent{Name: "web01", Group: "web", Kind: agents.KindResident, Enrolled: now}); err != nil {
+				t.Fatal(err)
+			}
+			const secret = "correct horse battery staple"
+			if _, err := n1.SetUninstallSecret(ctx, auth.Identity{Kind: auth.KindToken, Name: "alice", Role: auth.RoleAdmin}, "web", secret); err != nil {
+				t.Fatal(err)
+			}
+			for i := range agents.UninstallMaxFailures {
+				node := n1
+				if i%2 == 1 {
+					node = n2
+				}
+				if err := node.Uninstall(ctx, "web01", fmt.Sprintf("wrong secret %d", i)); !errors.Is(err, agents.ErrUninstallRefused) {
+					t.Fatalf("wrong secret %d: %v", i+1, err)
+				}
+				advance(time.Minute)
+			}
+			for _, node := range []*agents.Service{n1, n2} {
+				if err := node.Uninstall(ctx, "web01", secret); !errors.Is(err, agents.ErrUninstallRefused) {
+					t.Fatalf("the right secret after 5 wrong ones on two nodes: %v, want refused on each node", err)
+				}
+			}
+			if a, _ := st2.GetAgent(ctx, "web01"); a.Disabled {
+				t.Fatal("a refused uninstall disabled the agent")
+			}
+			// The oldest leaves the window: the right secret, on the other
+			// node than the last wrong one.
+			advance(agents.UninstallWindow - time.Duration(agents.UninstallMaxFailures)*time.Minute)
+			if err := n2.Uninstall(ctx, "web01", secret); err != nil {
+				t.Fatalf("the right secret once the oldest wrong one left the window: %v", err)
+			}
+			if a, _ := st1.GetAgent(ctx, "web01"); !a.Disabled {
+				t.Error("an uninstalled agent is not disabled")
+			}
+			var counts []string
+			for _, e := range audit.all() {
+				if i := strings.Index(e, "wrong secret ("); i >= 0 {
+					counts = append(counts, e[i+len("wrong secret ("):i+len("wrong secret (")+1])
+				}
+			}
+			if strings.Join(counts, "") != "12345" {
+				t.Errorf("the audit counts the wrong secrets %q across both nodes, want 12345:\n%s", counts, strings.Join(audit.all(), "\n"))
+			}
+		})
 	}
 }

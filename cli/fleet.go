@@ -230,8 +230,8 @@ func agentsFleetCmds(env *Env) []*cobra.Command {
 	ma := newAPICmd(env, move)
 	to := move.Flags().String("to", "", "the new cluster's NATS URL(s) (required)")
 	trust := move.Flags().String("trust-key", "", "the new cluster's public task-signing key file(s), comma-separated (required)")
-	grp := move.Flags().String("group", "", "move the agents of this group (tag)")
-	all := move.Flags().Bool("all", false, "move every agent")
+	grp := move.Flags().String("group", "", "move the agents of this group: enrolled agents of this enrolment group, configured agents with this tag")
+	all := move.Flags().Bool("all", false, "move every agent (configured, enrolled, or heard from)")
 	move.RunE = run(func(ctx context.Context, pos []string) error {
 		c, err := ma.connect(pos, 0, agentsMoveUsage)
 		if err != nil {

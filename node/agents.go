@@ -55,7 +55,7 @@ func (n *Node) newAgents() {
 	if !o.Enabled {
 		return
 	}
-	n.agents = agents.New(agents.Options{Store: n.store, Heartbeat: o.Heartbeat, DownAfter: o.DownAfter,
+	n.agents = agents.New(agents.Options{Store: n.store, Node: n.opts.Name, Heartbeat: o.Heartbeat, DownAfter: o.DownAfter,
 		Inventory: o.Inventory, Commands: o.Commands, ShellRoles: o.ShellRoles, Leader: n.IsLeader,
 		Logger: n.log.With("component", "agents"), Registerer: n.opts.Registry})
 	n.opts.Bus.Directory = n.agents

@@ -62,7 +62,7 @@ func (n *Node) newFleet() error {
 	}
 	p.svc, err = rollout.NewService(rollout.Options{Node: n.opts.Name, NC: n.bus.Conn(), Raft: n.raft, Signer: signer,
 		Dir: p.dir, Replicas: n.bus.Replicas(), MaxBytes: p.max, Watch: o.Watch, Lease: o.Lease,
-		MaxConcurrent: o.MaxConcurrent, Known: n.agentTags, Moved: n.agentMoved, Logger: n.log.With("component", "rollout"),
+		MaxConcurrent: o.MaxConcurrent, Known: n.agentTags, Enrolled: n.enrolledGroups, Moved: n.agentMoved, Logger: n.log.With("component", "rollout"),
 		Registerer: n.opts.Registry})
 	if err != nil {
 		return err

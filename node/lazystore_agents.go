@@ -134,3 +134,19 @@ func (l *lazyStore) GetGroupSecret(ctx context.Context, group string) (agents.Gr
 	}
 	return s.GetGroupSecret(ctx, group)
 }
+
+func (l *lazyStore) ClaimUninstallAttempt(ctx context.Context, a agents.UninstallAttempt, since time.Time, max int) (int, bool, error) {
+	s, err := l.agentsStore()
+	if err != nil {
+		return 0, false, err
+	}
+	return s.ClaimUninstallAttempt(ctx, a, since, max)
+}
+
+func (l *lazyStore) ReleaseUninstallAttempt(ctx context.Context, id string) error {
+	s, err := l.agentsStore()
+	if err != nil {
+		return err
+	}
+	return s.ReleaseUninstallAttempt(ctx, id)
+}

@@ -49,10 +49,14 @@ type liveTransition struct {
 // startWeb feeds the live stream: every incident transition on the bus
 // (published by whichever node's relay committed it) goes to the hub, and
 // every change of a run or a job in the replicated job network state
-// (web.Server.WatchRuns, until ctx ends).
+// (web.Server.WatchRuns, until ctx ends), and every change of an
+// agent's heartbeat state, version or slots, or of the rollout shown on
+// the agents' pages (web.Server.WatchAgents).
 func (n *Node) startWeb(ctx context.Context) error {
 	n.bg.Add(1)
 	go func() { defer n.bg.Done(); n.web.WatchRuns(ctx, 500*time.Millisecond) }()
+	n.bg.Add(1)
+	go func() { defer n.bg.Done(); n.web.WatchAgents(ctx, time.Second) }()
 	sub, err := n.bus.Conn().Subscribe(strings.TrimSuffix(n.bus.IncidentSubject("x"), "x")+"*", func(m *nats.Msg) {
 		var t bus.Transition
 		if err := json.Unmarshal(m.Data, &t); err != nil {

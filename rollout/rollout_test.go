@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,4 +92,33 @@ func FuzzDecodeReport(f *testing.F) {
 func FuzzParseSignature(f *testing.F) {
 	f.Add("untrusted comment: x\nRUQ=\ntrusted comment: y\nZZ==\n")
 	f.Fuzz(func(t *testing.T, s string) { _, _ = ParseSignature(s) })
+}
+
+// TestMoveSelect: a move by group takes the configured agents with that
+// tag and the enrolled agents of that enrolment group, each once; a
+// move of all takes every configured, enrolled and reported agent.
+func TestMoveSelect(t *testing.T) {
+	known := map[string][]string{"cfg-web": {"web", "linux"}, "cfg-db": {"db"}, "both": {"web"}}
+	enrolled := map[string]string{"enr-web": "web", "enr-db": "db", "enr-default": "default", "both": "web"}
+	reported := []string{"old-agent", "enr-web"}
+	for _, tc := range []struct {
+		name  string
+		group string
+		all   bool
+		want  []string
+	}{
+		{"group web", "web", false, []string{"both", "cfg-web", "enr-web"}},
+		{"group db", "db", false, []string{"cfg-db", "enr-db"}},
+		{"group default", "default", false, []string{"enr-default"}},
+		{"a tag of a configured agent only", "linux", false, []string{"cfg-web"}},
+		{"no such group", "mail", false, []string{}},
+		{"all", "", true, []string{"both", "cfg-db", "cfg-web", "enr-db", "enr-default", "enr-web", "old-agent"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := moveSelect(known, enrolled, reported, tc.group, tc.all)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("moveSelect(%q, all=%v) = %q, want %q", tc.group, tc.all, got, tc.want)
+			}
+		})
+	}
 }

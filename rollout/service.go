@@ -59,6 +59,11 @@ type Options struct {
 	// Known lists the agents this cluster knows (its configured agents)
 	// with their groups (tags), beside those that reported.
 	Known func() map[string][]string
+	// Enrolled, when set, lists the enrolled agents of this cluster's
+	// registry that may still connect (not disabled, not standalone), by
+	// name, with their enrolment group ("default" for none): a move by
+	// group selects them by it.
+	Enrolled func(ctx context.Context) (map[string]string, error)
 	// Moved, when set, is told of each agent that reports it moved away
 	// (the agents' registry stops expecting its heartbeats).
 	Moved func(ctx context.Context, agent string)
@@ -285,32 +290,62 @@ func (s *Service) StartRollout(ctx context.Context, r Rollout, by string) (strin
 	return r.ID, s.propose(ctx, Op{Kind: OpRolloutStart, By: by, Rollout: &r})
 }
 
-// Move orders agents (a group, or all) to another cluster.
+// Move orders agents (a group, or all) to another cluster: with a
+// group, the configured agents with that tag and the enrolled agents of
+// that enrolment group; with all, every agent this cluster knows, has
+// enrolled or has heard from.
 func (s *Service) Move(ctx context.Context, to, trustKeys, group string, all bool, by string) ([]string, error) {
 	if _, err := jobnet.ParsePublicKeys([]byte(trustKeys)); err != nil {
 		return nil, fmt.Errorf("%w: trust keys: %w", errBadRequest, err)
 	}
-	var agents []string
-	known := s.o.Known()
-	for a, tags := range known {
-		if all || slices.Contains(tags, group) {
-			agents = append(agents, a)
+	var enrolled map[string]string
+	if s.o.Enrolled != nil {
+		var err error
+		if enrolled, err = s.o.Enrolled(ctx); err != nil {
+			return nil, fmt.Errorf("rollout: move: the agents' registry: %w", err)
 		}
 	}
+	var reported []string
 	if all {
 		s.o.Raft.FleetView(func(st *State) {
 			for a := range st.Agents {
-				if _, ok := known[a]; !ok {
-					agents = append(agents, a)
-				}
+				reported = append(reported, a)
 			}
 		})
 	}
+	agents := moveSelect(s.o.Known(), enrolled, reported, group, all)
 	if len(agents) == 0 {
 		return nil, ErrNoAgents
 	}
-	slices.Sort(agents)
 	return agents, s.propose(ctx, Op{Kind: OpMoveStart, By: by, Agents: agents, Move: &Move{To: to, TrustKeys: trustKeys}})
+}
+
+// moveSelect picks the agents of a move, sorted, each once: with all,
+// every configured (known), enrolled and reported agent; else the known
+// agents tagged group and the enrolled agents of group.
+func moveSelect(known map[string][]string, enrolled map[string]string, reported []string, group string, all bool) []string {
+	pick := map[string]bool{}
+	for a, tags := range known {
+		if all || slices.Contains(tags, group) {
+			pick[a] = true
+		}
+	}
+	for a, g := range enrolled {
+		if all || g == group {
+			pick[a] = true
+		}
+	}
+	if all {
+		for _, a := range reported {
+			pick[a] = true
+		}
+	}
+	out := make([]string, 0, len(pick))
+	for a := range pick {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // NotMoved is one agent left on this cluster.

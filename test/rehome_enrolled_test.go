@@ -13,7 +13,7 @@ import (
 )
 
 // TestMoveEnrolledAgent: an enrolled agent (`unyo agent run`) ordered to
-// a new cluster confirms there with its own credentials (the new
+// a new cluster (by its enrolment group: --group web) confirms there with its own credentials (the new
 // cluster knows its NKey: it was enrolled there too, with the same keys)
 // before it leaves, keeps its old home until then, and then runs on the
 // new cluster, which sees it live; the old cluster no longer lists it as
@@ -109,7 +109,7 @@ releases:
 		return strings.Contains(out, "mv01")
 	})
 	unyo(t, 0, "agents", "move", "--to", "nats://"+newNATS, "--trust-key", filepath.Join(newDir, "task-signing.pub"),
-		"--all", "--server="+oldN.URL)
+		"--group", "web", "--server="+oldN.URL)
 	waitLong(t, 2*time.Minute, "mv01 live on the new cluster", live(newN.URL))
 	if _, err := os.Stat(filepath.Join(state, "home.json")); err != nil {
 		t.Errorf("no new home kept in the state directory: %v", err)
@@ -125,4 +125,73 @@ releases:
 		a, err := cOld.Agent(t.Context(), "mv01")
 		return err == nil && a.Disabled
 	})
+}
+
+// TestMoveEnrolledByGroup: `unyo agents move --group G` orders the
+// enrolled agents of enrolment group G (two real `unyo agent run`
+// processes, one in web and one in db) and no other; the ordered one
+// stays listed as not moved (its new home does not answer) with the
+// reason, the other as "no move ordered"; a group with no agents is
+// refused.
+func TestMoveEnrolledByGroup(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, pub := releaseKeys(t, dir)
+	natsAddr, addr := testutil.FreePort(t), testutil.FreePort(t)
+	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
+  name: old
+  data_dir: %[1]q
+http:
+  listen: %[2]q
+cluster:
+  bind: 127.0.0.1:0
+nats:
+  embedded:
+    listen: %[3]q
+agents:
+  enabled: true
+  heartbeat: 1s
+releases:
+  public_key_file: %[4]q
+`, dir, addr, natsAddr, pub))
+	srv := "--server=" + p.URL
+	for _, a := range []struct{ name, group string }{{"mvweb", "web"}, {"mvdb", "db"}} {
+		tok := writeFile(t, filepath.Join(dir, "tok-"+a.name), strings.TrimSpace(
+			unyo(t, 0, "agents", "token", "create", "--group", a.group, srv))+"\n", 0o600)
+		state := filepath.Join(dir, a.name)
+		unyo(t, 0, "agent", "enroll", "--server", p.URL, "--token-file", tok, "--name", a.name, "--group", a.group,
+			"--state-dir", state, "--host-id", "host-"+a.name)
+		startAgent(t, "run", "--state-dir", state, "--heartbeat", "500ms", "--report-interval", "500ms",
+			"--packages-command", "true", "--host-id", "host-"+a.name)
+	}
+	waitFor(t, "both agents reporting", func() bool {
+		out := unyo(t, 0, "agents", "not-moved", srv)
+		return strings.Contains(out, "mvweb") && strings.Contains(out, "mvdb")
+	})
+	// A new home nobody answers at: the order stands, the agent stays.
+	dead := "nats://" + testutil.FreePort(t)
+	trust := filepath.Join(dir, "task-signing.pub")
+	out := unyo(t, 0, "agents", "move", "--to", dead, "--trust-key", trust, "--group", "web", srv)
+	if !strings.Contains(out, "1 agents ordered to move") || !strings.Contains(out, "mvweb") || strings.Contains(out, "mvdb") {
+		t.Fatalf("move --group web: %s", out)
+	}
+	waitFor(t, "mvweb not moved with a reason, mvdb with no move ordered", func() bool {
+		var web, db string
+		for _, line := range strings.Split(unyo(t, 0, "agents", "not-moved", srv), "\n") {
+			switch f := strings.Fields(line); {
+			case len(f) > 0 && f[0] == "mvweb":
+				web = line
+			case len(f) > 0 && f[0] == "mvdb":
+				db = line
+			}
+		}
+		if web != "" && !strings.Contains(web, "no move ordered") && strings.Contains(db, "no move ordered") {
+			t.Logf("not moved:\n%s\n%s", web, db)
+			return true
+		}
+		return false
+	})
+	if out := unyo(t, 1, "agents", "move", "--to", dead, "--trust-key", trust, "--group", "mail", srv); out != "" {
+		t.Logf("move --group mail: %s", out)
+	}
 }

@@ -47,7 +47,10 @@
 // what it missed, or a "refresh" event when the hub no longer holds that
 // (or restarted). The node publishes "incident" for every incident
 // transition on the bus ({"id","target","kind","state","severity"}); a
-// job network may publish "run" and "job" the same way.
+// job network may publish "run" and "job" the same way (WatchRuns), and
+// WatchAgents publishes "agent" and "rollout" for the agents' pages.
+// Hub.PublishFor(action, type, data) sends an event only to the streams
+// of viewers allowed action (auth.Allowed), also when it is replayed.
 //
 // A page region that follows the stream is an element with an id "r-NAME"
 // and class "region" that re-fetches its own page:

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/unyo-ops/unyo/auth"
 )
 
 // PingInterval is how often an idle live stream sends a "ping" event,
@@ -24,6 +26,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if len(since) > 64 {
 		since = "?"
 	}
+	// Events meant for an action are sent only to a viewer allowed it.
+	role := auth.FromRequest(r).Role
 	rc := http.NewResponseController(w)
 	missed, refresh, c, err := s.d.Hub.subscribe(since)
 	if errors.Is(err, ErrTooManyStreams) {
@@ -46,7 +50,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeEvent(&b, Event{ID: s.d.Hub.LastID(), Type: "refresh", Data: "{}"})
 	}
 	for _, ev := range missed {
-		writeEvent(&b, ev)
+		if ev.For(role) {
+			writeEvent(&b, ev)
+		}
 	}
 	if _, err := w.Write([]byte(b.String())); err != nil || rc.Flush() != nil {
 		return
@@ -61,18 +67,25 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case <-c.dropped:
 			return // too slow: the browser reconnects with its Last-Event-ID
 		case ev := <-c.ch:
-			writeEvent(&b, ev)
+			if ev.For(role) {
+				writeEvent(&b, ev)
+			}
 		drain:
 			for range 32 {
 				select {
 				case ev := <-c.ch:
-					writeEvent(&b, ev)
+					if ev.For(role) {
+						writeEvent(&b, ev)
+					}
 				default:
 					break drain
 				}
 			}
 		case <-ping.C:
 			b.WriteString("event: ping\ndata: {}\n\n")
+		}
+		if b.Len() == 0 {
+			continue // nothing this viewer may see
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := w.Write([]byte(b.String())); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/unyo-ops/unyo/auth"
 )
 
 // Event is one server-sent event of the live stream.
@@ -23,7 +25,10 @@ type Event struct {
 	Type string
 	// Data is one line of JSON (kept small: ids and states, not pages).
 	Data string
-	seq  uint64
+	// Action, when set, is what a viewer must be allowed (auth.Allowed)
+	// to be sent the event: the stream leaves it out for others.
+	Action auth.Action
+	seq    uint64
 }
 
 // HubOptions configure a Hub.
@@ -97,7 +102,13 @@ func NewHub(o HubOptions) *Hub {
 
 // Publish sends an event of type typ to every live page; data is
 // encoded as JSON (nil: {}). It never blocks.
-func (h *Hub) Publish(typ string, data any) {
+func (h *Hub) Publish(typ string, data any) { h.PublishFor("", typ, data) }
+
+// PublishFor is Publish for the pages of viewers allowed action only
+// (auth.Allowed): the stream of any other viewer leaves the event out,
+// also when it replays what a reconnecting page missed. "" is everyone
+// with the stream (web.view).
+func (h *Hub) PublishFor(action auth.Action, typ string, data any) {
 	b := []byte("{}")
 	if data != nil {
 		var err error
@@ -108,7 +119,7 @@ func (h *Hub) Publish(typ string, data any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
-	ev := Event{ID: h.id(h.seq), Type: sseToken(typ), Data: string(b), seq: h.seq}
+	ev := Event{ID: h.id(h.seq), Type: sseToken(typ), Data: string(b), Action: action, seq: h.seq}
 	if len(h.ring) >= h.o.Keep {
 		copy(h.ring, h.ring[1:])
 		h.ring = h.ring[:len(h.ring)-1]
@@ -217,6 +228,11 @@ func (h *Hub) Streams() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.clients)
+}
+
+// For reports whether the viewer of role may be sent ev.
+func (ev Event) For(role auth.Role) bool {
+	return ev.Action == "" || auth.Allowed(role, ev.Action)
 }
 
 // sseToken keeps an event name on one line of the stream.

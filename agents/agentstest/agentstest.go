@@ -17,6 +17,7 @@ var T0 = time.Date(2026, 12, 1, 3, 12, 0, 0, time.UTC)
 // Run runs the suite; open makes an empty store per subtest.
 func Run(t *testing.T, open func(t *testing.T) agents.Store) {
 	runTags(t, open)
+	runUninstallAttempts(t, open)
 	t.Run("Agents", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		a := agents.Agent{Name: "db01", HostID: "h1", Group: "db", Version: "1.0", Kind: agents.KindResident,

@@ -12,8 +12,9 @@ import (
 
 // RunConcurrent checks the rules of agents.Store that concurrent writers
 // (several nodes sharing one database) could break: a limited enrolment
-// token is used at most its number of times, and a host id belongs to one
-// agent, however many enrol at once.
+// token is used at most its number of times, a host id belongs to one
+// agent, however many enrol at once, and an agent's uninstall attempts
+// are counted up to their limit, however many nodes count at once.
 func RunConcurrent(t *testing.T, open func(t *testing.T) agents.Store) {
 	const workers = 4
 	// at runs fn workers times at once and returns how many succeeded;
@@ -63,6 +64,24 @@ func RunConcurrent(t *testing.T, open func(t *testing.T) agents.Store) {
 				return err
 			}); n != 1 {
 				t.Errorf("round %d: a one-use token was used %d times", round, n)
+			}
+		}
+	})
+	t.Run("UninstallAttemptsCounted", func(t *testing.T) {
+		ctx := t.Context()
+		errFull := errors.New("no room")
+		for round := range 5 {
+			agent := fmt.Sprintf("u%d", round)
+			n := at(t, errFull, func(i int) error {
+				_, ok, err := s.ClaimUninstallAttempt(ctx, agents.UninstallAttempt{ID: fmt.Sprintf("%s-%d", agent, i), Agent: agent,
+					At: T0.Add(time.Duration(i) * time.Second)}, T0.Add(-time.Hour), 2)
+				if err == nil && !ok {
+					err = errFull
+				}
+				return err
+			})
+			if n != 2 {
+				t.Errorf("round %d: %d of %d attempts counted at once, want the limit 2", round, n, workers)
 			}
 		}
 	})

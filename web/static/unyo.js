@@ -4,7 +4,7 @@
   "use strict";
   // Event types the live stream sends (web/hub.go). A page listens with
   // hx-trigger="sse:<type>"; add a type here so the status follows it.
-  var TYPES = ["incident", "target", "run", "job", "refresh", "ping"];
+  var TYPES = ["incident", "target", "run", "job", "agent", "rollout", "refresh", "ping"];
   var lastId = null, lastMsg = Date.now(), open = false, behind = false, failed = false;
   var main = document.getElementById("main");
   if (main && main.dataset.eventId) lastId = main.dataset.eventId;

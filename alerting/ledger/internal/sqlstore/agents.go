@@ -148,7 +148,10 @@ func (c *Core) DeleteAgent(ctx context.Context, name string) error {
 		if n == 0 {
 			return fmt.Errorf("agent %q: %w", name, agents.ErrNotFound)
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM agent_inventories WHERE agent = ?", name)
+		if _, err = tx.Exec(ctx, "DELETE FROM agent_inventories WHERE agent = ?", name); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM agent_uninstall_attempts WHERE agent = ?", name)
 		return err
 	})
 }
@@ -340,4 +343,44 @@ func (c *Core) GetGroupSecret(ctx context.Context, group string) (agents.GroupSe
 	}
 	g.Created = TimeOrZero(created)
 	return g, nil
+}
+
+// ClaimUninstallAttempt implements agents.Store: the agent's attempts are
+// counted under a lock of its name (Bulk.LockName), so that nodes
+// claiming at once cannot each see room for one more.
+func (c *Core) ClaimUninstallAttempt(ctx context.Context, a agents.UninstallAttempt, since time.Time, max int) (int, bool, error) {
+	var (
+		n  int
+		ok bool
+	)
+	err := c.writeTx(ctx, "claim uninstall attempt", func(tx DB) error {
+		n, ok = 0, false
+		if err := c.bulk.LockName(ctx, tx, LockUninstall, a.Agent); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM agent_uninstall_attempts WHERE agent = ? AND at <= ?", a.Agent, MicrosOrZero(since)); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM agent_uninstall_attempts WHERE agent = ?", a.Agent).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO agent_uninstall_attempts (id, agent, at, node) VALUES (?, ?, ?, ?)",
+			a.ID, a.Agent, MicrosOrZero(a.At), a.Node); err != nil {
+			return err
+		}
+		n, ok = n+1, true
+		return nil
+	})
+	return n, ok, err
+}
+
+// ReleaseUninstallAttempt implements agents.Store.
+func (c *Core) ReleaseUninstallAttempt(ctx context.Context, id string) error {
+	return c.writeTx(ctx, "release uninstall attempt", func(tx DB) error {
+		_, err := tx.Exec(ctx, "DELETE FROM agent_uninstall_attempts WHERE id = ?", id)
+		return err
+	})
 }

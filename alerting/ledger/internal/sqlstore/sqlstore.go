@@ -98,6 +98,8 @@ type Bulk interface {
 const (
 	// LockHostID: PutAgent, by host id.
 	LockHostID int32 = 1
+	// LockUninstall: ClaimUninstallAttempt, by agent.
+	LockUninstall int32 = 2
 )
 
 // Schema names what differs in the tables' columns.
