@@ -263,6 +263,11 @@ func (e *Engine) net(name string) *Net {
 	return e.nets[name]
 }
 
+// Wake makes the engine look at its schedules and runs now rather than
+// at its next tick: a node that has just become leader takes over at
+// once (Run's loop otherwise notices within a Tick).
+func (e *Engine) Wake() { e.poke() }
+
 func (e *Engine) poke() {
 	select {
 	case e.wake <- struct{}{}:
@@ -1249,9 +1254,8 @@ func (e *Engine) raise(ctx context.Context, n *Net, jc *Job, run, job, what, msg
 	if err != nil {
 		s = incident.Major
 	}
-	sum := sha256.Sum256([]byte(run + "/" + job + "/" + what + "/" + string(status)))
 	ev := incident.Event{
-		ID: "jobnet-" + hex.EncodeToString(sum[:12]), Source: "jobnet", Target: n.Name, Check: check,
+		ID: IncidentEventID(run, job, what, status), Source: "jobnet", Target: n.Name, Check: check,
 		Severity: s, Status: status, DedupKey: "jobnet/" + n.Name + "/" + check, Message: msg,
 		Time: e.opts.Now().UTC(), Runbook: runbook,
 		Labels: map[string]string{"run": run, "jobnet": n.Name, "what": what},
@@ -1263,6 +1267,18 @@ func (e *Engine) raise(ctx context.Context, n *Net, jc *Job, run, job, what, msg
 		ev.Message = ev.Message[:incident.MaxMessageLen]
 	}
 	e.publish(ctx, ev)
+}
+
+// IncidentEventID is the id of the event the engine raises about job of
+// run (the run itself when job is empty): what is the job's end state
+// ("ended-abnormal", "lost"), "abnormal" for a job settled abnormal
+// before it started, or a flag ("start-delay", "end-delay", "recovered",
+// "reported"). The same id every time, so that the ledger applies a
+// retried or re-raised event once, and so that a test or an operator can
+// find the incident of an end.
+func IncidentEventID(run, job, what string, status incident.Status) string {
+	sum := sha256.Sum256([]byte(run + "/" + job + "/" + what + "/" + string(status)))
+	return "jobnet-" + hex.EncodeToString(sum[:12])
 }
 
 // maxRaising bounds the incidents being retried at once.

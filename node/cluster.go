@@ -339,6 +339,9 @@ func postJoin(ctx context.Context, hc *http.Client, base, token string, body []b
 // this node becomes leader.
 func (n *Node) followLeadership(ctx context.Context) {
 	apply := func(leader bool) {
+		if e := n.jobnetEngine(); e != nil && leader {
+			e.Wake() // schedule now: a job due meanwhile starts at once
+		}
 		if n.esc != nil {
 			n.esc.SetActive(leader)
 		}
