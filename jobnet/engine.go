@@ -768,9 +768,10 @@ func (e *Engine) drive(ctx context.Context, now time.Time) {
 			}
 		}
 	}
-	for _, f := range delays {
-		f()
-	}
+	// Jobs start first: nothing below may delay them (a new leader
+	// records every ended run it still holds in the history, a database
+	// write each, which took a second under load before the first job
+	// due during the election was handed over).
 	for _, s := range starts {
 		e.wg.Add(1)
 		go func() {
@@ -783,10 +784,20 @@ func (e *Engine) drive(ctx context.Context, now time.Time) {
 			e.start(ctx, now, s)
 		}()
 	}
-	// Archive side by side (Raft commits concurrent proposals together),
-	// and wait, so the next round does not archive the same runs again.
+	// History records and delay incidents side by side, and archives
+	// (Raft commits concurrent proposals together); the round waits for
+	// them, so the next one does not do the same again.
 	var awg sync.WaitGroup
 	sem := make(chan struct{}, 64)
+	for _, f := range delays {
+		sem <- struct{}{}
+		awg.Add(1)
+		go func() {
+			defer awg.Done()
+			defer func() { <-sem }()
+			f()
+		}()
+	}
 	for _, r := range archive {
 		sem <- struct{}{}
 		awg.Add(1)
