@@ -16,9 +16,9 @@ import (
 // Default timeouts, tuned for a LAN (round trips well under 10 ms). See
 // doc.go for why each value is what it is.
 const (
-	DefaultHeartbeatTimeout   = 500 * time.Millisecond
-	DefaultElectionTimeout    = 500 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultHeartbeatTimeout   = 300 * time.Millisecond
+	DefaultElectionTimeout    = 300 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 300 * time.Millisecond
 	DefaultCommitTimeout      = 50 * time.Millisecond
 	DefaultTransportTimeout   = 2 * time.Second
 	DefaultLivenessTimeout    = 2 * time.Second

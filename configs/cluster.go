@@ -56,9 +56,9 @@ type RaftTimingConfig struct {
 // Raft timing defaults (cluster.DefaultHeartbeatTimeout and the others;
 // configs does not import cluster) and bounds.
 const (
-	defaultRaftHeartbeat = 500 * time.Millisecond
-	defaultRaftElection  = 500 * time.Millisecond
-	defaultRaftLease     = 250 * time.Millisecond
+	defaultRaftHeartbeat = 300 * time.Millisecond
+	defaultRaftElection  = 300 * time.Millisecond
+	defaultRaftLease     = 300 * time.Millisecond
 	minRaftTimeout       = 100 * time.Millisecond
 	maxRaftTimeout       = 10 * time.Second
 )
