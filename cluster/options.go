@@ -26,7 +26,7 @@ const (
 	DefaultStableAfter        = 10 * time.Second
 	DefaultMaxRebalance       = 16
 	DefaultApplyTimeout       = 5 * time.Second
-	// DefaultNoLeaderWait is above the time an election takes (0.8–1.4 s
+	// DefaultNoLeaderWait is above the time an election takes (0.4–1.4 s
 	// measured after a leader's kill -9).
 	DefaultNoLeaderWait      = 2 * time.Second
 	DefaultSnapshotInterval  = 120 * time.Second
