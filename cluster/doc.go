@@ -112,8 +112,10 @@
 // reconcile round: typically ~3 s after the kill, under 5 s. When a
 // follower dies, its targets move LivenessTimeout (+ one round) after its
 // last heartbeat. Measured with TestMeasure (3 nodes, loopback TCP, 20
-// leader kills, UNYO_CLUSTER_MEASURE=1): new leader median 1.0 s, max
-// 1.4 s; targets moved median 3.2 s, max 3.5 s (one run in ~70 took 5.5 s).
+// leader kills, UNYO_CLUSTER_MEASURE=1, load average ~16): new leader
+// median 0.71 s, max 1.18 s; targets moved median 2.77 s, max 3.21 s
+// (with the earlier 500ms/500ms/250ms: median 1.0 s, max 1.4 s; targets
+// moved median 3.2 s, max 3.5 s, one run in ~70 5.5 s).
 // A peer that vanishes without a TCP reset (power loss, cable) is seen
 // when its heartbeat times out after TransportTimeout, so about as fast.
 //
