@@ -196,7 +196,7 @@ func (s *Service) Login(ctx context.Context, name, password string) (secret stri
 	}
 	phc := u.PasswordHash
 	if phc == "" {
-		phc = dummyHash // same work for an unknown user
+		phc = dummyHash() // same work for an unknown user
 	}
 	var ok bool
 	var verr error
@@ -228,13 +228,18 @@ func (s *Service) Login(ctx context.Context, name, password string) (secret stri
 
 // dummyHash is verified against when there is no user, so that a wrong
 // name costs as much as a wrong password.
-var dummyHash = func() string {
+// It is made at the first login, not when the package is initialised:
+// an Argon2id hash costs about 120 ms of CPU and 19 MiB, which every
+// start of the binary would pay, among them every job's shim (see
+// jobnet.Shim), where it delayed a job's start by up to half a second
+// on a loaded node.
+var dummyHash = sync.OnceValue(func() string {
 	h, err := HashPassword("no such user, no such password", DefaultArgon2)
 	if err != nil {
 		panic(err)
 	}
 	return h
-}()
+})
 
 // Authenticator returns the authenticator of users' tokens (API and
 // session): "Authorization: Bearer unyo_…".

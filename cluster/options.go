@@ -16,9 +16,9 @@ import (
 // Default timeouts, tuned for a LAN (round trips well under 10 ms). See
 // doc.go for why each value is what it is.
 const (
-	DefaultHeartbeatTimeout   = 500 * time.Millisecond
-	DefaultElectionTimeout    = 500 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultHeartbeatTimeout   = 300 * time.Millisecond
+	DefaultElectionTimeout    = 300 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 300 * time.Millisecond
 	DefaultCommitTimeout      = 50 * time.Millisecond
 	DefaultTransportTimeout   = 2 * time.Second
 	DefaultLivenessTimeout    = 2 * time.Second
@@ -26,7 +26,7 @@ const (
 	DefaultStableAfter        = 10 * time.Second
 	DefaultMaxRebalance       = 16
 	DefaultApplyTimeout       = 5 * time.Second
-	// DefaultNoLeaderWait is above the time an election takes (0.8–1.4 s
+	// DefaultNoLeaderWait is above the time an election takes (0.4–1.4 s
 	// measured after a leader's kill -9).
 	DefaultNoLeaderWait      = 2 * time.Second
 	DefaultSnapshotInterval  = 120 * time.Second

@@ -35,7 +35,33 @@ type ClusterConfig struct {
 	// TLS makes the Raft transport mutual TLS (all three files or none);
 	// node certificates need IP SANs for the addresses peers dial.
 	TLS NATSClusterTLSConfig `yaml:"tls" json:"tls"`
+	// Raft tunes Raft's failure detection (how fast a dead leader is
+	// replaced); the defaults suit nodes on one LAN.
+	Raft RaftTimingConfig `yaml:"raft" json:"raft"`
 }
+
+// RaftTimingConfig is Raft's failure detection: a follower that has not
+// heard from the leader for a random HeartbeatTimeout–2×HeartbeatTimeout
+// starts an election; a split vote is retried after a random
+// ElectionTimeout–2×ElectionTimeout; a leader that has not reached a
+// majority for LeaderLeaseTimeout steps down. Shorter values replace a
+// dead leader sooner, and depose a live one whose heartbeats a busy
+// machine delays (GC, a slow disk) more often.
+type RaftTimingConfig struct {
+	HeartbeatTimeout   time.Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `yaml:"election_timeout" json:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `yaml:"leader_lease_timeout" json:"leader_lease_timeout"`
+}
+
+// Raft timing defaults (cluster.DefaultHeartbeatTimeout and the others;
+// configs does not import cluster) and bounds.
+const (
+	defaultRaftHeartbeat = 300 * time.Millisecond
+	defaultRaftElection  = 300 * time.Millisecond
+	defaultRaftLease     = 300 * time.Millisecond
+	minRaftTimeout       = 100 * time.Millisecond
+	maxRaftTimeout       = 10 * time.Second
+)
 
 // Defaults, also quoted in docs/configuration.md.
 const defaultRaftBind = "127.0.0.1:9781"
@@ -44,6 +70,8 @@ func (s *ClusterConfig) defaults() {
 	s.Bind = defaultRaftBind
 	s.JoinTimeout = 5 * time.Minute
 	s.BootstrapJoinTokenTTL = time.Hour
+	s.Raft = RaftTimingConfig{HeartbeatTimeout: defaultRaftHeartbeat, ElectionTimeout: defaultRaftElection,
+		LeaderLeaseTimeout: defaultRaftLease}
 }
 
 // joinTokenPrefix is cluster.JoinTokenPrefix (configs does not import
@@ -97,6 +125,7 @@ func (s *ClusterConfig) validate(c *Config, v validator) {
 	if s.BootstrapJoinToken != "" && s.Bootstrap != nil && !*s.Bootstrap {
 		v.errf("bootstrap_join_token", "only the node that bootstraps the cluster (cluster.bootstrap, or no cluster.join) records one")
 	}
+	s.Raft.validate(v.sub("raft"))
 	if s.TLS.Enabled() {
 		tv := v.sub("tls")
 		for _, f := range []struct{ key, path string }{
@@ -108,5 +137,22 @@ func (s *ClusterConfig) validate(c *Config, v validator) {
 				tv.errf(f.key, "%s", msg)
 			}
 		}
+	}
+}
+
+func (r *RaftTimingConfig) validate(v validator) {
+	for _, t := range []struct {
+		key string
+		val time.Duration
+	}{{"heartbeat_timeout", r.HeartbeatTimeout}, {"election_timeout", r.ElectionTimeout}, {"leader_lease_timeout", r.LeaderLeaseTimeout}} {
+		if t.val < minRaftTimeout || t.val > maxRaftTimeout {
+			v.errf(t.key, "%s: want %s to %s", fmtDuration(t.val), fmtDuration(minRaftTimeout), fmtDuration(maxRaftTimeout))
+		}
+	}
+	if r.ElectionTimeout < r.HeartbeatTimeout {
+		v.errf("election_timeout", "%s: want at least heartbeat_timeout (%s)", fmtDuration(r.ElectionTimeout), fmtDuration(r.HeartbeatTimeout))
+	}
+	if r.LeaderLeaseTimeout > r.HeartbeatTimeout {
+		v.errf("leader_lease_timeout", "%s: want at most heartbeat_timeout (%s)", fmtDuration(r.LeaderLeaseTimeout), fmtDuration(r.HeartbeatTimeout))
 	}
 }

@@ -159,6 +159,9 @@ testdata/invalid-nats-cluster-tls.yaml:9: nats.embedded.cluster.tls.ca_file: "te
 testdata/invalid-cluster-join-token.yaml:4: cluster.bootstrap_join_token: not a join token: want unyoj_ and at least 22 more characters
 testdata/invalid-cluster-join-token.yaml:4: cluster.bootstrap_join_token: only the node that bootstraps the cluster (cluster.bootstrap, or no cluster.join) records one
 testdata/invalid-cluster-join-token.yaml:5: cluster.bootstrap_join_token_ttl: 1000h: at most 720h`,
+		"invalid-cluster-raft.yaml": `testdata/invalid-cluster-raft.yaml:3: cluster.raft.heartbeat_timeout: 50ms: want 100ms to 10s
+testdata/invalid-cluster-raft.yaml:4: cluster.raft.election_timeout: 40s: want 100ms to 10s
+testdata/invalid-cluster-raft.yaml:5: cluster.raft.leader_lease_timeout: 1s: want at most heartbeat_timeout (50ms)`,
 		"invalid-nats-cluster-no-routes.yaml": `testdata/invalid-nats-cluster-no-routes.yaml:4: nats.embedded.cluster.routes: required when nats.embedded.cluster.listen is set: the nodes' route addresses, e.g. [nats-route://10.0.0.1:6222]`,
 		"invalid-runbook.yaml": "testdata/invalid-runbook.yaml:3: monitor.thresholds[0].runbook: unknown runbook \"RB-DISK-01\" (see `unyo runbook list`; site runbooks go in runbooks.dir)\n" +
 			"testdata/invalid-runbook.yaml:9: jobnets[0].jobs[0].runbook: unknown runbook \"no-such-book\" (see `unyo runbook list`; site runbooks go in runbooks.dir)",

@@ -35,8 +35,10 @@ import (
 //     answered in time (the agent may have taken it and its answer been
 //     lost) and when it dispatches again (a retry after the stream may
 //     have stored the task, a new leader's takeover): those never make an
-//     agent take a task directly, so a tag's task already in the stream is
-//     not also run by another agent of the tag.
+//     agent of a tag take a task directly, so a tag's task already in the
+//     stream is not also run by another agent of the tag. The one agent
+//     of an agent or node target that answers "not taken" is then offered
+//     the task (take): it refuses a stream copy of an attempt it took.
 //
 // The two are on distinct subjects because NATS counts an answer against
 // each delivery to the connection: a request delivered to two
@@ -53,6 +55,9 @@ const (
 	directConfirm = "confirm"
 	// directQueue is the queue group of the agents' take subscriptions.
 	directQueue = "unyo-direct"
+	// notTaken is an agent's answer to a confirmation of an attempt it
+	// has not taken.
+	notTaken = "not taken"
 )
 
 // DirectTimeout bounds the direct hand-off of one dispatch try: two
@@ -125,6 +130,19 @@ func (a *Agents) handOff(ctx context.Context, sfx, key string, b []byte, again b
 	if res == offerTaken {
 		a.direct.WithLabelValues("confirmed").Inc()
 		return true
+	}
+	if again && res == offerRefused && why == notTaken && !strings.HasPrefix(sfx, ".tag.") {
+		// The one agent of an agent or node target says it has not
+		// taken the attempt: it is offered the task, so that a new
+		// leader's takeover does not wait for the stream (whose leader
+		// may be electing, for seconds). Still once: the agent takes an
+		// attempt once whichever way it comes, and refuses the stream's
+		// copy, if the old leader stored one, as a replay.
+		res, why = a.offer(ctx, subj, directTake, b, d*2/3)
+		if res == offerTaken {
+			a.direct.WithLabelValues("taken").Inc()
+			return true
+		}
 	}
 	a.direct.WithLabelValues("unanswered").Inc()
 	a.log.Debug("no agent holds the task; storing it", "job", key, "subject", subj, "why", why)
@@ -286,7 +304,7 @@ func (a *Agent) confirmDirect(m *nats.Msg, t directTarget) {
 	case took:
 		respond(m, directAnswer{Taken: true})
 	case !t.tag:
-		respond(m, directAnswer{No: "not taken"})
+		respond(m, directAnswer{No: notTaken})
 	}
 }
 

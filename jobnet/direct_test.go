@@ -75,7 +75,8 @@ func (r *startRecorder) count(key string) int {
 // NATS, never through the task stream, and exactly once whichever way a
 // copy comes: the stream copy of a task taken directly is not run, an
 // offer of a task taken from the stream is answered "taken" and not run
-// again, a dispatch again (takeover) only confirms. An agent that may not
+// again, a dispatch again (takeover) confirms, and offers the task only to
+// an agent that says it has not taken it. An agent that may not
 // start jobs (its gate) says no, and the task waits in the stream.
 func TestDirectDispatch(t *testing.T) {
 	b := openBus(t)
@@ -168,6 +169,35 @@ jobnets:
 		t.Errorf("taken: %v, want 2 (the offer of a task the agent had)", got)
 	}
 
+	// Dispatched again, an attempt the agent has not taken (the old
+	// leader died between committing its start and handing it over):
+	// the agent says "not taken" and is offered it; the stream is not
+	// waited for. Its stream copy, had the old leader stored one, is
+	// refused as a replay: it runs once.
+	fresh := Task{Run: "takeover", Jobnet: "d", Job: "y", Attempt: 1, Command: "noop"}
+	beforeAgain := streamSeq(t, js, TaskStream)
+	if err := agents.DispatchAgain(t.Context(), "agent:ag1", fresh); err != nil {
+		t.Fatal(err)
+	}
+	if got := outcome("taken"); got != 3 {
+		t.Errorf("taken: %v, want 3 (the attempt dispatched again, not taken before)", got)
+	}
+	if seq := streamSeq(t, js, TaskStream); seq != beforeAgain {
+		t.Errorf("dispatch again of an attempt not taken stored it (%d → %d), want a direct hand-off", beforeAgain, seq)
+	}
+	waitFor(t, "the attempt dispatched again to run", func() bool { return rec.count("takeover/y") == 1 })
+	signed, err = testSigner.Sign("agent:ag1", fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), taskSubject+".agent.ag1", signed, jetstream.WithMsgID("task:"+fresh.Key())); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the agent to refuse the stream copy", func() bool {
+		return counterValue(t, reg, "unyo_agent_tasks_refused_total", RefusedReplayed) == 2
+	})
+	before = streamSeq(t, js, TaskStream)
+
 	// A gated agent says no: the task is stored and waits until the gate
 	// opens, then runs once.
 	gated.Store("refuse mode")
@@ -178,7 +208,7 @@ jobnets:
 		t.Fatal(err)
 	}
 	waitFor(t, "the refused offer", func() bool { return outcome("refused") == 1 })
-	waitFor(t, "the task stored", func() bool { return streamSeq(t, js, TaskStream) > before+1 })
+	waitFor(t, "the task stored", func() bool { return streamSeq(t, js, TaskStream) > before })
 	if n := rec.count(id2 + "/a"); n != 0 {
 		t.Fatalf("a gated agent ran the task")
 	}
@@ -187,7 +217,7 @@ jobnets:
 		t.Fatalf("run %s: %+v", r.Status, r.Jobs["a"])
 	}
 	time.Sleep(200 * time.Millisecond) // a repeat would have started by now
-	for _, k := range []string{id + "/a", "manual/x", id2 + "/a"} {
+	for _, k := range []string{id + "/a", "manual/x", "takeover/y", id2 + "/a"} {
 		if n := rec.count(k); n != 1 {
 			t.Errorf("%s ran %d times, want once", k, n)
 		}

@@ -263,6 +263,11 @@ func (e *Engine) net(name string) *Net {
 	return e.nets[name]
 }
 
+// Wake makes the engine look at its schedules and runs now rather than
+// at its next tick: a node that has just become leader takes over at
+// once (Run's loop otherwise notices within a Tick).
+func (e *Engine) Wake() { e.poke() }
+
 func (e *Engine) poke() {
 	select {
 	case e.wake <- struct{}{}:
@@ -763,9 +768,10 @@ func (e *Engine) drive(ctx context.Context, now time.Time) {
 			}
 		}
 	}
-	for _, f := range delays {
-		f()
-	}
+	// Jobs start first: nothing below may delay them (a new leader
+	// records every ended run it still holds in the history, a database
+	// write each, which took a second under load before the first job
+	// due during the election was handed over).
 	for _, s := range starts {
 		e.wg.Add(1)
 		go func() {
@@ -778,10 +784,20 @@ func (e *Engine) drive(ctx context.Context, now time.Time) {
 			e.start(ctx, now, s)
 		}()
 	}
-	// Archive side by side (Raft commits concurrent proposals together),
-	// and wait, so the next round does not archive the same runs again.
+	// History records and delay incidents side by side, and archives
+	// (Raft commits concurrent proposals together); the round waits for
+	// them, so the next one does not do the same again.
 	var awg sync.WaitGroup
 	sem := make(chan struct{}, 64)
+	for _, f := range delays {
+		sem <- struct{}{}
+		awg.Add(1)
+		go func() {
+			defer awg.Done()
+			defer func() { <-sem }()
+			f()
+		}()
+	}
 	for _, r := range archive {
 		sem <- struct{}{}
 		awg.Add(1)
@@ -1249,9 +1265,8 @@ func (e *Engine) raise(ctx context.Context, n *Net, jc *Job, run, job, what, msg
 	if err != nil {
 		s = incident.Major
 	}
-	sum := sha256.Sum256([]byte(run + "/" + job + "/" + what + "/" + string(status)))
 	ev := incident.Event{
-		ID: "jobnet-" + hex.EncodeToString(sum[:12]), Source: "jobnet", Target: n.Name, Check: check,
+		ID: IncidentEventID(run, job, what, status), Source: "jobnet", Target: n.Name, Check: check,
 		Severity: s, Status: status, DedupKey: "jobnet/" + n.Name + "/" + check, Message: msg,
 		Time: e.opts.Now().UTC(), Runbook: runbook,
 		Labels: map[string]string{"run": run, "jobnet": n.Name, "what": what},
@@ -1263,6 +1278,18 @@ func (e *Engine) raise(ctx context.Context, n *Net, jc *Job, run, job, what, msg
 		ev.Message = ev.Message[:incident.MaxMessageLen]
 	}
 	e.publish(ctx, ev)
+}
+
+// IncidentEventID is the id of the event the engine raises about job of
+// run (the run itself when job is empty): what is the job's end state
+// ("ended-abnormal", "lost"), "abnormal" for a job settled abnormal
+// before it started, or a flag ("start-delay", "end-delay", "recovered",
+// "reported"). The same id every time, so that the ledger applies a
+// retried or re-raised event once, and so that a test or an operator can
+// find the incident of an end.
+func IncidentEventID(run, job, what string, status incident.Status) string {
+	sum := sha256.Sum256([]byte(run + "/" + job + "/" + what + "/" + string(status)))
+	return "jobnet-" + hex.EncodeToString(sum[:12])
 }
 
 // maxRaising bounds the incidents being retried at once.

@@ -48,6 +48,9 @@ type ClusterOptions struct {
 	BootstrapJoinTokenTTL time.Duration
 	// TLS, if set, makes the Raft transport mutual TLS.
 	TLS *tls.Config
+	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout are Raft's
+	// failure detection (cluster.Options); zero: cluster's defaults.
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	// Tune adjusts the Raft options (tests shorten timeouts).
 	Tune func(*cluster.Options)
 }
@@ -89,6 +92,7 @@ func (n *Node) newCluster() error {
 			return err
 		},
 		BootstrapJoinToken: o.BootstrapJoinToken, BootstrapJoinTokenTTL: o.BootstrapJoinTokenTTL,
+		HeartbeatTimeout: o.HeartbeatTimeout, ElectionTimeout: o.ElectionTimeout, LeaderLeaseTimeout: o.LeaderLeaseTimeout,
 	}
 	if o.Tune != nil {
 		o.Tune(&co)
@@ -339,6 +343,9 @@ func postJoin(ctx context.Context, hc *http.Client, base, token string, body []b
 // this node becomes leader.
 func (n *Node) followLeadership(ctx context.Context) {
 	apply := func(leader bool) {
+		if e := n.jobnetEngine(); e != nil && leader {
+			e.Wake() // schedule now: a job due meanwhile starts at once
+		}
 		if n.esc != nil {
 			n.esc.SetActive(leader)
 		}

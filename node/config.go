@@ -142,6 +142,8 @@ func FromConfig(c *configs.Config, log *slog.Logger) (Options, error) {
 		Join:      c.Cluster.Join, JoinTimeout: c.Cluster.JoinTimeout,
 		JoinToken:          string(c.Cluster.JoinToken),
 		BootstrapJoinToken: string(c.Cluster.BootstrapJoinToken), BootstrapJoinTokenTTL: c.Cluster.BootstrapJoinTokenTTL,
+		HeartbeatTimeout: c.Cluster.Raft.HeartbeatTimeout, ElectionTimeout: c.Cluster.Raft.ElectionTimeout,
+		LeaderLeaseTimeout: c.Cluster.Raft.LeaderLeaseTimeout,
 	}
 	if c.Cluster.TLS.Enabled() {
 		tc, err := bus.RouteTLSConfig(c.Cluster.TLS.CertFile, c.Cluster.TLS.KeyFile, c.Cluster.TLS.CAFile)
