@@ -51,7 +51,10 @@ operations-se → ops-se, site-manager → site-manager, the outside parties
 Beyond the table: a user changes only their own password (` + "`self`" + `) and
 makes tokens only for themselves with a role at most their own, unless an
 admin (` + "`token.admin`" + `); the last enabled admin cannot be disabled or
-demoted; a demoted user's tokens fall to the user's new role.
+demoted; a demoted user's tokens fall to the user's new role. The
+console's live stream (` + "`/events`, `web.view`" + `) sends an event meant for an
+action only to a viewer allowed it: ` + "`agent`" + ` events need ` + "`agent.read`" + `,
+` + "`rollout`" + ` events ` + "`rollout.read`" + ` (docs/console.md).
 `)
 	return b.String()
 }
