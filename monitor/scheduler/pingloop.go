@@ -17,8 +17,12 @@ import (
 
 // pingTick is the grain of the ping loop: checks whose slots fall in the
 // same tick start together, and finished checks are handled on the next
-// tick. Probes stay spread over the interval at this resolution.
-const pingTick = 10 * time.Millisecond
+// tick. Probes stay spread over the interval at this resolution. At 10 ms
+// the loop's wake-ups, not its probes, were most of its cost at 10,000
+// targets (100 a second for 1,000 probes: 41–45 µs of CPU per probe on
+// loopback, 23–24 µs at 50 ms); a check starts at most this much after
+// its slot, which an interval of at least a second does not notice.
+const pingTick = 50 * time.Millisecond
 
 // pingLoop runs every ping check of a Scheduler from one goroutine: a heap
 // of checks ordered by their next slot, started through the Pinger's

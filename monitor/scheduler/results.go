@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/monitor"
@@ -20,6 +21,11 @@ const (
 	maxQueuedSamples = 1 << 19
 	// publishChunk is the most events handed to a BatchSink at once.
 	publishChunk = 1024
+	// resultsPause is the least time between two turns of the results
+	// goroutine: the rounds of several ticks share one wake-up, one
+	// SampleSink.Add and one spool append (an event waits at most this
+	// much longer).
+	resultsPause = 50 * time.Millisecond
 )
 
 // queuedEvent is an event waiting for the results goroutine.
@@ -106,11 +112,18 @@ func (s *Scheduler) runResults(ctx context.Context, q *resultQueue) {
 	var events []queuedEvent
 	var batch []incident.Event
 	var names []string
+	pause := time.NewTimer(0)
+	defer pause.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-q.kick:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-pause.C:
 		}
 		samples, events = q.take(samples, events)
 		if s.opts.Samples != nil && len(samples) > 0 {
@@ -139,6 +152,7 @@ func (s *Scheduler) runResults(ctx context.Context, q *resultQueue) {
 		}
 		clear(samples)
 		clear(events)
+		pause.Reset(resultsPause)
 	}
 }
 

@@ -105,8 +105,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.pingLag = lag
 	m.missedSlots = prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_ping_missed_slots_total",
 		Help: "Ping slots that passed without a check: the loop ran more than an interval late, or the previous check overran."})
-	m.samplesDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_samples_dropped_total",
-		Help: "Ping samples dropped because the sample sink fell behind."})
+	m.samplesDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_ping_samples_dropped_total",
+		Help: "Ping samples dropped before the sample sink because it fell behind (the queue in front of it was full)."})
 	if reg != nil {
 		reg.MustRegister(m.checks, m.duration, m.events, m.publishErrs, m.scheduled, m.sampleErrors, m.lostPings,
 			lag, m.missedSlots, m.samplesDropped)
