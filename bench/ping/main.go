@@ -9,15 +9,18 @@
 // unyo's events go, as on a node without a cluster, into a durable spool
 // (fsync'd appends) that a forwarder publishes to an embedded JetStream
 // (-sink=spool, the default; -sink=count only counts them); its samples
-// into a ring. The measured period starts once every target was checked
-// once and lasts whole intervals, so that exactly n × packets ×
-// duration/interval probes are due in it.
+// into a ring. The measured period starts one interval after every target
+// was checked once (its first event raised) and lasts whole intervals, so
+// that exactly n × packets × duration/interval probes are due in it; the
+// lag of the rounds behind their slots and the slots missed say whether
+// the schedule was kept.
 //
 // Only loopback addresses (127.1.0.1 upward, all distinct) are probed.
 //
 //	go run ./bench/ping                                  # 10,000 and 100,000 targets
 //	go run ./bench/ping -n 10000 -interval 10s -duration 30s -packets 1
 //	go run ./bench/ping -n 10000 -packets 3 -fping=false -cpuprofile cpu.out
+//	go run ./bench/ping -n 100000 -fping=false -duration 4m -memprofile heap.out
 package main
 
 import (
