@@ -433,24 +433,39 @@ func (n *Node) followAssignments(ctx context.Context) {
 
 // checkSink is where the scheduler's events go: the bus, but only while
 // this node is in the cluster's quorum, so a node cut off in a minority
-// opens no incidents on its own (its targets move to the majority).
+// opens no incidents on its own (its targets move to the majority). It is
+// a monitor.BatchSink: the ping checks' events of a turn go into the spool
+// in one append (one fsync), not one each.
 func (n *Node) checkSink() monitor.Sink {
 	if n.opts.Cluster.DataDir == "" {
 		return n.ingest.in
 	}
-	return monitor.SinkFunc(func(ctx context.Context, ev incident.Event) error {
-		if n.raft != nil && !n.raft.InQuorum() {
-			n.withheld.Inc()
-			return errNoQuorum
-		}
+	return clusterCheckSink{n}
+}
+
+type clusterCheckSink struct{ n *Node }
+
+var _ monitor.BatchSink = clusterCheckSink{}
+
+func (s clusterCheckSink) Publish(ctx context.Context, ev incident.Event) error {
+	return s.PublishBatch(ctx, []incident.Event{ev})
+}
+
+func (s clusterCheckSink) PublishBatch(ctx context.Context, evs []incident.Event) error {
+	n := s.n
+	if n.raft != nil && !n.raft.InQuorum() {
+		n.withheld.Add(float64(len(evs)))
+		return errNoQuorum
+	}
+	out := make([]incident.Event, 0, len(evs))
+	for _, ev := range evs {
 		ev = n.confirm(ctx, ev)
 		if ev.Source == "ping" && ev.Check == "ping" && ev.Status == incident.OK && n.raft != nil {
-			if err := n.ingest.in.Publish(ctx, n.pathOK(ev)); err != nil {
-				return err
-			}
+			out = append(out, n.pathOK(ev))
 		}
-		return n.ingest.in.Publish(ctx, ev)
-	})
+		out = append(out, ev)
+	}
+	return n.ingest.in.PublishBatch(ctx, out)
 }
 
 // errNoQuorum: this node is not in the cluster's quorum.

@@ -57,9 +57,11 @@
 // by whoever moves its wake time earlier, so starting checks costs it no
 // extra wake-up; it wakes on 5 ms grain boundaries only while replies are
 // awaited or a timed action is due. Measured with bench/ping against fping
-// on the same loopback targets in one run: 44–45 µs of CPU per probe vs
-// fping's 89–113 µs at 10,000 targets (ratio 0.40–0.49), 43 µs vs 83 µs
-// at 100,000 (ratio 0.52).
+// on the same loopback targets in one run, driven by the scheduler with
+// its events through a node's spool (docs/performance.md): 20.8–26.4 µs
+// of CPU per probe vs fping's 51.4–57.6 µs at 10,000 targets (ratio
+// 0.40–0.51), 17.2–19.0 µs vs 45.9–48.4 µs at 100,000 (ratio 0.36–0.40),
+// every scheduled probe sent (fping's runs took longer than the interval).
 //
 // Spreading probes over the interval is the scheduler's job (it gives each
 // target a fixed offset in its interval); Ping sends the packets of one

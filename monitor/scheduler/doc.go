@@ -7,10 +7,17 @@
 //	                    └──► threshold.Engine ───────────────────────┘
 //
 // Each SNMP and service check has one goroutine. Ping checks, the many
-// ones, share one: a heap of checks ordered by their next slot, woken at
-// most every 10 ms, starting the checks due through the Pinger's
-// asynchronous Start and handling finished ones in batches (one
-// SampleSink.Add per batch). Runs are spread evenly over
+// ones, share two: the ping loop, a heap of checks ordered by their next
+// slot, woken at most every 50 ms, starting the checks due through the
+// Pinger's StartBatch and turning finished ones into states, samples and
+// events in batches; and its results goroutine, which stores the samples
+// (one SampleSink.Add per turn) and publishes the events (one
+// PublishBatch per turn when the sink is a monitor.BatchSink, as the
+// node's spool is). A slow sink (the spool's fsync, a dual-vantage
+// recheck, a ledger catching up) thus delays results, never probes: the
+// loop waits only when 65,536 events are queued (events are never
+// dropped) and drops, counting them, the samples beyond 524,288. Runs are
+// spread evenly over
 // the interval: a check runs at the slots  k × interval + offset  where the
 // offset is a hash of "<target>/<check>" modulo the interval, so 10,000
 // targets at 10 s start about 1,000 checks a second rather than 10,000 at
@@ -43,4 +50,7 @@
 //	unyo_monitor_scheduled_checks                         gauge    checks with a running schedule
 //	unyo_monitor_sample_errors_total                      counter  SampleSink failures
 //	unyo_monitor_ping_lost_completions_total              counter  ping checks whose completion never came (restarted)
+//	unyo_monitor_ping_schedule_lag_seconds                histogram how late a round of ping checks started after its slot
+//	unyo_monitor_ping_missed_slots_total                  counter  ping slots passed without a check (loop an interval late, or the check overran)
+//	unyo_monitor_ping_samples_dropped_total               counter  ping samples dropped because the sample sink fell behind
 package scheduler

@@ -77,6 +77,14 @@ type metrics struct {
 	scheduled    prometheus.Gauge
 	sampleErrors prometheus.Counter
 	lostPings    prometheus.Counter
+	// pingLag: how late the ping loop started the checks of a round
+	// (the latest of them); missedSlots: ping slots that passed without
+	// a check (the loop ran later than an interval, or the previous check
+	// overran); samplesDropped: ping samples dropped because the sample
+	// sink fell behind.
+	pingLag        prometheus.Observer
+	missedSlots    prometheus.Counter
+	samplesDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -91,8 +99,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lostPings: prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_ping_lost_completions_total",
 			Help: "Ping checks whose completion never came; a new check was started."}),
 	}
+	lag := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unyo_monitor_ping_schedule_lag_seconds",
+		Help:    "How late the ping loop started a round of checks after their slot (the latest check of the round).",
+		Buckets: []float64{.005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})
+	m.pingLag = lag
+	m.missedSlots = prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_ping_missed_slots_total",
+		Help: "Ping slots that passed without a check: the loop ran more than an interval late, or the previous check overran."})
+	m.samplesDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "unyo_monitor_ping_samples_dropped_total",
+		Help: "Ping samples dropped before the sample sink because it fell behind (the queue in front of it was full)."})
 	if reg != nil {
-		reg.MustRegister(m.checks, m.duration, m.events, m.publishErrs, m.scheduled, m.sampleErrors, m.lostPings)
+		reg.MustRegister(m.checks, m.duration, m.events, m.publishErrs, m.scheduled, m.sampleErrors, m.lostPings,
+			lag, m.missedSlots, m.samplesDropped)
 	}
 	return m
 }
@@ -273,8 +290,9 @@ func (s *Scheduler) SetTargets(ts []target.Target) error {
 		if r.kind == "ping" {
 			if s.ping == nil {
 				s.ping = s.newPingLoop()
-				s.wg.Add(1)
+				s.wg.Add(2)
 				go s.runPings(s.ctx)
+				go s.runResults(s.ctx, s.ping.results)
 			}
 			s.runners[key] = r
 			s.addPing(r)
@@ -423,7 +441,7 @@ func (s *Scheduler) runOnce(ctx context.Context, r *runner) {
 		}
 	}
 	for _, ev := range events {
-		s.publish(ctx, t, ev)
+		s.publish(ctx, t.Name, ev)
 	}
 }
 
@@ -477,20 +495,35 @@ func (s *Scheduler) state(t target.Target, check, source string, downAfter int, 
 	return st
 }
 
-func (s *Scheduler) publish(ctx context.Context, t target.Target, ev incident.Event) {
-	ev.Normalize(time.Now())
-	if err := ev.Validate(); err != nil {
-		s.log.Error("dropping invalid event", "target", t.Name, "check", ev.Check, "err", err)
-		s.metrics.publishErrs.Inc()
+func (s *Scheduler) publish(ctx context.Context, target string, ev incident.Event) {
+	ev, ok := s.prepare(target, ev)
+	if !ok {
 		return
 	}
 	if err := s.opts.Sink.Publish(ctx, ev); err != nil {
 		s.metrics.publishErrs.Inc()
-		s.log.Warn("publishing event", "target", t.Name, "check", ev.Check, "status", ev.Status, "err", err)
+		s.log.Warn("publishing event", "target", target, "check", ev.Check, "status", ev.Status, "err", err)
 		return
 	}
+	s.published(target, ev)
+}
+
+// prepare normalizes ev and validates it; an invalid one is logged,
+// counted and refused.
+func (s *Scheduler) prepare(target string, ev incident.Event) (incident.Event, bool) {
+	ev.Normalize(time.Now())
+	if err := ev.Validate(); err != nil {
+		s.log.Error("dropping invalid event", "target", target, "check", ev.Check, "err", err)
+		s.metrics.publishErrs.Inc()
+		return ev, false
+	}
+	return ev, true
+}
+
+// published counts and logs an event the sink took.
+func (s *Scheduler) published(target string, ev incident.Event) {
 	s.metrics.events.WithLabelValues(ev.Source, string(ev.Status)).Inc()
-	s.log.Info("event", "target", t.Name, "check", ev.Check, "status", ev.Status, "severity", ev.Severity, "msg", ev.Message)
+	s.log.Info("event", "target", target, "check", ev.Check, "status", ev.Status, "severity", ev.Severity, "msg", ev.Message)
 }
 
 func b2f(b bool) float64 {

@@ -83,6 +83,44 @@ func TestStateHistoryKeepsFailuresLonger(t *testing.T) {
 	}
 }
 
+// The history keeps each result's values (stored compactly, given back as
+// a map of their own), in order across the ring's wrap, and never the
+// caller's map.
+func TestStateHistoryKeepsValues(t *testing.T) {
+	s := NewState(StateOptions{Target: "web01", Check: "ping", History: History{Recent: 3, Failures: 2}})
+	t0 := time.Unix(1e9, 0)
+	for i := range 5 {
+		v := map[string]float64{"loss_percent": float64(10 * i), "rtt_avg_seconds": float64(i) / 1000}
+		s.Record(Result{Time: t0.Add(time.Duration(i) * time.Second), OK: i%2 == 0, Duration: time.Duration(i) * time.Millisecond, Message: fmt.Sprint("r", i), Values: v})
+		v["loss_percent"] = -1 // the caller's map is not the history's
+	}
+	s.Record(Result{Time: t0.Add(5 * time.Second), OK: true})
+	snap := s.Snapshot()
+	if len(snap.Recent) != 3 {
+		t.Fatalf("recent: %+v", snap.Recent)
+	}
+	for k, r := range snap.Recent[:2] {
+		i := 3 + k
+		want := map[string]float64{"loss_percent": float64(10 * i), "rtt_avg_seconds": float64(i) / 1000}
+		if r.Message != fmt.Sprint("r", i) || r.Duration != time.Duration(i)*time.Millisecond || r.OK != (i%2 == 0) || fmt.Sprint(r.Values) != fmt.Sprint(want) {
+			t.Errorf("recent[%d] = %+v, want r%d with values %v", k, r, i, want)
+		}
+	}
+	if r := snap.Recent[2]; r.Values != nil || !r.Time.Equal(t0.Add(5*time.Second)) {
+		t.Errorf("last = %+v, want the result without values", r)
+	}
+	if len(snap.Failures) != 2 || snap.Failures[0].Message != "r1" || snap.Failures[1].Values["loss_percent"] != 30 {
+		t.Errorf("failures: %+v", snap.Failures)
+	}
+	snap.Recent[0].Values["loss_percent"] = -2 // nor is a snapshot's
+	if got := s.Snapshot().Recent[0].Values["loss_percent"]; got != 30 {
+		t.Errorf("history changed through a snapshot: %v", got)
+	}
+	if _, _, last := s.Liveness(); !last.Equal(t0.Add(5 * time.Second)) {
+		t.Errorf("liveness last = %v", last)
+	}
+}
+
 func TestTracker(t *testing.T) {
 	tr := NewTracker()
 	a := tr.Ensure(StateOptions{Target: "b", Check: "ping"})
