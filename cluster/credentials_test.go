@@ -102,6 +102,15 @@ func TestAuthenticator(t *testing.T) {
 		c := n.MemberCredential()
 		return c != "" && n.State().Creds["n1"] == HashCredential(c)
 	})
+	// The bootstrap join token is recorded just after the credential.
+	waitUntil(t, "bootstrap join token recorded", func() bool {
+		for _, jt := range n.JoinTokens() {
+			if jt.ID == "bootstrap" {
+				return true
+			}
+		}
+		return false
+	})
 	for _, f := range []string{MemberCredFile, SecretKeyFile} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {

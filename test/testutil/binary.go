@@ -83,15 +83,70 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
-// FreePort returns a loopback host:port that was free a moment ago.
+// FreePort returns a loopback host:port that was free a moment ago. It is
+// taken below the kernel's ephemeral range (net.ipv4.ip_local_port_range),
+// where no outgoing connection's source port lands between this check and
+// the node's bind (a port the kernel picked for ":0" is in that range, and
+// a parallel test's connection took one from under a starting node), and
+// it is never handed out twice by this process.
 func FreePort(t testing.TB) string {
 	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	lo, hi := portRange()
+	if portNext == 0 {
+		portNext = lo + (os.Getpid()*7919+int(time.Now().UnixNano()))%(hi-lo)
+		portGiven = map[int]bool{}
+	}
+	for range hi - lo {
+		p := portNext
+		portNext++
+		if portNext >= hi {
+			portNext = lo
+		}
+		if portGiven[p] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portGiven[p] = true
+		return addr
+	}
+	// Nothing free below the ephemeral range: let the kernel pick.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+var (
+	portMu    sync.Mutex
+	portNext  int
+	portGiven map[int]bool
+)
+
+// portRange is the ports FreePort hands out: from 20000 up to the start
+// of the ephemeral range (10000 ports at least), else 20000–30000.
+func portRange() (lo, hi int) {
+	lo, hi = 20000, 30000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return lo, hi
+	}
+	if eph, err := strconv.Atoi(f[0]); err == nil && eph-lo >= 10000 {
+		hi = eph
+	}
+	return lo, hi
 }
 
 // AdminToken is the first admin's API token of every node this test
