@@ -286,7 +286,7 @@ func (r *Receiver) readUDP() {
 			}
 			size += len(data) + itemSize
 		}
-		buf := make([]byte, 0, size) // one allocation for the batch's bytes
+		buf := make([]byte, 0, size-room*itemSize) // one allocation for the batch's bytes
 		items := make([]item, 0, room)
 		for i := range n {
 			data, ap, truncated := rd.Datagram(i)
@@ -523,14 +523,12 @@ func (r *Receiver) work() {
 // take handles a batch of frames taken off the queue.
 func (r *Receiver) take(p *Parser, items []item, b *batch) int {
 	r.queued.Add(-int64(len(items)))
-	var size int
+	size := len(items) * itemSize
 	for _, it := range items {
-		size += len(it.data) + itemSize
-	}
-	r.queuedBytes.Add(-int64(size))
-	for _, it := range items {
+		size += len(it.data)
 		r.handle(p, it, b)
 	}
+	r.queuedBytes.Add(-int64(size))
 	return len(items)
 }
 
