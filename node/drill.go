@@ -136,15 +136,7 @@ func (v vault) Abort(ctx context.Context, account, reason string) error {
 // runs (the node's built-in agent with run_on.node, or the leader) and
 // keeps the passwords in the ledger before it sets them.
 func (n *Node) rotateBuiltin(ctx context.Context, t jobnet.Task) (int, string, error) {
-	r := t.Rotate
-	var out strings.Builder
-	err := rotate.Rotate(ctx, vault{n: n, by: "job:" + t.Jobnet + "/" + t.Job}, rotate.Accounts(r.Host, r),
-		rotate.Options{Length: r.Length, Check: rotate.CommandCheck(r.VerifyCommand),
-			Log: func(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }})
-	if err != nil {
-		return 1, out.String(), err
-	}
-	return 0, out.String(), nil
+	return rotate.RunJob(ctx, vault{n: n, by: "job:" + t.Jobnet + "/" + t.Job}, t.Rotate.Host, t.Rotate)
 }
 
 // drillBuiltin is the job kind drill: it runs the drill, stores its

@@ -203,15 +203,21 @@ func AgentJob(nc *nats.Conn, agent string) jobnet.Builtin {
 		if t.SealTo == "" {
 			return 2, "", errors.New("the task carries no cluster key to seal the passwords to (a node older than this agent?): nothing changed")
 		}
-		var out strings.Builder
-		v := &RemoteVault{NC: nc, Agent: agent, SealTo: t.SealTo, Task: t}
-		err := Rotate(ctx, v, Accounts(agent, r), Options{Length: r.Length, Check: CommandCheck(r.VerifyCommand),
-			Log: func(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }})
-		if err != nil {
-			return 1, out.String(), err
-		}
-		return 0, out.String(), nil
+		return RunJob(ctx, &RemoteVault{NC: nc, Agent: agent, SealTo: t.SealTo, Task: t}, agent, r)
 	}
+}
+
+// RunJob is a rotate-password job's run on host with vault v, as a job
+// built-in answers it: end code 0, or 1 with the error when a rotation
+// failed; the output is Rotate's log.
+func RunJob(ctx context.Context, v Vault, host string, r configs.JobRotatePassword) (int, string, error) {
+	var out strings.Builder
+	err := Rotate(ctx, v, Accounts(host, r), Options{Length: r.Length, Check: CommandCheck(r.VerifyCommand),
+		Log: func(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }})
+	if err != nil {
+		return 1, out.String(), err
+	}
+	return 0, out.String(), nil
 }
 
 // AgentExec is a remote agent's executor: commands, the built-in kinds
