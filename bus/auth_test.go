@@ -105,6 +105,64 @@ func (a *agentConn) noViolation(t *testing.T) {
 	}
 }
 
+// checkOwnJobSubjects checks that agent web01 (tag linux) on a may use its
+// own job subjects: its consumers for its name and tag, a task fetched and
+// acknowledged, a kill received, a result and a heartbeat published;
+// also, when set, between subscribing and the task, before the task.
+func checkOwnJobSubjects(t *testing.T, ctx context.Context, b *Bus, a *agentConn, also func()) {
+	t.Helper()
+	cons, err := a.js.CreateOrUpdateConsumer(ctx, jobTaskStream, consumerCfg("agent-web01", "unyo.job.task.agent.web01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.js.CreateOrUpdateConsumer(ctx, jobTaskStream, consumerCfg("tag-linux", "unyo.job.task.tag.linux")); err != nil {
+		t.Fatal(err)
+	}
+	kills := make(chan string, 1)
+	if _, err := a.nc.Subscribe("unyo.job.kill.agent.web01", func(m *nats.Msg) { kills <- string(m.Data) }); err != nil {
+		t.Fatal(err)
+	}
+	if also != nil {
+		also()
+	}
+	a.noViolation(t)
+	if _, err := b.JetStream().Publish(ctx, "unyo.job.task.agent.web01", []byte("task-1")); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for m := range batch.Messages() {
+		n++
+		if string(m.Data()) != "task-1" {
+			t.Errorf("fetched %q", m.Data())
+		}
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("fetched %d tasks, want 1 (err %v)", n, batch.Error())
+	}
+	if err := b.Conn().Publish("unyo.job.kill.agent.web01", []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-kills:
+	case <-time.After(10 * time.Second):
+		t.Fatal("kill not received")
+	}
+	if _, err := a.js.Publish(ctx, jobResultSubject+".web01", []byte(`{}`)); err != nil {
+		t.Fatalf("publish result: %v", err)
+	}
+	if err := a.nc.Publish(jobBeatSubject+".web01", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	a.noViolation(t)
+}
+
 func consumerCfg(durable, subject string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{Durable: durable, FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy}
 }
@@ -143,53 +201,7 @@ func TestAgentAccess(t *testing.T) {
 	}
 
 	t.Run("own consumers, tasks, acks, kills and results", func(t *testing.T) {
-		cons, err := a.js.CreateOrUpdateConsumer(ctx, jobTaskStream, consumerCfg("agent-web01", "unyo.job.task.agent.web01"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.js.CreateOrUpdateConsumer(ctx, jobTaskStream, consumerCfg("tag-linux", "unyo.job.task.tag.linux")); err != nil {
-			t.Fatal(err)
-		}
-		kills := make(chan string, 1)
-		if _, err := a.nc.Subscribe("unyo.job.kill.agent.web01", func(m *nats.Msg) { kills <- string(m.Data) }); err != nil {
-			t.Fatal(err)
-		}
-		a.noViolation(t)
-		if _, err := b.JetStream().Publish(ctx, "unyo.job.task.agent.web01", []byte("task-1")); err != nil {
-			t.Fatal(err)
-		}
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			if string(m.Data()) != "task-1" {
-				t.Errorf("fetched %q", m.Data())
-			}
-			if err := m.DoubleAck(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if n != 1 {
-			t.Fatalf("fetched %d tasks, want 1 (err %v)", n, batch.Error())
-		}
-		if err := b.Conn().Publish("unyo.job.kill.agent.web01", []byte("k")); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-kills:
-		case <-time.After(5 * time.Second):
-			t.Fatal("kill not received")
-		}
-		if _, err := a.js.Publish(ctx, jobResultSubject+".web01", []byte(`{}`)); err != nil {
-			t.Fatalf("publish result: %v", err)
-		}
-		if err := a.nc.Publish(jobBeatSubject+".web01", []byte(`{}`)); err != nil {
-			t.Fatal(err)
-		}
-		a.noViolation(t)
+		checkOwnJobSubjects(t, ctx, b, a, nil)
 	})
 
 	t.Run("own direct offers and reports, answered once", func(t *testing.T) {

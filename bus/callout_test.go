@@ -196,56 +196,16 @@ func TestAuthCalloutExternal(t *testing.T) {
 	}
 
 	t.Run("its own subjects", func(t *testing.T) {
-		cons, err := a.js.CreateOrUpdateConsumer(ctx, jobTaskStream, consumerCfg("agent-web01", "unyo.job.task.agent.web01"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.js.CreateOrUpdateConsumer(ctx, jobTaskStream, consumerCfg("tag-linux", "unyo.job.task.tag.linux")); err != nil {
-			t.Fatal(err)
-		}
-		kills := make(chan string, 1)
-		if _, err := a.nc.Subscribe("unyo.job.kill.agent.web01", func(m *nats.Msg) { kills <- string(m.Data) }); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.nc.Subscribe(AgentOpSubject+".web01", func(m *nats.Msg) { _ = m.Respond([]byte("done")) }); err != nil {
-			t.Fatal(err)
-		}
-		a.noViolation(t)
-		if _, err := b.JetStream().Publish(ctx, "unyo.job.task.agent.web01", []byte("task-1")); err != nil {
-			t.Fatal(err)
-		}
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			if err := m.DoubleAck(ctx); err != nil {
+		checkOwnJobSubjects(t, ctx, b, a, func() {
+			if _, err := a.nc.Subscribe(AgentOpSubject+".web01", func(m *nats.Msg) { _ = m.Respond([]byte("done")) }); err != nil {
 				t.Fatal(err)
 			}
-		}
-		if n != 1 {
-			t.Fatalf("fetched %d tasks, want 1 (err %v)", n, batch.Error())
-		}
-		if err := b.Conn().Publish("unyo.job.kill.agent.web01", []byte("k")); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-kills:
-		case <-time.After(10 * time.Second):
-			t.Fatal("kill not received")
-		}
+		})
 		if resp, err := b.Conn().Request(AgentOpSubject+".web01", []byte("op"), 10*time.Second); err != nil || string(resp.Data) != "done" {
 			t.Fatalf("operation request: %v", err)
 		}
-		if _, err := a.js.Publish(ctx, jobResultSubject+".web01", []byte(`{}`)); err != nil {
-			t.Fatalf("publish result: %v", err)
-		}
-		for _, subj := range []string{jobBeatSubject + ".web01", AgentBeatSubject + ".web01"} {
-			if err := a.nc.Publish(subj, []byte(`{}`)); err != nil {
-				t.Fatal(err)
-			}
+		if err := a.nc.Publish(AgentBeatSubject+".web01", []byte(`{}`)); err != nil {
+			t.Fatal(err)
 		}
 		a.noViolation(t)
 	})
