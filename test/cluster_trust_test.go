@@ -77,8 +77,17 @@ func TestClusterTrust(t *testing.T) {
 	adir, aaddr, apath := trustNode(t, "trust-a", fmt.Sprintf("  bootstrap_join_token: %q\n  bootstrap_join_token_ttl: %s\n", e2eJoinToken, ttl))
 	a := testutil.Serve(t, apath, aaddr)
 	born := time.Now()
-	waitFor(t, "trust-a's member credential", func() bool { return readCred(adir) != "" })
-	acred := readCred(adir)
+	// The node writes its credential to the file before the cluster has
+	// committed it, so wait until the cluster takes it.
+	var acred string
+	waitFor(t, "trust-a's member credential accepted", func() bool {
+		acred = readCred(adir)
+		if acred == "" {
+			return false
+		}
+		code, _ := send(t, "GET", a.URL+"/v1/cluster/status", acred, "")
+		return code == 200
+	})
 	status := func() cluster.Status {
 		t.Helper()
 		code, out := send(t, "GET", a.URL+"/v1/cluster/status", acred, "")
