@@ -456,23 +456,61 @@ func (c *Cluster) WaitFor(what string, cond func() bool) time.Duration {
 // applied the leader's last index and holds the same state.
 func (c *Cluster) WaitConverged() {
 	c.t.Helper()
-	c.WaitFor("all nodes to converge", func() bool {
-		leader := c.Node(c.WaitLeader())
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if leader == nil || leader.Barrier(ctx) != nil {
-			return false // the leader has not applied its whole log yet
+	why := ""
+	start := time.Now()
+	for {
+		if why = c.convergedWhy(); why == "" {
+			return
 		}
-		want := leader.AppliedIndex()
-		wantState := stateJSON(leader)
-		for _, id := range c.majority() {
-			n := c.Node(id)
-			if n == nil || n.AppliedIndex() < want || stateJSON(n) != wantState {
-				return false
-			}
+		if time.Since(start) > Timeout {
+			c.t.Fatalf("clustertest: timed out after %v waiting for all nodes to converge: %s", Timeout, why)
 		}
-		return true
-	})
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// convergedWhy returns "" once the uncut side has converged, or what
+// still differs (so a timeout says which node lags and how).
+func (c *Cluster) convergedWhy() string {
+	lid := c.WaitLeader()
+	leader := c.Node(lid)
+	if leader == nil {
+		return "no leader"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := leader.Barrier(ctx); err != nil {
+		return fmt.Sprintf("leader %s barrier: %v", lid, err) // it has not applied its whole log yet
+	}
+	want := leader.AppliedIndex()
+	wantState := stateJSON(leader)
+	for _, id := range c.majority() {
+		n := c.Node(id)
+		switch {
+		case n == nil:
+			return fmt.Sprintf("%s is not running", id)
+		case n.AppliedIndex() < want:
+			return fmt.Sprintf("%s applied index %d < leader %s's %d (raft state %v, last contact %v)",
+				id, n.AppliedIndex(), lid, want, n.Raft().State(), n.Raft().LastContact())
+		}
+		if got := stateJSON(n); got != wantState {
+			return fmt.Sprintf("%s's state differs from leader %s's: %s", id, lid, firstDiff(got, wantState))
+		}
+	}
+	return ""
+}
+
+// firstDiff shows both texts around the first byte where they differ.
+func firstDiff(got, want string) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	around := func(s string) string {
+		lo, hi := max(0, i-200), min(len(s), i+200)
+		return s[lo:hi]
+	}
+	return fmt.Sprintf("at byte %d (of %d / %d)\n  node:   …%s…\n  leader: …%s…", i, len(got), len(want), around(got), around(want))
 }
 
 func stateJSON(n *cluster.Node) string {
