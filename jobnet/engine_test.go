@@ -390,7 +390,7 @@ func TestFileTrigger(t *testing.T) {
 jobnets:
   - name: ft
     triggers:
-      - file: {path: %s/*.done, on: [created], settle: 200ms, poll: 50ms}
+      - file: {path: %s/*.done, on: [created], settle: 1s, poll: 50ms}
     jobs:
       - {name: a, command: /bin/true}
 `, dir))
@@ -402,14 +402,15 @@ jobnets:
 	if err := os.WriteFile(f, []byte("part"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Still being written: no run before it settles.
+	// Still being written: no run before it settles. (The settle time
+	// is 1 s so that a loaded machine's late wake-up is not a settle.)
 	time.Sleep(100 * time.Millisecond)
 	os.WriteFile(f, []byte("partial and more"), 0o644)
 	time.Sleep(100 * time.Millisecond)
 	if n := len(h.e.Runs()); n != 0 {
 		t.Fatalf("%d runs before the file settled", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for len(h.e.Runs()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
