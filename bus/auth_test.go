@@ -243,6 +243,9 @@ func TestAgentAccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer sub.Unsubscribe()
+		if err := b.Conn().Flush(); err != nil { // the server has the subscription before the agent asks
+			t.Fatal(err)
+		}
 		resp, err := a.nc.Request(jobReportSubject+".web01", []byte(`{}`), 5*time.Second)
 		if err != nil {
 			t.Fatalf("report: %v", err)
@@ -256,6 +259,9 @@ func TestAgentAccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer vsub.Unsubscribe()
+		if err := b.Conn().Flush(); err != nil {
+			t.Fatal(err)
+		}
 		if resp, err := a.nc.Request(AgentVaultSubject+".web01", []byte(`{}`), 5*time.Second); err != nil || string(resp.Data) != "stored" {
 			t.Fatalf("vault request: %v", err)
 		}
