@@ -213,6 +213,3 @@ func (pw *progressWriter) Write(b []byte) (int, error) {
 }
 
 func (pw *progressWriter) end() { pw.p.tell(pw.stage, pw.done, max(pw.total, pw.done)) }
-
-// stamp formats a time for ids and log lines.
-func stamp(t time.Time) string { return t.UTC().Format("20060102T150405Z") }

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -295,15 +293,6 @@ func newClient(env *Env, e endpoint) (*client.Client, error) {
 		return nil, fmt.Errorf("--ca-file, --client-cert, --client-key: %w", err)
 	}
 	return c, nil
-}
-
-// httpClient is a client for the calls made without package client.
-func (e endpoint) httpClient() (*http.Client, error) {
-	hc, err := client.HTTPClient(e.tls, 30*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("--ca-file, --client-cert, --client-key: %w", err)
-	}
-	return hc, nil
 }
 
 // apiCmd is the part of a command that talks to a node's API: --server

@@ -936,10 +936,6 @@ func (e *Engine) start(ctx context.Context, now time.Time, s startReq) {
 	}
 }
 
-// errStopDispatch: the attempt no longer wants its task (it ended, was
-// killed or another attempt started) or this node stopped leading.
-var errStopDispatch = errors.New("jobnet: dispatch no longer wanted")
-
 // dispatch hands t to the agents, retrying with backoff while the bus
 // cannot store it (a JetStream stream-leader election answers "no
 // response from stream" for several seconds) until the attempt's start

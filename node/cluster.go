@@ -57,7 +57,6 @@ type ClusterOptions struct {
 
 // HTTP paths the cluster mounts on the node's listener.
 const (
-	clusterPrefix = "/v1/cluster/"
 	// SelfPath answers this node's JoinRequest (members only).
 	SelfPath = "/v1/cluster/self"
 )

@@ -57,14 +57,13 @@ type TimeChart struct {
 
 // column is the aggregate of one series' points in one horizontal unit.
 type column struct {
-	col         int
-	n           int
-	first       float64 // x of the first point
-	minV, maxV  float64
-	minX, maxX  float64 // x of the min and max points
-	lo, hi      float64 // band
-	breakBefore bool
-	hasBand     bool
+	col        int
+	n          int
+	first      float64 // x of the first point
+	minV, maxV float64
+	minX, maxX float64 // x of the min and max points
+	lo, hi     float64 // band
+	hasBand    bool
 }
 
 type segment struct {
