@@ -182,11 +182,11 @@ func installFilter(fd int, id uint16, v6 bool) error {
 	if err != nil {
 		return err
 	}
-	f := make([]syscall.SockFilter, len(prog))
+	f := make([]unix.SockFilter, len(prog))
 	for i, in := range prog {
-		f[i] = syscall.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+		f[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
-	return syscall.AttachLsf(fd, f)
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]})
 }
 
 func (s *sock) close() error { return syscall.Close(s.fd) }
