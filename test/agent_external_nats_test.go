@@ -34,17 +34,10 @@ func TestEnrolledAgentExternalNATS(t *testing.T) {
 	hostPort := strings.TrimPrefix(srv.URL, "nats://")
 
 	addr := testutil.FreePort(t)
-	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
-  name: n1
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  url: nats://unyo:%[3]s@%[4]s
+	p := serveYAML(t, dir, addr, oneNode("n1", dir, addr)+fmt.Sprintf(`nats:
+  url: nats://unyo:%[1]s@%[2]s
   auth_callout:
-    issuer_seed: file:%[5]s
+    issuer_seed: file:%[3]s
     account: UNYO
 agents:
   enabled: true
@@ -54,11 +47,11 @@ agents:
 jobnets:
   - name: direct
     jobs:
-      - {name: j, command: /bin/sh, args: ["-c", "touch %[6]s"], run_on: {agent: web01}}
+      - {name: j, command: /bin/sh, args: ["-c", "touch %[4]s"], run_on: {agent: web01}}
   - name: tagged
     jobs:
-      - {name: j, command: /bin/sh, args: ["-c", "touch %[7]s"], run_on: {tag: batch}}
-`, dir, addr, nodePass, hostPort, seedFile, filepath.Join(dir, "direct-ran"), filepath.Join(dir, "tagged-ran")))
+      - {name: j, command: /bin/sh, args: ["-c", "touch %[5]s"], run_on: {tag: batch}}
+`, nodePass, hostPort, seedFile, filepath.Join(dir, "direct-ran"), filepath.Join(dir, "tagged-ran")))
 	srvFlag := "--server=" + p.URL
 	c := testutil.Client(t, p.URL)
 	if strings.Contains(p.Log(), string(issuerSeed)) || strings.Contains(p.Log(), nodePass) {

@@ -107,26 +107,16 @@ func TestAgentAccessEmbedded(t *testing.T) {
 	}
 	unyo(t, 1, "agent", "nkey", web02Seed) // never overwrites a seed
 	addr := testutil.FreePort(t)
-	cfgText := fmt.Sprintf(`node:
-  name: n1
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  embedded:
-    listen: %[3]q
-    agents:
-      - {name: web01, tags: [linux], password: %[4]q}
-      - {name: web02, nkey: %[5]s}
+	cfgText := oneNode("n1", dir, addr) + embeddedNATS(natsAddr) + fmt.Sprintf(`    agents:
+      - {name: web01, tags: [linux], password: %[2]q}
+      - {name: web02, nkey: %[3]s}
 jobnets:
   - name: remote
     jobs:
       - {name: a, command: /bin/sh, args: ["-c", "touch %[1]s/ran-web01"], run_on: {agent: web01}}
       - {name: b, command: /bin/sh, args: ["-c", "touch %[1]s/ran-web02"], run_on: {agent: web02}}
       - {name: c, command: /bin/sh, args: ["-c", "touch %[1]s/ran-linux"], run_on: {tag: linux}}
-`, dir, addr, natsAddr, web01Pass, web02Pub)
+`, dir, web01Pass, web02Pub)
 	p := serveYAML(t, dir, addr, cfgText)
 	srv := "--server=" + p.URL
 	if strings.Contains(p.Log(), web01Pass) {
@@ -309,15 +299,8 @@ authorization {
 	defer nc.Close()
 
 	addr := testutil.FreePort(t)
-	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
-  name: n1
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  url: nats://node:%[3]s@%[4]s
+	p := serveYAML(t, dir, addr, oneNode("n1", dir, addr)+fmt.Sprintf(`nats:
+  url: nats://node:%[2]s@%[3]s
 jobnets:
   - name: legit
     jobs:
@@ -325,7 +308,7 @@ jobnets:
   - name: victim
     jobs:
       - {name: v, command: /bin/sleep, args: ["60"], run_on: {agent: web09}}
-`, dir, addr, nodePass, natsAddr))
+`, dir, nodePass, natsAddr))
 	srv := "--server=" + p.URL
 	passFile := writeFile(t, filepath.Join(dir, "web01.pass"), web01Pass, 0o600)
 	ag := startAgent(t, "--name", "web01", "--nats", "nats://"+natsAddr, "--password-file", passFile,

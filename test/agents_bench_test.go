@@ -64,21 +64,11 @@ func benchAgentsHeld(b *testing.B, steps []int, interval time.Duration, reports 
 	b.StopTimer()
 	dir := b.TempDir()
 	natsAddr, addr := testutil.FreePort(b), testutil.FreePort(b)
-	cfg := fmt.Sprintf(`node:
-  name: n1
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  embedded:
-    listen: %[3]q
-agents:
+	cfg := oneNode("n1", dir, addr) + embeddedNATS(natsAddr) + fmt.Sprintf(`agents:
   enabled: true
-  heartbeat: %[4]s
+  heartbeat: %s
   down_after: 3
-`, dir, addr, natsAddr, interval)
+`, interval)
 	path := filepath.Join(dir, "unyo.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)

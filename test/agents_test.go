@@ -24,17 +24,7 @@ func TestAgentLifecycle(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	natsAddr, addr := testutil.FreePort(t), testutil.FreePort(t)
-	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
-  name: n1
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  embedded:
-    listen: %[3]q
-monitor:
+	p := serveYAML(t, dir, addr, oneNode("n1", dir, addr)+embeddedNATS(natsAddr)+fmt.Sprintf(`monitor:
   syslog:
     filters:
       - name: app-fatal
@@ -53,8 +43,8 @@ agents:
 jobnets:
   - name: tagged
     jobs:
-      - {name: j, command: /bin/sh, args: ["-c", "touch %[4]s"], run_on: {tag: batch}}
-`, dir, addr, natsAddr, filepath.Join(dir, "tagged-ran")))
+      - {name: j, command: /bin/sh, args: ["-c", "touch %s"], run_on: {tag: batch}}
+`, filepath.Join(dir, "tagged-ran")))
 	srv := "--server=" + p.URL
 	c := testutil.Client(t, p.URL)
 

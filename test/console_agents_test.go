@@ -25,22 +25,11 @@ func TestAgentsPageLive(t *testing.T) {
 	chromiumPath(t)
 	dir := t.TempDir()
 	natsAddr, addr := testutil.FreePort(t), testutil.FreePort(t)
-	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
-  name: e2e-agents-web
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-  external_url: "http://%[2]s"
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  embedded:
-    listen: %[3]q
-agents:
+	p := serveYAML(t, dir, addr, oneNode("e2e-agents-web", dir, addr)+fmt.Sprintf("  external_url: \"http://%s\"\n", addr)+embeddedNATS(natsAddr)+`agents:
   enabled: true
   heartbeat: 1s
   down_after: 2
-`, dir, addr, natsAddr))
+`)
 	srv := "--server=" + p.URL
 	c := testutil.Client(t, p.URL)
 	const password = "correct horse battery staple"

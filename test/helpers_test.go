@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// oneNode is the start of a one-member node's configuration: its node
+// and cluster sections and an http section listening on addr, last, so
+// that the caller may add lines under http (indented two spaces) before
+// its own sections.
+func oneNode(name, dir, addr string) string {
+	return fmt.Sprintf("node:\n  name: %s\n  data_dir: %q\ncluster:\n  bind: 127.0.0.1:0\nhttp:\n  listen: %q\n", name, dir, addr)
+}
+
+// embeddedNATS is a nats section whose embedded server listens for agents
+// on addr; the caller may add lines under nats.embedded (indented four
+// spaces) right after it.
+func embeddedNATS(addr string) string {
+	return fmt.Sprintf("nats:\n  embedded:\n    listen: %q\n", addr)
+}
+
+// enrolledAgents are the agents and releases sections of a node that
+// enrols agents (heartbeat 1 s) and trusts the release key pub; the
+// caller may add lines under releases (indented two spaces).
+func enrolledAgents(pub string) string {
+	return fmt.Sprintf("agents:\n  enabled: true\n  heartbeat: 1s\nreleases:\n  public_key_file: %q\n", pub)
 }
 
 // serveYAML writes cfg as dir/unyo.yaml and serves it on addr (ready).

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,22 +34,7 @@ func TestMoveEnrolledAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		natsAddr, addr := testutil.FreePort(t), testutil.FreePort(t)
-		p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
-  name: %[5]s
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  embedded:
-    listen: %[3]q
-agents:
-  enabled: true
-  heartbeat: 1s
-releases:
-  public_key_file: %[4]q
-`, dir, addr, natsAddr, pub, name))
+		p := serveYAML(t, dir, addr, oneNode(name, dir, addr)+embeddedNATS(natsAddr)+enrolledAgents(pub))
 		return p, dir, natsAddr
 	}
 	oldN, _, _ := node("old")
@@ -138,22 +122,7 @@ func TestMoveEnrolledByGroup(t *testing.T) {
 	dir := t.TempDir()
 	_, pub := releaseKeys(t, dir)
 	natsAddr, addr := testutil.FreePort(t), testutil.FreePort(t)
-	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
-  name: old
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  embedded:
-    listen: %[3]q
-agents:
-  enabled: true
-  heartbeat: 1s
-releases:
-  public_key_file: %[4]q
-`, dir, addr, natsAddr, pub))
+	p := serveYAML(t, dir, addr, oneNode("old", dir, addr)+embeddedNATS(natsAddr)+enrolledAgents(pub))
 	srv := "--server=" + p.URL
 	for _, a := range []struct{ name, group string }{{"mvweb", "web"}, {"mvdb", "db"}} {
 		tok := writeFile(t, filepath.Join(dir, "tok-"+a.name), strings.TrimSpace(

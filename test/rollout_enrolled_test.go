@@ -41,24 +41,9 @@ func TestRolloutEnrolled(t *testing.T) {
 	}
 	sig := signFile(t, priv, relFile)
 	natsAddr, addr := testutil.FreePort(t), testutil.FreePort(t)
-	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
-  name: n1
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  embedded:
-    listen: %[3]q
-agents:
-  enabled: true
-  heartbeat: 1s
-releases:
-  public_key_file: %[4]q
-  watch_period: 3m
+	p := serveYAML(t, dir, addr, oneNode("n1", dir, addr)+embeddedNATS(natsAddr)+enrolledAgents(pub)+`  watch_period: 3m
   lease: 3m
-`, dir, addr, natsAddr, pub))
+`)
 	srv := "--server=" + p.URL
 	c, err := client.New(p.URL, client.WithToken(testutil.AdminToken))
 	if err != nil {

@@ -69,32 +69,22 @@ func TestRotatePasswordOnAgent(t *testing.T) {
 	natsURL := "nats://" + natsAddr
 	const web01Pass = "web01-password-0123456789"
 	passFile := writeFile(t, filepath.Join(dir, "web01.pass"), web01Pass+"\n", 0o600)
-	p := serveYAML(t, dir, addr, fmt.Sprintf(`node:
-  name: n1
-  data_dir: %[1]q
-http:
-  listen: %[2]q
-cluster:
-  bind: 127.0.0.1:0
-nats:
-  embedded:
-    listen: %[3]q
-    agents:
-      - {name: web01, tags: [linux], password: %[4]q}
+	p := serveYAML(t, dir, addr, oneNode("n1", dir, addr)+embeddedNATS(natsAddr)+fmt.Sprintf(`    agents:
+      - {name: web01, tags: [linux], password: %[2]q}
 agents:
   enabled: true
   heartbeat: 1s
 jobnets:
   - name: rotate-web01
     jobs:
-      - {name: app, kind: rotate-password, run_on: {tag: linux}, rotate_password: {local_accounts: [%[5]s]}}
+      - {name: app, kind: rotate-password, run_on: {tag: linux}, rotate_password: {local_accounts: [%[3]s]}}
   - name: rotate-web01-fail
     jobs:
       - name: app
         kind: rotate-password
         run_on: {agent: web01}
         rotate_password:
-          local_accounts: [%[5]s]
+          local_accounts: [%[3]s]
           verify_command: ["/bin/sh", "-c", "read pw; echo \"rejected $pw\" >&2; exit 3"]
   - name: rotate-web01-die
     jobs:
@@ -102,15 +92,15 @@ jobnets:
         kind: rotate-password
         run_on: {agent: web01}
         rotate_password:
-          local_accounts: [%[5]s]
+          local_accounts: [%[3]s]
           verify_command: ["/bin/sh", "-c", "touch %[1]s/set; sleep 20"]
   - name: rotate-db01
     jobs:
       - name: app
         kind: rotate-password
         run_on: {agent: db01}
-        rotate_password: {local_accounts: [%[6]s], postgres: %[7]q, postgres_roles: [%[8]s]}
-`, dir, addr, natsAddr, web01Pass, u1, u2, pgtest.AdminURL(), role))
+        rotate_password: {local_accounts: [%[4]s], postgres: %[5]q, postgres_roles: [%[6]s]}
+`, dir, web01Pass, u1, u2, pgtest.AdminURL(), role))
 	srv := "--server=" + p.URL
 	c := testutil.Client(t, p.URL)
 
