@@ -132,17 +132,18 @@ monitor:
 		return s == "ended-normal", s
 	})
 
-	// the job's output, escaped
+	// the job's output, escaped (asked again if the live page redraws
+	// the node between the query and the read: "No node with given id")
 	if err := chromedp.Do(ctx, chromedp.Navigate(runURL+"/jobs/d")); err != nil {
 		t.Fatal(err)
 	}
-	out, err := chromedp.Run(ctx, chromedp.Text(css(`pre.output`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out, "<d> & done") {
-		t.Errorf("job output %q", out)
-	}
+	waitFor("the job's output", 30*time.Second, func() (bool, string) {
+		out, err := chromedp.Run(ctx, chromedp.Text(css(`pre.output`)))
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(out, "<d> & done"), fmt.Sprintf("%q", out)
+	})
 
 	// the target's metric charts, drawn on the server from its samples
 	// (the TCP check of the node's own port, once a second)
