@@ -31,7 +31,11 @@ type Env struct {
 func Specs(c configs.BackupConfig, env Env) (map[string]Spec, error) {
 	dests := map[string]Destination{}
 	for _, d := range c.Destinations {
-		dests[d.Name] = &Dir{DestName: d.Name, Root: d.Dir}
+		dest, err := destination(d)
+		if err != nil {
+			return nil, err
+		}
+		dests[d.Name] = dest
 	}
 	out := map[string]Spec{}
 	for _, s := range c.Sources {
@@ -56,4 +60,14 @@ func Specs(c configs.BackupConfig, env Env) (map[string]Spec, error) {
 		out[s.Name] = sp
 	}
 	return out, nil
+}
+
+// destination builds a configured destination: a Dir, or an S3 bucket
+// (no request is made yet).
+func destination(d configs.BackupDestination) (Destination, error) {
+	if d.S3 == nil {
+		return &Dir{DestName: d.Name, Root: d.Dir}, nil
+	}
+	return NewS3(d.Name, S3Options{Endpoint: d.S3.Endpoint, Bucket: d.S3.Bucket, Prefix: d.S3.Prefix, Region: d.S3.Region,
+		AccessKey: d.S3.AccessKey, SecretKey: string(d.S3.SecretKey), TLS: d.S3.UseTLS(), CAFile: d.S3.CAFile})
 }
