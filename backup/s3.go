@@ -182,7 +182,7 @@ func (w *s3Writer) Commit() error {
 		<-w.done
 		w.cancel()
 		if w.err != nil {
-			w.final = fmt.Errorf("destination %s: upload %s: %w", w.s.DestName, w.s.where(w.name), w.err)
+			w.final = w.s.objectErr("upload", w.name, w.err)
 		}
 	})
 	if !committed {
@@ -224,11 +224,14 @@ func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 }
 
 // objectErr wraps err of op on the object name; NoSuchKey and
-// NoSuchBucket also wrap fs.ErrNotExist.
+// NoSuchBucket also wrap fs.ErrNotExist, and a refusal of the
+// credentials says which settings to check (never their values).
 func (s *S3) objectErr(op, name string, err error) error {
 	switch minio.ToErrorResponse(err).Code {
 	case minio.NoSuchKey, minio.NoSuchBucket:
 		return fmt.Errorf("destination %s: %s %s: %w (%w)", s.DestName, op, s.where(name), fs.ErrNotExist, err)
+	case "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken", "ExpiredToken":
+		return fmt.Errorf("destination %s: %s %s: %w (check the destination's access_key and secret_key)", s.DestName, op, s.where(name), err)
 	}
 	return fmt.Errorf("destination %s: %s %s: %w", s.DestName, op, s.where(name), err)
 }
@@ -248,16 +251,16 @@ func (s *S3) Delete(ctx context.Context, prefix string) error {
 	go func() { listed <- s.list(ctx, name, objs) }()
 	var errs []error
 	for e := range s.Client.RemoveObjects(ctx, s.Bucket, objs, minio.RemoveObjectsOptions{}) {
-		errs = append(errs, fmt.Errorf("remove %s: %w", s.where(e.ObjectName), e.Err))
+		errs = append(errs, s.objectErr("remove", e.ObjectName, e.Err))
 	}
 	// RemoveObjects drains objs unless it stopped early (then with an
 	// error already): the lister ends either way.
 	cancel()
 	if err := <-listed; err != nil {
-		errs = append(errs, fmt.Errorf("list %s: %w", s.where(name+"/"), err))
+		errs = append(errs, s.objectErr("list", name+"/", err))
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("destination %s: delete %s: %w", s.DestName, s.where(name+"/"), errors.Join(errs...))
+		return fmt.Errorf("delete %s: %w", s.where(name+"/"), errors.Join(errs...))
 	}
 	return nil
 }

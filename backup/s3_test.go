@@ -16,7 +16,9 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/backup"
+	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/internal/s3test"
+	"github.com/unyo-ops/unyo/internal/tlsfiles/tlstest"
 )
 
 const testBucket = "unyo-backups"
@@ -219,8 +221,8 @@ func TestS3WrongCredentials(t *testing.T) {
 			t.Errorf("op %d passed with a wrong secret", i)
 		case strings.Contains(err.Error(), secret):
 			t.Errorf("op %d: error quotes the secret: %v", i, err)
-		case !strings.Contains(err.Error(), "signature") && !strings.Contains(err.Error(), "Signature"):
-			t.Errorf("op %d: %v: does not say the signature (the credentials) is wrong", i, err)
+		case !strings.Contains(err.Error(), "signature") || !strings.Contains(err.Error(), "check the destination's access_key and secret_key"):
+			t.Errorf("op %d: %v: does not say the credentials are wrong", i, err)
 		case i < 2 && !strings.Contains(err.Error(), "s3://"+testBucket+"/s/s.1/data"):
 			t.Errorf("op %d: %v: does not name the object", i, err)
 		}
@@ -256,5 +258,64 @@ func TestS3Unreachable(t *testing.T) {
 	}
 	if err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "s3://"+testBucket+"/s/s.1/data") {
 		t.Errorf("open with the store down: %v", err)
+	}
+}
+
+// TestS3SpecsTLSWithCAFile: a configured s3 destination (backup.Specs)
+// reaches a store serving https with a certificate of a private CA
+// through ca_file, and backs up and verifies through it; without ca_file
+// the store's certificate is refused.
+func TestS3SpecsTLSWithCAFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir, "s3")
+	cert, key := ca.Issue(t, "s3")
+	srv := s3test.StartWith(t, s3test.Options{Buckets: []string{testBucket}, CertFile: cert, KeyFile: key, CAFile: ca.File})
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "f"), []byte("over tls"), 0o600)
+	conf := func(caFile string) configs.BackupConfig {
+		yes := true
+		return configs.BackupConfig{
+			Destinations: []configs.BackupDestination{{Name: "offsite", S3: &configs.BackupS3{Endpoint: srv.Endpoint, Bucket: testBucket,
+				Prefix: "n1", AccessKey: srv.AccessKey, SecretKey: configs.Secret(srv.SecretKey), TLS: &yes, CAFile: caFile}}},
+			Sources: []configs.BackupSource{{Name: "etc", Kind: configs.BackupKindDir, Paths: []string{src}, Destination: "offsite"}},
+		}
+	}
+	specs, err := backup.Specs(conf(ca.File), backup.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := specs["etc"].Destination.(*backup.S3); !ok || d.Bucket != testBucket || d.Prefix != "n1" || d.Name() != "offsite" {
+		t.Fatalf("destination %#v", specs["etc"].Destination)
+	}
+	f := newFixture(t, specs["etc"])
+	b, err := f.m.Run(t.Context(), "etc", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.m.Verify(t.Context(), b.ID, nil); err != nil || !v.Verified() {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	c, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := s3Lister(c, "n1")(t); !slices.Equal(keys, []string{"etc/etc.1/data.tar.zst", "etc/etc.1/manifest.json"}) {
+		t.Errorf("bucket holds %v", keys)
+	}
+
+	specs, err = backup.Specs(conf(""), backup.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = specs["etc"].Destination.Open(t.Context(), "etc/etc.1/manifest.json")
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("open without the CA: %v, want a certificate error", err)
+	}
+	// A ca_file that is not PEM is refused when the destination is built.
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("nope"), 0o600)
+	if _, err := backup.Specs(conf(notPEM), backup.Env{}); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("Specs with a ca_file without a certificate: %v", err)
 	}
 }

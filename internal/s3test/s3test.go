@@ -13,6 +13,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -100,9 +102,20 @@ func build() (string, error) {
 	return path, nil
 }
 
+// Options are how Run starts a server.
+type Options struct {
+	// Buckets are made once it answers.
+	Buckets []string
+	// CertFile and KeyFile, if set, make it serve https with that
+	// certificate (for 127.0.0.1); CAFile is the PEM of the CA that signed
+	// it, which Client trusts.
+	CertFile, KeyFile, CAFile string
+}
+
 // Server is a running versitygw.
 type Server struct {
-	// Endpoint is its address, 127.0.0.1:PORT (plain http).
+	// Endpoint is its address, 127.0.0.1:PORT (http, or https with
+	// Options.CertFile).
 	Endpoint string
 	// Dir is the POSIX backend's root: each bucket is a directory in it.
 	Dir string
@@ -110,10 +123,15 @@ type Server struct {
 	// for each server (so a port taken by another test's server is never
 	// mistaken for this one's).
 	AccessKey, SecretKey string
-	cmd                  *exec.Cmd
-	log                  *lockedBuffer
-	done                 chan struct{}
+
+	opts Options
+	cmd  *exec.Cmd
+	log  *lockedBuffer
+	done chan struct{}
 }
+
+// TLS reports whether the server serves https.
+func (s *Server) TLS() bool { return s.opts.CertFile != "" }
 
 // Log returns what the server wrote so far.
 func (s *Server) Log() string { return s.log.String() }
@@ -121,13 +139,27 @@ func (s *Server) Log() string { return s.log.String() }
 // Client returns a minio-go client of the server with the root
 // credentials.
 func (s *Server) Client() (*minio.Client, error) {
-	return minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+	tr, err := minio.DefaultTransport(s.TLS())
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.CAFile != "" {
+		pem, err := os.ReadFile(s.opts.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Secure: s.TLS(), Transport: tr})
 }
 
 // Run starts versitygw on a free loopback port with its data in dir
 // (which must exist), waits until it answers and makes the buckets. Stop
 // ends it.
-func Run(ctx context.Context, dir string, buckets ...string) (*Server, error) {
+func Run(ctx context.Context, dir string, opts Options) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -136,9 +168,9 @@ func Run(ctx context.Context, dir string, buckets ...string) (*Server, error) {
 	// A port picked free may be taken before the server binds it: try
 	// another then.
 	for range 5 {
-		s, err := run(ctx, bin, dir)
+		s, err := run(ctx, bin, dir, opts)
 		if err == nil {
-			if err = s.makeBuckets(ctx, buckets); err == nil {
+			if err = s.makeBuckets(ctx, opts.Buckets); err == nil {
 				return s, nil
 			}
 			s.Stop()
@@ -148,14 +180,18 @@ func Run(ctx context.Context, dir string, buckets ...string) (*Server, error) {
 	return nil, errors.Join(errs...)
 }
 
-func run(ctx context.Context, bin, dir string) (*Server, error) {
+func run(ctx context.Context, bin, dir string, opts Options) (*Server, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{Endpoint: addr, Dir: dir, AccessKey: "unyo-test-" + random(), SecretKey: random() + random(),
-		log: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "--port", addr, "--quiet", "posix", dir)
+		opts: opts, log: &lockedBuffer{}, done: make(chan struct{})}
+	args := []string{"--port", addr, "--quiet"}
+	if s.TLS() {
+		args = append(args, "--cert", opts.CertFile, "--key", opts.KeyFile)
+	}
+	s.cmd = exec.Command(bin, append(args, "posix", dir)...)
 	// The credentials go in the environment, not on the command line.
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -176,11 +212,19 @@ func run(ctx context.Context, bin, dir string) (*Server, error) {
 func (s *Server) wait(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
+	// The probe only asks whether something answers; the buckets are
+	// made through a verifying client.
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a liveness probe of our own loopback server
+	defer hc.CloseIdleConnections()
+	scheme := "http://"
+	if s.TLS() {
+		scheme = "https://"
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Endpoint+"/", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, scheme+s.Endpoint+"/", nil)
 		if resp, err := hc.Do(req); err == nil {
 			resp.Body.Close()
 			return nil
@@ -234,7 +278,13 @@ func (s *Server) makeBuckets(ctx context.Context, buckets []string) error {
 // test failed.
 func Start(t testing.TB, bucket string) *Server {
 	t.Helper()
-	s, err := Run(t.Context(), t.TempDir(), bucket)
+	return StartWith(t, Options{Buckets: []string{bucket}})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := Run(t.Context(), t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
