@@ -158,18 +158,22 @@ func (s *S3) Create(ctx context.Context, key string) (ObjectWriter, error) {
 		defer close(w.done)
 		_, w.err = s.Client.PutObject(ctx, s.Bucket, name, pr, -1, minio.PutObjectOptions{
 			PartSize: s.partSize(), ContentType: "application/octet-stream"})
-		// A writer still writing gets the upload's end.
-		pr.CloseWithError(errors.Join(w.err, errS3Aborted))
+		// A writer still writing gets the upload's error.
+		if w.err != nil {
+			pr.CloseWithError(s.objectErr("upload", name, w.err))
+		}
 	}()
 	return w, nil
 }
 
+// Write implements io.Writer; it fails with the upload's error when the
+// upload ended early.
 func (w *s3Writer) Write(p []byte) (int, error) {
 	n, err := w.pw.Write(p)
-	if err != nil {
-		return n, fmt.Errorf("destination %s: write %s: %w", w.s.DestName, w.s.where(w.name), err)
+	if errors.Is(err, io.ErrClosedPipe) {
+		return n, fmt.Errorf("destination %s: write %s: object already committed or aborted", w.s.DestName, w.s.where(w.name))
 	}
-	return n, nil
+	return n, err
 }
 
 // Commit implements ObjectWriter: it ends the stream and waits for the

@@ -232,9 +232,11 @@ func TestS3WrongCredentials(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o600)
 	f := newFixture(t, backup.Spec{Name: "s", Source: &backup.DirSource{Paths: []string{src}}, Destination: d})
 	b, err := f.m.Run(t.Context(), "s", "test", nil)
-	if err == nil || b.Result != ledger.BackupFailed || strings.Contains(err.Error(), secret) || strings.Contains(b.Error, secret) {
+	if err == nil || b.Result != ledger.BackupFailed || strings.Contains(err.Error(), secret) || strings.Contains(b.Error, secret) ||
+		!strings.Contains(b.Error, "check the destination's access_key and secret_key") {
 		t.Errorf("backup with a wrong secret: %+v %v", b, err)
 	}
+	t.Logf("backup: %v", err)
 }
 
 // TestS3Unreachable: a store that does not answer fails the open with the
