@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/unyo-ops/unyo/configs"
 )
@@ -68,6 +69,35 @@ func destination(d configs.BackupDestination) (Destination, error) {
 	if d.S3 == nil {
 		return &Dir{DestName: d.Name, Root: d.Dir}, nil
 	}
-	return NewS3(d.Name, S3Options{Endpoint: d.S3.Endpoint, Bucket: d.S3.Bucket, Prefix: d.S3.Prefix, Region: d.S3.Region,
+	return s3Clients.get(d.Name, S3Options{Endpoint: d.S3.Endpoint, Bucket: d.S3.Bucket, Prefix: d.S3.Prefix, Region: d.S3.Region,
 		AccessKey: d.S3.AccessKey, SecretKey: string(d.S3.SecretKey), TLS: d.S3.UseTLS(), CAFile: d.S3.CAFile})
+}
+
+// s3Clients keeps the S3 destination built for each name, so Specs,
+// called again for every job and API call, reuses its client and
+// connections while the destination's settings stay the same.
+var s3Clients = &s3Cache{m: map[string]s3Entry{}}
+
+type s3Cache struct {
+	mu sync.Mutex
+	m  map[string]s3Entry
+}
+
+type s3Entry struct {
+	opts S3Options
+	dest *S3
+}
+
+func (c *s3Cache) get(name string, opts S3Options) (*S3, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[name]; ok && e.opts == opts {
+		return e.dest, nil
+	}
+	d, err := NewS3(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.m[name] = s3Entry{opts: opts, dest: d}
+	return d, nil
 }

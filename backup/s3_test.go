@@ -290,6 +290,11 @@ func TestS3SpecsTLSWithCAFile(t *testing.T) {
 	if d, ok := specs["etc"].Destination.(*backup.S3); !ok || d.Bucket != testBucket || d.Prefix != "n1" || d.Name() != "offsite" {
 		t.Fatalf("destination %#v", specs["etc"].Destination)
 	}
+	// Specs again with the same settings (every job and API call) keeps
+	// the destination and its client.
+	if again, err := backup.Specs(conf(ca.File), backup.Env{}); err != nil || again["etc"].Destination != specs["etc"].Destination {
+		t.Errorf("Specs again: a new destination (%v)", err)
+	}
 	f := newFixture(t, specs["etc"])
 	b, err := f.m.Run(t.Context(), "etc", "test", nil)
 	if err != nil {
