@@ -248,13 +248,13 @@ func (s *S3) Delete(ctx context.Context, prefix string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	objs := make(chan minio.ObjectInfo)
 	listed := make(chan error, 1)
-	go func() { listed <- s.list(ctx, name, objs) }()
+	go func() { listed <- s.list(lctx, name, objs) }()
 	var errs []error
-	for e := range s.Client.RemoveObjects(ctx, s.Bucket, objs, minio.RemoveObjectsOptions{}) {
+	for e := range s.Client.RemoveObjects(lctx, s.Bucket, objs, minio.RemoveObjectsOptions{}) {
 		errs = append(errs, s.objectErr("remove", e.ObjectName, e.Err))
 	}
 	// RemoveObjects drains objs unless it stopped early (then with an
@@ -262,6 +262,9 @@ func (s *S3) Delete(ctx context.Context, prefix string) error {
 	cancel()
 	if err := <-listed; err != nil {
 		errs = append(errs, s.objectErr("list", name+"/", err))
+	}
+	if len(errs) == 0 {
+		errs = s.abortUploads(ctx, name)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("delete %s: %w", s.where(name+"/"), errors.Join(errs...))
@@ -292,4 +295,25 @@ func (s *S3) list(ctx context.Context, name string, objs chan<- minio.ObjectInfo
 	}
 	send(minio.ObjectInfo{Key: name})
 	return nil
+}
+
+// abortUploads aborts the multipart uploads left under name/ (by a
+// process that died while writing the generation), whose parts a store
+// keeps, unlisted, until they are aborted.
+func (s *S3) abortUploads(ctx context.Context, name string) []error {
+	var errs []error
+	aborted := map[string]bool{}
+	for u := range s.Client.ListIncompleteUploads(ctx, s.Bucket, name+"/", true) {
+		switch {
+		case u.Err != nil:
+			return append(errs, s.objectErr("list uploads", name+"/", u.Err))
+		case aborted[u.Key]:
+		default:
+			aborted[u.Key] = true
+			if err := s.Client.RemoveIncompleteUpload(ctx, s.Bucket, u.Key); err != nil {
+				errs = append(errs, s.objectErr("abort upload", u.Key, err))
+			}
+		}
+	}
+	return errs
 }

@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -325,4 +326,38 @@ func TestS3SpecsTLSWithCAFile(t *testing.T) {
 	if _, err := backup.Specs(conf(notPEM), backup.Env{}); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("Specs with a ca_file without a certificate: %v", err)
 	}
+}
+
+// TestS3DeleteAbortsLeftUploads: the multipart uploads a dead process
+// left under a generation are aborted when the generation is deleted;
+// another generation's stay.
+func TestS3DeleteAbortsLeftUploads(t *testing.T) {
+	t.Parallel()
+	d, c, _ := newS3(t, "p", 0)
+	core := &minio.Core{Client: c}
+	for _, name := range []string{"p/s/s.1/data.tar.zst", "p/s/s.10/data.tar.zst"} {
+		id, err := core.NewMultipartUpload(t.Context(), testBucket, name, minio.PutObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := randomBytes(1 << 20)
+		if _, err := core.PutObjectPart(t.Context(), testBucket, name, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, d, "s/s.1/manifest.json", []byte("{}"))
+	if err := d.Delete(t.Context(), "s/s.1"); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for u := range c.ListIncompleteUploads(t.Context(), testBucket, "", true) {
+		if u.Err != nil {
+			t.Fatal(u.Err)
+		}
+		left = append(left, u.Key)
+	}
+	if !slices.Equal(left, []string{"p/s/s.10/data.tar.zst"}) {
+		t.Errorf("uploads left: %v, want only s.10's", left)
+	}
+	absent(t, d, s3Lister(c, "p"), "s/s.1/manifest.json")
 }
