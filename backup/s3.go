@@ -71,6 +71,9 @@ func NewS3(name string, opts S3Options) (*S3, error) {
 		return nil, fmt.Errorf("destination %s: %w", name, err)
 	}
 	if opts.CAFile != "" {
+		if !opts.TLS {
+			return nil, fmt.Errorf("destination %s: a CA file is only for TLS", name)
+		}
 		pool, err := loadCAs(opts.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("destination %s: %w", name, err)
