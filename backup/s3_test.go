@@ -361,3 +361,19 @@ func TestS3DeleteAbortsLeftUploads(t *testing.T) {
 	}
 	absent(t, d, s3Lister(c, "p"), "s/s.1/manifest.json")
 }
+
+// TestNewS3Refuses: options NewS3 cannot work with fail when it is
+// called, not at the first backup.
+func TestNewS3Refuses(t *testing.T) {
+	t.Parallel()
+	for name, o := range map[string]backup.S3Options{
+		"small part":      {Endpoint: "127.0.0.1:9", Bucket: testBucket, PartSize: 1 << 20},
+		"ca without tls":  {Endpoint: "127.0.0.1:9", Bucket: testBucket, CAFile: "/nonexistent.pem"},
+		"missing ca file": {Endpoint: "127.0.0.1:9", Bucket: testBucket, TLS: true, CAFile: "/nonexistent.pem"},
+		"no endpoint":     {Bucket: testBucket},
+	} {
+		if _, err := backup.NewS3("offsite", o); err == nil {
+			t.Errorf("%s: NewS3 passed", name)
+		}
+	}
+}
