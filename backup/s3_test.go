@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -85,13 +86,27 @@ func TestS3DestinationConformance(t *testing.T) {
 	}
 }
 
-// TestS3MultipartObject streams an object of several parts (5 MiB, the
-// smallest S3 takes) and aborts another after several parts went up:
-// neither a half object nor its parts stay.
+// TestS3MultipartObject streams objects of several parts (5 MiB parts,
+// the smallest S3 takes, and the default 16 MiB) and aborts another after
+// parts went up: neither a half object nor its parts stay.
 func TestS3MultipartObject(t *testing.T) {
 	t.Parallel()
-	const part = 5 << 20
-	d, c, _ := newS3(t, "mp", part)
+	for _, part := range []int{5 << 20, backup.DefaultS3PartSize} {
+		t.Run(fmt.Sprintf("part=%dMiB", part>>20), func(t *testing.T) {
+			t.Parallel()
+			testMultipart(t, part)
+		})
+	}
+}
+
+// testMultipart writes 3.x parts of part bytes through a destination of
+// that part size (PartSize 0 for the default).
+func testMultipart(t *testing.T, part int) {
+	ps := uint64(part)
+	if part == backup.DefaultS3PartSize {
+		ps = 0
+	}
+	d, c, _ := newS3(t, "mp", ps)
 	list := s3Lister(c, "mp")
 	data := randomBytes(3*part + 12345) // 4 parts
 	w, err := d.Create(t.Context(), "big/big.1/data")
@@ -103,7 +118,7 @@ func TestS3MultipartObject(t *testing.T) {
 			t.Fatal(err)
 		}
 		if off == 2*part {
-			absent(t, d, list, "big/big.1/data") // two parts up
+			absent(t, d, list, "big/big.1/data") // parts up, not complete
 		}
 	}
 	if err := w.Commit(); err != nil {
@@ -123,7 +138,7 @@ func TestS3MultipartObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(data[:2*part+1]); err != nil { // two parts up, a third begun
+	if _, err := w.Write(data[:2*part+1]); err != nil { // two parts read, a third begun
 		t.Fatal(err)
 	}
 	w.Abort()
