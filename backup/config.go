@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/unyo-ops/unyo/configs"
 )
@@ -31,7 +32,11 @@ type Env struct {
 func Specs(c configs.BackupConfig, env Env) (map[string]Spec, error) {
 	dests := map[string]Destination{}
 	for _, d := range c.Destinations {
-		dests[d.Name] = &Dir{DestName: d.Name, Root: d.Dir}
+		dest, err := destination(d)
+		if err != nil {
+			return nil, err
+		}
+		dests[d.Name] = dest
 	}
 	out := map[string]Spec{}
 	for _, s := range c.Sources {
@@ -56,4 +61,43 @@ func Specs(c configs.BackupConfig, env Env) (map[string]Spec, error) {
 		out[s.Name] = sp
 	}
 	return out, nil
+}
+
+// destination builds a configured destination: a Dir, or an S3 bucket
+// (no request is made yet).
+func destination(d configs.BackupDestination) (Destination, error) {
+	if d.S3 == nil {
+		return &Dir{DestName: d.Name, Root: d.Dir}, nil
+	}
+	return s3Clients.get(d.Name, S3Options{Endpoint: d.S3.Endpoint, Bucket: d.S3.Bucket, Prefix: d.S3.Prefix, Region: d.S3.Region,
+		AccessKey: d.S3.AccessKey, SecretKey: string(d.S3.SecretKey), TLS: d.S3.UseTLS(), CAFile: d.S3.CAFile})
+}
+
+// s3Clients keeps the S3 destination built for each name, so Specs,
+// called again for every job and API call, reuses its client and
+// connections while the destination's settings stay the same.
+var s3Clients = &s3Cache{m: map[string]s3Entry{}}
+
+type s3Cache struct {
+	mu sync.Mutex
+	m  map[string]s3Entry
+}
+
+type s3Entry struct {
+	opts S3Options
+	dest *S3
+}
+
+func (c *s3Cache) get(name string, opts S3Options) (*S3, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[name]; ok && e.opts == opts {
+		return e.dest, nil
+	}
+	d, err := NewS3(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.m[name] = s3Entry{opts: opts, dest: d}
+	return d, nil
 }

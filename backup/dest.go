@@ -12,7 +12,8 @@ import (
 )
 
 // Destination keeps objects by key ("<source>/<id>/<name>", slash
-// separated). Implementations: Dir (a local or mounted directory).
+// separated). Implementations: Dir (a local or mounted directory) and S3
+// (a bucket of an S3-compatible store).
 type Destination interface {
 	Name() string
 	// Create starts writing an object; it appears under key only when
@@ -43,12 +44,21 @@ type Dir struct {
 // Name implements Destination.
 func (d *Dir) Name() string { return d.DestName }
 
-func (d *Dir) path(key string) (string, error) {
+// checkKey refuses a key that is not a clean relative slash-separated
+// path (every destination's rule, so a key means the same everywhere).
+func checkKey(dest, key string) error {
 	clean := path.Clean(key)
 	if key == "" || clean != key || path.IsAbs(key) || strings.HasPrefix(clean, "../") || clean == ".." || strings.Contains(key, "\\") {
-		return "", fmt.Errorf("destination %s: bad key %q", d.DestName, key)
+		return fmt.Errorf("destination %s: bad key %q", dest, key)
 	}
-	return filepath.Join(d.Root, filepath.FromSlash(clean)), nil
+	return nil
+}
+
+func (d *Dir) path(key string) (string, error) {
+	if err := checkKey(d.DestName, key); err != nil {
+		return "", err
+	}
+	return filepath.Join(d.Root, filepath.FromSlash(key)), nil
 }
 
 type dirWriter struct {

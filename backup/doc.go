@@ -2,7 +2,7 @@
 // PostgreSQL databases (pg_dump -Fc), the embedded SQLite ledger (VACUUM
 // INTO) and unyo itself (its data directory, with the ledger taken
 // consistently), to destinations behind one small interface (a local or
-// mounted directory: Dir), and records each generation in the ledger's
+// mounted directory: Dir; a bucket of an S3-compatible store: S3), and records each generation in the ledger's
 // catalog (ledger.BackupStore) with a manifest: every object written and
 // every file archived, with its SHA-256.
 //

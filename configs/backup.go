@@ -2,6 +2,8 @@ package configs
 
 import (
 	"fmt"
+	"net"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,14 +25,43 @@ type BackupConfig struct {
 }
 
 // BackupDestination is where generations are written: a local or mounted
-// directory.
+// directory (Dir) or a bucket of an S3-compatible store (S3); exactly one.
 type BackupDestination struct {
 	Name string `yaml:"name" json:"name"`
 	// Dir is an absolute path; each generation goes to
 	// <dir>/<source>/<source>.<generation>/ (a self source's:
 	// <dir>/<source>-<node>/<source>-<node>.<generation>/).
 	Dir string `yaml:"dir" json:"dir"`
+	// S3 is a bucket; each generation's objects are
+	// <prefix>/<source>/<source>.<generation>/<name>.
+	S3 *BackupS3 `yaml:"s3" json:"s3,omitempty"`
 }
+
+// BackupS3 is a bucket of an S3-compatible store (AWS S3, MinIO,
+// versitygw, Ceph RGW, ...).
+type BackupS3 struct {
+	// Endpoint is the store's host:port (no scheme).
+	Endpoint string `yaml:"endpoint" json:"endpoint"`
+	Bucket   string `yaml:"bucket" json:"bucket"`
+	// Prefix, if set, is put before every object name (a relative
+	// slash-separated path: "unyo/site-a").
+	Prefix string `yaml:"prefix" json:"prefix"`
+	// Region is the bucket's region ("": the store's default).
+	Region string `yaml:"region" json:"region"`
+	// AccessKey and SecretKey are the credentials, both or neither
+	// (anonymous). SecretKey is a secret: ${env:NAME} or file:PATH.
+	AccessKey string `yaml:"access_key" json:"access_key"`
+	SecretKey Secret `yaml:"secret_key" json:"secret_key"`
+	// TLS dials the endpoint over https; default true.
+	TLS *bool `yaml:"tls" json:"tls"`
+	// CAFile, if set, is a PEM file of the CA certificates to trust for
+	// the endpoint instead of the system's (a private CA).
+	CAFile string `yaml:"ca_file" json:"ca_file"`
+}
+
+// UseTLS reports whether the store is dialed over https (tls, default
+// true).
+func (s *BackupS3) UseTLS() bool { return s.TLS == nil || *s.TLS }
 
 // BackupSource is one thing backed up.
 type BackupSource struct {
@@ -108,6 +139,15 @@ func (s *BackupConfig) resolve(c *Config, dir string) {
 		s.Sources = nil
 	}
 	s.ScratchDir = resolvePath(dir, s.ScratchDir)
+	for i := range s.Destinations {
+		if d := s.Destinations[i].S3; d != nil {
+			if d.TLS == nil {
+				t := true
+				d.TLS = &t
+			}
+			d.CAFile = resolvePath(dir, d.CAFile)
+		}
+	}
 	for i := range s.Sources {
 		src := &s.Sources[i]
 		if len(src.Paths) == 0 {
@@ -135,7 +175,14 @@ func (s *BackupConfig) validate(_ *Config, v validator) {
 			}
 			dests[d.Name] = i
 		}
-		if d.Dir == "" || !filepath.IsAbs(d.Dir) {
+		switch {
+		case d.S3 != nil && d.Dir != "":
+			dv.errf("s3", "set dir or s3, not both")
+		case d.S3 != nil:
+			d.S3.validate(dv.sub("s3"))
+		case d.Dir == "":
+			dv.errAt("dir", dv.field("name"), "want dir (an absolute path) or s3 (a bucket)")
+		case !filepath.IsAbs(d.Dir):
 			dv.errf("dir", "%s: want an absolute path", quote(d.Dir))
 		}
 	}
@@ -212,4 +259,86 @@ func (jb JobConfig) validateBackup(c *Config, v validator) {
 			bv.errf("source", "%s: no such source in backup.sources", quote(jb.Backup.Source))
 		}
 	}
+}
+
+// s3BucketRE: S3's bucket naming rules (3 to 63 of a-z, 0-9, '.', '-',
+// a letter or digit first and last).
+var s3BucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// s3RegionRE: a region name (us-east-1, eu-central-2, garage).
+var s3RegionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+func (s *BackupS3) validate(v validator) {
+	switch {
+	case s.Endpoint == "":
+		v.errAt("endpoint", v.path, "required: the store's host:port")
+	case strings.Contains(s.Endpoint, "://"):
+		v.errf("endpoint", "%s: want host:port without a scheme (tls says https or http)", quote(s.Endpoint))
+	default:
+		if msg := checkHostPort(s.Endpoint); msg != "" {
+			v.errf("endpoint", "%s", msg)
+		} else if host, port, _ := net.SplitHostPort(s.Endpoint); host == "" || port == "0" {
+			v.errf("endpoint", "%s: want a host and a port 1..65535", quote(s.Endpoint))
+		}
+	}
+	switch {
+	case s.Bucket == "":
+		v.errAt("bucket", v.path, "required: the bucket's name")
+	default:
+		if msg := checkBucketName(s.Bucket); msg != "" {
+			v.errf("bucket", "%s: %s", quote(s.Bucket), msg)
+		}
+	}
+	if msg := checkS3Prefix(s.Prefix); msg != "" {
+		v.errf("prefix", "%s: %s", quote(s.Prefix), msg)
+	}
+	if s.Region != "" && !s3RegionRE.MatchString(s.Region) {
+		v.errf("region", "%s: want 1 to 64 of A-Z, a-z, 0-9, '-', '_' (e.g. us-east-1)", quote(s.Region))
+	}
+	// Never quote the secret key.
+	switch {
+	case s.AccessKey != "" && s.SecretKey == "":
+		v.errAt("secret_key", v.field("access_key"), "required with access_key (a secret: ${env:NAME} or file:PATH)")
+	case s.AccessKey == "" && s.SecretKey != "":
+		v.errAt("access_key", v.field("secret_key"), "required with secret_key")
+	}
+	if s.CAFile != "" {
+		if !s.UseTLS() {
+			v.errf("ca_file", "%s: only with tls: true", quote(s.CAFile))
+		} else if msg := checkReadableFile(s.CAFile); msg != "" {
+			v.errf("ca_file", "%s", msg)
+		}
+	}
+}
+
+// checkBucketName returns what is wrong with an S3 bucket name, or "".
+func checkBucketName(b string) string {
+	switch {
+	case !s3BucketRE.MatchString(b):
+		return "want 3 to 63 of a-z, 0-9, '.', '-', starting and ending with a letter or digit"
+	case strings.Contains(b, ".."), strings.Contains(b, ".-"), strings.Contains(b, "-."):
+		return "no '..', '.-' or '-.' in a bucket name"
+	case net.ParseIP(b) != nil:
+		return "a bucket name is not an IP address"
+	case strings.HasPrefix(b, "xn--"), strings.HasSuffix(b, "-s3alias"), strings.HasSuffix(b, "--ol-s3"):
+		return "reserved prefix or suffix (xn--, -s3alias, --ol-s3)"
+	}
+	return ""
+}
+
+// checkS3Prefix returns what is wrong with an object name prefix, or "":
+// "" or a relative slash-separated path without '.' or '..' parts (a
+// trailing slash is allowed).
+func checkS3Prefix(p string) string {
+	if p == "" {
+		return ""
+	}
+	t := strings.TrimSuffix(p, "/")
+	if t == "" || strings.HasPrefix(t, "/") || strings.Contains(t, "\\") || path.Clean(t) != t || t == ".." || strings.HasPrefix(t, "../") {
+		return "want a relative path of names separated by '/' (no '.', '..' or empty parts)"
+	}
+	if len(p) > 512 {
+		return "longer than 512 bytes"
+	}
+	return ""
 }

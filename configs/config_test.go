@@ -34,6 +34,20 @@ testdata/invalid-backup.yaml:11: backup.sources[1].postgres.url: want a postgres
 testdata/invalid-backup.yaml:12: backup.sources[1].destination: "nas": no such destination in backup.destinations
 testdata/invalid-backup.yaml:13: backup.sources[1].keep.last: -1: want 0..10000
 testdata/invalid-backup.yaml:19: jobnets[0].jobs[0].backup.source: "nope": no such source in backup.sources`,
+		"invalid-backup-s3.yaml": `testdata/invalid-backup-s3.yaml:5: backup.destinations[0].s3: set dir or s3, not both
+testdata/invalid-backup-s3.yaml:6: backup.destinations[1].dir: want dir (an absolute path) or s3 (a bucket)
+testdata/invalid-backup-s3.yaml:9: backup.destinations[2].s3.endpoint: "https://s3.example.net": want host:port without a scheme (tls says https or http)
+testdata/invalid-backup-s3.yaml:10: backup.destinations[2].s3.bucket: "Bad_Bucket": want 3 to 63 of a-z, 0-9, '.', '-', starting and ending with a letter or digit
+testdata/invalid-backup-s3.yaml:11: backup.destinations[2].s3.prefix: "/abs/../x": want a relative path of names separated by '/' (no '.', '..' or empty parts)
+testdata/invalid-backup-s3.yaml:12: backup.destinations[2].s3.region: "us east": want 1 to 64 of A-Z, a-z, 0-9, '-', '_' (e.g. us-east-1)
+testdata/invalid-backup-s3.yaml:13: backup.destinations[2].s3.secret_key: required with access_key (a secret: ${env:NAME} or file:PATH)
+testdata/invalid-backup-s3.yaml:15: backup.destinations[2].s3.ca_file: "/nonexistent/ca.pem": only with tls: true
+testdata/invalid-backup-s3.yaml:18: backup.destinations[3].s3.endpoint: "s3.example.net": missing port in address, want host:port
+testdata/invalid-backup-s3.yaml:19: backup.destinations[3].s3.bucket: "192.168.1.1": a bucket name is not an IP address
+testdata/invalid-backup-s3.yaml:21: backup.destinations[3].s3.access_key: required with secret_key
+testdata/invalid-backup-s3.yaml:22: backup.destinations[3].s3.ca_file: "/nonexistent/ca.pem": no such file
+testdata/invalid-backup-s3.yaml:24: backup.destinations[4].s3.endpoint: "127.0.0.1:0": want a host and a port 1..65535
+testdata/invalid-backup-s3.yaml:24: backup.destinations[4].s3.bucket: required: the bucket's name`,
 		"invalid-unknown-section.yaml":       `testdata/invalid-unknown-section.yaml:3: monitoring: unknown field`,
 		"invalid-monitor-ping-interval.yaml": `testdata/invalid-monitor-ping-interval.yaml:12: monitor.targets[2].ping.interval: 500ms: must be at least 1s`,
 		"invalid-monitor-parent.yaml":        `testdata/invalid-monitor-parent.yaml:8: monitor.targets[1].parent: "core-sw2": no such target`,

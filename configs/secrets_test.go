@@ -136,6 +136,10 @@ alerting:
   webhook: {url: "https://hooks.example/notify?token=%s&x=1"}
   contacts:
     - {name: desk, webhook: https://hooks.example/services/T0/B0/%s}
+backup:
+  destinations:
+    - name: offsite
+      s3: {endpoint: "s3.example.net:443", bucket: unyo-backups, access_key: AKIAEXAMPLE, secret_key: %s}
 monitor:
   traps:
     listen: 127.0.0.1:0
@@ -162,7 +166,7 @@ monitor:
           name: pg-url
           dsn: >-
             postgres://u:%s@127.0.0.1:1/x
-`, s("nats"), s("ledger"), s("smtp"), s("hook"), s("contact"), s("comm1"), s("comm2"), s("trapauth"), s("trappriv"),
+`, s("nats"), s("ledger"), s("smtp"), s("hook"), s("contact"), s("s3secret"), s("comm1"), s("comm2"), s("trapauth"), s("trappriv"),
 		s("snmpauth"), s("snmppriv"), s("comm3"), s("svcpw"), s("svctoken"), s("dsnpw"), s("dsnurl"))
 	return yml, all
 }

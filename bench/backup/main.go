@@ -5,7 +5,13 @@
 // same run, and prints MB/s (of the tree's bytes) and times. Everything is
 // written under a temporary directory that is deleted at the end.
 //
+// -dest s3 runs the same backup, verify and restore a second time through
+// an S3 destination, a versitygw (internal/s3test: $UNYO_TEST_S3_SERVER,
+// versitygw on PATH, or built once) on loopback with its POSIX backend in
+// the same temporary directory, and prints it beside the dir destination.
+//
 //	go run ./bench/backup -size 1024
+//	go run ./bench/backup -size 1024 -dest s3
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 
 	"github.com/unyo-ops/unyo/alerting/ledger/sqlite"
 	"github.com/unyo-ops/unyo/backup"
+	"github.com/unyo-ops/unyo/internal/s3test"
 )
 
 func main() { os.Exit(run()) }
@@ -27,9 +34,14 @@ func main() { os.Exit(run()) }
 func run() int {
 	sizeMB := flag.Int("size", 1024, "MiB of data in the tree")
 	tmp := flag.String("dir", "", "parent of the temporary directory (default the system's)")
+	dest := flag.String("dest", "dir", "dir, or s3: the dir destination and an S3 one (versitygw on loopback) side by side")
 	flag.Parse()
 	if *sizeMB < 1 || *sizeMB > 1<<20 {
 		fmt.Fprintln(os.Stderr, "backup: -size 1..1048576")
+		return 2
+	}
+	if *dest != "dir" && *dest != "s3" {
+		fmt.Fprintln(os.Stderr, "backup: -dest dir or s3")
 		return 2
 	}
 	base, err := os.MkdirTemp(*tmp, "unyo-bench-backup-")
@@ -38,7 +50,7 @@ func run() int {
 		return 1
 	}
 	defer os.RemoveAll(base)
-	if err := bench(base, int64(*sizeMB)<<20); err != nil {
+	if err := bench(base, int64(*sizeMB)<<20, *dest == "s3"); err != nil {
 		fmt.Fprintln(os.Stderr, "backup:", err)
 		return 1
 	}
@@ -119,7 +131,66 @@ func sh(script string) (time.Duration, error) {
 
 func dropCaches() { exec.Command("sync").Run() }
 
-func bench(base string, size int64) error {
+// result is one destination's times.
+type result struct {
+	name                    string
+	backup, verify, restore time.Duration
+	archive                 int64
+}
+
+// measure backs up src through dest, verifies and restores the
+// generation, and removes the restored copy.
+func measure(ctx context.Context, base, src, name string, dest backup.Destination) (result, error) {
+	res := result{name: name}
+	store, err := sqlite.Open(ctx, filepath.Join(base, "ledger-"+name+".db"))
+	if err != nil {
+		return res, err
+	}
+	defer store.Close()
+	m := &backup.Manager{Store: store, ScratchDir: base, Specs: map[string]backup.Spec{
+		"bench": {Name: "bench", Source: &backup.DirSource{Paths: []string{src}}, Destination: dest},
+	}}
+	dropCaches()
+	t0 := time.Now()
+	b, err := m.Run(ctx, "bench", "bench", nil)
+	if err != nil {
+		return res, err
+	}
+	res.backup, res.archive = time.Since(t0), b.Size
+	t0 = time.Now()
+	if _, err := m.Verify(ctx, b.ID, nil); err != nil {
+		return res, err
+	}
+	res.verify = time.Since(t0)
+	to := filepath.Join(base, "restore-"+name)
+	t0 = time.Now()
+	if err := m.Restore(ctx, b.ID, backup.Target{Path: to}, nil); err != nil {
+		return res, err
+	}
+	res.restore = time.Since(t0)
+	return res, os.RemoveAll(to)
+}
+
+// s3Destination starts a versitygw on loopback (its data under base) and
+// returns a destination on its bucket and the server's stop.
+func s3Destination(ctx context.Context, base string) (backup.Destination, func(), error) {
+	data := filepath.Join(base, "s3")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, nil, err
+	}
+	srv, err := s3test.Run(ctx, data, s3test.Options{Buckets: []string{"bench"}})
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := backup.NewS3("s3", backup.S3Options{Endpoint: srv.Endpoint, Bucket: "bench", AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
+	if err != nil {
+		srv.Stop()
+		return nil, nil, err
+	}
+	return d, srv.Stop, nil
+}
+
+func bench(base string, size int64, withS3 bool) error {
 	ctx := context.Background()
 	src := filepath.Join(base, "src")
 	start := time.Now()
@@ -129,34 +200,25 @@ func bench(base string, size int64) error {
 	}
 	fmt.Printf("tree     %d files, %.0f MiB (made in %s)\n", files, float64(size)/(1<<20), time.Since(start).Round(time.Millisecond))
 
-	store, err := sqlite.Open(ctx, filepath.Join(base, "ledger.db"))
+	// unyo: backup, verify, restore, per destination.
+	results := []result{}
+	r, err := measure(ctx, base, src, "dir", &backup.Dir{DestName: "local", Root: filepath.Join(base, "dest")})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	m := &backup.Manager{Store: store, ScratchDir: base, Specs: map[string]backup.Spec{
-		"bench": {Name: "bench", Source: &backup.DirSource{Paths: []string{src}}, Destination: &backup.Dir{DestName: "local", Root: filepath.Join(base, "dest")}},
-	}}
-
-	// unyo: backup, verify, restore.
-	dropCaches()
-	t0 := time.Now()
-	b, err := m.Run(ctx, "bench", "bench", nil)
-	if err != nil {
-		return err
+	results = append(results, r)
+	if withS3 {
+		d, stop, err := s3Destination(ctx, base)
+		if err != nil {
+			return err
+		}
+		r, err := measure(ctx, base, src, "s3", d)
+		stop()
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
 	}
-	tBackup := time.Since(t0)
-	t0 = time.Now()
-	if _, err := m.Verify(ctx, b.ID, nil); err != nil {
-		return err
-	}
-	tVerify := time.Since(t0)
-	t0 = time.Now()
-	if err := m.Restore(ctx, b.ID, backup.Target{Path: filepath.Join(base, "restore-unyo")}, nil); err != nil {
-		return err
-	}
-	tRestore := time.Since(t0)
-	os.RemoveAll(filepath.Join(base, "restore-unyo"))
 
 	// tar | zstd of the same tree.
 	arch := filepath.Join(base, "ref.tar.zst")
@@ -173,13 +235,22 @@ func bench(base string, size int64) error {
 		return err
 	}
 
-	fmt.Printf("                 %-28s %s\n", "unyo backup (tar+zstd, fsync)", "tar | zstd -3 -T0")
-	fmt.Printf("backup   MB/s    %-28.1f %.1f\n", mbps(size, tBackup), mbps(size, tTar))
-	fmt.Printf("restore  MB/s    %-28.1f %.1f\n", mbps(size, tRestore), mbps(size, tUntar))
-	fmt.Printf("time     backup  %-28s %s\n", tBackup.Round(time.Millisecond), tTar.Round(time.Millisecond))
-	fmt.Printf("time     restore %-28s %s\n", tRestore.Round(time.Millisecond), tUntar.Round(time.Millisecond))
-	fmt.Printf("archive  MiB     %-28.1f %.1f\n", float64(b.Size)/(1<<20), float64(refSize)/(1<<20))
-	fmt.Printf("verify   %s (restore into scratch + SHA-256 of every file against the manifest; %.1f MB/s)\n",
-		tVerify.Round(time.Millisecond), mbps(size, tVerify))
+	heads := map[string]string{"dir": "unyo, dir (tar+zstd, fsync)", "s3": "unyo, s3 (versitygw, loopback)"}
+	row := func(label string, cell func(r result) string, ref string) {
+		fmt.Printf("%-16s", label)
+		for _, r := range results {
+			fmt.Printf(" %-32s", cell(r))
+		}
+		fmt.Printf(" %s\n", ref)
+	}
+	row("", func(r result) string { return heads[r.name] }, "tar | zstd -3 -T0")
+	row("backup   MB/s", func(r result) string { return fmt.Sprintf("%.1f", mbps(size, r.backup)) }, fmt.Sprintf("%.1f", mbps(size, tTar)))
+	row("restore  MB/s", func(r result) string { return fmt.Sprintf("%.1f", mbps(size, r.restore)) }, fmt.Sprintf("%.1f", mbps(size, tUntar)))
+	row("verify   MB/s", func(r result) string { return fmt.Sprintf("%.1f", mbps(size, r.verify)) }, "-")
+	row("time     backup", func(r result) string { return r.backup.Round(time.Millisecond).String() }, tTar.Round(time.Millisecond).String())
+	row("time     restore", func(r result) string { return r.restore.Round(time.Millisecond).String() }, tUntar.Round(time.Millisecond).String())
+	row("time     verify", func(r result) string { return r.verify.Round(time.Millisecond).String() }, "-")
+	row("archive  MiB", func(r result) string { return fmt.Sprintf("%.1f", float64(r.archive)/(1<<20)) }, fmt.Sprintf("%.1f", float64(refSize)/(1<<20)))
+	fmt.Println("verify: restore into scratch + SHA-256 of every file against the manifest")
 	return nil
 }
