@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
+	"os"
 	"time"
 )
 
@@ -188,6 +190,24 @@ func (c *checkedReader) Close() error { return c.rc.Close() }
 // when the consumer stopped early (a tar's trailing padding).
 func drain(r io.Reader) error {
 	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// readErr is the error of reading object r that failed with err: when a
+// decoder gave up on bytes damaged on the destination (zstd's CRC, a
+// broken tar), the rest of r is read so that its size and SHA-256 are
+// checked, and a mismatch with the manifest, the cause, is what is
+// reported. Errors of the local filesystem (a full disk) and a cancelled
+// ctx are returned as they are, without reading on.
+func readErr(ctx context.Context, r io.Reader, err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	if err == nil || errors.Is(err, ErrChecksum) || ctx.Err() != nil || errors.As(err, &pe) || errors.As(err, &le) {
+		return err
+	}
+	if derr := drain(r); errors.Is(derr, ErrChecksum) {
+		return fmt.Errorf("%w (read: %v)", derr, err)
+	}
 	return err
 }
 

@@ -69,11 +69,11 @@ func restoreArchive(ctx context.Context, get GetFunc, m *Manifest, to Target, p 
 	}
 	defer r.Close()
 	got, err := extractArchive(ctx, r, to.Path, p, "restore", filesSize(m.Files))
-	if err != nil {
-		return err
+	if err == nil {
+		err = drain(r)
 	}
-	if err := drain(r); err != nil {
-		return err
+	if err != nil {
+		return readErr(ctx, r, err)
 	}
 	return compareFiles(m.Files, got)
 }
@@ -86,11 +86,11 @@ func verifyArchive(ctx context.Context, get GetFunc, m *Manifest, scratch string
 	}
 	defer r.Close()
 	got, err := extractArchive(ctx, r, scratch, p, "verify", filesSize(m.Files))
-	if err != nil {
-		return err
+	if err == nil {
+		err = drain(r)
 	}
-	if err := drain(r); err != nil {
-		return err
+	if err != nil {
+		return readErr(ctx, r, err)
 	}
 	return compareFiles(m.Files, got)
 }

@@ -214,6 +214,7 @@ func restoreSelf(ctx context.Context, get GetFunc, m *Manifest, dir string, p Pr
 	if err == nil {
 		err = drain(r)
 	}
+	err = readErr(ctx, r, err)
 	r.Close()
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -130,6 +131,9 @@ func decompressTo(ctx context.Context, get GetFunc, name, path string, p Progres
 	}
 	if err != nil {
 		os.Remove(path)
+		if err = readErr(ctx, r, err); errors.Is(err, ErrChecksum) {
+			return 0, "", err // names the object
+		}
 		return 0, "", fmt.Errorf("object %s: %w", name, err)
 	}
 	pw.end()

@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/unyo-ops/unyo/alerting/ledger"
 	"github.com/unyo-ops/unyo/backup"
 	"github.com/unyo-ops/unyo/cluster"
+	"github.com/unyo-ops/unyo/configs"
 	"github.com/unyo-ops/unyo/console"
 )
 
@@ -257,14 +259,26 @@ func backupProgress(env *Env, label string) (backup.Progress, func(error)) {
 		}
 }
 
+// restoreUsage is "unyo restore"'s usage line.
+const restoreUsage = `usage: unyo restore GENERATION_DIR --data-dir PATH [--new-cluster]
+       unyo restore --config FILE --destination NAME GENERATION --data-dir PATH [--new-cluster]`
+
 // restoreCmd is "unyo restore": rebuild a node's data directory from a
 // self backup, offline, without the catalog.
 func restoreCmd(env *Env) *cobra.Command {
-	c := &cobra.Command{Use: "restore GENERATION_DIR", Short: "rebuild a node's data directory from a self backup (offline)",
-		Long: `Rebuild a lost node from a self backup, without a running node or the catalog:
-GENERATION_DIR is a generation's directory on the backup destination
-(<dir>/self-NODE/self-NODE.N), holding data.tar.zst, ledger.sqlite.zst, config.yaml
-and manifest.json. Every object is checked against the manifest's SHA-256,
+	c := &cobra.Command{Use: "restore (GENERATION_DIR | --config FILE --destination NAME GENERATION)", Short: "rebuild a node's data directory from a self backup (offline)",
+		Long: `Rebuild a lost node from a self backup, without a running node or the catalog.
+The generation is read either from a directory or straight from a
+configured destination (a dir or an S3 bucket):
+  GENERATION_DIR   a generation's directory on a dir destination
+                   (<dir>/self-NODE/self-NODE.N)
+  --config FILE --destination NAME GENERATION
+                   GENERATION (self-NODE.N, as 'unyo backup list' shows
+                   it) on the destination NAME of the node configuration
+                   FILE (its credentials resolved as the node does:
+                   ${env:NAME}, file:PATH); nothing is copied down first
+A generation holds data.tar.zst, ledger.sqlite.zst, config.yaml and
+manifest.json. Every object is checked against the manifest's SHA-256,
 the Raft snapshot is read back in full, the ledger is checked with PRAGMA
 integrity_check, and the data directory is written to --data-dir, which
 must not exist or be empty. The node's configuration file of the backup
@@ -284,45 +298,93 @@ marker the restore leaves in <data-dir>/raft:
 docs/backup.md has the steps for a lost node and a lost cluster.`}
 	dataDir := c.Flags().String("data-dir", "", "the node's data directory to write (new or empty)")
 	newCluster := c.Flags().Bool("new-cluster", false, "every member is lost: make the restored node a new one-member cluster")
+	cfgPath := c.Flags().String("config", "", "a node configuration file whose backup.destinations has --destination")
+	_ = c.MarkFlagFilename("config", "yaml", "yml")
+	destName := c.Flags().String("destination", "", "the configured destination (dir or s3) to read GENERATION from (with --config)")
 	c.RunE = run(func(ctx context.Context, pos []string) error {
 		if len(pos) != 1 || *dataDir == "" {
-			return usagef("usage: unyo restore GENERATION_DIR --data-dir PATH [--new-cluster]")
+			return usagef("%s", restoreUsage)
 		}
-		p, done := backupProgress(env, "restore")
-		m, err := backup.RestoreDir(ctx, pos[0], backup.Target{Path: *dataDir}, nil, p)
-		done(err)
+		to := backup.Target{Path: *dataDir}
+		var (
+			m   *backup.Manifest
+			err error
+		)
+		switch {
+		case *cfgPath == "" && *destName == "":
+			p, done := backupProgress(env, "restore")
+			m, err = backup.RestoreDir(ctx, pos[0], to, nil, p)
+			done(err)
+		case *cfgPath == "" || *destName == "":
+			return usagef("--config and --destination go together (a generation on a configured destination); a generation directory takes neither\n%s", restoreUsage)
+		default:
+			m, err = restoreFromDestination(ctx, env, *cfgPath, *destName, pos[0], to)
+		}
 		if err != nil {
 			return err
 		}
-		if m.Kind != backup.KindSelf {
-			if *newCluster {
-				return fmt.Errorf("restored %s (%s) into %s, but --new-cluster needs a self backup", safe(m.ID), m.Kind, safe(*dataDir))
-			}
-			fmt.Fprintf(env.Stdout, "restored %s (%s) into %s\n", safe(m.ID), m.Kind, safe(*dataDir))
-			return nil
-		}
-		fmt.Fprintf(env.Stdout, "restored node %s from %s into %s\n", safe(m.Node), safe(m.ID), safe(*dataDir))
-		raftDir := filepath.Join(*dataDir, filepath.FromSlash(cmp.Or(m.RaftDir, "raft")))
-		if _, err := os.Stat(raftDir); err == nil {
-			mode := cluster.RestoreRejoin
-			if *newCluster {
-				mode = cluster.RestoreNewCluster
-			}
-			if err := cluster.WriteRestoreMarker(raftDir, cluster.RestoreMarker{Mode: mode, Backup: m.ID, Node: m.Node, At: time.Now().UTC()}); err != nil {
-				return err
-			}
-			if *newCluster {
-				fmt.Fprintf(env.Stdout, "at its next start the node becomes a new cluster of itself alone; the other nodes join it with empty data directories\n")
-			} else {
-				fmt.Fprintf(env.Stdout, "at its next start the node rejoins its cluster (a one-member cluster's node carries on)\n")
-			}
-		} else if *newCluster {
-			return fmt.Errorf("--new-cluster: the backup holds no Raft state (%s)", safe(raftDir))
-		}
-		if _, ok := m.Object(backup.SelfConfigFile); ok {
-			fmt.Fprintf(env.Stdout, "its configuration: %s.config.yaml (node.data_dir there is %s)\n", safe(strings.TrimRight(*dataDir, "/")), safe(m.DataDir))
-		}
-		return nil
+		return restored(env, m, *dataDir, *newCluster)
 	})
 	return c
+}
+
+// restoreFromDestination restores generation id from the destination
+// name configured in the node configuration file cfgPath.
+func restoreFromDestination(ctx context.Context, env *Env, cfgPath, name, id string, to backup.Target) (*backup.Manifest, error) {
+	if strings.ContainsRune(id, '/') || strings.ContainsRune(id, filepath.Separator) {
+		return nil, usagef("GENERATION %s: with --destination, give the generation's id (self-NODE.N), not a directory; a generation directory is given without --config and --destination\n%s", safe(id), restoreUsage)
+	}
+	pfx, err := backup.GenerationPrefix(id)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	cfg, err := configs.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	d, err := backup.NewDestination(cfg.Backup, name)
+	if err != nil {
+		return nil, usagef("--destination: %v (in %s)", err, safe(cfgPath))
+	}
+	p, done := backupProgress(env, "restore "+id)
+	m, err := backup.RestoreFrom(ctx, d, pfx, to, nil, p)
+	done(err)
+	if errors.Is(err, backup.ErrNoGeneration) {
+		return nil, fmt.Errorf("generation %s: %w", safe(id), err)
+	}
+	return m, err
+}
+
+// restored finishes a restore of m into dataDir: a self backup's Raft
+// restore marker, and what was done.
+func restored(env *Env, m *backup.Manifest, dataDir string, newCluster bool) error {
+	if m.Kind != backup.KindSelf {
+		if newCluster {
+			return fmt.Errorf("restored %s (%s) into %s, but --new-cluster needs a self backup", safe(m.ID), m.Kind, safe(dataDir))
+		}
+		fmt.Fprintf(env.Stdout, "restored %s (%s) into %s\n", safe(m.ID), m.Kind, safe(dataDir))
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "restored node %s from %s into %s\n", safe(m.Node), safe(m.ID), safe(dataDir))
+	raftDir := filepath.Join(dataDir, filepath.FromSlash(cmp.Or(m.RaftDir, "raft")))
+	if _, err := os.Stat(raftDir); err == nil {
+		mode := cluster.RestoreRejoin
+		if newCluster {
+			mode = cluster.RestoreNewCluster
+		}
+		if err := cluster.WriteRestoreMarker(raftDir, cluster.RestoreMarker{Mode: mode, Backup: m.ID, Node: m.Node, At: time.Now().UTC()}); err != nil {
+			return err
+		}
+		if newCluster {
+			fmt.Fprintf(env.Stdout, "at its next start the node becomes a new cluster of itself alone; the other nodes join it with empty data directories\n")
+		} else {
+			fmt.Fprintf(env.Stdout, "at its next start the node rejoins its cluster (a one-member cluster's node carries on)\n")
+		}
+	} else if newCluster {
+		return fmt.Errorf("--new-cluster: the backup holds no Raft state (%s)", safe(raftDir))
+	}
+	if _, ok := m.Object(backup.SelfConfigFile); ok {
+		fmt.Fprintf(env.Stdout, "its configuration: %s.config.yaml (node.data_dir there is %s)\n", safe(strings.TrimRight(dataDir, "/")), safe(m.DataDir))
+	}
+	return nil
 }

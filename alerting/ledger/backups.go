@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -73,6 +76,28 @@ type BackupRecord struct {
 	VerifiedAt  time.Time `json:"verified_at,omitzero"`
 	CheckedAt   time.Time `json:"checked_at,omitzero"`
 	VerifyError string    `json:"verify_error,omitempty"`
+}
+
+var backupSourceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+// ValidBackupSource reports whether source is a catalog source name: 1
+// to 63 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit.
+func ValidBackupSource(source string) bool { return backupSourceRE.MatchString(source) }
+
+// BackupID is the id of a source's generation: "<source>.<generation>".
+func BackupID(source string, gen int64) string { return source + "." + strconv.FormatInt(gen, 10) }
+
+// ParseBackupID splits an id into source and generation.
+func ParseBackupID(id string) (string, int64, bool) {
+	i := strings.LastIndexByte(id, '.')
+	if i <= 0 {
+		return "", 0, false
+	}
+	g, err := strconv.ParseInt(id[i+1:], 10, 64)
+	if err != nil || g < 1 || !ValidBackupSource(id[:i]) {
+		return "", 0, false
+	}
+	return id[:i], g, true
 }
 
 // Verified reports whether the generation is proven by a restore.

@@ -2,9 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/unyo-ops/unyo/alerting/incident"
 	"github.com/unyo-ops/unyo/alerting/ledger"
@@ -28,11 +25,9 @@ func BackupLimit(n int) int {
 	return min(n, MaxBackups)
 }
 
-var backupSourceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
-
 // CheckBeginBackup validates a record about to be begun.
 func CheckBeginBackup(b ledger.BackupRecord) error {
-	if !backupSourceRE.MatchString(b.Source) {
+	if !ledger.ValidBackupSource(b.Source) {
 		return fmt.Errorf("backup source %q: want 1 to 63 of A-Z, a-z, 0-9, '-', '_'", b.Source)
 	}
 	if b.Destination == "" || b.Started.IsZero() {
@@ -41,21 +36,13 @@ func CheckBeginBackup(b ledger.BackupRecord) error {
 	return nil
 }
 
-// BackupID is the id of a source's generation: "<source>.<generation>".
-func BackupID(source string, gen int64) string { return source + "." + strconv.FormatInt(gen, 10) }
+// BackupID is the id of a source's generation: "<source>.<generation>"
+// (ledger.BackupID).
+func BackupID(source string, gen int64) string { return ledger.BackupID(source, gen) }
 
-// ParseBackupID splits an id into source and generation.
-func ParseBackupID(id string) (string, int64, bool) {
-	i := strings.LastIndexByte(id, '.')
-	if i <= 0 {
-		return "", 0, false
-	}
-	g, err := strconv.ParseInt(id[i+1:], 10, 64)
-	if err != nil || g < 1 || !backupSourceRE.MatchString(id[:i]) {
-		return "", 0, false
-	}
-	return id[:i], g, true
-}
+// ParseBackupID splits an id into source and generation
+// (ledger.ParseBackupID).
+func ParseBackupID(id string) (string, int64, bool) { return ledger.ParseBackupID(id) }
 
 // CheckFinishBackup validates what FinishBackup writes.
 func CheckFinishBackup(b ledger.BackupRecord) error {
