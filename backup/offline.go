@@ -100,8 +100,8 @@ func RestoreFrom(ctx context.Context, d Destination, genPrefix string, to Target
 	where := Where(d, key)
 	r, err := d.Open(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: no %s at %s on destination %s (not there, or its backup never finished): %w",
-			ErrNoGeneration, ManifestFile, Where(d, genPrefix), d.Name(), err)
+		return nil, fmt.Errorf("%w: destination %s has no %s (no such generation, or its backup never finished)",
+			ErrNoGeneration, d.Name(), where)
 	} else if err != nil {
 		return nil, err
 	}

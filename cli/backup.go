@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -215,6 +214,11 @@ func sizeOf(n int64) string {
 // bytes, per stage), a log line per stage and every 10 s otherwise.
 // done ends it.
 func backupProgress(env *Env, label string) (backup.Progress, func(error)) {
+	return progressOf(env, label, "asking the node")
+}
+
+// progressOf is backupProgress whose first log line says first.
+func progressOf(env *Env, label, first string) (backup.Progress, func(error)) {
 	start := time.Now()
 	if f, ok := env.Stderr.(*os.File); ok && isTerminal(f) {
 		p := mpb.New(mpb.WithOutput(f), mpb.WithWidth(40))
@@ -241,7 +245,7 @@ func backupProgress(env *Env, label string) (backup.Progress, func(error)) {
 			}
 	}
 	last, lastAt := "", time.Time{}
-	fmt.Fprintf(env.Stderr, "%s: asking the node\n", label)
+	fmt.Fprintf(env.Stderr, "%s: %s\n", label, first)
 	return func(s string, done, total int64) {
 			if s == last && time.Since(lastAt) < 10*time.Second {
 				return
@@ -312,7 +316,7 @@ docs/backup.md has the steps for a lost node and a lost cluster.`}
 		)
 		switch {
 		case *cfgPath == "" && *destName == "":
-			p, done := backupProgress(env, "restore")
+			p, done := progressOf(env, "restore", "reading "+safe(pos[0]))
 			m, err = backup.RestoreDir(ctx, pos[0], to, nil, p)
 			done(err)
 		case *cfgPath == "" || *destName == "":
@@ -346,12 +350,9 @@ func restoreFromDestination(ctx context.Context, env *Env, cfgPath, name, id str
 	if err != nil {
 		return nil, usagef("--destination: %v (in %s)", err, safe(cfgPath))
 	}
-	p, done := backupProgress(env, "restore "+id)
+	p, done := progressOf(env, "restore "+id, "reading "+safe(backup.Where(d, pfx)))
 	m, err := backup.RestoreFrom(ctx, d, pfx, to, nil, p)
 	done(err)
-	if errors.Is(err, backup.ErrNoGeneration) {
-		return nil, fmt.Errorf("generation %s: %w", safe(id), err)
-	}
 	return m, err
 }
 
