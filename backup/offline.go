@@ -100,8 +100,8 @@ func RestoreFrom(ctx context.Context, d Destination, genPrefix string, to Target
 	where := Where(d, key)
 	r, err := d.Open(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: destination %s has no %s (no such generation, or its backup never finished)",
-			ErrNoGeneration, d.Name(), where)
+		return nil, fmt.Errorf("%w: no %s (destination %s: no such generation, or its backup never finished)",
+			ErrNoGeneration, where, d.Name())
 	} else if err != nil {
 		return nil, err
 	}
@@ -138,6 +138,6 @@ func RestoreDir(ctx context.Context, gen string, to Target, pg *PostgresSource, 
 	if err != nil {
 		return nil, err
 	}
-	d := &Dir{DestName: "restore", Root: filepath.Dir(abs)}
+	d := &Dir{DestName: "dir", Root: filepath.Dir(abs)}
 	return RestoreFrom(ctx, d, path.Base(filepath.ToSlash(abs)), to, pg, p)
 }
