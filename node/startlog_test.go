@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,25 +18,9 @@ import (
 	"github.com/unyo-ops/unyo/bus"
 	"github.com/unyo-ops/unyo/monitor/trap"
 	"github.com/unyo-ops/unyo/node"
+
+	"github.com/unyo-ops/unyo/internal/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the node's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestStartLogIsHonest starts a single-member cluster node with its log at
 // debug level in a buffer and checks the lines an operator reads at every
@@ -48,7 +30,7 @@ func (l *lockedBuffer) String() string {
 func TestStartLogIsHonest(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	gate := make(chan struct{})
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := node.New(ctx, node.Options{Name: "s1", HTTPListen: "127.0.0.1:0", Logger: log,

@@ -1,7 +1,6 @@
 package natstest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/unyo-ops/unyo/internal/syncbuf"
 )
 
 // EnvBinary names a nats-server binary (≥ 2.10) for the tests to run.
@@ -122,7 +123,7 @@ type Server struct {
 	// Dir holds its configuration, JetStream store and log.
 	Dir string
 	cmd *exec.Cmd
-	log *lockedBuffer
+	log *syncbuf.Buffer
 }
 
 // Log returns what the server logged so far.
@@ -142,7 +143,7 @@ func Start(t testing.TB, conf string) *Server {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Dir: dir, log: &lockedBuffer{}}
+	s := &Server{Dir: dir, log: &syncbuf.Buffer{Max: 4 << 20}}
 	s.cmd = exec.Command(Binary(t), "-c", path, "--ports_file_dir", dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -184,24 +185,4 @@ func Start(t testing.TB, conf string) *Server {
 			t.Fatalf("nats-server wrote no ports file within 60s:\n%s", s.log.String())
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 4<<20 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -10,7 +10,6 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -31,6 +30,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/unyo-ops/unyo/internal/syncbuf"
 )
 
 // EnvBinary names a versitygw binary for the tests to run.
@@ -126,7 +127,7 @@ type Server struct {
 
 	opts Options
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *syncbuf.Buffer
 	done chan struct{}
 }
 
@@ -186,7 +187,7 @@ func run(ctx context.Context, bin, dir string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Endpoint: addr, Dir: dir, AccessKey: "unyo-test-" + random(), SecretKey: random() + random(),
-		opts: opts, log: &lockedBuffer{}, done: make(chan struct{})}
+		opts: opts, log: &syncbuf.Buffer{Max: 1 << 20}, done: make(chan struct{})}
 	args := []string{"--port", addr, "--quiet"}
 	if s.TLS() {
 		args = append(args, "--cert", opts.CertFile, "--key", opts.KeyFile)
@@ -312,24 +313,4 @@ func random() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

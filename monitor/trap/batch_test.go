@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/unyo-ops/unyo/monitor/internal/receivertest"
+
+	"github.com/unyo-ops/unyo/internal/syncbuf"
 )
 
 // TestWorkerBatchesPublishes: traps that queued while the worker
@@ -20,7 +22,7 @@ import (
 // write one warn line a minute, with the count held back.
 func TestWorkerBatchesPublishes(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sink := receivertest.NewBatchSink()
 	r, err := New(Config{Listen: "127.0.0.1:0", QueueSize: 1000, Workers: 1}, sink, log, nil)

@@ -1,7 +1,6 @@
 package trap
 
 import (
-	"bytes"
 	"context"
 	"encoding/asn1"
 	"log/slog"
@@ -10,11 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/unyo-ops/unyo/internal/syncbuf"
 )
 
 const relaxedPass = "relaxedpass1"
@@ -292,28 +292,10 @@ func TestSourceSet(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the receiver's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRefusalLogs: refusals log at warn once per reason per interval
 // (then at debug), and no log line holds a passphrase or a community.
 func TestRefusalLogs(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r, err := New(Config{Listen: "127.0.0.1:0", Users: testUsers, Communities: []Secret{"s3cret-community"}, Workers: 1},
 		make(chanSink, 10), log, nil)
