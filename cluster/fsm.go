@@ -200,7 +200,7 @@ func (f *FSM) Changed() <-chan struct{} {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &fsmSnapshot{st: f.st.clone()}, nil
+	return &fsmSnapshot{st: f.st.clone(), index: f.index}, nil
 }
 
 // Restore implements raft.FSM: it replaces the state with the snapshot's.
@@ -222,6 +222,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.st = st
+	// The state is the snapshot's, so the last entry applied is the
+	// snapshot's (0 in a snapshot from before the index was kept). A
+	// member that catches up by a snapshot alone would otherwise report
+	// the index of before its restart, or 0, however current its state.
+	f.index = snap.Index
 	f.mu.Unlock()
 	f.signal()
 	return nil
@@ -232,13 +237,18 @@ const snapshotFormat = 1
 type snapshotFile struct {
 	Format int   `json:"format"`
 	State  State `json:"state"`
+	// Index is the last log entry applied to State (AppliedIndex).
+	Index uint64 `json:"index,omitempty"`
 }
 
-type fsmSnapshot struct{ st State }
+type fsmSnapshot struct {
+	st    State
+	index uint64
+}
 
 // Persist implements raft.FSMSnapshot.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	err := json.NewEncoder(sink).Encode(snapshotFile{Format: snapshotFormat, State: s.st})
+	err := json.NewEncoder(sink).Encode(snapshotFile{Format: snapshotFormat, State: s.st, Index: s.index})
 	if err != nil {
 		return errors.Join(fmt.Errorf("cluster: persist snapshot: %w", err), sink.Cancel())
 	}

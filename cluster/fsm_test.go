@@ -178,7 +178,10 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := f.State()
+	want, wantIndex := f.State(), f.AppliedIndex()
+	if wantIndex == 0 {
+		t.Fatal("the sample log applied nothing")
+	}
 	// Applying after Snapshot must not change what the snapshot persists.
 	b := &logBuilder{t: t, index: 100}
 	mustOK(t, f, b.cmd(CmdMemberRemove, MemberRemove{ID: "n1"}, t0))
@@ -200,6 +203,12 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	case <-changed:
 	default:
 		t.Error("Restore did not signal a change")
+	}
+	// The restored FSM has applied what the snapshot holds: a member that
+	// catches up by a snapshot alone reports the snapshot's index, not
+	// the index it had before (here the junk entry's).
+	if got := g.AppliedIndex(); got != wantIndex {
+		t.Errorf("restored applied index %d, want the snapshot's %d", got, wantIndex)
 	}
 	if got := g.State(); !reflect.DeepEqual(got, want) {
 		t.Errorf("restored state differs:\ngot  %+v\nwant %+v", got, want)

@@ -68,6 +68,10 @@ type Cluster struct {
 	sites []string
 	tweak []func(string, *cluster.Options)
 	log   *slog.Logger
+	// root holds the nodes' data directories. It is made before the
+	// nodes' stop is registered, so the test's cleanup stops the nodes
+	// before it removes their files (cleanups run last first).
+	root string
 
 	mu      sync.Mutex
 	ids     []string
@@ -96,6 +100,7 @@ func Start(t testing.TB, n int, opts ...Option) *Cluster {
 		o(c)
 	}
 	c.log = testLogger()
+	c.root = t.TempDir()
 	t.Cleanup(c.stopAll)
 	for i := 1; i <= n; i++ {
 		c.Add(fmt.Sprintf("n%d", i))
@@ -132,7 +137,7 @@ func (c *Cluster) Add(id string) *cluster.Node {
 		c.mu.Unlock()
 		c.t.Fatalf("clustertest: node %s exists", id)
 	}
-	m := &member{id: id, dir: filepath.Join(c.t.TempDir(), id)}
+	m := &member{id: id, dir: filepath.Join(c.root, id)}
 	if len(c.sites) > 0 {
 		m.site = c.sites[len(c.ids)%len(c.sites)]
 	}
