@@ -210,7 +210,13 @@ var ReplayWait = 30 * time.Second
 // passed (entries a new leader drops are never applied).
 func (n *Node) waitApplied(ctx context.Context, index uint64, max time.Duration) {
 	deadline := time.Now().Add(max)
-	for n.raft.AppliedIndex() < index && ctx.Err() == nil && time.Now().Before(deadline) {
+	// Raft's own applied index: index is its LastIndex, which counts the
+	// entries the FSM never sees (no-ops, membership changes) too.
+	applied := n.raft.AppliedIndex
+	if r := n.raft.Raft(); r != nil {
+		applied = r.AppliedIndex
+	}
+	for applied() < index && ctx.Err() == nil && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(20 * time.Millisecond):
