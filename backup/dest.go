@@ -22,6 +22,8 @@ type Destination interface {
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// Delete removes every object under prefix (a generation).
 	Delete(ctx context.Context, prefix string) error
+	// Where names the place of key for people (a path, s3://bucket/object).
+	Where(key string) string
 }
 
 // ObjectWriter is an object being written.
@@ -43,6 +45,14 @@ type Dir struct {
 
 // Name implements Destination.
 func (d *Dir) Name() string { return d.DestName }
+
+// Where implements Destination: the path of key.
+func (d *Dir) Where(key string) string {
+	if p, err := d.path(key); err == nil {
+		return p
+	}
+	return d.DestName + ":" + key
+}
 
 // checkKey refuses a key that is not a clean relative slash-separated
 // path (every destination's rule, so a key means the same everywhere).

@@ -57,22 +57,6 @@ func GenerationPrefix(id string) (string, error) {
 	return prefix(ledger.BackupRecord{Source: source, ID: id}), nil
 }
 
-// Where names the place of key on d for people: the path of a Dir, the
-// s3://bucket/object of an S3 destination.
-func Where(d Destination, key string) string {
-	switch d := d.(type) {
-	case *Dir:
-		if p, err := d.path(key); err == nil {
-			return p
-		}
-	case *S3:
-		if name, err := d.object(key); err == nil {
-			return d.where(name)
-		}
-	}
-	return d.Name() + ":" + key
-}
-
 // NewDestination builds the configured destination named name of c (a
 // Dir, or an S3 bucket, with the same client Specs builds; no request is
 // made yet). An unknown name's error lists the configured ones.
@@ -97,7 +81,7 @@ func NewDestination(c configs.BackupConfig, name string) (Destination, error) {
 // generation needs pg (its connection); the others restore into to.Path.
 func RestoreFrom(ctx context.Context, d Destination, genPrefix string, to Target, pg *PostgresSource, p Progress) (*Manifest, error) {
 	key := genPrefix + "/" + ManifestFile
-	where := Where(d, key)
+	where := d.Where(key)
 	r, err := d.Open(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no %s (destination %s: no such generation, or its backup never finished)",

@@ -150,14 +150,14 @@ func TestNewDestination(t *testing.T) {
 	if dir, ok := d.(*backup.Dir); err != nil || !ok || dir.Root != "/srv/backups" {
 		t.Fatalf("local: %#v %v", d, err)
 	}
-	if w := backup.Where(d, "self-n1/self-n1.2"); w != "/srv/backups/self-n1/self-n1.2" {
+	if w := d.Where("self-n1/self-n1.2"); w != "/srv/backups/self-n1/self-n1.2" {
 		t.Errorf("where on a dir: %s", w)
 	}
 	d, err = backup.NewDestination(c, "offsite")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := backup.Where(d, "self-n1/self-n1.2"); w != "s3://b/p/self-n1/self-n1.2" {
+	if w := d.Where("self-n1/self-n1.2"); w != "s3://b/p/self-n1/self-n1.2" {
 		t.Errorf("where on s3: %s", w)
 	}
 	specs, err := backup.Specs(configs.BackupConfig{Destinations: c.Destinations,

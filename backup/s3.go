@@ -121,8 +121,16 @@ func (s *S3) object(key string) (string, error) {
 	return s.Prefix + "/" + key, nil
 }
 
-// where names an object in errors: s3://bucket/name.
-func (s *S3) where(name string) string { return "s3://" + s.Bucket + "/" + name }
+// url names an object in errors: s3://bucket/name.
+func (s *S3) url(name string) string { return "s3://" + s.Bucket + "/" + name }
+
+// Where implements Destination: s3://bucket/object.
+func (s *S3) Where(key string) string {
+	if name, err := s.object(key); err == nil {
+		return s.url(name)
+	}
+	return s.DestName + ":" + key
+}
 
 func (s *S3) partSize() uint64 {
 	if s.PartSize == 0 {
@@ -174,7 +182,7 @@ func (s *S3) Create(ctx context.Context, key string) (ObjectWriter, error) {
 func (w *s3Writer) Write(p []byte) (int, error) {
 	n, err := w.pw.Write(p)
 	if errors.Is(err, io.ErrClosedPipe) {
-		return n, fmt.Errorf("destination %s: write %s: object already committed or aborted", w.s.DestName, w.s.where(w.name))
+		return n, fmt.Errorf("destination %s: write %s: object already committed or aborted", w.s.DestName, w.s.url(w.name))
 	}
 	return n, err
 }
@@ -236,11 +244,11 @@ func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 func (s *S3) objectErr(op, name string, err error) error {
 	switch minio.ToErrorResponse(err).Code {
 	case minio.NoSuchKey, minio.NoSuchBucket:
-		return fmt.Errorf("destination %s: %s %s: %w (%w)", s.DestName, op, s.where(name), fs.ErrNotExist, err)
+		return fmt.Errorf("destination %s: %s %s: %w (%w)", s.DestName, op, s.url(name), fs.ErrNotExist, err)
 	case "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken", "ExpiredToken":
-		return fmt.Errorf("destination %s: %s %s: %w (check the destination's access_key and secret_key)", s.DestName, op, s.where(name), err)
+		return fmt.Errorf("destination %s: %s %s: %w (check the destination's access_key and secret_key)", s.DestName, op, s.url(name), err)
 	}
-	return fmt.Errorf("destination %s: %s %s: %w", s.DestName, op, s.where(name), err)
+	return fmt.Errorf("destination %s: %s %s: %w", s.DestName, op, s.url(name), err)
 }
 
 // Delete implements Destination: every object under prefix/ (and one
@@ -270,7 +278,7 @@ func (s *S3) Delete(ctx context.Context, prefix string) error {
 		errs = s.abortUploads(ctx, name)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("delete %s: %w", s.where(name+"/"), errors.Join(errs...))
+		return fmt.Errorf("delete %s: %w", s.url(name+"/"), errors.Join(errs...))
 	}
 	return nil
 }

@@ -350,7 +350,7 @@ func restoreFromDestination(ctx context.Context, env *Env, cfgPath, name, id str
 	if err != nil {
 		return nil, usagef("--destination: %v (in %s)", err, safe(cfgPath))
 	}
-	p, done := progressOf(env, "restore "+safe(id), "reading "+safe(backup.Where(d, pfx)))
+	p, done := progressOf(env, "restore "+safe(id), "reading "+safe(d.Where(pfx)))
 	m, err := backup.RestoreFrom(ctx, d, pfx, to, nil, p)
 	done(err)
 	return m, err
