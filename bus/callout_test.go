@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -64,35 +63,6 @@ func newAgentKey(t *testing.T) (pub string, opt nats.Option) {
 	return pub, opt
 }
 
-// calloutServerConf is the external server's configuration docs/bus.md
-// gives: the nodes' user in auth_users, an NKey user nobody holds (so the
-// server sends a nonce), the callout's issuer.
-func calloutServerConf(issuer, nodePass, nonceKey string) string {
-	return fmt.Sprintf(`
-jetstream { store_dir: $STORE_DIR }
-accounts {
-  UNYO {
-    jetstream: enabled
-    users: [
-      {user: unyo, password: %q}
-      {nkey: %s}
-    ]
-  }
-  # Another application sharing the server, not called out for.
-  OTHER { users: [ {user: other, password: "other-password-0123456789"} ] }
-}
-authorization {
-  timeout: 5s
-  auth_callout {
-    issuer: %s
-    account: UNYO
-    auth_users: [ unyo ]
-    allowed_accounts: [ UNYO ]
-  }
-}
-`, nodePass, nonceKey, issuer)
-}
-
 // TestAuthCalloutExternal: a real nats-server (≥ 2.10) asks the node
 // about every client but the nodes' user; the node lets in only the NKey
 // of an enabled agent of its directory, with that agent's permissions and
@@ -106,7 +76,7 @@ func TestAuthCalloutExternal(t *testing.T) {
 	nonceKP, _ := nkeys.CreateUser()
 	nonceKey, _ := nonceKP.PublicKey()
 	const nodePass = "node-password-0123456789abcdef"
-	srv := natstest.Start(t, calloutServerConf(issuerPub, nodePass, nonceKey))
+	srv := natstest.Start(t, natstest.CalloutConf(issuerPub, nodePass, nonceKey))
 	hostPort := strings.TrimPrefix(srv.URL, "nats://")
 
 	web01, web01Opt := newAgentKey(t)
@@ -401,7 +371,7 @@ func TestAuthCalloutTTL(t *testing.T) {
 	nonceKP, _ := nkeys.CreateUser()
 	nonceKey, _ := nonceKP.PublicKey()
 	const nodePass = "node-password-0123456789abcdef"
-	srv := natstest.Start(t, calloutServerConf(issuerPub, nodePass, nonceKey))
+	srv := natstest.Start(t, natstest.CalloutConf(issuerPub, nodePass, nonceKey))
 	web01, web01Opt := newAgentKey(t)
 	dir := &testDirectory{agents: map[string]testAgent{web01: {name: "web01"}}}
 	b, err := Open(t.Context(), Options{URL: "nats://unyo:" + nodePass + "@" + strings.TrimPrefix(srv.URL, "nats://"),

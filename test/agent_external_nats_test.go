@@ -172,27 +172,7 @@ func startCalloutNATS(t *testing.T, dir string) calloutNATS {
 	_, _ = rand.Read(raw)
 	nodePass := hex.EncodeToString(raw)
 
-	srv := natstest.Start(t, fmt.Sprintf(`
-jetstream { store_dir: $STORE_DIR }
-accounts {
-  UNYO {
-    jetstream: enabled
-    users: [
-      {user: unyo, password: %q}
-      {nkey: %s}
-    ]
-  }
-}
-authorization {
-  timeout: 5s
-  auth_callout {
-    issuer: %s
-    account: UNYO
-    auth_users: [ unyo ]
-    allowed_accounts: [ UNYO ]
-  }
-}
-`, nodePass, nonceKey, issuerPub))
+	srv := natstest.Start(t, natstest.CalloutConf(issuerPub, nodePass, nonceKey))
 	return calloutNATS{srv: srv, issuerSeed: issuerSeed, seedFile: seedFile, nodePass: nodePass}
 }
 

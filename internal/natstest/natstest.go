@@ -186,3 +186,34 @@ func Start(t testing.TB, conf string) *Server {
 		}
 	}
 }
+
+// CalloutConf is the configuration docs/bus.md gives an external server
+// whose clients unyo's nodes admit by the auth callout: the nodes' user
+// in auth_users, an NKey user nobody holds (so the server sends a
+// nonce), the callout's issuer, and another application's account that
+// is not called out for.
+func CalloutConf(issuer, nodePass, nonceKey string) string {
+	return fmt.Sprintf(`
+jetstream { store_dir: $STORE_DIR }
+accounts {
+  UNYO {
+    jetstream: enabled
+    users: [
+      {user: unyo, password: %q}
+      {nkey: %s}
+    ]
+  }
+  # Another application sharing the server, not called out for.
+  OTHER { users: [ {user: other, password: "other-password-0123456789"} ] }
+}
+authorization {
+  timeout: 5s
+  auth_callout {
+    issuer: %s
+    account: UNYO
+    auth_users: [ unyo ]
+    allowed_accounts: [ UNYO ]
+  }
+}
+`, nodePass, nonceKey, issuer)
+}
